@@ -1,0 +1,98 @@
+#pragma once
+// Every setting of the daemon, where it comes from, and the check that names what is wrong.
+//
+// Sources, strongest first: the process environment, then the env file (`--env-file`). The private
+// key comes from exactly one of IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE or the systemd credential
+// `ibkr-private-key` in $CREDENTIALS_DIRECTORY.
+//
+// Loading never throws and never stops at the first problem: it fills what it can and lists every
+// missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
+
+#include "sessiond/crypto/rsa_key.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessiond {
+
+using seconds_f = std::chrono::duration<double>;
+
+enum class ibkr_environment { paper, live };
+std::string_view to_string(ibkr_environment e) noexcept;
+
+// IBKR_BASE_URL split into what the HTTPS client needs. Only "https://host[:port]" with an empty or
+// "/" path is accepted: the daemon appends /oauth2, /gw and /v1/api itself.
+struct base_url {
+    std::string text;   // as configured, normalised without a trailing '/'
+    std::string host;   // host name or IP literal (IPv6 without brackets)
+    std::uint16_t port = 443;
+};
+
+// One IBKR user's identity: everything multi-user mode will keep per user.
+struct ibkr_profile {
+    std::string client_id;
+    std::string client_key_id;
+    std::optional<rsa_private_key> private_key;
+    std::string private_key_source;  // "IBKR_PRIVATE_KEY", "IBKR_PRIVATE_KEY_FILE (/path)", "systemd credential ibkr-private-key"
+    std::string credential;          // IBKR username (not a secret, but never echoed in errors)
+    std::string account_id;
+    std::string allowed_ip;
+    std::string scope = "sso-sessions.write";
+    std::optional<ibkr_environment> environment;
+};
+
+// How one session talks to IBKR and paces itself. Defaults are production values.
+struct session_options {
+    base_url endpoint{"https://api.ibkr.com", "api.ibkr.com", 443};
+    std::optional<std::filesystem::path> ca_file;      // IBKR_CA_FILE, on top of the system store
+    seconds_f tickle_interval{60.0};                   // IBKR_TICKLE_INTERVAL
+    seconds_f init_settle{3.0};                        // IBKR_INIT_SETTLE
+    seconds_f http_timeout{10.0};                      // IBKR_HTTP_TIMEOUT
+    bool compete = true;                               // IBKR_COMPETE
+    seconds_f backoff_initial{2.0};                    // SESSIOND_BACKOFF_INITIAL
+    seconds_f backoff_max{300.0};                      // SESSIOND_BACKOFF_MAX
+    seconds_f pace_tickle{1.0};                        // IBKR_PACE_TICKLE: IBKR allows one tickle per second
+    seconds_f pace_validate{60.0};                     // IBKR_PACE_VALIDATE: IBKR allows one validate per minute
+};
+
+struct config_problem {
+    std::string variable;  // e.g. "IBKR_CLIENT_ID"
+    std::string message;   // e.g. "missing", or "\"abc\" is not a number of seconds (e.g. 60 or 0.5)"
+};
+
+struct settings {
+    ibkr_profile profile;
+    session_options options;
+    std::string broker_provider = "ibkr";
+    bool multi_user = false;
+};
+
+struct config_report {
+    settings values;                       // filled as far as the input allowed
+    std::vector<config_problem> problems;  // empty when the daemon can run
+    std::vector<std::string> warnings;     // e.g. unknown IBKR_* variable in the env file (likely a typo)
+    [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+
+// The variables a loader sees: the process environment and, optionally, an env file.
+struct config_sources {
+    std::map<std::string, std::string> environment;          // the real environment (wins)
+    std::optional<std::filesystem::path> env_file;           // --env-file PATH
+    std::optional<std::filesystem::path> credentials_directory;  // $CREDENTIALS_DIRECTORY
+};
+
+// Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
+config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
+
+config_report load_settings(const config_sources& sources);
+
+// Variables whose values are secrets: never quoted in a message.
+bool is_secret_variable(std::string_view name) noexcept;
+
+}  // namespace sessiond

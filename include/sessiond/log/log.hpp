@@ -1,0 +1,66 @@
+#pragma once
+// Logging for the daemon: spdlog underneath, every line redacted, and each line carrying the
+// structured fields (session, lifecycle state, step, IBKR HTTP status, attempt) that a journal sink
+// stores as fields and the stderr sink prints as key=value pairs.
+
+#include <spdlog/logger.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+struct log_fields {
+    std::string_view session;  // which session (user) this is about; empty for the daemon itself
+    std::string_view state;    // lifecycle state name
+    std::string_view step;     // IBKR step name
+    int http_status = 0;       // 0 when there was no HTTP response
+    int attempt = 0;           // 0 when not part of a retried sequence
+};
+
+// The fields of the log call in progress (one event loop: a plain thread_local suffices).
+const log_fields& current_log_fields() noexcept;
+
+// "state=connected step=tickle http=200 attempt=2" for the fields that are set.
+std::string format_log_fields(const log_fields& fields);
+
+class logger {
+public:
+    logger() = default;
+    logger(std::shared_ptr<spdlog::logger> impl, std::string session) : impl_(std::move(impl)), session_(std::move(session)) {}
+
+    [[nodiscard]] std::string_view session() const noexcept { return session_; }
+    [[nodiscard]] bool enabled(spdlog::level::level_enum level) const { return impl_ && impl_->should_log(level); }
+
+    void log(spdlog::level::level_enum level, log_fields fields, std::string_view message) const;
+
+    template <class... Args>
+    void debug(log_fields f, fmt::format_string<Args...> fmt, Args&&... args) const {
+        if (enabled(spdlog::level::debug)) log(spdlog::level::debug, f, fmt::format(fmt, std::forward<Args>(args)...));
+    }
+    template <class... Args>
+    void info(log_fields f, fmt::format_string<Args...> fmt, Args&&... args) const {
+        if (enabled(spdlog::level::info)) log(spdlog::level::info, f, fmt::format(fmt, std::forward<Args>(args)...));
+    }
+    template <class... Args>
+    void warn(log_fields f, fmt::format_string<Args...> fmt, Args&&... args) const {
+        if (enabled(spdlog::level::warn)) log(spdlog::level::warn, f, fmt::format(fmt, std::forward<Args>(args)...));
+    }
+    template <class... Args>
+    void error(log_fields f, fmt::format_string<Args...> fmt, Args&&... args) const {
+        if (enabled(spdlog::level::err)) log(spdlog::level::err, f, fmt::format(fmt, std::forward<Args>(args)...));
+    }
+
+private:
+    std::shared_ptr<spdlog::logger> impl_;
+    std::string session_;
+};
+
+// A logger writing human-readable lines to stderr, every line redacted.
+std::shared_ptr<spdlog::logger> make_stderr_logger(std::string name, spdlog::level::level_enum level);
+
+// Wraps any sink so that what reaches it has passed through redact().
+spdlog::sink_ptr make_redacting_sink(spdlog::sink_ptr inner);
+
+}  // namespace sessiond

@@ -1,0 +1,137 @@
+#include "sessiond/crypto/rsa_key.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <array>
+#include <cstdio>
+#include <vector>
+
+namespace sessiond {
+
+namespace {
+
+struct bio_free { void operator()(BIO* b) const { BIO_free(b); } };
+struct md_ctx_free { void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); } };
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+
+// Never prompt on a terminal for a passphrase: a daemon has nobody to ask.
+int refuse_passphrase(char*, int, int, void*) { return -1; }
+
+// Keys pasted into one line of an env file or a container variable carry "\n" as two characters.
+std::string with_real_line_breaks(std::string_view pem) {
+    std::string out;
+    out.reserve(pem.size());
+    for (std::size_t i = 0; i < pem.size(); ++i) {
+        if (pem[i] == '\\' && i + 1 < pem.size() && pem[i + 1] == 'n') {
+            out += '\n';
+            ++i;
+        } else if (pem[i] != '\r') {
+            out += pem[i];
+        }
+    }
+    return out;
+}
+
+std::string_view pem_label(std::string_view pem) {
+    constexpr std::string_view begin = "-----BEGIN ";
+    const auto at = pem.find(begin);
+    if (at == std::string_view::npos) return {};
+    const auto start = at + begin.size();
+    const auto end = pem.find("-----", start);
+    if (end == std::string_view::npos) return {};
+    return pem.substr(start, end - start);
+}
+
+}  // namespace
+
+expected<rsa_private_key> rsa_private_key::from_pem(std::string_view input) {
+    std::string pem = with_real_line_breaks(input);
+    struct wipe_on_exit {
+        std::string& s;
+        ~wipe_on_exit() { wipe(s); }
+    } guard{pem};
+
+    const std::string_view label = pem_label(pem);
+    if (label.empty()) return make_error("not a PEM private key (no \"-----BEGIN ...-----\" line)");
+    if (label == "ENCRYPTED PRIVATE KEY" || pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos)
+        return make_error("the private key is encrypted with a passphrase; store it unencrypted in a protected "
+                          "file or systemd credential instead");
+    if (label == "PUBLIC KEY" || label == "RSA PUBLIC KEY")
+        return make_error("this is a public key; the daemon needs the RSA private key that signs the assertions");
+    if (label == "CERTIFICATE") return make_error("this is a certificate; the daemon needs the RSA private key");
+    if (label == "EC PRIVATE KEY" || label == "OPENSSH PRIVATE KEY" || label == "DSA PRIVATE KEY")
+        return make_error(std::string("not an RSA private key (PEM type \"") + std::string(label) +
+                          "\"); IBKR signs with RS256 and needs an RSA key");
+    if (label != "RSA PRIVATE KEY" && label != "PRIVATE KEY")
+        return make_error(std::string("unsupported PEM type \"") + std::string(label) +
+                          "\"; expected \"PRIVATE KEY\" (PKCS#8) or \"RSA PRIVATE KEY\" (PKCS#1)");
+    const std::string_view format = label == "PRIVATE KEY" ? "PKCS#8" : "PKCS#1";
+
+    bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) return make_error("out of memory reading the private key");
+    EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_passphrase, nullptr);
+    ERR_clear_error();
+    if (raw == nullptr) return make_error(std::string("the ") + std::string(format) +
+                                          " private key PEM is damaged or truncated (base64 or DER does not parse)");
+    std::shared_ptr<evp_pkey_st> key(raw, EVP_PKEY_free);
+    if (EVP_PKEY_get_base_id(raw) != EVP_PKEY_RSA)
+        return make_error(std::string("not an RSA private key (") + EVP_PKEY_get0_type_name(raw) +
+                          "); IBKR signs with RS256 and needs an RSA key");
+    if (EVP_PKEY_get_bits(raw) < 2048)
+        return make_error("the RSA key has " + std::to_string(EVP_PKEY_get_bits(raw)) +
+                          " bits; at least 2048 are required");
+    return rsa_private_key(std::move(key), format);
+}
+
+int rsa_private_key::bits() const { return EVP_PKEY_get_bits(key_.get()); }
+
+std::string rsa_private_key::public_key_pem() const {
+    bio_ptr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1) return {};
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string rsa_private_key::fingerprint() const {
+    unsigned char* der = nullptr;
+    const int len = i2d_PUBKEY(key_.get(), &der);
+    if (len <= 0) return {};
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+    unsigned int md_len = 0;
+    EVP_Digest(der, static_cast<std::size_t>(len), md.data(), &md_len, EVP_sha256(), nullptr);
+    OPENSSL_free(der);
+    std::string hex;
+    for (unsigned int i = 0; i < md_len; ++i) {
+        std::array<char, 3> byte{};
+        std::snprintf(byte.data(), byte.size(), "%02x", md[i]);
+        hex += byte.data();
+    }
+    return hex;
+}
+
+expected<std::string> sign_rs256(const rsa_private_key& key, std::string_view input) {
+    std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
+    if (!ctx) return make_error("out of memory signing");
+    std::size_t len = 0;
+    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()) != 1 ||
+        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+        ERR_clear_error();
+        return make_error("RS256 signing failed to start");
+    }
+    std::string sig(len, '\0');
+    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+        ERR_clear_error();
+        return make_error("RS256 signing failed");
+    }
+    sig.resize(len);
+    return sig;
+}
+
+}  // namespace sessiond

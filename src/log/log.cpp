@@ -1,0 +1,78 @@
+#include "sessiond/log/log.hpp"
+
+#include "sessiond/log/redact.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
+
+namespace sessiond {
+
+namespace {
+
+thread_local log_fields current_fields{};
+
+class redacting_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit redacting_sink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        const std::string clean = redact(std::string_view(msg.payload.data(), msg.payload.size()));
+        spdlog::details::log_msg copy = msg;
+        copy.payload = spdlog::string_view_t(clean.data(), clean.size());
+        inner_->log(copy);
+    }
+    void flush_() override { inner_->flush(); }
+    void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+    void set_formatter_(std::unique_ptr<spdlog::formatter> f) override { inner_->set_formatter(std::move(f)); }
+
+private:
+    spdlog::sink_ptr inner_;
+};
+
+}  // namespace
+
+const log_fields& current_log_fields() noexcept { return current_fields; }
+
+std::string format_log_fields(const log_fields& f) {
+    std::string out;
+    auto add = [&](std::string_view key, std::string_view value) {
+        if (value.empty()) return;
+        if (!out.empty()) out += ' ';
+        out.append(key).append("=").append(value);
+    };
+    add("session", f.session);
+    add("state", f.state);
+    add("step", f.step);
+    if (f.http_status != 0) add("http", std::to_string(f.http_status));
+    if (f.attempt != 0) add("attempt", std::to_string(f.attempt));
+    return out;
+}
+
+void logger::log(spdlog::level::level_enum level, log_fields fields, std::string_view message) const {
+    if (!impl_) return;
+    if (fields.session.empty()) fields.session = session_;
+    current_fields = fields;
+    const std::string prefix = format_log_fields(fields);
+    if (prefix.empty())
+        impl_->log(level, "{}", message);
+    else
+        impl_->log(level, "{} | {}", message, prefix);
+    current_fields = {};
+}
+
+spdlog::sink_ptr make_redacting_sink(spdlog::sink_ptr inner) { return std::make_shared<redacting_sink>(std::move(inner)); }
+
+std::shared_ptr<spdlog::logger> make_stderr_logger(std::string name, spdlog::level::level_enum level) {
+    auto sink = make_redacting_sink(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto out = std::make_shared<spdlog::logger>(std::move(name), std::move(sink));
+    out->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %-5l %v");
+    out->set_level(level);
+    out->flush_on(spdlog::level::trace);
+    return out;
+}
+
+}  // namespace sessiond
