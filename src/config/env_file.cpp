@@ -2,6 +2,7 @@
 
 #include "sessiond/core/secret.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace sessiond {
@@ -18,6 +19,10 @@ public:
 
     expected<env_entries> run() {
         env_entries out;
+        // Every entry has an '=' and a line of its own: reserving that many means no reallocation ever
+        // moves (and leaves behind) a short value.
+        const auto count = [&](char c) { return static_cast<std::size_t>(std::count(text_.begin(), text_.end(), c)); };
+        out.items.reserve(std::min(count('='), count('\n') + 1));
         if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // UTF-8 byte order mark
         while (pos_ < text_.size()) {
             skip_blanks();
@@ -32,8 +37,11 @@ public:
             }
             env_entry entry;
             entry.line = line_;
-            if (auto e = parse_entry(entry); !e) return e.error();
-            out.items.push_back(std::move(entry));
+            auto parsed = parse_entry(entry);
+            if (parsed) out.items.push_back(std::move(entry));
+            // A value read before a later error, or left in the small-string buffer by the move.
+            wipe(entry.value);
+            if (!parsed) return parsed.error();
         }
         return out;
     }
@@ -59,8 +67,10 @@ private:
         if (key.empty()) return fail("expected NAME=value (a name starts with a letter or '_')");
         entry.name = std::string(key);
         skip_blanks();
+        // Not naming what was read: on the second line of an unquoted multi-line PEM it is key material.
         if (pos_ >= text_.size() || peek() != '=')
-            return fail("expected '=' after " + entry.name);
+            return fail("expected '=' after the variable name (a value spanning several lines must be in double "
+                        "quotes)");
         ++pos_;
         skip_blanks();
         if (pos_ < text_.size() && peek() == '"') return read_double_quoted(entry);
@@ -80,9 +90,11 @@ private:
         const std::size_t start = pos_;
         skip_to_end_of_line();
         std::string_view value = text_.substr(start, pos_ - start);
-        // A comment starts at '#' preceded by a blank; "a#b" stays a value.
-        for (std::size_t i = 1; i < value.size(); ++i) {
-            if (value[i] == '#' && is_blank(value[i - 1])) {
+        // A comment starts at '#' preceded by a blank; "a#b" stays a value. The blanks after '=' are
+        // already skipped, so "KEY= # note" has its '#' first and is an empty value.
+        for (std::size_t i = 0; i < value.size(); ++i) {
+            const bool after_blank = i == 0 ? start > 0 && is_blank(text_[start - 1]) : is_blank(value[i - 1]);
+            if (value[i] == '#' && after_blank) {
                 value = value.substr(0, i);
                 break;
             }
@@ -102,7 +114,13 @@ private:
         }
         if (pos_ >= text_.size())
             return make_error("line " + std::to_string(entry.line) + ": " + entry.name + ": unterminated single quote");
-        entry.value = std::string(text_.substr(start, pos_ - start));
+        // The line breaks of a file edited on Windows are the file's, not the value's.
+        const std::string_view raw = text_.substr(start, pos_ - start);
+        entry.value.reserve(raw.size());
+        for (std::size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') continue;
+            entry.value += raw[i];
+        }
         ++pos_;
         return finish_quoted(entry);
     }
@@ -110,6 +128,11 @@ private:
     expected<void> read_double_quoted(env_entry& entry) {
         ++pos_;
         std::string value;
+        // Sized once: growing the string would leave copies of a key behind in freed memory. The
+        // distance to the closing quote bounds the value (escapes only shorten it).
+        std::size_t end = pos_;
+        while (end < text_.size() && text_[end] != '"') end += text_[end] == '\\' ? 2 : 1;
+        value.reserve(std::min(end, text_.size()) - pos_);
         for (;;) {
             if (pos_ >= text_.size()) {
                 wipe(value);
@@ -119,13 +142,18 @@ private:
             const char c = peek();
             ++pos_;
             if (c == '"') break;
+            if (c == '\r' && pos_ < text_.size() && peek() == '\n') continue;  // CRLF file: keep only '\n'
             if (c == '\n') ++line_;
             if (c != '\\' || pos_ >= text_.size()) {
                 value += c;
                 continue;
             }
-            const char e = peek();
+            char e = peek();
             ++pos_;
+            if (e == '\r' && pos_ < text_.size() && peek() == '\n') {
+                e = '\n';
+                ++pos_;
+            }
             switch (e) {
                 case 'n': value += '\n'; break;
                 case 'r': value += '\r'; break;

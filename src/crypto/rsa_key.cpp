@@ -57,7 +57,7 @@ expected<rsa_private_key> rsa_private_key::from_pem(std::string_view input) {
     } guard{pem};
 
     const std::string_view label = pem_label(pem);
-    if (label.empty()) return make_error("not a PEM private key (no \"-----BEGIN ...-----\" line)");
+    if (label.empty()) return make_error("not a PEM private key (no BEGIN line)");
     if (label == "ENCRYPTED PRIVATE KEY" || pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos)
         return make_error("the private key is encrypted with a passphrase; store it unencrypted in a protected "
                           "file or systemd credential instead");

@@ -7,7 +7,8 @@
 //   KEY='literal $value'          single quotes: taken verbatim, may not contain a single quote
 //   KEY="a\nb \"q\" \\ \$"        double quotes: \n \r \t \" \\ \$ escapes; may span several lines
 //
-// Keys are [A-Za-z_][A-Za-z0-9_]*. Errors name the line and what is wrong, never the value.
+// Keys are [A-Za-z_][A-Za-z0-9_]*. A UTF-8 byte order mark is skipped; CRLF line ends read as LF, also
+// inside quoted values. Errors name the line and what is wrong, never the value.
 
 #include "sessiond/core/error.hpp"
 

@@ -8,6 +8,7 @@
 // Loading never throws and never stops at the first problem: it fills what it can and lists every
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
+#include "sessiond/config/values.hpp"
 #include "sessiond/crypto/rsa_key.hpp"
 
 #include <chrono>
@@ -15,24 +16,15 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace sessiond {
 
-using seconds_f = std::chrono::duration<double>;
-
 enum class ibkr_environment { paper, live };
 std::string_view to_string(ibkr_environment e) noexcept;
-
-// IBKR_BASE_URL split into what the HTTPS client needs. Only "https://host[:port]" with an empty or
-// "/" path is accepted: the daemon appends /oauth2, /gw and /v1/api itself.
-struct base_url {
-    std::string text;   // as configured, normalised without a trailing '/'
-    std::string host;   // host name or IP literal (IPv6 without brackets)
-    std::uint16_t port = 443;
-};
 
 // One IBKR user's identity: everything multi-user mode will keep per user.
 struct ibkr_profile {
@@ -85,6 +77,8 @@ struct config_sources {
     std::map<std::string, std::string> environment;          // the real environment (wins)
     std::optional<std::filesystem::path> env_file;           // --env-file PATH
     std::optional<std::filesystem::path> credentials_directory;  // $CREDENTIALS_DIRECTORY
+
+    ~config_sources();  // wipes the copied values: IBKR_PRIVATE_KEY may be among them
 };
 
 // Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
@@ -94,5 +88,13 @@ config_report load_settings(const config_sources& sources);
 
 // Variables whose values are secrets: never quoted in a message.
 bool is_secret_variable(std::string_view name) noexcept;
+
+// Every variable the daemon reads, in the order the documentation lists them. An IBKR_* or
+// SESSIOND_* variable that is not here is reported as a likely typo.
+std::span<const std::string_view> known_variables();
+
+// What `ibkr-sessiond check-config` prints: the loaded identity when ok, otherwise every problem;
+// then the warnings. One item per line, each line ends with '\n'. Never contains a secret.
+std::string format_config_report(const config_report& report);
 
 }  // namespace sessiond

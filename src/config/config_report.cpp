@@ -1,0 +1,35 @@
+#include "sessiond/config/settings.hpp"
+
+namespace sessiond {
+
+namespace {
+
+std::string describe_key(const ibkr_profile& profile) {
+    if (!profile.private_key) return "none";
+    const rsa_private_key& key = *profile.private_key;
+    return "RSA " + std::to_string(key.bits()) + " bits, " + std::string(key.format()) + ", from " +
+           profile.private_key_source + ", SHA-256 fingerprint " + key.fingerprint();
+}
+
+}  // namespace
+
+// Built only from checked values, problem texts and warnings, none of which ever holds a secret.
+std::string format_config_report(const config_report& report) {
+    std::string out;
+    if (report.ok()) {
+        const settings& s = report.values;
+        out += "configuration OK\n";
+        out += "  environment: " +
+               std::string(s.profile.environment ? to_string(*s.profile.environment) : "not set") + "\n";
+        out += "  account: " + s.profile.account_id + "\n";
+        out += "  base URL: " + s.options.endpoint.text + "\n";
+        out += "  private key: " + describe_key(s.profile) + "\n";
+    } else {
+        out += "configuration has " + std::to_string(report.problems.size()) + " problem(s):\n";
+        for (const config_problem& p : report.problems) out += "  " + p.variable + ": " + p.message + "\n";
+    }
+    for (const std::string& w : report.warnings) out += "warning: " + w + "\n";
+    return out;
+}
+
+}  // namespace sessiond

@@ -1,0 +1,131 @@
+#include "sessiond/config/values.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+
+namespace sessiond {
+
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool is_host_name_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+}
+
+constexpr std::string_view url_example = "(e.g. https://api.ibkr.com)";
+
+}  // namespace
+
+expected<seconds_f> parse_seconds(std::string_view text) {
+    const auto not_seconds = [] { return make_error("is not a number of seconds (e.g. 60 or 0.5)"); };
+    // Checked by hand first: from_chars alone would accept "inf", "nan" and "1e3".
+    std::size_t i = 0;
+    while (i < text.size() && is_digit(text[i])) ++i;
+    if (i == 0) return not_seconds();
+    if (i < text.size() && text[i] == '.') {
+        const std::size_t fraction = ++i;
+        while (i < text.size() && is_digit(text[i])) ++i;
+        if (i == fraction) return not_seconds();
+    }
+    if (i != text.size()) return not_seconds();
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
+    if (ec != std::errc() || end != text.data() + text.size()) return not_seconds();
+    return seconds_f(value);
+}
+
+expected<bool> parse_bool(std::string_view text) {
+    for (std::string_view yes : {"true", "yes", "on", "1"})
+        if (equals_ignoring_case(text, yes)) return true;
+    for (std::string_view no : {"false", "no", "off", "0"})
+        if (equals_ignoring_case(text, no)) return false;
+    return make_error("is not a boolean (true or false)");
+}
+
+expected<void> check_ip_literal(std::string_view text) {
+    // inet_pton needs a terminated string; anything longer than an IPv6 text form is not one.
+    std::array<char, INET6_ADDRSTRLEN + 1> buffer{};
+    std::array<unsigned char, sizeof(struct in6_addr)> binary{};
+    if (text.empty() || text.size() >= buffer.size()) return make_error("is not an IP address");
+    text.copy(buffer.data(), text.size());
+    if (inet_pton(AF_INET, buffer.data(), binary.data()) == 1) return {};
+    if (inet_pton(AF_INET6, buffer.data(), binary.data()) == 1) return {};
+    return make_error("is not an IP address");
+}
+
+expected<base_url> parse_base_url(std::string_view text) {
+    constexpr std::string_view not_https = "must start with https:// (plain http would send credentials in clear)";
+    // parse_uri, not parse_absolute_uri: the latter refuses a fragment outright, and "must not contain a
+    // fragment" tells the operator more than "is not a valid URL". Both require a scheme.
+    const auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) {
+        if (text.find("://") == std::string_view::npos) return make_error(std::string(not_https));
+        return make_error("is not a valid URL " + std::string(url_example));
+    }
+    const boost::urls::url_view& url = *parsed;
+    if (!equals_ignoring_case(url.scheme(), "https") || !url.has_authority())
+        return make_error(std::string(not_https));
+    if (url.has_userinfo()) return make_error("must not contain a user name or password");
+    if (url.has_query() || url.has_fragment())
+        return make_error("must not contain a query (?...) or fragment (#...)");
+    const auto path = url.encoded_path();
+    if (!path.empty() && path != "/")
+        return make_error("must be the host only, e.g. https://api.ibkr.com; the daemon adds /oauth2, /gw and "
+                          "/v1/api itself");
+
+    base_url out;
+    switch (url.host_type()) {
+        case boost::urls::host_type::name:
+        case boost::urls::host_type::ipv4:
+        case boost::urls::host_type::ipv6:
+            out.host = url.host_address();
+            break;
+        case boost::urls::host_type::none:
+        case boost::urls::host_type::ipvfuture:
+            break;
+    }
+    if (out.host.empty()) return make_error("has no host name " + std::string(url_example));
+    for (const char c : out.host) {
+        if (!is_host_name_char(c) && c != ':') return make_error("has an invalid host name " + std::string(url_example));
+    }
+
+    if (url.has_port()) {
+        const std::string_view port = url.port();
+        unsigned number = 0;
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+        if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)
+            return make_error("port must be between 1 and 65535");
+        out.port = static_cast<std::uint16_t>(number);
+    }
+
+    out.text = std::string(text);
+    if (out.text.ends_with('/')) out.text.pop_back();
+    return out;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    }
+    return true;
+}
+
+std::string format_seconds(double seconds) {
+    // Fixed notation, shortest form that reads back as the same double: 2, 0.5, 86400.
+    std::array<char, 400> buffer{};
+    const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), seconds,
+                                         std::chars_format::fixed);
+    if (ec != std::errc()) return "?";
+    return std::string(buffer.data(), end);
+}
+
+}  // namespace sessiond
