@@ -1,1 +1,79 @@
-int main() { return 0; }
+// ibkr-sessiond: parses the command line, builds the components, runs the event loop.
+
+#include "sessiond/app/cli.hpp"
+#include "sessiond/app/service.hpp"
+#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/ibkr_client.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/net/tls.hpp"
+#include "sessiond/session/connection_test.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <vector>
+
+namespace {
+
+using namespace sessiond;
+
+int check_config(const command_line& cli) {
+    const config_report report = load_settings(sources_from_process(cli.env_file));
+    std::cout << format_config_report(report);
+    return report.ok() ? exit_ok : exit_config;
+}
+
+int test_connection(const command_line& cli, const logger& log) {
+    config_report report = load_settings(sources_from_process(cli.env_file));
+    if (!report.ok()) {
+        std::cout << format_config_report(report);
+        return exit_config;
+    }
+    auto tls = make_client_tls_context(report.values.options.ca_file);
+    if (!tls) {
+        std::cout << "IBKR_CA_FILE: " << tls.error().message << "\n";
+        return exit_config;
+    }
+    boost::asio::io_context io;
+    ibkr_client client(io.get_executor(), std::move(*tls), report.values.profile, report.values.options);
+    connection_test_report result;
+    boost::asio::co_spawn(io, run_connection_test(client, report.values),
+                          [&](std::exception_ptr e, connection_test_report r) {
+                              if (e) std::rethrow_exception(e);
+                              result = std::move(r);
+                          });
+    log.info({}, "testing the connection to {}", report.values.options.endpoint.text);
+    io.run();
+    std::cout << format_test_report(result);
+    return result.passed() ? exit_ok : exit_failure;
+}
+
+int run(const command_line& cli, const logger& log) {
+    boost::asio::io_context io(1);
+    service daemon(io, load_settings(sources_from_process(cli.env_file)), log);
+    daemon.start();
+    io.run();
+    return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    const auto cli = parse_command_line(args);
+    if (!cli) {
+        std::cerr << "ibkr-sessiond: " << cli.error().message << "\n\n" << usage_text();
+        return exit_usage;
+    }
+    switch (cli->what) {
+        case command::help: std::cout << usage_text(); return exit_ok;
+        case command::version: std::cout << version_text(); return exit_ok;
+        case command::check_config: return check_config(*cli);
+        default: break;
+    }
+    const logger log(make_stderr_logger("ibkr-sessiond", cli->log_level), {});
+    if (cli->what == command::test_connection) return test_connection(*cli, log);
+    return run(*cli, log);
+}

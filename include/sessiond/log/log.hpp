@@ -12,9 +12,9 @@
 namespace sessiond {
 
 struct log_fields {
-    std::string_view session;  // which session (user) this is about; empty for the daemon itself
-    std::string_view state;    // lifecycle state name
-    std::string_view step;     // IBKR step name
+    std::string_view session{};  // which session (user) this is about; empty for the daemon itself
+    std::string_view state{};    // lifecycle state name
+    std::string_view step{};     // IBKR step name
     int http_status = 0;       // 0 when there was no HTTP response
     int attempt = 0;           // 0 when not part of a retried sequence
 };
@@ -31,6 +31,7 @@ public:
     logger(std::shared_ptr<spdlog::logger> impl, std::string session) : impl_(std::move(impl)), session_(std::move(session)) {}
 
     [[nodiscard]] std::string_view session() const noexcept { return session_; }
+    [[nodiscard]] const std::shared_ptr<spdlog::logger>& impl() const noexcept { return impl_; }
     [[nodiscard]] bool enabled(spdlog::level::level_enum level) const { return impl_ && impl_->should_log(level); }
 
     void log(spdlog::level::level_enum level, log_fields fields, std::string_view message) const;

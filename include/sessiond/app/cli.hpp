@@ -1,0 +1,36 @@
+#pragma once
+// The command line of ibkr-sessiond. Pure, so every accepted and refused form is unit-tested.
+
+#include "sessiond/core/error.hpp"
+
+#include <spdlog/common.h>
+
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+// sysexits.h values: what systemd and shell scripts expect from a daemon.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 64;   // EX_USAGE
+inline constexpr int exit_config = 78;  // EX_CONFIG
+
+enum class command { run, check_config, test_connection, version, help };
+
+struct command_line {
+    command what = command::run;
+    std::optional<std::filesystem::path> env_file;
+    spdlog::level::level_enum log_level = spdlog::level::info;
+};
+
+// args excludes the program name. Errors name the offending argument.
+expected<command_line> parse_command_line(std::span<const std::string_view> args);
+
+std::string usage_text();
+std::string version_text();
+
+}  // namespace sessiond

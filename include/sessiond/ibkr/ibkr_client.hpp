@@ -1,0 +1,48 @@
+#pragma once
+// Makes IBKR calls for one user: builds each step's request, sends it over the user's HTTPS
+// connection, classifies the answer, and keeps what the session needs between calls (the OAuth
+// token until the SSO session exists, the SSO bearer, IBKR's cookies). Used by the keep-alive
+// session and by the one-shot connection test, so that both speak the protocol the same way.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/core/secret.hpp"
+#include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/net/cookie_jar.hpp"
+#include "sessiond/net/https_client.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace sessiond {
+
+class ibkr_client {
+public:
+    ibkr_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+                const ibkr_profile& profile, const session_options& options);
+
+    // Step oauth starts a new login: every token and cookie of the previous one is dropped first.
+    // timeout 0 means the configured IBKR_HTTP_TIMEOUT.
+    boost::asio::awaitable<step_outcome> call(step s, bool compete = true,
+                                              std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+    [[nodiscard]] bool has_sso_session() const noexcept { return !sso_bearer_.empty(); }
+    // Wipes the tokens and cookies (after logout, or when the session is known dead).
+    void forget_session() noexcept;
+    void cancel() { http_.cancel(); }
+    void close() noexcept { http_.close(); }
+    [[nodiscard]] const https_client& connection() const noexcept { return http_; }
+
+private:
+    const ibkr_profile& profile_;
+    const session_options& options_;
+    https_client http_;
+    cookie_jar cookies_;
+    secret oauth_token_;
+    secret sso_bearer_;
+};
+
+}  // namespace sessiond

@@ -1,0 +1,82 @@
+#pragma once
+// One HTTPS connection to the IBKR endpoint, kept alive between calls.
+//
+// Every exchange has one deadline that covers resolving, connecting, the TLS handshake, writing and
+// reading: a peer that stops answering at any point costs at most the timeout, never a hang. The
+// certificate chain and the host name (or IP address) are always verified, and SNI is set for
+// names. A request that fails on a reused connection before any byte of the answer arrived is
+// retried once on a fresh connection, since servers close idle keep-alive connections.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/ibkr/requests.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sessiond {
+
+struct transport_failure {
+    failure kind = failure::transport;  // timeout, transport, tls, bad_response or cancelled
+    std::string detail;
+};
+
+class https_client {
+public:
+    static constexpr std::size_t max_response_body = 1024 * 1024;
+    static constexpr std::size_t max_response_header = 16 * 1024;
+
+    https_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+                 base_url endpoint);
+    https_client(const https_client&) = delete;
+    https_client& operator=(const https_client&) = delete;
+
+    // One exchange at a time: the session never overlaps its calls.
+    boost::asio::awaitable<boost::system::result<http_response, transport_failure>> send(
+        http_request request, std::chrono::milliseconds timeout);
+
+    // Aborts the exchange in progress (it ends with failure::cancelled) and drops the connection.
+    void cancel();
+    // Drops the connection (the next send opens a new one).
+    void close() noexcept;
+    [[nodiscard]] bool is_open() const noexcept { return open_; }
+    // Connections opened so far (each one is a TCP connect and a TLS handshake).
+    [[nodiscard]] std::uint64_t connections_opened() const noexcept { return connections_opened_; }
+
+private:
+    using tls_stream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+    using clock = std::chrono::steady_clock;
+
+    boost::asio::awaitable<boost::system::result<void, transport_failure>> connect(clock::time_point deadline);
+    boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::results_type, transport_failure>>
+    resolve(clock::time_point deadline);
+    transport_failure failure_of(const boost::system::error_code& ec, std::string_view during);
+
+    boost::asio::any_io_executor executor_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
+    base_url endpoint_;
+    std::optional<boost::asio::ip::address> literal_address_;
+    boost::asio::ip::tcp::resolver resolver_;
+    boost::asio::steady_timer resolve_timer_;
+    std::optional<tls_stream> stream_;
+    boost::beast::flat_buffer buffer_;
+    std::chrono::milliseconds timeout_{0};
+    bool open_ = false;
+    bool cancelled_ = false;
+    bool resolve_timed_out_ = false;
+    std::uint64_t connections_opened_ = 0;
+};
+
+}  // namespace sessiond

@@ -1,0 +1,44 @@
+#pragma once
+// The guide's "Test Connection": OAuth, SSO, validation and brokerage initialisation run once, in
+// order, each reported with its outcome and duration; then a logout. No retries: it answers "does
+// this configuration work right now, and if not, at which step does it fail".
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/ibkr_client.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace sessiond {
+
+struct test_step_report {
+    enum class result_t { passed, failed, skipped };
+    std::string name;  // "oauth", "sso", "validate", "init", then "logout"
+    result_t result = result_t::skipped;
+    int http_status = 0;
+    std::chrono::milliseconds duration{0};
+    std::string detail;
+};
+
+std::string_view to_string(test_step_report::result_t r) noexcept;
+
+struct connection_test_report {
+    std::vector<test_step_report> steps;
+    [[nodiscard]] bool passed() const noexcept;
+    // The first step that failed, or empty.
+    [[nodiscard]] std::string failed_step() const;
+};
+
+// Step "init" covers the guide's whole step 4: ssodh/init, the settle wait, /iserver/accounts and
+// the check that IBKR_ACCOUNT_ID is listed.
+boost::asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client, const settings& config);
+
+// Fixed-width lines for a terminal, ending with a verdict line.
+std::string format_test_report(const connection_test_report& report);
+boost::json::object to_json(const connection_test_report& report);
+
+}  // namespace sessiond

@@ -1,0 +1,72 @@
+#pragma once
+// One IBKR user's session, kept alive on an event loop shared with everything else in the process.
+//
+// It owns the HTTPS connection, the tokens and the timers, and carries out what the session
+// machine decides, one call at a time (so there is never more than one login flow in flight).
+// Any number of sessions can live on one io_context: nothing here is global.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/ibkr_client.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/session/session_machine.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace sessiond {
+
+class session {
+public:
+    using observer = std::function<void()>;
+
+    session(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
+            logger log);
+    ~session();
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    // Starts the login flow and the keep-alive loop.
+    void start();
+    // Cancels the call or wait in progress, logs out of IBKR within a bounded time when a session is
+    // open, then calls done (on the event loop). Further calls only add to the callbacks.
+    void stop(std::function<void()> done);
+
+    [[nodiscard]] const session_snapshot& snapshot() const noexcept { return machine_.snapshot(); }
+    [[nodiscard]] const settings& config() const noexcept { return config_; }
+    // Called on the event loop after every change of the snapshot.
+    void on_change(observer o) { observers_.push_back(std::move(o)); }
+
+    // Logout at shutdown waits at most this long.
+    static constexpr std::chrono::milliseconds logout_budget{5'000};
+
+private:
+    boost::asio::awaitable<void> run();
+    boost::asio::awaitable<void> wait(std::chrono::milliseconds delay);
+    boost::asio::awaitable<void> logout_before_exit();
+    void log_outcome(const step_outcome& o, const directive& next) const;
+    void log_transition(lifecycle before) const;
+    void notify() const;
+    void finish_stop();
+
+    boost::asio::any_io_executor executor_;
+    settings config_;
+    logger log_;
+    ibkr_client client_;
+    std::mt19937_64 random_;
+    session_machine machine_;
+    boost::asio::steady_timer wait_timer_;
+    std::vector<observer> observers_;
+    std::vector<std::function<void()>> stop_callbacks_;
+    bool running_ = false;
+    bool stopping_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sessiond

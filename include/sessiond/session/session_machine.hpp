@@ -1,0 +1,162 @@
+#pragma once
+// The session lifecycle as a pure state machine: given the outcome of each IBKR call, it decides
+// the next call and how long to wait before it. All policy lives here (recovery, backoff, pacing,
+// competing sessions, SSO refresh); the I/O driver (session.hpp) only executes the directives.
+// Time and randomness are parameters, so every transition is unit-tested.
+//
+//   start ──> oauth ──> sso ──> validate ──> init ──(settle)──> accounts ──> tickle ──(interval)──> tickle ...
+//
+//   401 anywhere after sso        -> full login again (at once if the session was healthy, else backoff)
+//   tickle: connected, not authenticated -> init again, keeping the SSO session
+//   tickle: competing             -> compete=true: take over with init (paced by backoff); false: wait
+//   5xx, timeouts, resets, TLS, unparseable bodies -> backoff, then retry the same step (or the
+//                                    login from the start when it failed in oauth/sso)
+//   429                           -> wait Retry-After, or the penalty period when none is given
+//   validate says live but IBKR_ENV=paper (or the reverse), or the account is not listed
+//                                 -> halted: log out and make no further calls until reconfigured
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/session/backoff_schedule.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace sessiond {
+
+using wall_clock = std::chrono::system_clock;
+using wall_time = wall_clock::time_point;
+
+enum class lifecycle : std::uint8_t {
+    not_configured,  // settings missing or malformed: no session runs (set by the owner, not the machine)
+    connecting,      // first login flow since start (or since a reload)
+    connected,       // brokerage session authenticated, not competing; tickling
+    reconnecting,    // was connected; recovering after a loss or failure
+    competing,       // another session holds the brokerage session for this username
+    halted,          // IBKR answered in a way only a human can fix (wrong environment, wrong account)
+    stopping,
+    stopped,
+};
+
+std::string_view to_string(lifecycle l) noexcept;
+
+struct machine_settings {
+    std::chrono::milliseconds tickle_interval{60'000};
+    std::chrono::milliseconds init_settle{3'000};
+    std::chrono::milliseconds http_timeout{10'000};
+    std::chrono::milliseconds backoff_initial{2'000};
+    std::chrono::milliseconds backoff_max{300'000};
+    std::chrono::milliseconds pace_tickle{1'000};
+    std::chrono::milliseconds pace_validate{60'000};
+    // IBKR puts violators in a penalty box for 10-15 minutes (protocol reference section 5).
+    std::chrono::milliseconds rate_limit_penalty{15 * 60'000};
+    // IBKR sessions last up to 24 h; rebuild before that, on our schedule rather than theirs.
+    std::chrono::milliseconds max_session_age{std::chrono::hours(23) + std::chrono::minutes(50)};
+    bool compete = true;
+    std::optional<ibkr_environment> environment;
+    std::string account_id;
+
+    static machine_settings from(const settings& s);
+    // Refresh the SSO session when less than this is left: three tickles, within [5 s, 3 min].
+    [[nodiscard]] std::chrono::milliseconds sso_refresh_margin() const noexcept;
+};
+
+struct directive {
+    enum class kind_t : std::uint8_t { call, idle };
+    kind_t kind = kind_t::call;
+    step next = step::oauth;
+    std::chrono::milliseconds delay{0};
+    bool compete = true;  // for step::init
+
+    [[nodiscard]] bool idle() const noexcept { return kind == kind_t::idle; }
+};
+
+struct session_error {
+    step at = step::oauth;
+    failure kind = failure::none;
+    int http_status = 0;
+    std::string message;
+    wall_time when{};
+};
+
+struct session_counters {
+    std::uint64_t login_attempts = 0;  // oauth calls
+    std::uint64_t logins = 0;          // SSO sessions obtained
+    std::uint64_t reinits = 0;         // brokerage re-initialisations without a new login
+    std::uint64_t takeovers = 0;       // init with compete=true against a competing session
+    std::uint64_t reconnects = 0;      // times a healthy session was lost
+    std::uint64_t relogins = 0;        // full logins because IBKR said the SSO session was gone (401)
+    std::uint64_t rebuilds = 0;        // planned full logins (SSO refresh, maximum age)
+    std::uint64_t tickles = 0;         // tickles answered 200
+    std::array<std::uint64_t, all_failures.size() + 1> tickle_failures{};  // by failure (index = enum value)
+};
+
+struct session_snapshot {
+    lifecycle state = lifecycle::connecting;
+    step current_step = step::oauth;  // the call in progress, or the next one while waiting
+    bool waiting = false;             // between calls (settle, interval, backoff, penalty)
+    std::optional<wall_time> next_call_at;
+    brokerage_status brokerage;       // as IBKR last reported it
+    bool brokerage_reported = false;
+    std::optional<ibkr_environment> login_type;  // as validate reported it
+    std::optional<wall_time> sso_expires_at;
+    std::optional<wall_time> logged_in_at;
+    std::optional<wall_time> connected_since;
+    std::optional<wall_time> last_tickle_at;  // last tickle that found the session healthy
+    std::optional<session_error> last_error;
+    int consecutive_failures = 0;
+    bool rate_limited = false;  // waiting out a 429
+    std::string halt_reason;
+    session_counters counters;
+};
+
+class session_machine {
+public:
+    // uniform01 returns samples of U[0, 1) for the backoff jitter.
+    session_machine(machine_settings settings, std::function<double()> uniform01);
+
+    directive start(wall_time now);
+    // The driver is about to make the call the last directive named.
+    void on_call_started(wall_time now);
+    directive on_outcome(const step_outcome& outcome, wall_time now);
+    void on_stopping();
+    void on_stopped();
+
+    [[nodiscard]] const session_snapshot& snapshot() const noexcept { return snap_; }
+    [[nodiscard]] const machine_settings& settings() const noexcept { return settings_; }
+    [[nodiscard]] bool has_sso_session() const noexcept { return has_sso_; }
+
+private:
+    directive on_success(const step_outcome& o, wall_time now);
+    directive on_failure(const step_outcome& o, wall_time now);
+    directive after_tickle(const tickle_report& t, wall_time now);
+    directive halt(std::string reason, wall_time now);
+    directive planned_rebuild(wall_time now);
+
+    directive call(step s, std::chrono::milliseconds delay, wall_time now, bool compete = true);
+    directive full_login(std::chrono::milliseconds delay, wall_time now);
+    directive idle(wall_time now);
+    std::chrono::milliseconds backoff();
+    std::chrono::milliseconds pacing_wait(step s, wall_time now) const;
+    void record_error(const step_outcome& o, wall_time now);
+    void leave_healthy_state();
+
+    machine_settings settings_;
+    std::function<double()> uniform01_;
+    backoff_schedule backoff_;
+    session_snapshot snap_;
+    std::array<std::optional<wall_time>, all_steps.size()> last_call_started_{};
+    directive pending_;
+    bool has_sso_ = false;
+    bool ever_connected_ = false;
+    bool refreshing_sso_ = false;       // the validate in flight is a refresh, not part of a login
+    bool validate_extends_sso_ = true;  // becomes false when a refresh validate did not extend it
+    int takeover_streak_ = 0;           // takeovers of a competing session in a row
+    std::optional<wall_time> last_takeover_at_;
+};
+
+}  // namespace sessiond

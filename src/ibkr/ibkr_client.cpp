@@ -1,0 +1,66 @@
+#include "sessiond/ibkr/ibkr_client.hpp"
+
+#include "sessiond/ibkr/requests.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+ibkr_client::ibkr_client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
+                         const ibkr_profile& profile, const session_options& options)
+    : profile_(profile), options_(options), http_(std::move(executor), std::move(tls), options.endpoint) {}
+
+void ibkr_client::forget_session() noexcept {
+    oauth_token_.clear();
+    sso_bearer_.clear();
+    cookies_.clear();
+}
+
+asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, milliseconds timeout) {
+    if (s == step::oauth) forget_session();
+    if (timeout <= milliseconds(0)) timeout = std::chrono::duration_cast<milliseconds>(options_.http_timeout);
+
+    const request_context ctx{profile_,
+                              options_.endpoint,
+                              std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()),
+                              oauth_token_.empty() ? nullptr : &oauth_token_,
+                              sso_bearer_.empty() ? nullptr : &sso_bearer_,
+                              compete};
+    auto request = build_request(s, ctx);
+    if (!request) co_return failed_outcome(s, failure::bad_response, "cannot build the request: " + request.error().message);
+    if (!is_login_step(s)) {
+        if (const secret cookie = cookies_.header(); !cookie.empty())
+            request->set(boost::beast::http::field::cookie, cookie.reveal());
+    }
+
+    const auto started = std::chrono::steady_clock::now();
+    auto response = co_await http_.send(std::move(*request), timeout);
+    const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+    if (!response) {
+        step_outcome failed = failed_outcome(s, response.error().kind, std::move(response.error().detail));
+        failed.duration = took;
+        co_return failed;
+    }
+    cookies_.store(*response);
+    step_outcome outcome = interpret_response(s, *response, std::chrono::system_clock::now());
+    wipe(response->body());
+    outcome.duration = took;
+    if (outcome.token) {
+        oauth_token_ = std::move(outcome.token->access_token);
+        outcome.token.reset();
+    }
+    if (outcome.sso) {
+        sso_bearer_ = std::move(outcome.sso->access_token);
+        oauth_token_.clear();  // only needed to open the SSO session
+        outcome.sso.reset();
+    }
+    // After a logout, or a 401 on the SSO bearer, nothing of this session is usable any more.
+    if ((s == step::logout && outcome.ok()) || (!is_login_step(s) && outcome.kind == failure::unauthorized))
+        forget_session();
+    co_return outcome;
+}
+
+}  // namespace sessiond

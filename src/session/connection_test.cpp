@@ -1,0 +1,152 @@
+#include "sessiond/session/connection_test.hpp"
+
+#include "sessiond/ibkr/verdicts.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using result_t = test_step_report::result_t;
+
+std::string_view to_string(result_t r) noexcept {
+    switch (r) {
+        case result_t::passed: return "passed";
+        case result_t::failed: return "failed";
+        case result_t::skipped: return "skipped";
+    }
+    return "unknown";
+}
+
+bool connection_test_report::passed() const noexcept {
+    return !steps.empty() && std::none_of(steps.begin(), steps.end(), [](const test_step_report& s) {
+               return s.result != result_t::passed && s.name != "logout";
+           });
+}
+
+std::string connection_test_report::failed_step() const {
+    for (const auto& s : steps)
+        if (s.result == result_t::failed) return s.name;
+    return {};
+}
+
+namespace {
+
+test_step_report report_of(std::string name, const step_outcome& o) {
+    test_step_report r;
+    r.name = std::move(name);
+    r.result = o.ok() ? result_t::passed : result_t::failed;
+    r.http_status = o.http_status;
+    r.duration = o.duration;
+    if (!o.ok()) {
+        r.detail = o.detail;
+        if (const auto hint = troubleshooting_hint(o.which, o.kind, o.http_status); !hint.empty())
+            r.detail += "; " + std::string(hint);
+    }
+    return r;
+}
+
+void fail(test_step_report& r, std::string why) {
+    r.result = result_t::failed;
+    r.detail = std::move(why);
+}
+
+}  // namespace
+
+asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client, const settings& config) {
+    connection_test_report report;
+    const std::array<std::string_view, 4> names{"oauth", "sso", "validate", "init"};
+    auto skip_rest = [&] {
+        for (std::size_t i = report.steps.size(); i < names.size(); ++i)
+            report.steps.push_back(test_step_report{std::string(names[i]), result_t::skipped, 0, milliseconds(0), {}});
+    };
+
+    for (const step s : {step::oauth, step::sso, step::validate}) {
+        const step_outcome o = co_await client.call(s, config.options.compete);
+        report.steps.push_back(report_of(std::string(to_string(s)), o));
+        auto& r = report.steps.back();
+        if (o.ok() && o.validation) {
+            if (!o.validation->result)
+                fail(r, "validate answered RESULT=false: the SSO session is not valid");
+            else if (auto mismatch = environment_mismatch(*o.validation, config.profile.environment))
+                fail(r, *mismatch);
+            else
+                r.detail = o.validation->login_type ? std::string(to_string(*o.validation->login_type)) + " login"
+                                                    : "login type not reported";
+        }
+        if (r.result != result_t::passed) break;
+    }
+
+    if (report.steps.size() == 3 && report.steps.back().result == result_t::passed) {
+        const step_outcome init = co_await client.call(step::init, config.options.compete);
+        test_step_report r = report_of("init", init);
+        if (init.ok() && init.brokerage && init.brokerage->competing && !init.brokerage->authenticated) {
+            fail(r, "another session holds this IBKR username (competing) and IBKR_COMPETE=false");
+        } else if (init.ok()) {
+            asio::steady_timer settle(co_await asio::this_coro::executor);
+            settle.expires_after(std::chrono::duration_cast<milliseconds>(config.options.init_settle));
+            co_await settle.async_wait(asio::as_tuple(asio::use_awaitable));
+            const step_outcome accounts = co_await client.call(step::accounts);
+            r.duration += accounts.duration;
+            if (!accounts.ok()) {
+                r = report_of("init", accounts);
+                r.detail = "/iserver/accounts: " + r.detail;
+            } else if (accounts.accounts->accounts.empty()) {
+                fail(r, "IBKR listed no accounts");
+            } else if (auto missing = account_missing(*accounts.accounts, config.profile.account_id)) {
+                fail(r, *missing);
+            } else {
+                r.detail = "account " + config.profile.account_id + " listed";
+            }
+        }
+        report.steps.push_back(std::move(r));
+    }
+    skip_rest();
+
+    if (client.has_sso_session()) {
+        const step_outcome o = co_await client.call(step::logout);
+        report.steps.push_back(report_of("logout", o));
+    }
+    client.forget_session();
+    client.close();
+    co_return report;
+}
+
+std::string format_test_report(const connection_test_report& report) {
+    std::string out;
+    for (const auto& s : report.steps) {
+        out += fmt::format("{:<9} {:<8} {:>4} {:>7}  {}\n", s.name, to_string(s.result),
+                           s.http_status != 0 ? std::to_string(s.http_status) : "-",
+                           s.result == result_t::skipped ? "" : fmt::format("{} ms", s.duration.count()), s.detail);
+    }
+    if (report.passed())
+        out += "connection test passed\n";
+    else
+        out += "connection test FAILED at step " + report.failed_step() + "\n";
+    return out;
+}
+
+boost::json::object to_json(const connection_test_report& report) {
+    boost::json::array steps;
+    for (const auto& s : report.steps) {
+        boost::json::object o{{"step", s.name},
+                              {"outcome", to_string(s.result)},
+                              {"duration_ms", s.duration.count()},
+                              {"detail", s.detail}};
+        o["http_status"] = s.http_status != 0 ? boost::json::value(s.http_status) : boost::json::value(nullptr);
+        steps.push_back(std::move(o));
+    }
+    boost::json::object out{{"passed", report.passed()}, {"steps", std::move(steps)}};
+    out["failed_step"] = report.passed() ? boost::json::value(nullptr) : boost::json::value(report.failed_step());
+    return out;
+}
+
+}  // namespace sessiond

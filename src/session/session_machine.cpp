@@ -1,0 +1,320 @@
+#include "sessiond/session/session_machine.hpp"
+
+#include "sessiond/ibkr/verdicts.hpp"
+
+#include <algorithm>
+
+namespace sessiond {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+milliseconds to_ms(seconds_f s) { return std::chrono::duration_cast<milliseconds>(s); }
+
+constexpr std::size_t index_of(step s) { return static_cast<std::size_t>(s); }
+
+}  // namespace
+
+std::string_view to_string(lifecycle l) noexcept {
+    switch (l) {
+        case lifecycle::not_configured: return "not_configured";
+        case lifecycle::connecting: return "connecting";
+        case lifecycle::connected: return "connected";
+        case lifecycle::reconnecting: return "reconnecting";
+        case lifecycle::competing: return "competing";
+        case lifecycle::halted: return "halted";
+        case lifecycle::stopping: return "stopping";
+        case lifecycle::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+machine_settings machine_settings::from(const settings& s) {
+    machine_settings m;
+    const auto& o = s.options;
+    m.tickle_interval = to_ms(o.tickle_interval);
+    m.init_settle = to_ms(o.init_settle);
+    m.http_timeout = to_ms(o.http_timeout);
+    m.backoff_initial = to_ms(o.backoff_initial);
+    m.backoff_max = to_ms(o.backoff_max);
+    m.pace_tickle = to_ms(o.pace_tickle);
+    m.pace_validate = to_ms(o.pace_validate);
+    m.compete = o.compete;
+    m.environment = s.profile.environment;
+    m.account_id = s.profile.account_id;
+    return m;
+}
+
+milliseconds machine_settings::sso_refresh_margin() const noexcept {
+    return std::clamp(tickle_interval * 3, milliseconds(5'000), milliseconds(180'000));
+}
+
+session_machine::session_machine(machine_settings settings, std::function<double()> uniform01)
+    : settings_(std::move(settings)),
+      uniform01_(std::move(uniform01)),
+      backoff_(settings_.backoff_initial, settings_.backoff_max) {}
+
+directive session_machine::start(wall_time now) {
+    snap_.state = lifecycle::connecting;
+    return full_login(milliseconds(0), now);
+}
+
+void session_machine::on_call_started(wall_time now) {
+    last_call_started_[index_of(pending_.next)] = now;
+    if (pending_.next == step::oauth) ++snap_.counters.login_attempts;
+    snap_.waiting = false;
+    snap_.next_call_at.reset();
+}
+
+directive session_machine::on_outcome(const step_outcome& o, wall_time now) {
+    if (o.kind == failure::cancelled) return idle(now);
+    return o.ok() ? on_success(o, now) : on_failure(o, now);
+}
+
+void session_machine::on_stopping() {
+    snap_.state = lifecycle::stopping;
+    snap_.waiting = false;
+    snap_.next_call_at.reset();
+}
+
+void session_machine::on_stopped() {
+    snap_.state = lifecycle::stopped;
+    has_sso_ = false;
+}
+
+directive session_machine::on_success(const step_outcome& o, wall_time now) {
+    switch (o.which) {
+        case step::oauth: return call(step::sso, milliseconds(0), now);
+
+        case step::sso:
+            has_sso_ = true;
+            ++snap_.counters.logins;
+            snap_.logged_in_at = now;
+            validate_extends_sso_ = true;
+            return call(step::validate, milliseconds(0), now);
+
+        case step::validate: {
+            const sso_validation& v = *o.validation;
+            if (v.expires) snap_.sso_expires_at = now + *v.expires;
+            if (v.login_type) snap_.login_type = v.login_type;
+            if (!v.result) {
+                step_outcome refused = failed_outcome(step::validate, failure::unauthorized,
+                                                      "validate answered RESULT=false: the SSO session is not valid",
+                                                      o.http_status);
+                return on_failure(refused, now);
+            }
+            if (auto mismatch = environment_mismatch(v, settings_.environment)) return halt(std::move(*mismatch), now);
+            if (refreshing_sso_) {
+                refreshing_sso_ = false;
+                if (!v.expires || *v.expires < settings_.sso_refresh_margin()) {
+                    validate_extends_sso_ = false;
+                    return planned_rebuild(now);
+                }
+                return call(step::tickle, settings_.tickle_interval, now);
+            }
+            return call(step::init, milliseconds(0), now, settings_.compete);
+        }
+
+        case step::init: {
+            snap_.brokerage = *o.brokerage;
+            snap_.brokerage_reported = true;
+            if (o.brokerage->competing && !o.brokerage->authenticated && !settings_.compete) {
+                snap_.state = lifecycle::competing;
+                return call(step::tickle, settings_.tickle_interval, now);
+            }
+            return call(step::accounts, settings_.init_settle, now);
+        }
+
+        case step::accounts: {
+            const auto& list = o.accounts->accounts;
+            if (list.empty()) {
+                step_outcome none = failed_outcome(step::accounts, failure::bad_response,
+                                                   "IBKR listed no accounts yet", o.http_status);
+                return on_failure(none, now);
+            }
+            if (auto missing = account_missing(*o.accounts, settings_.account_id)) return halt(std::move(*missing), now);
+            return call(step::tickle, milliseconds(0), now);
+        }
+
+        case step::tickle: return after_tickle(*o.tickle, now);
+
+        case step::logout:
+            has_sso_ = false;
+            return idle(now);
+    }
+    return idle(now);
+}
+
+directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
+    ++snap_.counters.tickles;
+    if (!t.not_processed.empty()) {
+        return on_failure(failed_outcome(step::tickle, failure::not_processed, "tickle not processed: " + t.not_processed, 200),
+                          now);
+    }
+    if (t.sso_expires) snap_.sso_expires_at = now + *t.sso_expires;
+    const brokerage_status b = t.brokerage.value_or(brokerage_status{});
+    snap_.brokerage = b;
+    snap_.brokerage_reported = true;
+
+    if (b.healthy()) {
+        if (snap_.state != lifecycle::connected) snap_.connected_since = now;
+        snap_.state = lifecycle::connected;
+        snap_.consecutive_failures = 0;
+        snap_.rate_limited = false;
+        snap_.last_tickle_at = now;
+        ever_connected_ = true;
+        if (last_takeover_at_ && now - *last_takeover_at_ >= settings_.backoff_max) takeover_streak_ = 0;
+
+        if (snap_.logged_in_at && now - *snap_.logged_in_at >= settings_.max_session_age) return planned_rebuild(now);
+        if (snap_.sso_expires_at) {
+            const auto left = *snap_.sso_expires_at - now;
+            if (left < settings_.sso_refresh_margin()) {
+                if (validate_extends_sso_ && pacing_wait(step::validate, now) == milliseconds(0)) {
+                    refreshing_sso_ = true;
+                    return call(step::validate, milliseconds(0), now);
+                }
+                if (left <= settings_.tickle_interval + settings_.http_timeout) return planned_rebuild(now);
+            }
+        }
+        return call(step::tickle, settings_.tickle_interval, now);
+    }
+
+    if (b.competing) {
+        leave_healthy_state();
+        snap_.state = lifecycle::competing;
+        if (!settings_.compete) return call(step::tickle, settings_.tickle_interval, now);
+        // Taking the session over is our policy (IBKR_COMPETE=true), but a person who keeps logging in
+        // elsewhere must not be fought at tickle speed: each takeover in a row waits longer.
+        ++snap_.counters.takeovers;
+        ++takeover_streak_;
+        last_takeover_at_ = now;
+        return call(step::init, takeover_streak_ == 1 ? milliseconds(0) : backoff_.delay(takeover_streak_ - 1, uniform01_()),
+                    now, true);
+    }
+
+    // Not authenticated: the brokerage session lapsed (idle timeout, nightly reset, dropped) or the
+    // competing session went away. The SSO session still holds, so initialise the brokerage session
+    // again without a new login, at once the first time.
+    const bool was_healthy = snap_.state == lifecycle::connected || snap_.state == lifecycle::competing;
+    record_error(failed_outcome(step::tickle, failure::none,
+                                std::string("brokerage session not authenticated (connected=") +
+                                    (b.connected ? "true" : "false") + "): initialising it again",
+                                200),
+                 now);
+    leave_healthy_state();
+    ++snap_.consecutive_failures;
+    ++snap_.counters.reinits;
+    return call(step::init, was_healthy && snap_.consecutive_failures == 1 ? milliseconds(0) : backoff(), now,
+                settings_.compete);
+}
+
+directive session_machine::on_failure(const step_outcome& o, wall_time now) {
+    record_error(o, now);
+    if (o.which == step::tickle) ++snap_.counters.tickle_failures[static_cast<std::size_t>(o.kind)];
+    if (o.which == step::logout) {
+        has_sso_ = false;
+        return idle(now);
+    }
+    // A refresh validate that fails does not mean the session is unhealthy: keep tickling, and
+    // rebuild the session instead of validating when the SSO time runs low.
+    if (refreshing_sso_ && o.which == step::validate && o.kind != failure::unauthorized) {
+        refreshing_sso_ = false;
+        validate_extends_sso_ = false;
+        return call(step::tickle, settings_.tickle_interval, now);
+    }
+    refreshing_sso_ = false;
+
+    const bool was_healthy = snap_.state == lifecycle::connected;
+    leave_healthy_state();
+    ++snap_.consecutive_failures;
+    snap_.rate_limited = false;
+
+    switch (o.kind) {
+        case failure::rate_limited: {
+            snap_.rate_limited = true;
+            const milliseconds wait = o.retry_after ? milliseconds(*o.retry_after) : settings_.rate_limit_penalty;
+            return is_login_step(o.which) ? full_login(wait, now) : call(o.which, wait, now, settings_.compete);
+        }
+        case failure::unauthorized:
+        case failure::forbidden:
+            if (!is_login_step(o.which)) {
+                // The SSO session is gone: log in again, at once if it was healthy a moment ago.
+                ++snap_.counters.relogins;
+                return full_login(was_healthy && snap_.consecutive_failures == 1 ? milliseconds(0) : backoff(), now);
+            }
+            return full_login(backoff(), now);
+        case failure::rejected:
+            if (is_login_step(o.which)) return full_login(backoff(), now);
+            if (o.which == step::accounts) return call(step::init, backoff(), now, settings_.compete);  // "no bridge"
+            if (o.which == step::init && o.http_status == 410) return full_login(backoff(), now);    // stale session
+            return call(o.which, backoff(), now, settings_.compete);
+        default:
+            if (is_login_step(o.which) || !has_sso_) return full_login(backoff(), now);
+            return call(o.which, backoff(), now, settings_.compete);
+    }
+}
+
+directive session_machine::halt(std::string reason, wall_time now) {
+    snap_.state = lifecycle::halted;
+    snap_.halt_reason = reason;
+    record_error(failed_outcome(pending_.next, failure::none, std::move(reason)), now);
+    if (has_sso_) return call(step::logout, milliseconds(0), now);
+    return idle(now);
+}
+
+directive session_machine::planned_rebuild(wall_time now) {
+    ++snap_.counters.rebuilds;
+    snap_.state = lifecycle::reconnecting;
+    snap_.connected_since.reset();
+    return full_login(milliseconds(0), now);
+}
+
+directive session_machine::call(step s, milliseconds delay, wall_time now, bool compete) {
+    const milliseconds wait = std::max(delay, pacing_wait(s, now));
+    pending_ = directive{directive::kind_t::call, s, wait, compete};
+    snap_.current_step = s;
+    snap_.waiting = wait > milliseconds(0);
+    snap_.next_call_at = now + wait;
+    return pending_;
+}
+
+directive session_machine::full_login(milliseconds delay, wall_time now) {
+    has_sso_ = false;
+    refreshing_sso_ = false;
+    validate_extends_sso_ = true;
+    snap_.sso_expires_at.reset();
+    snap_.logged_in_at.reset();
+    return call(step::oauth, delay, now);
+}
+
+directive session_machine::idle(wall_time) {
+    pending_ = directive{directive::kind_t::idle, pending_.next, milliseconds(0), settings_.compete};
+    snap_.waiting = false;
+    snap_.next_call_at.reset();
+    return pending_;
+}
+
+milliseconds session_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
+
+milliseconds session_machine::pacing_wait(step s, wall_time now) const {
+    milliseconds pace{0};
+    if (s == step::tickle) pace = settings_.pace_tickle;
+    if (s == step::validate) pace = settings_.pace_validate;
+    const auto& last = last_call_started_[index_of(s)];
+    if (!last || pace <= milliseconds(0)) return milliseconds(0);
+    const auto ready = *last + pace;
+    return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
+}
+
+void session_machine::record_error(const step_outcome& o, wall_time now) {
+    snap_.last_error = session_error{o.which, o.kind, o.http_status, o.detail, now};
+}
+
+void session_machine::leave_healthy_state() {
+    if (snap_.state == lifecycle::connected) ++snap_.counters.reconnects;
+    snap_.connected_since.reset();
+    snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
+}
+
+}  // namespace sessiond
