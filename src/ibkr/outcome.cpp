@@ -86,13 +86,20 @@ step_outcome interpret_response(step s, const http_response& res, std::chrono::s
     if (type == res.end() || !is_json_type(type->value())) {
         out.kind = failure::bad_response;
         out.detail = type == res.end() ? "response has no Content-Type (expected JSON)"
-                                       : "unexpected Content-Type \"" + std::string(type->value().substr(0, 60)) +
+                                       : "unexpected Content-Type \"" + printable_remote_text(type->value().substr(0, 60)) +
                                              "\" (expected JSON)";
         return out;
     }
     switch (s) {
         case step::oauth: take(out, parse_oauth_token(body), out.token); break;
-        case step::sso: take(out, parse_sso_grant(body), out.sso); break;
+        case step::sso:
+            if (take(out, parse_sso_grant(body), out.sso) && !out.sso->active) {
+                // The safe reading of "active": false: a session IBKR does not consider active is not used.
+                out.sso.reset();
+                out.kind = failure::rejected;
+                out.detail = "IBKR created the SSO session as not active";
+            }
+            break;
         case step::validate: take(out, parse_sso_validation(body), out.validation); break;
         case step::init: take(out, parse_brokerage_status(body), out.brokerage); break;
         case step::accounts: take(out, parse_accounts(body), out.accounts); break;

@@ -7,23 +7,33 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <ctime>
+#include <limits>
 
 namespace sessiond {
 
 namespace {
 
 constexpr std::size_t max_description = 200;
+// Far longer than any secret, so one that starts in the visible part is redacted whole, and short
+// enough to keep redaction of a hostile megabyte body cheap.
+constexpr std::size_t max_scanned = 64 * 1024;
 
 error missing(std::string_view field) { return make_error("response has no usable \"" + std::string(field) + "\""); }
 
+// The spec types ssoExpires as int32; anything larger is nonsense, and added to a time_point it
+// would overflow.
 std::optional<std::chrono::milliseconds> millis(const boost::json::object& o, std::string_view key) {
     const auto v = json_int(o, key);
-    if (!v || *v < 0) return std::nullopt;
+    if (!v || *v < 0 || *v > std::numeric_limits<std::int32_t>::max()) return std::nullopt;
     return std::chrono::milliseconds(*v);
 }
 
-std::string bounded_text(std::string_view s) {
+// Remote text ends up in outcome details, which the status page shows without the log sink's
+// redaction: redact before truncating, so that the cut cannot leave part of a secret unrecognised.
+std::string bounded_text(std::string_view raw) {
+    const std::string s = redact(raw.substr(0, max_scanned));
     std::string out;
     for (char c : s) {
         if (out.size() >= max_description) {
@@ -61,7 +71,8 @@ expected<oauth_token> parse_oauth_token(std::string_view body) {
         return make_error("token_type is not Bearer");
     oauth_token out;
     out.access_token = secret(*token);
-    out.expires_in = std::chrono::seconds(std::max<std::int64_t>(0, json_int(*o, "expires_in").value_or(0)));
+    // Bounded to a year: nothing legitimate is longer, and the value may end up on a clock.
+    out.expires_in = std::chrono::seconds(std::clamp<std::int64_t>(json_int(*o, "expires_in").value_or(0), 0, 366 * 86400));
     return out;
 }
 
@@ -146,9 +157,9 @@ std::string describe_error_body(std::string_view body) {
             text = std::string(*msg);
         }
     }
-    if (text.empty()) text = std::string(body.substr(0, max_description * 2));
+    if (text.empty()) text = std::string(body.substr(0, max_scanned));
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-    return bounded_text(redact(text));
+    return bounded_text(text);
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
@@ -171,5 +182,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, st
     const auto delta = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::from_time_t(at) - now);
     return std::chrono::seconds(std::clamp<std::int64_t>(delta.count(), 0, cap));
 }
+
+std::string printable_remote_text(std::string_view raw) { return bounded_text(raw); }
 
 }  // namespace sessiond

@@ -20,6 +20,7 @@ public:
 
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
+        if (!inner_->should_log(msg.level)) return;  // as spdlog's own forwarding sinks do
         const std::string clean = redact(std::string_view(msg.payload.data(), msg.payload.size()));
         spdlog::details::log_msg copy = msg;
         copy.payload = spdlog::string_view_t(clean.data(), clean.size());

@@ -2,7 +2,10 @@
 
 #include "sessiond/core/secret_registry.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <utility>
+#include <vector>
 
 namespace sessiond {
 
@@ -28,12 +31,29 @@ std::size_t jwt_end(std::string_view s, std::size_t i) {
     return end;
 }
 
-void replace_all(std::string& text, std::string_view needle) {
-    if (needle.empty()) return;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at)) {
-        text.replace(at, needle.size(), redacted_marker);
-        at += redacted_marker.size();
+// Finds every occurrence of every live secret before replacing any, so that a secret containing
+// (or overlapping) another one is removed whole whatever order the registry lists them in.
+// Only positions leave the registry's lock, never the values.
+void redact_live_secrets(std::string& text) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    for_each_live_secret([&](std::string_view s) {
+        if (s.empty()) return;
+        for (std::size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 1))
+            spans.emplace_back(at, at + s.size());
+    });
+    if (spans.empty()) return;
+    std::sort(spans.begin(), spans.end());
+    std::string out;
+    std::size_t done = 0;
+    for (std::size_t i = 0; i < spans.size();) {
+        auto [start, end] = spans[i];
+        while (++i < spans.size() && spans[i].first < end) end = std::max(end, spans[i].second);
+        out.append(text, done, start - done);
+        out += redacted_marker;
+        done = end;
     }
+    out.append(text, done);
+    text = std::move(out);
 }
 
 void redact_pem_blocks(std::string& text) {
@@ -82,7 +102,7 @@ void redact_bearer(std::string& text) {
 
 std::string redact(std::string_view input) {
     std::string text(input);
-    for_each_live_secret([&](std::string_view s) { replace_all(text, s); });
+    redact_live_secrets(text);
     redact_pem_blocks(text);
     redact_jwts(text);
     redact_bearer(text);

@@ -15,6 +15,18 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// Max-Age=<n> with n <= 0 deletes the cookie (RFC 6265 5.2.2).
+bool has_expired(std::string_view line) {
+    for (std::size_t at = line.find(';'); at != std::string_view::npos; at = line.find(';', at + 1)) {
+        std::string_view attribute = trim(line.substr(at + 1, line.find(';', at + 1) - at - 1));
+        if (attribute.size() < 8 || !boost::algorithm::iequals(attribute.substr(0, 8), "max-age=")) continue;
+        attribute.remove_prefix(8);
+        if (attribute.starts_with('-')) return true;
+        return !attribute.empty() && attribute.find_first_not_of('0') == std::string_view::npos;
+    }
+    return false;
+}
+
 }  // namespace
 
 void cookie_jar::store(const boost::beast::http::response<boost::beast::http::string_body>& res) {
@@ -30,7 +42,7 @@ void cookie_jar::put(std::string_view line) {
     const std::string_view name = trim(pair.substr(0, eq));
     const std::string_view value = trim(pair.substr(eq + 1));
     if (name.empty()) return;
-    const bool expired = boost::algorithm::icontains(line, "max-age=0");
+    const bool expired = has_expired(line);
     auto it = std::find_if(cookies_.begin(), cookies_.end(), [&](const cookie& c) { return c.name == name; });
     if (value.empty() || expired) {
         if (it != cookies_.end()) cookies_.erase(it);

@@ -70,6 +70,9 @@ expected<account_list> parse_accounts(std::string_view body);
 // the {"error": ...} text, or the start of the body when it is neither.
 std::string describe_error_body(std::string_view body);
 
+// Text from IBKR made fit for a log line or the status page: redacted, printable, bounded.
+std::string printable_remote_text(std::string_view raw);
+
 // Retry-After: delta-seconds or an HTTP-date (RFC 9110 10.2.3). Bounded to a day.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);
