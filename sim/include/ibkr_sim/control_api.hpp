@@ -1,0 +1,67 @@
+#pragma once
+// The test-facing control API (plain HTTP on loopback), without I/O: queue faults, flip IBKR's
+// switches, read state and events. The long poll /control/await is parsed here and waited for by
+// the control server.
+
+#include "ibkr_sim/fault_injector.hpp"
+#include "ibkr_sim/http_types.hpp"
+#include "ibkr_sim/ibkr_model.hpp"
+#include "ibkr_sim/request_journal.hpp"
+#include "ibkr_sim/sim_config.hpp"
+
+#include "sessiond/core/error.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sessiond::sim {
+
+inline constexpr std::string_view await_path = "/control/await";
+
+// /control/await?path=P&count=N[&status=S]&timeout_ms=T
+struct await_query {
+    std::string path;
+    std::uint64_t count = 1;
+    std::optional<unsigned> status;
+    sim_duration timeout{std::chrono::seconds(10)};
+};
+expected<await_query> parse_await_query(std::string_view query);
+
+// The HTTPS server's connections: open now, and refused so far for exceeding --max-connections.
+struct connection_stats {
+    std::size_t open = 0;
+    std::uint64_t refused = 0;
+};
+
+class control_api {
+public:
+    using connection_source = std::function<connection_stats()>;
+
+    control_api(ibkr_model& model, fault_injector& faults, request_journal& journal, connection_source connections)
+        : model_(model), faults_(faults), journal_(journal), connections_(std::move(connections)) {}
+
+    // Every control request except /control/await.
+    http_response handle(const http_request& req, wall_time now);
+
+    [[nodiscard]] std::uint64_t await_count(const await_query& q) const { return journal_.count(q.path, q.status); }
+    // 200 {"count":n} when reached, 408 {"count":n} at the timeout.
+    static http_response await_response(std::uint64_t count, bool reached);
+    static http_response bad_request(std::string_view message);
+
+    [[nodiscard]] boost::json::object state_json(wall_time now) const;
+
+private:
+    http_response add_fault(const http_request& req);
+    http_response switch_request(const http_request& req, const std::function<void(bool)>& apply);
+    http_response events(const http_request& req) const;
+
+    ibkr_model& model_;
+    fault_injector& faults_;
+    request_journal& journal_;
+    connection_source connections_;
+};
+
+}  // namespace sessiond::sim

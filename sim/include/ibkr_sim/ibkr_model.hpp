@@ -1,0 +1,136 @@
+#pragma once
+// What api.ibkr.com decides, without any I/O: a parsed request and the current time go in, the
+// response and (when refused) the reason come out. It owns the OAuth access tokens, the user's SSO
+// session, the brokerage session, the per-user rate limiters and the counters.
+//
+// Sessions expire by comparing times, never by timers: the same `now` gives the same answer.
+
+#include "ibkr_sim/http_types.hpp"
+#include "ibkr_sim/rate_limiter.hpp"
+#include "ibkr_sim/rsa_public_key.hpp"
+#include "ibkr_sim/sim_config.hpp"
+#include "ibkr_sim/sim_types.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sessiond::sim {
+
+// n random bytes. Tokens and session ids come from here, so tests can make them predictable.
+using random_source = std::function<std::string(std::size_t)>;
+std::string openssl_random_bytes(std::size_t n);
+
+struct model_reply {
+    http_response response;
+    std::string reason;  // why the request was refused; empty when it was served
+};
+
+struct brokerage_status {
+    bool authenticated = false;
+    bool competing = false;
+    bool connected = false;
+    bool established = false;
+};
+
+// Successful operations (a 429 or 401 does not count as a tickle).
+struct model_counters {
+    std::uint64_t tokens_issued = 0;
+    std::uint64_t sso_sessions_created = 0;
+    std::uint64_t validates = 0;
+    std::uint64_t inits = 0;
+    std::uint64_t accounts = 0;
+    std::uint64_t tickles = 0;
+    std::uint64_t logouts = 0;
+};
+
+class ibkr_model {
+public:
+    ibkr_model(model_config config, rsa_public_key client_key, random_source random = openssl_random_bytes);
+
+    model_reply handle(const http_request& req, wall_time now);
+
+    // What the control API can do to IBKR.
+    void expire_sessions();          // every SSO session and OAuth token expires now
+    void drop_brokerage();           // the brokerage session times out (connected, not authenticated)
+    void set_competing(bool on);     // another platform logs in with the same username
+    void set_maintenance(bool on);   // every endpoint answers 503
+    void reset_counters() noexcept { counters_ = {}; }
+
+    [[nodiscard]] const model_counters& counters() const noexcept { return counters_; }
+    [[nodiscard]] std::size_t active_sso_sessions(wall_time now) const;
+    [[nodiscard]] brokerage_status brokerage(wall_time now) const;
+    [[nodiscard]] bool competing() const noexcept { return competing_; }
+    [[nodiscard]] bool maintenance() const noexcept { return maintenance_; }
+    [[nodiscard]] const model_config& config() const noexcept { return config_; }
+    // Every access token and SSO bearer handed out (the latest 1024), so that tests can prove the
+    // daemon never prints one. The simulator's tokens protect nothing.
+    [[nodiscard]] const std::deque<std::string>& issued_tokens() const noexcept { return issued_tokens_; }
+    static constexpr std::size_t max_issued_tokens = 1024;
+
+private:
+    struct sso_session {
+        std::string bearer;
+        wall_time created;
+        wall_time expires;
+        std::string session_token;  // tickle's "session"
+    };
+    struct brokerage_session {
+        bool initialised = false;
+        bool authenticated = false;
+        bool established = false;
+        wall_time last_activity{};
+        std::string session_id;
+    };
+    // Everything IBKR keeps per username. The simulator serves one configured user.
+    struct user_state {
+        user_state(sim_duration tickle_interval, sim_duration validate_interval)
+            : tickle_limit(tickle_interval), validate_limit(validate_interval) {}
+        std::optional<sso_session> sso;
+        brokerage_session brokerage;
+        min_interval_limiter tickle_limit;
+        min_interval_limiter validate_limit;
+    };
+
+    model_reply create_token(const http_request& req, wall_time now);
+    model_reply create_sso_session(const http_request& req, wall_time now);
+    model_reply validate(user_state& user, wall_time now);
+    model_reply init_brokerage(const http_request& req, user_state& user, wall_time now);
+    model_reply list_accounts(user_state& user);
+    model_reply tickle(user_state& user, wall_time now);
+    model_reply auth_status(const user_state& user, wall_time now) const;
+    model_reply logout(user_state& user);
+
+    // The user whose active SSO bearer the request carries, or the 401 IBKR answers.
+    checked<user_state*> authorize_sso_bearer(const http_request& req, wall_time now);
+    std::optional<rejection> authorize_oauth_token(const http_request& req, wall_time now);
+
+    void end_sso_session(user_state& user, std::string_view why);
+    void extend_sso_session(sso_session& sso, wall_time now) const;
+    void settle_idle_brokerage(user_state& user, wall_time now) const;
+    [[nodiscard]] brokerage_status status_of(const user_state& user, wall_time now) const;
+    [[nodiscard]] boost::json::object auth_status_json(const brokerage_status& s) const;
+    [[nodiscard]] boost::json::object server_info_json() const;
+    [[nodiscard]] std::string random_token();
+    [[nodiscard]] std::string random_hex(std::size_t bytes);
+
+    model_config config_;
+    rsa_public_key client_key_;
+    random_source random_;
+    std::map<std::string, wall_time, std::less<>> oauth_tokens_;  // access token -> expiry
+    user_state user_;
+    // Bearers that stopped working recently and why, so that a 401 can say "superseded" (bounded).
+    std::deque<std::pair<std::string, std::string>> ended_bearers_;
+    std::deque<std::string> issued_tokens_;
+    bool competing_ = false;
+    bool maintenance_ = false;
+    model_counters counters_;
+};
+
+}  // namespace sessiond::sim

@@ -1,0 +1,88 @@
+#pragma once
+// Everything ibkr-sim can be told on its command line, and the parser that names the flag at fault.
+//
+// Explicit flags win over the daemon's env file (--env-file), whatever their order on the line.
+
+#include "sessiond/core/error.hpp"
+
+#include <spdlog/common.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessiond::sim {
+
+using sim_duration = std::chrono::milliseconds;
+
+enum class login_type { paper, live };
+
+// What the IBKR side knows about the one configured client and its user, and how it paces them.
+struct model_config {
+    std::string client_id = "sim-client";
+    std::string key_id = "main";
+    std::string public_key_pem;  // SubjectPublicKeyInfo PEM of the client's RSA key
+    std::string credential = "simuser";
+    std::string allowed_ip = "127.0.0.1";
+    std::vector<std::string> accounts{"DU1234567"};
+    login_type login = login_type::paper;
+    std::string scope = "sso-sessions.write";
+
+    sim_duration token_lifetime{std::chrono::seconds(86400)};
+    sim_duration sso_lifetime{std::chrono::seconds(600)};
+    sim_duration sso_max_life{std::chrono::seconds(86400)};
+    bool validate_extends = true;
+    bool tickle_extends = false;
+    sim_duration brokerage_idle_timeout{std::chrono::seconds(300)};
+    sim_duration tickle_min_interval{std::chrono::seconds(1)};
+    sim_duration validate_min_interval{std::chrono::seconds(60)};
+    sim_duration clock_skew{std::chrono::seconds(30)};
+    sim_duration max_assertion_life{std::chrono::seconds(300)};
+
+    std::string server_name = "ibkr-sim";
+    std::string server_version = "Build 10.30.1 (ibkr-sim)";
+};
+
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+struct server_config {
+    listen_address https{"127.0.0.1", 0};
+    listen_address control{"127.0.0.1", 0};
+    std::optional<std::string> ca_out;
+    std::optional<std::string> cert_host;
+    std::optional<std::string> tls_cert;
+    std::optional<std::string> tls_key;
+    std::optional<std::string> tls_dir;
+    std::size_t max_connections = 256;
+    spdlog::level::level_enum log_level = spdlog::level::info;
+};
+
+struct sim_config {
+    model_config model;
+    server_config server;
+};
+
+struct command_line {
+    sim_config config;
+    bool help = false;
+};
+
+// args excludes argv[0]. Reads --env-file, --client-public-key and key files named in the env file.
+expected<command_line> parse_command_line(std::span<const std::string_view> args);
+
+std::string usage_text();
+
+// "HOST:PORT" or "[v6]:PORT"; the host must be an IP literal or "localhost".
+expected<listen_address> parse_listen_address(std::string_view text);
+
+// Seconds with an optional fraction ("0.5"), not negative.
+expected<sim_duration> parse_seconds(std::string_view text);
+
+}  // namespace sessiond::sim

@@ -1,0 +1,177 @@
+#include "ibkr_sim/control_api.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <charconv>
+#include <map>
+
+namespace sessiond::sim {
+
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::int64_t max_await_ms = 600'000;
+
+http_response ok(json::object extra = {}) {
+    extra["ok"] = true;
+    return json_response(http::status::ok, extra);
+}
+
+http_response error_response(http::status status, std::string_view message) {
+    return json_response(status, json::object{{"error", message}});
+}
+
+// Query parameters, decoded; a repeated name keeps its first value.
+expected<std::map<std::string, std::string, std::less<>>> parse_params(std::string_view query) {
+    auto pairs = parse_url_encoded(query);
+    if (!pairs) return make_error("the query string does not parse: " + pairs.error().message);
+    std::map<std::string, std::string, std::less<>> params;
+    for (auto& [name, value] : *pairs) params.emplace(std::move(name), std::move(value));
+    return params;
+}
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+}  // namespace
+
+expected<await_query> parse_await_query(std::string_view query) {
+    auto params = parse_params(query);
+    if (!params) return params.error();
+    await_query q;
+    for (const auto& [name, value] : *params) {
+        if (name == "path") {
+            q.path = value;
+        } else if (name == "count") {
+            const auto n = parse_unsigned(value);
+            if (!n) return make_error("count must be a non-negative integer");
+            q.count = *n;
+        } else if (name == "status") {
+            const auto n = parse_unsigned(value);
+            if (!n || (*n != 0 && (*n < 100 || *n > 599)))
+                return make_error("status must be an HTTP status (or 0 for none sent)");
+            q.status = static_cast<unsigned>(*n);
+        } else if (name == "timeout_ms") {
+            const auto n = parse_unsigned(value);
+            if (!n || *n > static_cast<std::uint64_t>(max_await_ms))
+                return make_error("timeout_ms must be milliseconds from 0 to 600000");
+            q.timeout = sim_duration(*n);
+        } else {
+            return make_error("unknown parameter \"" + name + "\"");
+        }
+    }
+    if (q.path.empty()) return make_error("path is required, e.g. path=/v1/api/tickle");
+    return q;
+}
+
+http_response control_api::await_response(std::uint64_t count, bool reached) {
+    return json_response(reached ? http::status::ok : http::status::request_timeout, json::object{{"count", count}});
+}
+
+http_response control_api::bad_request(std::string_view message) {
+    return error_response(http::status::bad_request, message);
+}
+
+http_response control_api::handle(const http_request& req, wall_time now) {
+    const std::string_view path = target_path(req.target());
+    const bool post = req.method() == http::verb::post;
+    const bool get = req.method() == http::verb::get;
+
+    // POST endpoints without a body.
+    const std::map<std::string_view, std::function<void()>> actions{
+        {"/control/clear-faults", [&] { faults_.clear(); }},
+        {"/control/expire-sessions", [&] { model_.expire_sessions(); }},
+        {"/control/drop-brokerage", [&] { model_.drop_brokerage(); }},
+        {"/control/reset-stats", [&] {
+             model_.reset_counters();
+             journal_.reset_counts();
+         }},
+    };
+    if (const auto it = actions.find(path); it != actions.end()) {
+        if (!post) return error_response(http::status::method_not_allowed, "use POST");
+        it->second();
+        return ok();
+    }
+    if (path == "/control/fault") return post ? add_fault(req) : error_response(http::status::method_not_allowed, "use POST");
+    if (path == "/control/competing")
+        return post ? switch_request(req, [&](bool on) { model_.set_competing(on); })
+                    : error_response(http::status::method_not_allowed, "use POST");
+    if (path == "/control/maintenance")
+        return post ? switch_request(req, [&](bool on) { model_.set_maintenance(on); })
+                    : error_response(http::status::method_not_allowed, "use POST");
+    if (path == "/control/state")
+        return get ? json_response(http::status::ok, state_json(now))
+                   : error_response(http::status::method_not_allowed, "use GET");
+    if (path == "/control/events") return get ? events(req) : error_response(http::status::method_not_allowed, "use GET");
+    if (path == "/control/issued-tokens") {
+        if (!get) return error_response(http::status::method_not_allowed, "use GET");
+        json::array tokens;
+        for (const auto& t : model_.issued_tokens()) tokens.emplace_back(t);
+        return json_response(http::status::ok, json::object{{"tokens", std::move(tokens)}});
+    }
+    return error_response(http::status::not_found, "unknown control endpoint");
+}
+
+http_response control_api::add_fault(const http_request& req) {
+    auto f = parse_fault(req.body());
+    if (!f) return bad_request(f.error().message);
+    if (!faults_.add(std::move(*f)))
+        return bad_request("too many pending faults (" + std::to_string(fault_injector::max_pending) + "); clear them first");
+    return ok({{"pending", faults_.pending()}});
+}
+
+http_response control_api::switch_request(const http_request& req, const std::function<void(bool)>& apply) {
+    boost::system::error_code ec;
+    const json::value body = json::parse(req.body(), ec);
+    const json::value* on = (!ec && body.is_object()) ? body.as_object().if_contains("on") : nullptr;
+    if (on == nullptr || !on->is_bool() || body.as_object().size() != 1)
+        return bad_request("body must be {\"on\": true} or {\"on\": false}");
+    apply(on->get_bool());
+    return ok();
+}
+
+http_response control_api::events(const http_request& req) const {
+    auto params = parse_params(target_query(req.target()));
+    if (!params) return bad_request(params.error().message);
+    std::uint64_t since = 0;
+    for (const auto& [name, value] : *params) {
+        if (name != "since") return bad_request("unknown parameter \"" + name + "\"");
+        const auto n = parse_unsigned(value);
+        if (!n) return bad_request("since must be a sequence number");
+        since = *n;
+    }
+    return json_response(http::status::ok, journal_.events_since(since));
+}
+
+json::object control_api::state_json(wall_time now) const {
+    const model_counters& c = model_.counters();
+    const brokerage_status b = model_.brokerage(now);
+    const connection_stats connections = connections_ ? connections_() : connection_stats{};
+    return {{"calls", journal_.calls_json()},
+            {"statuses", journal_.statuses_json()},
+            {"tokens_issued", c.tokens_issued},
+            {"sso_sessions_created", c.sso_sessions_created},
+            {"validates", c.validates},
+            {"inits", c.inits},
+            {"accounts", c.accounts},
+            {"tickles", c.tickles},
+            {"logouts", c.logouts},
+            {"rejections", journal_.rejections_json()},
+            {"active_sso_sessions", model_.active_sso_sessions(now)},
+            {"brokerage", json::object{{"authenticated", b.authenticated},
+                                       {"connected", b.connected},
+                                       {"competing", b.competing},
+                                       {"established", b.established}}},
+            {"competing_session", model_.competing()},
+            {"maintenance", model_.maintenance()},
+            {"open_connections", connections.open},
+            {"refused_connections", connections.refused},
+            {"pending_faults", faults_.pending()}};
+}
+
+}  // namespace sessiond::sim

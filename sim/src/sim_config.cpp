@@ -1,0 +1,386 @@
+#include "ibkr_sim/sim_config.hpp"
+
+#include "ibkr_sim/files.hpp"
+#include "ibkr_sim/rsa_public_key.hpp"
+
+#include "sessiond/config/env_file.hpp"
+#include "sessiond/crypto/rsa_key.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <functional>
+#include <map>
+
+namespace sessiond::sim {
+
+namespace {
+
+// The identity settings the daemon's env file can supply; a flag given on the command line wins.
+struct identity_flags {
+    std::optional<std::string> client_id;
+    std::optional<std::string> key_id;
+    std::optional<std::string> public_key_pem;
+    std::optional<std::string> credential;
+    std::optional<std::string> allowed_ip;
+    std::vector<std::string> accounts;
+    std::optional<login_type> login;
+    std::optional<std::string> scope;
+};
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+expected<login_type> parse_login_type(std::string_view text) {
+    if (equals_ignoring_case(text, "paper")) return login_type::paper;
+    if (equals_ignoring_case(text, "live")) return login_type::live;
+    return make_error("must be paper or live");
+}
+
+// "text" in quotes. (Built by appending: GCC 12 at -O3 warns falsely (-Wrestrict) on
+// "literal" + std::string temporaries.)
+std::string quoted(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '"';
+    out += text;
+    out += '"';
+    return out;
+}
+
+expected<std::string> checked_ip(std::string_view text) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(std::string(text), ec);
+    if (ec) return make_error(quoted(text) + " is not an IP address");
+    return std::string(text);
+}
+
+expected<std::string> public_key_from_private_pem(std::string_view pem) {
+    auto key = rsa_private_key::from_pem(pem);
+    if (!key) return key.error();
+    return key->public_key_pem();
+}
+
+// Fills what the flags left open from the daemon's env file.
+expected<void> apply_env_file(const std::string& path, identity_flags& id) {
+    auto text = read_text_file(path);
+    if (!text) return text.error();
+    auto entries = parse_env_file(*text);
+    wipe(*text);
+    if (!entries) return entries.error();
+    std::map<std::string, std::string_view> env;
+    for (const auto& e : entries->items) env[e.name] = e.value;
+    auto take = [&](const char* name, std::optional<std::string>& into) {
+        if (const auto it = env.find(name); it != env.end() && !into && !it->second.empty()) into = std::string(it->second);
+    };
+    take("IBKR_CLIENT_ID", id.client_id);
+    take("IBKR_CLIENT_KEY_ID", id.key_id);
+    take("IBKR_CREDENTIAL", id.credential);
+    take("IBKR_SCOPE", id.scope);
+    if (const auto it = env.find("IBKR_ALLOWED_IP"); it != env.end() && !id.allowed_ip) {
+        auto ip = checked_ip(it->second);
+        if (!ip) return make_error("IBKR_ALLOWED_IP: " + ip.error().message);
+        id.allowed_ip = *ip;
+    }
+    if (const auto it = env.find("IBKR_ACCOUNT_ID"); it != env.end() && id.accounts.empty() && !it->second.empty())
+        id.accounts.emplace_back(it->second);
+    if (const auto it = env.find("IBKR_ENV"); it != env.end() && !id.login) {
+        auto login = parse_login_type(it->second);
+        if (!login) return make_error("IBKR_ENV: " + login.error().message);
+        id.login = *login;
+    }
+    if (!id.public_key_pem) {
+        const auto inline_pem = env.find("IBKR_PRIVATE_KEY");
+        const auto key_file = env.find("IBKR_PRIVATE_KEY_FILE");
+        if (inline_pem != env.end() && !inline_pem->second.empty()) {
+            auto pem = public_key_from_private_pem(inline_pem->second);
+            if (!pem) return make_error("IBKR_PRIVATE_KEY: " + pem.error().message);
+            id.public_key_pem = std::move(*pem);
+        } else if (key_file != env.end() && !key_file->second.empty()) {
+            auto file = read_text_file(std::string(key_file->second));
+            if (!file) return make_error("IBKR_PRIVATE_KEY_FILE: " + file.error().message);
+            auto pem = public_key_from_private_pem(*file);
+            wipe(*file);
+            if (!pem) return make_error("IBKR_PRIVATE_KEY_FILE: " + pem.error().message);
+            id.public_key_pem = std::move(*pem);
+        }
+    }
+    return {};
+}
+
+expected<std::size_t> parse_count(std::string_view text) {
+    std::size_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value == 0)
+        return make_error("must be a positive integer");
+    return value;
+}
+
+expected<spdlog::level::level_enum> parse_log_level(std::string_view text) {
+    const std::map<std::string_view, spdlog::level::level_enum> levels{
+        {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug}, {"info", spdlog::level::info},
+        {"warn", spdlog::level::warn},   {"error", spdlog::level::err},   {"off", spdlog::level::off}};
+    const auto it = levels.find(text);
+    if (it == levels.end()) return make_error("must be trace, debug, info, warn, error or off");
+    return it->second;
+}
+
+}  // namespace
+
+expected<sim_duration> parse_seconds(std::string_view text) {
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !std::isfinite(value) || value < 0 ||
+        value > 10.0 * 365 * 86400)
+        return make_error(quoted(text) + " is not a number of seconds (e.g. 60 or 0.5)");
+    return sim_duration(static_cast<sim_duration::rep>(std::llround(value * 1000.0)));
+}
+
+expected<listen_address> parse_listen_address(std::string_view text) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return make_error(quoted(text) + " is not [IPv6]:PORT");
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos || text.find(':') != colon)
+            return make_error(quoted(text) + " is not HOST:PORT (IPv6 as [::1]:PORT)");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || port.empty() || value > 65535)
+        return make_error(quoted(port) + " is not a port number (0-65535)");
+    if (host != "localhost") {
+        boost::system::error_code bad;
+        boost::asio::ip::make_address(std::string(host), bad);
+        if (bad) return make_error(quoted(host) + " is not an IP address or localhost");
+    }
+    return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+expected<command_line> parse_command_line(std::span<const std::string_view> args) {
+    command_line out;
+    model_config& m = out.config.model;
+    server_config& s = out.config.server;
+    identity_flags id;
+    std::optional<std::string> env_file;
+
+    auto seconds_into = [](sim_duration& into) {
+        return [&into](std::string_view v) -> expected<void> {
+            auto d = parse_seconds(v);
+            if (!d) return d.error();
+            into = *d;
+            return {};
+        };
+    };
+    auto text_into = [](std::optional<std::string>& into) {
+        return [&into](std::string_view v) -> expected<void> {
+            if (v.empty()) return make_error("must not be empty");
+            into = std::string(v);
+            return {};
+        };
+    };
+    auto plain_text_into = [](std::string& into) {
+        return [&into](std::string_view v) -> expected<void> {
+            if (v.empty()) return make_error("must not be empty");
+            into = std::string(v);
+            return {};
+        };
+    };
+    auto address_into = [](listen_address& into) {
+        return [&into](std::string_view v) -> expected<void> {
+            auto a = parse_listen_address(v);
+            if (!a) return a.error();
+            into = *a;
+            return {};
+        };
+    };
+
+    const std::map<std::string_view, std::function<expected<void>(std::string_view)>> valued{
+        {"--listen", address_into(s.https)},
+        {"--control", address_into(s.control)},
+        {"--ca-out", text_into(s.ca_out)},
+        {"--cert-host", text_into(s.cert_host)},
+        {"--tls-cert", text_into(s.tls_cert)},
+        {"--tls-key", text_into(s.tls_key)},
+        {"--tls-dir", text_into(s.tls_dir)},
+        {"--env-file", text_into(env_file)},
+        {"--client-id", text_into(id.client_id)},
+        {"--client-key-id", text_into(id.key_id)},
+        {"--client-public-key",
+         [&](std::string_view v) -> expected<void> {
+             auto pem = read_text_file(std::string(v));
+             if (!pem) return pem.error();
+             auto key = rsa_public_key::from_pem(*pem);
+             wipe(*pem);
+             if (!key) return key.error();
+             id.public_key_pem = key->pem();
+             return {};
+         }},
+        {"--credential", text_into(id.credential)},
+        {"--allowed-ip",
+         [&](std::string_view v) -> expected<void> {
+             auto ip = checked_ip(v);
+             if (!ip) return ip.error();
+             id.allowed_ip = *ip;
+             return {};
+         }},
+        {"--account",
+         [&](std::string_view v) -> expected<void> {
+             if (v.empty()) return make_error("must not be empty");
+             id.accounts.emplace_back(v);
+             return {};
+         }},
+        {"--login-type",
+         [&](std::string_view v) -> expected<void> {
+             auto login = parse_login_type(v);
+             if (!login) return login.error();
+             id.login = *login;
+             return {};
+         }},
+        {"--scope", text_into(id.scope)},
+        {"--token-lifetime", seconds_into(m.token_lifetime)},
+        {"--sso-lifetime", seconds_into(m.sso_lifetime)},
+        {"--sso-max-life", seconds_into(m.sso_max_life)},
+        {"--brokerage-idle-timeout", seconds_into(m.brokerage_idle_timeout)},
+        {"--tickle-min-interval", seconds_into(m.tickle_min_interval)},
+        {"--validate-min-interval", seconds_into(m.validate_min_interval)},
+        {"--clock-skew", seconds_into(m.clock_skew)},
+        {"--max-assertion-life", seconds_into(m.max_assertion_life)},
+        {"--max-connections",
+         [&](std::string_view v) -> expected<void> {
+             auto n = parse_count(v);
+             if (!n) return n.error();
+             s.max_connections = *n;
+             return {};
+         }},
+        {"--server-name", plain_text_into(m.server_name)},
+        {"--server-version", plain_text_into(m.server_version)},
+        {"--log-level",
+         [&](std::string_view v) -> expected<void> {
+             auto level = parse_log_level(v);
+             if (!level) return level.error();
+             s.log_level = *level;
+             return {};
+         }},
+    };
+    const std::map<std::string_view, std::function<void()>> switches{
+        {"--help", [&] { out.help = true; }},
+        {"-h", [&] { out.help = true; }},
+        {"--no-validate-extends", [&] { m.validate_extends = false; }},
+        {"--tickle-extends", [&] { m.tickle_extends = true; }},
+    };
+
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        std::optional<std::string_view> inline_value;
+        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+        }
+        if (const auto sw = switches.find(arg); sw != switches.end()) {
+            if (inline_value) return make_error(std::string(arg) + " takes no value");
+            sw->second();
+            continue;
+        }
+        const auto flag = valued.find(arg);
+        if (flag == valued.end()) return make_error("unknown option " + std::string(arg) + " (see --help)");
+        std::string_view value;
+        if (inline_value) {
+            value = *inline_value;
+        } else {
+            // "--client-id --scope x" lacks a value; a value starting with "--" needs the --flag=value form.
+            if (i + 1 >= args.size() || args[i + 1].starts_with("--"))
+                return make_error(std::string(arg) + " needs a value");
+            value = args[++i];
+        }
+        if (auto applied = flag->second(value); !applied)
+            return make_error(std::string(arg) + ": " + applied.error().message);
+    }
+    if (out.help) return out;
+
+    if (env_file) {
+        if (auto applied = apply_env_file(*env_file, id); !applied)
+            return make_error("--env-file " + *env_file + ": " + applied.error().message);
+    }
+    if (!id.public_key_pem)
+        return make_error("no client public key: pass --client-public-key PATH (public key PEM, or the private key "
+                          "PEM to derive it from), or --env-file with IBKR_PRIVATE_KEY or IBKR_PRIVATE_KEY_FILE");
+    m.public_key_pem = std::move(*id.public_key_pem);
+    if (id.client_id) m.client_id = *id.client_id;
+    if (id.key_id) m.key_id = *id.key_id;
+    if (id.credential) m.credential = *id.credential;
+    if (id.allowed_ip) m.allowed_ip = *id.allowed_ip;
+    if (!id.accounts.empty()) m.accounts = id.accounts;
+    if (id.login) m.login = *id.login;
+    if (id.scope) m.scope = *id.scope;
+
+    if (s.tls_cert.has_value() != s.tls_key.has_value()) return make_error("--tls-cert and --tls-key go together");
+    if (s.tls_cert && (s.cert_host || s.tls_dir || s.ca_out))
+        return make_error("--tls-cert/--tls-key replace the generated identity; drop --cert-host, --tls-dir and --ca-out");
+    if (m.sso_lifetime.count() == 0) return make_error("--sso-lifetime must be more than 0");
+    if (m.token_lifetime.count() == 0) return make_error("--token-lifetime must be more than 0");
+    if (s.control.host != "localhost" && !boost::asio::ip::make_address(s.control.host).is_loopback())
+        return make_error("--control: " + s.control.host +
+                          " is not a loopback address; the control API has no authentication");
+    return out;
+}
+
+std::string usage_text() {
+    return R"(ibkr-sim: a local HTTPS stand-in for api.ibkr.com (OAuth 2.0 token, SSO session, /v1/api session
+endpoints) with a control API for fault injection. Durations are seconds; fractions are allowed.
+
+Listeners
+  --listen HOST:PORT             HTTPS API address (default 127.0.0.1:0)
+  --control HOST:PORT            plain HTTP control API, loopback only (default 127.0.0.1:0)
+  --max-connections N            concurrent connections per listener (default 256)
+TLS identity (default: a fresh CA and a server certificate for localhost, 127.0.0.1 and ::1)
+  --ca-out PATH                  write the CA certificate here (default: a temporary file, removed at exit)
+  --cert-host NAME               the server certificate names exactly NAME (DNS name or IP)
+  --tls-dir DIR                  reuse DIR/{ca,server-cert,server-key}.pem, or create them there
+  --tls-cert PATH --tls-key PATH use these files instead of a generated identity
+The client (flags override --env-file)
+  --env-file PATH                the daemon's env file: IBKR_CLIENT_ID, IBKR_CLIENT_KEY_ID, IBKR_PRIVATE_KEY or
+                                 IBKR_PRIVATE_KEY_FILE, IBKR_CREDENTIAL, IBKR_ACCOUNT_ID, IBKR_ALLOWED_IP,
+                                 IBKR_SCOPE, IBKR_ENV
+  --client-id ID                 (default sim-client)
+  --client-key-id KID            (default main)
+  --client-public-key PATH       public key PEM, or a private key PEM to derive it from (required unless
+                                 the env file has the private key)
+  --credential NAME              IBKR username (default simuser)
+  --allowed-ip IP                the ip claim IBKR accepts (default 127.0.0.1)
+  --account ID                   repeatable (default DU1234567)
+  --login-type paper|live        (default paper)
+  --scope SCOPE                  (default sso-sessions.write)
+Session rules
+  --token-lifetime S             OAuth access token life, expires_in (default 86400)
+  --sso-lifetime S               SSO session life after creation or extension (default 600)
+  --sso-max-life S               absolute SSO session limit (default 86400)
+  --no-validate-extends          /sso/validate does not extend the SSO session
+  --tickle-extends               /tickle extends the SSO session
+  --brokerage-idle-timeout S     brokerage session ends after this long without /v1/api requests (default 300)
+  --tickle-min-interval S        closer tickles get 429 (default 1)
+  --validate-min-interval S      closer validates get 429 (default 60)
+  --clock-skew S                 how far iat may be in the future (default 30)
+  --max-assertion-life S         longest exp - iat of a client assertion (default 300)
+Other
+  --server-name NAME, --server-version TEXT   serverInfo in status responses
+  --log-level trace|debug|info|warn|error|off (default info)
+  --help
+When both listeners are bound, one line goes to stdout:
+  {"ready":true,"https_port":N,"control_port":M,"ca_file":"PATH"}
+)";
+}
+
+}  // namespace sessiond::sim

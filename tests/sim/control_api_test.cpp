@@ -1,0 +1,136 @@
+// The control API without sockets: its switches reach the model, bad input is refused with a reason,
+// and the state document has every field tests rely on.
+
+#include "ibkr_sim/control_api.hpp"
+
+#include "support/test_keys.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace sessiond::sim {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+class control_api_test : public ::testing::Test {
+protected:
+    control_api_test()
+        : model_(make_config(), rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value()),
+          journal_(std::chrono::steady_clock::now()),
+          api_(model_, faults_, journal_, [] { return connection_stats{3, 1}; }) {}
+
+    static model_config make_config() {
+        model_config c;
+        c.public_key_pem = sessiond::testing::shared_rsa_key().public_pem;
+        return c;
+    }
+
+    http_response call(http::verb method, std::string_view target, std::string body = {}) {
+        http_request req{method, target, 11};
+        req.body() = std::move(body);
+        req.prepare_payload();
+        return api_.handle(req, now_);
+    }
+
+    static json::object body_of(const http_response& res) {
+        boost::system::error_code ec;
+        auto v = json::parse(res.body(), ec);
+        return (!ec && v.is_object()) ? v.as_object() : json::object{};
+    }
+
+    ibkr_model model_;
+    fault_injector faults_;
+    request_journal journal_;
+    control_api api_;
+    wall_time now_ = wall_time{} + 1'800'000'000s;
+};
+
+TEST_F(control_api_test, queues_a_valid_fault) {
+    const auto res = call(http::verb::post, "/control/fault", R"({"path":"/v1/api/tickle","action":"hang"})");
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(faults_.pending(), 1u);
+    EXPECT_EQ(call(http::verb::post, "/control/clear-faults").result_int(), 200u);
+    EXPECT_EQ(faults_.pending(), 0u);
+}
+
+TEST_F(control_api_test, refuses_an_invalid_fault_naming_the_problem) {
+    const auto res = call(http::verb::post, "/control/fault", R"({"path":"/v1/api/tickle","action":"melt"})");
+    EXPECT_EQ(res.result_int(), 400u);
+    EXPECT_NE(body_of(res).at("error").as_string().find("melt"), json::string::npos);
+    EXPECT_EQ(faults_.pending(), 0u);
+}
+
+TEST_F(control_api_test, switches_reach_the_model) {
+    EXPECT_EQ(call(http::verb::post, "/control/competing", R"({"on":true})").result_int(), 200u);
+    EXPECT_TRUE(model_.competing());
+    EXPECT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true})").result_int(), 200u);
+    EXPECT_TRUE(model_.maintenance());
+    EXPECT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":false})").result_int(), 200u);
+    EXPECT_FALSE(model_.maintenance());
+    EXPECT_EQ(call(http::verb::post, "/control/competing", R"({"on":"yes"})").result_int(), 400u);
+    EXPECT_EQ(call(http::verb::post, "/control/competing", "").result_int(), 400u);
+    EXPECT_TRUE(model_.competing());
+}
+
+TEST_F(control_api_test, state_has_every_documented_field) {
+    request_event e;
+    e.method = "POST";
+    e.path = "/v1/api/tickle";
+    e.status = 401;
+    e.reason = "missing_bearer";
+    journal_.record(e, std::chrono::steady_clock::now());
+    const auto res = call(http::verb::get, "/control/state");
+    ASSERT_EQ(res.result_int(), 200u);
+    const auto state = body_of(res);
+    for (const auto* field : {"calls", "statuses", "tokens_issued", "sso_sessions_created", "validates", "inits",
+                              "accounts", "tickles", "logouts", "rejections", "active_sso_sessions", "brokerage",
+                              "competing_session", "maintenance", "open_connections"})
+        EXPECT_TRUE(state.contains(field)) << field;
+    EXPECT_EQ(state.at("calls").at("/v1/api/tickle"), 1);
+    EXPECT_EQ(state.at("statuses").at("/v1/api/tickle 401"), 1);
+    EXPECT_EQ(state.at("rejections").at("missing_bearer"), 1);
+    EXPECT_EQ(state.at("open_connections"), 3);
+    EXPECT_EQ(state.at("refused_connections"), 1);
+    EXPECT_EQ(state.at("brokerage").at("connected"), false);
+    EXPECT_EQ(call(http::verb::post, "/control/reset-stats").result_int(), 200u);
+    EXPECT_TRUE(body_of(call(http::verb::get, "/control/state")).at("calls").as_object().empty());
+}
+
+TEST_F(control_api_test, events_take_a_since_parameter) {
+    EXPECT_EQ(call(http::verb::get, "/control/events?since=0").result_int(), 200u);
+    EXPECT_EQ(call(http::verb::get, "/control/events").result_int(), 200u);
+    EXPECT_EQ(call(http::verb::get, "/control/events?since=x").result_int(), 400u);
+    EXPECT_EQ(call(http::verb::get, "/control/events?until=1").result_int(), 400u);
+}
+
+TEST_F(control_api_test, unknown_endpoint_and_wrong_method_are_refused) {
+    EXPECT_EQ(call(http::verb::get, "/control/nothing").result_int(), 404u);
+    EXPECT_EQ(call(http::verb::get, "/control/fault").result_int(), 405u);
+    EXPECT_EQ(call(http::verb::post, "/control/state").result_int(), 405u);
+}
+
+TEST(parse_await_query, reads_path_count_status_and_timeout) {
+    const auto q = parse_await_query("path=%2Fv1%2Fapi%2Ftickle&count=3&status=200&timeout_ms=1500");
+    ASSERT_TRUE(q.has_value());
+    EXPECT_EQ(q->path, "/v1/api/tickle");
+    EXPECT_EQ(q->count, 3u);
+    EXPECT_EQ(q->status, 200u);
+    EXPECT_EQ(q->timeout, std::chrono::milliseconds(1500));
+    EXPECT_EQ(parse_await_query("path=/a&status=0")->status, 0u);
+}
+
+TEST(parse_await_query, refuses_what_it_cannot_wait_for) {
+    EXPECT_FALSE(parse_await_query("count=1").has_value());
+    EXPECT_FALSE(parse_await_query("path=/a&count=-1").has_value());
+    EXPECT_FALSE(parse_await_query("path=/a&timeout_ms=600001").has_value());
+    EXPECT_FALSE(parse_await_query("path=/a&status=42").has_value());
+    EXPECT_FALSE(parse_await_query("path=/a&colour=red").has_value());
+}
+
+}  // namespace
+}  // namespace sessiond::sim

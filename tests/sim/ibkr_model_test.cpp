@@ -1,0 +1,763 @@
+// The simulator's IBKR rules, checked on the model alone (no sockets): every refusal of the reference
+// protocol, and the session behaviour the daemon has to cope with.
+
+#include "ibkr_sim/ibkr_model.hpp"
+
+#include "ibkr_requests.hpp"
+#include "support/test_keys.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace sessiond::sim {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using sessiond::testing::other_rsa_key;
+using sessiond::testing::shared_rsa_key;
+using requests::client_identity;
+
+constexpr std::string_view token_path = "/oauth2/api/v1/token";
+constexpr std::string_view sso_path = "/gw/api/v1/sso-sessions";
+
+model_config default_config() {
+    model_config c;
+    c.public_key_pem = shared_rsa_key().public_pem;
+    return c;
+}
+
+json::object body_of(const model_reply& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.response.body(), ec);
+    if (ec || !v.is_object()) return {};
+    return v.as_object();
+}
+
+class ibkr_model_test : public ::testing::Test {
+protected:
+    ibkr_model_test() { configure(default_config()); }
+
+    void configure(model_config c) {
+        config_ = c;
+        model_.emplace(std::move(c), rsa_public_key::from_pem(shared_rsa_key().public_pem).value());
+    }
+
+    model_reply send(const http_request& req) { return model_->handle(req, now_); }
+    void advance(std::chrono::milliseconds d) { now_ += d; }
+
+    static http_request post(std::string_view path, std::string body, std::string_view content_type,
+                             std::string_view bearer = {}) {
+        http_request req{http::verb::post, path, 11};
+        if (!content_type.empty()) req.set(http::field::content_type, content_type);
+        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
+        req.body() = std::move(body);
+        req.prepare_payload();
+        req.content_length(req.body().size());
+        return req;
+    }
+
+    static http_request get(std::string_view path, std::string_view bearer = {}) {
+        http_request req{http::verb::get, path, 11};
+        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
+        return req;
+    }
+
+    // ---- step 1 ----
+    json::object assertion_claims() const { return requests::assertion_claims(id_, now_); }
+    model_reply request_token(const requests::form_fields& form) {
+        return send(post(token_path, requests::form_body(form), "application/x-www-form-urlencoded"));
+    }
+    model_reply request_token_with(const json::object& claims, std::string_view kid = "main",
+                                   const sessiond::testing::rsa_test_key& key = shared_rsa_key()) {
+        return request_token(requests::token_form(id_, requests::sign(claims, kid, key)));
+    }
+    std::string oauth_token() {
+        const auto r = request_token_with(assertion_claims());
+        EXPECT_EQ(r.response.result_int(), 200u) << r.response.body();
+        return std::string(body_of(r).at("access_token").as_string());
+    }
+
+    // ---- step 2 ----
+    json::object sso_claims() const { return requests::sso_claims(id_, now_); }
+    model_reply request_sso(std::string_view token, const json::object& claims,
+                            const sessiond::testing::rsa_test_key& key = shared_rsa_key()) {
+        return send(post(sso_path, requests::sign(claims, "main", key), "application/jwt", token));
+    }
+    std::string sso_bearer() {
+        const auto r = request_sso(oauth_token(), sso_claims());
+        EXPECT_EQ(r.response.result_int(), 200u) << r.response.body();
+        return std::string(body_of(r).at("access_token").as_string());
+    }
+
+    // ---- /v1/api ----
+    model_reply tickle(std::string_view bearer) { return send(post("/v1/api/tickle", "", "", bearer)); }
+    model_reply validate(std::string_view bearer) { return send(get("/v1/api/sso/validate", bearer)); }
+    model_reply init(std::string_view bearer, std::string_view body = R"({"publish":true,"compete":true})") {
+        return send(post("/v1/api/iserver/auth/ssodh/init", std::string(body), "application/json", bearer));
+    }
+    model_reply accounts(std::string_view bearer) { return send(get("/v1/api/iserver/accounts", bearer)); }
+    model_reply auth_status(std::string_view bearer) {
+        return send(post("/v1/api/iserver/auth/status", "", "", bearer));
+    }
+    model_reply logout(std::string_view bearer) { return send(post("/v1/api/logout", "", "", bearer)); }
+
+    static json::object tickle_auth_status(const model_reply& r) {
+        return body_of(r).at("iserver").at("authStatus").as_object();
+    }
+
+    static void expect_problem(const model_reply& r, unsigned status, std::string_view reason) {
+        EXPECT_EQ(r.response.result_int(), status) << r.response.body();
+        EXPECT_EQ(r.reason, reason);
+        EXPECT_EQ(r.response[http::field::content_type], "application/problem+json");
+        const auto body = body_of(r);
+        EXPECT_EQ(body.at("type"), "about:blank");
+        EXPECT_EQ(body.at("status"), status);
+        EXPECT_TRUE(body.at("title").is_string());
+        EXPECT_FALSE(body.at("detail").as_string().empty());
+    }
+
+    static void expect_invalid_bearer(const model_reply& r, std::string_view reason) {
+        EXPECT_EQ(r.response.result_int(), 401u);
+        EXPECT_EQ(r.reason, reason);
+        EXPECT_EQ(r.response[http::field::content_type], "application/json");
+        EXPECT_EQ(body_of(r), (json::object{{"error", "Invalid or expired access token"}, {"statusCode", 401}}));
+    }
+
+    client_identity id_;
+    model_config config_;
+    std::optional<ibkr_model> model_;
+    wall_time now_ = wall_time{} + 1'800'000'000s;
+};
+
+// ---------------------------------------------------------------- step 1: OAuth access token
+
+TEST_F(ibkr_model_test, issues_access_token_for_valid_client_assertion) {
+    const auto r = request_token_with(assertion_claims());
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    EXPECT_TRUE(r.reason.empty());
+    EXPECT_EQ(r.response[http::field::content_type], "application/json");
+    const auto body = body_of(r);
+    EXPECT_GE(body.at("access_token").as_string().size(), 43u);  // 32 random bytes in base64url
+    EXPECT_EQ(body.at("token_type"), "Bearer");
+    EXPECT_EQ(body.at("scope"), "sso-sessions.write");
+    EXPECT_EQ(body.at("expires_in"), 86400);
+    EXPECT_EQ(model_->counters().tokens_issued, 1u);
+}
+
+TEST_F(ibkr_model_test, issues_a_different_token_each_time) {
+    EXPECT_NE(oauth_token(), oauth_token());
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_signed_with_another_key) {
+    expect_problem(request_token_with(assertion_claims(), "main", other_rsa_key()), 401, "assertion_bad_signature");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_with_unregistered_kid) {
+    expect_problem(request_token_with(assertion_claims(), "other"), 401, "assertion_wrong_kid");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_whose_alg_is_not_rs256) {
+    const auto jws = requests::sign_with_header({{"alg", "RS512"}, {"typ", "JWT"}, {"kid", "main"}}, assertion_claims());
+    expect_problem(request_token(requests::token_form(id_, jws)), 401, "assertion_wrong_alg");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_whose_typ_is_not_jwt) {
+    const auto jws = requests::sign_with_header({{"alg", "RS256"}, {"typ", "JOSE+JSON"}, {"kid", "main"}}, assertion_claims());
+    expect_problem(request_token(requests::token_form(id_, jws)), 401, "assertion_wrong_typ");
+}
+
+TEST_F(ibkr_model_test, accepts_assertion_without_typ) {
+    const auto jws = requests::sign_with_header({{"alg", "RS256"}, {"kid", "main"}}, assertion_claims());
+    EXPECT_EQ(request_token(requests::token_form(id_, jws)).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_that_is_not_three_segments) {
+    const auto jws = requests::sign(assertion_claims(), "main");
+    expect_problem(request_token(requests::token_form(id_, jws.substr(0, jws.rfind('.')))), 401,
+                   "assertion_not_three_segments");
+    expect_problem(request_token(requests::token_form(id_, jws + ".extra")), 401, "assertion_not_three_segments");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_with_padded_base64) {
+    const auto jws = requests::sign(assertion_claims(), "main");
+    expect_problem(request_token(requests::token_form(id_, jws + "==")), 401, "assertion_bad_signature");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_with_tampered_claims) {
+    const auto jws = requests::sign(assertion_claims(), "main");
+    client_identity someone_else;
+    someone_else.client_id = "someone-else";
+    const auto other = requests::sign(requests::assertion_claims(someone_else, now_), "main");
+    const auto first = jws.find('.');
+    const auto second = jws.rfind('.');
+    const auto forged = jws.substr(0, first) + other.substr(other.find('.'), other.rfind('.') - other.find('.')) +
+                        jws.substr(second);
+    expect_problem(request_token(requests::token_form(id_, forged)), 401, "assertion_bad_signature");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_with_wrong_iss) {
+    auto claims = assertion_claims();
+    claims["iss"] = "someone-else";
+    expect_problem(request_token_with(claims), 401, "assertion_wrong_iss");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_with_wrong_sub) {
+    auto claims = assertion_claims();
+    claims["sub"] = "someone-else";
+    expect_problem(request_token_with(claims), 401, "assertion_wrong_sub");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_whose_aud_is_the_full_url) {
+    auto claims = assertion_claims();
+    claims["aud"] = "https://api.ibkr.com/oauth2/api/v1/token";
+    expect_problem(request_token_with(claims), 401, "assertion_wrong_aud");
+}
+
+TEST_F(ibkr_model_test, rejects_expired_assertion) {
+    auto claims = assertion_claims();
+    claims["exp"] = requests::epoch_seconds(now_);  // exp <= now
+    expect_problem(request_token_with(claims), 401, "assertion_expired");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_issued_in_the_future_beyond_clock_skew) {
+    auto claims = assertion_claims();
+    claims["iat"] = requests::epoch_seconds(now_) + 31;
+    claims["exp"] = requests::epoch_seconds(now_) + 60;
+    expect_problem(request_token_with(claims), 401, "assertion_iat_in_future");
+}
+
+TEST_F(ibkr_model_test, accepts_assertion_issued_in_the_future_within_clock_skew) {
+    auto claims = assertion_claims();
+    claims["iat"] = requests::epoch_seconds(now_) + 30;
+    claims["exp"] = requests::epoch_seconds(now_) + 60;
+    EXPECT_EQ(request_token_with(claims).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_living_longer_than_max_assertion_life) {
+    auto claims = assertion_claims();
+    claims["exp"] = requests::epoch_seconds(now_) - 10 + 301;
+    expect_problem(request_token_with(claims), 401, "assertion_lifetime_too_long");
+}
+
+TEST_F(ibkr_model_test, rejects_assertion_without_iat) {
+    auto claims = assertion_claims();
+    claims.erase("iat");
+    expect_problem(request_token_with(claims), 401, "assertion_missing_iat");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_with_wrong_scope) {
+    auto form = requests::with_field(requests::token_form(id_, requests::sign(assertion_claims(), "main")), "scope", "trading");
+    expect_problem(request_token(form), 400, "wrong_scope");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_with_wrong_grant_type) {
+    auto form = requests::with_field(requests::token_form(id_, requests::sign(assertion_claims(), "main")), "grant_type",
+                                    "authorization_code");
+    expect_problem(request_token(form), 400, "wrong_grant_type");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_with_wrong_assertion_type) {
+    auto form = requests::with_field(requests::token_form(id_, requests::sign(assertion_claims(), "main")),
+                                    "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer");
+    expect_problem(request_token(form), 400, "wrong_assertion_type");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_without_assertion) {
+    auto form = requests::with_field(requests::token_form(id_, ""), "client_assertion", "", true);
+    expect_problem(request_token(form), 400, "missing_assertion");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_with_repeated_parameter) {
+    auto form = requests::token_form(id_, requests::sign(assertion_claims(), "main"));
+    form.emplace_back("scope", "sso-sessions.write");
+    expect_problem(request_token(form), 400, "duplicate_parameter");
+}
+
+TEST_F(ibkr_model_test, accepts_matching_client_id_and_rejects_another) {
+    auto form = requests::token_form(id_, requests::sign(assertion_claims(), "main"));
+    EXPECT_EQ(request_token(requests::with_field(form, "client_id", "sim-client")).response.result_int(), 200u);
+    expect_problem(request_token(requests::with_field(form, "client_id", "other-client")), 401, "wrong_client_id");
+}
+
+TEST_F(ibkr_model_test, rejects_token_request_that_is_not_form_encoded) {
+    const json::object body{{"grant_type", "client_credentials"}};
+    expect_problem(send(post(token_path, json::serialize(body), "application/json")), 400, "token_wrong_content_type");
+}
+
+TEST_F(ibkr_model_test, answers_411_to_post_without_content_length) {
+    http_request req{http::verb::post, "/v1/api/tickle", 11};
+    req.set(http::field::authorization, "Bearer " + sso_bearer());
+    const auto r = send(req);
+    EXPECT_EQ(r.response.result_int(), 411u);
+    EXPECT_EQ(r.reason, "length_required");
+    EXPECT_EQ(model_->counters().tickles, 0u);
+}
+
+TEST_F(ibkr_model_test, accepts_chunked_post_without_content_length) {
+    const std::string bearer = sso_bearer();
+    http_request req{http::verb::post, "/v1/api/tickle", 11};
+    req.set(http::field::authorization, "Bearer " + bearer);
+    req.chunked(true);
+    EXPECT_EQ(send(req).response.result_int(), 200u);
+}
+
+// ---------------------------------------------------------------- step 2: SSO session
+
+TEST_F(ibkr_model_test, creates_sso_session_for_valid_signed_request) {
+    const std::string token = oauth_token();
+    const auto r = request_sso(token, sso_claims());
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("active"), true);
+    EXPECT_EQ(body.at("token_type"), "Bearer");
+    EXPECT_NE(body.at("access_token").as_string(), token);
+    EXPECT_EQ(model_->counters().sso_sessions_created, 1u);
+    EXPECT_EQ(model_->active_sso_sessions(now_), 1u);
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_without_oauth_token) {
+    expect_problem(request_sso("", sso_claims()), 401, "missing_oauth_token");
+    expect_problem(request_sso("made-up", sso_claims()), 401, "unknown_oauth_token");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_with_expired_oauth_token) {
+    const std::string token = oauth_token();
+    advance(86400s);
+    expect_problem(request_sso(token, sso_claims()), 401, "oauth_token_expired");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_bearing_the_sso_token_instead_of_the_oauth_token) {
+    const std::string bearer = sso_bearer();
+    expect_problem(request_sso(bearer, sso_claims()), 401, "sso_bearer_not_oauth_token");
+}
+
+TEST_F(ibkr_model_test, rejects_json_body_to_sso_sessions) {
+    const std::string token = oauth_token();
+    const json::object body{{"credential", "simuser"}, {"ip", "127.0.0.1"}};
+    const auto as_json = send(post(sso_path, json::serialize(body), "application/json", token));
+    expect_problem(as_json, 400, "sso_payload_not_signed_jwt");
+    EXPECT_EQ(body_of(as_json).at("detail"), "Invalid payload for security policy: SIGNED_JWT");
+    expect_problem(send(post(sso_path, json::serialize(body), "application/jwt", token)), 400,
+                   "sso_payload_not_signed_jwt");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_signed_with_another_key) {
+    expect_problem(request_sso(oauth_token(), sso_claims(), other_rsa_key()), 401, "sso_jwt_bad_signature");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_with_wrong_iss) {
+    auto claims = sso_claims();
+    claims["iss"] = "someone-else";
+    expect_problem(request_sso(oauth_token(), claims), 401, "sso_jwt_wrong_iss");
+}
+
+TEST_F(ibkr_model_test, rejects_expired_sso_request) {
+    auto claims = sso_claims();
+    claims["exp"] = requests::epoch_seconds(now_) - 1;
+    expect_problem(request_sso(oauth_token(), claims), 401, "sso_jwt_expired");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_issued_in_the_future) {
+    auto claims = sso_claims();
+    claims["iat"] = requests::epoch_seconds(now_) + 120;
+    expect_problem(request_sso(oauth_token(), claims), 401, "sso_jwt_iat_in_future");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_for_another_credential) {
+    auto claims = sso_claims();
+    claims["credential"] = "someoneelse";
+    const auto r = request_sso(oauth_token(), claims);
+    expect_problem(r, 403, "credential_rejected");
+    EXPECT_EQ(body_of(r).at("detail"), "credential rejected");
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_from_an_ip_that_is_not_allowed) {
+    auto claims = sso_claims();
+    claims["ip"] = "203.0.113.7";
+    const auto r = request_sso(oauth_token(), claims);
+    expect_problem(r, 403, "ip_not_allowed");
+    EXPECT_NE(body_of(r).at("detail").as_string().find("203.0.113.7"), json::string::npos);
+}
+
+TEST_F(ibkr_model_test, rejects_sso_request_without_required_claims) {
+    auto claims = sso_claims();
+    claims.erase("ip");
+    expect_problem(request_sso(oauth_token(), claims), 400, "sso_jwt_missing_ip");
+}
+
+TEST_F(ibkr_model_test, new_sso_session_supersedes_the_previous_bearer_and_its_brokerage) {
+    const std::string first = sso_bearer();
+    ASSERT_EQ(init(first).response.result_int(), 200u);
+    advance(2s);
+    const std::string second = sso_bearer();
+    expect_invalid_bearer(tickle(first), "sso_superseded");
+    const auto r = tickle(second);
+    ASSERT_EQ(r.response.result_int(), 200u);
+    EXPECT_EQ(tickle_auth_status(r).at("authenticated"), false);
+    EXPECT_EQ(tickle_auth_status(r).at("connected"), false);
+    EXPECT_EQ(model_->active_sso_sessions(now_), 1u);
+}
+
+// ---------------------------------------------------------------- /v1/api bearer
+
+TEST_F(ibkr_model_test, rejects_api_call_without_bearer) {
+    expect_invalid_bearer(tickle(""), "missing_bearer");
+    expect_invalid_bearer(validate("no-such-token"), "unknown_bearer");
+}
+
+TEST_F(ibkr_model_test, rejects_oauth_token_used_as_sso_bearer) {
+    expect_invalid_bearer(tickle(oauth_token()), "oauth_token_not_sso_bearer");
+}
+
+TEST_F(ibkr_model_test, sso_bearer_expires_after_sso_lifetime) {
+    const std::string bearer = sso_bearer();
+    advance(599s);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+    advance(1s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+    EXPECT_EQ(model_->active_sso_sessions(now_), 0u);
+}
+
+TEST_F(ibkr_model_test, expire_sessions_ends_every_token_and_bearer_now) {
+    const std::string token = oauth_token();
+    const std::string bearer = sso_bearer();
+    model_->expire_sessions();
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+    expect_problem(request_sso(token, sso_claims()), 401, "oauth_token_expired");
+}
+
+// ---------------------------------------------------------------- validate
+
+TEST_F(ibkr_model_test, validate_reports_the_sso_session) {
+    const std::string bearer = sso_bearer();
+    const auto created = now_;
+    advance(100s);
+    const auto r = validate(bearer);
+    ASSERT_EQ(r.response.result_int(), 200u);
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("RESULT"), true);
+    EXPECT_EQ(body.at("EXPIRES"), 600000);  // extended to now + sso-lifetime
+    EXPECT_EQ(body.at("USER_NAME"), "simuser");
+    EXPECT_EQ(body.at("CREDENTIAL"), "simuser");
+    EXPECT_EQ(body.at("PAPER_USER_NAME"), "simuser");
+    EXPECT_EQ(body.at("AUTH_TIME"), epoch_ms(created));
+    EXPECT_EQ(body.at("lastAccessed"), epoch_ms(now_));
+    EXPECT_EQ(body.at("LOGIN_TYPE"), 2);
+    EXPECT_EQ(body.at("loginType"), 2);
+    EXPECT_EQ(body.at("IP"), "127.0.0.1");
+    EXPECT_EQ(body.at("USER_ID"), 12345678);
+    EXPECT_TRUE(body.at("QUALIFIED_FOR_MOBILE_AUTH").is_null());
+    EXPECT_EQ(body.at("features").at("env"), "PROD");
+    EXPECT_EQ(model_->counters().validates, 1u);
+}
+
+TEST_F(ibkr_model_test, validate_reports_live_login_type) {
+    auto c = default_config();
+    c.login = login_type::live;
+    configure(c);
+    const auto body = body_of(validate(sso_bearer()));
+    EXPECT_EQ(body.at("LOGIN_TYPE"), 1);
+    EXPECT_EQ(body.at("loginType"), 1);
+}
+
+TEST_F(ibkr_model_test, validate_extends_the_sso_session) {
+    const std::string bearer = sso_bearer();
+    advance(500s);
+    ASSERT_EQ(validate(bearer).response.result_int(), 200u);
+    advance(500s);  // 1000 s after creation, 500 s after the extension
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+    advance(100s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+}
+
+TEST_F(ibkr_model_test, validate_does_not_extend_when_configured_not_to) {
+    auto c = default_config();
+    c.validate_extends = false;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    advance(500s);
+    EXPECT_EQ(body_of(validate(bearer)).at("EXPIRES"), 100000);
+    advance(100s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+}
+
+TEST_F(ibkr_model_test, sso_session_never_outlives_sso_max_life) {
+    auto c = default_config();
+    c.sso_max_life = 900s;
+    c.validate_min_interval = 1s;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    advance(500s);
+    EXPECT_EQ(body_of(validate(bearer)).at("EXPIRES"), 400000);  // capped at creation + 900 s
+    advance(400s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+}
+
+TEST_F(ibkr_model_test, validate_is_rate_limited_per_user) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(validate(bearer).response.result_int(), 200u);
+    advance(59s);
+    const auto r = validate(bearer);
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "rate_limited");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(r.response.count(http::field::retry_after), 0u);
+    advance(1s);
+    EXPECT_EQ(validate(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->counters().validates, 2u);
+}
+
+// ---------------------------------------------------------------- tickle
+
+TEST_F(ibkr_model_test, tickle_reports_session_and_sso_expiry) {
+    const std::string bearer = sso_bearer();
+    advance(10s);
+    const auto r = tickle(bearer);
+    ASSERT_EQ(r.response.result_int(), 200u);
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("session").as_string().size(), 32u);
+    EXPECT_EQ(body.at("ssoExpires"), 590000);
+    EXPECT_EQ(body.at("collission"), false);
+    EXPECT_EQ(body.at("userId"), 12345678);
+    EXPECT_EQ(body.at("hmds").at("error"), "no bridge");
+    const auto status = tickle_auth_status(r);
+    EXPECT_EQ(status.at("authenticated"), false);  // brokerage never initialised
+    EXPECT_EQ(status.at("competing"), false);
+    EXPECT_EQ(status.at("connected"), false);
+    EXPECT_EQ(status.at("MAC"), "98:F2:B3:23:BF:A0");
+    EXPECT_EQ(status.at("serverInfo").at("serverName"), "ibkr-sim");
+}
+
+TEST_F(ibkr_model_test, tickle_does_not_extend_the_sso_session_by_default) {
+    const std::string bearer = sso_bearer();
+    advance(300s);
+    EXPECT_EQ(body_of(tickle(bearer)).at("ssoExpires"), 300000);
+}
+
+TEST_F(ibkr_model_test, tickle_extends_the_sso_session_when_configured) {
+    auto c = default_config();
+    c.tickle_extends = true;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    advance(300s);
+    EXPECT_EQ(body_of(tickle(bearer)).at("ssoExpires"), 600000);
+}
+
+TEST_F(ibkr_model_test, tickle_is_rate_limited_per_user) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    const auto r = tickle(bearer);
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "rate_limited");
+    advance(1s);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->counters().tickles, 2u);
+}
+
+TEST_F(ibkr_model_test, tickle_accepts_get_as_ibkr_samples_send_it) {
+    EXPECT_EQ(send(get("/v1/api/tickle", sso_bearer())).response.result_int(), 200u);
+}
+
+// ---------------------------------------------------------------- brokerage session
+
+TEST_F(ibkr_model_test, init_opens_the_brokerage_session) {
+    const std::string bearer = sso_bearer();
+    const auto r = init(bearer);
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("authenticated"), true);
+    EXPECT_EQ(body.at("competing"), false);
+    EXPECT_EQ(body.at("connected"), true);
+    EXPECT_EQ(body.at("established"), false);
+    EXPECT_EQ(body.at("fail"), "");
+    EXPECT_EQ(body.at("message"), "");
+    EXPECT_EQ(body.at("MAC"), "98:F2:B3:23:BF:A0");
+    EXPECT_TRUE(body.at("serverInfo").at("serverVersion").is_string());
+    EXPECT_EQ(model_->counters().inits, 1u);
+}
+
+TEST_F(ibkr_model_test, init_with_publish_false_is_a_server_error) {
+    const auto r = init(sso_bearer(), R"({"publish":false,"compete":true})");
+    EXPECT_EQ(r.response.result_int(), 500u);
+    EXPECT_EQ(r.reason, "publish_not_true");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "publish must be true"}}));
+}
+
+TEST_F(ibkr_model_test, init_rejects_malformed_body) {
+    const std::string bearer = sso_bearer();
+    for (const std::string_view body : {"", "not json", "[true]", R"({"publish":"yes","compete":true})"}) {
+        const auto r = init(bearer, body);
+        EXPECT_EQ(r.response.result_int(), 400u) << body;
+        EXPECT_TRUE(body_of(r).at("error").is_string()) << body;
+    }
+    const auto form = send(post("/v1/api/iserver/auth/ssodh/init", "publish=true&compete=true",
+                                "application/x-www-form-urlencoded", bearer));
+    EXPECT_EQ(form.response.result_int(), 400u);
+}
+
+TEST_F(ibkr_model_test, init_without_compete_reports_a_competing_session) {
+    const std::string bearer = sso_bearer();
+    model_->set_competing(true);
+    const auto r = init(bearer, R"({"publish":true,"compete":false})");
+    ASSERT_EQ(r.response.result_int(), 200u);
+    EXPECT_EQ(r.reason, "competing_session");
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("authenticated"), false);
+    EXPECT_EQ(body.at("competing"), true);
+    EXPECT_EQ(body.at("connected"), true);
+    EXPECT_EQ(body.at("established"), false);
+    EXPECT_EQ(body.at("fail"), "competing session");
+    EXPECT_TRUE(model_->competing());
+}
+
+TEST_F(ibkr_model_test, init_with_compete_takes_over_a_competing_session) {
+    const std::string bearer = sso_bearer();
+    model_->set_competing(true);
+    const auto body = body_of(init(bearer, R"({"publish":true,"compete":true})"));
+    EXPECT_EQ(body.at("authenticated"), true);
+    EXPECT_EQ(body.at("competing"), false);
+    EXPECT_FALSE(model_->competing());
+}
+
+TEST_F(ibkr_model_test, competing_session_shows_in_tickle_and_ends_brokerage) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    model_->set_competing(true);
+    const auto status = tickle_auth_status(tickle(bearer));
+    EXPECT_EQ(status.at("authenticated"), false);
+    EXPECT_EQ(status.at("competing"), true);
+    EXPECT_EQ(status.at("connected"), true);
+    EXPECT_EQ(accounts(bearer).reason, "no_bridge");
+}
+
+TEST_F(ibkr_model_test, accounts_before_init_has_no_bridge) {
+    const auto r = accounts(sso_bearer());
+    EXPECT_EQ(r.response.result_int(), 400u);
+    EXPECT_EQ(r.reason, "no_bridge");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Bad Request: no bridge"}, {"statusCode", 400}}));
+}
+
+TEST_F(ibkr_model_test, accounts_after_init_lists_accounts_and_establishes_the_session) {
+    auto c = default_config();
+    c.accounts = {"DU1111111", "DU2222222"};
+    configure(c);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    const auto r = accounts(bearer);
+    ASSERT_EQ(r.response.result_int(), 200u);
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("accounts"), (json::array{"DU1111111", "DU2222222"}));
+    EXPECT_EQ(body.at("selectedAccount"), "DU1111111");
+    EXPECT_EQ(body.at("aliases").at("DU2222222"), "DU2222222");
+    EXPECT_EQ(body.at("acctProps").at("DU1111111").at("supportsFractions"), true);
+    EXPECT_EQ(body.at("isPaper"), true);
+    EXPECT_FALSE(body.at("sessionId").as_string().empty());
+    EXPECT_EQ(body_of(auth_status(bearer)).at("established"), true);
+    EXPECT_TRUE(model_->brokerage(now_).established);
+}
+
+TEST_F(ibkr_model_test, brokerage_times_out_after_idle_timeout) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    advance(300s);
+    const auto status = tickle_auth_status(tickle(bearer));
+    EXPECT_EQ(status.at("authenticated"), false);
+    EXPECT_EQ(status.at("connected"), true);
+    EXPECT_EQ(accounts(bearer).reason, "no_bridge");
+}
+
+TEST_F(ibkr_model_test, any_api_request_keeps_the_brokerage_alive) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    advance(299s);
+    EXPECT_EQ(auth_status(bearer).response.result_int(), 200u);
+    advance(299s);
+    EXPECT_EQ(tickle_auth_status(tickle(bearer)).at("authenticated"), true);
+}
+
+TEST_F(ibkr_model_test, drop_brokerage_leaves_it_connected_but_unauthenticated) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    model_->drop_brokerage();
+    const auto body = body_of(auth_status(bearer));
+    EXPECT_EQ(body.at("authenticated"), false);
+    EXPECT_EQ(body.at("connected"), true);
+    EXPECT_EQ(body.at("competing"), false);
+    EXPECT_EQ(init(bearer).response.result_int(), 200u);
+    EXPECT_EQ(body_of(auth_status(bearer)).at("authenticated"), true);
+}
+
+TEST_F(ibkr_model_test, logout_ends_the_sso_session_and_its_brokerage) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    const auto r = logout(bearer);
+    ASSERT_EQ(r.response.result_int(), 200u);
+    EXPECT_EQ(body_of(r), (json::object{{"status", true}}));
+    expect_invalid_bearer(tickle(bearer), "sso_logged_out");
+    EXPECT_FALSE(model_->brokerage(now_).connected);
+    EXPECT_EQ(model_->counters().logouts, 1u);
+}
+
+// ---------------------------------------------------------------- the gateway around it
+
+TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
+    const std::string token = oauth_token();
+    const std::string bearer = sso_bearer();
+    model_->set_maintenance(true);
+    for (const auto& r : {request_token_with(assertion_claims()), request_sso(token, sso_claims()), tickle(bearer),
+                          validate(bearer), init(bearer), accounts(bearer), auth_status(bearer), logout(bearer)}) {
+        EXPECT_EQ(r.response.result_int(), 503u);
+        EXPECT_EQ(r.reason, "maintenance");
+        EXPECT_EQ(body_of(r), (json::object{{"error", "Service Unavailable"}}));
+    }
+    model_->set_maintenance(false);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, unknown_path_is_404_and_wrong_method_is_405) {
+    const auto missing = send(get("/v1/api/portfolio/accounts", "x"));
+    EXPECT_EQ(missing.response.result_int(), 404u);
+    EXPECT_EQ(body_of(missing).at("statusCode"), 404);
+    const auto wrong = send(get(token_path));
+    EXPECT_EQ(wrong.response.result_int(), 405u);
+    EXPECT_EQ(wrong.response[http::field::allow], "POST");
+    EXPECT_EQ(body_of(wrong).at("statusCode"), 405);
+}
+
+TEST_F(ibkr_model_test, query_string_does_not_change_the_endpoint) {
+    EXPECT_EQ(send(get("/v1/api/sso/validate?x=1", sso_bearer())).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, full_session_flow_succeeds) {
+    const std::string token = oauth_token();
+    const auto sso = request_sso(token, sso_claims());
+    ASSERT_EQ(sso.response.result_int(), 200u);
+    const std::string bearer(body_of(sso).at("access_token").as_string());
+    EXPECT_EQ(body_of(validate(bearer)).at("RESULT"), true);
+    EXPECT_EQ(body_of(init(bearer)).at("authenticated"), true);
+    advance(3s);
+    EXPECT_EQ(accounts(bearer).response.result_int(), 200u);
+    const auto status = tickle_auth_status(tickle(bearer));
+    EXPECT_EQ(status.at("authenticated"), true);
+    EXPECT_EQ(status.at("connected"), true);
+    EXPECT_EQ(status.at("competing"), false);
+    const auto b = model_->brokerage(now_);
+    EXPECT_TRUE(b.authenticated && b.connected && b.established && !b.competing);
+    EXPECT_EQ(logout(bearer).response.result_int(), 200u);
+    const auto& c = model_->counters();
+    EXPECT_EQ(c.tokens_issued, 1u);
+    EXPECT_EQ(c.sso_sessions_created, 1u);
+    EXPECT_EQ(c.validates, 1u);
+    EXPECT_EQ(c.inits, 1u);
+    EXPECT_EQ(c.accounts, 1u);
+    EXPECT_EQ(c.tickles, 1u);
+    EXPECT_EQ(c.logouts, 1u);
+}
+
+}  // namespace
+}  // namespace sessiond::sim

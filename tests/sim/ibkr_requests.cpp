@@ -1,0 +1,71 @@
+#include "ibkr_requests.hpp"
+
+#include "sessiond/crypto/base64url.hpp"
+#include "sessiond/crypto/jws.hpp"
+#include "sessiond/crypto/rsa_key.hpp"
+
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include <stdexcept>
+
+namespace sessiond::sim::requests {
+
+std::int64_t epoch_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+boost::json::object assertion_claims(const client_identity& id, std::chrono::system_clock::time_point now) {
+    const auto t = epoch_seconds(now);
+    return {{"iss", id.client_id}, {"sub", id.client_id}, {"aud", "/token"}, {"iat", t - 10}, {"exp", t + 20}};
+}
+
+boost::json::object sso_claims(const client_identity& id, std::chrono::system_clock::time_point now) {
+    const auto t = epoch_seconds(now);
+    return {{"ip", id.ip}, {"credential", id.credential}, {"iss", id.client_id}, {"iat", t}, {"exp", t + 86400}};
+}
+
+std::string sign(const boost::json::object& claims, std::string_view key_id,
+                 const sessiond::testing::rsa_test_key& key) {
+    auto private_key = rsa_private_key::from_pem(key.pkcs8_pem);
+    if (!private_key) throw std::runtime_error(private_key.error().message);
+    auto jws = sign_jws(*private_key, key_id, claims);
+    if (!jws) throw std::runtime_error(jws.error().message);
+    return std::string(jws->reveal());
+}
+
+std::string sign_with_header(const boost::json::object& header, const boost::json::object& claims,
+                             const sessiond::testing::rsa_test_key& key) {
+    auto private_key = rsa_private_key::from_pem(key.pkcs8_pem);
+    if (!private_key) throw std::runtime_error(private_key.error().message);
+    const std::string input = jws_signing_input(header, claims);
+    auto signature = sign_rs256(*private_key, input);
+    if (!signature) throw std::runtime_error(signature.error().message);
+    return input + "." + base64url_encode(*signature);
+}
+
+form_fields token_form(const client_identity& id, std::string assertion) {
+    return {{"grant_type", "client_credentials"},
+            {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+            {"client_assertion", std::move(assertion)},
+            {"scope", id.scope}};
+}
+
+std::string form_body(const form_fields& fields) {
+    std::string body;
+    for (const auto& [name, value] : fields) {
+        if (!body.empty()) body += '&';
+        body += boost::urls::encode(name, boost::urls::unreserved_chars);
+        body += '=';
+        body += boost::urls::encode(value, boost::urls::unreserved_chars);
+    }
+    return body;
+}
+
+form_fields with_field(form_fields fields, std::string_view name, std::string value, bool remove) {
+    std::erase_if(fields, [&](const auto& f) { return f.first == name; });
+    if (!remove) fields.emplace_back(std::string(name), std::move(value));
+    return fields;
+}
+
+}  // namespace sessiond::sim::requests

@@ -1,0 +1,228 @@
+#include "support/sim_process.hpp"
+
+#include "support/test_keys.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <sstream>
+#include <stdexcept>
+
+namespace sessiond::testing {
+
+namespace {
+
+constexpr std::chrono::seconds ready_timeout{15};
+constexpr std::chrono::seconds control_timeout{10};
+
+std::string seconds_text(double s) {
+    std::ostringstream out;
+    out << s;
+    return out.str();
+}
+
+[[noreturn]] void fail_start(const std::string& why, const subprocess* p) {
+    const std::string text = "ibkr-sim did not start: " + why + (p ? "\n" + p->all_output() : std::string());
+    ADD_FAILURE() << text;
+    throw std::runtime_error(text);
+}
+
+}  // namespace
+
+sim_process::sim_process(sim_options options) : options_(std::move(options)) {
+    public_key_file_ = dir_.write("client-public.pem", options_.public_key_pem.empty() ? shared_rsa_key().public_pem
+                                                                                       : options_.public_key_pem);
+    start(std::nullopt);
+}
+
+sim_process::~sim_process() = default;
+
+void sim_process::start(std::optional<std::uint16_t> https_port) {
+    std::vector<std::string> argv{IBKR_SIM_PATH,
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(https_port.value_or(0)),
+                                  "--control",
+                                  "127.0.0.1:0",
+                                  "--tls-dir",
+                                  (dir_.path() / "tls").string(),
+                                  "--ca-out",
+                                  (dir_.path() / "ca.pem").string(),
+                                  "--client-public-key",
+                                  public_key_file_.string(),
+                                  "--client-id",
+                                  options_.client_id,
+                                  "--client-key-id",
+                                  options_.key_id,
+                                  "--credential",
+                                  options_.credential,
+                                  "--allowed-ip",
+                                  options_.allowed_ip,
+                                  "--login-type",
+                                  options_.login_type,
+                                  "--scope",
+                                  options_.scope,
+                                  "--log-level",
+                                  options_.log_level};
+    for (const auto& account : options_.accounts) {
+        argv.emplace_back("--account");
+        argv.push_back(account);
+    }
+    const std::pair<const char*, const std::optional<double>*> durations[] = {
+        {"--token-lifetime", &options_.token_lifetime},
+        {"--sso-lifetime", &options_.sso_lifetime},
+        {"--sso-max-life", &options_.sso_max_life},
+        {"--brokerage-idle-timeout", &options_.brokerage_idle_timeout},
+        {"--tickle-min-interval", &options_.tickle_min_interval},
+        {"--validate-min-interval", &options_.validate_min_interval},
+        {"--clock-skew", &options_.clock_skew},
+        {"--max-assertion-life", &options_.max_assertion_life},
+    };
+    for (const auto& [flag, value] : durations) {
+        if (!value->has_value()) continue;
+        argv.emplace_back(flag);
+        argv.push_back(seconds_text(**value));
+    }
+    if (!options_.validate_extends) argv.emplace_back("--no-validate-extends");
+    if (options_.tickle_extends) argv.emplace_back("--tickle-extends");
+    if (options_.cert_host) {
+        argv.emplace_back("--cert-host");
+        argv.push_back(*options_.cert_host);
+    }
+    argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+
+    subprocess_options spawn;
+    spawn.argv = std::move(argv);
+    process_ = std::make_unique<subprocess>(std::move(spawn));
+    const auto line = process_->wait_for_line(
+        output_stream::out, [](std::string_view l) { return l.find("\"ready\":true") != std::string_view::npos; },
+        ready_timeout);
+    if (!line) fail_start("no ready line within 15 s", process_.get());
+    boost::system::error_code ec;
+    const boost::json::value ready = boost::json::parse(*line, ec);
+    if (ec || !ready.is_object()) fail_start("the ready line is not JSON: " + *line, process_.get());
+    const auto& o = ready.as_object();
+    https_port_ = static_cast<std::uint16_t>(o.at("https_port").to_number<std::uint64_t>());
+    control_port_ = static_cast<std::uint16_t>(o.at("control_port").to_number<std::uint64_t>());
+    ca_file_ = std::string(o.at("ca_file").as_string());
+}
+
+std::string sim_process::base_url() const { return "https://127.0.0.1:" + std::to_string(https_port_); }
+
+std::unique_ptr<http_client> sim_process::https_client(std::string server_name) const {
+    return std::make_unique<http_client>("127.0.0.1", https_port_, tls_client_settings{ca_file_, std::move(server_name)});
+}
+
+std::unique_ptr<http_client> sim_process::control_client() const {
+    return std::make_unique<http_client>("127.0.0.1", control_port_);
+}
+
+boost::json::object sim_process::control_post(std::string_view target, const boost::json::value* body) {
+    http_request_options options;
+    options.timeout = control_timeout;
+    auto client = control_client();
+    auto res = body != nullptr ? client->post_json(target, *body, options) : client->post(target, {}, options);
+    if (!res) {
+        ADD_FAILURE() << "control " << target << ": " << res.error().message;
+        return {};
+    }
+    if (res->status != 200) ADD_FAILURE() << "control " << target << " -> " << res->status << " " << res->body;
+    const auto json = res->json();
+    return json.is_object() ? json.as_object() : boost::json::object{};
+}
+
+void sim_process::fault(const boost::json::value& spec) { control_post("/control/fault", &spec); }
+void sim_process::clear_faults() { control_post("/control/clear-faults", nullptr); }
+void sim_process::expire_sessions() { control_post("/control/expire-sessions", nullptr); }
+void sim_process::drop_brokerage() { control_post("/control/drop-brokerage", nullptr); }
+void sim_process::reset_stats() { control_post("/control/reset-stats", nullptr); }
+
+void sim_process::set_competing(bool on) {
+    const boost::json::value body = boost::json::object{{"on", on}};
+    control_post("/control/competing", &body);
+}
+
+void sim_process::set_maintenance(bool on) {
+    const boost::json::value body = boost::json::object{{"on", on}};
+    control_post("/control/maintenance", &body);
+}
+
+boost::json::object sim_process::state() {
+    http_request_options options;
+    options.timeout = control_timeout;
+    auto res = control_client()->get("/control/state", options);
+    if (!res || res->status != 200 || !res->json().is_object()) {
+        ADD_FAILURE() << "control /control/state failed: " << (res ? res->body : res.error().message);
+        return {};
+    }
+    return res->json().as_object();
+}
+
+std::vector<std::string> sim_process::issued_tokens() {
+    std::vector<std::string> out;
+    if (!running()) return out;
+    http_request_options options;
+    options.timeout = control_timeout;
+    auto res = control_client()->get("/control/issued-tokens", options);
+    if (!res || res->status != 200 || !res->json().is_object()) {
+        ADD_FAILURE() << "control /control/issued-tokens failed: " << (res ? res->body : res.error().message);
+        return out;
+    }
+    const boost::json::value body = res->json();
+    for (const auto& t : body.as_object().at("tokens").as_array()) out.emplace_back(t.as_string());
+    return out;
+}
+
+boost::json::object sim_process::events(std::uint64_t since) {
+    http_request_options options;
+    options.timeout = control_timeout;
+    auto res = control_client()->get("/control/events?since=" + std::to_string(since), options);
+    if (!res || res->status != 200 || !res->json().is_object()) {
+        ADD_FAILURE() << "control /control/events failed: " << (res ? res->body : res.error().message);
+        return {};
+    }
+    return res->json().as_object();
+}
+
+bool sim_process::await_calls(std::string_view path, std::uint64_t count, std::chrono::milliseconds timeout,
+                              std::optional<unsigned> status) {
+    std::string target = "/control/await?path=" + std::string(path) + "&count=" + std::to_string(count) +
+                         "&timeout_ms=" + std::to_string(timeout.count());
+    if (status) target += "&status=" + std::to_string(*status);
+    http_request_options options;
+    options.timeout = timeout + control_timeout;  // the server answers 408 at `timeout`
+    auto res = control_client()->get(target, options);
+    if (!res) {
+        ADD_FAILURE() << "control " << target << ": " << res.error().message;
+        return false;
+    }
+    if (res->status != 200 && res->status != 408) ADD_FAILURE() << "control " << target << " -> " << res->status << " " << res->body;
+    return res->status == 200;
+}
+
+std::optional<int> sim_process::stop(std::chrono::milliseconds timeout) {
+    process_->send_signal(SIGTERM);
+    return process_->wait_exit(timeout);
+}
+
+void sim_process::kill9() {
+    process_->send_signal(SIGKILL);
+    process_->wait_exit(std::chrono::seconds(10));
+}
+
+void sim_process::restart() {
+    if (process_->running()) {
+        process_->send_signal(SIGTERM);
+        if (!process_->wait_exit(std::chrono::seconds(10))) kill9();
+    }
+    earlier_output_ += process_->output(output_stream::err);
+    start(https_port_);
+}
+
+bool sim_process::running() const { return process_ && process_->running(); }
+
+std::string sim_process::output() const { return earlier_output_ + process_->output(output_stream::err); }
+
+}  // namespace sessiond::testing
