@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 
@@ -24,30 +25,54 @@ std::string to_pem(Write write) {
     return std::string(data, static_cast<std::size_t>(len));
 }
 
+// The three PEM forms of one key.
+rsa_test_key forms_of(EVP_PKEY* key) {
+    rsa_test_key out;
+    out.pkcs8_pem = to_pem([&](BIO* b) {
+        return PEM_write_bio_PKCS8PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+    });
+    out.pkcs1_pem = to_pem([&](BIO* b) {
+        // The "traditional" writer emits PKCS#1 ("RSA PRIVATE KEY") for RSA keys.
+        return PEM_write_bio_PrivateKey_traditional(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+    });
+    out.public_pem = to_pem([&](BIO* b) { return PEM_write_bio_PUBKEY(b, key); });
+    return out;
+}
+
 }  // namespace
 
 rsa_test_key generate_rsa_key(int bits) {
     pkey_ptr key(EVP_RSA_gen(static_cast<unsigned>(bits)));
     if (!key) throw std::runtime_error("RSA key generation failed");
-    rsa_test_key out;
-    out.pkcs8_pem = to_pem([&](BIO* b) {
-        return PEM_write_bio_PKCS8PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    });
-    out.pkcs1_pem = to_pem([&](BIO* b) {
-        // The "traditional" writer emits PKCS#1 ("RSA PRIVATE KEY") for RSA keys.
-        return PEM_write_bio_PrivateKey_traditional(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    });
-    out.public_pem = to_pem([&](BIO* b) { return PEM_write_bio_PUBKEY(b, key.get()); });
-    return out;
+    return forms_of(key.get());
 }
 
+namespace {
+
+// The key the build generated for the test suites, or a fresh one when the file is not there.
+rsa_test_key build_key_or_fresh(const char* name) {
+#ifdef SESSIOND_TEST_KEY_DIR
+    const std::string path = std::string(SESSIOND_TEST_KEY_DIR) + "/" + name;
+    if (FILE* f = std::fopen(path.c_str(), "r")) {
+        pkey_ptr key(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
+        std::fclose(f);
+        if (key) return forms_of(key.get());
+    }
+#else
+    (void)name;
+#endif
+    return generate_rsa_key(2048);
+}
+
+}  // namespace
+
 const rsa_test_key& shared_rsa_key() {
-    static const rsa_test_key key = generate_rsa_key(2048);
+    static const rsa_test_key key = build_key_or_fresh("shared.pem");
     return key;
 }
 
 const rsa_test_key& other_rsa_key() {
-    static const rsa_test_key key = generate_rsa_key(2048);
+    static const rsa_test_key key = build_key_or_fresh("other.pem");
     return key;
 }
 
