@@ -420,7 +420,7 @@ private:
             const auto pem = read_file(path, &mode);
             if (!pem) return problem("IBKR_PRIVATE_KEY_FILE", pem.error().message);
             if ((mode & 044) != 0) {
-                std::array<char, 8> octal{};
+                std::array<char, 16> octal{};
                 std::snprintf(octal.data(), octal.size(), "%04o", static_cast<unsigned>(mode));
                 warn("IBKR_PRIVATE_KEY_FILE " + path.string() + " is readable by other users (mode " + octal.data() +
                      "); chmod 600 it");

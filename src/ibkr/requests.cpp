@@ -55,8 +55,12 @@ expected<void> sign_into_body(http_request& req, const request_context& ctx, con
 std::string_view user_agent() noexcept { return "ibkr-sessiond/" SESSIOND_VERSION; }
 
 std::string host_header(const base_url& endpoint) {
-    std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
-    if (endpoint.port != 443) host += ":" + std::to_string(endpoint.port);
+    std::string host;
+    if (endpoint.host.find(':') != std::string::npos)
+        host.append("[").append(endpoint.host).append("]");
+    else
+        host = endpoint.host;
+    if (endpoint.port != 443) host.append(":").append(std::to_string(endpoint.port));
     return host;
 }
 

@@ -67,7 +67,8 @@ void session::stop(std::function<void()> done) {
     log_transition(before);
     notify();
     wait_timer_.cancel();
-    client_.cancel();
+    // Only a call in flight needs aborting; an idle keep-alive connection serves the logout.
+    if (in_call_) client_.cancel();
     if (!running_) asio::post(executor_, [alive = alive_, this] { if (*alive) finish_stop(); });
 }
 
@@ -102,7 +103,9 @@ asio::awaitable<void> session::run() {
         }
         machine_.on_call_started(wall_clock::now());
         notify();
+        in_call_ = true;
         step_outcome outcome = co_await client_.call(next.next, next.compete);
+        in_call_ = false;
         if (stopping_) break;
         const lifecycle before = machine_.snapshot().state;
         next = machine_.on_outcome(outcome, wall_clock::now());
@@ -163,7 +166,8 @@ void session::log_outcome(const step_outcome& o, const directive& next) const {
                       then);
         return;
     }
-    const std::string status = o.http_status != 0 ? fmt::format("HTTP {}", o.http_status) : std::string(to_string(o.kind));
+    const std::string status = o.http_status != 0 ? fmt::format("HTTP {} ({})", o.http_status, to_string(o.kind))
+                                                  : std::string(to_string(o.kind));
     const std::string_view hint = troubleshooting_hint(o.which, o.kind, o.http_status);
     log_.warn(fields, "{} failed: {} after {} ms: {}{}{}; next: {}", to_string(o.which), status, o.duration.count(),
               o.detail, hint.empty() ? "" : "; ", hint, then);
@@ -192,7 +196,9 @@ void session::log_transition(lifecycle before) const {
                       config_.options.compete ? "true: taking it over" : "false: waiting");
             break;
         case lifecycle::reconnecting:
-            if (before == lifecycle::connected) log_.warn(fields, "session lost; reconnecting");
+            if (before == lifecycle::connected) {
+                log_.warn(fields, "session lost: {}; reconnecting", snap.reason);
+            }
             break;
         default: log_.info(fields, "session {}", to_string(snap.state)); break;
     }

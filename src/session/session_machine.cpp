@@ -109,7 +109,7 @@ directive session_machine::on_success(const step_outcome& o, wall_time now) {
                 refreshing_sso_ = false;
                 if (!v.expires || *v.expires < settings_.sso_refresh_margin()) {
                     validate_extends_sso_ = false;
-                    return planned_rebuild(now);
+                    return planned_rebuild("planned rebuild: validate did not extend the SSO session", now);
                 }
                 return call(step::tickle, settings_.tickle_interval, now);
             }
@@ -160,13 +160,15 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
     if (b.healthy()) {
         if (snap_.state != lifecycle::connected) snap_.connected_since = now;
         snap_.state = lifecycle::connected;
+        snap_.reason.clear();
         snap_.consecutive_failures = 0;
         snap_.rate_limited = false;
         snap_.last_tickle_at = now;
         ever_connected_ = true;
         if (last_takeover_at_ && now - *last_takeover_at_ >= settings_.backoff_max) takeover_streak_ = 0;
 
-        if (snap_.logged_in_at && now - *snap_.logged_in_at >= settings_.max_session_age) return planned_rebuild(now);
+        if (snap_.logged_in_at && now - *snap_.logged_in_at >= settings_.max_session_age)
+            return planned_rebuild("planned rebuild: the session reached its maximum age", now);
         if (snap_.sso_expires_at) {
             const auto left = *snap_.sso_expires_at - now;
             if (left < settings_.sso_refresh_margin()) {
@@ -174,7 +176,8 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
                     refreshing_sso_ = true;
                     return call(step::validate, milliseconds(0), now);
                 }
-                if (left <= settings_.tickle_interval + settings_.http_timeout) return planned_rebuild(now);
+                if (left <= settings_.tickle_interval + settings_.http_timeout)
+                    return planned_rebuild("planned rebuild: the SSO session is about to end", now);
             }
         }
         return call(step::tickle, settings_.tickle_interval, now);
@@ -263,8 +266,9 @@ directive session_machine::halt(std::string reason, wall_time now) {
     return idle(now);
 }
 
-directive session_machine::planned_rebuild(wall_time now) {
+directive session_machine::planned_rebuild(std::string why, wall_time now) {
     ++snap_.counters.rebuilds;
+    snap_.reason = std::move(why);
     snap_.state = lifecycle::reconnecting;
     snap_.connected_since.reset();
     return full_login(milliseconds(0), now);
@@ -309,6 +313,11 @@ milliseconds session_machine::pacing_wait(step s, wall_time now) const {
 
 void session_machine::record_error(const step_outcome& o, wall_time now) {
     snap_.last_error = session_error{o.which, o.kind, o.http_status, o.detail, now};
+    std::string what(to_string(o.which));
+    what += ": ";
+    if (o.http_status != 0 && o.kind != failure::none) what.append("HTTP ").append(std::to_string(o.http_status)).append(" ");
+    if (o.kind != failure::none) what.append("(").append(to_string(o.kind)).append(") ");
+    snap_.reason = what + o.detail;
 }
 
 void session_machine::leave_healthy_state() {

@@ -66,6 +66,7 @@ private:
     std::vector<std::function<void()>> stop_callbacks_;
     bool running_ = false;
     bool stopping_ = false;
+    bool in_call_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

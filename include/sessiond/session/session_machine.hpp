@@ -111,6 +111,9 @@ struct session_snapshot {
     int consecutive_failures = 0;
     bool rate_limited = false;  // waiting out a 429
     std::string halt_reason;
+    // Why the session is not (or no longer) connected, in a few words: "tickle: HTTP 503 (server_error):
+    // Service Unavailable", "planned rebuild: the SSO session is about to end". Empty while connected.
+    std::string reason;
     session_counters counters;
 };
 
@@ -135,7 +138,7 @@ private:
     directive on_failure(const step_outcome& o, wall_time now);
     directive after_tickle(const tickle_report& t, wall_time now);
     directive halt(std::string reason, wall_time now);
-    directive planned_rebuild(wall_time now);
+    directive planned_rebuild(std::string why, wall_time now);
 
     directive call(step s, std::chrono::milliseconds delay, wall_time now, bool compete = true);
     directive full_login(std::chrono::milliseconds delay, wall_time now);

@@ -95,13 +95,23 @@ protected:
         return last = machine.on_outcome(o, now);
     }
 
-    void connect() {
+    // Starts the machine and answers every call successfully until it asks for `target`.
+    void run_until(step target) {
         start();
-        feed(ok(step::oauth));
-        feed(ok(step::sso));
-        feed(validated());
-        feed(initialised());
-        feed(listed());
+        while (last.next != target) {
+            switch (last.next) {
+                case step::oauth: feed(ok(step::oauth)); break;
+                case step::sso: feed(ok(step::sso)); break;
+                case step::validate: feed(validated()); break;
+                case step::init: feed(initialised()); break;
+                case step::accounts: feed(listed()); break;
+                default: FAIL() << "the login flow never asked for " << to_string(target);
+            }
+        }
+    }
+
+    void connect() {
+        run_until(step::tickle);
         feed(tickled());
         ASSERT_EQ(machine.snapshot().state, lifecycle::connected);
     }
@@ -252,10 +262,7 @@ TEST_F(machine_without_compete, reports_competing_and_keeps_tickling_without_tak
 }
 
 TEST_F(machine_without_compete, init_refused_for_a_competing_session_waits_in_competing) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
+    run_until(step::init);
     EXPECT_FALSE(last.compete);
     expect_call(feed(initialised(status(false, true, true))), step::tickle, 60s);
     EXPECT_EQ(snap().state, lifecycle::competing);
@@ -285,9 +292,7 @@ TEST_F(machine_test, failures_in_oauth_or_sso_restart_the_login_from_oauth) {
 }
 
 TEST_F(machine_test, transient_failures_after_sso_retry_the_same_step) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
+    run_until(step::validate);
     // validate is paced to one per minute from the start of the last call (which took 5 ms)
     expect_call(feed(failed(step::validate, failure::timeout)), step::validate, 59'995ms);
     feed(validated());
@@ -326,11 +331,7 @@ TEST_F(machine_test, rate_limited_without_retry_after_waits_the_penalty_period) 
 }
 
 TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
-    feed(initialised());
+    run_until(step::accounts);
     feed(listed());
     // The session is gone on the very first tickle, 3 s after validate: the new login's validate
     // must wait until a minute has passed since the last one.
@@ -364,9 +365,7 @@ TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
 }
 
 TEST_F(machine_test, a_live_login_for_a_paper_configuration_halts_and_logs_out) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
+    run_until(step::validate);
     expect_call(feed(validated(ibkr_environment::live)), step::logout, 0ms);
     EXPECT_EQ(snap().state, lifecycle::halted);
     EXPECT_NE(snap().halt_reason.find("IBKR reports a live login but IBKR_ENV=paper"), std::string::npos);
@@ -376,18 +375,12 @@ TEST_F(machine_test, a_live_login_for_a_paper_configuration_halts_and_logs_out) 
 }
 
 TEST_F(machine_test, a_validate_without_login_type_is_accepted) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
+    run_until(step::validate);
     expect_call(feed(validated(std::nullopt)), step::init, 0ms);
 }
 
 TEST_F(machine_test, an_account_missing_from_the_list_halts_and_logs_out) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
-    feed(initialised());
+    run_until(step::accounts);
     expect_call(feed(listed({"DU999", "DU888"})), step::logout, 0ms);
     EXPECT_EQ(snap().state, lifecycle::halted);
     EXPECT_NE(snap().halt_reason.find("IBKR_ACCOUNT_ID DU1234567 is not among the accounts of this login (DU999, DU888)"),
@@ -397,37 +390,24 @@ TEST_F(machine_test, an_account_missing_from_the_list_halts_and_logs_out) {
 }
 
 TEST_F(machine_test, an_empty_account_list_is_retried) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
-    feed(initialised());
+    run_until(step::accounts);
     expect_call(feed(listed({})), step::accounts, 2s);
     EXPECT_NE(snap().state, lifecycle::halted);
 }
 
 TEST_F(machine_test, validate_result_false_means_a_new_login_after_backoff) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
+    run_until(step::validate);
     expect_call(feed(validated(ibkr_environment::paper, false)), step::oauth, 2s);
     EXPECT_EQ(snap().last_error->kind, failure::unauthorized);
 }
 
 TEST_F(machine_test, no_bridge_on_accounts_initialises_the_brokerage_session_again) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
-    feed(initialised());
+    run_until(step::accounts);
     expect_call(feed(failed(step::accounts, failure::rejected, 400)), step::init, 2s);
 }
 
 TEST_F(machine_test, gone_on_init_means_a_new_login) {
-    start();
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(validated());
+    run_until(step::init);
     expect_call(feed(failed(step::init, failure::rejected, 410)), step::oauth, 2s);
 }
 
@@ -490,6 +470,20 @@ TEST_F(machine_test, snapshot_shows_the_next_call_and_whether_it_is_waiting) {
     machine.on_call_started(now + 60s);
     EXPECT_FALSE(snap().waiting);
     EXPECT_FALSE(snap().next_call_at);
+}
+
+TEST_F(machine_test, reason_says_why_the_session_is_not_connected_and_clears_when_it_is) {
+    connect();
+    EXPECT_EQ(snap().reason, "");
+    feed(failed(step::tickle, failure::server_error, 503));
+    EXPECT_EQ(snap().reason, "tickle: HTTP 503 (server_error) injected");
+    feed(failed(step::tickle, failure::timeout));
+    EXPECT_EQ(snap().reason, "tickle: (timeout) injected");
+    feed(tickled());
+    EXPECT_EQ(snap().reason, "");
+    now += std::chrono::hours(24);
+    feed(tickled());
+    EXPECT_EQ(snap().reason, "planned rebuild: the session reached its maximum age");
 }
 
 TEST_F(machine_test, stopping_and_stopped_are_reported) {

@@ -1,0 +1,77 @@
+#pragma once
+// Shared setup of the integration suites: one ibkr-sim, one or more real ibkr-sessiond processes,
+// and after every test the check that nothing the daemons printed contains a secret.
+
+#include "support/daemon_process.hpp"
+#include "support/sim_process.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_keys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+namespace sessiond::testing {
+
+using namespace std::chrono_literals;
+
+class daemon_fixture : public ::testing::Test {
+protected:
+    // Fast simulator limits that still hold the daemon to pacing (the daemon mirrors them).
+    static sim_options fast_sim() {
+        sim_options o;
+        o.tickle_min_interval = 1;
+        o.validate_min_interval = 1;
+        return o;
+    }
+
+    sim_process& start_sim(sim_options options = fast_sim()) {
+        sim_ = std::make_unique<sim_process>(std::move(options));
+        return *sim_;
+    }
+
+    daemon_process& start_daemon(daemon_options options = {}) {
+        daemons_.push_back(std::make_unique<daemon_process>(*sim_, std::move(options)));
+        return *daemons_.back();
+    }
+
+    sim_process& sim() { return *sim_; }
+
+    std::uint64_t sim_count(std::string_view field) {
+        const auto state = sim_->state();
+        const auto* v = state.if_contains(field);
+        return v != nullptr && v->is_int64() ? static_cast<std::uint64_t>(v->as_int64()) : 0;
+    }
+
+    std::uint64_t sim_calls(std::string_view path) {
+        const auto state = sim_->state();
+        const auto* calls = state.if_contains("calls");
+        if (calls == nullptr || !calls->is_object()) return 0;
+        const auto* n = calls->as_object().if_contains(path);
+        return n != nullptr && n->is_int64() ? static_cast<std::uint64_t>(n->as_int64()) : 0;
+    }
+
+    void TearDown() override {
+        const std::vector<std::string> tokens = sim_ ? sim_->issued_tokens() : std::vector<std::string>{};
+        for (auto& d : daemons_) {
+            // Exit 0 on SIGTERM, whatever happened before: under the sanitizers a leak or an error
+            // report makes the exit code non-zero, so this is also where those surface.
+            EXPECT_EQ(d->stop(), 0) << d->output();
+            expect_no_secrets(d->output(), d->private_key_pem(), tokens, "daemon output");
+        }
+    }
+
+    std::unique_ptr<sim_process> sim_;
+    std::vector<std::unique_ptr<daemon_process>> daemons_;
+};
+
+inline constexpr std::string_view token_path = "/oauth2/api/v1/token";
+inline constexpr std::string_view sso_path = "/gw/api/v1/sso-sessions";
+inline constexpr std::string_view validate_path = "/v1/api/sso/validate";
+inline constexpr std::string_view init_path = "/v1/api/iserver/auth/ssodh/init";
+inline constexpr std::string_view accounts_path = "/v1/api/iserver/accounts";
+inline constexpr std::string_view tickle_path = "/v1/api/tickle";
+inline constexpr std::string_view logout_path = "/v1/api/logout";
+
+}  // namespace sessiond::testing

@@ -1,0 +1,111 @@
+// The daemon keeps its session through the failures IBKR users meet: each test injects one fault
+// into ibkr-sim and asserts that the daemon is authenticated again, by the cheapest path.
+
+#include "integration/daemon_fixture.hpp"
+
+#include <boost/json.hpp>
+
+namespace sessiond::testing {
+namespace {
+
+class recovery : public daemon_fixture {
+protected:
+    daemon_process& connected_daemon(daemon_options o = {}) {
+        start_sim();
+        auto& d = start_daemon(std::move(o));
+        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
+        return d;
+    }
+
+    void fault(std::string_view json) { sim().fault(boost::json::parse(json)); }
+};
+
+TEST_F(recovery, logs_in_again_after_tickle_returns_401) {
+    auto& d = connected_daemon();
+    fault(R"({"path":"/v1/api/tickle","action":"status","status":401,"body":"{\"error\":\"Invalid or expired access token\"}"})");
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_EQ(sim_count("tokens_issued"), 2u);
+    EXPECT_EQ(sim_count("sso_sessions_created"), 2u);
+    EXPECT_GE(d.count_in_log("tickle failed: HTTP 401"), 1u) << d.log();
+}
+
+TEST_F(recovery, logs_in_again_when_ibkr_expires_the_sso_session) {
+    auto& d = connected_daemon();
+    sim().expire_sessions();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_EQ(sim_count("sso_sessions_created"), 2u);
+}
+
+TEST_F(recovery, reinitialises_without_logging_in_when_the_brokerage_session_is_dropped) {
+    auto& d = connected_daemon();
+    sim().drop_brokerage();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_EQ(sim_calls(init_path), 2u);
+    EXPECT_EQ(sim_count("tokens_issued"), 1u) << "a dropped brokerage session needs no new login";
+    EXPECT_GE(d.count_in_log("brokerage session not authenticated"), 1u) << d.log();
+}
+
+TEST_F(recovery, takes_over_a_competing_session_when_compete_is_true) {
+    auto& d = connected_daemon();
+    sim().set_competing(true);
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_GE(d.count_in_log("competing"), 1u) << d.log();
+    EXPECT_FALSE(sim().state().at("competing_session").as_bool());
+    EXPECT_EQ(sim_count("tokens_issued"), 1u);
+}
+
+TEST_F(recovery, waits_without_taking_over_a_competing_session_when_compete_is_false) {
+    daemon_options o;
+    o.environment["IBKR_COMPETE"] = "false";
+    auto& d = connected_daemon(o);
+    sim().set_competing(true);
+    ASSERT_TRUE(d.wait_for_log("IBKR_COMPETE=false: waiting")) << d.output();
+    const auto tickles = sim_calls(tickle_path);
+    ASSERT_TRUE(sim().await_calls(tickle_path, tickles + 2, 10s));
+    EXPECT_EQ(sim_calls(init_path), 1u) << "must not fight the other session";
+    EXPECT_TRUE(sim().state().at("competing_session").as_bool());
+    sim().set_competing(false);
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
+TEST_F(recovery, backs_off_on_503_and_recovers_without_a_new_login) {
+    auto& d = connected_daemon();
+    fault(R"({"path":"/v1/api/tickle","action":"status","status":503,"count":3})");
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_GE(d.count_in_log("tickle failed: HTTP 503"), 3u) << d.log();
+    EXPECT_EQ(sim_count("tokens_issued"), 1u);
+}
+
+TEST_F(recovery, times_out_a_hung_response_and_recovers) {
+    auto& d = connected_daemon();
+    fault(R"({"path":"/v1/api/tickle","action":"hang"})");
+    ASSERT_TRUE(d.wait_for_log("no answer within 2 s")) << d.output();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
+TEST_F(recovery, recovers_from_reset_connections) {
+    auto& d = connected_daemon();
+    // Two resets: the first may be taken for a stale keep-alive connection and retried at once.
+    fault(R"({"path":"/v1/api/tickle","action":"reset","count":2})");
+    ASSERT_TRUE(d.wait_for_log("tickle failed: transport")) << d.output();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
+TEST_F(recovery, recovers_from_garbage_json) {
+    auto& d = connected_daemon();
+    fault(R"({"path":"/v1/api/tickle","action":"garbage"})");
+    ASSERT_TRUE(d.wait_for_log("tickle failed: HTTP 200 (bad_response)")) << d.output();
+    EXPECT_GE(d.count_in_log("not valid JSON"), 1u) << d.log();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
+TEST_F(recovery, recovers_from_a_maintenance_window) {
+    auto& d = connected_daemon();
+    sim().set_maintenance(true);
+    ASSERT_TRUE(d.wait_for_log("tickle failed: HTTP 503", 2)) << d.output();
+    sim().set_maintenance(false);
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
+}  // namespace
+}  // namespace sessiond::testing

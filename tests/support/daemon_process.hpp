@@ -1,0 +1,78 @@
+#pragma once
+// The real ibkr-sessiond binary as a child process, configured to talk to an ibkr-sim with
+// test-speed timings. Tests observe it through its log lines (stderr) and the simulator's journal.
+
+#include "support/sim_process.hpp"
+#include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessiond::testing {
+
+using environment_overrides = std::map<std::string, std::optional<std::string>>;
+
+struct daemon_options {
+    // Applied over daemon_environment(); nullopt removes a variable.
+    environment_overrides environment;
+    std::vector<std::string> args{"run", "--log-level", "debug"};
+    // The key the daemon signs with; empty means shared_rsa_key().
+    std::string private_key_pem;
+};
+
+// Everything the daemon needs to reach `sim` as its IBKR, with timings small enough for tests:
+// tickle every second, no settle, 2 s HTTP timeout, backoff from 0.2 s capped at 1 s.
+environment_overrides daemon_environment(const sim_process& sim, const std::filesystem::path& key_file);
+
+class daemon_process {
+public:
+    explicit daemon_process(const sim_process& sim, daemon_options options = {});
+    ~daemon_process();
+    daemon_process(const daemon_process&) = delete;
+    daemon_process& operator=(const daemon_process&) = delete;
+
+    // True once the log holds at least `count` lines containing text; false at the timeout.
+    bool wait_for_log(std::string_view text, std::size_t count = 1,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // How many log lines contain text right now.
+    [[nodiscard]] std::size_t count_in_log(std::string_view text) const;
+    // SIGTERM, then the exit code (nullopt if it did not exit within the timeout).
+    std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+    // The exit code once the process ended and everything it printed has been read.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+    [[nodiscard]] bool running() const { return process_->running(); }
+    void send_signal(int signal) { process_->send_signal(signal); }
+
+    // Everything it printed, stdout and stderr.
+    [[nodiscard]] std::string output() const;
+    [[nodiscard]] std::string log() const;
+    [[nodiscard]] const std::string& private_key_pem() const noexcept { return key_pem_; }
+
+private:
+    temp_dir dir_;
+    std::string key_pem_;
+    std::unique_ptr<subprocess> process_;
+};
+
+// Runs `ibkr-sessiond <args>` to completion (e.g. check-config, test-connection) and returns its
+// exit code and output.
+struct command_result {
+    std::optional<int> exit_code;
+    std::string out;
+    std::string err;
+};
+command_result run_sessiond(const environment_overrides& environment, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Fails the test when text holds any line of the private key, any of the tokens, or anything
+// shaped like a signed assertion (JWT) or a PEM block.
+void expect_no_secrets(std::string_view text, std::string_view private_key_pem,
+                       const std::vector<std::string>& tokens, std::string_view what);
+
+}  // namespace sessiond::testing
