@@ -155,6 +155,10 @@ void session::log_outcome(const step_outcome& o, const directive& next) const {
     else
         then = std::string(to_string(next.next));
 
+    if (o.ok() && o.validation && o.validation->result && !o.validation->login_type) {
+        log_.warn(fields, "validate did not report LOGIN_TYPE: cannot confirm that this is a {} login",
+                  config_.profile.environment ? to_string(*config_.profile.environment) : "?");
+    }
     if (o.ok()) {
         // Routine tickles of a healthy session are debug noise; everything else is worth a line.
         const bool routine = o.which == step::tickle && snap.state == lifecycle::connected &&
