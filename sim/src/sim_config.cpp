@@ -141,34 +141,6 @@ expected<sim_duration> parse_seconds(std::string_view text) {
     return sim_duration(static_cast<sim_duration::rep>(std::llround(value * 1000.0)));
 }
 
-expected<listen_address> parse_listen_address(std::string_view text) {
-    std::string_view host;
-    std::string_view port;
-    if (text.starts_with('[')) {
-        const auto close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            return make_error(quoted(text) + " is not [IPv6]:PORT");
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-    } else {
-        const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos || text.find(':') != colon)
-            return make_error(quoted(text) + " is not HOST:PORT (IPv6 as [::1]:PORT)");
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-    }
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || end != port.data() + port.size() || port.empty() || value > 65535)
-        return make_error(quoted(port) + " is not a port number (0-65535)");
-    if (host != "localhost") {
-        boost::system::error_code bad;
-        boost::asio::ip::make_address(std::string(host), bad);
-        if (bad) return make_error(quoted(host) + " is not an IP address or localhost");
-    }
-    return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
-}
-
 expected<command_line> parse_command_line(std::span<const std::string_view> args) {
     command_line out;
     model_config& m = out.config.model;
@@ -201,7 +173,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
     auto address_into = [](listen_address& into) {
         return [&into](std::string_view v) -> expected<void> {
             auto a = parse_listen_address(v);
-            if (!a) return a.error();
+            if (!a) return make_error(quoted(v) + " " + a.error().message);
             into = *a;
             return {};
         };

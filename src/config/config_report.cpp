@@ -24,6 +24,10 @@ std::string format_config_report(const config_report& report) {
         out += "  account: " + s.profile.account_id + "\n";
         out += "  base URL: " + s.options.endpoint.text + "\n";
         out += "  private key: " + describe_key(s.profile) + "\n";
+        out += "  API: http://" + to_string(s.service.listen) + ", " +
+               (s.service.api_token ? "POST /api/ibkr/test enabled (token from " + s.service.api_token_source + ")"
+                                    : std::string("no API token: POST /api/ibkr/test answers 403")) +
+               "\n";
     } else {
         out += "configuration has " + std::to_string(report.problems.size()) + " problem(s):\n";
         for (const config_problem& p : report.problems) out += "  " + p.variable + ": " + p.message + "\n";

@@ -51,9 +51,11 @@ constexpr std::string_view known_variable_table[] = {
     "SESSIOND_BACKOFF_MAX",
     "IBKR_PACE_TICKLE",
     "IBKR_PACE_VALIDATE",
+    "SESSIOND_LISTEN",
+    "SESSIOND_API_TOKEN",
 };
 
-// Variables whose values are never shown. SESSIOND_API_TOKEN is listed ahead of the issue that adds it.
+// Variables whose values are never shown.
 constexpr std::string_view secret_variable_table[] = {
     "IBKR_PRIVATE_KEY",
     "IBKR_CREDENTIAL",
@@ -66,6 +68,8 @@ constexpr std::array<std::string_view, 2> daemon_prefixes = {"IBKR_", "SESSIOND_
 constexpr std::string_view credential_name = "ibkr-private-key";
 constexpr std::string_view credential_variable = "CREDENTIALS_DIRECTORY/ibkr-private-key";
 constexpr std::string_view credential_source = "systemd credential ibkr-private-key";
+constexpr std::string_view api_token_credential = "sessiond-api-token";
+constexpr std::size_t min_api_token_length = 16;
 
 // Key files, CA bundles and env files are small; a bigger "file" is a mistake such as /dev/zero.
 constexpr std::size_t max_file_size = 4 * 1024 * 1024;
@@ -251,6 +255,7 @@ public:
         load_endpoint();
         load_timing();
         load_features();
+        load_service();
         return std::move(report_);
     }
 
@@ -481,6 +486,57 @@ private:
         }
     }
 
+    // ---- the daemon's own API ----------------------------------------------------------------------
+
+    void service_problem(std::string_view variable, std::string message) {
+        report_.problems.push_back({std::string(variable), std::move(message), true});
+    }
+
+    void load_service() {
+        service_options& svc = report_.values.service;
+        if (const auto v = optional("SESSIOND_LISTEN")) {
+            if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
+            else service_problem("SESSIOND_LISTEN", shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
+        }
+
+        const auto from_env = optional("SESSIOND_API_TOKEN");
+        std::optional<std::filesystem::path> credential;
+        if (sources_.credentials_directory) {
+            auto path = *sources_.credentials_directory / api_token_credential;
+            std::error_code ec;
+            if (std::filesystem::exists(path, ec) || ec) credential = std::move(path);
+        }
+        if (from_env && credential) {
+            service_problem("SESSIOND_API_TOKEN", "set in more than one place (SESSIOND_API_TOKEN and systemd credential "
+                                                  "sessiond-api-token); keep exactly one");
+        } else if (from_env) {
+            use_api_token(*from_env, "SESSIOND_API_TOKEN");
+        } else if (credential) {
+            auto text = read_file(*credential);
+            if (!text) return service_problem("SESSIOND_API_TOKEN", text.error().message);
+            std::string_view token = text->reveal();
+            while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.remove_suffix(1);
+            use_api_token(token, "systemd credential sessiond-api-token");
+        }
+
+        if (!svc.api_token && !is_loopback(svc.listen))
+            service_problem("SESSIOND_LISTEN", to_string(svc.listen) +
+                                                   " is reachable from other hosts but no API token is set; set "
+                                                   "SESSIOND_API_TOKEN (or the credential sessiond-api-token), or "
+                                                   "listen on 127.0.0.1");
+    }
+
+    void use_api_token(std::string_view token, std::string source) {
+        if (std::ranges::any_of(token, is_space_or_control))
+            return service_problem("SESSIOND_API_TOKEN", "must not contain spaces or control characters");
+        if (token.size() < min_api_token_length)
+            return service_problem("SESSIOND_API_TOKEN",
+                                   "is too short (" + std::to_string(token.size()) +
+                                       " characters); use at least 16 random characters, e.g. openssl rand -hex 32");
+        report_.values.service.api_token = secret(token);
+        report_.values.service.api_token_source = std::move(source);
+    }
+
     // ---- timing -------------------------------------------------------------------------------
 
     // The number in NAME when it is set and parses; reports it when it does not.
@@ -577,6 +633,10 @@ config_sources sources_from_process(std::optional<std::filesystem::path> env_fil
 }
 
 config_report load_settings(const config_sources& sources) { return settings_loader(sources).run(); }
+
+bool config_report::can_start() const noexcept {
+    return std::none_of(problems.begin(), problems.end(), [](const config_problem& p) { return p.blocks_start; });
+}
 
 config_sources::~config_sources() {
     for (auto& [name, value] : environment) wipe(value);

@@ -128,4 +128,45 @@ std::string format_seconds(double seconds) {
     return std::string(buffer.data(), end);
 }
 
+expected<listen_address> parse_listen_address(std::string_view text) {
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return make_error("is not [IPv6]:PORT");
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos || text.find(':') != colon)
+            return make_error("is not HOST:PORT (IPv6 as [::1]:PORT)");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || port.empty() || value > 65535)
+        return make_error("has no valid port number (0-65535)");
+    if (host != "localhost" && !check_ip_literal(host)) return make_error("has a host that is not an IP address or localhost");
+    return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+std::string to_string(const listen_address& a) {
+    std::string out;
+    if (a.host.find(':') != std::string::npos)
+        out.append("[").append(a.host).append("]");
+    else
+        out = a.host;
+    out.append(":").append(std::to_string(a.port));
+    return out;
+}
+
+bool is_loopback(const listen_address& a) {
+    if (a.host == "localhost" || a.host == "::1") return true;
+    unsigned first = 0;
+    const auto [end, ec] = std::from_chars(a.host.data(), a.host.data() + a.host.size(), first);
+    return ec == std::errc() && end != a.host.data() && *end == '.' && first == 127 && check_ip_literal(a.host);
+}
+
 }  // namespace sessiond

@@ -56,11 +56,22 @@ struct session_options {
 struct config_problem {
     std::string variable;  // e.g. "IBKR_CLIENT_ID"
     std::string message;   // e.g. "missing", or "\"abc\" is not a number of seconds (e.g. 60 or 0.5)"
+    // The daemon cannot even serve its status API (SESSIOND_LISTEN, SESSIOND_API_TOKEN): refuse to start.
+    // Other problems leave it up in not_configured.
+    bool blocks_start = false;
+};
+
+// The daemon's own HTTP API: where it listens and the token that state-changing calls must bear.
+struct service_options {
+    listen_address listen{"127.0.0.1", 4257};  // SESSIOND_LISTEN
+    std::optional<secret> api_token;           // SESSIOND_API_TOKEN or systemd credential sessiond-api-token
+    std::string api_token_source;
 };
 
 struct settings {
     ibkr_profile profile;
     session_options options;
+    service_options service;
     std::string broker_provider = "ibkr";
     bool multi_user = false;
 };
@@ -70,6 +81,7 @@ struct config_report {
     std::vector<config_problem> problems;  // empty when the daemon can run
     std::vector<std::string> warnings;     // e.g. unknown IBKR_* variable in the env file (likely a typo)
     [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+    [[nodiscard]] bool can_start() const noexcept;
 };
 
 // The variables a loader sees: the process environment and, optionally, an env file.

@@ -25,6 +25,19 @@ struct base_url {
     std::uint16_t port = 443;
 };
 
+// Where a server listens: "HOST:PORT" or "[IPv6]:PORT"; port 0 picks a free one.
+struct listen_address {
+    std::string host;  // an IP literal or "localhost" (= 127.0.0.1); IPv6 without brackets
+    std::uint16_t port = 0;
+};
+
+// "127.0.0.1:4257", "[::1]:0", "localhost:8080". The error does not quote the input.
+expected<listen_address> parse_listen_address(std::string_view text);
+// "127.0.0.1:4257" / "[::1]:4257".
+std::string to_string(const listen_address& a);
+// Loopback addresses only (127.0.0.0/8, ::1, localhost): nothing off this machine can connect.
+bool is_loopback(const listen_address& a);
+
 // Plain decimal seconds: "60", "0.5", "1.25". No sign, exponent, unit, blanks, inf or nan.
 expected<seconds_f> parse_seconds(std::string_view text);
 

@@ -3,6 +3,7 @@
 //
 // Explicit flags win over the daemon's env file (--env-file), whatever their order on the line.
 
+#include "sessiond/config/values.hpp"
 #include "sessiond/core/error.hpp"
 
 #include <spdlog/common.h>
@@ -47,10 +48,7 @@ struct model_config {
     std::string server_version = "Build 10.30.1 (ibkr-sim)";
 };
 
-struct listen_address {
-    std::string host;
-    std::uint16_t port = 0;
-};
+using sessiond::listen_address;
 
 struct server_config {
     listen_address https{"127.0.0.1", 0};
@@ -80,7 +78,6 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
 std::string usage_text();
 
 // "HOST:PORT" or "[v6]:PORT"; the host must be an IP literal or "localhost".
-expected<listen_address> parse_listen_address(std::string_view text);
 
 // Seconds with an optional fraction ("0.5"), not negative.
 expected<sim_duration> parse_seconds(std::string_view text);

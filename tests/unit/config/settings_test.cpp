@@ -777,6 +777,7 @@ TEST_F(config_settings, the_report_of_a_good_configuration_names_environment_acc
               "  private key: RSA 2048 bits, PKCS#8, from IBKR_PRIVATE_KEY_FILE (" +
                   path.string() + "), SHA-256 fingerprint " + report.values.profile.private_key->fingerprint() +
                   "\n"
+                  "  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403\n"
                   "warning: IBKR_PRIVATE_KEY_FILE " +
                   path.string() + " is readable by other users (mode 0440); chmod 600 it\n");
     EXPECT_EQ(report.values.profile.private_key->fingerprint().size(), 64u);
@@ -843,6 +844,101 @@ TEST_F(config_settings, no_secret_appears_in_the_report_problems_or_warnings) {
         for (const std::string& needle : needles) EXPECT_EQ(t.find(needle), std::string::npos) << needle << " in " << t;
         EXPECT_FALSE(contains_secret_material(t)) << t;
     }
+}
+
+}  // namespace
+}  // namespace sessiond
+
+namespace sessiond {
+namespace {
+
+// ---- the daemon's own API (SESSIOND_LISTEN, SESSIOND_API_TOKEN) --------------------------------
+
+TEST_F(config_settings, listens_on_loopback_port_4257_without_a_token_by_default) {
+    const auto report = load();
+    ASSERT_TRUE(report.ok()) << ::testing::PrintToString(problems_of(report));
+    EXPECT_EQ(to_string(report.values.service.listen), "127.0.0.1:4257");
+    EXPECT_FALSE(report.values.service.api_token);
+    EXPECT_TRUE(report.can_start());
+}
+
+TEST_F(config_settings, reads_the_listen_address_including_ipv6_and_port_zero) {
+    sources.environment["SESSIOND_LISTEN"] = "[::1]:0";
+    const auto report = load();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report.values.service.listen.host, "::1");
+    EXPECT_EQ(report.values.service.listen.port, 0);
+}
+
+TEST_F(config_settings, a_malformed_listen_address_blocks_start) {
+    EXPECT_EQ(problems_with("SESSIOND_LISTEN", "localhost"),
+              strings{"SESSIOND_LISTEN: \"localhost\" is not HOST:PORT (IPv6 as [::1]:PORT)"});
+    EXPECT_EQ(problems_with("SESSIOND_LISTEN", "127.0.0.1:99999"),
+              strings{"SESSIOND_LISTEN: \"127.0.0.1:99999\" has no valid port number (0-65535)"});
+    EXPECT_EQ(problems_with("SESSIOND_LISTEN", "example.com:80"),
+              strings{"SESSIOND_LISTEN: \"example.com:80\" has a host that is not an IP address or localhost"});
+    EXPECT_FALSE(load().can_start());
+}
+
+TEST_F(config_settings, listening_beyond_loopback_without_a_token_blocks_start) {
+    sources.environment["SESSIOND_LISTEN"] = "0.0.0.0:4257";
+    const auto report = load();
+    EXPECT_EQ(problems_of(report),
+              strings{"SESSIOND_LISTEN: 0.0.0.0:4257 is reachable from other hosts but no API token is set; set "
+                      "SESSIOND_API_TOKEN (or the credential sessiond-api-token), or listen on 127.0.0.1"});
+    EXPECT_FALSE(report.can_start());
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123456789abcdef";
+    EXPECT_TRUE(load().ok());
+}
+
+TEST_F(config_settings, ibkr_problems_do_not_block_start) {
+    sources.environment.erase("IBKR_CLIENT_ID");
+    const auto report = load();
+    EXPECT_FALSE(report.ok());
+    EXPECT_TRUE(report.can_start());
+}
+
+TEST_F(config_settings, reads_the_api_token_from_the_environment_or_the_credential) {
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123";
+    auto report = load();
+    ASSERT_TRUE(report.values.service.api_token);
+    EXPECT_EQ(report.values.service.api_token->reveal(), "0123456789abcdef0123");
+    EXPECT_EQ(report.values.service.api_token_source, "SESSIOND_API_TOKEN");
+
+    sources.environment.erase("SESSIOND_API_TOKEN");
+    dir.write("credentials/sessiond-api-token", "fedcba9876543210fedcba\n");
+    sources.credentials_directory = dir.path() / "credentials";
+    report = load();
+    ASSERT_TRUE(report.values.service.api_token);
+    EXPECT_EQ(report.values.service.api_token->reveal(), "fedcba9876543210fedcba") << "the trailing newline is not part of it";
+    EXPECT_EQ(report.values.service.api_token_source, "systemd credential sessiond-api-token");
+}
+
+TEST_F(config_settings, refuses_a_short_or_blank_or_doubly_set_api_token_without_quoting_it) {
+    EXPECT_EQ(problems_with("SESSIOND_API_TOKEN", "short-token"),
+              strings{"SESSIOND_API_TOKEN: is too short (11 characters); use at least 16 random characters, e.g. "
+                      "openssl rand -hex 32"});
+    EXPECT_EQ(problems_with("SESSIOND_API_TOKEN", "0123456789abcdef 0123"),
+              strings{"SESSIOND_API_TOKEN: must not contain spaces or control characters"});
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123";
+    dir.write("credentials/sessiond-api-token", "fedcba9876543210fedcba");
+    sources.credentials_directory = dir.path() / "credentials";
+    const auto report = load();
+    EXPECT_EQ(problems_of(report),
+              strings{"SESSIOND_API_TOKEN: set in more than one place (SESSIOND_API_TOKEN and systemd credential "
+                      "sessiond-api-token); keep exactly one"});
+    EXPECT_FALSE(report.can_start());
+    for (const auto& p : report.problems) EXPECT_EQ(p.message.find("0123456789abcdef"), std::string::npos);
+}
+
+TEST_F(config_settings, the_report_says_where_the_api_listens_and_whether_it_has_a_token) {
+    auto text = format_config_report(load());
+    EXPECT_NE(text.find("  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403"), std::string::npos)
+        << text;
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123";
+    text = format_config_report(load());
+    EXPECT_NE(text.find("POST /api/ibkr/test enabled (token from SESSIOND_API_TOKEN)"), std::string::npos) << text;
+    EXPECT_EQ(text.find("0123456789abcdef0123"), std::string::npos);
 }
 
 }  // namespace
