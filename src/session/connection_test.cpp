@@ -40,7 +40,9 @@ std::string connection_test_report::failed_step() const {
 
 namespace {
 
-test_step_report report_of(std::string name, const step_outcome& o) {
+}  // namespace
+
+test_step_report step_report(std::string name, const step_outcome& o) {
     test_step_report r;
     r.name = std::move(name);
     r.result = o.ok() ? result_t::passed : result_t::failed;
@@ -53,6 +55,8 @@ test_step_report report_of(std::string name, const step_outcome& o) {
     }
     return r;
 }
+
+namespace {
 
 void fail(test_step_report& r, std::string why) {
     r.result = result_t::failed;
@@ -71,7 +75,7 @@ asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client,
 
     for (const step s : {step::oauth, step::sso, step::validate}) {
         const step_outcome o = co_await client.call(s, config.options.compete);
-        report.steps.push_back(report_of(std::string(to_string(s)), o));
+        report.steps.push_back(step_report(std::string(to_string(s)), o));
         auto& r = report.steps.back();
         if (o.ok() && o.validation) {
             if (!o.validation->result)
@@ -87,7 +91,7 @@ asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client,
 
     if (report.steps.size() == 3 && report.steps.back().result == result_t::passed) {
         const step_outcome init = co_await client.call(step::init, config.options.compete);
-        test_step_report r = report_of("init", init);
+        test_step_report r = step_report("init", init);
         if (init.ok() && init.brokerage && init.brokerage->competing && !init.brokerage->authenticated) {
             fail(r, "another session holds this IBKR username (competing) and IBKR_COMPETE=false");
         } else if (init.ok()) {
@@ -97,7 +101,7 @@ asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client,
             const step_outcome accounts = co_await client.call(step::accounts);
             r.duration += accounts.duration;
             if (!accounts.ok()) {
-                r = report_of("init", accounts);
+                r = step_report("init", accounts);
                 r.detail = "/iserver/accounts: " + r.detail;
             } else if (accounts.accounts->accounts.empty()) {
                 fail(r, "IBKR listed no accounts");
@@ -113,7 +117,7 @@ asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client,
 
     if (client.has_sso_session()) {
         const step_outcome o = co_await client.call(step::logout);
-        report.steps.push_back(report_of("logout", o));
+        report.steps.push_back(step_report("logout", o));
     }
     client.forget_session();
     client.close();

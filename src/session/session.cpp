@@ -1,5 +1,7 @@
 #include "sessiond/session/session.hpp"
 
+#include "sessiond/core/time_format.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,17 +17,6 @@ using asio::as_tuple;
 using asio::use_awaitable;
 using std::chrono::milliseconds;
 
-namespace {
-
-std::string human_duration(milliseconds d) {
-    if (d < milliseconds(10'000)) return fmt::format("{:.1f} s", static_cast<double>(d.count()) / 1000.0);
-    const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-    if (s < 120) return fmt::format("{} s", s);
-    if (s < 7200) return fmt::format("{}m{:02}s", s / 60, s % 60);
-    return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-}
-
-}  // namespace
 
 session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log)
     : executor_(executor),
@@ -67,6 +58,10 @@ void session::stop(std::function<void()> done) {
     log_transition(before);
     notify();
     wait_timer_.cancel();
+    if (test_) {
+        test_->tracker.on_stopping();
+        finish_test();
+    }
     // Only a call in flight needs aborting; an idle keep-alive connection serves the logout.
     if (in_call_) client_.cancel();
     if (!running_) asio::post(executor_, [alive = alive_, this] { if (*alive) finish_stop(); });
@@ -87,33 +82,112 @@ void session::notify() const {
 }
 
 asio::awaitable<void> session::run() {
-    directive next = machine_.start(wall_clock::now());
+    next_ = machine_.start(wall_clock::now());
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
               config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
               config_.profile.account_id, config_.options.endpoint.text);
     notify();
     while (!stopping_) {
-        if (next.idle()) {
+        // A connection test may replace the directive while we wait (rescheduled_): start over.
+        rescheduled_ = false;
+        if (next_.idle()) {
             co_await wait(milliseconds::max());
             continue;
         }
-        if (next.delay > milliseconds(0)) {
-            co_await wait(next.delay);
+        if (next_.delay > milliseconds(0)) {
+            co_await wait(next_.delay);
             if (stopping_) break;
+            if (rescheduled_) continue;
         }
+        const directive current = next_;
         machine_.on_call_started(wall_clock::now());
         notify();
         in_call_ = true;
-        step_outcome outcome = co_await client_.call(next.next, next.compete);
+        call_started_ = std::chrono::steady_clock::now();
+        step_outcome outcome = co_await client_.call(current.next, current.compete);
         in_call_ = false;
         if (stopping_) break;
         const lifecycle before = machine_.snapshot().state;
-        next = machine_.on_outcome(outcome, wall_clock::now());
-        log_outcome(outcome, next);
+        next_ = machine_.on_outcome(outcome, wall_clock::now());
+        log_outcome(outcome, next_);
         log_transition(before);
+        follow_test(outcome);
         notify();
     }
     co_await logout_before_exit();
+}
+
+void session::run_test(std::function<void(const connection_test_report&)> done) {
+    if (test_) {
+        test_->waiters.push_back(std::move(done));
+        return;
+    }
+    test_.emplace(machine_.snapshot());
+    test_->waiters.push_back(std::move(done));
+    log_.info({.state = to_string(machine_.snapshot().state)}, "connection test requested ({})",
+              test_->tracker.verifying() ? "verifying the running session" : "running the login flow now");
+    if (stopping_) {
+        test_->tracker.on_stopping();
+        return finish_test();
+    }
+    if (next_.idle()) {
+        test_->tracker.on_halted(machine_.snapshot());
+        return finish_test();
+    }
+    if (in_call_) return;  // the call in flight is the next step of the test
+    const directive d = machine_.on_test_requested(wall_clock::now());
+    // Settling after init is part of the flow; any other wait beyond a moment is IBKR's pacing or a
+    // 429 penalty, which a test never skips: report that instead of holding the caller.
+    if (d.delay > max_test_wait && d.next != step::accounts) {
+        test_->tracker.not_now(d.next, d.delay);
+        return finish_test();
+    }
+    next_ = d;
+    rescheduled_ = true;
+    wait_timer_.cancel();
+}
+
+void session::follow_test(const step_outcome& outcome) {
+    if (!test_) return;
+    if (test_->tracker.on_outcome(outcome, machine_.snapshot())) return finish_test();
+    if (next_.idle()) {
+        test_->tracker.on_halted(machine_.snapshot());
+        return finish_test();
+    }
+    if (next_.delay > max_test_wait && next_.next != step::accounts) {
+        test_->tracker.not_now(next_.next, next_.delay);
+        finish_test();
+    }
+}
+
+void session::finish_test() {
+    if (!test_) return;
+    const connection_test_report report = test_->tracker.report();
+    auto waiters = std::move(test_->waiters);
+    test_.reset();
+    log_.info({.state = to_string(machine_.snapshot().state)}, "connection test {}",
+              report.passed() ? std::string("passed") : "failed at " + report.failed_step());
+    for (auto& w : waiters) asio::post(executor_, [w = std::move(w), report] { w(report); });
+}
+
+bool session::wedged(std::chrono::steady_clock::time_point now) const noexcept {
+    // Every call has a deadline (IBKR_HTTP_TIMEOUT); one that outlives it twice over means the
+    // event loop's work is stuck, which is what the watchdog exists to catch.
+    if (!in_call_) return false;
+    const auto limit = 2 * std::chrono::duration_cast<milliseconds>(config_.options.http_timeout) + milliseconds(5'000);
+    return now - call_started_ > limit;
+}
+
+void session::apply_options(const session_options& options) {
+    config_.options.tickle_interval = options.tickle_interval;
+    config_.options.init_settle = options.init_settle;
+    config_.options.http_timeout = options.http_timeout;
+    config_.options.compete = options.compete;
+    config_.options.backoff_initial = options.backoff_initial;
+    config_.options.backoff_max = options.backoff_max;
+    config_.options.pace_tickle = options.pace_tickle;
+    config_.options.pace_validate = options.pace_validate;
+    machine_.reconfigure(machine_settings::from(config_));
 }
 
 asio::awaitable<void> session::wait(milliseconds delay) {

@@ -72,6 +72,23 @@ directive session_machine::on_outcome(const step_outcome& o, wall_time now) {
     return o.ok() ? on_success(o, now) : on_failure(o, now);
 }
 
+directive session_machine::on_test_requested(wall_time now) {
+    if (pending_.idle()) return pending_;
+    const auto left = snap_.next_call_at && *snap_.next_call_at > now
+                          ? std::chrono::ceil<milliseconds>(*snap_.next_call_at - now)
+                          : milliseconds(0);
+    // A 429 penalty and the settle after init are kept; backoff and tickle-interval waits are not.
+    if (snap_.rate_limited || pending_.next == step::accounts) return call(pending_.next, left, now, pending_.compete);
+    return call(pending_.next, milliseconds(0), now, pending_.compete);
+}
+
+void session_machine::reconfigure(machine_settings settings) {
+    settings.environment = settings_.environment;  // identity is not reconfigured: it needs a new session
+    settings.account_id = settings_.account_id;
+    settings_ = std::move(settings);
+    backoff_ = backoff_schedule(settings_.backoff_initial, settings_.backoff_max);
+}
+
 void session_machine::on_stopping() {
     snap_.state = lifecycle::stopping;
     snap_.waiting = false;

@@ -33,6 +33,10 @@ struct connection_test_report {
     [[nodiscard]] std::string failed_step() const;
 };
 
+// One step's line of the report from the outcome of its call (with the guide's troubleshooting
+// hint on failure).
+test_step_report step_report(std::string name, const step_outcome& o);
+
 // Step "init" covers the guide's whole step 4: ssodh/init, the settle wait, /iserver/accounts and
 // the check that IBKR_ACCOUNT_ID is listed.
 boost::asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client, const settings& config);

@@ -9,6 +9,7 @@
 #include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/test_tracker.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -43,14 +44,32 @@ public:
     // Called on the event loop after every change of the snapshot.
     void on_change(observer o) { observers_.push_back(std::move(o)); }
 
+    // The guide's "Test Connection" on this session: a connected session is verified without being
+    // torn down; one that is down runs its login flow now, skipping the backoff wait but never IBKR's
+    // pacing or a 429 penalty (see test_tracker.hpp). done is called on the event loop with the
+    // report. Calls while a test runs share it.
+    void run_test(std::function<void(const connection_test_report&)> done);
+
+    // True when a call has outlived its deadline twice over: the loop's work is stuck, and the
+    // watchdog should stop vouching for the process.
+    [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const noexcept;
+
+    // Timing, pacing, backoff and compete settings take effect from the next call (SIGHUP reload
+    // without a new login). Identity changes need a new session.
+    void apply_options(const session_options& options);
+
     // Logout at shutdown waits at most this long.
     static constexpr std::chrono::milliseconds logout_budget{5'000};
+    // Waits a connection test sits through; longer ones (pacing, 429 penalty) end the test instead.
+    static constexpr std::chrono::milliseconds max_test_wait{2'000};
 
 private:
     boost::asio::awaitable<void> run();
     boost::asio::awaitable<void> wait(std::chrono::milliseconds delay);
     boost::asio::awaitable<void> logout_before_exit();
     void log_outcome(const step_outcome& o, const directive& next) const;
+    void follow_test(const step_outcome& outcome);
+    void finish_test();
     void log_transition(lifecycle before) const;
     void notify() const;
     void finish_stop();
@@ -64,9 +83,18 @@ private:
     boost::asio::steady_timer wait_timer_;
     std::vector<observer> observers_;
     std::vector<std::function<void()>> stop_callbacks_;
+    directive next_;
+    struct test_run {
+        explicit test_run(const session_snapshot& s) : tracker(s) {}
+        test_tracker tracker;
+        std::vector<std::function<void(const connection_test_report&)>> waiters;
+    };
+    std::optional<test_run> test_;
     bool running_ = false;
     bool stopping_ = false;
     bool in_call_ = false;
+    bool rescheduled_ = false;
+    std::chrono::steady_clock::time_point call_started_{};
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

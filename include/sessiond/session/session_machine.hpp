@@ -126,6 +126,12 @@ public:
     // The driver is about to make the call the last directive named.
     void on_call_started(wall_time now);
     directive on_outcome(const step_outcome& outcome, wall_time now);
+    // Someone asked for a connection test now: the call the machine is waiting to make is made at
+    // once, skipping the backoff wait but never IBKR's pacing or a 429 penalty. A connected session
+    // is verified with a tickle (as soon as IBKR's tickle limit allows). Idle (halted) stays idle.
+    directive on_test_requested(wall_time now);
+    // New timings (reload): they apply from the next directive; state and counters are kept.
+    void reconfigure(machine_settings settings);
     void on_stopping();
     void on_stopped();
 
