@@ -1,0 +1,48 @@
+#pragma once
+// What the daemon says about itself: the JSON of GET /api/ibkr/status, the one-line STATUS= for
+// systemd, and the readiness checks. Pure: built from the configuration, the session's snapshot and
+// the clock, never by calling IBKR, never carrying a secret.
+//
+// The guide's three questions at a glance, in "status":
+//   not_configured            settings are missing or malformed ("problems" says which)
+//   configured_not_connected  settings are complete; the brokerage session is not usable right now
+//   connected                 the brokerage session is authenticated and not competing
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/session/session_machine.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessiond {
+
+struct status_input {
+    const config_report& config;
+    const session_snapshot* session = nullptr;  // null when no session runs (not configured)
+    bool stopping = false;                      // SIGTERM received
+    wall_time started_at{};
+    wall_time now{};
+};
+
+std::string_view overall_status(const status_input& in) noexcept;
+
+boost::json::object status_json(const status_input& in);
+
+// "connected as DU1234567 (paper); SSO 9m59s left", "reconnecting in 7.3 s (attempt 4): tickle: HTTP
+// 503 (server_error) ...", "not configured: IBKR_CLIENT_ID missing (+2 more)". One line, bounded.
+std::string status_line(const status_input& in);
+
+struct readiness_check {
+    std::string name;
+    bool ok = false;
+    std::string detail;
+};
+
+// configured, not stopping, session authenticated, not competing.
+std::vector<readiness_check> readiness_checks(const status_input& in);
+bool is_ready(const std::vector<readiness_check>& checks) noexcept;
+
+}  // namespace sessiond

@@ -1,0 +1,190 @@
+#include "sessiond/api/status_view.hpp"
+
+#include "sessiond/core/time_format.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <fmt/format.h>
+
+namespace sessiond {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::size_t max_status_line = 200;
+
+json::value time_or_null(const std::optional<wall_time>& t) {
+    return t ? json::value(iso8601_utc(*t)) : json::value(nullptr);
+}
+
+json::value text_or_null(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+
+milliseconds until(wall_time t, wall_time now) {
+    return t > now ? std::chrono::duration_cast<milliseconds>(t - now) : milliseconds(0);
+}
+
+double seconds_of(milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+std::string bounded(std::string line) {
+    for (char& c : line)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (line.size() > max_status_line) {
+        line.resize(max_status_line - 3);
+        line += "...";
+    }
+    return line;
+}
+
+std::string environment_of(const status_input& in) {
+    const auto& env = in.config.values.profile.environment;
+    return env ? std::string(to_string(*env)) : std::string();
+}
+
+json::object brokerage_json(const session_snapshot* s) {
+    if (s == nullptr || !s->brokerage_reported) {
+        return {{"reported", false}, {"authenticated", false}, {"connected", false},
+                {"competing", false}, {"established", false}};
+    }
+    return {{"reported", true},
+            {"authenticated", s->brokerage.authenticated},
+            {"connected", s->brokerage.connected},
+            {"competing", s->brokerage.competing},
+            {"established", s->brokerage.established}};
+}
+
+}  // namespace
+
+std::string_view overall_status(const status_input& in) noexcept {
+    if (in.session == nullptr) return "not_configured";
+    return in.session->state == lifecycle::connected && !in.stopping ? "connected" : "configured_not_connected";
+}
+
+std::string status_line(const status_input& in) {
+    if (in.stopping && (in.session == nullptr || in.session->state != lifecycle::stopped)) return "stopping: logging out";
+    if (in.session == nullptr) {
+        if (in.config.problems.empty()) return "not configured";
+        const auto& p = in.config.problems.front();
+        std::string line = "not configured: " + p.variable + " " + p.message;
+        if (in.config.problems.size() > 1) line += fmt::format(" (+{} more)", in.config.problems.size() - 1);
+        return bounded(std::move(line));
+    }
+    const session_snapshot& s = *in.session;
+    const std::string env = environment_of(in);
+    switch (s.state) {
+        case lifecycle::connected: {
+            std::string line = "connected as " + in.config.values.profile.account_id + (env.empty() ? "" : " (" + env + ")");
+            if (s.sso_expires_at) line += "; SSO " + human_duration(until(*s.sso_expires_at, in.now)) + " left";
+            return bounded(std::move(line));
+        }
+        case lifecycle::halted: return bounded("halted: " + s.halt_reason);
+        case lifecycle::competing: return bounded("competing: another session holds this IBKR username");
+        case lifecycle::stopping: return "stopping: logging out";
+        case lifecycle::stopped: return "stopped";
+        default: break;
+    }
+    // connecting / reconnecting
+    std::string line(to_string(s.state));
+    if (s.waiting && s.next_call_at)
+        line += " in " + human_duration(until(*s.next_call_at, in.now));
+    else
+        line += ": " + std::string(to_string(s.current_step));
+    if (s.consecutive_failures > 0) line += fmt::format(" (attempt {})", s.consecutive_failures + 1);
+    if (!s.reason.empty()) line += ": " + s.reason;
+    return bounded(std::move(line));
+}
+
+json::object status_json(const status_input& in) {
+    const settings& v = in.config.values;
+    const session_snapshot* s = in.session;
+    json::object out;
+    out["status"] = overall_status(in);
+    out["message"] = status_line(in);
+    out["state"] = s != nullptr ? to_string(s->state) : to_string(lifecycle::not_configured);
+    out["environment"] = text_or_null(environment_of(in));
+    out["base_url"] = v.options.endpoint.text;
+    out["account_id"] = text_or_null(v.profile.account_id);
+    out["step"] = s != nullptr ? json::value(to_string(s->current_step)) : json::value(nullptr);
+    out["waiting"] = s != nullptr && s->waiting;
+    out["brokerage"] = brokerage_json(s);
+    out["login_type"] = s != nullptr && s->login_type ? json::value(to_string(*s->login_type)) : json::value(nullptr);
+
+    if (s != nullptr && s->sso_expires_at) {
+        out["sso_expires_at"] = iso8601_utc(*s->sso_expires_at);
+        out["sso_expires_in_seconds"] = seconds_of(until(*s->sso_expires_at, in.now));
+    } else {
+        out["sso_expires_at"] = nullptr;
+        out["sso_expires_in_seconds"] = nullptr;
+    }
+    if (s != nullptr && (!s->brokerage.server_name.empty() || !s->brokerage.server_version.empty()))
+        out["server"] = json::object{{"name", s->brokerage.server_name}, {"version", s->brokerage.server_version}};
+    else
+        out["server"] = nullptr;
+
+    out["logged_in_at"] = s != nullptr ? time_or_null(s->logged_in_at) : json::value(nullptr);
+    out["connected_since"] = s != nullptr ? time_or_null(s->connected_since) : json::value(nullptr);
+    out["last_tickle_at"] = s != nullptr ? time_or_null(s->last_tickle_at) : json::value(nullptr);
+    if (s != nullptr && s->last_error) {
+        const session_error& e = *s->last_error;
+        out["last_error"] = json::object{{"step", to_string(e.at)},
+                                         {"kind", to_string(e.kind)},
+                                         {"http_status", e.http_status != 0 ? json::value(e.http_status) : json::value(nullptr)},
+                                         {"message", e.message},
+                                         {"at", iso8601_utc(e.when)}};
+    } else {
+        out["last_error"] = nullptr;
+    }
+    out["consecutive_failures"] = s != nullptr ? s->consecutive_failures : 0;
+    out["next_call_at"] = s != nullptr ? time_or_null(s->next_call_at) : json::value(nullptr);
+    // A retry is what the daemon waits for when it is not connected.
+    const bool retrying = s != nullptr && s->next_call_at && s->state != lifecycle::connected &&
+                          s->state != lifecycle::halted && (s->consecutive_failures > 0 || s->rate_limited);
+    out["next_retry_at"] = retrying ? json::value(iso8601_utc(*s->next_call_at)) : json::value(nullptr);
+    out["next_retry_in_seconds"] = retrying ? json::value(seconds_of(until(*s->next_call_at, in.now))) : json::value(nullptr);
+    out["rate_limited"] = s != nullptr && s->rate_limited;
+    out["reason"] = s != nullptr ? text_or_null(s->reason) : json::value(nullptr);
+    out["halt_reason"] = s != nullptr ? text_or_null(s->halt_reason) : json::value(nullptr);
+
+    json::array problems;
+    for (const auto& p : in.config.problems) problems.push_back(json::object{{"variable", p.variable}, {"message", p.message}});
+    out["problems"] = std::move(problems);
+    json::array warnings;
+    for (const auto& w : in.config.warnings) warnings.emplace_back(w);
+    out["warnings"] = std::move(warnings);
+
+    if (s != nullptr) {
+        const session_counters& c = s->counters;
+        out["counters"] = json::object{{"login_attempts", c.login_attempts}, {"logins", c.logins},
+                                       {"relogins", c.relogins},             {"reinits", c.reinits},
+                                       {"takeovers", c.takeovers},           {"reconnects", c.reconnects},
+                                       {"rebuilds", c.rebuilds},             {"tickles", c.tickles}};
+    } else {
+        out["counters"] = nullptr;
+    }
+    out["daemon"] = json::object{{"version", SESSIOND_VERSION},
+                                 {"started_at", iso8601_utc(in.started_at)},
+                                 {"uptime_seconds", seconds_of(until(in.now, in.started_at))},
+                                 {"stopping", in.stopping}};
+    return out;
+}
+
+std::vector<readiness_check> readiness_checks(const status_input& in) {
+    std::vector<readiness_check> checks;
+    checks.push_back({"configured", in.session != nullptr,
+                      in.session != nullptr ? "" : status_line(in)});
+    checks.push_back({"not-stopping", !in.stopping, in.stopping ? "SIGTERM received" : ""});
+    const bool authenticated = in.session != nullptr && in.session->state == lifecycle::connected;
+    checks.push_back({"session-authenticated", authenticated, authenticated ? "" : status_line(in)});
+    const bool competing = in.session != nullptr && in.session->brokerage.competing;
+    checks.push_back({"not-competing", !competing, competing ? "another session holds this IBKR username" : ""});
+    return checks;
+}
+
+bool is_ready(const std::vector<readiness_check>& checks) noexcept {
+    for (const auto& c : checks)
+        if (!c.ok) return false;
+    return !checks.empty();
+}
+
+}  // namespace sessiond

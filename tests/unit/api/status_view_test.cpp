@@ -1,0 +1,140 @@
+// The status the daemon reports, in each state, built from real snapshots of the session machine.
+
+#include "sessiond/api/status_view.hpp"
+
+#include "sessiond/log/redact.hpp"
+#include "support/test_keys.hpp"
+#include "unit/session/machine_harness.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace sessiond {
+namespace {
+
+using namespace sessiond::testing;
+
+config_report configured() {
+    config_report r;
+    r.values.profile.account_id = "DU1234567";
+    r.values.profile.environment = ibkr_environment::paper;
+    r.values.profile.private_key = rsa_private_key::from_pem(shared_rsa_key().pkcs8_pem).value();
+    r.values.service.api_token = secret(std::string("0123456789abcdef-api-token"));
+    return r;
+}
+
+class status_test : public machine_test {
+protected:
+    status_input input(const session_snapshot* s) const {
+        return status_input{config, s, stopping, now - std::chrono::seconds(90), now};
+    }
+    boost::json::object json_of(const session_snapshot* s) const { return status_json(input(s)); }
+
+    config_report config = configured();
+    bool stopping = false;
+};
+
+TEST_F(status_test, not_configured_names_every_problem_and_has_no_session_fields) {
+    config.problems = {{"IBKR_CLIENT_ID", "missing", false}, {"IBKR_ENV", "\"demo\" must be paper or live", false}};
+    const auto j = json_of(nullptr);
+    EXPECT_EQ(j.at("status"), "not_configured");
+    EXPECT_EQ(j.at("state"), "not_configured");
+    EXPECT_EQ(j.at("message"), "not configured: IBKR_CLIENT_ID missing (+1 more)");
+    ASSERT_EQ(j.at("problems").as_array().size(), 2u);
+    EXPECT_EQ(j.at("problems").as_array()[1].at("variable"), "IBKR_ENV");
+    EXPECT_TRUE(j.at("step").is_null());
+    EXPECT_TRUE(j.at("last_error").is_null());
+    EXPECT_FALSE(j.at("brokerage").at("authenticated").as_bool());
+    EXPECT_EQ(j.at("daemon").at("uptime_seconds").as_double(), 90.0);
+    EXPECT_FALSE(is_ready(readiness_checks(input(nullptr))));
+}
+
+TEST_F(status_test, connected_reports_flags_server_sso_time_and_last_tickle) {
+    connect();
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("status"), "connected");
+    EXPECT_EQ(j.at("state"), "connected");
+    EXPECT_EQ(j.at("environment"), "paper");
+    EXPECT_EQ(j.at("account_id"), "DU1234567");
+    EXPECT_EQ(j.at("login_type"), "paper");
+    EXPECT_TRUE(j.at("brokerage").at("authenticated").as_bool());
+    EXPECT_TRUE(j.at("brokerage").at("connected").as_bool());
+    EXPECT_FALSE(j.at("brokerage").at("competing").as_bool());
+    EXPECT_EQ(j.at("server").at("name"), "JifN19053");
+    EXPECT_EQ(j.at("sso_expires_in_seconds").as_double(), 500.0);
+    EXPECT_FALSE(j.at("last_tickle_at").is_null());
+    EXPECT_TRUE(j.at("next_retry_at").is_null()) << "nothing to retry while connected";
+    EXPECT_EQ(j.at("message"), "connected as DU1234567 (paper); SSO 8m20s left");
+    EXPECT_TRUE(is_ready(readiness_checks(input(&snap()))));
+}
+
+TEST_F(status_test, reconnecting_reports_the_error_the_attempt_and_the_next_retry) {
+    connect();
+    feed(failed(step::tickle, failure::server_error, 503));
+    feed(failed(step::tickle, failure::server_error, 503));
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_EQ(j.at("state"), "reconnecting");
+    EXPECT_EQ(j.at("consecutive_failures"), 2);
+    EXPECT_EQ(j.at("last_error").at("step"), "tickle");
+    EXPECT_EQ(j.at("last_error").at("http_status"), 503);
+    EXPECT_EQ(j.at("last_error").at("kind"), "server_error");
+    EXPECT_EQ(j.at("next_retry_in_seconds").as_double(), 4.0);
+    EXPECT_EQ(j.at("message"), "reconnecting in 4.0 s (attempt 3): tickle: HTTP 503 (server_error) injected");
+    const auto checks = readiness_checks(input(&snap()));
+    EXPECT_FALSE(is_ready(checks));
+    EXPECT_FALSE(checks[2].ok);
+}
+
+TEST_F(status_test, competing_is_not_ready_and_says_so) {
+    connect();
+    feed(tickled(status(false, true, true)));
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("state"), "competing");
+    EXPECT_TRUE(j.at("brokerage").at("competing").as_bool());
+    EXPECT_EQ(j.at("message"), "competing: another session holds this IBKR username");
+    const auto checks = readiness_checks(input(&snap()));
+    EXPECT_FALSE(checks[3].ok);
+}
+
+TEST_F(status_test, halted_gives_the_reason) {
+    run_until(step::validate);
+    feed(validated(ibkr_environment::live));
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("state"), "halted");
+    EXPECT_NE(j.at("halt_reason").as_string().find("live login but IBKR_ENV=paper"), boost::json::string::npos);
+    EXPECT_TRUE(j.at("next_retry_at").is_null()) << "a halted session retries nothing";
+}
+
+TEST_F(status_test, stopping_is_not_ready) {
+    connect();
+    stopping = true;
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_TRUE(j.at("daemon").at("stopping").as_bool());
+    EXPECT_EQ(j.at("message"), "stopping: logging out");
+    EXPECT_FALSE(is_ready(readiness_checks(input(&snap()))));
+}
+
+TEST_F(status_test, connecting_shows_the_step_in_progress) {
+    start();
+    machine.on_call_started(now);
+    EXPECT_EQ(status_line(input(&snap())), "connecting: oauth");
+}
+
+TEST_F(status_test, never_contains_the_key_or_the_api_token) {
+    connect();
+    const std::string text = boost::json::serialize(json_of(&snap()));
+    EXPECT_FALSE(contains_secret_material(text)) << text;
+    EXPECT_EQ(text.find("0123456789abcdef-api-token"), std::string::npos);
+    EXPECT_EQ(text.find("PRIVATE KEY"), std::string::npos);
+}
+
+TEST_F(status_test, status_line_is_one_bounded_line) {
+    config.problems = {{"IBKR_CLIENT_ID", std::string(500, 'x') + "\nsecond line", false}};
+    const std::string line = status_line(input(nullptr));
+    EXPECT_LE(line.size(), 200u);
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sessiond
