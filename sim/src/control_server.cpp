@@ -1,7 +1,5 @@
 #include "ibkr_sim/control_server.hpp"
 
-#include "ibkr_sim/tcp_listener.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 
 
@@ -33,32 +31,30 @@ control_server::control_server(asio::io_context& ioc, control_api& api, request_
       api_(api),
       journal_(journal),
       log_(std::move(log)),
-      max_connections_(max_connections),
       limits_(limits),
-      acceptor_(ioc) {}
+      listener_(ioc.get_executor(), listener_options{max_connections, at_connection_cap::refuse}, log_) {}
 
 expected<std::uint16_t> control_server::listen(const listen_address& where) {
-    auto address = listen_host_address(where);
-    if (!address) return address.error();
-    if (!address->is_loopback())
+    auto endpoint = listen_endpoint(where);
+    if (!endpoint) return endpoint.error();
+    if (!endpoint->address().is_loopback())
         return make_error("the control API must listen on a loopback address, not " + where.host);
-    return open_listener(acceptor_, where);
+    auto bound = listener_.listen(where);
+    if (!bound) return bound.error();
+    return bound->port();
 }
 
 void control_server::start() {
     asio::co_spawn(ioc_,
-                   accept_connections(acceptor_, connections_, max_connections_, log_, refused_,
-                                      [this](asio::ip::tcp::socket socket, connection_registry::membership m) {
-                                          asio::co_spawn(ioc_, serve(std::move(socket), std::move(m)), propagate_exception);
-                                      }),
+                   listener_.accept([this](asio::ip::tcp::socket socket, connection_registry::membership m) {
+                       asio::co_spawn(ioc_, serve(std::move(socket), std::move(m)), propagate_exception);
+                   }),
                    propagate_exception);
 }
 
 void control_server::stop() {
     stopping_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    connections_.close_all();
+    listener_.stop();
 }
 
 asio::awaitable<void> control_server::serve(asio::ip::tcp::socket socket, connection_registry::membership membership) {

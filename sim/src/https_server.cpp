@@ -1,7 +1,5 @@
 #include "ibkr_sim/https_server.hpp"
 
-#include "ibkr_sim/tcp_listener.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/object.hpp>
@@ -37,24 +35,25 @@ https_server::https_server(asio::io_context& ioc, asio::ssl::context& tls, ibkr_
       journal_(journal),
       log_(std::move(log)),
       options_(options),
-      acceptor_(ioc) {}
+      listener_(ioc.get_executor(), listener_options{options_.max_connections, at_connection_cap::refuse}, log_) {}
 
-expected<std::uint16_t> https_server::listen(const listen_address& where) { return open_listener(acceptor_, where); }
+expected<std::uint16_t> https_server::listen(const listen_address& where) {
+    auto endpoint = listener_.listen(where);
+    if (!endpoint) return endpoint.error();
+    return endpoint->port();
+}
 
 void https_server::start() {
     asio::co_spawn(ioc_,
-                   accept_connections(acceptor_, connections_, options_.max_connections, log_, refused_,
-                                      [this](asio::ip::tcp::socket socket, connection_registry::membership m) {
-                                          asio::co_spawn(ioc_, serve(std::move(socket), std::move(m)), propagate_exception);
-                                      }),
+                   listener_.accept([this](asio::ip::tcp::socket socket, connection_registry::membership m) {
+                       asio::co_spawn(ioc_, serve(std::move(socket), std::move(m)), propagate_exception);
+                   }),
                    propagate_exception);
 }
 
 void https_server::stop() {
     stopping_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    connections_.close_all();
+    listener_.stop();
 }
 
 asio::awaitable<void> https_server::serve(asio::ip::tcp::socket socket, connection_registry::membership membership) {

@@ -2,7 +2,6 @@
 // The control API over plain HTTP on a loopback address; /control/await waits here, woken by the
 // journal, never by polling.
 
-#include "ibkr_sim/connection_registry.hpp"
 #include "ibkr_sim/control_api.hpp"
 #include "ibkr_sim/http_io.hpp"
 #include "ibkr_sim/request_journal.hpp"
@@ -10,6 +9,7 @@
 
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
+#include "sessiond/net/tcp_listener.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -38,11 +38,8 @@ private:
     control_api& api_;
     request_journal& journal_;
     logger log_;
-    std::size_t max_connections_;
     message_limits limits_;
-    asio::ip::tcp::acceptor acceptor_;
-    connection_registry connections_;
-    std::uint64_t refused_ = 0;
+    tcp_listener listener_;
     bool stopping_ = false;
 };
 

@@ -5,6 +5,8 @@
 
 #include "ibkr_sim/http_types.hpp"
 
+#include "sessiond/server/http_messages.hpp"  // status_for_read_error: the status owed for an unreadable request
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -37,10 +39,6 @@ struct read_result {
     boost::system::error_code ec;
     http_request request;
 };
-
-// The status owed to a client whose request could not be read (431, 413, 400), or nothing when the
-// connection simply ended, timed out or was cancelled.
-std::optional<http::status> status_for_read_error(const boost::system::error_code& ec);
 
 template <class Stream>
 asio::awaitable<read_result> read_request(Stream& stream, beast::flat_buffer& buffer, const message_limits& limits) {

@@ -2,7 +2,6 @@
 // The HTTPS side: accepts TLS connections, reads HTTP/1.1 requests (keep-alive), lets queued faults
 // act first, asks the model for everything else, and records and logs one line per request.
 
-#include "ibkr_sim/connection_registry.hpp"
 #include "ibkr_sim/fault_injector.hpp"
 #include "ibkr_sim/http_io.hpp"
 #include "ibkr_sim/ibkr_model.hpp"
@@ -11,6 +10,7 @@
 
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
+#include "sessiond/net/tcp_listener.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -43,8 +43,8 @@ public:
     // Stops accepting and closes every connection, held ones included.
     void stop();
 
-    [[nodiscard]] std::size_t open_connections() const noexcept { return connections_.size(); }
-    [[nodiscard]] std::uint64_t refused_connections() const noexcept { return refused_; }
+    [[nodiscard]] std::size_t open_connections() const noexcept { return listener_.connections().size(); }
+    [[nodiscard]] std::uint64_t refused_connections() const noexcept { return listener_.counters().refused; }
 
 private:
     using tls_stream = beast::ssl_stream<beast::tcp_stream>;
@@ -69,9 +69,7 @@ private:
     request_journal& journal_;
     logger log_;
     https_server_options options_;
-    asio::ip::tcp::acceptor acceptor_;
-    connection_registry connections_;
-    std::uint64_t refused_ = 0;
+    tcp_listener listener_;
     bool stopping_ = false;
 };
 
