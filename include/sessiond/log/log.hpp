@@ -2,7 +2,13 @@
 // Logging for the daemon: spdlog underneath, every line redacted, and each line carrying the
 // structured fields (session, lifecycle state, step, IBKR HTTP status, attempt) that a journal sink
 // stores as fields and the stderr sink prints as key=value pairs.
+//
+// The message that spdlog sees is the bare message; the fields travel beside it, in
+// current_log_fields(), for the duration of the call. Text sinks print them with the %* pattern
+// flag (see make_line_formatter), the journal sink (systemd/journal.hpp) stores them as IBKR_*
+// fields.
 
+#include <spdlog/formatter.h>
 #include <spdlog/logger.h>
 
 #include <memory>
@@ -25,6 +31,14 @@ const log_fields& current_log_fields() noexcept;
 // "state=connected step=tickle http=200 attempt=2" for the fields that are set.
 std::string format_log_fields(const log_fields& fields);
 
+// In a pattern given to make_line_formatter, "%*" renders " | " followed by format_log_fields() of
+// the call in progress, or nothing when no field is set.
+inline constexpr char log_fields_flag = '*';
+
+// A spdlog pattern formatter that knows the %* flag. spdlog::logger::set_pattern() does not: give
+// this to set_formatter() instead.
+std::unique_ptr<spdlog::formatter> make_line_formatter(std::string pattern);
+
 class logger {
 public:
     logger() = default;
@@ -34,6 +48,8 @@ public:
     [[nodiscard]] const std::shared_ptr<spdlog::logger>& impl() const noexcept { return impl_; }
     [[nodiscard]] bool enabled(spdlog::level::level_enum level) const { return impl_ && impl_->should_log(level); }
 
+    // spdlog receives the bare message; sinks find the fields (session defaulting to this logger's)
+    // in current_log_fields() while they write.
     void log(spdlog::level::level_enum level, log_fields fields, std::string_view message) const;
 
     template <class... Args>
@@ -58,10 +74,12 @@ private:
     std::string session_;
 };
 
-// A logger writing human-readable lines to stderr, every line redacted.
+// A logger writing human-readable lines to stderr, every line redacted:
+// "2026-01-02T03:04:05.678+0000 info  message | session=U1 state=connected step=tickle http=200".
 std::shared_ptr<spdlog::logger> make_stderr_logger(std::string name, spdlog::level::level_enum level);
 
-// Wraps any sink so that what reaches it has passed through redact().
+// Wraps any sink so that what reaches it has passed through redact(): the message, and the fields
+// the inner sink reads from current_log_fields() while it writes.
 spdlog::sink_ptr make_redacting_sink(spdlog::sink_ptr inner);
 
 }  // namespace sessiond

@@ -35,22 +35,24 @@ struct captured_logger {
     explicit captured_logger(spdlog::level::level_enum level = spdlog::level::trace) {
         auto sink = make_redacting_sink(std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
         impl = std::make_shared<spdlog::logger>("test", std::move(sink));
-        impl->set_pattern("%l %v");
+        impl->set_formatter(make_line_formatter("%l %v%*"));
         impl->set_level(level);
     }
     [[nodiscard]] std::string text() const { return out.str(); }
 };
 
-// Records the structured fields visible to a sink while it writes.
+// Records the structured fields and the message visible to a sink while it writes.
 class field_probe final : public spdlog::sinks::base_sink<std::mutex> {
 public:
     std::vector<log_fields> seen;
     std::vector<std::string> sessions;  // log_fields holds views; keep copies
+    std::vector<std::string> payloads;
 
 protected:
-    void sink_it_(const spdlog::details::log_msg&) override {
+    void sink_it_(const spdlog::details::log_msg& msg) override {
         seen.push_back(current_log_fields());
         sessions.emplace_back(current_log_fields().session);
+        payloads.emplace_back(msg.payload.data(), msg.payload.size());
     }
     void flush_() override {}
 };
@@ -170,6 +172,51 @@ TEST(log_logger, sink_sees_the_fields_of_the_call_in_progress) {
     EXPECT_EQ(probe->seen[0].http_status, 500);
     EXPECT_EQ(probe->seen[0].attempt, 3);
     // Outside a call there are no fields.
+    EXPECT_EQ(format_log_fields(current_log_fields()), "");
+}
+
+TEST(log_logger, sinks_receive_the_bare_message_and_the_fields_beside_it) {
+    auto probe = std::make_shared<field_probe>();
+    auto impl = std::make_shared<spdlog::logger>("probe", make_redacting_sink(probe));
+    const logger log(impl, "U1234567");
+    log.warn(fields("reconnecting", "tickle", 503, 4), "tickle failed");
+    ASSERT_EQ(probe->payloads.size(), 1u);
+    EXPECT_EQ(probe->payloads[0], "tickle failed");
+    EXPECT_EQ(probe->seen[0].state, "reconnecting");
+}
+
+TEST(log_logger, sink_sees_redacted_fields) {
+    const secret token(std::string("secret-as-a-state-name-4411"));
+    auto probe = std::make_shared<field_probe>();
+    auto impl = std::make_shared<spdlog::logger>("probe", make_redacting_sink(probe));
+    const logger log(impl, std::string(token.reveal()));
+    log.info(fields(token.reveal(), token.reveal()), "x");
+    ASSERT_EQ(probe->sessions.size(), 1u);
+    EXPECT_EQ(probe->sessions[0], "[redacted]");
+}
+
+TEST(log_logger, fields_flag_renders_nothing_without_fields) {
+    captured_logger c;
+    c.impl->info("direct");
+    const logger log(c.impl, "");
+    log.info({}, "via logger");
+    EXPECT_EQ(c.text(), "info direct\ninfo via logger\n");
+}
+
+TEST(log_logger, fields_flag_works_through_a_sinks_set_pattern) {
+    std::ostringstream out;
+    auto sink = make_redacting_sink(std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+    sink->set_pattern("%v%*");
+    auto impl = std::make_shared<spdlog::logger>("test", sink);
+    const logger log(impl, "DU1");
+    log.info(fields({}, {}, 0, 2), "m");
+    EXPECT_EQ(out.str(), "m | session=DU1 attempt=2\n");
+}
+
+TEST(log_logger, fields_are_cleared_after_the_call) {
+    captured_logger c;
+    const logger log(c.impl, "U1");
+    log.info(fields("connected"), "outer");
     EXPECT_EQ(format_log_fields(current_log_fields()), "");
 }
 
