@@ -1,0 +1,91 @@
+#pragma once
+// The HTTP/1.1 server the daemon's status API runs on, hardened against bad clients: every read and
+// write has a deadline, every request a header and a body limit, the number of connections a cap at
+// which the least useful connection makes room for a new one (so that a monitoring probe is never
+// locked out by idle or slow clients), and nothing a client sends can block the event loop.
+//
+// Per connection: requests are read one at a time and answered in order (pipelining works, nothing is
+// read ahead while a response is computed); HTTP/1.1 keeps the connection open unless "Connection:
+// close"; HTTP/1.0 closes it unless "Connection: keep-alive". A request the server cannot accept gets a
+// JSON error and the connection closes: 400 malformed, 413 body over the limit, 431 header over the
+// limit, 408 when it is not complete within request_timeout (sent only if the socket takes it at once;
+// a slow-loris client that does not read is just closed). Idle keep-alive connections close after
+// idle_timeout, a response not written within write_timeout closes its connection.
+//
+// The handler is called for every well-formed request, whatever its method and target (routing, 404
+// and 405 are the API's). HEAD is passed on as HEAD: whatever the handler answers is sent header only,
+// with the Content-Length of the body it returned, as RFC 9110 says a GET would have had. An exception
+// escaping the handler becomes a 500 JSON error and a log line; the connection carries on.
+//
+// Every member function is called on the event loop's thread (the io_context runs on one thread).
+
+#include "sessiond/config/values.hpp"
+#include "sessiond/core/error.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/server/http_messages.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace sessiond {
+
+struct server_limits {
+    std::size_t max_connections = 512;
+    std::size_t header_limit = 8 * 1024;                 // 431 beyond
+    std::size_t body_limit = 16 * 1024;                  // 413 beyond
+    std::chrono::milliseconds request_timeout{10'000};  // from a request's first byte to its last
+    std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection waiting for a request
+    std::chrono::milliseconds write_timeout{10'000};
+};
+
+struct server_stats {
+    std::uint64_t accepted = 0;         // connections served
+    std::uint64_t open = 0;             // connections open now
+    std::uint64_t evicted = 0;          // closed to make room for a new one (connection cap, or out of descriptors)
+    std::uint64_t refused = 0;          // closed at once: at the cap with every connection responding
+    std::uint64_t accept_failures = 0;  // failed accept() calls (EMFILE included)
+    std::uint64_t timed_out = 0;        // requests not complete within request_timeout, responses not written in write_timeout
+    std::uint64_t idle_closed = 0;      // keep-alive connections closed after idle_timeout
+    std::uint64_t malformed = 0;        // 400
+    std::uint64_t too_large = 0;        // 413 and 431
+    std::uint64_t handler_errors = 0;   // 500: an exception escaped the handler
+    std::uint64_t responses = 0;        // responses written in full, the server's own errors included
+};
+
+using request_handler = std::function<boost::asio::awaitable<server_response>(server_request)>;
+
+class http_server {
+public:
+    http_server(boost::asio::any_io_executor executor, request_handler handler, server_limits limits, logger log);
+    ~http_server();
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    // Binds (SO_REUSEADDR) and returns the bound endpoint: with port 0, the port the system picked.
+    // IPv6 literals work ("::1").
+    expected<boost::asio::ip::tcp::endpoint> listen(const listen_address& where);
+
+    // Starts accepting; call once, after listen().
+    void start();
+
+    // Closes the listener and every connection; the io_context then runs dry. A handler still computing
+    // a response is not interrupted: its connection ends when it returns (the response is dropped), so
+    // handlers must end their own waits when the daemon stops. Idempotent; the destructor calls it.
+    void stop();
+
+    [[nodiscard]] server_stats stats() const;
+
+    struct state;  // shared with the connections, which keep it alive until they end
+
+private:
+    std::shared_ptr<state> state_;
+};
+
+}  // namespace sessiond

@@ -1,0 +1,95 @@
+#include "sessiond/server/http_messages.hpp"
+
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <fmt/format.h>
+
+namespace sessiond {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t max_logged_path = 200;
+
+bool has_no_body(http::status status) {
+    const unsigned code = static_cast<unsigned>(status);
+    return (code >= 100 && code < 200) || code == 204 || code == 304;
+}
+
+}  // namespace
+
+server_response json_error(http::status status, std::string_view message, unsigned version, bool keep_alive) {
+    server_response res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.body() = boost::json::serialize(
+        boost::json::value{{"error", message}, {"status", static_cast<unsigned>(status)}});
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+std::optional<http::status> status_for_read_error(const boost::system::error_code& ec) {
+    if (ec.category() != http::make_error_code(http::error::bad_method).category()) return std::nullopt;
+    switch (static_cast<http::error>(ec.value())) {
+        case http::error::end_of_stream:
+        case http::error::partial_message:
+        case http::error::need_more:
+        case http::error::need_buffer:
+        case http::error::stale_parser: return std::nullopt;
+        // buffer_overflow: the read buffer is sized for one header, so only a header can overflow it.
+        case http::error::header_limit:
+        case http::error::buffer_overflow: return http::status::request_header_fields_too_large;
+        case http::error::body_limit: return http::status::payload_too_large;
+        default: return http::status::bad_request;
+    }
+}
+
+request_summary summarize(const server_request& req) {
+    request_summary s;
+    s.method = std::string(req.method_string());
+    s.path = path_for_log(req.target());
+    s.version = req.version() == 10 ? 10 : 11;
+    s.keep_alive = req.keep_alive();
+    s.head = req.method() == http::verb::head;
+    return s;
+}
+
+bool finish_response(server_response& res, const request_summary& req, bool may_keep_alive) {
+    // Read before the version changes: for HTTP/1.1, keep_alive() is false only with "Connection: close".
+    const bool keep = may_keep_alive && req.keep_alive && res.keep_alive();
+    res.version(req.version);
+    res.keep_alive(keep);
+    if (has_no_body(res.result())) {
+        // RFC 9110 8.6: no Content-Length in a 1xx or 204; in a 304 it would have to be the 200's.
+        res.body().clear();
+        res.erase(http::field::content_length);
+        res.erase(http::field::transfer_encoding);
+    } else {
+        res.prepare_payload();
+    }
+    return keep;
+}
+
+std::string path_for_log(std::string_view target) {
+    const auto end = target.find_first_of("?#");
+    const std::string_view path = target.substr(0, end);
+    std::string out;
+    for (const char c : path) {
+        if (out.size() >= max_logged_path) {
+            out += "...";
+            break;
+        }
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte > 0x20 && byte < 0x7f)
+            out += c;
+        else
+            out += fmt::format("%{:02X}", byte);
+    }
+    return out;
+}
+
+}  // namespace sessiond

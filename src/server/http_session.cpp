@@ -1,0 +1,314 @@
+#include "http_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+namespace sessiond {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// What a connection reads at a time while waiting for a request, and the room the read buffer has
+// beyond the header limit: the buffer never holds more than one header and one such read.
+constexpr std::size_t read_chunk = 4096;
+// After refusing a request it did not read to the end, the server keeps reading (and dropping) what
+// the client still sends, for a while, so that closing does not reset the connection before the client
+// has read the refusal ("lingering close").
+constexpr std::size_t linger_bytes = 1024 * 1024;
+constexpr std::chrono::seconds linger_timeout{2};
+constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::string endpoint_text(const tcp::socket& socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return "an unknown peer";
+    listen_address a{peer.address().to_string(), peer.port()};
+    return to_string(a);
+}
+
+std::string_view refusal_message(http::status status) {
+    switch (status) {
+        case http::status::request_header_fields_too_large: return "request header too large";
+        case http::status::payload_too_large: return "request body too large";
+        default: return "malformed request";
+    }
+}
+
+bool expects_continue(const server_request& header) {
+    return header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue");
+}
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+    http_session(tcp::socket socket, connection_registry::membership membership,
+                 std::shared_ptr<http_server::state> server)
+        : server_(std::move(server)),
+          socket_(std::move(socket)),
+          buffer_(server_->limits.header_limit + read_chunk),
+          deadline_(socket_.get_executor()),
+          peer_(endpoint_text(socket_)),
+          membership_(std::move(membership)) {
+        membership_.on_close([this] { close(); });
+    }
+
+    // Serves the connection until it ends, keeping the session alive meanwhile.
+    static asio::awaitable<void> run(std::shared_ptr<http_session> self) { co_await self->serve(); }
+
+private:
+    enum class deadline { idle, request, write, linger };
+
+    struct read_result {
+        std::optional<server_request> request;
+        std::optional<http::status> refusal;
+    };
+
+    asio::awaitable<void> serve();
+    asio::awaitable<bool> await_request();
+    asio::awaitable<read_result> read_request(clock::time_point began);
+    asio::awaitable<bool> answer(server_request req, clock::time_point began);
+    asio::awaitable<server_response> call_handler(server_request req, const request_summary& summary);
+    asio::awaitable<bool> write(server_response& res, bool header_only);
+    asio::awaitable<void> refuse(http::status status, clock::time_point began);
+    asio::awaitable<void> linger();
+
+    void arm(deadline what, clock::time_point at);
+    void disarm();
+    void on_deadline(deadline what);
+    void send_request_timeout();
+    void log_request(std::string_view method, std::string_view path, unsigned status, clock::time_point began) const;
+    void close();
+
+    std::shared_ptr<http_server::state> server_;
+    tcp::socket socket_;
+    beast::flat_buffer buffer_;
+    asio::steady_timer deadline_;
+    std::uint64_t deadline_generation_ = 0;
+    std::string peer_;
+    bool closed_ = false;
+    connection_registry::membership membership_;  // last: leaves the registry before what its closer touches
+};
+
+asio::awaitable<void> http_session::serve() {
+    if (server_->stopping) close();  // stopped between the accept and now
+    while (!closed_) {
+        if (!co_await await_request()) break;
+        const auto began = clock::now();
+        read_result r = co_await read_request(began);
+        if (r.refusal) {
+            co_await refuse(*r.refusal, began);
+            break;
+        }
+        if (!r.request) break;
+        if (!co_await answer(std::move(*r.request), began)) break;
+    }
+    if (!closed_) {
+        boost::system::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    close();
+}
+
+// Waits for the first byte of the next request, unless it is already here (pipelining).
+asio::awaitable<bool> http_session::await_request() {
+    if (buffer_.size() > 0) co_return true;
+    buffer_.shrink_to_fit();  // an idle connection holds no buffer
+    membership_.idle(clock::now());
+    arm(deadline::idle, clock::now() + server_->limits.idle_timeout);
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+    disarm();
+    if (ec || closed_) co_return false;
+    buffer_.commit(n);
+    co_return true;
+}
+
+asio::awaitable<http_session::read_result> http_session::read_request(clock::time_point began) {
+    const server_limits& limits = server_->limits;
+    membership_.reading(began);
+    arm(deadline::request, began + limits.request_timeout);
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.header_limit, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(limits.body_limit);
+    auto [ec, n] = co_await http::async_read_header(socket_, buffer_, parser, use_tuple);
+    if (!ec && !parser.is_done() && expects_continue(parser.get()))
+        std::tie(ec, n) = co_await asio::async_write(socket_, asio::buffer(continue_response), use_tuple);
+    if (!ec && !parser.is_done()) std::tie(ec, n) = co_await http::async_read(socket_, buffer_, parser, use_tuple);
+    disarm();
+    read_result out;
+    if (closed_) co_return out;
+    if (ec)
+        out.refusal = status_for_read_error(ec);
+    else
+        out.request = parser.release();
+    co_return out;
+}
+
+asio::awaitable<bool> http_session::answer(server_request req, clock::time_point began) {
+    const request_summary summary = summarize(req);
+    membership_.responding();
+    server_response res = co_await call_handler(std::move(req), summary);
+    if (closed_) co_return false;  // stopped while the handler ran: nobody to answer
+    const bool keep_alive = finish_response(res, summary, !server_->stopping);
+    const bool written = co_await write(res, summary.head);
+    log_request(summary.method, summary.path, res.result_int(), began);
+    co_return written && keep_alive;
+}
+
+asio::awaitable<server_response> http_session::call_handler(server_request req, const request_summary& summary) {
+    std::string failure;
+    try {
+        server_response res = co_await server_->handler(std::move(req));
+        co_return res;
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "an exception not derived from std::exception";
+    }
+    ++server_->counts.handler_errors;
+    server_->log.error({}, "request handler failed for {} {}: {}", summary.method, summary.path, failure);
+    // Keep-alive as the request asked: the connection carries on after a 500 (json_error closes by default).
+    co_return json_error(http::status::internal_server_error, "internal error", summary.version, summary.keep_alive);
+}
+
+asio::awaitable<bool> http_session::write(server_response& res, bool header_only) {
+    arm(deadline::write, clock::now() + server_->limits.write_timeout);
+    http::response_serializer<http::string_body> serializer{res};
+    boost::system::error_code ec;
+    if (header_only) {
+        auto [e, n] = co_await http::async_write_header(socket_, serializer, use_tuple);
+        ec = e;
+    } else {
+        auto [e, n] = co_await http::async_write(socket_, serializer, use_tuple);
+        ec = e;
+    }
+    disarm();
+    if (ec || closed_) co_return false;
+    ++server_->counts.responses;
+    co_return true;
+}
+
+asio::awaitable<void> http_session::refuse(http::status status, clock::time_point began) {
+    if (status == http::status::bad_request)
+        ++server_->counts.malformed;
+    else
+        ++server_->counts.too_large;
+    membership_.closing();  // a client that sent this is the first to make room for another
+    server_response res = json_error(status, refusal_message(status));
+    const bool written = co_await write(res, false);
+    log_request("-", "(unreadable)", res.result_int(), began);
+    if (written) co_await linger();
+}
+
+asio::awaitable<void> http_session::linger() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    arm(deadline::linger, clock::now() + linger_timeout);
+    buffer_.clear();
+    for (std::size_t drained = 0; drained < linger_bytes && !closed_;) {
+        auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);
+        if (ec) break;
+        drained += n;  // never committed: dropped
+    }
+    disarm();
+}
+
+// The deadline of the operation in progress: expiry closes the connection. A timer rather than the
+// socket's own timeouts, so that a request timeout can still say 408 on the open socket.
+void http_session::arm(deadline what, clock::time_point at) {
+    deadline_.expires_at(at);
+    deadline_.async_wait([weak = weak_from_this(), what, generation = ++deadline_generation_](boost::system::error_code ec) {
+        if (ec) return;
+        // An expiry already queued when the deadline moved on belongs to an earlier operation.
+        if (auto self = weak.lock(); self && self->deadline_generation_ == generation) self->on_deadline(what);
+    });
+}
+
+void http_session::disarm() {
+    ++deadline_generation_;
+    deadline_.cancel();
+}
+
+void http_session::on_deadline(deadline what) {
+    if (closed_) return;
+    std::string_view why;
+    switch (what) {
+        case deadline::idle: ++server_->counts.idle_closed; break;
+        case deadline::request:
+            ++server_->counts.timed_out;
+            why = "request not complete within";
+            send_request_timeout();
+            break;
+        case deadline::write:
+            ++server_->counts.timed_out;
+            why = "response not written within";
+            break;
+        case deadline::linger: break;
+    }
+    if (!why.empty()) {
+        const auto limit = what == deadline::request ? server_->limits.request_timeout : server_->limits.write_timeout;
+        if (const auto verdict = server_->timeout_warnings.check(why, clock::now()); verdict.emit)
+            server_->log.warn({}, "closed the connection from {}: {} {} ms{}", peer_, why, limit.count(),
+                              suppressed_suffix(verdict.suppressed));
+    }
+    close();
+}
+
+// 408, but only if the socket takes it at once: a client that sends slowly may read slowly too, and
+// nothing may wait on it.
+void http_session::send_request_timeout() {
+    server_response res = json_error(http::status::request_timeout, "request not complete in time");
+    std::ostringstream wire;
+    wire << res;
+    const std::string bytes = wire.str();
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) return;
+    const std::size_t n = socket_.write_some(asio::buffer(bytes), ec);
+    if (!ec && n == bytes.size()) ++server_->counts.responses;
+}
+
+void http_session::log_request(std::string_view method, std::string_view path, unsigned status,
+                               clock::time_point began) const {
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - began).count();
+    server_->log.debug({}, "{} {} {} {:.1f} ms", method, path, status, ms);
+}
+
+// Also the closer the registry runs (eviction, stop): it only cancels I/O, the coroutine then ends.
+void http_session::close() {
+    if (closed_) return;
+    closed_ = true;
+    disarm();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+}
+
+}  // namespace
+
+void start_http_session(tcp::socket socket, connection_registry::membership membership,
+                        std::shared_ptr<http_server::state> server) {
+    auto executor = socket.get_executor();
+    auto session = std::make_shared<http_session>(std::move(socket), std::move(membership), std::move(server));
+    asio::co_spawn(executor, http_session::run(std::move(session)), propagate_exception);
+}
+
+}  // namespace sessiond
