@@ -50,7 +50,7 @@ brokerage_status read_auth_status(const boost::json::object& o) {
     s.authenticated = json_bool(o, "authenticated").value_or(false);
     s.connected = json_bool(o, "connected").value_or(false);
     s.competing = json_bool(o, "competing").value_or(false);
-    s.established = json_bool(o, "established").value_or(false);
+    s.established = json_bool(o, "established");
     s.message = bounded_text(json_string(o, "message").value_or(""));
     s.fail = bounded_text(json_string(o, "fail").value_or(""));
     if (const auto* info = json_object(o, "serverInfo")) {

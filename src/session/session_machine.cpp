@@ -170,7 +170,10 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
                           now);
     }
     if (t.sso_expires) snap_.sso_expires_at = now + *t.sso_expires;
-    const brokerage_status b = t.brokerage.value_or(brokerage_status{});
+    brokerage_status b = t.brokerage.value_or(brokerage_status{});
+    // A tickle does not say whether the brokerage session is established: what init or auth
+    // status said holds while it stays authenticated.
+    if (!b.established && b.authenticated && snap_.brokerage.authenticated) b.established = snap_.brokerage.established;
     snap_.brokerage = b;
     snap_.brokerage_reported = true;
 
@@ -341,6 +344,13 @@ void session_machine::leave_healthy_state() {
     if (snap_.state == lifecycle::connected) ++snap_.counters.reconnects;
     snap_.connected_since.reset();
     snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
+}
+
+void session_machine::continue_pacing(const call_history& earlier) {
+    for (std::size_t i = 0; i < earlier.size(); ++i) {
+        auto& mine = last_call_started_[i];
+        if (earlier[i] && (!mine || *earlier[i] > *mine)) mine = earlier[i];
+    }
 }
 
 }  // namespace sessiond

@@ -36,7 +36,8 @@ struct brokerage_status {
     bool authenticated = false;
     bool connected = false;
     bool competing = false;
-    bool established = false;
+    // Not in every answer (a tickle's authStatus leaves it out): unknown then.
+    std::optional<bool> established;
     std::string message;
     std::string fail;
     std::string server_name;

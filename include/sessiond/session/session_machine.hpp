@@ -139,6 +139,14 @@ public:
     [[nodiscard]] const machine_settings& settings() const noexcept { return settings_; }
     [[nodiscard]] bool has_sso_session() const noexcept { return has_sso_; }
 
+    // When each step was last called. IBKR paces per username, not per session object: a session
+    // that replaces another for the same username (a reload) continues its pacing, so that the
+    // new session's validate cannot come sooner than IBKR allows after the old one's.
+    using call_history = std::array<std::optional<wall_time>, all_steps.size()>;
+    [[nodiscard]] const call_history& calls() const noexcept { return last_call_started_; }
+    // Keeps, per step, the later of the two times. Call before start().
+    void continue_pacing(const call_history& earlier);
+
 private:
     directive on_success(const step_outcome& o, wall_time now);
     directive on_failure(const step_outcome& o, wall_time now);
@@ -158,7 +166,7 @@ private:
     std::function<double()> uniform01_;
     backoff_schedule backoff_;
     session_snapshot snap_;
-    std::array<std::optional<wall_time>, all_steps.size()> last_call_started_{};
+    call_history last_call_started_{};
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

@@ -209,7 +209,7 @@ TEST(ibkr_responses, init_response_reads_every_status_field) {
     EXPECT_TRUE(s->authenticated);
     EXPECT_TRUE(s->connected);
     EXPECT_FALSE(s->competing);
-    EXPECT_FALSE(s->established);
+    EXPECT_EQ(s->established, false);
     EXPECT_EQ(s->server_name, "JifN19053");
     EXPECT_EQ(s->server_version, "Build 10.25.0p, Dec 5, 2023 5:48:12 PM");
     EXPECT_TRUE(s->healthy());
@@ -290,7 +290,7 @@ TEST(ibkr_responses, tickle_reads_sso_expires_and_brokerage_status) {
     EXPECT_EQ(t->sso_expires, 460311ms);
     ASSERT_TRUE(t->brokerage);
     EXPECT_TRUE(t->brokerage->healthy());
-    EXPECT_TRUE(t->brokerage->established);
+    EXPECT_EQ(t->brokerage->established, true);
     EXPECT_EQ(t->brokerage->server_name, "JifN19053");
     EXPECT_TRUE(t->not_processed.empty());
 }

@@ -226,6 +226,32 @@ TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) 
     EXPECT_LE(d.delay, 60s);
 }
 
+TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_replaces) {
+    run_until(step::accounts);  // validate called at the start of this machine's login
+    const auto history = machine.calls();
+    ASSERT_TRUE(history[static_cast<std::size_t>(step::validate)]);
+
+    session_machine next(test_settings(), [] { return 0.0; });
+    next.continue_pacing(history);
+    next.start(now);
+    next.on_call_started(now);
+    next.on_outcome(ok(step::oauth), now);
+    next.on_call_started(now);
+    const directive d = next.on_outcome(ok(step::sso), now);
+    EXPECT_EQ(d.next, step::validate);
+    EXPECT_GT(d.delay, 50s) << "the new session's validate waits for the old one's pacing";
+    EXPECT_LE(d.delay, 60s);
+}
+
+TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {
+    run_until(step::accounts);
+    const auto mine = machine.calls();
+    session_machine::call_history older{};
+    older[static_cast<std::size_t>(step::validate)] = now - 1h;
+    machine.continue_pacing(older);
+    EXPECT_EQ(machine.calls(), mine);
+}
+
 TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
     auto s = test_settings();
     s.backoff_initial = 100ms;
