@@ -634,6 +634,46 @@ config_sources sources_from_process(std::optional<std::filesystem::path> env_fil
 
 config_report load_settings(const config_sources& sources) { return settings_loader(sources).run(); }
 
+namespace {
+
+// Whether an environment value is what systemd's EnvironmentFile= made of a line whose value this
+// daemon reads as `parsed`: the same, or (systemd knows comments only at the start of a line) the
+// same followed by blanks and an inline "# comment".
+bool is_systemd_copy(std::string_view environment_value, std::string_view parsed) {
+    if (environment_value == parsed) return true;
+    if (!environment_value.starts_with(parsed)) return false;
+    std::string_view rest = environment_value.substr(parsed.size());
+    const auto blanks = rest.find_first_not_of(" \t");
+    return blanks != 0 && blanks != std::string_view::npos && rest[blanks] == '#';
+}
+
+}  // namespace
+
+std::set<std::string> environment_copied_from_env_file(const config_sources& sources) {
+    std::set<std::string> out;
+    if (!sources.env_file) return out;
+    const auto text = read_file(*sources.env_file);
+    if (!text) return out;
+    const auto entries = parse_env_file(text->reveal());
+    if (!entries) return out;
+    std::map<std::string_view, std::string_view> file;  // the later line wins, as in the loader
+    for (const env_entry& e : entries->items) file[e.name] = e.value;
+    for (const auto& [name, value] : file) {
+        const auto it = sources.environment.find(std::string(name));
+        if (it != sources.environment.end() && is_systemd_copy(it->second, value)) out.emplace(name);
+    }
+    return out;
+}
+
+void forget_environment(config_sources& sources, const std::set<std::string>& names) {
+    for (const auto& name : names) {
+        if (auto it = sources.environment.find(name); it != sources.environment.end()) {
+            wipe(it->second);
+            sources.environment.erase(it);
+        }
+    }
+}
+
 bool config_report::can_start() const noexcept {
     return std::none_of(problems.begin(), problems.end(), [](const config_problem& p) { return p.blocks_start; });
 }

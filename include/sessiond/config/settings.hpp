@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,6 +98,15 @@ struct config_sources {
 config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
 
 config_report load_settings(const config_sources& sources);
+
+// The environment variables holding the value the env file gives them (exactly, or followed by the
+// inline "# comment" that systemd keeps in a value). Under systemd,
+// EnvironmentFile= copied them from that same file at start; a SIGHUP reload re-reads the file,
+// and for those variables the file must decide (else a stale copy would win over every edit).
+// Call once at start; empty without an env file or when it cannot be read.
+std::set<std::string> environment_copied_from_env_file(const config_sources& sources);
+// Drops (and wipes) these variables from the environment, so that the env file decides them.
+void forget_environment(config_sources& sources, const std::set<std::string>& names);
 
 // Variables whose values are secrets: never quoted in a message.
 bool is_secret_variable(std::string_view name) noexcept;

@@ -338,6 +338,35 @@ TEST_F(config_settings, the_environment_wins_over_the_env_file) {
     EXPECT_EQ(report.values.options.http_timeout.count(), 5);
 }
 
+TEST_F(config_settings, variables_copied_from_the_env_file_follow_the_file_on_reload) {
+    // As under systemd's EnvironmentFile=: the environment holds copies of some of the file's lines.
+    const fs::path file = use_env_file(
+        "IBKR_SCOPE=from-file\nIBKR_HTTP_TIMEOUT=7\nIBKR_HTTP_TIMEOUT=8\nIBKR_COMPETE=true   # take over\n"
+        "IBKR_TICKLE_INTERVAL=60\n");
+    sources.environment["IBKR_SCOPE"] = "from-file";                  // a copy
+    sources.environment["IBKR_HTTP_TIMEOUT"] = "7";                   // not the file's value: line 3 wins there
+    sources.environment["IBKR_COMPETE"] = "true   # take over";       // systemd keeps inline comments
+    sources.environment["IBKR_TICKLE_INTERVAL"] = "120";              // a real override, not a copy
+    const std::set<std::string> copied = environment_copied_from_env_file(sources);
+    EXPECT_EQ(copied, (std::set<std::string>{"IBKR_COMPETE", "IBKR_SCOPE"}));
+
+    // The file is edited, then reloaded: the copy no longer wins, the real override still does.
+    dir.write("sessiond.env", "IBKR_SCOPE=edited\nIBKR_HTTP_TIMEOUT=9\n");
+    forget_environment(sources, copied);
+    EXPECT_FALSE(sources.environment.contains("IBKR_SCOPE"));
+    const config_report report = load();
+    ASSERT_TRUE(report.ok()) << format_config_report(report);
+    EXPECT_EQ(report.values.profile.scope, "edited");
+    EXPECT_EQ(report.values.options.http_timeout.count(), 7);
+    EXPECT_EQ(file, *sources.env_file);
+}
+
+TEST_F(config_settings, nothing_counts_as_copied_without_a_readable_env_file) {
+    EXPECT_TRUE(environment_copied_from_env_file(sources).empty());
+    sources.env_file = dir.path() / "missing.env";
+    EXPECT_TRUE(environment_copied_from_env_file(sources).empty());
+}
+
 TEST_F(config_settings, warns_when_an_empty_environment_variable_hides_the_env_file) {
     const fs::path file = use_env_file("IBKR_SCOPE=from-file\n");
     sources.environment["IBKR_SCOPE"] = "";
