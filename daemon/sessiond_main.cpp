@@ -7,12 +7,15 @@
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"
 #include "sessiond/session/connection_test.hpp"
+#include "sessiond/systemd/journal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdio>
 #include <iostream>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace {
@@ -52,8 +55,15 @@ int test_connection(const command_line& cli, const logger& log) {
 
 int run(const command_line& cli, const logger& log) {
     boost::asio::io_context io(1);
-    service daemon(io, load_settings(sources_from_process(cli.env_file)), log);
-    daemon.start();
+    // Variables systemd's EnvironmentFile= copied from the env file follow the file on reload.
+    const std::set<std::string> from_file = environment_copied_from_env_file(sources_from_process(cli.env_file));
+    auto load = [env_file = cli.env_file, from_file] {
+        config_sources sources = sources_from_process(env_file);
+        forget_environment(sources, from_file);
+        return load_settings(sources);
+    };
+    service daemon(io, std::move(load), log);
+    if (!daemon.start()) return exit_config;
     io.run();
     return exit_ok;
 }
@@ -73,7 +83,10 @@ int main(int argc, char** argv) {
         case command::check_config: return check_config(*cli);
         default: break;
     }
-    const logger log(make_stderr_logger("ibkr-sessiond", cli->log_level), {});
+    // Native journal entries (with IBKR_STATE=... fields) when stderr is the journal, else lines.
+    const logger log(cli->what == command::run ? make_daemon_logger("ibkr-sessiond", cli->log_level)
+                                               : make_stderr_logger("ibkr-sessiond", cli->log_level),
+                     {});
     if (cli->what == command::test_connection) return test_connection(*cli, log);
     return run(*cli, log);
 }

@@ -51,7 +51,7 @@ json::object brokerage_json(const session_snapshot* s) {
             {"authenticated", s->brokerage.authenticated},
             {"connected", s->brokerage.connected},
             {"competing", s->brokerage.competing},
-            {"established", s->brokerage.established}};
+            {"established", s->brokerage.established ? json::value(*s->brokerage.established) : json::value(nullptr)}};
 }
 
 }  // namespace

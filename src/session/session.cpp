@@ -26,7 +26,11 @@ session::session(asio::any_io_executor executor, settings config, std::shared_pt
       random_(std::random_device{}()),
       machine_(machine_settings::from(config_),
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
-      wait_timer_(executor) {}
+      wait_timer_(executor),
+      durations_{histogram(request_duration_buckets()), histogram(request_duration_buckets()),
+                 histogram(request_duration_buckets()), histogram(request_duration_buckets()),
+                 histogram(request_duration_buckets()), histogram(request_duration_buckets()),
+                 histogram(request_duration_buckets())} {}
 
 session::~session() { *alive_ = false; }
 
@@ -106,6 +110,7 @@ asio::awaitable<void> session::run() {
         call_started_ = std::chrono::steady_clock::now();
         step_outcome outcome = co_await client_.call(current.next, current.compete);
         in_call_ = false;
+        record_duration(outcome);
         if (stopping_) break;
         const lifecycle before = machine_.snapshot().state;
         next_ = machine_.on_outcome(outcome, wall_clock::now());
@@ -170,6 +175,11 @@ void session::finish_test() {
     for (auto& w : waiters) asio::post(executor_, [w = std::move(w), report] { w(report); });
 }
 
+void session::record_duration(const step_outcome& o) {
+    if (o.kind == failure::cancelled) return;
+    durations_[static_cast<std::size_t>(o.which)].observe(static_cast<double>(o.duration.count()) / 1000.0);
+}
+
 bool session::wedged(std::chrono::steady_clock::time_point now) const noexcept {
     // Every call has a deadline (IBKR_HTTP_TIMEOUT); one that outlives it twice over means the
     // event loop's work is stuck, which is what the watchdog exists to catch.
@@ -206,6 +216,7 @@ asio::awaitable<void> session::logout_before_exit() {
     }
     const auto budget = std::min(logout_budget, std::chrono::duration_cast<milliseconds>(config_.options.http_timeout));
     const step_outcome o = co_await client_.call(step::logout, true, budget);
+    record_duration(o);
     const log_fields fields{.state = "stopping", .step = "logout", .http_status = o.http_status};
     if (o.ok())
         log_.info(fields, "logout: HTTP {} in {} ms", o.http_status, o.duration.count());
@@ -215,7 +226,7 @@ asio::awaitable<void> session::logout_before_exit() {
     client_.close();
 }
 
-void session::log_outcome(const step_outcome& o, const directive& next) const {
+void session::log_outcome(const step_outcome& o, const directive& next) {
     const auto& snap = machine_.snapshot();
     const log_fields fields{.state = to_string(snap.state),
                             .step = to_string(o.which),
@@ -234,6 +245,9 @@ void session::log_outcome(const step_outcome& o, const directive& next) const {
                   config_.profile.environment ? to_string(*config_.profile.environment) : "?");
     }
     if (o.ok()) {
+        if (const auto pending = repeated_failures_.take_pending(); pending > 0)
+            log_.warn(fields, "the last failure repeated {} more time(s) before this success", pending);
+        repeated_failures_.reset();
         // Routine tickles of a healthy session are debug noise; everything else is worth a line.
         const bool routine = o.which == step::tickle && snap.state == lifecycle::connected &&
                              snap.counters.tickles > 1 && next.next == step::tickle;
@@ -247,8 +261,18 @@ void session::log_outcome(const step_outcome& o, const directive& next) const {
     const std::string status = o.http_status != 0 ? fmt::format("HTTP {} ({})", o.http_status, to_string(o.kind))
                                                   : std::string(to_string(o.kind));
     const std::string_view hint = troubleshooting_hint(o.which, o.kind, o.http_status);
-    log_.warn(fields, "{} failed: {} after {} ms: {}{}{}; next: {}", to_string(o.which), status, o.duration.count(),
-              o.detail, hint.empty() ? "" : "; ", hint, then);
+    // Identical failures (same step, status and detail) within a minute: the first is a warning, the
+    // repeats are debug lines, and the next warning says how many there were.
+    const auto verdict = repeated_failures_.check(fmt::format("{} {} {}", to_string(o.which), status, o.detail),
+                                                  std::chrono::steady_clock::now());
+    if (verdict.previous_suppressed > 0)
+        log_.warn(fields, "the previous failure repeated {} more time(s)", verdict.previous_suppressed);
+    const auto level = verdict.emit ? spdlog::level::warn : spdlog::level::debug;
+    if (!log_.enabled(level)) return;
+    log_.log(level, fields,
+             fmt::format("{} failed: {} after {} ms: {}{}{}; next: {}{}", to_string(o.which), status, o.duration.count(),
+                         o.detail, hint.empty() ? "" : "; ", hint, then,
+                         suppressed_suffix(verdict.suppressed)));
 }
 
 void session::log_transition(lifecycle before) const {

@@ -1,41 +1,84 @@
 #pragma once
-// The running daemon: its configuration, its session(s) and the signals that stop it. It stays up
-// when the configuration is incomplete (state not_configured, naming every problem) so that the
-// status surface can say why nothing is connected.
+// The running daemon: its configuration, its session, its HTTP API, and its conversation with
+// systemd (READY, STATUS, WATCHDOG, RELOADING, STOPPING) and with signals (TERM/INT stop, HUP
+// reloads). Everything runs on one io_context.
+//
+// It stays up when the IBKR settings are incomplete (not_configured, naming every problem) so that
+// the status API can say why nothing is connected; it refuses to start only when it cannot serve
+// that API (a bad SESSIOND_LISTEN, listening beyond loopback without a token).
 
+#include "sessiond/api/api.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/log/log.hpp"
+#include "sessiond/server/http_server.hpp"
 #include "sessiond/session/session.hpp"
+#include "sessiond/systemd/notifier.hpp"
+#include "sessiond/systemd/watchdog.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 namespace sessiond {
 
-class service {
+class service final : public api_backend {
 public:
-    service(boost::asio::io_context& io, config_report config, logger log);
+    // load_config reads the settings from their sources; it is called at start and on every SIGHUP.
+    service(boost::asio::io_context& io, std::function<config_report()> load_config, logger log);
+    ~service() override;
 
-    // Installs the signal handlers and starts the session when the configuration is complete.
-    void start();
-    // Stops the session (logging out of IBKR) and the signal handlers: io_context::run() returns.
+    // Reads the configuration, binds the API, starts the session when configured, installs the
+    // signal handlers and tells systemd READY=1 (before any IBKR call: an IBKR outage at boot must
+    // not fail the unit). False, after logging why, when the daemon cannot start at all.
+    bool start();
+    // SIGTERM: STOPPING=1, readiness 503, IBKR logout (bounded), listener closed, io_context runs dry.
     void stop();
+    // SIGHUP: RELOADING=1, re-read settings and credentials, apply them (a changed identity means a
+    // new login), READY=1. A broken configuration keeps the running one and says why.
+    void reload();
 
-    [[nodiscard]] const config_report& config() const noexcept { return config_; }
-    [[nodiscard]] const session* current_session() const noexcept { return session_.get(); }
-    [[nodiscard]] lifecycle state() const noexcept;
+    [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> api_endpoint() const noexcept { return endpoint_; }
+
+    // api_backend
+    [[nodiscard]] status_input status_now() const override;
+    void run_connection_test(std::function<void(const connection_test_report&)> done) override;
+    [[nodiscard]] std::string metrics_text() const override;
+    [[nodiscard]] const std::optional<secret>& api_token() const override { return config_.values.service.api_token; }
+    [[nodiscard]] std::chrono::milliseconds test_timeout() const override;
 
 private:
     void wait_for_signal();
+    // pacing: the call history of the session this one replaces for the same IBKR username.
+    void start_session(const session_machine::call_history* pacing = nullptr);
+    void on_session_change();
+    void publish_status();
+    void finish_stop();
+    [[nodiscard]] bool healthy() const;
 
     boost::asio::io_context& io_;
-    boost::asio::signal_set signals_;
-    config_report config_;
+    std::function<config_report()> load_config_;
     logger log_;
+    config_report config_;
+    wall_time started_at_;
+    boost::asio::signal_set signals_;
+    notifier notifier_;
+    std::unique_ptr<watchdog> watchdog_;
     std::unique_ptr<session> session_;
+    std::unique_ptr<session> retiring_;  // the previous session logging out after a reload
+    api api_;
+    http_server server_;
+    std::optional<boost::asio::ip::tcp::endpoint> endpoint_;
+    std::string published_status_;
     bool stopping_ = false;
 };
+
+// Whether two configurations are for the same IBKR login (same client, key, user, account, IP,
+// environment and endpoint): only then can a reload keep the running session.
+bool same_identity(const settings& a, const settings& b);
 
 }  // namespace sessiond

@@ -8,6 +8,8 @@
 #include "sessiond/config/settings.hpp"
 #include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
+#include "sessiond/log/repeat_filter.hpp"
+#include "sessiond/metrics/histogram.hpp"
 #include "sessiond/session/session_machine.hpp"
 #include "sessiond/session/test_tracker.hpp"
 
@@ -41,6 +43,14 @@ public:
 
     [[nodiscard]] const session_snapshot& snapshot() const noexcept { return machine_.snapshot(); }
     [[nodiscard]] const settings& config() const noexcept { return config_; }
+    // How long IBKR took to answer each step's calls (for /metrics).
+    [[nodiscard]] const histogram& request_durations(step s) const noexcept {
+        return durations_[static_cast<std::size_t>(s)];
+    }
+    // IBKR's pacing carried over from a session this one replaces for the same username (see
+    // session_machine::continue_pacing); call before start().
+    [[nodiscard]] const session_machine::call_history& call_history() const noexcept { return machine_.calls(); }
+    void continue_pacing(const session_machine::call_history& earlier) { machine_.continue_pacing(earlier); }
     // Called on the event loop after every change of the snapshot.
     void on_change(observer o) { observers_.push_back(std::move(o)); }
 
@@ -67,8 +77,9 @@ private:
     boost::asio::awaitable<void> run();
     boost::asio::awaitable<void> wait(std::chrono::milliseconds delay);
     boost::asio::awaitable<void> logout_before_exit();
-    void log_outcome(const step_outcome& o, const directive& next) const;
+    void log_outcome(const step_outcome& o, const directive& next);
     void follow_test(const step_outcome& outcome);
+    void record_duration(const step_outcome& o);
     void finish_test();
     void log_transition(lifecycle before) const;
     void notify() const;
@@ -84,6 +95,8 @@ private:
     std::vector<observer> observers_;
     std::vector<std::function<void()>> stop_callbacks_;
     directive next_;
+    std::array<histogram, all_steps.size()> durations_;
+    repeat_filter repeated_failures_;  // an outage's identical failures: one warning a minute, with a count
     struct test_run {
         explicit test_run(const session_snapshot& s) : tracker(s) {}
         test_tracker tracker;

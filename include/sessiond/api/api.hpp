@@ -1,0 +1,83 @@
+#pragma once
+// The daemon's HTTP API (the guide's "API Endpoints" plus probes and metrics):
+//
+//   GET  /api/ibkr/status   the status JSON (status_view.hpp), from memory: never calls IBKR
+//   POST /api/ibkr/test     the guide's Test Connection; needs Authorization: Bearer <API token>
+//   GET  /livez, /healthz   200 while the event loop turns (independent of IBKR)
+//   GET  /readyz[?verbose]  200 only when the brokerage session is authenticated and not competing
+//   GET  /metrics           Prometheus text format 0.0.4
+//
+// Unknown paths get 404, wrong methods 405 (with Allow), all errors as JSON.
+
+#include "sessiond/api/status_view.hpp"
+#include "sessiond/core/secret.hpp"
+#include "sessiond/server/http_server.hpp"
+#include "sessiond/session/connection_test.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+// What the API serves from; the running service implements it.
+class api_backend {
+public:
+    virtual ~api_backend() = default;
+    // A view valid for the duration of the call.
+    [[nodiscard]] virtual status_input status_now() const = 0;
+    // Starts (or joins) a connection test on the session; done is called on the event loop.
+    // Only called when status_now().session is set and the daemon is not stopping.
+    virtual void run_connection_test(std::function<void(const connection_test_report&)> done) = 0;
+    [[nodiscard]] virtual std::string metrics_text() const = 0;
+    [[nodiscard]] virtual const std::optional<secret>& api_token() const = 0;
+    // How long POST /api/ibkr/test waits for the session before answering 504.
+    [[nodiscard]] virtual std::chrono::milliseconds test_timeout() const = 0;
+};
+
+// Requests served, by path (the API's own paths, or "other") and status code: bounded cardinality.
+class served_requests {
+public:
+    void count(std::string_view path, unsigned status);
+    [[nodiscard]] const std::map<std::pair<std::string, unsigned>, std::uint64_t>& counts() const noexcept { return counts_; }
+
+private:
+    std::map<std::pair<std::string, unsigned>, std::uint64_t> counts_;
+};
+
+inline constexpr std::array<std::string_view, 6> api_paths{"/api/ibkr/status", "/api/ibkr/test", "/livez",
+                                                           "/healthz",         "/readyz",        "/metrics"};
+
+class api {
+public:
+    api(api_backend& backend, boost::asio::any_io_executor executor);
+
+    boost::asio::awaitable<server_response> handle(server_request request);
+    [[nodiscard]] const served_requests& served() const noexcept { return served_; }
+
+private:
+    server_response route(const server_request& request, std::string_view path, std::string_view query);
+    boost::asio::awaitable<server_response> connection_test(const server_request& request);
+    server_response status(const server_request& request) const;
+    server_response readiness(const server_request& request, bool verbose) const;
+    server_response liveness(const server_request& request) const;
+    server_response metrics(const server_request& request) const;
+
+    api_backend& backend_;
+    boost::asio::any_io_executor executor_;
+    served_requests served_;
+};
+
+// True when the request carries "Authorization: Bearer <token>" with exactly this token
+// (compared in constant time).
+bool bearer_matches(const server_request& request, const secret& token);
+
+}  // namespace sessiond

@@ -1,0 +1,38 @@
+#pragma once
+// GET /metrics: the daemon's state as Prometheus text (format 0.0.4), built at scrape time from
+// the same snapshot the status endpoint serves. Session series carry an `account` label, so that
+// several sessions in one process (multi-user mode) stay apart.
+
+#include "sessiond/api/status_view.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace sessiond {
+
+class session;
+class served_requests;
+
+struct process_stats {
+    std::optional<double> resident_bytes;
+    std::optional<double> open_fds;
+    std::optional<double> cpu_seconds;
+};
+
+// From /proc/self: a few small reads, cheap enough per scrape.
+process_stats read_process_stats();
+
+struct metrics_input {
+    const status_input& status;
+    const session* running = nullptr;  // for the request-duration histograms
+    const std::map<std::pair<std::string, unsigned>, std::uint64_t>* served = nullptr;
+    process_stats process;
+    std::uint64_t watchdog_pings = 0;
+};
+
+std::string render_metrics(const metrics_input& in);
+
+}  // namespace sessiond

@@ -1,0 +1,188 @@
+#include "sessiond/api/api.hpp"
+
+#include "sessiond/metrics/prometheus_text.hpp"
+
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+server_response respond(const server_request& req, http::status status, std::string body, std::string_view type) {
+    server_response res{status, req.version()};
+    res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+server_response json_response(const server_request& req, http::status status, const json::object& body) {
+    return respond(req, status, json::serialize(body), "application/json");
+}
+
+server_response error_response(const server_request& req, http::status status, std::string_view message) {
+    server_response res = json_error(status, message, req.version(), req.keep_alive());
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+server_response method_not_allowed(const server_request& req, std::string_view allow) {
+    server_response res = error_response(req, http::status::method_not_allowed,
+                                         "method " + std::string(req.method_string()) + " is not allowed here; use " +
+                                             std::string(allow));
+    res.set(http::field::allow, allow);
+    return res;
+}
+
+bool has_query_flag(std::string_view query, std::string_view flag) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        if (item == flag || item.starts_with(std::string(flag) + "=")) return true;
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return false;
+}
+
+}  // namespace
+
+void served_requests::count(std::string_view path, unsigned status) {
+    const bool known = std::find(api_paths.begin(), api_paths.end(), path) != api_paths.end();
+    ++counts_[{known ? std::string(path) : std::string("other"), status}];
+}
+
+bool bearer_matches(const server_request& request, const secret& token) {
+    const auto it = request.find(http::field::authorization);
+    if (it == request.end()) return false;
+    std::string_view value = it->value();
+    constexpr std::string_view scheme = "bearer ";
+    if (value.size() < scheme.size() || !boost::algorithm::iequals(value.substr(0, scheme.size()), scheme)) return false;
+    value.remove_prefix(scheme.size());
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    const std::string_view expected = token.reveal();
+    if (value.size() != expected.size() || expected.empty()) return false;
+    return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;
+}
+
+api::api(api_backend& backend, asio::any_io_executor executor) : backend_(backend), executor_(std::move(executor)) {}
+
+asio::awaitable<server_response> api::handle(server_request request) {
+    const std::string_view target = request.target();
+    const auto q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+    server_response res;
+    if (path == "/api/ibkr/test" && request.method() == http::verb::post)
+        res = co_await connection_test(request);
+    else
+        res = route(request, path, query);
+    served_.count(path, res.result_int());
+    co_return res;
+}
+
+server_response api::route(const server_request& req, std::string_view path, std::string_view query) {
+    const bool get = req.method() == http::verb::get;
+    if (path == "/api/ibkr/status") return get ? status(req) : method_not_allowed(req, "GET");
+    if (path == "/api/ibkr/test") return method_not_allowed(req, "POST");
+    if (path == "/livez" || path == "/healthz") return get ? liveness(req) : method_not_allowed(req, "GET");
+    if (path == "/readyz") return get ? readiness(req, has_query_flag(query, "verbose")) : method_not_allowed(req, "GET");
+    if (path == "/metrics") return get ? metrics(req) : method_not_allowed(req, "GET");
+    return error_response(req, http::status::not_found, "no such endpoint: " + std::string(path.substr(0, 100)));
+}
+
+server_response api::status(const server_request& req) const {
+    return json_response(req, http::status::ok, status_json(backend_.status_now()));
+}
+
+server_response api::liveness(const server_request& req) const {
+    // Answering at all is the proof: this runs on the event loop that does everything else.
+    return json_response(req, http::status::ok, json::object{{"status", "ok"}});
+}
+
+server_response api::readiness(const server_request& req, bool verbose) const {
+    const auto checks = readiness_checks(backend_.status_now());
+    const bool ready = is_ready(checks);
+    const http::status code = ready ? http::status::ok : http::status::service_unavailable;
+    if (verbose) {
+        std::string text;
+        for (const auto& c : checks) {
+            text += (c.ok ? "[+]" : "[-]") + c.name + (c.ok ? " ok" : " failed: " + c.detail) + "\n";
+        }
+        text += ready ? "readyz check passed\n" : "readyz check failed\n";
+        return respond(req, code, std::move(text), "text/plain; charset=utf-8");
+    }
+    json::array failed;
+    for (const auto& c : checks)
+        if (!c.ok) failed.push_back(json::object{{"check", c.name}, {"detail", c.detail}});
+    return json_response(req, code, json::object{{"ready", ready}, {"failed", std::move(failed)}});
+}
+
+server_response api::metrics(const server_request& req) const {
+    return respond(req, http::status::ok, backend_.metrics_text(), prometheus_content_type);
+}
+
+asio::awaitable<server_response> api::connection_test(const server_request& req) {
+    const auto& token = backend_.api_token();
+    if (!token) {
+        co_return error_response(req, http::status::forbidden,
+                                 "POST /api/ibkr/test is disabled: no API token is configured (set SESSIOND_API_TOKEN "
+                                 "or the systemd credential sessiond-api-token)");
+    }
+    if (!bearer_matches(req, *token)) {
+        server_response res = error_response(req, http::status::unauthorized,
+                                             "missing or wrong API token: send Authorization: Bearer <token>");
+        res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond\"");
+        co_return res;
+    }
+    const status_input now = backend_.status_now();
+    if (now.stopping) co_return error_response(req, http::status::service_unavailable, "the daemon is stopping");
+    if (now.session == nullptr) {
+        json::object body{{"error", "not configured: fix the settings first (see problems)"}, {"status", 409}};
+        json::array problems;
+        for (const auto& p : now.config.problems)
+            problems.push_back(json::object{{"variable", p.variable}, {"message", p.message}});
+        body["problems"] = std::move(problems);
+        co_return json_response(req, http::status::conflict, body);
+    }
+
+    // The session calls back on the event loop; the state outlives this coroutine if the client
+    // goes away first.
+    struct waiting {
+        explicit waiting(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::optional<connection_test_report> report;
+    };
+    auto state = std::make_shared<waiting>(executor_);
+    state->timer.expires_after(backend_.test_timeout());
+    backend_.run_connection_test([state](const connection_test_report& r) {
+        state->report = r;
+        state->timer.cancel();
+    });
+    if (!state->report) co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!state->report) {
+        co_return error_response(req, http::status::gateway_timeout,
+                                 "the connection test is still running; see GET /api/ibkr/status");
+    }
+    json::object body = to_json(*state->report);
+    body["status"] = overall_status(backend_.status_now());
+    co_return json_response(req, http::status::ok, body);
+}
+
+}  // namespace sessiond

@@ -1,0 +1,152 @@
+#include "sessiond/api/metrics_view.hpp"
+
+#include "sessiond/metrics/prometheus_text.hpp"
+#include "sessiond/session/session.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+namespace sessiond {
+
+namespace {
+
+using type = prometheus_text::type;
+
+double seconds_since_epoch(wall_time t) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count()) /
+           1000.0;
+}
+
+constexpr std::array all_states{lifecycle::not_configured, lifecycle::connecting, lifecycle::connected,
+                                lifecycle::reconnecting,   lifecycle::competing,  lifecycle::halted,
+                                lifecycle::stopping,       lifecycle::stopped};
+
+void counter(prometheus_text& out, std::string_view name, std::string_view help, const label_set& labels,
+             std::uint64_t value) {
+    out.family(name, type::counter, help);
+    out.sample(labels, static_cast<double>(value));
+}
+
+void gauge(prometheus_text& out, std::string_view name, std::string_view help, const label_set& labels, double value) {
+    out.family(name, type::gauge, help);
+    out.sample(labels, value);
+}
+
+void write_session(prometheus_text& out, const metrics_input& in) {
+    const status_input& st = in.status;
+    const session_snapshot* s = st.session;
+    const label_set account{{"account", st.config.values.profile.account_id}};
+    const lifecycle state = s != nullptr ? s->state : lifecycle::not_configured;
+    const session_counters none{};
+    const session_counters& c = s != nullptr ? s->counters : none;
+
+    gauge(out, "ibkr_session_up", "1 when the brokerage session is authenticated and not competing.", account,
+          overall_status(st) == "connected" ? 1 : 0);
+    out.family("ibkr_session_state", type::gauge, "The session's lifecycle state (1 for the current one).");
+    for (const lifecycle l : all_states) {
+        label_set labels = account;
+        labels.emplace_back("state", to_string(l));
+        out.sample(labels, l == state ? 1 : 0);
+    }
+    counter(out, "ibkr_login_attempts_total", "OAuth token requests (each starts a full login).", account, c.login_attempts);
+    counter(out, "ibkr_logins_total", "SSO sessions obtained.", account, c.logins);
+    counter(out, "ibkr_relogins_total", "Full logins because IBKR said the SSO session was gone.", account, c.relogins);
+    counter(out, "ibkr_reinits_total", "Brokerage re-initialisations without a new login.", account, c.reinits);
+    counter(out, "ibkr_takeovers_total", "Takeovers of a competing brokerage session.", account, c.takeovers);
+    counter(out, "ibkr_reconnects_total", "Times a healthy session was lost.", account, c.reconnects);
+    counter(out, "ibkr_rebuilds_total", "Planned full logins (SSO refresh, maximum age).", account, c.rebuilds);
+    counter(out, "ibkr_tickles_total", "Tickles IBKR answered with 200.", account, c.tickles);
+    out.family("ibkr_tickle_failures_total", type::counter, "Failed tickles by reason.");
+    for (const failure f : all_failures) {
+        label_set labels = account;
+        labels.emplace_back("reason", to_string(f));
+        out.sample(labels, static_cast<double>(c.tickle_failures[static_cast<std::size_t>(f)]));
+    }
+    gauge(out, "ibkr_consecutive_failures", "Failures since the session was last authenticated.", account,
+          s != nullptr ? s->consecutive_failures : 0);
+    double backoff = 0;
+    if (s != nullptr && s->waiting && s->next_call_at && s->consecutive_failures > 0 && *s->next_call_at > st.now)
+        backoff = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*s->next_call_at - st.now).count()) / 1000.0;
+    gauge(out, "ibkr_backoff_seconds", "Seconds until the next retry while recovering; 0 otherwise.", account, backoff);
+    gauge(out, "ibkr_rate_limited", "1 while waiting out a 429 from IBKR.", account, s != nullptr && s->rate_limited ? 1 : 0);
+    out.family("ibkr_sso_expires_seconds", type::gauge, "Seconds left on the SSO session, as IBKR last reported.");
+    if (s != nullptr && s->sso_expires_at) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*s->sso_expires_at - st.now);
+        out.sample(account, static_cast<double>(std::max<long long>(0, left.count())) / 1000.0);
+    }
+    out.family("ibkr_last_tickle_timestamp_seconds", type::gauge, "When a tickle last found the session healthy.");
+    if (s != nullptr && s->last_tickle_at) out.sample(account, seconds_since_epoch(*s->last_tickle_at));
+
+    out.family("ibkr_request_duration_seconds", type::histogram, "How long IBKR took to answer, by endpoint.");
+    if (in.running != nullptr) {
+        for (const step x : all_steps) {
+            label_set labels = account;
+            labels.emplace_back("endpoint", to_string(x));
+            out.histogram(labels, in.running->request_durations(x));
+        }
+    }
+}
+
+}  // namespace
+
+process_stats read_process_stats() {
+    process_stats p;
+    {
+        std::ifstream statm("/proc/self/statm");
+        long pages = 0;
+        long resident = 0;
+        if (statm >> pages >> resident) p.resident_bytes = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    }
+    if (DIR* d = opendir("/proc/self/fd")) {
+        double n = 0;
+        while (const dirent* e = readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        closedir(d);
+        p.open_fds = n - 1;  // opendir's own descriptor
+    }
+    {
+        std::ifstream stat("/proc/self/stat");
+        std::string line;
+        if (std::getline(stat, line)) {
+            // Fields after the ")" that ends the command name: utime and stime are 14th and 15th overall.
+            const auto close = line.rfind(')');
+            unsigned long utime = 0;
+            unsigned long stime = 0;
+            if (close != std::string::npos &&
+                std::sscanf(line.c_str() + close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+                p.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        }
+    }
+    return p;
+}
+
+std::string render_metrics(const metrics_input& in) {
+    prometheus_text out;
+    gauge(out, "sessiond_build_info", "The daemon's version.", {{"version", SESSIOND_VERSION}}, 1);
+    gauge(out, "sessiond_start_time_seconds", "When the daemon started (Unix time).", {},
+          seconds_since_epoch(in.status.started_at));
+    gauge(out, "sessiond_config_problems", "Missing or malformed settings.", {},
+          static_cast<double>(in.status.config.problems.size()));
+    gauge(out, "sessiond_stopping", "1 after SIGTERM.", {}, in.status.stopping ? 1 : 0);
+    write_session(out, in);
+    out.family("sessiond_http_requests_total", type::counter, "Requests the daemon's API served, by path and code.");
+    if (in.served != nullptr) {
+        for (const auto& [key, n] : *in.served)
+            out.sample({{"path", key.first}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
+    }
+    counter(out, "sessiond_watchdog_pings_total", "WATCHDOG=1 notifications sent to systemd.", {}, in.watchdog_pings);
+    if (in.process.resident_bytes) gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", {}, *in.process.resident_bytes);
+    if (in.process.open_fds) gauge(out, "process_open_fds", "Open file descriptors.", {}, *in.process.open_fds);
+    if (in.process.cpu_seconds) {
+        out.family("process_cpu_seconds_total", type::counter, "User and system CPU time in seconds.");
+        out.sample({}, *in.process.cpu_seconds);
+    }
+    return out.take();
+}
+
+}  // namespace sessiond

@@ -1,0 +1,84 @@
+// /metrics in each state: what the daemon writes must parse as strict Prometheus text, and carry
+// the numbers the session's snapshot holds.
+
+#include "sessiond/api/metrics_view.hpp"
+
+#include "support/prometheus_parser.hpp"
+#include "unit/session/machine_harness.hpp"
+
+namespace sessiond {
+namespace {
+
+using namespace sessiond::testing;
+
+class metrics_view_test : public machine_test {
+protected:
+    metrics_view_test() {
+        config.values.profile.account_id = "DU1234567";
+        config.values.profile.environment = ibkr_environment::paper;
+    }
+
+    exposition scrape(const session_snapshot* s) {
+        const status_input st{config, s, false, now - std::chrono::seconds(60), now};
+        std::map<std::pair<std::string, unsigned>, std::uint64_t> served{{{"/livez", 200}, 7}, {{"other", 404}, 1}};
+        const metrics_input in{st, nullptr, &served, process_stats{1e6, 12, 0.5}, 3};
+        text = render_metrics(in);
+        auto parsed = parse_prometheus_text(text);
+        EXPECT_TRUE(parsed) << (parsed ? "" : parsed.error().message) << "\n" << text;
+        return parsed ? *parsed : exposition{};
+    }
+
+    config_report config;
+    std::string text;
+    const label_map account{{"account", "DU1234567"}};
+};
+
+TEST_F(metrics_view_test, connected_session_is_up_with_its_counters) {
+    connect();
+    feed(tickled());
+    const auto m = scrape(&snap());
+    EXPECT_EQ(m.value_of("ibkr_session_up", account), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_session_state", {{"account", "DU1234567"}, {"state", "connected"}}), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_session_state", {{"account", "DU1234567"}, {"state", "reconnecting"}}), 0.0);
+    EXPECT_EQ(m.value_of("ibkr_logins_total", account), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_tickles_total", account), 2.0);
+    EXPECT_EQ(m.value_of("ibkr_sso_expires_seconds", account), 500.0);
+    EXPECT_EQ(m.value_of("ibkr_backoff_seconds", account), 0.0);
+    EXPECT_EQ(m.value_of("sessiond_build_info", {{"version", SESSIOND_VERSION}}), 1.0);
+    EXPECT_EQ(m.value_of("sessiond_http_requests_total", {{"path", "/livez"}, {"code", "200"}}), 7.0);
+    EXPECT_EQ(m.value_of("sessiond_watchdog_pings_total"), 3.0);
+    EXPECT_EQ(m.value_of("process_open_fds"), 12.0);
+}
+
+TEST_F(metrics_view_test, recovering_session_shows_backoff_and_failures_by_reason) {
+    connect();
+    feed(failed(step::tickle, failure::server_error, 503));
+    feed(failed(step::tickle, failure::timeout));
+    const auto m = scrape(&snap());
+    EXPECT_EQ(m.value_of("ibkr_session_up", account), 0.0);
+    EXPECT_EQ(m.value_of("ibkr_tickle_failures_total", {{"account", "DU1234567"}, {"reason", "server_error"}}), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_tickle_failures_total", {{"account", "DU1234567"}, {"reason", "timeout"}}), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_consecutive_failures", account), 2.0);
+    EXPECT_EQ(m.value_of("ibkr_backoff_seconds", account), 4.0);
+    EXPECT_EQ(m.value_of("ibkr_reconnects_total", account), 1.0);
+}
+
+TEST_F(metrics_view_test, not_configured_still_parses_and_counts_the_problems) {
+    config.problems = {{"IBKR_CLIENT_ID", "missing", false}};
+    const auto m = scrape(nullptr);
+    EXPECT_EQ(m.value_of("sessiond_config_problems"), 1.0);
+    EXPECT_EQ(m.value_of("ibkr_session_up", account), 0.0);
+    EXPECT_EQ(m.value_of("ibkr_session_state", {{"account", "DU1234567"}, {"state", "not_configured"}}), 1.0);
+}
+
+TEST_F(metrics_view_test, reads_process_figures_from_proc) {
+    const auto p = read_process_stats();
+    ASSERT_TRUE(p.resident_bytes);
+    EXPECT_GT(*p.resident_bytes, 0.0);
+    ASSERT_TRUE(p.open_fds);
+    EXPECT_GE(*p.open_fds, 3.0);
+    EXPECT_TRUE(p.cpu_seconds);
+}
+
+}  // namespace
+}  // namespace sessiond
