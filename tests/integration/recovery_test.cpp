@@ -99,6 +99,16 @@ TEST_F(recovery, recovers_from_garbage_json) {
     ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
 }
 
+TEST_F(recovery, an_outage_logs_its_repeated_identical_failure_once_with_a_count) {
+    daemon_options o;
+    o.args = {"run", "--log-level", "info"};
+    auto& d = connected_daemon(o);
+    fault(R"({"path":"/v1/api/tickle","action":"status","status":503,"count":4})");
+    ASSERT_TRUE(d.wait_for_log("the last failure repeated 3 more time(s)")) << d.output();
+    EXPECT_EQ(d.count_in_log("tickle failed: HTTP 503"), 1u) << d.log();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+}
+
 TEST_F(recovery, recovers_from_a_maintenance_window) {
     auto& d = connected_daemon();
     sim().set_maintenance(true);

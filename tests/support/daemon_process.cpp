@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace sessiond::testing {
 
@@ -53,6 +54,7 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     env["SESSIOND_BACKOFF_MAX"] = "1";
     env["IBKR_PACE_TICKLE"] = "1";
     env["IBKR_PACE_VALIDATE"] = o.validate_min_interval ? std::to_string(*o.validate_min_interval) : "60";
+    env["SESSIOND_LISTEN"] = "127.0.0.1:0";  // the log says which port: api_port()
     return env;
 }
 
@@ -95,6 +97,28 @@ std::optional<int> daemon_process::wait_exit(std::chrono::milliseconds timeout) 
     // The exit can be seen before the reader threads took the last lines: wait until both pipes closed.
     if (code) drain(*process_);
     return code;
+}
+
+std::optional<std::uint16_t> daemon_process::api_port(std::chrono::milliseconds timeout) {
+    if (api_port_) return api_port_;
+    constexpr std::string_view marker = "API listening on http://";
+    if (!wait_for_log(marker, 1, timeout)) return std::nullopt;
+    const std::string text = log();
+    const auto line_start = text.find(marker) + marker.size();
+    const auto line_end = text.find_first_of(" \n", line_start);
+    const std::string host_port = text.substr(line_start, line_end - line_start);
+    const auto colon = host_port.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    const unsigned long port = std::stoul(host_port.substr(colon + 1));
+    if (port == 0 || port > 65535) return std::nullopt;
+    api_port_ = static_cast<std::uint16_t>(port);
+    return api_port_;
+}
+
+http_client daemon_process::api() {
+    const auto port = api_port();
+    if (!port) throw std::runtime_error("the daemon never said where its API listens:\n" + output());
+    return http_client("127.0.0.1", *port);
 }
 
 std::string daemon_process::output() const { return process_->all_output(); }

@@ -1,7 +1,8 @@
 #pragma once
 // The real ibkr-sessiond binary as a child process, configured to talk to an ibkr-sim with
-// test-speed timings. Tests observe it through its log lines (stderr) and the simulator's journal.
+// test-speed timings, its API on a free loopback port. Tests observe it through its log lines (stderr) and the simulator's journal.
 
+#include "support/http_client.hpp"
 #include "support/sim_process.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -49,6 +50,12 @@ public:
     [[nodiscard]] bool running() const { return process_->running(); }
     void send_signal(int signal) { process_->send_signal(signal); }
 
+    // The port of its API, from the log line "API listening on http://HOST:PORT" (the tests make it
+    // listen on 127.0.0.1:0); nullopt when that line did not come within the timeout.
+    std::optional<std::uint16_t> api_port(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // A client of its API (throws when api_port() has nothing).
+    http_client api();
+
     // Everything it printed, stdout and stderr.
     [[nodiscard]] std::string output() const;
     [[nodiscard]] std::string log() const;
@@ -58,6 +65,7 @@ private:
     temp_dir dir_;
     std::string key_pem_;
     std::unique_ptr<subprocess> process_;
+    std::optional<std::uint16_t> api_port_;
 };
 
 // Runs `ibkr-sessiond <args>` to completion (e.g. check-config, test-connection) and returns its
