@@ -79,15 +79,13 @@ std::string path_for_log(std::string_view target) {
     const std::string_view path = target.substr(0, end);
     std::string out;
     for (const char c : path) {
-        if (out.size() >= max_logged_path) {
+        const auto byte = static_cast<unsigned char>(c);
+        const std::string piece = byte > 0x20 && byte < 0x7f ? std::string(1, c) : fmt::format("%{:02X}", byte);
+        if (out.size() + piece.size() > max_logged_path) {  // whole escapes only
             out += "...";
             break;
         }
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte > 0x20 && byte < 0x7f)
-            out += c;
-        else
-            out += fmt::format("%{:02X}", byte);
+        out += piece;
     }
     return out;
 }
