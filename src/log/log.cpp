@@ -79,16 +79,10 @@ const log_fields& current_log_fields() noexcept { return current_fields; }
 
 std::string format_log_fields(const log_fields& f) {
     std::string out;
-    auto add = [&](std::string_view key, std::string_view value) {
-        if (value.empty()) return;
+    visit_log_fields(f, [&](std::string_view key, std::string_view, std::string_view value) {
         if (!out.empty()) out += ' ';
         out.append(key).append("=").append(value);
-    };
-    add("session", f.session);
-    add("state", f.state);
-    add("step", f.step);
-    if (f.http_status != 0) add("http", std::to_string(f.http_status));
-    if (f.attempt != 0) add("attempt", std::to_string(f.attempt));
+    });
     return out;
 }
 

@@ -83,14 +83,9 @@ std::vector<std::string> journal_fields(spdlog::level::level_enum level, const l
     out.push_back("MESSAGE=" + std::string(message));
     out.push_back("PRIORITY=" + std::to_string(syslog_priority(level)));
     out.push_back("SYSLOG_IDENTIFIER=" + std::string(identifier));
-    auto add = [&](std::string_view name, std::string_view value) {
-        if (!value.empty()) out.push_back(std::string(name) + "=" + std::string(value));
-    };
-    add("IBKR_SESSION", fields.session);
-    add("IBKR_STATE", fields.state);
-    add("IBKR_STEP", fields.step);
-    if (fields.http_status != 0) add("IBKR_HTTP_STATUS", std::to_string(fields.http_status));
-    if (fields.attempt != 0) add("IBKR_ATTEMPT", std::to_string(fields.attempt));
+    visit_log_fields(fields, [&](std::string_view, std::string_view field, std::string_view value) {
+        out.push_back(std::string(field) + "=" + std::string(value));
+    });
     return out;
 }
 

@@ -7,6 +7,8 @@
 #include "support/temp_dir.hpp"
 #include "support/test_keys.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -37,6 +39,17 @@ protected:
     }
 
     sim_process& sim() { return *sim_; }
+
+    // A simulator with fast_sim() limits and a daemon that has logged "session connected".
+    daemon_process& connected_daemon(daemon_options o = {}) {
+        start_sim();
+        auto& d = start_daemon(std::move(o));
+        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
+        return d;
+    }
+
+    // Injects a fault given as JSON (see sim/README.md).
+    void fault(std::string_view spec) { sim_->fault(boost::json::parse(spec)); }
 
     std::uint64_t sim_count(std::string_view field) {
         const auto state = sim_->state();

@@ -8,17 +8,7 @@
 namespace sessiond::testing {
 namespace {
 
-class recovery : public daemon_fixture {
-protected:
-    daemon_process& connected_daemon(daemon_options o = {}) {
-        start_sim();
-        auto& d = start_daemon(std::move(o));
-        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
-        return d;
-    }
-
-    void fault(std::string_view json) { sim().fault(boost::json::parse(json)); }
-};
+class recovery : public daemon_fixture {};
 
 TEST_F(recovery, logs_in_again_after_tickle_returns_401) {
     auto& d = connected_daemon();

@@ -20,13 +20,6 @@ constexpr std::string_view api_token = "test-api-token-0123456789abcdef";
 
 class service_api : public daemon_fixture {
 protected:
-    daemon_process& connected_daemon(daemon_options o = {}) {
-        start_sim();
-        auto& d = start_daemon(std::move(o));
-        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
-        return d;
-    }
-
     static daemon_options with_token(daemon_options o = {}) {
         o.environment["SESSIOND_API_TOKEN"] = std::string(api_token);
         return o;
@@ -70,7 +63,18 @@ protected:
         EXPECT_EQ(body.find(api_token), std::string_view::npos) << what << " contains the API token";
     }
 
-    void fault(std::string_view spec) { sim().fault(json::parse(spec)); }
+    // A daemon whose first login failed (one 500 on the token) and that now waits out a 10-minute
+    // backoff: only a connection test can make it log in before the test ends.
+    daemon_process& daemon_in_long_backoff() {
+        start_sim();
+        fault(R"({"path":"/oauth2/api/v1/token","action":"status","status":500,"count":1})");
+        daemon_options o = with_token();
+        o.environment["SESSIOND_BACKOFF_INITIAL"] = "600";
+        o.environment["SESSIOND_BACKOFF_MAX"] = "600";
+        auto& d = start_daemon(o);
+        EXPECT_TRUE(d.wait_for_log("oauth failed: HTTP 500")) << d.output();
+        return d;
+    }
 };
 
 std::string text(const json::object& o, std::string_view key) {
@@ -255,13 +259,7 @@ TEST_F(service_api, connection_test_verifies_a_healthy_session_without_logging_i
 }
 
 TEST_F(service_api, connection_test_during_a_long_backoff_logs_in_now) {
-    start_sim();
-    fault(R"({"path":"/oauth2/api/v1/token","action":"status","status":500,"count":1})");
-    daemon_options o = with_token();
-    o.environment["SESSIOND_BACKOFF_INITIAL"] = "600";
-    o.environment["SESSIOND_BACKOFF_MAX"] = "600";
-    auto& d = start_daemon(o);
-    ASSERT_TRUE(d.wait_for_log("oauth failed: HTTP 500")) << d.output();
+    auto& d = daemon_in_long_backoff();
     EXPECT_EQ(text(status(d), "state"), "connecting");
 
     const http_result r = post_test(d, api_token);
@@ -272,13 +270,7 @@ TEST_F(service_api, connection_test_during_a_long_backoff_logs_in_now) {
 }
 
 TEST_F(service_api, concurrent_connection_tests_share_one_run) {
-    start_sim();
-    fault(R"({"path":"/oauth2/api/v1/token","action":"status","status":500,"count":1})");
-    daemon_options o = with_token();
-    o.environment["SESSIOND_BACKOFF_INITIAL"] = "600";
-    o.environment["SESSIOND_BACKOFF_MAX"] = "600";
-    auto& d = start_daemon(o);
-    ASSERT_TRUE(d.wait_for_log("oauth failed: HTTP 500")) << d.output();
+    auto& d = daemon_in_long_backoff();
     // The test's login hangs at the token step until the HTTP timeout: the second test arrives while
     // the first is certainly running.
     fault(R"({"path":"/oauth2/api/v1/token","action":"hang","count":1})");

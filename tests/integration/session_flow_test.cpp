@@ -58,7 +58,7 @@ TEST_F(session_flow, sigterm_while_the_simulator_hangs_still_exits_within_the_lo
     start_sim();
     auto& daemon = start_daemon();
     ASSERT_TRUE(daemon.wait_for_log("session connected")) << daemon.output();
-    sim().fault(boost::json::parse(R"({"path":"/v1/api/logout","action":"hang"})"));
+    fault(R"({"path":"/v1/api/logout","action":"hang"})");
     EXPECT_EQ(daemon.stop(), 0) << daemon.output();
     EXPECT_GE(daemon.count_in_log("logout failed"), 1u) << daemon.log();
 }

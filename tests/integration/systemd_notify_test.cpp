@@ -77,7 +77,7 @@ TEST_F(systemd_notify, status_follows_the_lifecycle_with_one_line_per_change) {
     start_sim();
     auto& d = start_daemon(notified());
     ASSERT_TRUE(wait_for_status("connected as DU1234567 (paper)")) << d.output();
-    sim().fault(json::parse(R"({"path":"/v1/api/tickle","action":"status","status":503,"count":-1})"));
+    fault(R"({"path":"/v1/api/tickle","action":"status","status":503,"count":-1})");
     ASSERT_TRUE(wait_for_status("reconnecting")) << d.output();
     sim().clear_faults();
     ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();

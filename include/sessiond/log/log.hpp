@@ -25,6 +25,23 @@ struct log_fields {
     int attempt = 0;           // 0 when not part of a retried sequence
 };
 
+// Calls visit(line_key, journal_field, value) for each field that is set, in a fixed order: the one
+// list that both the stderr line ("http=503") and the journal entry ("IBKR_HTTP_STATUS=503") follow.
+template <class Visit>
+void visit_log_fields(const log_fields& f, Visit&& visit) {
+    auto text = [&](std::string_view key, std::string_view field, std::string_view value) {
+        if (!value.empty()) visit(key, field, value);
+    };
+    auto number = [&](std::string_view key, std::string_view field, int value) {
+        if (value != 0) visit(key, field, std::string_view(std::to_string(value)));
+    };
+    text("session", "IBKR_SESSION", f.session);
+    text("state", "IBKR_STATE", f.state);
+    text("step", "IBKR_STEP", f.step);
+    number("http", "IBKR_HTTP_STATUS", f.http_status);
+    number("attempt", "IBKR_ATTEMPT", f.attempt);
+}
+
 // The fields of the log call in progress (one event loop: a plain thread_local suffices).
 const log_fields& current_log_fields() noexcept;
 
