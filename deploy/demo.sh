@@ -2,7 +2,8 @@
 # The demo: ibkr-sessiond keeping an IBKR session alive against the local simulator ibkr-sim.
 # Installs what is missing, builds a release binary, creates a throw-away key and settings, starts
 # ibkr-sim, runs `ibkr-sessiond test-connection`, then runs the daemon until the session is
-# connected and a few keep-alive tickles went through, and stops it (SIGTERM: it logs out).
+# connected and a few keep-alive tickles went through, asks its HTTP API what it is doing (status,
+# readiness, a connection test, metrics), and stops it (SIGTERM: it logs out).
 #   --follow   keep the daemon running until Ctrl-C
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,28 @@ echo "    $ready"
 
 export IBKR_BASE_URL=https://127.0.0.1:$port IBKR_CA_FILE=$work/sim-ca.pem
 export IBKR_TICKLE_INTERVAL=2 IBKR_INIT_SETTLE=0.5 IBKR_PACE_VALIDATE=0
+# The API on a free loopback port (the log says which), with a throw-away token for POST /api/ibkr/test.
+export SESSIOND_LISTEN=127.0.0.1:0 SESSIOND_API_TOKEN=demo-$(openssl rand -hex 16)
+
+# api METHOD PATH: the daemon's answer, status line first (python3's standard library: no curl needed).
+api() {
+  python3 - "$1" "http://127.0.0.1:$api_port$2" <<'PY'
+import json, os, sys, urllib.error, urllib.request
+method, url = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+req.add_header("Authorization", "Bearer " + os.environ["SESSIOND_API_TOKEN"])
+try:
+    res = urllib.request.urlopen(req, timeout=30)
+except urllib.error.HTTPError as e:
+    res = e
+body = res.read().decode()
+print(f"{method} {url} -> {res.status}")
+try:
+    print(json.dumps(json.loads(body), indent=2))
+except ValueError:
+    print(body, end="")
+PY
+}
 
 say "ibkr-sessiond check-config"
 "$bin/ibkr-sessiond" check-config --env-file "$work/demo.env" | sed 's/^/    /'
@@ -68,8 +91,10 @@ daemon_pid=$!
 exec 4<"$work/daemon.log"
 connected=0
 tickles=0
+api_port=
 while IFS= read -r -t 30 line <&4; do
   echo "    $line"
+  [[ $line =~ "API listening on http://127.0.0.1:"([0-9]+) ]] && api_port=${BASH_REMATCH[1]}
   [[ $line == *"session connected"* ]] && connected=1
   if ((connected)) && [[ $line == *"tickle: HTTP 200"* ]]; then
     tickles=$((tickles + 1))
@@ -80,6 +105,12 @@ if ((connected == 0)); then
   echo "demo: the session did not connect" >&2
   exit 1
 fi
+
+say "what the daemon says about itself (its HTTP API)"
+api GET /api/ibkr/status | sed 's/^/    /'
+api GET '/readyz?verbose' | sed 's/^/    /'
+api POST /api/ibkr/test | sed 's/^/    /'
+api GET /metrics | grep -E '^(ibkr_session_up|ibkr_logins_total|ibkr_tickles_total|sessiond_build_info)' | sed 's/^/    /'
 
 say "stopping ibkr-sessiond (SIGTERM: logs out of IBKR, exits 0)"
 kill -TERM "$daemon_pid"
