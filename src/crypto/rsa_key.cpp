@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <vector>
@@ -37,14 +38,25 @@ std::string with_real_line_breaks(std::string_view pem) {
     return out;
 }
 
-std::string_view pem_label(std::string_view pem) {
+struct begin_line {
+    bool found = false;
+    std::string_view label;  // empty when the line is damaged
+};
+
+// The label of the first BEGIN line. Messages quote it, so it must be one: printable ASCII on that line,
+// of a label's length. A BEGIN line that lost its closing dashes would otherwise have its "label" run on
+// into the base64 of the key.
+begin_line find_begin_line(std::string_view pem) {
     constexpr std::string_view begin = "-----BEGIN ";
+    constexpr std::size_t max_label = 64;
     const auto at = pem.find(begin);
     if (at == std::string_view::npos) return {};
     const auto start = at + begin.size();
     const auto end = pem.find("-----", start);
-    if (end == std::string_view::npos) return {};
-    return pem.substr(start, end - start);
+    if (end == std::string_view::npos || end - start > max_label) return {true, {}};
+    const std::string_view label = pem.substr(start, end - start);
+    if (!std::ranges::all_of(label, [](char c) { return c >= 0x20 && c < 0x7f; })) return {true, {}};
+    return {true, label};
 }
 
 }  // namespace
@@ -56,8 +68,10 @@ expected<rsa_private_key> rsa_private_key::from_pem(std::string_view input) {
         ~wipe_on_exit() { wipe(s); }
     } guard{pem};
 
-    const std::string_view label = pem_label(pem);
-    if (label.empty()) return make_error("not a PEM private key (no BEGIN line)");
+    const begin_line line = find_begin_line(pem);
+    if (!line.found) return make_error("not a PEM private key (no BEGIN line)");
+    if (line.label.empty()) return make_error("not a PEM private key (its BEGIN line is damaged)");
+    const std::string_view label = line.label;
     if (label == "ENCRYPTED PRIVATE KEY" || pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos)
         return make_error("the private key is encrypted with a passphrase; store it unencrypted in a protected "
                           "file or systemd credential instead");

@@ -32,17 +32,17 @@ std::optional<std::chrono::milliseconds> millis(const boost::json::object& o, st
 
 // Remote text ends up in outcome details, which the status page shows without the log sink's
 // redaction: redact before truncating, so that the cut cannot leave part of a secret unrecognised.
+// Redacted again once unprintable bytes are blanks: "Bearer\x1ftoken" only then reads "Bearer token".
 std::string bounded_text(std::string_view raw) {
-    const std::string s = redact(raw.substr(0, max_scanned));
-    std::string out;
-    for (char c : s) {
-        if (out.size() >= max_description) {
-            out += "...";
-            break;
-        }
-        out += (std::isprint(static_cast<unsigned char>(c)) != 0) ? c : ' ';
+    std::string s = redact(raw.substr(0, max_scanned));
+    for (char& c : s)
+        if (std::isprint(static_cast<unsigned char>(c)) == 0) c = ' ';
+    s = redact(s);
+    if (s.size() > max_description) {
+        s.resize(max_description);
+        s += "...";
     }
-    return out;
+    return s;
 }
 
 brokerage_status read_auth_status(const boost::json::object& o) {
@@ -178,9 +178,11 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, st
     const std::string text(value);
     const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (end == nullptr || *end != '\0') return std::nullopt;
-    const std::time_t at = timegm(&tm);
-    const auto delta = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::from_time_t(at) - now);
-    return std::chrono::seconds(std::clamp<std::int64_t>(delta.count(), 0, cap));
+    // In seconds throughout: %Y reads years 0 to 9999, and such a date as a system_clock time point
+    // (nanoseconds) would overflow.
+    const std::int64_t at = timegm(&tm);
+    const std::int64_t now_s = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
+    return std::chrono::seconds(std::clamp<std::int64_t>(at - now_s, 0, cap));
 }
 
 std::string printable_remote_text(std::string_view raw) { return bounded_text(raw); }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (Debian 12's clang-14) and runs each for a while on a copy of
+# its seed corpus, so that fuzz/corpus is never written to. Usage: bash fuzz/run.sh [seconds-per-target]
+# (default 30). JOBS (default 2) sets the build's parallelism; FUZZ_TARGETS="a b" runs only those.
+# Exits non-zero when a target found a crash, naming the file that reproduces it.
+set -euo pipefail
+
+seconds=${1:-30}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$root/build/fuzz
+targets=(${FUZZ_TARGETS:-env_file settings pem_key ibkr_responses http_request})
+
+# The build's own dependencies, then clang and the libFuzzer/sanitizer runtimes (libclang_rt.fuzzer,
+# .asan, .ubsan), which clang-14 does not pull in by itself. Only what is missing is installed.
+bash "$root/deploy/install-deps.sh"
+packages=(clang libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "fuzz: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+mkdir -p "$build"
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSESSIOND_FUZZ=ON -DSESSIOND_BUILD_TESTS=OFF >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log" >&2; exit 1; }
+cmake --build "$build" --target fuzz -j "${JOBS:-2}"
+
+work=$build/run
+rm -rf "$work"
+mkdir -p "$work"
+
+# Fresh RSA keys, so that the parsers also see keys they accept; generated here rather than committed.
+keys=$work/keys
+mkdir -p "$keys"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/pkcs8.pem" 2>/dev/null
+openssl rsa -in "$keys/pkcs8.pem" -traditional -out "$keys/pkcs1.pem" 2>/dev/null
+
+seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
+  cp -r "$root/fuzz/corpus/$1/." "$2/"
+  case $1 in
+    pem_key)
+      cp "$keys/pkcs8.pem" "$keys/pkcs1.pem" "$2/"
+      awk '{printf "%s\\n", $0}' "$keys/pkcs8.pem" >"$2/pkcs8-one-line.pem"
+      ;;
+    settings)
+      { sed 's/^IBKR_PRIVATE_KEY=.*//' "$root/fuzz/corpus/settings/complete.env"
+        printf 'IBKR_PRIVATE_KEY="%s"\n' "$(cat "$keys/pkcs1.pem")"; } >"$2/complete-with-key.env"
+      ;;
+  esac
+}
+
+failed=0
+rows=()
+for t in "${targets[@]}"; do
+  dir=$work/$t
+  mkdir -p "$dir/corpus" "$dir/crashes"
+  seed "$t" "$dir/corpus"
+  dict=()
+  [[ -f $root/fuzz/dict/$t.dict ]] && dict=(-dict="$root/fuzz/dict/$t.dict")
+  echo "fuzz: $t for ${seconds}s" >&2
+  set +e
+  # TMPDIR: the settings harness writes its env file there, left behind only when the target crashes.
+  (cd "$dir" && TMPDIR="$dir" "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+      -print_final_stats=1 -artifact_prefix="$dir/crashes/" "${dict[@]}" corpus </dev/null >"$dir/log" 2>&1)
+  status=$?
+  set -e
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1 || true)
+  cov=$(grep -oE '^#[0-9]+[[:space:]]+[A-Z]+[[:space:]]+cov: [0-9]+' "$dir/log" | tail -1 | sed 's/.*cov: //' || true)
+  crash=$(find "$dir/crashes" -type f | head -1)
+  if ((status == 0)); then
+    result=ok
+  else
+    failed=1
+    result="FAILED (exit $status)${crash:+: $crash}"
+    echo "fuzz: $t failed; log: $dir/log" >&2
+    grep -m5 -E 'invariant broken|ERROR: |runtime error|SUMMARY' "$dir/log" >&2 || true
+  fi
+  rows+=("$(printf '%-16s %12s %8s  %s' "$t" "${execs:-?}" "${cov:-?}" "$result")")
+done
+
+printf '%-16s %12s %8s  %s\n' target executions cov result
+printf '%s\n' "${rows[@]}"
+exit $failed
