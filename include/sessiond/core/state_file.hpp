@@ -1,0 +1,29 @@
+#pragma once
+// Durable small files in the daemon's state directory (SESSIOND_STATE_DIR), such as the login budget.
+//
+// Both calls block. They are meant for tiny files written a few times an hour, and calling them on
+// the event loop is acceptable: on a local filesystem they take microseconds (the fsyncs at most a
+// few milliseconds). Do not use them for large files or on network filesystems.
+
+#include "sessiond/core/error.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+// Replaces `path` with `content`, all or nothing even across a crash or power loss: writes a new
+// file (mode 0600) beside it, fsyncs it, renames it over `path` and fsyncs the directory. On failure
+// the previous file is untouched, no temporary file is left behind, and the error names the path
+// and the system's reason.
+expected<void> write_atomically(const std::filesystem::path& path, std::string_view content);
+
+// The whole of a small regular file; nullopt when it does not exist. An error when it cannot be
+// read, is not a regular file, or holds more than max_bytes (never reads more than max_bytes + 1).
+expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path,
+                                                     std::size_t max_bytes = 64 * 1024);
+
+}  // namespace sessiond

@@ -1,0 +1,75 @@
+#pragma once
+// The login budget: how often the daemon may start a full login (the OAuth token request that
+// begins token + SSO), whatever fails and whatever restarts. IBKR locks accounts that log in too
+// often, so two rules hold across crashes, restarts and clock steps:
+//
+//   - two logins are never closer than min_spacing (a login exactly min_spacing after the last is allowed);
+//   - no 60-minute window holds more than per_hour logins: a login at t is allowed when fewer than
+//     per_hour logins lie in (t - 60 min, t], so one made exactly an hour ago no longer counts.
+//
+// Pure: the caller passes the time. A wall clock (not steady) because the record outlives the
+// process. Attempts stamped after `now` mean the clock stepped back: they count as made just now,
+// so a clock step can never unlock a storm (see advance()).
+
+#include "sessiond/core/error.hpp"
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+// The same alias as session_machine.hpp; repeated here so that the machine can include this header.
+using wall_time = std::chrono::system_clock::time_point;
+
+struct login_budget_settings {
+    std::chrono::milliseconds min_spacing{10'000};  // negative is read as 0
+    int per_hour = 30;                              // below 1 is read as 1: a budget never forbids logging in for good
+};
+
+class login_budget {
+public:
+    static constexpr std::chrono::minutes window{60};
+
+    explicit login_budget(login_budget_settings s);
+
+    // When the next login may start: `now` when allowed, else the earliest time both rules allow.
+    [[nodiscard]] wall_time next_allowed(wall_time now) const;
+    [[nodiscard]] bool allows(wall_time now) const { return next_allowed(now) <= now; }
+
+    // A login started at `at`. Recorded even when the budget did not allow it: it happened.
+    void record(wall_time at);
+
+    // Brings the record up to `now`: forgets attempts that left the window and pulls attempts stamped
+    // after `now` back to `now`. next_allowed() already reads future attempts as "now" without this,
+    // but cannot see time pass for them: after the clock steps back by a day, a caller that never
+    // advances waits a day. Call it before each consult (record() does it for its own time).
+    void advance(wall_time now);
+
+    // The attempts kept, oldest first, as of the last record() or advance(): at most per_hour, none
+    // older than an hour then. Bounded memory however often record() is called.
+    [[nodiscard]] const std::deque<wall_time>& recent() const noexcept { return recent_; }
+    [[nodiscard]] const login_budget_settings& limits() const noexcept { return settings_; }
+
+    // Lowering per_hour forgets the oldest attempts beyond it (so raising it again within the hour
+    // allows more than either limit would have).
+    void reconfigure(login_budget_settings s);
+
+    // "sessiond-login-budget 1\n" then one attempt a line, oldest first, in unix milliseconds
+    // (rounded up, so that a restored attempt is never earlier than the real one).
+    [[nodiscard]] std::string serialize() const;
+
+    // Reads serialize()'s text. Attempts older than an hour before `now` are dropped, attempts after
+    // `now` are read as `now`, and only the newest per_hour are kept. Anything else (an empty text,
+    // another header or version, a line that is not unix milliseconds) is an error naming the line.
+    static expected<login_budget> restore(std::string_view text, login_budget_settings s, wall_time now);
+
+private:
+    void keep_newest();
+
+    login_budget_settings settings_;
+    std::deque<wall_time> recent_;  // sorted, oldest first
+};
+
+}  // namespace sessiond

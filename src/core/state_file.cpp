@@ -1,0 +1,138 @@
+#include "sessiond/core/state_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+namespace sessiond {
+
+namespace {
+
+std::string reason(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+error cannot_write(const std::filesystem::path& path, std::string_view step, int err) {
+    return make_error("cannot write " + path.string() + ": " + std::string(step) + ": " + reason(err));
+}
+
+error cannot_read(const std::filesystem::path& path, std::string_view why) {
+    return make_error("cannot read " + path.string() + ": " + std::string(why));
+}
+
+class file_descriptor {
+public:
+    explicit file_descriptor(int fd) noexcept : fd_(fd) {}
+    ~file_descriptor() { reset(); }
+    file_descriptor(const file_descriptor&) = delete;
+    file_descriptor& operator=(const file_descriptor&) = delete;
+
+    [[nodiscard]] int get() const noexcept { return fd_; }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    // Closes now and reports what close() said: on some filesystems a write error surfaces only here.
+    int close() noexcept {
+        const int result = ::close(fd_);
+        fd_ = -1;
+        return result;
+    }
+
+private:
+    int fd_;
+};
+
+// 0 when all of content is written, else the errno.
+int write_all(int fd, std::string_view content) {
+    while (!content.empty()) {
+        const ssize_t n = ::write(fd, content.data(), content.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        if (n == 0) return EIO;
+        content.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+// Distinct within the process; the pid makes it distinct between processes, O_EXCL does the rest.
+std::atomic<unsigned> temp_counter{0};
+
+}  // namespace
+
+expected<void> write_atomically(const std::filesystem::path& path, std::string_view content) {
+    if (!path.has_filename()) return cannot_write(path, "not a file name", EINVAL);
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+
+    // Hidden and beside the target: rename() is atomic only within one filesystem.
+    std::filesystem::path temp;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+        temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                      std::to_string(temp_counter.fetch_add(1)));
+        fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+        // EEXIST: a leftover of an earlier process that had the same pid; try the next name.
+        if (fd < 0 && (errno != EEXIST || attempt == 99)) {
+            const int err = errno;
+            return cannot_write(path, "create a temporary file in " + dir.string(), err);
+        }
+    }
+    file_descriptor file(fd);
+    const auto fail = [&](std::string_view step, int err) {
+        file.reset();
+        ::unlink(temp.c_str());
+        return cannot_write(path, step, err);
+    };
+
+    // The umask may have removed bits from 0600, never added any; make the mode exact.
+    if (::fchmod(file.get(), 0600) != 0) return fail("set mode 0600 on the temporary file", errno);
+    if (const int err = write_all(file.get(), content)) return fail("write the temporary file", err);
+    if (::fsync(file.get()) != 0) return fail("sync the temporary file", errno);
+    if (file.close() != 0) return fail("close the temporary file", errno);
+    if (::rename(temp.c_str(), path.c_str()) != 0) return fail("rename the temporary file over it", errno);
+
+    // The rename itself is durable only once the directory entry is.
+    file_descriptor directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.get() < 0) return cannot_write(path, "open its directory to sync it", errno);
+    // EINVAL: the filesystem cannot sync directories at all; nothing more can be done there.
+    if (::fsync(directory.get()) != 0 && errno != EINVAL)
+        return cannot_write(path, "sync its directory (the new content is in place but may not survive a crash)",
+                            errno);
+    return {};
+}
+
+expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path, std::size_t max_bytes) {
+    // O_NONBLOCK: opening a FIFO planted in place of the file must not hang the event loop.
+    file_descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (file.get() < 0) {
+        if (errno == ENOENT) return std::optional<std::string>();
+        return cannot_read(path, reason(errno));
+    }
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0) return cannot_read(path, reason(errno));
+    if (!S_ISREG(st.st_mode)) return cannot_read(path, "not a regular file");
+    const auto too_large = [&] { return cannot_read(path, "larger than " + std::to_string(max_bytes) + " bytes"); };
+    if (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) > max_bytes) return too_large();
+
+    // Read up to one byte past the limit, in case the file grew since fstat().
+    std::string content;
+    content.reserve(static_cast<std::size_t>(st.st_size));
+    std::array<char, 4096> chunk{};
+    for (;;) {
+        const std::size_t want = std::min(chunk.size(), max_bytes + 1 - content.size());
+        const ssize_t n = ::read(file.get(), chunk.data(), want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return cannot_read(path, reason(errno));
+        if (n == 0) break;
+        content.append(chunk.data(), static_cast<std::size_t>(n));
+        if (content.size() > max_bytes) return too_large();
+    }
+    return std::optional<std::string>(std::move(content));
+}
+
+}  // namespace sessiond

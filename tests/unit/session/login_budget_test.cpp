@@ -1,0 +1,368 @@
+#include "sessiond/session/login_budget.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace sessiond {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+// A whole number of milliseconds, as restore() reads them back.
+const wall_time t0 = wall_time(milliseconds(1'780'000'000'000));
+
+login_budget_settings limits(milliseconds spacing, int per_hour) { return {spacing, per_hour}; }
+
+std::string unix_ms(wall_time t) {
+    return std::to_string(std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count());
+}
+
+// per_hour logins, spaced exactly as far apart as allowed, starting at `start`; returns the last.
+wall_time fill(login_budget& b, wall_time start) {
+    wall_time at = start;
+    for (int i = 0; i < b.limits().per_hour; ++i) {
+        if (i > 0) at = b.next_allowed(at);
+        b.record(at);
+    }
+    return at;
+}
+
+std::string restore_error(std::string_view text, wall_time now = t0) {
+    auto r = login_budget::restore(text, {}, now);
+    if (r) {
+        ADD_FAILURE() << "expected an error for: " << text;
+        return {};
+    }
+    return r.error().message;
+}
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+TEST(login_budget, a_fresh_budget_allows_a_login_at_once) {
+    const login_budget b({});
+    EXPECT_TRUE(b.allows(t0));
+    EXPECT_EQ(b.next_allowed(t0), t0);
+    EXPECT_TRUE(b.recent().empty());
+}
+
+TEST(login_budget, defaults_are_ten_seconds_apart_and_thirty_an_hour) {
+    const login_budget b({});
+    EXPECT_EQ(b.limits().min_spacing, 10s);
+    EXPECT_EQ(b.limits().per_hour, 30);
+}
+
+TEST(login_budget, a_second_login_waits_for_the_minimum_spacing) {
+    login_budget b({});
+    b.record(t0);
+    EXPECT_FALSE(b.allows(t0));
+    EXPECT_FALSE(b.allows(t0 + 9'999ms));
+    EXPECT_EQ(b.next_allowed(t0 + 3s), t0 + 10s);
+    EXPECT_EQ(b.next_allowed(t0 + 9'999ms), t0 + 10s);
+}
+
+TEST(login_budget, a_login_exactly_the_minimum_spacing_after_the_last_is_allowed) {
+    login_budget b({});
+    b.record(t0);
+    EXPECT_TRUE(b.allows(t0 + 10s));
+    EXPECT_EQ(b.next_allowed(t0 + 10s), t0 + 10s);
+    EXPECT_EQ(b.next_allowed(t0 + 1min), t0 + 1min);
+}
+
+TEST(login_budget, the_spacing_counts_from_the_latest_login) {
+    login_budget b({});
+    b.record(t0);
+    b.record(t0 + 15s);
+    EXPECT_EQ(b.next_allowed(t0 + 16s), t0 + 25s);
+}
+
+TEST(login_budget, per_hour_logins_close_the_window_until_the_oldest_is_an_hour_old) {
+    login_budget b(limits(10s, 30));
+    const wall_time last = fill(b, t0);
+    EXPECT_EQ(last, t0 + 29 * 10s) << "spacing alone paces the first per_hour logins";
+    EXPECT_EQ(b.recent().size(), 30u);
+    EXPECT_FALSE(b.allows(last + 10s));
+    EXPECT_EQ(b.next_allowed(last + 10s), t0 + 1h);
+    EXPECT_FALSE(b.allows(t0 + 1h - 1ms));
+}
+
+TEST(login_budget, a_login_exactly_an_hour_after_the_oldest_counted_is_allowed) {
+    login_budget b(limits(10s, 30));
+    fill(b, t0);
+    EXPECT_TRUE(b.allows(t0 + 1h)) << "a login made exactly an hour ago has left the window";
+}
+
+TEST(login_budget, the_hourly_window_slides_one_login_at_a_time) {
+    login_budget b(limits(1s, 3));
+    b.record(t0);
+    b.record(t0 + 10min);
+    b.record(t0 + 20min);
+    EXPECT_EQ(b.next_allowed(t0 + 21min), t0 + 60min);
+    b.record(t0 + 60min);
+    EXPECT_EQ(b.next_allowed(t0 + 60min), t0 + 70min) << "now the login at +10 min is the oldest counted";
+    b.record(t0 + 70min);
+    EXPECT_EQ(b.next_allowed(t0 + 70min), t0 + 80min);
+    EXPECT_TRUE(b.allows(t0 + 80min));
+}
+
+TEST(login_budget, never_more_than_per_hour_logins_in_any_hour_when_logging_in_as_soon_as_allowed) {
+    login_budget b(limits(10s, 30));
+    std::vector<wall_time> made;
+    wall_time now = t0;
+    for (int i = 0; i < 200; ++i) {
+        now = b.next_allowed(now);
+        b.record(now);
+        made.push_back(now);
+    }
+    for (std::size_t i = 0; i < made.size(); ++i) {
+        int in_window = 0;
+        for (std::size_t j = 0; j <= i; ++j)
+            if (made[j] > made[i] - 1h) ++in_window;
+        EXPECT_LE(in_window, 30) << "at login " << i;
+        if (i > 0) {
+            EXPECT_GE(made[i] - made[i - 1], 10s);
+        }
+    }
+}
+
+TEST(login_budget, the_later_of_the_two_rules_wins) {
+    login_budget b(limits(5min, 2));
+    b.record(t0);
+    b.record(t0 + 59min);
+    // The hourly rule opens at t0 + 1h, the spacing rule only at t0 + 64 min.
+    EXPECT_EQ(b.next_allowed(t0 + 59min), t0 + 64min);
+}
+
+TEST(login_budget, logins_older_than_an_hour_are_forgotten) {
+    login_budget b(limits(10s, 30));
+    b.record(t0);
+    b.record(t0 + 30min);
+    b.record(t0 + 1h);
+    ASSERT_EQ(b.recent().size(), 2u) << "the login exactly an hour before the newest is dropped";
+    EXPECT_EQ(b.recent().front(), t0 + 30min);
+    b.advance(t0 + 3h);
+    EXPECT_TRUE(b.recent().empty());
+}
+
+TEST(login_budget, memory_stays_bounded_however_often_a_login_is_recorded) {
+    login_budget b(limits(10s, 30));
+    for (int i = 0; i < 10'000; ++i) {
+        b.record(t0 + i * 1ms);  // far more often than allowed: recorded anyway, it happened
+        ASSERT_LE(b.recent().size(), 30u);
+    }
+    EXPECT_EQ(b.recent().size(), 30u);
+    EXPECT_EQ(b.recent().back(), t0 + 9'999ms);
+    EXPECT_EQ(b.recent().front(), t0 + 9'970ms);
+    EXPECT_EQ(b.next_allowed(t0 + 10s), t0 + 9'970ms + 1h);
+}
+
+TEST(login_budget, recent_is_oldest_first) {
+    login_budget b({});
+    b.record(t0);
+    b.record(t0 + 20s);
+    b.record(t0 + 40s);
+    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0, t0 + 20s, t0 + 40s}));
+}
+
+TEST(login_budget, lowering_per_hour_forgets_the_oldest_logins_and_applies_at_once) {
+    login_budget b(limits(10s, 30));
+    for (int i = 0; i < 10; ++i) b.record(t0 + i * 1min);
+    EXPECT_TRUE(b.allows(t0 + 10min));
+    b.reconfigure(limits(10s, 4));
+    ASSERT_EQ(b.recent().size(), 4u);
+    EXPECT_EQ(b.recent().front(), t0 + 6min);
+    EXPECT_EQ(b.next_allowed(t0 + 10min), t0 + 66min);
+}
+
+TEST(login_budget, raising_per_hour_reopens_the_window) {
+    login_budget b(limits(10s, 3));
+    fill(b, t0);
+    EXPECT_FALSE(b.allows(t0 + 1min));
+    b.reconfigure(limits(10s, 30));
+    EXPECT_TRUE(b.allows(t0 + 1min));
+}
+
+TEST(login_budget, a_new_spacing_applies_to_the_last_login) {
+    login_budget b(limits(10s, 30));
+    b.record(t0);
+    b.reconfigure(limits(2min, 30));
+    EXPECT_EQ(b.next_allowed(t0 + 10s), t0 + 2min);
+    b.reconfigure(limits(1s, 30));
+    EXPECT_TRUE(b.allows(t0 + 1s));
+}
+
+TEST(login_budget, settings_out_of_range_are_read_as_the_nearest_sane_value) {
+    login_budget b(limits(-5s, 0));
+    EXPECT_EQ(b.limits().min_spacing, 0ms);
+    EXPECT_EQ(b.limits().per_hour, 1) << "a budget never forbids logging in for good";
+    b.record(t0);
+    EXPECT_EQ(b.next_allowed(t0), t0 + 1h);
+    b.reconfigure(limits(10s, -3));
+    EXPECT_EQ(b.limits().per_hour, 1);
+}
+
+TEST(login_budget, a_clock_stepped_back_counts_later_logins_as_just_now) {
+    login_budget b(limits(10s, 30));
+    b.record(t0);
+    const wall_time now = t0 - 24h;
+    EXPECT_EQ(b.next_allowed(now), now + 10s) << "neither unlocked nor blocked for a day";
+    b.advance(now);
+    EXPECT_EQ(b.recent().back(), now);
+    EXPECT_TRUE(b.allows(now + 10s));
+}
+
+TEST(login_budget, a_clock_stepped_back_does_not_unlock_a_full_window) {
+    login_budget b(limits(10s, 30));
+    fill(b, t0);
+    const wall_time now = t0 - 24h;
+    EXPECT_EQ(b.next_allowed(now), now + 1h);
+    b.advance(now);
+    EXPECT_FALSE(b.allows(now + 1h - 1ms));
+    EXPECT_TRUE(b.allows(now + 1h)) << "once advanced, the window drains in an hour of the new clock";
+}
+
+TEST(login_budget, recording_an_earlier_time_than_the_last_keeps_the_record_ordered) {
+    login_budget b(limits(10s, 30));
+    b.record(t0 + 1min);
+    b.record(t0);  // the clock stepped back a minute
+    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0, t0}));
+    EXPECT_EQ(b.next_allowed(t0), t0 + 10s);
+}
+
+TEST(login_budget, serializes_as_a_versioned_list_of_unix_milliseconds) {
+    login_budget b({});
+    b.record(t0);
+    b.record(t0 + 12'345ms);
+    EXPECT_EQ(b.serialize(), "sessiond-login-budget 1\n" + unix_ms(t0) + "\n" + unix_ms(t0 + 12'345ms) + "\n");
+    EXPECT_EQ(login_budget({}).serialize(), "sessiond-login-budget 1\n");
+}
+
+TEST(login_budget, serialize_rounds_up_so_a_restored_login_is_never_earlier) {
+    login_budget b({});
+    b.record(t0 + 1us);
+    EXPECT_EQ(b.serialize(), "sessiond-login-budget 1\n" + unix_ms(t0 + 1ms) + "\n");
+}
+
+TEST(login_budget, restore_reads_back_what_serialize_wrote) {
+    login_budget b(limits(10s, 30));
+    const wall_time last = fill(b, t0);
+    auto restored = login_budget::restore(b.serialize(), limits(10s, 30), last + 1s);
+    ASSERT_TRUE(restored) << restored.error().message;
+    EXPECT_EQ(restored->recent(), b.recent());
+    EXPECT_EQ(restored->next_allowed(last + 1s), t0 + 1h);
+    EXPECT_EQ(restored->serialize(), b.serialize());
+}
+
+TEST(login_budget, restore_accepts_a_header_alone_and_a_missing_final_newline) {
+    auto empty = login_budget::restore("sessiond-login-budget 1\n", {}, t0);
+    ASSERT_TRUE(empty) << empty.error().message;
+    EXPECT_TRUE(empty->recent().empty());
+    EXPECT_TRUE(login_budget::restore("sessiond-login-budget 1", {}, t0));
+    auto one = login_budget::restore("sessiond-login-budget 1\n" + unix_ms(t0 - 1s), {}, t0);
+    ASSERT_TRUE(one) << one.error().message;
+    EXPECT_EQ(one->recent(), (std::deque<wall_time>{t0 - 1s}));
+}
+
+TEST(login_budget, restore_sorts_the_logins) {
+    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 - 1min) + "\n" + unix_ms(t0 - 3min) + "\n" +
+                             unix_ms(t0 - 2min) + "\n";
+    auto r = login_budget::restore(text, {}, t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0 - 3min, t0 - 2min, t0 - 1min}));
+}
+
+TEST(login_budget, restore_ignores_logins_an_hour_old_or_older) {
+    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 - 5h) + "\n" + unix_ms(t0 - 1h) + "\n" +
+                             unix_ms(t0 - 1h + 1ms) + "\n" + "0\n";
+    auto r = login_budget::restore(text, {}, t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0 - 1h + 1ms}));
+}
+
+TEST(login_budget, restore_keeps_only_the_newest_per_hour_logins) {
+    std::string text = "sessiond-login-budget 1\n";
+    for (int i = 0; i < 100; ++i) text += unix_ms(t0 - 50min + i * 10s) + "\n";
+    auto r = login_budget::restore(text, limits(10s, 30), t0);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->recent().size(), 30u);
+    EXPECT_EQ(r->recent().front(), t0 - 50min + 70 * 10s);
+    EXPECT_EQ(r->recent().back(), t0 - 50min + 99 * 10s);
+}
+
+TEST(login_budget, restore_reads_logins_in_the_future_as_just_now) {
+    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 + 1s) + "\n" + unix_ms(t0 + 24h) + "\n" +
+                             "9223372036854775807\n";
+    auto r = login_budget::restore(text, {}, t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0, t0, t0})) << "a clock step must never unlock a storm";
+    EXPECT_EQ(r->next_allowed(t0), t0 + 10s);
+}
+
+TEST(login_budget, restore_of_a_full_window_from_the_future_waits_an_hour) {
+    std::string text = "sessiond-login-budget 1\n";
+    for (int i = 0; i < 30; ++i) text += unix_ms(t0 + 2h + i * 10s) + "\n";
+    auto r = login_budget::restore(text, limits(10s, 30), t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->next_allowed(t0), t0 + 1h);
+}
+
+TEST(login_budget, restore_rejects_an_empty_text) {
+    EXPECT_TRUE(contains(restore_error(""), "empty"));
+}
+
+TEST(login_budget, restore_rejects_a_text_that_is_not_a_login_budget) {
+    const auto e = restore_error("hello\n123\n");
+    EXPECT_TRUE(contains(e, "line 1")) << e;
+    EXPECT_TRUE(contains(e, "not a login budget file")) << e;
+    EXPECT_TRUE(contains(restore_error("\n"), "line 1"));
+    EXPECT_TRUE(contains(restore_error("sessiond-login-budget 1 \n"), "line 1"));
+}
+
+TEST(login_budget, restore_rejects_another_format_version) {
+    const auto e = restore_error("sessiond-login-budget 2\n" + unix_ms(t0) + "\n");
+    EXPECT_TRUE(contains(e, "line 1")) << e;
+    EXPECT_TRUE(contains(e, "unsupported format version 2")) << e;
+    const auto malformed = restore_error("sessiond-login-budget one\n");
+    EXPECT_TRUE(contains(malformed, "malformed format version")) << malformed;
+}
+
+TEST(login_budget, restore_names_the_line_that_is_not_a_time) {
+    const std::string head = "sessiond-login-budget 1\n" + unix_ms(t0) + "\n";
+    for (const std::string bad : {"abc", "-5", "+5", "12 ", " 12", "1.5", "0x10", "12\r"}) {
+        const auto e = restore_error(head + bad + "\n");
+        EXPECT_TRUE(contains(e, "line 3")) << bad << ": " << e;
+        EXPECT_TRUE(contains(e, "unix milliseconds")) << bad << ": " << e;
+    }
+}
+
+TEST(login_budget, restore_rejects_empty_lines) {
+    const auto e = restore_error("sessiond-login-budget 1\n" + unix_ms(t0) + "\n\n" + unix_ms(t0) + "\n");
+    EXPECT_TRUE(contains(e, "line 3: empty line")) << e;
+    EXPECT_TRUE(contains(restore_error("sessiond-login-budget 1\n\n"), "line 2"));
+}
+
+TEST(login_budget, restore_rejects_a_time_out_of_range) {
+    const auto e = restore_error("sessiond-login-budget 1\n99999999999999999999999\n");
+    EXPECT_TRUE(contains(e, "line 2: time out of range")) << e;
+}
+
+TEST(login_budget, restore_reads_a_long_file_into_bounded_memory) {
+    std::string text = "sessiond-login-budget 1\n";
+    for (int i = 0; i < 10'000; ++i) text += unix_ms(t0 - 59min + i * 100ms) + "\n";
+    auto r = login_budget::restore(text, limits(10s, 30), t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->recent().size(), 30u);
+    EXPECT_EQ(r->recent().back(), t0 - 59min + 9'999 * 100ms);
+}
+
+TEST(login_budget, restore_uses_the_settings_given) {
+    auto r = login_budget::restore("sessiond-login-budget 1\n" + unix_ms(t0) + "\n", limits(1min, 5), t0);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->limits().per_hour, 5);
+    EXPECT_EQ(r->next_allowed(t0), t0 + 1min);
+}
+
+}  // namespace
+}  // namespace sessiond
