@@ -12,7 +12,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <sys/prctl.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <set>
 #include <string>
@@ -76,6 +80,11 @@ int main(int argc, char** argv) {
     if (!cli) {
         std::cerr << "ibkr-sessiond: " << cli.error().message << "\n\n" << usage_text();
         return exit_usage;
+    }
+    // The private key lives in this process's memory: no core file, no ptrace by other users.
+    if (!cli->allow_core_dumps && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        std::cerr << "ibkr-sessiond: cannot turn off core dumps (prctl PR_SET_DUMPABLE): " << std::strerror(errno) << "\n";
+        return exit_failure;
     }
     switch (cli->what) {
         case command::help: std::cout << usage_text(); return exit_ok;

@@ -23,7 +23,7 @@ double seconds_since_epoch(wall_time t) {
 }
 
 constexpr std::array all_states{lifecycle::not_configured, lifecycle::connecting, lifecycle::connected,
-                                lifecycle::reconnecting,   lifecycle::competing,  lifecycle::halted,
+                                lifecycle::reconnecting,   lifecycle::competing,  lifecycle::throttled, lifecycle::halted,
                                 lifecycle::stopping,       lifecycle::stopped};
 
 void counter(prometheus_text& out, std::string_view name, std::string_view help, const label_set& labels,
@@ -73,6 +73,8 @@ void write_session(prometheus_text& out, const metrics_input& in) {
     if (s != nullptr && s->waiting && s->next_call_at && s->consecutive_failures > 0 && *s->next_call_at > st.now)
         backoff = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*s->next_call_at - st.now).count()) / 1000.0;
     gauge(out, "ibkr_backoff_seconds", "Seconds until the next retry while recovering; 0 otherwise.", account, backoff);
+    gauge(out, "ibkr_logins_last_hour", "Full logins started in the last hour (the login budget allows SESSIOND_LOGINS_PER_HOUR).",
+          account, s != nullptr ? static_cast<double>(s->logins_last_hour) : 0);
     gauge(out, "ibkr_rate_limited", "1 while waiting out a 429 from IBKR.", account, s != nullptr && s->rate_limited ? 1 : 0);
     out.family("ibkr_sso_expires_seconds", type::gauge, "Seconds left on the SSO session, as IBKR last reported.");
     if (s != nullptr && s->sso_expires_at) {

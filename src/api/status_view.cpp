@@ -82,6 +82,15 @@ std::string status_line(const status_input& in) {
         case lifecycle::competing: return bounded("competing: another session holds this IBKR username");
         case lifecycle::stopping: return "stopping: logging out";
         case lifecycle::stopped: return "stopped";
+        case lifecycle::throttled: {
+            const auto& o = in.config.values.options;
+            std::string line = fmt::format("throttled: {} login(s) in the last hour (at most {}, {} apart)",
+                                           s.logins_last_hour, o.logins_per_hour,
+                                           human_duration(std::chrono::duration_cast<std::chrono::milliseconds>(o.login_min_interval)));
+            if (s.throttled_until) line += "; next login in " + human_duration(until(*s.throttled_until, in.now));
+            if (!s.reason.empty()) line += ": " + s.reason;
+            return bounded(std::move(line));
+        }
         default: break;
     }
     // connecting / reconnecting
@@ -143,6 +152,12 @@ json::object status_json(const status_input& in) {
     out["next_retry_at"] = retrying ? json::value(iso8601_utc(*s->next_call_at)) : json::value(nullptr);
     out["next_retry_in_seconds"] = retrying ? json::value(seconds_of(until(*s->next_call_at, in.now))) : json::value(nullptr);
     out["rate_limited"] = s != nullptr && s->rate_limited;
+    out["throttled_until"] = s != nullptr ? time_or_null(s->throttled_until) : json::value(nullptr);
+    out["login_budget"] = json::object{
+        {"logins_last_hour", s != nullptr ? s->logins_last_hour : 0},
+        {"per_hour", v.options.logins_per_hour},
+        {"min_interval_seconds", v.options.login_min_interval.count()},
+        {"persisted", v.service.state_dir.has_value()}};
     out["reason"] = s != nullptr ? text_or_null(s->reason) : json::value(nullptr);
     out["halt_reason"] = s != nullptr ? text_or_null(s->halt_reason) : json::value(nullptr);
 

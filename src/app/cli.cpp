@@ -48,6 +48,10 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             out.log_level = *level;
             continue;
         }
+        if (a == "--allow-core-dumps") {
+            out.allow_core_dumps = true;
+            continue;
+        }
         if (a.starts_with("-")) return make_error("unknown option " + std::string(a));
         if (command_seen) return make_error("unexpected argument \"" + std::string(a) + "\" (one command at a time)");
         command_seen = true;
@@ -77,6 +81,7 @@ std::string usage_text() {
            "Options:\n"
            "  --env-file PATH   read settings from PATH (.env format); the real environment wins\n"
            "  --log-level LVL   trace, debug, info (default), warn or error\n"
+           "  --allow-core-dumps  let the process dump core (it holds the private key: off by default)\n"
            "  --version         print the version\n"
            "  --help            print this help\n"
            "\n"

@@ -53,6 +53,10 @@ constexpr std::string_view known_variable_table[] = {
     "IBKR_PACE_VALIDATE",
     "SESSIOND_LISTEN",
     "SESSIOND_API_TOKEN",
+    "SESSIOND_RATE_LIMIT_PENALTY",
+    "SESSIOND_LOGIN_MIN_INTERVAL",
+    "SESSIOND_LOGINS_PER_HOUR",
+    "SESSIOND_STATE_DIR",
 };
 
 // Variables whose values are never shown.
@@ -240,6 +244,18 @@ struct seconds_range {
 
 constexpr double max_tickle_interval = 290;
 constexpr double max_backoff = 86400;
+constexpr int max_logins_per_hour = 1000;
+
+// A whole number in plain decimal digits ("30"), nothing else.
+std::optional<int> parse_count(std::string_view text) {
+    if (text.empty() || text.size() > 9) return std::nullopt;
+    int n = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
 
 // Builds one config_report from the sources: looks variables up (environment first), checks each,
 // and records every problem it meets.
@@ -494,6 +510,13 @@ private:
 
     void load_service() {
         service_options& svc = report_.values.service;
+        if (const auto v = optional("SESSIOND_STATE_DIR")) {
+            if (v->empty() || v->front() != '/') problem("SESSIOND_STATE_DIR", shown("SESSIOND_STATE_DIR", *v) + " is not an absolute path");
+            else svc.state_dir = std::filesystem::path(*v);
+        } else if (auto it = sources_.environment.find("STATE_DIRECTORY"); it != sources_.environment.end() && !it->second.empty()) {
+            // systemd may list several, separated by ':'; the first is ours.
+            svc.state_dir = std::filesystem::path(it->second.substr(0, it->second.find(':')));
+        }
         if (const auto v = optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -565,6 +588,15 @@ private:
         load_seconds("IBKR_INIT_SETTLE", o.init_settle, {0, false, 60});
         load_seconds("IBKR_HTTP_TIMEOUT", o.http_timeout, {0, true, 120});
         load_seconds("SESSIOND_BACKOFF_INITIAL", o.backoff_initial, {0, true, 3600});
+        load_seconds("SESSIOND_RATE_LIMIT_PENALTY", o.rate_limit_penalty, {0, true, 86400});
+        load_seconds("SESSIOND_LOGIN_MIN_INTERVAL", o.login_min_interval, {0, false, 3600});
+        if (const auto v = optional("SESSIOND_LOGINS_PER_HOUR")) {
+            const auto n = parse_count(*v);
+            if (!n || *n < 1 || *n > max_logins_per_hour)
+                problem("SESSIOND_LOGINS_PER_HOUR", shown("SESSIOND_LOGINS_PER_HOUR", *v) + " is not a whole number from 1 to " +
+                                                        std::to_string(max_logins_per_hour));
+            else o.logins_per_hour = *n;
+        }
 
         // IBKR_PACE_TICKLE is at most 60 s, so only a configured interval can fall below it.
         if (const auto v = seconds_value("IBKR_TICKLE_INTERVAL")) {

@@ -1,6 +1,9 @@
 #include "sessiond/session/session.hpp"
 
+#include "sessiond/core/state_file.hpp"
 #include "sessiond/core/time_format.hpp"
+
+#include <openssl/evp.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +19,21 @@ namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
 using std::chrono::milliseconds;
+
+namespace {
+
+// The budget is IBKR's per username: one file per username, named by a hash (the username is not
+// shown anywhere).
+std::string budget_file_name(std::string_view credential) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(credential.data(), credential.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string name = "login-budget-";
+    for (unsigned int i = 0; i < 8 && i < length; ++i) name += fmt::format("{:02x}", digest[i]);
+    return name;
+}
+
+}  // namespace
 
 
 session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log)
@@ -85,11 +103,48 @@ void session::notify() const {
     for (const auto& o : observers_) o();
 }
 
+void session::load_budget() {
+    const auto& dir = config_.service.state_dir;
+    if (!dir) {
+        log_.warn({}, "no state directory (SESSIOND_STATE_DIR): the login budget ({} logins an hour, {} apart) "
+                      "does not survive a restart",
+                  config_.options.logins_per_hour,
+                  human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
+        return;
+    }
+    budget_path_ = *dir / budget_file_name(config_.profile.credential);
+    const auto now = wall_clock::now();
+    const auto text = read_small_file(*budget_path_);
+    if (text && !*text) return;  // a first start
+    expected<login_budget> restored = text ? login_budget::restore(**text, machine_.budget().limits(), now)
+                                           : expected<login_budget>(text.error());
+    if (!restored) {
+        // The safe reading of a record we cannot read: a login just happened.
+        log_.error({}, "login budget {}: {}; counting a login now to stay within IBKR's limits", budget_path_->string(),
+                   restored.error().message);
+        login_budget assumed = machine_.budget();
+        assumed.record(now);
+        machine_.restore_budget(assumed);
+        return;
+    }
+    machine_.restore_budget(*restored);
+    log_.info({}, "login budget: {} login(s) in the last hour (from {})", restored->recent().size(),
+              budget_path_->string());
+}
+
+void session::save_budget() {
+    if (!budget_path_) return;
+    if (auto written = write_atomically(*budget_path_, machine_.budget().serialize()); !written)
+        log_.error({}, "login budget not saved: {}", written.error().message);
+}
+
 asio::awaitable<void> session::run() {
+    load_budget();
     next_ = machine_.start(wall_clock::now());
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
               config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
               config_.profile.account_id, config_.options.endpoint.text);
+    log_transition(lifecycle::connecting);  // a restart within the login budget starts throttled
     notify();
     while (!stopping_) {
         // A connection test may replace the directive while we wait (rescheduled_): start over.
@@ -105,6 +160,7 @@ asio::awaitable<void> session::run() {
         }
         const directive current = next_;
         machine_.on_call_started(wall_clock::now());
+        if (current.next == step::oauth) save_budget();  // before the login: a crash now still counts it
         notify();
         in_call_ = true;
         call_started_ = std::chrono::steady_clock::now();
@@ -293,6 +349,12 @@ void session::log_transition(lifecycle before) const {
             break;
         }
         case lifecycle::halted: log_.error(fields, "session halted: {}", snap.halt_reason); break;
+        case lifecycle::throttled:
+            log_.warn(fields, "throttled: the login budget ({} an hour, {} apart) allows the next login at {}",
+                      config_.options.logins_per_hour,
+                      human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)),
+                      snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?"));
+            break;
         case lifecycle::competing:
             log_.warn(fields, "another session is using this IBKR username (competing); IBKR_COMPETE={}",
                       config_.options.compete ? "true: taking it over" : "false: waiting");

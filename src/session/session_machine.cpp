@@ -23,6 +23,7 @@ std::string_view to_string(lifecycle l) noexcept {
         case lifecycle::connected: return "connected";
         case lifecycle::reconnecting: return "reconnecting";
         case lifecycle::competing: return "competing";
+        case lifecycle::throttled: return "throttled";
         case lifecycle::halted: return "halted";
         case lifecycle::stopping: return "stopping";
         case lifecycle::stopped: return "stopped";
@@ -40,6 +41,9 @@ machine_settings machine_settings::from(const settings& s) {
     m.backoff_max = to_ms(o.backoff_max);
     m.pace_tickle = to_ms(o.pace_tickle);
     m.pace_validate = to_ms(o.pace_validate);
+    m.rate_limit_penalty = to_ms(o.rate_limit_penalty);
+    m.login_min_interval = to_ms(o.login_min_interval);
+    m.logins_per_hour = o.logins_per_hour;
     m.compete = o.compete;
     m.environment = s.profile.environment;
     m.account_id = s.profile.account_id;
@@ -53,7 +57,8 @@ milliseconds machine_settings::sso_refresh_margin() const noexcept {
 session_machine::session_machine(machine_settings settings, std::function<double()> uniform01)
     : settings_(std::move(settings)),
       uniform01_(std::move(uniform01)),
-      backoff_(settings_.backoff_initial, settings_.backoff_max) {}
+      backoff_(settings_.backoff_initial, settings_.backoff_max),
+      budget_(budget_settings(settings_)) {}
 
 directive session_machine::start(wall_time now) {
     snap_.state = lifecycle::connecting;
@@ -62,7 +67,13 @@ directive session_machine::start(wall_time now) {
 
 void session_machine::on_call_started(wall_time now) {
     last_call_started_[index_of(pending_.next)] = now;
-    if (pending_.next == step::oauth) ++snap_.counters.login_attempts;
+    if (pending_.next == step::oauth) {
+        ++snap_.counters.login_attempts;
+        budget_.record(now);
+        snap_.logins_last_hour = budget_.recent().size();
+        if (snap_.state == lifecycle::throttled) snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
+        snap_.throttled_until.reset();
+    }
     snap_.waiting = false;
     snap_.next_call_at.reset();
 }
@@ -87,6 +98,7 @@ void session_machine::reconfigure(machine_settings settings) {
     settings.account_id = settings_.account_id;
     settings_ = std::move(settings);
     backoff_ = backoff_schedule(settings_.backoff_initial, settings_.backoff_max);
+    budget_.reconfigure(budget_settings(settings_));
 }
 
 void session_machine::on_stopping() {
@@ -295,7 +307,21 @@ directive session_machine::planned_rebuild(std::string why, wall_time now) {
 }
 
 directive session_machine::call(step s, milliseconds delay, wall_time now, bool compete) {
-    const milliseconds wait = std::max(delay, pacing_wait(s, now));
+    milliseconds wait = std::max(delay, pacing_wait(s, now));
+    if (s == step::oauth) {
+        // The login budget outranks every other wait, the connection test's "now" included.
+        budget_.advance(now);
+        snap_.logins_last_hour = budget_.recent().size();
+        const wall_time allowed = budget_.next_allowed(now);
+        const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
+        if (budget_wait > wait) {
+            wait = budget_wait;
+            snap_.state = lifecycle::throttled;
+            snap_.throttled_until = allowed;
+        } else {
+            snap_.throttled_until.reset();
+        }
+    }
     pending_ = directive{directive::kind_t::call, s, wait, compete};
     snap_.current_step = s;
     snap_.waiting = wait > milliseconds(0);
@@ -317,6 +343,10 @@ directive session_machine::idle(wall_time) {
     snap_.waiting = false;
     snap_.next_call_at.reset();
     return pending_;
+}
+
+login_budget_settings session_machine::budget_settings(const machine_settings& s) {
+    return {s.login_min_interval, s.logins_per_hour};
 }
 
 milliseconds session_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
@@ -344,6 +374,13 @@ void session_machine::leave_healthy_state() {
     if (snap_.state == lifecycle::connected) ++snap_.counters.reconnects;
     snap_.connected_since.reset();
     snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
+}
+
+void session_machine::restore_budget(const login_budget& saved) {
+    login_budget restored = saved;
+    restored.reconfigure(budget_settings(settings_));
+    budget_ = std::move(restored);
+    snap_.logins_last_hour = budget_.recent().size();
 }
 
 void session_machine::continue_pacing(const call_history& earlier) {

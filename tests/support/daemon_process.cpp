@@ -55,6 +55,9 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     env["IBKR_PACE_TICKLE"] = "1";
     env["IBKR_PACE_VALIDATE"] = o.validate_min_interval ? std::to_string(*o.validate_min_interval) : "60";
     env["SESSIOND_LISTEN"] = "127.0.0.1:0";  // the log says which port: api_port()
+    // The login budget has its own tests; elsewhere it stays out of the way of test-speed timings.
+    env["SESSIOND_LOGIN_MIN_INTERVAL"] = "0";
+    env["SESSIOND_LOGINS_PER_HOUR"] = "1000";
     return env;
 }
 

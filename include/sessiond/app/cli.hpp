@@ -25,6 +25,9 @@ struct command_line {
     command what = command::run;
     std::optional<std::filesystem::path> env_file;
     spdlog::level::level_enum log_level = spdlog::level::info;
+    // The process holds the private key: it refuses core dumps (and ptrace by other users) unless
+    // told otherwise, for debugging.
+    bool allow_core_dumps = false;
 };
 
 // args excludes the program name. Errors name the offending argument.

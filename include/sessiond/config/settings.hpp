@@ -52,6 +52,9 @@ struct session_options {
     seconds_f backoff_max{300.0};                      // SESSIOND_BACKOFF_MAX
     seconds_f pace_tickle{1.0};                        // IBKR_PACE_TICKLE: IBKR allows one tickle per second
     seconds_f pace_validate{60.0};                     // IBKR_PACE_VALIDATE: IBKR allows one validate per minute
+    seconds_f rate_limit_penalty{900.0};               // SESSIOND_RATE_LIMIT_PENALTY: after a 429 without Retry-After
+    seconds_f login_min_interval{10.0};                // SESSIOND_LOGIN_MIN_INTERVAL: between two full logins
+    int logins_per_hour = 30;                          // SESSIOND_LOGINS_PER_HOUR: in any 60 minutes
 };
 
 struct config_problem {
@@ -67,6 +70,9 @@ struct service_options {
     listen_address listen{"127.0.0.1", 4257};  // SESSIOND_LISTEN
     std::optional<secret> api_token;           // SESSIOND_API_TOKEN or systemd credential sessiond-api-token
     std::string api_token_source;
+    // SESSIOND_STATE_DIR, else systemd's $STATE_DIRECTORY (StateDirectory=): where the login budget
+    // survives restarts. Unset: the budget lives in memory only (a warning says so).
+    std::optional<std::filesystem::path> state_dir;
 };
 
 struct settings {

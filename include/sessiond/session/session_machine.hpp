@@ -18,6 +18,7 @@
 #include "sessiond/config/settings.hpp"
 #include "sessiond/ibkr/outcome.hpp"
 #include "sessiond/session/backoff_schedule.hpp"
+#include "sessiond/session/login_budget.hpp"
 
 #include <array>
 #include <chrono>
@@ -37,6 +38,7 @@ enum class lifecycle : std::uint8_t {
     connected,       // brokerage session authenticated, not competing; tickling
     reconnecting,    // was connected; recovering after a loss or failure
     competing,       // another session holds the brokerage session for this username
+    throttled,       // a login is due but the login budget does not allow one yet (see login_budget)
     halted,          // IBKR answered in a way only a human can fix (wrong environment, wrong account)
     stopping,
     stopped,
@@ -54,6 +56,9 @@ struct machine_settings {
     std::chrono::milliseconds pace_validate{60'000};
     // IBKR puts violators in a penalty box for 10-15 minutes (protocol reference section 5).
     std::chrono::milliseconds rate_limit_penalty{15 * 60'000};
+    // The login budget: full logins (token + SSO) at least this far apart, at most this many an hour.
+    std::chrono::milliseconds login_min_interval{10'000};
+    int logins_per_hour = 30;
     // IBKR sessions last up to 24 h; rebuild before that, on our schedule rather than theirs.
     std::chrono::milliseconds max_session_age{std::chrono::hours(23) + std::chrono::minutes(50)};
     bool compete = true;
@@ -110,6 +115,10 @@ struct session_snapshot {
     std::optional<session_error> last_error;
     int consecutive_failures = 0;
     bool rate_limited = false;  // waiting out a 429
+    // While throttled: when the login budget allows the next login.
+    std::optional<wall_time> throttled_until;
+    // Full logins in the last hour, as of the last one started or refused by the budget.
+    std::size_t logins_last_hour = 0;
     std::string halt_reason;
     // Why the session is not (or no longer) connected, in a few words: "tickle: HTTP 503 (server_error):
     // Service Unavailable", "planned rebuild: the SSO session is about to end". Empty while connected.
@@ -147,6 +156,11 @@ public:
     // Keeps, per step, the later of the two times. Call before start().
     void continue_pacing(const call_history& earlier);
 
+    // Full logins started (the budget's record, to persist across restarts); restore_budget() puts a
+    // persisted record back before start(), keeping this machine's limits.
+    [[nodiscard]] const login_budget& budget() const noexcept { return budget_; }
+    void restore_budget(const login_budget& saved);
+
 private:
     directive on_success(const step_outcome& o, wall_time now);
     directive on_failure(const step_outcome& o, wall_time now);
@@ -158,6 +172,7 @@ private:
     directive full_login(std::chrono::milliseconds delay, wall_time now);
     directive idle(wall_time now);
     std::chrono::milliseconds backoff();
+    static login_budget_settings budget_settings(const machine_settings& s);
     std::chrono::milliseconds pacing_wait(step s, wall_time now) const;
     void record_error(const step_outcome& o, wall_time now);
     void leave_healthy_state();
@@ -167,6 +182,7 @@ private:
     backoff_schedule backoff_;
     session_snapshot snap_;
     call_history last_call_started_{};
+    login_budget budget_;
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

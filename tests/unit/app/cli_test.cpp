@@ -47,6 +47,11 @@ TEST(cli, help_and_version_win_over_whatever_follows) {
     EXPECT_EQ(parse({"check-config", "-h"})->what, command::help);
 }
 
+TEST(cli, core_dumps_are_refused_unless_allowed) {
+    EXPECT_FALSE(parse({"run"})->allow_core_dumps);
+    EXPECT_TRUE(parse({"run", "--allow-core-dumps"})->allow_core_dumps);
+}
+
 TEST(cli, env_file_as_separate_argument) {
     const auto c = parse({"--env-file", "/etc/ibkr-sessiond/env"});
     ASSERT_TRUE(c);

@@ -21,6 +21,9 @@ inline machine_settings test_settings() {
     s.pace_tickle = 1s;
     s.pace_validate = 60s;
     s.rate_limit_penalty = 15min;
+    // The login budget has its own tests (budget_test settings); elsewhere it stays out of the way.
+    s.login_min_interval = 0ms;
+    s.logins_per_hour = 1000;
     s.compete = true;
     s.environment = ibkr_environment::paper;
     s.account_id = "DU1234567";

@@ -415,7 +415,7 @@ TEST(machine_settings, sso_refresh_margin_is_three_tickles_within_bounds) {
 
 TEST(lifecycle, has_a_name_for_every_state) {
     for (auto l : {lifecycle::not_configured, lifecycle::connecting, lifecycle::connected, lifecycle::reconnecting,
-                   lifecycle::competing, lifecycle::halted, lifecycle::stopping, lifecycle::stopped})
+                   lifecycle::competing, lifecycle::throttled, lifecycle::halted, lifecycle::stopping, lifecycle::stopped})
         EXPECT_NE(to_string(l), "unknown");
 }
 
