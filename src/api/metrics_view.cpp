@@ -76,6 +76,8 @@ void write_session(prometheus_text& out, const metrics_input& in) {
     gauge(out, "ibkr_logins_last_hour", "Full logins started in the last hour (the login budget allows SESSIOND_LOGINS_PER_HOUR).",
           account, s != nullptr ? static_cast<double>(s->logins_last_hour) : 0);
     gauge(out, "ibkr_rate_limited", "1 while waiting out a 429 from IBKR.", account, s != nullptr && s->rate_limited ? 1 : 0);
+    gauge(out, "ibkr_maintenance_window", "1 while failures fall in an IBKR maintenance window (expected, not alarms).",
+          account, s != nullptr && s->maintenance ? 1 : 0);
     out.family("ibkr_sso_expires_seconds", type::gauge, "Seconds left on the SSO session, as IBKR last reported.");
     if (s != nullptr && s->sso_expires_at) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*s->sso_expires_at - st.now);

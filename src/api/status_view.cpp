@@ -54,6 +54,20 @@ json::object brokerage_json(const session_snapshot* s) {
             {"established", s->brokerage.established ? json::value(*s->brokerage.established) : json::value(nullptr)}};
 }
 
+// The IBKR maintenance window the session is riding out, or the one the clock is in; null outside.
+json::value maintenance_json(const status_input& in) {
+    const auto& calendar = in.config.values.options.calendar;
+    if (!calendar) return nullptr;
+    std::optional<maintenance_window> w =
+        in.session != nullptr && in.session->maintenance ? in.session->maintenance : calendar->window_at(in.now);
+    if (!w) return nullptr;
+    return json::object{{"kind", to_string(w->kind)},
+                        {"start", iso8601_utc(w->start)},
+                        {"end", iso8601_utc(w->end)},
+                        {"description", calendar->describe(*w)},
+                        {"expected_failures", in.session != nullptr && in.session->maintenance.has_value()}};
+}
+
 }  // namespace
 
 std::string_view overall_status(const status_input& in) noexcept {
@@ -95,6 +109,14 @@ std::string status_line(const status_input& in) {
     }
     // connecting / reconnecting
     std::string line(to_string(s.state));
+    if (s.rate_limited) {
+        line = "rate limited by IBKR (429): no calls";
+        if (s.next_call_at) line += " until " + iso8601_utc(*s.next_call_at) + " (" + human_duration(until(*s.next_call_at, in.now)) + ")";
+        if (!s.reason.empty()) line += ": " + s.reason;
+        return bounded(std::move(line));
+    }
+    if (s.maintenance && in.config.values.options.calendar)
+        line = in.config.values.options.calendar->describe(*s.maintenance) + "; " + line;
     if (s.waiting && s.next_call_at)
         line += " in " + human_duration(until(*s.next_call_at, in.now));
     else
@@ -152,6 +174,8 @@ json::object status_json(const status_input& in) {
     out["next_retry_at"] = retrying ? json::value(iso8601_utc(*s->next_call_at)) : json::value(nullptr);
     out["next_retry_in_seconds"] = retrying ? json::value(seconds_of(until(*s->next_call_at, in.now))) : json::value(nullptr);
     out["rate_limited"] = s != nullptr && s->rate_limited;
+    out["rate_limited_until"] = s != nullptr && s->rate_limited ? time_or_null(s->next_call_at) : json::value(nullptr);
+    out["maintenance_window"] = maintenance_json(in);
     out["throttled_until"] = s != nullptr ? time_or_null(s->throttled_until) : json::value(nullptr);
     out["login_budget"] = json::object{
         {"logins_last_hour", s != nullptr ? s->logins_last_hour : 0},

@@ -74,7 +74,7 @@ bool service::start() {
     return true;
 }
 
-void service::start_session(const session_machine::call_history* pacing) {
+void service::start_session(const session_machine::pacing_record* pacing) {
     if (!config_.ok()) {
         log_.error({.state = "not_configured"}, "not configured: {} problem(s); the daemon stays up and connects nothing",
                    config_.problems.size());
@@ -182,7 +182,7 @@ void service::reload() {
         retiring_ = std::move(session_);
         retiring_->stop([this] {
             asio::post(io_, [this] {
-                const auto pacing = retiring_->call_history();
+                const auto pacing = retiring_->pacing();
                 const bool same_user = retiring_->config().profile.credential == config_.values.profile.credential;
                 retiring_.reset();
                 if (!stopping_) start_session(same_user ? &pacing : nullptr);

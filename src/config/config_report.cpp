@@ -1,5 +1,7 @@
 #include "sessiond/config/settings.hpp"
 
+#include <fmt/format.h>
+
 namespace sessiond {
 
 namespace {
@@ -9,6 +11,15 @@ std::string describe_key(const ibkr_profile& profile) {
     const rsa_private_key& key = *profile.private_key;
     return "RSA " + std::to_string(key.bits()) + " bits, " + std::string(key.format()) + ", from " +
            profile.private_key_source + ", SHA-256 fingerprint " + key.fingerprint();
+}
+
+std::string describe_calendar(const session_options& o) {
+    if (!o.calendar) return "none (every failure is an ordinary failure)";
+    const ibkr_calendar& c = *o.calendar;
+    const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(c.reset_time()).count();
+    return fmt::format("IBKR_REGION={}: daily reset {:02}:{:02} {}, weekly maintenance Saturday {:02}:00 to Sunday {:02}:00",
+                       to_string(c.region()), minutes / 60, minutes % 60, c.zone().name(),
+                       ibkr_calendar::weekly_start.count(), ibkr_calendar::weekly_end.count());
 }
 
 }  // namespace
@@ -24,6 +35,7 @@ std::string format_config_report(const config_report& report) {
         out += "  account: " + s.profile.account_id + "\n";
         out += "  base URL: " + s.options.endpoint.text + "\n";
         out += "  private key: " + describe_key(s.profile) + "\n";
+        out += "  maintenance windows: " + describe_calendar(s.options) + "\n";
         out += "  API: http://" + to_string(s.service.listen) + ", " +
                (s.service.api_token ? "POST /api/ibkr/test enabled (token from " + s.service.api_token_source + ")"
                                     : std::string("no API token: POST /api/ibkr/test answers 403")) +

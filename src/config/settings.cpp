@@ -57,6 +57,9 @@ constexpr std::string_view known_variable_table[] = {
     "SESSIOND_LOGIN_MIN_INTERVAL",
     "SESSIOND_LOGINS_PER_HOUR",
     "SESSIOND_STATE_DIR",
+    "IBKR_MAX_REQUESTS_PER_SECOND",
+    "IBKR_REGION",
+    "IBKR_RESET_TIME",
 };
 
 // Variables whose values are never shown.
@@ -245,6 +248,8 @@ struct seconds_range {
 constexpr double max_tickle_interval = 290;
 constexpr double max_backoff = 86400;
 constexpr int max_logins_per_hour = 1000;
+// IBKR's newer documentation allows 50 requests a second per username, the older 10 (the default).
+constexpr int max_requests_per_second = 50;
 
 // A whole number in plain decimal digits ("30"), nothing else.
 std::optional<int> parse_count(std::string_view text) {
@@ -481,6 +486,43 @@ private:
             if (const auto b = parse_bool(*v)) o.compete = *b;
             else problem("IBKR_COMPETE", shown("IBKR_COMPETE", *v) + " " + b.error().message);
         }
+        load_calendar();
+    }
+
+    void load_calendar() {
+        session_options& o = report_.values.options;
+        std::optional<ibkr_region> region = ibkr_region::new_york;
+        if (const auto v = optional("IBKR_REGION")) {
+            if (equals_ignoring_case(*v, "none")) {
+                region.reset();
+            } else if (const auto r = parse_region(*v)) {
+                region = *r;
+            } else {
+                problem("IBKR_REGION", shown("IBKR_REGION", *v) + " is not new_york, zug, hong_kong or none");
+                return;
+            }
+        }
+        std::chrono::seconds reset_time = std::chrono::hours(1);
+        if (const auto v = optional("IBKR_RESET_TIME")) {
+            const auto t = parse_time_of_day(*v);
+            if (!t) {
+                problem("IBKR_RESET_TIME", shown("IBKR_RESET_TIME", *v) + " " + t.error().message);
+                return;
+            }
+            reset_time = *t;
+        }
+        if (!region) return;
+        // TZDIR, as glibc reads it, else the system's database.
+        std::optional<std::filesystem::path> tzdir;
+        if (auto it = sources_.environment.find("TZDIR"); it != sources_.environment.end() && !it->second.empty())
+            tzdir = std::filesystem::path(it->second);
+        auto zone = time_zone::load(zone_name(*region), tzdir);
+        if (!zone) {
+            warn("IBKR_REGION=" + std::string(to_string(*region)) + ": " + zone.error().message +
+                 "; IBKR's maintenance windows are unknown, so failures in them count as ordinary failures");
+            return;
+        }
+        o.calendar = std::make_shared<const ibkr_calendar>(*region, std::move(*zone), reset_time);
     }
 
     void load_features() {
@@ -581,6 +623,15 @@ private:
         else problem(name, range.message());
     }
 
+    void load_count(std::string_view name, int& field, int max) {
+        const auto v = optional(name);
+        if (!v) return;
+        const auto n = parse_count(*v);
+        if (!n || *n < 1 || *n > max)
+            problem(name, shown(name, *v) + " is not a whole number from 1 to " + std::to_string(max));
+        else field = *n;
+    }
+
     void load_timing() {
         session_options& o = report_.values.options;
         load_seconds("IBKR_PACE_TICKLE", o.pace_tickle, {0, false, 60});
@@ -590,13 +641,8 @@ private:
         load_seconds("SESSIOND_BACKOFF_INITIAL", o.backoff_initial, {0, true, 3600});
         load_seconds("SESSIOND_RATE_LIMIT_PENALTY", o.rate_limit_penalty, {0, true, 86400});
         load_seconds("SESSIOND_LOGIN_MIN_INTERVAL", o.login_min_interval, {0, false, 3600});
-        if (const auto v = optional("SESSIOND_LOGINS_PER_HOUR")) {
-            const auto n = parse_count(*v);
-            if (!n || *n < 1 || *n > max_logins_per_hour)
-                problem("SESSIOND_LOGINS_PER_HOUR", shown("SESSIOND_LOGINS_PER_HOUR", *v) + " is not a whole number from 1 to " +
-                                                        std::to_string(max_logins_per_hour));
-            else o.logins_per_hour = *n;
-        }
+        load_count("SESSIOND_LOGINS_PER_HOUR", o.logins_per_hour, max_logins_per_hour);
+        load_count("IBKR_MAX_REQUESTS_PER_SECOND", o.max_requests_per_second, max_requests_per_second);
 
         // IBKR_PACE_TICKLE is at most 60 s, so only a configured interval can fall below it.
         if (const auto v = seconds_value("IBKR_TICKLE_INTERVAL")) {

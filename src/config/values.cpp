@@ -41,6 +41,21 @@ expected<seconds_f> parse_seconds(std::string_view text) {
     return seconds_f(value);
 }
 
+expected<std::chrono::seconds> parse_time_of_day(std::string_view text) {
+    const auto not_a_time = [] { return make_error("is not a time of day (HH:MM or HH:MM:SS, e.g. 01:00)"); };
+    if (text.size() != 5 && text.size() != 8) return not_a_time();
+    int parts[3] = {0, 0, 0};
+    for (std::size_t i = 0; i * 3 < text.size(); ++i) {
+        const char a = text[i * 3];
+        const char b = text[i * 3 + 1];
+        if (a < '0' || a > '9' || b < '0' || b > '9') return not_a_time();
+        if (i * 3 + 2 < text.size() && text[i * 3 + 2] != ':') return not_a_time();
+        parts[i] = (a - '0') * 10 + (b - '0');
+    }
+    if (parts[0] > 23 || parts[1] > 59 || parts[2] > 59) return not_a_time();
+    return std::chrono::seconds(parts[0] * 3600 + parts[1] * 60 + parts[2]);
+}
+
 expected<bool> parse_bool(std::string_view text) {
     for (std::string_view yes : {"true", "yes", "on", "1"})
         if (equals_ignoring_case(text, yes)) return true;

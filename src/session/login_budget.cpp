@@ -13,12 +13,6 @@ using std::chrono::milliseconds;
 constexpr std::string_view header = "sessiond-login-budget 1";
 constexpr std::string_view header_prefix = "sessiond-login-budget ";
 
-login_budget_settings sanitized(login_budget_settings s) {
-    s.min_spacing = std::max(s.min_spacing, milliseconds(0));
-    s.per_hour = std::max(s.per_hour, 1);
-    return s;
-}
-
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -40,46 +34,14 @@ error bad_header(std::string_view line) {
 
 }  // namespace
 
-login_budget::login_budget(login_budget_settings s) : settings_(sanitized(s)) {}
+login_budget::login_budget(login_budget_settings s) : window_(window, s.per_hour, s.min_spacing) {}
 
-wall_time login_budget::next_allowed(wall_time now) const {
-    if (recent_.empty()) return now;
-    // Attempts stamped after `now` (the clock stepped back) count as made just now.
-    const auto last = std::min(recent_.back(), now);
-    wall_time next = std::max(now, last + settings_.min_spacing);
-    const auto limit = static_cast<std::size_t>(settings_.per_hour);
-    if (recent_.size() >= limit) {
-        // The window is full until the oldest of the newest per_hour attempts leaves it.
-        const auto oldest_counted = std::min(recent_[recent_.size() - limit], now);
-        next = std::max(next, oldest_counted + window);
-    }
-    return next;
-}
-
-void login_budget::record(wall_time at) {
-    advance(at);
-    recent_.push_back(at);
-    keep_newest();
-}
-
-void login_budget::advance(wall_time now) {
-    for (auto it = recent_.rbegin(); it != recent_.rend() && *it > now; ++it) *it = now;  // stays sorted
-    while (!recent_.empty() && recent_.front() <= now - window) recent_.pop_front();
-}
-
-void login_budget::reconfigure(login_budget_settings s) {
-    settings_ = sanitized(s);
-    keep_newest();
-}
-
-void login_budget::keep_newest() {
-    while (recent_.size() > static_cast<std::size_t>(settings_.per_hour)) recent_.pop_front();
-}
+void login_budget::reconfigure(login_budget_settings s) { window_.set_limits(s.per_hour, s.min_spacing); }
 
 std::string login_budget::serialize() const {
     std::string out(header);
     out += '\n';
-    for (const wall_time t : recent_) {
+    for (const wall_time t : recent()) {
         out += std::to_string(std::chrono::ceil<milliseconds>(t.time_since_epoch()).count());
         out += '\n';
     }
@@ -89,8 +51,6 @@ std::string login_budget::serialize() const {
 expected<login_budget> login_budget::restore(std::string_view text, login_budget_settings s, wall_time now) {
     if (text.empty()) return make_error("login budget: empty (expected \"" + std::string(header) + "\" first)");
     login_budget budget(s);
-    auto& kept = budget.recent_;
-    const auto limit = static_cast<std::size_t>(budget.settings_.per_hour);
     const auto now_ms = std::chrono::floor<milliseconds>(now.time_since_epoch()).count();
 
     std::size_t line_number = 0;
@@ -114,9 +74,7 @@ expected<login_budget> login_budget::restore(std::string_view text, login_budget
         // The safe reading of a time ahead of ours: the clock stepped back, the attempt was just now.
         const wall_time at = unix_ms > now_ms ? now : wall_time(milliseconds(unix_ms));
         if (at <= now - window) continue;
-        if (kept.size() == limit && at <= kept.front()) continue;  // older than every kept one, no room
-        kept.insert(std::upper_bound(kept.begin(), kept.end(), at), at);
-        budget.keep_newest();
+        budget.window_.insert(at);
     }
     return budget;
 }

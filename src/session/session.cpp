@@ -245,14 +245,8 @@ bool session::wedged(std::chrono::steady_clock::time_point now) const noexcept {
 }
 
 void session::apply_options(const session_options& options) {
-    config_.options.tickle_interval = options.tickle_interval;
-    config_.options.init_settle = options.init_settle;
-    config_.options.http_timeout = options.http_timeout;
-    config_.options.compete = options.compete;
-    config_.options.backoff_initial = options.backoff_initial;
-    config_.options.backoff_max = options.backoff_max;
-    config_.options.pace_tickle = options.pace_tickle;
-    config_.options.pace_validate = options.pace_validate;
+    // Only what the identity check left equal can differ: endpoint and CA file are the same.
+    config_.options = options;
     machine_.reconfigure(machine_settings::from(config_));
 }
 
@@ -323,11 +317,14 @@ void session::log_outcome(const step_outcome& o, const directive& next) {
                                                   std::chrono::steady_clock::now());
     if (verdict.previous_suppressed > 0)
         log_.warn(fields, "the previous failure repeated {} more time(s)", verdict.previous_suppressed);
-    const auto level = verdict.emit ? spdlog::level::warn : spdlog::level::debug;
+    // In an IBKR maintenance window such failures are expected: information, not a warning.
+    const bool expected = snap.maintenance.has_value() && config_.options.calendar != nullptr;
+    const auto level = !verdict.emit ? spdlog::level::debug : expected ? spdlog::level::info : spdlog::level::warn;
     if (!log_.enabled(level)) return;
+    const std::string window = expected ? " (expected: " + config_.options.calendar->describe(*snap.maintenance) + ")" : "";
     log_.log(level, fields,
-             fmt::format("{} failed: {} after {} ms: {}{}{}; next: {}{}", to_string(o.which), status, o.duration.count(),
-                         o.detail, hint.empty() ? "" : "; ", hint, then,
+             fmt::format("{} failed: {} after {} ms: {}{}{}{}; next: {}{}", to_string(o.which), status, o.duration.count(),
+                         o.detail, hint.empty() ? "" : "; ", hint, window, then,
                          suppressed_suffix(verdict.suppressed)));
 }
 

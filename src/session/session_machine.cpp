@@ -3,6 +3,7 @@
 #include "sessiond/ibkr/verdicts.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace sessiond {
 
@@ -41,12 +42,14 @@ machine_settings machine_settings::from(const settings& s) {
     m.backoff_max = to_ms(o.backoff_max);
     m.pace_tickle = to_ms(o.pace_tickle);
     m.pace_validate = to_ms(o.pace_validate);
+    m.max_requests_per_second = o.max_requests_per_second;
     m.rate_limit_penalty = to_ms(o.rate_limit_penalty);
     m.login_min_interval = to_ms(o.login_min_interval);
     m.logins_per_hour = o.logins_per_hour;
     m.compete = o.compete;
     m.environment = s.profile.environment;
     m.account_id = s.profile.account_id;
+    m.calendar = o.calendar;
     return m;
 }
 
@@ -58,7 +61,9 @@ session_machine::session_machine(machine_settings settings, std::function<double
     : settings_(std::move(settings)),
       uniform01_(std::move(uniform01)),
       backoff_(settings_.backoff_initial, settings_.backoff_max),
-      budget_(budget_settings(settings_)) {}
+      pacing_{{},
+              rate_window(std::chrono::seconds(1), settings_.max_requests_per_second, milliseconds(0)),
+              login_budget(budget_settings(settings_))} {}
 
 directive session_machine::start(wall_time now) {
     snap_.state = lifecycle::connecting;
@@ -66,11 +71,12 @@ directive session_machine::start(wall_time now) {
 }
 
 void session_machine::on_call_started(wall_time now) {
-    last_call_started_[index_of(pending_.next)] = now;
+    pacing_.last_started[index_of(pending_.next)] = now;
+    pacing_.requests.record(now);
     if (pending_.next == step::oauth) {
         ++snap_.counters.login_attempts;
-        budget_.record(now);
-        snap_.logins_last_hour = budget_.recent().size();
+        pacing_.logins.record(now);
+        snap_.logins_last_hour = pacing_.logins.recent().size();
         if (snap_.state == lifecycle::throttled) snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
         snap_.throttled_until.reset();
     }
@@ -98,7 +104,12 @@ void session_machine::reconfigure(machine_settings settings) {
     settings.account_id = settings_.account_id;
     settings_ = std::move(settings);
     backoff_ = backoff_schedule(settings_.backoff_initial, settings_.backoff_max);
-    budget_.reconfigure(budget_settings(settings_));
+    apply_limits();
+}
+
+void session_machine::apply_limits() {
+    pacing_.requests.set_limits(settings_.max_requests_per_second, milliseconds(0));
+    pacing_.logins.reconfigure(budget_settings(settings_));
 }
 
 void session_machine::on_stopping() {
@@ -195,6 +206,7 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
         snap_.reason.clear();
         snap_.consecutive_failures = 0;
         snap_.rate_limited = false;
+        snap_.maintenance.reset();
         snap_.last_tickle_at = now;
         ever_connected_ = true;
         if (last_takeover_at_ && now - *last_takeover_at_ >= settings_.backoff_max) takeover_streak_ = 0;
@@ -262,8 +274,17 @@ directive session_machine::on_failure(const step_outcome& o, wall_time now) {
 
     const bool was_healthy = snap_.state == lifecycle::connected;
     leave_healthy_state();
-    ++snap_.consecutive_failures;
     snap_.rate_limited = false;
+
+    // IBKR's maintenance: expected failures neither escalate the backoff nor count as failures in a
+    // row; the retry comes at the backoff cap or when the window ends, whichever is sooner.
+    snap_.maintenance = expected_outage(o, now);
+    if (snap_.maintenance) {
+        const milliseconds wait = maintenance_retry(*snap_.maintenance, now);
+        if (is_login_step(o.which) || !has_sso_) return full_login(wait, now);
+        return call(o.which, wait, now, settings_.compete);
+    }
+    ++snap_.consecutive_failures;
 
     switch (o.kind) {
         case failure::rate_limited: {
@@ -290,6 +311,28 @@ directive session_machine::on_failure(const step_outcome& o, wall_time now) {
     }
 }
 
+std::optional<maintenance_window> session_machine::expected_outage(const step_outcome& o, wall_time now) const {
+    if (!settings_.calendar) return std::nullopt;
+    switch (o.kind) {
+        case failure::server_error:
+        case failure::timeout:
+        case failure::transport:
+        case failure::bad_response:
+        case failure::not_processed: return settings_.calendar->window_at(now);
+        default: return std::nullopt;
+    }
+}
+
+milliseconds session_machine::maintenance_retry(const maintenance_window& w, wall_time now) {
+    // Jitter at both ends: many sessions (multi-user mode) must not retry in step at the window's end.
+    const double u = uniform01_();
+    const milliseconds at_cap = backoff_.delay(std::numeric_limits<int>::max(), u);
+    const milliseconds spread = std::min(settings_.backoff_initial, milliseconds(5'000));
+    const milliseconds at_end = std::chrono::ceil<milliseconds>(w.end - now) +
+                                std::chrono::duration_cast<milliseconds>(spread * u);
+    return std::min(at_cap, at_end);
+}
+
 directive session_machine::halt(std::string reason, wall_time now) {
     snap_.state = lifecycle::halted;
     snap_.halt_reason = reason;
@@ -310,9 +353,9 @@ directive session_machine::call(step s, milliseconds delay, wall_time now, bool 
     milliseconds wait = std::max(delay, pacing_wait(s, now));
     if (s == step::oauth) {
         // The login budget outranks every other wait, the connection test's "now" included.
-        budget_.advance(now);
-        snap_.logins_last_hour = budget_.recent().size();
-        const wall_time allowed = budget_.next_allowed(now);
+        pacing_.logins.advance(now);
+        snap_.logins_last_hour = pacing_.logins.recent().size();
+        const wall_time allowed = pacing_.logins.next_allowed(now);
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {
             wait = budget_wait;
@@ -355,9 +398,9 @@ milliseconds session_machine::pacing_wait(step s, wall_time now) const {
     milliseconds pace{0};
     if (s == step::tickle) pace = settings_.pace_tickle;
     if (s == step::validate) pace = settings_.pace_validate;
-    const auto& last = last_call_started_[index_of(s)];
-    if (!last || pace <= milliseconds(0)) return milliseconds(0);
-    const auto ready = *last + pace;
+    wall_time ready = pacing_.requests.next_allowed(now);
+    const auto& last = pacing_.last_started[index_of(s)];
+    if (last && pace > milliseconds(0)) ready = std::max(ready, *last + pace);
     return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
 }
 
@@ -377,17 +420,19 @@ void session_machine::leave_healthy_state() {
 }
 
 void session_machine::restore_budget(const login_budget& saved) {
-    login_budget restored = saved;
-    restored.reconfigure(budget_settings(settings_));
-    budget_ = std::move(restored);
-    snap_.logins_last_hour = budget_.recent().size();
+    pacing_.logins.merge(saved);
+    snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 
-void session_machine::continue_pacing(const call_history& earlier) {
-    for (std::size_t i = 0; i < earlier.size(); ++i) {
-        auto& mine = last_call_started_[i];
-        if (earlier[i] && (!mine || *earlier[i] > *mine)) mine = earlier[i];
+void session_machine::continue_pacing(const pacing_record& earlier) {
+    for (std::size_t i = 0; i < earlier.last_started.size(); ++i) {
+        auto& mine = pacing_.last_started[i];
+        const auto& theirs = earlier.last_started[i];
+        if (theirs && (!mine || *theirs > *mine)) mine = theirs;
     }
+    for (const wall_time t : earlier.requests.recent()) pacing_.requests.insert(t);
+    pacing_.logins.merge(earlier.logins);
+    snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 
 }  // namespace sessiond

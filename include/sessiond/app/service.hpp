@@ -53,8 +53,8 @@ public:
 
 private:
     void wait_for_signal();
-    // pacing: the call history of the session this one replaces for the same IBKR username.
-    void start_session(const session_machine::call_history* pacing = nullptr);
+    // pacing: the record of the session this one replaces for the same IBKR username.
+    void start_session(const session_machine::pacing_record* pacing = nullptr);
     void on_session_change();
     void publish_status();
     void finish_stop();

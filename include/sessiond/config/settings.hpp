@@ -10,11 +10,13 @@
 
 #include "sessiond/config/values.hpp"
 #include "sessiond/crypto/rsa_key.hpp"
+#include "sessiond/ibkr/ibkr_calendar.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -52,9 +54,14 @@ struct session_options {
     seconds_f backoff_max{300.0};                      // SESSIOND_BACKOFF_MAX
     seconds_f pace_tickle{1.0};                        // IBKR_PACE_TICKLE: IBKR allows one tickle per second
     seconds_f pace_validate{60.0};                     // IBKR_PACE_VALIDATE: IBKR allows one validate per minute
+    int max_requests_per_second = 10;                  // IBKR_MAX_REQUESTS_PER_SECOND: IBKR's global limit per username
     seconds_f rate_limit_penalty{900.0};               // SESSIOND_RATE_LIMIT_PENALTY: after a 429 without Retry-After
     seconds_f login_min_interval{10.0};                // SESSIOND_LOGIN_MIN_INTERVAL: between two full logins
     int logins_per_hour = 30;                          // SESSIOND_LOGINS_PER_HOUR: in any 60 minutes
+    // IBKR_REGION (new_york, zug, hong_kong or none) and IBKR_RESET_TIME (local, default 01:00): when
+    // IBKR's maintenance windows are. Null with IBKR_REGION=none, or when the time zone cannot be read
+    // (a warning says so): then every failure is an ordinary one.
+    std::shared_ptr<const ibkr_calendar> calendar;
 };
 
 struct config_problem {

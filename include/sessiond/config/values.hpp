@@ -41,6 +41,9 @@ bool is_loopback(const listen_address& a);
 // Plain decimal seconds: "60", "0.5", "1.25". No sign, exponent, unit, blanks, inf or nan.
 expected<seconds_f> parse_seconds(std::string_view text);
 
+// A local time of day, "HH:MM" or "HH:MM:SS" with two digits each, 00:00 to 23:59:59.
+expected<std::chrono::seconds> parse_time_of_day(std::string_view text);
+
 // true/false, yes/no, on/off, 1/0, in any case.
 expected<bool> parse_bool(std::string_view text);
 

@@ -1,7 +1,7 @@
 #pragma once
 // The login budget: how often the daemon may start a full login (the OAuth token request that
 // begins token + SSO), whatever fails and whatever restarts. IBKR locks accounts that log in too
-// often, so two rules hold across crashes, restarts and clock steps:
+// often, so two rules hold across crashes, restarts and clock steps (a rate_window of an hour):
 //
 //   - two logins are never closer than min_spacing (a login exactly min_spacing after the last is allowed);
 //   - no 60-minute window holds more than per_hour logins: a login at t is allowed when fewer than
@@ -9,9 +9,10 @@
 //
 // Pure: the caller passes the time. A wall clock (not steady) because the record outlives the
 // process. Attempts stamped after `now` mean the clock stepped back: they count as made just now,
-// so a clock step can never unlock a storm (see advance()).
+// so a clock step can never unlock a storm (see rate_window::advance()).
 
 #include "sessiond/core/error.hpp"
+#include "sessiond/session/rate_window.hpp"
 
 #include <chrono>
 #include <deque>
@@ -19,9 +20,6 @@
 #include <string_view>
 
 namespace sessiond {
-
-// The same alias as session_machine.hpp; repeated here so that the machine can include this header.
-using wall_time = std::chrono::system_clock::time_point;
 
 struct login_budget_settings {
     std::chrono::milliseconds min_spacing{10'000};  // negative is read as 0
@@ -35,26 +33,32 @@ public:
     explicit login_budget(login_budget_settings s);
 
     // When the next login may start: `now` when allowed, else the earliest time both rules allow.
-    [[nodiscard]] wall_time next_allowed(wall_time now) const;
-    [[nodiscard]] bool allows(wall_time now) const { return next_allowed(now) <= now; }
+    [[nodiscard]] wall_time next_allowed(wall_time now) const { return window_.next_allowed(now); }
+    [[nodiscard]] bool allows(wall_time now) const { return window_.allows(now); }
 
     // A login started at `at`. Recorded even when the budget did not allow it: it happened.
-    void record(wall_time at);
+    void record(wall_time at) { window_.record(at); }
 
     // Brings the record up to `now`: forgets attempts that left the window and pulls attempts stamped
     // after `now` back to `now`. next_allowed() already reads future attempts as "now" without this,
     // but cannot see time pass for them: after the clock steps back by a day, a caller that never
     // advances waits a day. Call it before each consult (record() does it for its own time).
-    void advance(wall_time now);
+    void advance(wall_time now) { window_.advance(now); }
 
     // The attempts kept, oldest first, as of the last record() or advance(): at most per_hour, none
     // older than an hour then. Bounded memory however often record() is called.
-    [[nodiscard]] const std::deque<wall_time>& recent() const noexcept { return recent_; }
-    [[nodiscard]] const login_budget_settings& limits() const noexcept { return settings_; }
+    [[nodiscard]] const std::deque<wall_time>& recent() const noexcept { return window_.recent(); }
+    [[nodiscard]] login_budget_settings limits() const noexcept { return {window_.min_spacing(), window_.limit()}; }
 
     // Lowering per_hour forgets the oldest attempts beyond it (so raising it again within the hour
     // allows more than either limit would have).
     void reconfigure(login_budget_settings s);
+
+    // Adds another record's attempts (a session this one replaces for the same username), keeping
+    // this budget's limits.
+    void merge(const login_budget& other) {
+        for (const wall_time t : other.recent()) window_.insert(t);
+    }
 
     // "sessiond-login-budget 1\n" then one attempt a line, oldest first, in unix milliseconds
     // (rounded up, so that a restored attempt is never earlier than the real one).
@@ -66,10 +70,7 @@ public:
     static expected<login_budget> restore(std::string_view text, login_budget_settings s, wall_time now);
 
 private:
-    void keep_newest();
-
-    login_budget_settings settings_;
-    std::deque<wall_time> recent_;  // sorted, oldest first
+    rate_window window_;
 };
 
 }  // namespace sessiond

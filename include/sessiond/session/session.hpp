@@ -49,10 +49,10 @@ public:
     [[nodiscard]] const histogram& request_durations(step s) const noexcept {
         return durations_[static_cast<std::size_t>(s)];
     }
-    // IBKR's pacing carried over from a session this one replaces for the same username (see
-    // session_machine::continue_pacing); call before start().
-    [[nodiscard]] const session_machine::call_history& call_history() const noexcept { return machine_.calls(); }
-    void continue_pacing(const session_machine::call_history& earlier) { machine_.continue_pacing(earlier); }
+    // IBKR's pacing and the login budget, carried over from a session this one replaces for the same
+    // username (see session_machine::continue_pacing); call before start().
+    [[nodiscard]] const session_machine::pacing_record& pacing() const noexcept { return machine_.pacing(); }
+    void continue_pacing(const session_machine::pacing_record& earlier) { machine_.continue_pacing(earlier); }
     // Called on the event loop after every change of the snapshot.
     void on_change(observer o) { observers_.push_back(std::move(o)); }
 
@@ -66,8 +66,8 @@ public:
     // watchdog should stop vouching for the process.
     [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const noexcept;
 
-    // Timing, pacing, backoff and compete settings take effect from the next call (SIGHUP reload
-    // without a new login). Identity changes need a new session.
+    // Timing, pacing, backoff, budget and compete settings take effect from the next call (SIGHUP
+    // reload without a new login). Identity changes need a new session.
     void apply_options(const session_options& options);
 
     // Logout at shutdown waits at most this long.

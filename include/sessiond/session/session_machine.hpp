@@ -12,18 +12,24 @@
 //   5xx, timeouts, resets, TLS, unparseable bodies -> backoff, then retry the same step (or the
 //                                    login from the start when it failed in oauth/sso)
 //   429                           -> wait Retry-After, or the penalty period when none is given
+//   in an IBKR maintenance window (daily reset, Saturday evening): 5xx, timeouts, resets and bad
+//   bodies are expected -> no escalation, retry at the backoff cap or when the window ends,
+//                                    whichever is sooner
 //   validate says live but IBKR_ENV=paper (or the reverse), or the account is not listed
 //                                 -> halted: log out and make no further calls until reconfigured
 
 #include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/ibkr_calendar.hpp"
 #include "sessiond/ibkr/outcome.hpp"
 #include "sessiond/session/backoff_schedule.hpp"
 #include "sessiond/session/login_budget.hpp"
+#include "sessiond/session/rate_window.hpp"
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -54,6 +60,9 @@ struct machine_settings {
     std::chrono::milliseconds backoff_max{300'000};
     std::chrono::milliseconds pace_tickle{1'000};
     std::chrono::milliseconds pace_validate{60'000};
+    // IBKR's global limit per username (10 requests a second in the older documentation, 50 in the
+    // newer): never more requests than this in any second, whatever the other rules allow.
+    int max_requests_per_second = 10;
     // IBKR puts violators in a penalty box for 10-15 minutes (protocol reference section 5).
     std::chrono::milliseconds rate_limit_penalty{15 * 60'000};
     // The login budget: full logins (token + SSO) at least this far apart, at most this many an hour.
@@ -64,6 +73,8 @@ struct machine_settings {
     bool compete = true;
     std::optional<ibkr_environment> environment;
     std::string account_id;
+    // When IBKR is expected to fail (null: never).
+    std::shared_ptr<const ibkr_calendar> calendar;
 
     static machine_settings from(const settings& s);
     // Refresh the SSO session when less than this is left: three tickles, within [5 s, 3 min].
@@ -115,6 +126,8 @@ struct session_snapshot {
     std::optional<session_error> last_error;
     int consecutive_failures = 0;
     bool rate_limited = false;  // waiting out a 429
+    // The IBKR maintenance window the last failure fell in: failures there are expected, not alarms.
+    std::optional<maintenance_window> maintenance;
     // While throttled: when the login budget allows the next login.
     std::optional<wall_time> throttled_until;
     // Full logins in the last hour, as of the last one started or refused by the budget.
@@ -148,17 +161,25 @@ public:
     [[nodiscard]] const machine_settings& settings() const noexcept { return settings_; }
     [[nodiscard]] bool has_sso_session() const noexcept { return has_sso_; }
 
-    // When each step was last called. IBKR paces per username, not per session object: a session
-    // that replaces another for the same username (a reload) continues its pacing, so that the
-    // new session's validate cannot come sooner than IBKR allows after the old one's.
-    using call_history = std::array<std::optional<wall_time>, all_steps.size()>;
-    [[nodiscard]] const call_history& calls() const noexcept { return last_call_started_; }
-    // Keeps, per step, the later of the two times. Call before start().
-    void continue_pacing(const call_history& earlier);
+    // What IBKR's limits remember of this username: when each step was last called, the requests of
+    // the last second, the logins of the last hour. IBKR paces per username, not per session object:
+    // a session that replaces another for the same username (a reload) continues its pacing, so that
+    // its validate cannot come sooner than IBKR allows after the old one's, nor its login sooner than
+    // the login budget allows.
+    struct pacing_record {
+        using call_history = std::array<std::optional<wall_time>, all_steps.size()>;
+        call_history last_started{};
+        rate_window requests;
+        login_budget logins;
+    };
+    [[nodiscard]] const pacing_record& pacing() const noexcept { return pacing_; }
+    // Merges an earlier record into this one (per step the later time; the union of the requests
+    // and of the logins, within this machine's limits). Call before start().
+    void continue_pacing(const pacing_record& earlier);
 
-    // Full logins started (the budget's record, to persist across restarts); restore_budget() puts a
-    // persisted record back before start(), keeping this machine's limits.
-    [[nodiscard]] const login_budget& budget() const noexcept { return budget_; }
+    // Full logins started (the budget's record, to persist across restarts); restore_budget() adds a
+    // persisted record to it before start(), keeping this machine's limits.
+    [[nodiscard]] const login_budget& budget() const noexcept { return pacing_.logins; }
     void restore_budget(const login_budget& saved);
 
 private:
@@ -167,12 +188,16 @@ private:
     directive after_tickle(const tickle_report& t, wall_time now);
     directive halt(std::string reason, wall_time now);
     directive planned_rebuild(std::string why, wall_time now);
+    // The window `o` failed in, when it is the kind of failure IBKR's maintenance brings.
+    [[nodiscard]] std::optional<maintenance_window> expected_outage(const step_outcome& o, wall_time now) const;
+    std::chrono::milliseconds maintenance_retry(const maintenance_window& w, wall_time now);
 
     directive call(step s, std::chrono::milliseconds delay, wall_time now, bool compete = true);
     directive full_login(std::chrono::milliseconds delay, wall_time now);
     directive idle(wall_time now);
     std::chrono::milliseconds backoff();
     static login_budget_settings budget_settings(const machine_settings& s);
+    void apply_limits();
     std::chrono::milliseconds pacing_wait(step s, wall_time now) const;
     void record_error(const step_outcome& o, wall_time now);
     void leave_healthy_state();
@@ -181,8 +206,7 @@ private:
     std::function<double()> uniform01_;
     backoff_schedule backoff_;
     session_snapshot snap_;
-    call_history last_call_started_{};
-    login_budget budget_;
+    pacing_record pacing_;
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

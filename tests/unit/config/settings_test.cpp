@@ -806,6 +806,8 @@ TEST_F(config_settings, the_report_of_a_good_configuration_names_environment_acc
               "  private key: RSA 2048 bits, PKCS#8, from IBKR_PRIVATE_KEY_FILE (" +
                   path.string() + "), SHA-256 fingerprint " + report.values.profile.private_key->fingerprint() +
                   "\n"
+                  "  maintenance windows: IBKR_REGION=new_york: daily reset 01:00 America/New_York, weekly "
+                  "maintenance Saturday 17:00 to Sunday 02:00\n"
                   "  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403\n"
                   "warning: IBKR_PRIVATE_KEY_FILE " +
                   path.string() + " is readable by other users (mode 0440); chmod 600 it\n");
@@ -958,6 +960,110 @@ TEST_F(config_settings, refuses_a_short_or_blank_or_doubly_set_api_token_without
                       "sessiond-api-token); keep exactly one"});
     EXPECT_FALSE(report.can_start());
     for (const auto& p : report.problems) EXPECT_EQ(p.message.find("0123456789abcdef"), std::string::npos);
+}
+
+// ---- limits towards IBKR: login budget, request rate, 429 penalty -----------------------------
+
+TEST_F(config_settings, the_login_budget_request_rate_and_penalty_default_to_ibkr_safe_values) {
+    const session_options o = load().values.options;
+    EXPECT_EQ(o.login_min_interval.count(), 10.0);
+    EXPECT_EQ(o.logins_per_hour, 30);
+    EXPECT_EQ(o.max_requests_per_second, 10);
+    EXPECT_EQ(o.rate_limit_penalty.count(), 900.0);
+}
+
+TEST_F(config_settings, reads_the_login_budget_request_rate_and_penalty) {
+    sources.environment["SESSIOND_LOGIN_MIN_INTERVAL"] = "30";
+    sources.environment["SESSIOND_LOGINS_PER_HOUR"] = "12";
+    sources.environment["IBKR_MAX_REQUESTS_PER_SECOND"] = "50";
+    sources.environment["SESSIOND_RATE_LIMIT_PENALTY"] = "600";
+    const config_report report = load();
+    ASSERT_TRUE(report.ok()) << format_config_report(report);
+    EXPECT_EQ(report.values.options.login_min_interval.count(), 30.0);
+    EXPECT_EQ(report.values.options.logins_per_hour, 12);
+    EXPECT_EQ(report.values.options.max_requests_per_second, 50);
+    EXPECT_EQ(report.values.options.rate_limit_penalty.count(), 600.0);
+}
+
+TEST_F(config_settings, counts_are_whole_numbers_within_their_range) {
+    for (const char* text : {"0", "1001", "-1", "1.5", "ten", " 5"}) {
+        SCOPED_TRACE(text);
+        sources.environment = valid_environment();
+        EXPECT_EQ(problems_with("SESSIOND_LOGINS_PER_HOUR", text),
+                  strings{"SESSIOND_LOGINS_PER_HOUR: \"" + std::string(text) + "\" is not a whole number from 1 to 1000"});
+    }
+    for (const char* text : {"0", "51"}) {
+        SCOPED_TRACE(text);
+        sources.environment = valid_environment();
+        EXPECT_EQ(problems_with("IBKR_MAX_REQUESTS_PER_SECOND", text),
+                  strings{"IBKR_MAX_REQUESTS_PER_SECOND: \"" + std::string(text) + "\" is not a whole number from 1 to 50"});
+    }
+    sources.environment = valid_environment();
+    EXPECT_EQ(problems_with("SESSIOND_RATE_LIMIT_PENALTY", "0"),
+              strings{"SESSIOND_RATE_LIMIT_PENALTY: must be more than 0 and at most 86400 seconds"});
+}
+
+TEST_F(config_settings, the_state_directory_is_sessiond_state_dir_or_systemds_state_directory) {
+    EXPECT_FALSE(load().values.service.state_dir);
+    sources.environment["STATE_DIRECTORY"] = "/var/lib/ibkr-sessiond:/var/lib/other";
+    EXPECT_EQ(load().values.service.state_dir, fs::path("/var/lib/ibkr-sessiond"));
+    sources.environment["SESSIOND_STATE_DIR"] = "/srv/sessiond";
+    EXPECT_EQ(load().values.service.state_dir, fs::path("/srv/sessiond"));
+    EXPECT_EQ(problems_with("SESSIOND_STATE_DIR", "relative/dir"),
+              strings{"SESSIOND_STATE_DIR: \"relative/dir\" is not an absolute path"});
+}
+
+// ---- IBKR's calendar ---------------------------------------------------------------------------
+
+TEST_F(config_settings, the_calendar_defaults_to_new_york_with_the_reset_at_one_in_the_morning) {
+    const auto report = load();
+    ASSERT_TRUE(report.values.options.calendar);
+    EXPECT_EQ(report.values.options.calendar->region(), ibkr_region::new_york);
+    EXPECT_EQ(report.values.options.calendar->zone().name(), "America/New_York");
+    EXPECT_EQ(report.values.options.calendar->reset_time(), std::chrono::hours(1));
+}
+
+TEST_F(config_settings, reads_the_region_and_reset_time) {
+    sources.environment["IBKR_REGION"] = "Hong_Kong";
+    sources.environment["IBKR_RESET_TIME"] = "00:30:15";
+    const auto report = load();
+    ASSERT_TRUE(report.ok()) << format_config_report(report);
+    ASSERT_TRUE(report.values.options.calendar);
+    EXPECT_EQ(report.values.options.calendar->region(), ibkr_region::hong_kong);
+    EXPECT_EQ(report.values.options.calendar->zone().name(), "Asia/Hong_Kong");
+    EXPECT_EQ(report.values.options.calendar->reset_time(), std::chrono::seconds(30 * 60 + 15));
+    sources.environment["IBKR_REGION"] = "zug";
+    EXPECT_EQ(load().values.options.calendar->zone().name(), "Europe/Zurich");
+}
+
+TEST_F(config_settings, region_none_turns_the_calendar_off) {
+    sources.environment["IBKR_REGION"] = "none";
+    const auto report = load();
+    ASSERT_TRUE(report.ok());
+    EXPECT_FALSE(report.values.options.calendar);
+    EXPECT_NE(format_config_report(report).find("maintenance windows: none"), std::string::npos);
+}
+
+TEST_F(config_settings, rejects_an_unknown_region_or_a_malformed_reset_time) {
+    EXPECT_EQ(problems_with("IBKR_REGION", "london"),
+              strings{"IBKR_REGION: \"london\" is not new_york, zug, hong_kong or none"});
+    sources.environment = valid_environment();
+    for (const char* text : {"1:00", "24:00", "01:60", "01:00:60", "0100", "01:00 ", "01-00"}) {
+        SCOPED_TRACE(text);
+        EXPECT_EQ(problems_with("IBKR_RESET_TIME", text),
+                  strings{"IBKR_RESET_TIME: \"" + std::string(text) +
+                          "\" is not a time of day (HH:MM or HH:MM:SS, e.g. 01:00)"});
+    }
+}
+
+TEST_F(config_settings, a_missing_time_zone_database_is_a_warning_and_no_calendar) {
+    sources.environment["TZDIR"] = (dir.path() / "no-zoneinfo").string();
+    const auto report = load();
+    ASSERT_TRUE(report.ok()) << format_config_report(report);
+    EXPECT_FALSE(report.values.options.calendar);
+    ASSERT_EQ(report.warnings.size(), 1u);
+    EXPECT_NE(report.warnings.front().find("IBKR_REGION=new_york: cannot read "), std::string::npos) << report.warnings.front();
+    EXPECT_NE(report.warnings.front().find("failures in them count as ordinary failures"), std::string::npos);
 }
 
 TEST_F(config_settings, the_report_says_where_the_api_listens_and_whether_it_has_a_token) {

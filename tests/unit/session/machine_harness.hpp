@@ -24,6 +24,7 @@ inline machine_settings test_settings() {
     // The login budget has its own tests (budget_test settings); elsewhere it stays out of the way.
     s.login_min_interval = 0ms;
     s.logins_per_hour = 1000;
+    s.max_requests_per_second = 1000;
     s.compete = true;
     s.environment = ibkr_environment::paper;
     s.account_id = "DU1234567";

@@ -228,8 +228,8 @@ TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) 
 
 TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_replaces) {
     run_until(step::accounts);  // validate called at the start of this machine's login
-    const auto history = machine.calls();
-    ASSERT_TRUE(history[static_cast<std::size_t>(step::validate)]);
+    const auto& history = machine.pacing();
+    ASSERT_TRUE(history.last_started[static_cast<std::size_t>(step::validate)]);
 
     session_machine next(test_settings(), [] { return 0.0; });
     next.continue_pacing(history);
@@ -245,11 +245,12 @@ TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_re
 
 TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {
     run_until(step::accounts);
-    const auto mine = machine.calls();
-    session_machine::call_history older{};
-    older[static_cast<std::size_t>(step::validate)] = now - 1h;
-    machine.continue_pacing(older);
-    EXPECT_EQ(machine.calls(), mine);
+    const auto mine = machine.pacing().last_started;
+    session_machine older(test_settings(), [] { return 0.0; });
+    older.start(now - 1h);
+    older.on_call_started(now - 1h);  // its oauth call, an hour ago
+    machine.continue_pacing(older.pacing());
+    EXPECT_EQ(machine.pacing().last_started, mine);
 }
 
 TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
