@@ -121,6 +121,64 @@ TEST_F(status_test, connecting_shows_the_step_in_progress) {
     EXPECT_EQ(status_line(input(&snap())), "connecting: oauth");
 }
 
+TEST_F(status_test, throttled_says_how_many_logins_and_when_the_next_may_start) {
+    auto s = test_settings();
+    s.login_min_interval = 10s;
+    s.logins_per_hour = 30;
+    machine = session_machine(s, [] { return 0.0; });
+    config.values.options.logins_per_hour = 30;
+    config.values.options.login_min_interval = seconds_f(10);
+    start();
+    feed(failed(step::oauth, failure::server_error, 503));
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("state"), "throttled");
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_FALSE(j.at("throttled_until").is_null());
+    EXPECT_EQ(j.at("login_budget").at("logins_last_hour").as_uint64(), 1u);
+    EXPECT_EQ(j.at("login_budget").at("per_hour").as_int64(), 30);
+    const std::string line = status_line(input(&snap()));
+    EXPECT_TRUE(line.starts_with("throttled: 1 login(s) in the last hour (at most 30, 10 s apart); next login in ")) << line;
+    EXPECT_NE(line.find("oauth: HTTP 503"), std::string::npos) << line;
+}
+
+TEST_F(status_test, rate_limited_says_no_calls_until_when) {
+    connect();
+    feed(failed(step::tickle, failure::rate_limited, 429, 120s));
+    const auto j = json_of(&snap());
+    EXPECT_TRUE(j.at("rate_limited").as_bool());
+    EXPECT_EQ(j.at("rate_limited_until"), j.at("next_call_at"));
+    const std::string line = status_line(input(&snap()));
+    EXPECT_TRUE(line.starts_with("rate limited by IBKR (429): no calls until ")) << line;
+    EXPECT_NE(line.find("(2m00s)"), std::string::npos) << line;
+}
+
+TEST_F(status_test, a_maintenance_window_is_reported_as_such_not_as_an_alarm) {
+    auto zone = time_zone::load("America/New_York");
+    ASSERT_TRUE(zone);
+    auto calendar = std::make_shared<const ibkr_calendar>(ibkr_region::new_york, std::move(*zone));
+    auto s = test_settings();
+    s.calendar = calendar;
+    machine = session_machine(s, [] { return 0.0; });
+    config.values.options.calendar = calendar;
+    now = std::chrono::sys_days(std::chrono::December / 1 / 2026) + 5h + 50min;
+    connect();
+    now += 10min;  // 06:00 UTC, 01:00 EST
+    feed(failed(step::tickle, failure::server_error, 503));
+    const auto j = json_of(&snap());
+    ASSERT_TRUE(j.at("maintenance_window").is_object());
+    EXPECT_EQ(j.at("maintenance_window").at("kind"), "daily_reset");
+    EXPECT_EQ(j.at("maintenance_window").at("end"), "2026-12-01T06:30:00.000Z");
+    EXPECT_TRUE(j.at("maintenance_window").at("expected_failures").as_bool());
+    EXPECT_EQ(j.at("consecutive_failures").as_int64(), 0);
+    const std::string line = status_line(input(&snap()));
+    EXPECT_TRUE(line.starts_with("IBKR's daily reset (01:00 in New York), until 01:30 EST; reconnecting in ")) << line;
+}
+
+TEST_F(status_test, outside_any_window_there_is_no_maintenance_field) {
+    connect();
+    EXPECT_TRUE(json_of(&snap()).at("maintenance_window").is_null());
+}
+
 TEST_F(status_test, never_contains_the_key_or_the_api_token) {
     connect();
     const std::string text = boost::json::serialize(json_of(&snap()));
