@@ -1,6 +1,7 @@
 // ibkr-sessiond: parses the command line, builds the components, runs the event loop.
 
 #include "sessiond/app/cli.hpp"
+#include "sessiond/app/hardening.hpp"
 #include "sessiond/app/service.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/ibkr/ibkr_client.hpp"
@@ -12,11 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <sys/prctl.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <set>
 #include <string>
@@ -81,10 +78,11 @@ int main(int argc, char** argv) {
         std::cerr << "ibkr-sessiond: " << cli.error().message << "\n\n" << usage_text();
         return exit_usage;
     }
-    // The private key lives in this process's memory: no core file, no ptrace by other users.
-    if (!cli->allow_core_dumps && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-        std::cerr << "ibkr-sessiond: cannot turn off core dumps (prctl PR_SET_DUMPABLE): " << std::strerror(errno) << "\n";
-        return exit_failure;
+    if (!cli->allow_core_dumps) {
+        if (auto refused = refuse_core_dumps(); !refused) {
+            std::cerr << "ibkr-sessiond: " << refused.error().message << "\n";
+            return exit_failure;
+        }
     }
     switch (cli->what) {
         case command::help: std::cout << usage_text(); return exit_ok;

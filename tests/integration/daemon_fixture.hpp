@@ -65,13 +65,29 @@ protected:
         return n != nullptr && n->is_int64() ? static_cast<std::uint64_t>(n->as_int64()) : 0;
     }
 
+    // Whatever state the test left the daemon in, everything it says about itself: none of it may
+    // carry a secret (checked in TearDown with the rest of its responses).
+    static void ask_everything(daemon_process& d) {
+        if (!d.running() || !d.api_port(std::chrono::milliseconds(0))) return;
+        auto api = d.api();
+        for (const char* target : {"/api/ibkr/status", "/metrics", "/readyz?verbose", "/livez"}) (void)api.get(target);
+        http_request_options wrong;
+        wrong.headers.emplace_back("Authorization", "Bearer not-the-token-0123456789");
+        (void)api.post("/api/ibkr/test", "", wrong);
+    }
+
     void TearDown() override {
-        const std::vector<std::string> tokens = sim_ ? sim_->issued_tokens() : std::vector<std::string>{};
+        std::vector<std::string> secrets = sim_ ? sim_->issued_tokens() : std::vector<std::string>{};
+        for (auto& d : daemons_) {
+            ask_everything(*d);
+            if (!d->api_token().empty()) secrets.push_back(d->api_token());
+        }
         for (auto& d : daemons_) {
             // Exit 0 on SIGTERM, whatever happened before: under the sanitizers a leak or an error
             // report makes the exit code non-zero, so this is also where those surface.
             EXPECT_EQ(d->stop(), 0) << d->output();
-            expect_no_secrets(d->output(), d->private_key_pem(), tokens, "daemon output");
+            expect_no_secrets(d->output(), d->private_key_pem(), secrets, "daemon output");
+            expect_no_secrets(d->responses(), d->private_key_pem(), secrets, "daemon API responses");
         }
     }
 

@@ -226,7 +226,9 @@ TEST_F(service_api, unknown_paths_are_404_and_wrong_methods_405_as_json) {
 }
 
 TEST_F(service_api, connection_test_is_403_without_a_configured_token) {
-    auto& d = connected_daemon();
+    daemon_options o;
+    o.api_token.clear();
+    auto& d = connected_daemon(o);
     const http_result r = post_test(d, "anything-at-all-1234");
     EXPECT_EQ(r.status, 403u);
     EXPECT_NE(r.body.find("SESSIOND_API_TOKEN"), std::string::npos) << r.body;

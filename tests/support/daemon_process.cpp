@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <csignal>
 #include <cstdlib>
+#include <random>
 #include <stdexcept>
 
 namespace sessiond::testing {
@@ -63,11 +66,18 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     return env;
 }
 
+std::string canary_api_token() {
+    static std::mt19937_64 random(std::random_device{}());
+    return fmt::format("canary-api-token-{:016x}{:08x}", random(), random() & 0xffffffffu);
+}
+
 daemon_process::daemon_process(const sim_process& sim, daemon_options options)
     : key_pem_(options.private_key_pem.empty() ? shared_rsa_key().pkcs8_pem : options.private_key_pem) {
     const auto key_file = dir_.write("private-key.pem", key_pem_);
     environment_overrides env = daemon_environment(sim, key_file);
+    if (!options.api_token.empty()) env["SESSIOND_API_TOKEN"] = options.api_token;
     for (auto& [name, value] : options.environment) env[name] = value;
+    if (const auto it = env.find("SESSIOND_API_TOKEN"); it != env.end() && it->second) api_token_ = *it->second;
     subprocess_options p;
     p.argv.push_back(IBKR_SESSIOND_PATH);
     for (auto& a : options.args) p.argv.push_back(a);
@@ -123,7 +133,20 @@ std::optional<std::uint16_t> daemon_process::api_port(std::chrono::milliseconds 
 http_client daemon_process::api() {
     const auto port = api_port();
     if (!port) throw std::runtime_error("the daemon never said where its API listens:\n" + output());
-    return http_client("127.0.0.1", *port);
+    http_client client("127.0.0.1", *port);
+    client.on_response([log = responses_](const http_result& r) {
+        std::string entry = std::to_string(r.status) + "\n";
+        for (const auto& [name, value] : r.headers) entry.append(name).append(": ").append(value).append("\n");
+        entry.append(r.body).append("\n");
+        std::lock_guard guard(log->lock);
+        log->text += entry;
+    });
+    return client;
+}
+
+std::string daemon_process::responses() const {
+    std::lock_guard guard(responses_->lock);
+    return responses_->text;
 }
 
 std::string daemon_process::output() const { return process_->all_output(); }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,12 +20,17 @@ namespace sessiond::testing {
 
 using environment_overrides = std::map<std::string, std::optional<std::string>>;
 
+// A fresh random API token, shaped so that it can only come from the test ("canary-api-token-...").
+std::string canary_api_token();
+
 struct daemon_options {
     // Applied over daemon_environment(); nullopt removes a variable.
     environment_overrides environment;
     std::vector<std::string> args{"run", "--log-level", "debug"};
     // The key the daemon signs with; empty means shared_rsa_key().
     std::string private_key_pem;
+    // SESSIOND_API_TOKEN, a canary that no output may contain (an environment override wins).
+    std::string api_token = canary_api_token();
 };
 
 // Everything the daemon needs to reach `sim` as its IBKR, with timings small enough for tests:
@@ -53,8 +59,12 @@ public:
     // The port of its API, from the log line "API listening on http://HOST:PORT" (the tests make it
     // listen on 127.0.0.1:0); nullopt when that line did not come within the timeout.
     std::optional<std::uint16_t> api_port(std::chrono::milliseconds timeout = std::chrono::seconds(20));
-    // A client of its API (throws when api_port() has nothing).
+    // A client of its API (throws when api_port() has nothing). Every response it receives is kept
+    // in responses(), which the fixture checks for secrets.
     http_client api();
+    [[nodiscard]] std::string responses() const;
+    // SESSIOND_API_TOKEN as the daemon got it; empty when it has none.
+    [[nodiscard]] const std::string& api_token() const noexcept { return api_token_; }
 
     // Everything it printed, stdout and stderr.
     [[nodiscard]] std::string output() const;
@@ -66,6 +76,12 @@ private:
     std::string key_pem_;
     std::unique_ptr<subprocess> process_;
     std::optional<std::uint16_t> api_port_;
+    std::string api_token_;
+    struct transcript {
+        std::mutex lock;
+        std::string text;
+    };
+    std::shared_ptr<transcript> responses_ = std::make_shared<transcript>();
 };
 
 // Runs `ibkr-sessiond <args>` to completion (e.g. check-config, test-connection) and returns its
@@ -78,8 +94,8 @@ struct command_result {
 command_result run_sessiond(const environment_overrides& environment, std::vector<std::string> args,
                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Fails the test when text holds any line of the private key, any of the tokens, or anything
-// shaped like a signed assertion (JWT) or a PEM block.
+// Fails the test when text holds any line of the private key, any of the tokens (those the
+// simulator issued, the API token), or anything shaped like a signed assertion (JWT) or a PEM block.
 void expect_no_secrets(std::string_view text, std::string_view private_key_pem,
                        const std::vector<std::string>& tokens, std::string_view what);
 

@@ -74,6 +74,7 @@ struct http_client::impl {
     std::optional<tls_client_settings> tls;
     bool keep_alive = false;
     std::size_t connections = 0;
+    std::function<void(const http_result&)> on_response;
 
     asio::io_context ioc{1};
     std::optional<asio::ssl::context> ssl_ctx;
@@ -174,8 +175,12 @@ http_client::http_client(std::string host, std::uint16_t port, tls_client_settin
 }
 
 http_client::~http_client() = default;
+http_client::http_client(http_client&&) noexcept = default;
+http_client& http_client::operator=(http_client&&) noexcept = default;
 
 void http_client::keep_alive(bool on) { impl_->keep_alive = on; }
+
+void http_client::on_response(std::function<void(const http_result&)> hook) { impl_->on_response = std::move(hook); }
 
 std::size_t http_client::connections_opened() const noexcept { return impl_->connections; }
 
@@ -206,6 +211,7 @@ expected<http_result> http_client::request(http::verb method, std::string_view t
                    });
     impl_->ioc.run();
     if (failure) std::rethrow_exception(failure);
+    if (*outcome && impl_->on_response) impl_->on_response(**outcome);
     return std::move(*outcome);
 }
 

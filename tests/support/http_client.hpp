@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,8 @@ public:
     ~http_client();
     http_client(const http_client&) = delete;
     http_client& operator=(const http_client&) = delete;
+    http_client(http_client&&) noexcept;
+    http_client& operator=(http_client&&) noexcept;
 
     // Off (default): a fresh connection per request. On: one connection reused while the server keeps it.
     void keep_alive(bool on);
@@ -65,6 +68,9 @@ public:
     expected<http_result> post(std::string_view target, std::string body, const http_request_options& options = {});
     expected<http_result> post_json(std::string_view target, const boost::json::value& body,
                                     const http_request_options& options = {});
+
+    // Called with every response received (e.g. to check later that none carried a secret).
+    void on_response(std::function<void(const http_result&)> hook);
 
     // How many TCP connections this client opened so far (to check keep-alive reuse).
     [[nodiscard]] std::size_t connections_opened() const noexcept;
