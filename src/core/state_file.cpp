@@ -106,6 +106,18 @@ expected<void> write_atomically(const std::filesystem::path& path, std::string_v
     return {};
 }
 
+std::size_t remove_leftover_temporaries(const std::filesystem::path& path) {
+    const std::string prefix = "." + path.filename().string() + ".tmp-";
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    std::size_t removed = 0;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.starts_with(prefix) && ::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
 expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path, std::size_t max_bytes) {
     // O_NONBLOCK: opening a FIFO planted in place of the file must not hang the event loop.
     file_descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));

@@ -22,13 +22,13 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// The budget is IBKR's per username: one file per username, named by a hash (the username is not
-// shown anywhere).
-std::string budget_file_name(std::string_view credential) {
+// IBKR paces per username: one file per username, named by a hash (the username is not shown
+// anywhere).
+std::string pacing_file_name(std::string_view credential) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_Digest(credential.data(), credential.size(), digest, &length, EVP_sha256(), nullptr);
-    std::string name = "login-budget-";
+    std::string name = "pacing-";
     for (unsigned int i = 0; i < 8 && i < length; ++i) name += fmt::format("{:02x}", digest[i]);
     return name;
 }
@@ -103,43 +103,47 @@ void session::notify() const {
     for (const auto& o : observers_) o();
 }
 
-void session::load_budget() {
+void session::load_pacing() {
     const auto& dir = config_.service.state_dir;
     if (!dir) {
-        log_.warn({}, "no state directory (SESSIOND_STATE_DIR): the login budget ({} logins an hour, {} apart) "
-                      "does not survive a restart",
+        log_.warn({}, "no state directory (SESSIOND_STATE_DIR): the login budget ({} logins an hour, {} apart) and "
+                      "IBKR's validate pace do not survive a restart",
                   config_.options.logins_per_hour,
                   human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
         return;
     }
-    budget_path_ = *dir / budget_file_name(config_.profile.credential);
+    pacing_path_ = *dir / pacing_file_name(config_.profile.credential);
+    if (const auto removed = remove_leftover_temporaries(*pacing_path_); removed > 0)
+        log_.info({}, "pacing record: removed {} temporary file(s) left by an interrupted write", removed);
     const auto now = wall_clock::now();
-    const auto text = read_small_file(*budget_path_);
+    const auto text = read_small_file(*pacing_path_);
     if (text && !*text) return;  // a first start
-    expected<login_budget> restored = text ? login_budget::restore(**text, machine_.budget().limits(), now)
-                                           : expected<login_budget>(text.error());
+    expected<persisted_pacing> restored = text ? restore_pacing(**text, machine_.budget().limits(), now)
+                                               : expected<persisted_pacing>(text.error());
     if (!restored) {
-        // The safe reading of a record we cannot read: a login just happened.
-        log_.error({}, "login budget {}: {}; counting a login now to stay within IBKR's limits", budget_path_->string(),
+        // The safe reading of a record we cannot read: a login and a validate just happened.
+        log_.error({}, "pacing record {}: {}; counting a login now to stay within IBKR's limits", pacing_path_->string(),
                    restored.error().message);
-        login_budget assumed = machine_.budget();
-        assumed.record(now);
-        machine_.restore_budget(assumed);
+        persisted_pacing assumed{machine_.budget(), now};
+        assumed.logins.record(now);
+        machine_.restore_pacing(assumed, now);
         return;
     }
-    machine_.restore_budget(*restored);
-    log_.info({}, "login budget: {} login(s) in the last hour (from {})", restored->recent().size(),
-              budget_path_->string());
+    machine_.restore_pacing(*restored, now);
+    log_.info({}, "pacing record: {} login(s) in the last hour{} (from {})", restored->logins.recent().size(),
+              restored->last_validate ? ", last validate " + iso8601_utc(*restored->last_validate) : std::string(),
+              pacing_path_->string());
 }
 
-void session::save_budget() {
-    if (!budget_path_) return;
-    if (auto written = write_atomically(*budget_path_, machine_.budget().serialize()); !written)
-        log_.error({}, "login budget not saved: {}", written.error().message);
+void session::save_pacing() {
+    if (!pacing_path_) return;
+    const auto& validate = machine_.pacing().last_started[static_cast<std::size_t>(step::validate)];
+    if (auto written = write_atomically(*pacing_path_, serialize_pacing(machine_.budget(), validate)); !written)
+        log_.error({}, "pacing record not saved: {}", written.error().message);
 }
 
 asio::awaitable<void> session::run() {
-    load_budget();
+    load_pacing();
     next_ = machine_.start(wall_clock::now());
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
               config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
@@ -160,7 +164,8 @@ asio::awaitable<void> session::run() {
         }
         const directive current = next_;
         machine_.on_call_started(wall_clock::now());
-        if (current.next == step::oauth) save_budget();  // before the login: a crash now still counts it
+        // Before the call: a crash during it still counts it.
+        if (current.next == step::oauth || current.next == step::validate) save_pacing();
         notify();
         in_call_ = true;
         call_started_ = std::chrono::steady_clock::now();

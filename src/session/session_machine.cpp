@@ -419,9 +419,15 @@ void session_machine::leave_healthy_state() {
     snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
 }
 
-void session_machine::restore_budget(const login_budget& saved) {
-    pacing_.logins.merge(saved);
+void session_machine::restore_pacing(const persisted_pacing& saved, wall_time now) {
+    pacing_.logins.merge(saved.logins);
     snap_.logins_last_hour = pacing_.logins.recent().size();
+    const auto keep_later = [this](step s, wall_time t) {
+        auto& mine = pacing_.last_started[index_of(s)];
+        if (!mine || t > *mine) mine = t;
+    };
+    if (saved.last_validate) keep_later(step::validate, *saved.last_validate);
+    keep_later(step::tickle, now);
 }
 
 void session_machine::continue_pacing(const pacing_record& earlier) {

@@ -21,6 +21,11 @@ namespace sessiond {
 // and the system's reason.
 expected<void> write_atomically(const std::filesystem::path& path, std::string_view content);
 
+// Removes the temporary files write_atomically(path, ...) leaves behind when the process is killed
+// between creating one and renaming it. Call before the first write, when no other writer of `path`
+// runs. Returns how many it removed; what cannot be removed is left alone (the next write works anyway).
+std::size_t remove_leftover_temporaries(const std::filesystem::path& path);
+
 // The whole of a small regular file; nullopt when it does not exist. An error when it cannot be
 // read, is not a regular file, or holds more than max_bytes (never reads more than max_bytes + 1).
 expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path,

@@ -11,13 +11,11 @@
 // process. Attempts stamped after `now` mean the clock stepped back: they count as made just now,
 // so a clock step can never unlock a storm (see rate_window::advance()).
 
-#include "sessiond/core/error.hpp"
 #include "sessiond/session/rate_window.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
-#include <string>
-#include <string_view>
 
 namespace sessiond {
 
@@ -60,14 +58,11 @@ public:
         for (const wall_time t : other.recent()) window_.insert(t);
     }
 
-    // "sessiond-login-budget 1\n" then one attempt a line, oldest first, in unix milliseconds
-    // (rounded up, so that a restored attempt is never earlier than the real one).
-    [[nodiscard]] std::string serialize() const;
-
-    // Reads serialize()'s text. Attempts older than an hour before `now` are dropped, attempts after
-    // `now` are read as `now`, and only the newest per_hour are kept. Anything else (an empty text,
-    // another header or version, a line that is not unix milliseconds) is an error naming the line.
-    static expected<login_budget> restore(std::string_view text, login_budget_settings s, wall_time now);
+    // A login read back from a record (pacing_file.hpp), at `at` as of `now`: one an hour old or
+    // older is forgotten, one ahead of `now` must be `now` already; the newest per_hour are kept.
+    void add_restored(wall_time at, wall_time now) {
+        if (at > now - window) window_.insert(std::min(at, now));
+    }
 
 private:
     rate_window window_;

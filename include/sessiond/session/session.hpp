@@ -86,8 +86,8 @@ private:
     void log_transition(lifecycle before) const;
     void notify() const;
     void finish_stop();
-    void load_budget();
-    void save_budget();
+    void load_pacing();
+    void save_pacing();
 
     boost::asio::any_io_executor executor_;
     settings config_;
@@ -107,7 +107,7 @@ private:
         std::vector<std::function<void(const connection_test_report&)>> waiters;
     };
     std::optional<test_run> test_;
-    std::optional<std::filesystem::path> budget_path_;  // in the state directory, when there is one
+    std::optional<std::filesystem::path> pacing_path_;  // in the state directory, when there is one
     bool running_ = false;
     bool stopping_ = false;
     bool in_call_ = false;

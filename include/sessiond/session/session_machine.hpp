@@ -23,6 +23,7 @@
 #include "sessiond/ibkr/outcome.hpp"
 #include "sessiond/session/backoff_schedule.hpp"
 #include "sessiond/session/login_budget.hpp"
+#include "sessiond/session/pacing_file.hpp"
 #include "sessiond/session/rate_window.hpp"
 
 #include <array>
@@ -177,10 +178,12 @@ public:
     // and of the logins, within this machine's limits). Call before start().
     void continue_pacing(const pacing_record& earlier);
 
-    // Full logins started (the budget's record, to persist across restarts); restore_budget() adds a
-    // persisted record to it before start(), keeping this machine's limits.
+    // Full logins started (the budget's record, to persist across restarts).
     [[nodiscard]] const login_budget& budget() const noexcept { return pacing_.logins; }
-    void restore_budget(const login_budget& saved);
+    // What a previous process of this username left (pacing_file.hpp), added before start(): its
+    // logins and its last validate. It may also have tickled a moment before it ended, which the
+    // record does not say: the first tickle waits IBKR's tickle pace from now.
+    void restore_pacing(const persisted_pacing& saved, wall_time now);
 
 private:
     directive on_success(const step_outcome& o, wall_time now);

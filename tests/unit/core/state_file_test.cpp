@@ -148,6 +148,20 @@ TEST(state_file, write_over_a_directory_fails_and_removes_its_temporary_file) {
     EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"taken"});
 }
 
+TEST(state_file, leftover_temporaries_of_a_killed_writer_are_removed_and_nothing_else) {
+    const temp_dir dir;
+    const fs::path path = dir.path() / "login-budget-0123";
+    ASSERT_TRUE(write_atomically(path, "kept\n"));
+    dir.write(".login-budget-0123.tmp-4242-0", "half writ");
+    dir.write(".login-budget-0123.tmp-4243-7", "");
+    dir.write(".login-budget-9999.tmp-4242-0", "another user's");
+    dir.write("notes", "unrelated");
+    EXPECT_EQ(remove_leftover_temporaries(path), 2u);
+    EXPECT_EQ(names_in(dir.path()), (std::vector<std::string>{".login-budget-9999.tmp-4242-0", "login-budget-0123", "notes"}));
+    EXPECT_EQ(read_ok(path), "kept\n");
+    EXPECT_EQ(remove_leftover_temporaries(dir.path() / "missing-dir" / "x"), 0u);
+}
+
 TEST(state_file, read_of_a_missing_file_is_nullopt) {
     const temp_dir dir;
     for (const auto& path : {dir.path() / "missing", dir.path() / "no-dir" / "missing"}) {

@@ -16,10 +16,6 @@ const wall_time t0 = wall_time(milliseconds(1'780'000'000'000));
 
 login_budget_settings limits(milliseconds spacing, int per_hour) { return {spacing, per_hour}; }
 
-std::string unix_ms(wall_time t) {
-    return std::to_string(std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count());
-}
-
 // per_hour logins, spaced exactly as far apart as allowed, starting at `start`; returns the last.
 wall_time fill(login_budget& b, wall_time start) {
     wall_time at = start;
@@ -29,17 +25,6 @@ wall_time fill(login_budget& b, wall_time start) {
     }
     return at;
 }
-
-std::string restore_error(std::string_view text, wall_time now = t0) {
-    auto r = login_budget::restore(text, {}, now);
-    if (r) {
-        ADD_FAILURE() << "expected an error for: " << text;
-        return {};
-    }
-    return r.error().message;
-}
-
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 TEST(login_budget, a_fresh_budget_allows_a_login_at_once) {
     const login_budget b({});
@@ -231,137 +216,12 @@ TEST(login_budget, recording_an_earlier_time_than_the_last_keeps_the_record_orde
     EXPECT_EQ(b.next_allowed(t0), t0 + 10s);
 }
 
-TEST(login_budget, serializes_as_a_versioned_list_of_unix_milliseconds) {
-    login_budget b({});
-    b.record(t0);
-    b.record(t0 + 12'345ms);
-    EXPECT_EQ(b.serialize(), "sessiond-login-budget 1\n" + unix_ms(t0) + "\n" + unix_ms(t0 + 12'345ms) + "\n");
-    EXPECT_EQ(login_budget({}).serialize(), "sessiond-login-budget 1\n");
-}
-
-TEST(login_budget, serialize_rounds_up_so_a_restored_login_is_never_earlier) {
-    login_budget b({});
-    b.record(t0 + 1us);
-    EXPECT_EQ(b.serialize(), "sessiond-login-budget 1\n" + unix_ms(t0 + 1ms) + "\n");
-}
-
-TEST(login_budget, restore_reads_back_what_serialize_wrote) {
+TEST(login_budget, a_restored_login_an_hour_old_is_forgotten_and_one_from_the_future_is_now) {
     login_budget b(limits(10s, 30));
-    const wall_time last = fill(b, t0);
-    auto restored = login_budget::restore(b.serialize(), limits(10s, 30), last + 1s);
-    ASSERT_TRUE(restored) << restored.error().message;
-    EXPECT_EQ(restored->recent(), b.recent());
-    EXPECT_EQ(restored->next_allowed(last + 1s), t0 + 1h);
-    EXPECT_EQ(restored->serialize(), b.serialize());
-}
-
-TEST(login_budget, restore_accepts_a_header_alone_and_a_missing_final_newline) {
-    auto empty = login_budget::restore("sessiond-login-budget 1\n", {}, t0);
-    ASSERT_TRUE(empty) << empty.error().message;
-    EXPECT_TRUE(empty->recent().empty());
-    EXPECT_TRUE(login_budget::restore("sessiond-login-budget 1", {}, t0));
-    auto one = login_budget::restore("sessiond-login-budget 1\n" + unix_ms(t0 - 1s), {}, t0);
-    ASSERT_TRUE(one) << one.error().message;
-    EXPECT_EQ(one->recent(), (std::deque<wall_time>{t0 - 1s}));
-}
-
-TEST(login_budget, restore_sorts_the_logins) {
-    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 - 1min) + "\n" + unix_ms(t0 - 3min) + "\n" +
-                             unix_ms(t0 - 2min) + "\n";
-    auto r = login_budget::restore(text, {}, t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0 - 3min, t0 - 2min, t0 - 1min}));
-}
-
-TEST(login_budget, restore_ignores_logins_an_hour_old_or_older) {
-    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 - 5h) + "\n" + unix_ms(t0 - 1h) + "\n" +
-                             unix_ms(t0 - 1h + 1ms) + "\n" + "0\n";
-    auto r = login_budget::restore(text, {}, t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0 - 1h + 1ms}));
-}
-
-TEST(login_budget, restore_keeps_only_the_newest_per_hour_logins) {
-    std::string text = "sessiond-login-budget 1\n";
-    for (int i = 0; i < 100; ++i) text += unix_ms(t0 - 50min + i * 10s) + "\n";
-    auto r = login_budget::restore(text, limits(10s, 30), t0);
-    ASSERT_TRUE(r) << r.error().message;
-    ASSERT_EQ(r->recent().size(), 30u);
-    EXPECT_EQ(r->recent().front(), t0 - 50min + 70 * 10s);
-    EXPECT_EQ(r->recent().back(), t0 - 50min + 99 * 10s);
-}
-
-TEST(login_budget, restore_reads_logins_in_the_future_as_just_now) {
-    const std::string text = "sessiond-login-budget 1\n" + unix_ms(t0 + 1s) + "\n" + unix_ms(t0 + 24h) + "\n" +
-                             "9223372036854775807\n";
-    auto r = login_budget::restore(text, {}, t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->recent(), (std::deque<wall_time>{t0, t0, t0})) << "a clock step must never unlock a storm";
-    EXPECT_EQ(r->next_allowed(t0), t0 + 10s);
-}
-
-TEST(login_budget, restore_of_a_full_window_from_the_future_waits_an_hour) {
-    std::string text = "sessiond-login-budget 1\n";
-    for (int i = 0; i < 30; ++i) text += unix_ms(t0 + 2h + i * 10s) + "\n";
-    auto r = login_budget::restore(text, limits(10s, 30), t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->next_allowed(t0), t0 + 1h);
-}
-
-TEST(login_budget, restore_rejects_an_empty_text) {
-    EXPECT_TRUE(contains(restore_error(""), "empty"));
-}
-
-TEST(login_budget, restore_rejects_a_text_that_is_not_a_login_budget) {
-    const auto e = restore_error("hello\n123\n");
-    EXPECT_TRUE(contains(e, "line 1")) << e;
-    EXPECT_TRUE(contains(e, "not a login budget file")) << e;
-    EXPECT_TRUE(contains(restore_error("\n"), "line 1"));
-    EXPECT_TRUE(contains(restore_error("sessiond-login-budget 1 \n"), "line 1"));
-}
-
-TEST(login_budget, restore_rejects_another_format_version) {
-    const auto e = restore_error("sessiond-login-budget 2\n" + unix_ms(t0) + "\n");
-    EXPECT_TRUE(contains(e, "line 1")) << e;
-    EXPECT_TRUE(contains(e, "unsupported format version 2")) << e;
-    const auto malformed = restore_error("sessiond-login-budget one\n");
-    EXPECT_TRUE(contains(malformed, "malformed format version")) << malformed;
-}
-
-TEST(login_budget, restore_names_the_line_that_is_not_a_time) {
-    const std::string head = "sessiond-login-budget 1\n" + unix_ms(t0) + "\n";
-    for (const std::string bad : {"abc", "-5", "+5", "12 ", " 12", "1.5", "0x10", "12\r"}) {
-        const auto e = restore_error(head + bad + "\n");
-        EXPECT_TRUE(contains(e, "line 3")) << bad << ": " << e;
-        EXPECT_TRUE(contains(e, "unix milliseconds")) << bad << ": " << e;
-    }
-}
-
-TEST(login_budget, restore_rejects_empty_lines) {
-    const auto e = restore_error("sessiond-login-budget 1\n" + unix_ms(t0) + "\n\n" + unix_ms(t0) + "\n");
-    EXPECT_TRUE(contains(e, "line 3: empty line")) << e;
-    EXPECT_TRUE(contains(restore_error("sessiond-login-budget 1\n\n"), "line 2"));
-}
-
-TEST(login_budget, restore_rejects_a_time_out_of_range) {
-    const auto e = restore_error("sessiond-login-budget 1\n99999999999999999999999\n");
-    EXPECT_TRUE(contains(e, "line 2: time out of range")) << e;
-}
-
-TEST(login_budget, restore_reads_a_long_file_into_bounded_memory) {
-    std::string text = "sessiond-login-budget 1\n";
-    for (int i = 0; i < 10'000; ++i) text += unix_ms(t0 - 59min + i * 100ms) + "\n";
-    auto r = login_budget::restore(text, limits(10s, 30), t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->recent().size(), 30u);
-    EXPECT_EQ(r->recent().back(), t0 - 59min + 9'999 * 100ms);
-}
-
-TEST(login_budget, restore_uses_the_settings_given) {
-    auto r = login_budget::restore("sessiond-login-budget 1\n" + unix_ms(t0) + "\n", limits(1min, 5), t0);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->limits().per_hour, 5);
-    EXPECT_EQ(r->next_allowed(t0), t0 + 1min);
+    b.add_restored(t0 - 1h, t0);
+    b.add_restored(t0 - 1h + 1ms, t0);
+    b.add_restored(t0 + 1h, t0);
+    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0 - 1h + 1ms, t0}));
 }
 
 }  // namespace

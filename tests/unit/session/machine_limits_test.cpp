@@ -70,7 +70,7 @@ TEST_F(login_budget_machine, a_restored_record_throttles_the_first_login_after_a
     login_budget saved({10s, 3});
     for (int i = 3; i >= 1; --i) saved.record(now - minutes(i));
     session_machine restarted(budget_settings(), [] { return 0.0; });
-    restarted.restore_budget(saved);
+    restarted.restore_pacing({saved, std::nullopt}, now);
     const directive d = restarted.start(now);
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 57min) << "three logins in the last three minutes: the oldest leaves the hour in 57 min";
@@ -277,6 +277,26 @@ TEST_F(maintenance_machine, refusals_are_never_taken_for_maintenance) {
     feed(failed(step::tickle, failure::rejected, 400));
     EXPECT_FALSE(snap().maintenance);
     EXPECT_EQ(snap().consecutive_failures, 1);
+}
+
+}  // namespace
+}  // namespace sessiond::testing
+
+namespace sessiond::testing {
+namespace {
+
+TEST_F(machine_test, a_restart_keeps_the_last_validates_pace_and_waits_a_tickle_pace_before_tickling) {
+    login_budget logins({0ms, 1000});
+    session_machine restarted(test_settings(), [] { return 0.0; });
+    restarted.restore_pacing({logins, now - 20s}, now);
+    restarted.start(now);
+    restarted.on_call_started(now);
+    restarted.on_outcome(ok(step::oauth), now);
+    restarted.on_call_started(now);
+    const directive d = restarted.on_outcome(ok(step::sso), now);
+    EXPECT_EQ(d.next, step::validate);
+    EXPECT_EQ(d.delay, 40s) << "IBKR allows one validate a minute, across restarts";
+    EXPECT_EQ(restarted.pacing().last_started[static_cast<std::size_t>(step::tickle)], now);
 }
 
 }  // namespace
