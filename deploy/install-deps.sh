@@ -10,7 +10,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libsystemd-dev systemd
   libgtest-dev
-  python3 procps tzdata
+  python3 procps tzdata valgrind
 )
 
 missing=()

@@ -31,6 +31,25 @@ environment_overrides base_environment() {
     return env;
 }
 
+// SESSIOND_TEST_DAEMON_WRAPPER="valgrind --leak-check=full ...": the daemon runs under that command
+// (tests/valgrind.sh). Split at blanks; empty or unset: the daemon runs as itself.
+std::vector<std::string> daemon_command_prefix() {
+    std::vector<std::string> out;
+    const char* wrapper = std::getenv("SESSIOND_TEST_DAEMON_WRAPPER");
+    if (wrapper == nullptr) return out;
+    std::string word;
+    for (const char* c = wrapper;; ++c) {
+        if (*c == ' ' || *c == '\0') {
+            if (!word.empty()) out.push_back(std::move(word));
+            word.clear();
+            if (*c == '\0') break;
+        } else {
+            word += *c;
+        }
+    }
+    return out;
+}
+
 void drain(subprocess& p) {
     for (const auto stream : {output_stream::out, output_stream::err})
         p.wait_until(stream, [](std::string_view) { return false; }, std::chrono::seconds(5));
@@ -79,6 +98,7 @@ daemon_process::daemon_process(const sim_process& sim, daemon_options options)
     for (auto& [name, value] : options.environment) env[name] = value;
     if (const auto it = env.find("SESSIOND_API_TOKEN"); it != env.end() && it->second) api_token_ = *it->second;
     subprocess_options p;
+    p.argv = daemon_command_prefix();
     p.argv.push_back(IBKR_SESSIOND_PATH);
     for (auto& a : options.args) p.argv.push_back(a);
     p.inherit_environment = false;

@@ -7,6 +7,7 @@
 #include "../../fuzz/harness/ibkr_responses.hpp"
 #include "../../fuzz/harness/pem_key.hpp"
 #include "../../fuzz/harness/settings.hpp"
+#include "../../fuzz/harness/state_files.hpp"
 
 #include <gtest/gtest.h>
 
@@ -75,6 +76,14 @@ TEST(fuzz_regressions, ibkr_response_inputs_stay_bounded_printable_and_redacted)
 
 TEST(fuzz_regressions, http_request_inputs_get_well_formed_answers) {
     EXPECT_GT(replay("http_request", fuzz::http_request), 0u);
+}
+
+TEST(fuzz_regressions, pacing_records_are_refused_with_one_line_or_read_within_their_promises) {
+    EXPECT_GT(replay("pacing_record", fuzz::pacing_record), 0u);
+}
+
+TEST(fuzz_regressions, tzif_inputs_are_refused_with_one_line_or_give_sane_offsets) {
+    EXPECT_GT(replay("tzif", fuzz::tzif), 0u);
 }
 
 // The findings themselves, stated as behaviour, so that a reader need not decode the stored files.
