@@ -77,9 +77,12 @@ model_reply invalid_sso_bearer(const rejection& r) {
     return gateway_error(http::status::unauthorized, "Invalid or expired access token", r.reason);
 }
 
-model_reply too_many_requests() {
+constexpr std::chrono::seconds request_rate_window{1};
+
+// Every limiter answers the same 429, without Retry-After (IBKR documents none); the reason tells them apart.
+model_reply too_many_requests(std::string reason = "rate_limited") {
     return refuse(json_response(http::status::too_many_requests, json::object{{"error", "Too Many Requests"}}),
-                  "rate_limited");
+                  std::move(reason));
 }
 
 checked<std::map<std::string, std::string>> parse_form(std::string_view body) {
@@ -115,13 +118,25 @@ std::string openssl_random_bytes(std::size_t n) {
     return bytes;
 }
 
+ibkr_model::user_state::user_state(const model_config& c)
+    : tickle_limit(1, c.tickle_min_interval), validate_limit(1, c.validate_min_interval) {
+    if (c.max_requests_per_second > 0) request_limit.emplace(c.max_requests_per_second, request_rate_window);
+}
+
 ibkr_model::ibkr_model(model_config config, rsa_public_key client_key, random_source random)
-    : config_(std::move(config)),
-      client_key_(std::move(client_key)),
-      random_(std::move(random)),
-      user_(config_.tickle_min_interval, config_.validate_min_interval) {}
+    : config_(std::move(config)), client_key_(std::move(client_key)), random_(std::move(random)), user_(config_) {}
 
 model_reply ibkr_model::handle(const http_request& req, wall_time now) {
+    std::optional<model_reply> paced = pace(now);
+    return paced ? std::move(*paced) : serve(req, now);
+}
+
+std::optional<model_reply> ibkr_model::pace(wall_time now) {
+    if (user_.request_limit && !user_.request_limit->try_acquire(now)) return too_many_requests("global_rate_limited");
+    return std::nullopt;
+}
+
+model_reply ibkr_model::serve(const http_request& req, wall_time now) {
     // IBKR's front end insists on Content-Length on every POST, even an empty one.
     if (req.method() == http::verb::post && !req.has_content_length() && !req.chunked())
         return gateway_error(http::status::length_required, "Length Required", "length_required");

@@ -89,8 +89,10 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     const auto state = body_of(res);
     for (const auto* field : {"calls", "statuses", "tokens_issued", "sso_sessions_created", "validates", "inits",
                               "accounts", "tickles", "logouts", "rejections", "active_sso_sessions", "brokerage",
-                              "competing_session", "maintenance", "open_connections"})
+                              "competing_session", "maintenance", "open_connections", "refused_connections",
+                              "pending_faults"})
         EXPECT_TRUE(state.contains(field)) << field;
+    EXPECT_EQ(state.at("maintenance"), false);
     EXPECT_EQ(state.at("calls").at("/v1/api/tickle"), 1);
     EXPECT_EQ(state.at("statuses").at("/v1/api/tickle 401"), 1);
     EXPECT_EQ(state.at("rejections").at("missing_bearer"), 1);

@@ -709,6 +709,7 @@ TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
     const std::string token = oauth_token();
     const std::string bearer = sso_bearer();
     model_->set_maintenance(true);
+    advance(1s);  // eight requests more than the three above would exceed 10 per second
     for (const auto& r : {request_token_with(assertion_claims()), request_sso(token, sso_claims()), tickle(bearer),
                           validate(bearer), init(bearer), accounts(bearer), auth_status(bearer), logout(bearer)}) {
         EXPECT_EQ(r.response.result_int(), 503u);
@@ -717,6 +718,73 @@ TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
     }
     model_->set_maintenance(false);
     EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
+// ---------------------------------------------------------------- pacing of the whole API
+
+TEST_F(ibkr_model_test, refuses_the_request_beyond_max_requests_per_second_with_429) {
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer") << i;
+    const auto r = tickle("");
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "global_rate_limited");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(r.response.count(http::field::retry_after), 0u);
+}
+
+TEST_F(ibkr_model_test, the_request_rate_counts_every_endpoint_and_every_answer) {
+    // One user, one client: token and sso-sessions count, and so do requests IBKR refuses.
+    (void)sso_bearer();  // requests 1 and 2
+    expect_problem(request_token_with(assertion_claims(), "other"), 401, "assertion_wrong_kid");
+    expect_problem(request_sso("no-such-token", sso_claims()), 401, "unknown_oauth_token");
+    EXPECT_EQ(send(get("/v1/api/portfolio/accounts")).response.result_int(), 404u);
+    EXPECT_EQ(send(get(token_path)).response.result_int(), 405u);  // request 6
+    model_->set_maintenance(true);
+    for (int i = 7; i <= 10; ++i) EXPECT_EQ(tickle("").reason, "maintenance") << i;
+    // The limit comes before 411, 404/405 and maintenance.
+    http_request no_length{http::verb::post, "/v1/api/tickle", 11};
+    EXPECT_EQ(send(no_length).reason, "global_rate_limited");
+    EXPECT_EQ(request_token_with(assertion_claims()).reason, "global_rate_limited");
+}
+
+TEST_F(ibkr_model_test, a_request_exactly_one_second_old_leaves_the_request_window) {
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    advance(500ms);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    advance(499ms);
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+    advance(1ms);  // the first five are exactly 1 s old
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(tickle("").reason, "missing_bearer") << i;
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+}
+
+TEST_F(ibkr_model_test, refused_requests_do_not_move_the_request_window) {
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    for (int i = 1; i < 10; ++i) {
+        advance(100ms);
+        EXPECT_EQ(tickle("").reason, "global_rate_limited") << i;
+    }
+    advance(100ms);
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+}
+
+TEST_F(ibkr_model_test, max_requests_per_second_follows_the_configuration_and_0_lifts_it) {
+    auto c = default_config();
+    c.max_requests_per_second = 2;
+    configure(c);
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+
+    c.max_requests_per_second = 0;
+    configure(c);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer") << i;
+}
+
+TEST_F(ibkr_model_test, an_endpoint_limit_429_counts_in_the_request_window) {
+    const std::string bearer = sso_bearer();                           // 2
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);             // 3
+    for (int i = 4; i <= 10; ++i) EXPECT_EQ(tickle(bearer).reason, "rate_limited") << i;
+    EXPECT_EQ(tickle(bearer).reason, "global_rate_limited");
 }
 
 TEST_F(ibkr_model_test, unknown_path_is_404_and_wrong_method_is_405) {

@@ -179,6 +179,35 @@ TEST(sim_process, refuses_connections_beyond_max_connections) {
     EXPECT_EQ(sim.state().at("refused_connections"), 1);
 }
 
+// ---------------------------------------------------------------- pacing
+
+TEST(sim_process, refuses_requests_beyond_max_requests_per_second_with_429) {
+    sim_options o;
+    o.max_requests_per_second = 3;
+    sim_process sim(o);
+    for (int i = 0; i < 5; ++i) (void)sim.state();  // control requests never count
+    auto client = sim.https_client();
+    client->keep_alive(true);
+    std::vector<unsigned> statuses;
+    http_result last;
+    const auto began = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) {
+        auto res = client->post(tickle_path, "");
+        ASSERT_TRUE(res.has_value()) << res.error().message;
+        statuses.push_back(res->status);
+        last = *res;
+    }
+    const auto took = std::chrono::steady_clock::now() - began;
+    // Each request met the model between `began` and now: within one second, the fourth is one too many.
+    if (took >= 1s) GTEST_SKIP() << "four requests took " << (took / 1ms) << " ms, more than one window";
+    EXPECT_EQ(statuses, (std::vector<unsigned>{401, 401, 401, 429}));
+    EXPECT_EQ(last.json(), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_FALSE(last.has_header("Retry-After"));
+    EXPECT_EQ(sim.state().at("rejections").at("global_rate_limited"), 1);
+    EXPECT_EQ(last_event(sim).at("reason"), "global_rate_limited");
+    EXPECT_NE(sim.output().find("reason=global_rate_limited"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- faults
 
 TEST(sim_process, status_fault_answers_before_auth_with_status_body_and_retry_after) {

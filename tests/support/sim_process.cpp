@@ -85,6 +85,10 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
         argv.emplace_back(flag);
         argv.push_back(seconds_text(**value));
     }
+    if (options_.max_requests_per_second) {
+        argv.emplace_back("--max-requests-per-second");
+        argv.push_back(std::to_string(*options_.max_requests_per_second));
+    }
     if (!options_.validate_extends) argv.emplace_back("--no-validate-extends");
     if (options_.tickle_extends) argv.emplace_back("--tickle-extends");
     if (options_.cert_host) {

@@ -39,6 +39,8 @@ struct sim_options {
     std::optional<double> validate_min_interval;
     std::optional<double> clock_skew;
     std::optional<double> max_assertion_life;
+    // IBKR requests per sliding second; unset leaves the simulator's default (10), 0 = no limit.
+    std::optional<unsigned> max_requests_per_second;
     bool validate_extends = true;
     bool tickle_extends = false;
     std::optional<std::string> cert_host;  // the certificate names only this host

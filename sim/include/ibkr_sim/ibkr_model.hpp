@@ -88,16 +88,21 @@ private:
         wall_time last_activity{};
         std::string session_id;
     };
-    // Everything IBKR keeps per username. The simulator serves one configured user.
+    // Everything IBKR keeps per username. The simulator serves one configured user, so every request
+    // is that user's, the token and sso-sessions requests included.
     struct user_state {
-        user_state(sim_duration tickle_interval, sim_duration validate_interval)
-            : tickle_limit(tickle_interval), validate_limit(validate_interval) {}
+        explicit user_state(const model_config& c);
         std::optional<sso_session> sso;
         brokerage_session brokerage;
-        min_interval_limiter tickle_limit;
-        min_interval_limiter validate_limit;
+        std::optional<sliding_window_limiter> request_limit;  // all endpoints together; none when 0
+        sliding_window_limiter tickle_limit;
+        sliding_window_limiter validate_limit;
     };
 
+    // The answer for a request that passed the pacing: 411, 404/405, maintenance, the endpoint.
+    model_reply serve(const http_request& req, wall_time now);
+    // The per-user request rate: a 429 or nothing.
+    std::optional<model_reply> pace(wall_time now);
     model_reply create_token(const http_request& req, wall_time now);
     model_reply create_sso_session(const http_request& req, wall_time now);
     model_reply validate(user_state& user, wall_time now);
