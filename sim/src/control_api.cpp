@@ -18,6 +18,10 @@ http_response ok(json::object extra = {}) {
     return json_response(http::status::ok, extra);
 }
 
+json::value ms_or_null(std::optional<sim_duration> d) {
+    return d ? json::value(d->count()) : json::value(nullptr);
+}
+
 http_response error_response(http::status status, std::string_view message) {
     return json_response(status, json::object{{"error", message}});
 }
@@ -169,6 +173,8 @@ json::object control_api::state_json(wall_time now) const {
                                        {"established", b.established}}},
             {"competing_session", model_.competing()},
             {"maintenance", model_.maintenance()},
+            {"penalty_box_ends_in_ms", ms_or_null(model_.penalty_box_left(now))},
+            {"penalty_box_violations", c.penalty_box_violations},
             {"open_connections", connections.open},
             {"refused_connections", connections.refused},
             {"pending_faults", faults_.pending()}};

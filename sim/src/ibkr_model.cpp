@@ -128,10 +128,19 @@ ibkr_model::ibkr_model(model_config config, rsa_public_key client_key, random_so
 
 model_reply ibkr_model::handle(const http_request& req, wall_time now) {
     std::optional<model_reply> paced = pace(now);
-    return paced ? std::move(*paced) : serve(req, now);
+    model_reply r = paced ? std::move(*paced) : serve(req, now);
+    // Every 429 the model answers comes from its own limiters (injected faults never reach it). The
+    // box's own 429s restart it: a client that keeps calling stays in.
+    if (r.response.result() == http::status::too_many_requests && config_.penalty_box.count() > 0)
+        penalty_box_ = time_span{now, now + config_.penalty_box};
+    return r;
 }
 
 std::optional<model_reply> ibkr_model::pace(wall_time now) {
+    if (penalty_box_ && penalty_box_->contains(now)) {
+        ++counters_.penalty_box_violations;
+        return too_many_requests("penalty_box");
+    }
     if (user_.request_limit && !user_.request_limit->try_acquire(now)) return too_many_requests("global_rate_limited");
     return std::nullopt;
 }
@@ -472,6 +481,11 @@ void ibkr_model::set_competing(bool on) {
 }
 
 void ibkr_model::set_maintenance(bool on) { maintenance_ = on; }
+
+std::optional<sim_duration> ibkr_model::penalty_box_left(wall_time now) const noexcept {
+    if (!penalty_box_ || !penalty_box_->contains(now)) return std::nullopt;
+    return std::chrono::ceil<sim_duration>(penalty_box_->until - now);
+}
 
 std::size_t ibkr_model::active_sso_sessions(wall_time now) const {
     return user_.sso && now < user_.sso->expires ? 1 : 0;

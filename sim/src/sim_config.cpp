@@ -249,6 +249,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
              m.max_requests_per_second = *n;
              return {};
          }},
+        {"--penalty-box", seconds_into(m.penalty_box)},
         {"--clock-skew", seconds_into(m.clock_skew)},
         {"--max-assertion-life", seconds_into(m.max_assertion_life)},
         {"--max-connections",
@@ -367,6 +368,8 @@ Session rules
   --validate-min-interval S      closer validates get 429 (default 60)
   --max-requests-per-second N    IBKR requests accepted in any sliding second, all endpoints together;
                                  more get 429 (default 10, 0 = no limit)
+  --penalty-box S                after a 429 of any of these limits every IBKR request gets 429 for S
+                                 seconds, restarted by each request meanwhile (default 0 = off)
   --clock-skew S                 how far iat may be in the future (default 30)
   --max-assertion-life S         longest exp - iat of a client assertion (default 300)
 Other

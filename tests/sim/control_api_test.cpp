@@ -89,10 +89,12 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     const auto state = body_of(res);
     for (const auto* field : {"calls", "statuses", "tokens_issued", "sso_sessions_created", "validates", "inits",
                               "accounts", "tickles", "logouts", "rejections", "active_sso_sessions", "brokerage",
-                              "competing_session", "maintenance", "open_connections", "refused_connections",
-                              "pending_faults"})
+                              "competing_session", "maintenance", "penalty_box_ends_in_ms",
+                              "penalty_box_violations", "open_connections", "refused_connections", "pending_faults"})
         EXPECT_TRUE(state.contains(field)) << field;
     EXPECT_EQ(state.at("maintenance"), false);
+    EXPECT_TRUE(state.at("penalty_box_ends_in_ms").is_null());
+    EXPECT_EQ(state.at("penalty_box_violations"), 0);
     EXPECT_EQ(state.at("calls").at("/v1/api/tickle"), 1);
     EXPECT_EQ(state.at("statuses").at("/v1/api/tickle 401"), 1);
     EXPECT_EQ(state.at("rejections").at("missing_bearer"), 1);
@@ -101,6 +103,26 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     EXPECT_EQ(state.at("brokerage").at("connected"), false);
     EXPECT_EQ(call(http::verb::post, "/control/reset-stats").result_int(), 200u);
     EXPECT_TRUE(body_of(call(http::verb::get, "/control/state")).at("calls").as_object().empty());
+}
+
+TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_box_opens) {
+    model_config c = make_config();
+    c.max_requests_per_second = 1;
+    c.penalty_box = 600s;
+    ibkr_model model(c, rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value());
+    control_api api(model, faults_, journal_, {});
+    const http_request tickle{http::verb::get, "/v1/api/tickle", 11};
+    ASSERT_EQ(model.handle(tickle, now_).reason, "missing_bearer");
+    ASSERT_EQ(model.handle(tickle, now_).reason, "global_rate_limited");
+    EXPECT_EQ(api.state_json(now_).at("penalty_box_ends_in_ms"), 600000);
+    ASSERT_EQ(model.handle(tickle, now_ + 100s).reason, "penalty_box");
+    ASSERT_EQ(model.handle(tickle, now_ + 200s).reason, "penalty_box");
+    auto state = api.state_json(now_ + 250s);
+    EXPECT_EQ(state.at("penalty_box_violations"), 2);
+    EXPECT_EQ(state.at("penalty_box_ends_in_ms"), 550000);
+    EXPECT_TRUE(api.state_json(now_ + 800s).at("penalty_box_ends_in_ms").is_null());
+    ASSERT_EQ(api.handle(http_request{http::verb::post, "/control/reset-stats", 11}, now_).result_int(), 200u);
+    EXPECT_EQ(api.state_json(now_ + 250s).at("penalty_box_violations"), 0);
 }
 
 TEST_F(control_api_test, events_take_a_since_parameter) {

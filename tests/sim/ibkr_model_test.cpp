@@ -787,6 +787,96 @@ TEST_F(ibkr_model_test, an_endpoint_limit_429_counts_in_the_request_window) {
     EXPECT_EQ(tickle(bearer).reason, "global_rate_limited");
 }
 
+// ---------------------------------------------------------------- penalty box
+
+TEST_F(ibkr_model_test, penalty_box_is_off_by_default) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");
+    EXPECT_EQ(validate(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 0u);
+}
+
+TEST_F(ibkr_model_test, a_global_rate_limit_429_puts_the_client_in_the_penalty_box) {
+    auto c = default_config();
+    c.max_requests_per_second = 2;
+    c.penalty_box = 600s;
+    configure(c);
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "global_rate_limited");
+    EXPECT_EQ(model_->penalty_box_left(now_), 600s);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 0u);  // the 429 that closed it is no violation
+    advance(2s);  // the request window is empty again; the box is not
+    const auto r = request_token_with(assertion_claims());
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "penalty_box");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(r.response.count(http::field::retry_after), 0u);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 1u);
+    EXPECT_EQ(model_->counters().tokens_issued, 0u);
+}
+
+TEST_F(ibkr_model_test, a_tickle_or_validate_429_puts_the_client_in_the_penalty_box) {
+    auto c = default_config();
+    c.penalty_box = 10s;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(validate(bearer).response.result_int(), 200u);
+    ASSERT_EQ(validate(bearer).reason, "rate_limited");
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");
+    EXPECT_EQ(model_->counters().tickles, 0u);
+}
+
+TEST_F(ibkr_model_test, every_request_in_the_penalty_box_restarts_it) {
+    auto c = default_config();
+    c.penalty_box = 10s;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");  // the box closes for 10 s
+    advance(9s);
+    EXPECT_EQ(model_->penalty_box_left(now_), 1s);
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");  // ... and again for 10 s from here
+    EXPECT_EQ(model_->penalty_box_left(now_), 10s);
+    advance(9'999ms);
+    EXPECT_EQ(model_->penalty_box_left(now_), 1ms);
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");
+    advance(10s);  // exactly 10 s after the last violation the box opens
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 2u);
+}
+
+TEST_F(ibkr_model_test, requests_refused_by_the_penalty_box_do_not_count_in_the_request_window) {
+    auto c = default_config();
+    c.max_requests_per_second = 2;
+    c.penalty_box = 500ms;
+    configure(c);
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "global_rate_limited");
+    advance(400ms);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(tickle("").reason, "penalty_box");  // the box lasts until +900 ms
+    advance(600ms);  // the first two left the window at +1 s; the three violations never entered it
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(model_->counters().penalty_box_violations, 3u);
+}
+
+TEST_F(ibkr_model_test, a_clock_stepped_back_opens_the_penalty_box) {
+    auto c = default_config();
+    c.penalty_box = 600s;
+    configure(c);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");
+    advance(-1h);
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
 TEST_F(ibkr_model_test, unknown_path_is_404_and_wrong_method_is_405) {
     const auto missing = send(get("/v1/api/portfolio/accounts", "x"));
     EXPECT_EQ(missing.response.result_int(), 404u);

@@ -70,6 +70,8 @@ std::string open_sso_session(http_client& client) {
     return std::string(sso->json().at("access_token").as_string());
 }
 
+std::int64_t number(const json::value& v) { return v.to_number<std::int64_t>(); }
+
 json::object last_event(sim_process& sim) {
     const auto events = sim.events(0).at("events").as_array();
     return events.empty() ? json::object{} : events.back().as_object();
@@ -206,6 +208,48 @@ TEST(sim_process, refuses_requests_beyond_max_requests_per_second_with_429) {
     EXPECT_EQ(sim.state().at("rejections").at("global_rate_limited"), 1);
     EXPECT_EQ(last_event(sim).at("reason"), "global_rate_limited");
     EXPECT_NE(sim.output().find("reason=global_rate_limited"), std::string::npos);
+}
+
+TEST(sim_process, penalty_box_answers_429_to_every_request_after_a_429_and_counts_them) {
+    sim_options o;
+    o.penalty_box = 600;
+    sim_process sim(o);
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    ASSERT_EQ(client->get("/v1/api/sso/validate", with_bearer(bearer))->status, 200u);
+    ASSERT_EQ(client->get("/v1/api/sso/validate", with_bearer(bearer))->status, 429u);  // 1 per 60 s
+    EXPECT_EQ(sim.state().at("penalty_box_violations"), 0);
+
+    auto tickle = client->post(tickle_path, "", with_bearer(bearer));
+    ASSERT_TRUE(tickle.has_value()) << tickle.error().message;
+    EXPECT_EQ(tickle->status, 429u);
+    EXPECT_EQ(tickle->json(), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(last_event(sim).at("reason"), "penalty_box");
+    const requests::client_identity id;
+    const auto assertion = requests::sign(requests::assertion_claims(id, std::chrono::system_clock::now()), "main");
+    auto token = client->post(token_path, requests::form_body(requests::token_form(id, assertion)), form());
+    ASSERT_TRUE(token.has_value()) << token.error().message;
+    EXPECT_EQ(token->status, 429u);  // the token endpoint too
+    const auto state = sim.state();
+    EXPECT_EQ(state.at("penalty_box_violations"), 2);
+    EXPECT_EQ(state.at("rejections").at("penalty_box"), 2);
+    EXPECT_EQ(state.at("rejections").at("rate_limited"), 1);
+    EXPECT_EQ(state.at("tickles"), 0);
+    EXPECT_GT(number(state.at("penalty_box_ends_in_ms")), 0);
+    EXPECT_LE(number(state.at("penalty_box_ends_in_ms")), 600000);
+}
+
+TEST(sim_process, an_injected_429_does_not_open_the_penalty_box) {
+    sim_options o;
+    o.penalty_box = 600;
+    sim_process sim(o);
+    sim.fault(json::object{{"path", tickle_path}, {"action", "status"}, {"status", 429}});
+    auto client = sim.https_client();
+    EXPECT_EQ(client->post(tickle_path, "")->status, 429u);
+    EXPECT_EQ(client->post(tickle_path, "")->status, 401u);
+    const auto state = sim.state();
+    EXPECT_TRUE(state.at("penalty_box_ends_in_ms").is_null());
+    EXPECT_EQ(state.at("penalty_box_violations"), 0);
 }
 
 // ---------------------------------------------------------------- faults

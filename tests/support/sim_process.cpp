@@ -79,6 +79,7 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
         {"--validate-min-interval", &options_.validate_min_interval},
         {"--clock-skew", &options_.clock_skew},
         {"--max-assertion-life", &options_.max_assertion_life},
+        {"--penalty-box", &options_.penalty_box},
     };
     for (const auto& [flag, value] : durations) {
         if (!value->has_value()) continue;

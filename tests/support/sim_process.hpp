@@ -39,6 +39,7 @@ struct sim_options {
     std::optional<double> validate_min_interval;
     std::optional<double> clock_skew;
     std::optional<double> max_assertion_life;
+    std::optional<double> penalty_box;
     // IBKR requests per sliding second; unset leaves the simulator's default (10), 0 = no limit.
     std::optional<unsigned> max_requests_per_second;
     bool validate_extends = true;

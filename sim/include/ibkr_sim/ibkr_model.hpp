@@ -1,9 +1,10 @@
 #pragma once
 // What api.ibkr.com decides, without any I/O: a parsed request and the current time go in, the
 // response and (when refused) the reason come out. It owns the OAuth access tokens, the user's SSO
-// session, the brokerage session, the per-user rate limiters and the counters.
+// session, the brokerage session, the per-user rate limiters, the penalty box and the counters.
 //
-// Sessions expire by comparing times, never by timers: the same `now` gives the same answer.
+// Sessions and the penalty box end by comparing times, never by timers: the same `now` gives the
+// same answer.
 
 #include "ibkr_sim/http_types.hpp"
 #include "ibkr_sim/rate_limiter.hpp"
@@ -48,6 +49,8 @@ struct model_counters {
     std::uint64_t accounts = 0;
     std::uint64_t tickles = 0;
     std::uint64_t logouts = 0;
+    // Not an operation: requests that arrived while the penalty box was closed (each one got 429).
+    std::uint64_t penalty_box_violations = 0;
 };
 
 class ibkr_model {
@@ -68,6 +71,8 @@ public:
     [[nodiscard]] brokerage_status brokerage(wall_time now) const;
     [[nodiscard]] bool competing() const noexcept { return competing_; }
     [[nodiscard]] bool maintenance() const noexcept { return maintenance_; }
+    // Until the penalty box opens; nullopt when it is open.
+    [[nodiscard]] std::optional<sim_duration> penalty_box_left(wall_time now) const noexcept;
     [[nodiscard]] const model_config& config() const noexcept { return config_; }
     // Every access token and SSO bearer handed out (the latest 1024), so that tests can prove the
     // daemon never prints one. The simulator's tokens protect nothing.
@@ -75,6 +80,12 @@ public:
     static constexpr std::size_t max_issued_tokens = 1024;
 
 private:
+    // [from, until) of the wall clock; a clock stepped back before `from` ends it rather than prolonging it.
+    struct time_span {
+        wall_time from;
+        wall_time until;
+        [[nodiscard]] bool contains(wall_time t) const noexcept { return from <= t && t < until; }
+    };
     struct sso_session {
         std::string bearer;
         wall_time created;
@@ -101,7 +112,7 @@ private:
 
     // The answer for a request that passed the pacing: 411, 404/405, maintenance, the endpoint.
     model_reply serve(const http_request& req, wall_time now);
-    // The per-user request rate: a 429 or nothing.
+    // The penalty box, then the per-user request rate: a 429 or nothing.
     std::optional<model_reply> pace(wall_time now);
     model_reply create_token(const http_request& req, wall_time now);
     model_reply create_sso_session(const http_request& req, wall_time now);
@@ -135,6 +146,8 @@ private:
     std::deque<std::string> issued_tokens_;
     bool competing_ = false;
     bool maintenance_ = false;
+    // IBKR boxes the violating IP address; the simulator has one client, so the box is global.
+    std::optional<time_span> penalty_box_;
     model_counters counters_;
 };
 
