@@ -157,7 +157,7 @@ model_reply ibkr_model::serve(const http_request& req, wall_time now) {
         refused.response.set(http::field::allow, allow_header(*r));
         return refused;
     }
-    if (maintenance_)
+    if (maintenance(now))
         return refuse(json_response(http::status::service_unavailable, json::object{{"error", "Service Unavailable"}}),
                       "maintenance");
 
@@ -480,7 +480,30 @@ void ibkr_model::set_competing(bool on) {
     if (on) drop_brokerage();
 }
 
-void ibkr_model::set_maintenance(bool on) { maintenance_ = on; }
+void ibkr_model::set_maintenance(bool on) {
+    maintenance_ = on;
+    maintenance_span_.reset();
+}
+
+void ibkr_model::start_maintenance(wall_time now, sim_duration duration) {
+    maintenance_ = true;
+    maintenance_span_ = time_span{now, now + duration};
+}
+
+void ibkr_model::nightly_reset(wall_time now, sim_duration maintenance) {
+    expire_sessions();
+    competing_ = false;  // the other platform's brokerage session ends with ours
+    if (maintenance.count() > 0) start_maintenance(now, maintenance);
+}
+
+bool ibkr_model::maintenance(wall_time now) const noexcept {
+    return maintenance_ && (!maintenance_span_ || maintenance_span_->contains(now));
+}
+
+std::optional<sim_duration> ibkr_model::maintenance_left(wall_time now) const noexcept {
+    if (!maintenance(now) || !maintenance_span_) return std::nullopt;
+    return std::chrono::ceil<sim_duration>(maintenance_span_->until - now);
+}
 
 std::optional<sim_duration> ibkr_model::penalty_box_left(wall_time now) const noexcept {
     if (!penalty_box_ || !penalty_box_->contains(now)) return std::nullopt;

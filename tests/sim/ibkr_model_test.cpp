@@ -720,6 +720,66 @@ TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
     EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
 }
 
+TEST_F(ibkr_model_test, timed_maintenance_ends_by_itself) {
+    const std::string bearer = sso_bearer();
+    model_->start_maintenance(now_, 30s);
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    EXPECT_EQ(model_->maintenance_left(now_), 30s);
+    advance(29'999ms);
+    EXPECT_TRUE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), 1ms);
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    advance(1ms);  // exactly at its end it is over
+    EXPECT_FALSE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, a_later_maintenance_call_replaces_the_timing) {
+    model_->start_maintenance(now_, 30s);
+    advance(1s);
+    model_->start_maintenance(now_, 5s);
+    EXPECT_EQ(model_->maintenance_left(now_), 5s);
+    advance(5s);
+    EXPECT_FALSE(model_->maintenance(now_));
+
+    model_->start_maintenance(now_, 5s);
+    model_->set_maintenance(true);  // on until switched off: no end any more
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+    advance(1h);
+    EXPECT_TRUE(model_->maintenance(now_));
+
+    model_->start_maintenance(now_, 5s);
+    model_->set_maintenance(false);  // off cancels a timed maintenance
+    EXPECT_FALSE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+}
+
+TEST_F(ibkr_model_test, nightly_reset_ends_every_session_then_holds_maintenance) {
+    const std::string token = oauth_token();
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    model_->set_competing(true);
+    model_->nightly_reset(now_, 60s);
+    EXPECT_EQ(model_->active_sso_sessions(now_), 0u);
+    EXPECT_FALSE(model_->brokerage(now_).connected);
+    EXPECT_FALSE(model_->competing());  // the other platform's brokerage session ended too
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    EXPECT_EQ(model_->maintenance_left(now_), 60s);
+    advance(60s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+    expect_problem(request_sso(token, sso_claims()), 401, "oauth_token_expired");
+    const std::string fresh = sso_bearer();
+    EXPECT_EQ(tickle(fresh).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, nightly_reset_without_maintenance_only_ends_the_sessions) {
+    const std::string bearer = sso_bearer();
+    model_->nightly_reset(now_, 0s);
+    EXPECT_FALSE(model_->maintenance(now_));
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+}
+
 // ---------------------------------------------------------------- pacing of the whole API
 
 TEST_F(ibkr_model_test, refuses_the_request_beyond_max_requests_per_second_with_429) {

@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 namespace sessiond::sim {
 namespace {
@@ -68,6 +70,18 @@ std::string open_sso_session(http_client& client) {
     if (!sso) return {};
     EXPECT_EQ(sso->status, 200u) << sso->body;
     return std::string(sso->json().at("access_token").as_string());
+}
+
+// Polls /control/state (control requests never count as IBKR requests) until `done` or the timeout:
+// for state changes that no request records, such as the end of a timed maintenance.
+bool wait_for_state(sim_process& sim, const std::function<bool(const json::object&)>& done,
+                    std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (done(sim.state())) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
 }
 
 std::int64_t number(const json::value& v) { return v.to_number<std::int64_t>(); }
@@ -179,6 +193,73 @@ TEST(sim_process, refuses_connections_beyond_max_connections) {
     EXPECT_FALSE(sim.https_client()->post(tickle_path, "").has_value());
     EXPECT_EQ(holder->post(tickle_path, "")->status, 401u);
     EXPECT_EQ(sim.state().at("refused_connections"), 1);
+}
+
+TEST(sim_process, timed_maintenance_ends_by_itself_and_a_later_call_replaces_its_timing) {
+    sim_process sim;
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    sim.set_maintenance(true, 60s);
+    auto state = sim.state();
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_GT(number(state.at("maintenance_ends_in_ms")), 0);
+    EXPECT_LE(number(state.at("maintenance_ends_in_ms")), 60000);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 503u);
+
+    sim.set_maintenance(true, 200ms);  // replaces the 60 s
+    EXPECT_LE(number(sim.state().at("maintenance_ends_in_ms")), 200);
+    ASSERT_TRUE(wait_for_state(sim, [](const json::object& s) { return s.at("maintenance") == false; }, 10s));
+    EXPECT_TRUE(sim.state().at("maintenance_ends_in_ms").is_null());
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 200u);
+}
+
+TEST(sim_process, maintenance_off_cancels_a_timed_maintenance) {
+    sim_process sim;
+    sim.set_maintenance(true, 60s);
+    sim.set_maintenance(false);
+    const auto state = sim.state();
+    EXPECT_EQ(state.at("maintenance"), false);
+    EXPECT_TRUE(state.at("maintenance_ends_in_ms").is_null());
+    EXPECT_EQ(sim.https_client()->post(tickle_path, "")->status, 401u);
+}
+
+TEST(sim_process, nightly_reset_ends_every_session_then_holds_maintenance) {
+    sim_process sim;
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    ASSERT_EQ(client->post_json("/v1/api/iserver/auth/ssodh/init", json::object{{"publish", true}, {"compete", true}},
+                                with_bearer(bearer))->status,
+              200u);
+    sim.nightly_reset(60s);
+    auto state = sim.state();
+    EXPECT_EQ(state.at("active_sso_sessions"), 0);
+    EXPECT_EQ(state.at("brokerage").at("connected"), false);
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_GT(number(state.at("maintenance_ends_in_ms")), 0);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 503u);
+    sim.set_maintenance(false);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 401u);
+    EXPECT_EQ(last_event(sim).at("reason"), "sso_expired");
+
+    const std::string next = open_sso_session(*client);
+    sim.nightly_reset();  // no maintenance: only the expiry
+    EXPECT_EQ(sim.state().at("maintenance"), false);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(next))->status, 401u);
+    EXPECT_EQ(last_event(sim).at("reason"), "sso_expired");
+}
+
+TEST(sim_process, refuses_invalid_maintenance_and_nightly_reset_bodies_with_400) {
+    sim_process sim;
+    auto control = sim.control_client();
+    auto res = control->post_json("/control/maintenance", json::object{{"on", true}, {"duration_ms", "soon"}});
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    EXPECT_EQ(res->status, 400u);
+    EXPECT_NE(res->body.find("duration_ms"), std::string::npos);
+    res = control->post_json("/control/nightly-reset", json::object{{"maintenance", 5}});
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    EXPECT_EQ(res->status, 400u);
+    EXPECT_NE(res->body.find("maintenance"), std::string::npos);
+    EXPECT_EQ(sim.state().at("maintenance"), false);
 }
 
 // ---------------------------------------------------------------- pacing

@@ -149,9 +149,16 @@ void sim_process::set_competing(bool on) {
     control_post("/control/competing", &body);
 }
 
-void sim_process::set_maintenance(bool on) {
-    const boost::json::value body = boost::json::object{{"on", on}};
-    control_post("/control/maintenance", &body);
+void sim_process::set_maintenance(bool on, std::optional<std::chrono::milliseconds> duration) {
+    boost::json::object body{{"on", on}};
+    if (duration) body["duration_ms"] = duration->count();
+    const boost::json::value value = std::move(body);
+    control_post("/control/maintenance", &value);
+}
+
+void sim_process::nightly_reset(std::chrono::milliseconds maintenance) {
+    const boost::json::value body = boost::json::object{{"duration_ms", maintenance.count()}};
+    control_post("/control/nightly-reset", &body);
 }
 
 boost::json::object sim_process::state() {

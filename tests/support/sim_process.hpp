@@ -76,7 +76,11 @@ public:
     void expire_sessions();
     void drop_brokerage();
     void set_competing(bool on);
-    void set_maintenance(bool on);
+    // Maintenance on until switched off, or for `duration` (then off by itself); off cancels a timed one.
+    void set_maintenance(bool on, std::optional<std::chrono::milliseconds> duration = std::nullopt);
+    // IBKR's daily reset: every SSO session, OAuth token and brokerage session ends now, then
+    // maintenance for `maintenance` (none when 0).
+    void nightly_reset(std::chrono::milliseconds maintenance = std::chrono::milliseconds(0));
     void reset_stats();
     boost::json::object state();
     boost::json::object events(std::uint64_t since = 0);

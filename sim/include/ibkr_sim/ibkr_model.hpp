@@ -3,8 +3,8 @@
 // response and (when refused) the reason come out. It owns the OAuth access tokens, the user's SSO
 // session, the brokerage session, the per-user rate limiters, the penalty box and the counters.
 //
-// Sessions and the penalty box end by comparing times, never by timers: the same `now` gives the
-// same answer.
+// Sessions, the penalty box and timed maintenance end by comparing times, never by timers: the same
+// `now` gives the same answer.
 
 #include "ibkr_sim/http_types.hpp"
 #include "ibkr_sim/rate_limiter.hpp"
@@ -63,14 +63,20 @@ public:
     void expire_sessions();          // every SSO session and OAuth token expires now
     void drop_brokerage();           // the brokerage session times out (connected, not authenticated)
     void set_competing(bool on);     // another platform logs in with the same username
-    void set_maintenance(bool on);   // every endpoint answers 503
+    void set_maintenance(bool on);   // every endpoint answers 503 until switched off
+    void start_maintenance(wall_time now, sim_duration duration);  // ... for `duration` from now
+    // IBKR's daily reset: every session ends now (expire_sessions, and the competing platform's
+    // brokerage session too), then maintenance for `maintenance` (none when 0).
+    void nightly_reset(wall_time now, sim_duration maintenance);
     void reset_counters() noexcept { counters_ = {}; }
 
     [[nodiscard]] const model_counters& counters() const noexcept { return counters_; }
     [[nodiscard]] std::size_t active_sso_sessions(wall_time now) const;
     [[nodiscard]] brokerage_status brokerage(wall_time now) const;
     [[nodiscard]] bool competing() const noexcept { return competing_; }
-    [[nodiscard]] bool maintenance() const noexcept { return maintenance_; }
+    [[nodiscard]] bool maintenance(wall_time now) const noexcept;
+    // Until timed maintenance ends; nullopt when maintenance is off or on until switched off.
+    [[nodiscard]] std::optional<sim_duration> maintenance_left(wall_time now) const noexcept;
     // Until the penalty box opens; nullopt when it is open.
     [[nodiscard]] std::optional<sim_duration> penalty_box_left(wall_time now) const noexcept;
     [[nodiscard]] const model_config& config() const noexcept { return config_; }
@@ -146,6 +152,7 @@ private:
     std::deque<std::string> issued_tokens_;
     bool competing_ = false;
     bool maintenance_ = false;
+    std::optional<time_span> maintenance_span_;  // set while maintenance is timed
     // IBKR boxes the violating IP address; the simulator has one client, so the box is global.
     std::optional<time_span> penalty_box_;
     model_counters counters_;
