@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <optional>
+#include <utility>
 
 namespace sessiond::sim {
 namespace {
@@ -41,6 +43,17 @@ protected:
         boost::system::error_code ec;
         auto v = json::parse(res.body(), ec);
         return (!ec && v.is_object()) ? v.as_object() : json::object{};
+    }
+
+    // Each body POSTed to target gets 400 with an error that contains its text.
+    void expect_refused(std::string_view target,
+                        std::initializer_list<std::pair<std::string_view, std::string_view>> body_and_error) {
+        for (const auto& [body, error] : body_and_error) {
+            const auto res = call(http::verb::post, target, std::string(body));
+            EXPECT_EQ(res.result_int(), 400u) << body;
+            EXPECT_NE(body_of(res).at("error").as_string().find(error), json::string::npos)
+                << body << " -> " << res.body();
+        }
     }
 
     ibkr_model model_;
@@ -131,7 +144,7 @@ TEST_F(control_api_test, untimed_maintenance_has_no_end_and_off_cancels_a_timed_
 }
 
 TEST_F(control_api_test, refuses_maintenance_bodies_naming_the_problem) {
-    const std::pair<std::string_view, std::string_view> cases[] = {
+    expect_refused("/control/maintenance", {
         {R"({"on":true,"colour":"red"})", "colour"},
         {R"({"on":"yes"})", "\"on\""},
         {R"({"duration_ms":500})", "\"on\""},
@@ -143,13 +156,7 @@ TEST_F(control_api_test, refuses_maintenance_bodies_naming_the_problem) {
         {R"({"on":true,"duration_ms":"500"})", "duration_ms"},
         {R"([true])", "body must be"},
         {"", "body must be"},
-    };
-    for (const auto& [body, names] : cases) {
-        const auto res = call(http::verb::post, "/control/maintenance", std::string(body));
-        EXPECT_EQ(res.result_int(), 400u) << body;
-        EXPECT_NE(body_of(res).at("error").as_string().find(names), json::string::npos)
-            << body << " -> " << res.body();
-    }
+    });
     EXPECT_FALSE(model_.maintenance(now_));
     EXPECT_EQ(call(http::verb::get, "/control/maintenance").result_int(), 405u);
 }
@@ -169,20 +176,14 @@ TEST_F(control_api_test, nightly_reset_takes_an_optional_maintenance_duration) {
 }
 
 TEST_F(control_api_test, refuses_nightly_reset_bodies_naming_the_problem) {
-    const std::pair<std::string_view, std::string_view> cases[] = {
+    expect_refused("/control/nightly-reset", {
         {R"({"on":true})", "\"on\""},
         {R"({"duration_ms":-1})", "duration_ms"},
         {R"({"duration_ms":86400001})", "duration_ms"},
         {R"({"duration_ms":"soon"})", "duration_ms"},
         {R"({"duration_ms":null})", "duration_ms"},
         {"reset please", "body must be"},
-    };
-    for (const auto& [body, names] : cases) {
-        const auto res = call(http::verb::post, "/control/nightly-reset", std::string(body));
-        EXPECT_EQ(res.result_int(), 400u) << body;
-        EXPECT_NE(body_of(res).at("error").as_string().find(names), json::string::npos)
-            << body << " -> " << res.body();
-    }
+    });
     EXPECT_FALSE(model_.maintenance(now_));
     EXPECT_EQ(call(http::verb::get, "/control/nightly-reset").result_int(), 405u);
 }

@@ -47,6 +47,14 @@ protected:
         model_.emplace(std::move(c), rsa_public_key::from_pem(shared_rsa_key().public_pem).value());
     }
 
+    // The default configuration with these pacing limits.
+    void configure_pacing(std::size_t max_requests_per_second, sim_duration penalty_box) {
+        auto c = default_config();
+        c.max_requests_per_second = max_requests_per_second;
+        c.penalty_box = penalty_box;
+        configure(c);
+    }
+
     model_reply send(const http_request& req) { return model_->handle(req, now_); }
     void advance(std::chrono::milliseconds d) { now_ += d; }
 
@@ -828,15 +836,12 @@ TEST_F(ibkr_model_test, refused_requests_do_not_move_the_request_window) {
 }
 
 TEST_F(ibkr_model_test, max_requests_per_second_follows_the_configuration_and_0_lifts_it) {
-    auto c = default_config();
-    c.max_requests_per_second = 2;
-    configure(c);
+    configure_pacing(2, 0s);
     EXPECT_EQ(tickle("").reason, "missing_bearer");
     EXPECT_EQ(tickle("").reason, "missing_bearer");
     EXPECT_EQ(tickle("").reason, "global_rate_limited");
 
-    c.max_requests_per_second = 0;
-    configure(c);
+    configure_pacing(0, 0s);
     for (int i = 0; i < 1000; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer") << i;
 }
 
@@ -859,10 +864,7 @@ TEST_F(ibkr_model_test, penalty_box_is_off_by_default) {
 }
 
 TEST_F(ibkr_model_test, a_global_rate_limit_429_puts_the_client_in_the_penalty_box) {
-    auto c = default_config();
-    c.max_requests_per_second = 2;
-    c.penalty_box = 600s;
-    configure(c);
+    configure_pacing(2, 600s);
     ASSERT_EQ(tickle("").reason, "missing_bearer");
     ASSERT_EQ(tickle("").reason, "missing_bearer");
     ASSERT_EQ(tickle("").reason, "global_rate_limited");
@@ -879,9 +881,7 @@ TEST_F(ibkr_model_test, a_global_rate_limit_429_puts_the_client_in_the_penalty_b
 }
 
 TEST_F(ibkr_model_test, a_tickle_or_validate_429_puts_the_client_in_the_penalty_box) {
-    auto c = default_config();
-    c.penalty_box = 10s;
-    configure(c);
+    configure_pacing(10, 10s);
     const std::string bearer = sso_bearer();
     ASSERT_EQ(validate(bearer).response.result_int(), 200u);
     ASSERT_EQ(validate(bearer).reason, "rate_limited");
@@ -890,9 +890,7 @@ TEST_F(ibkr_model_test, a_tickle_or_validate_429_puts_the_client_in_the_penalty_
 }
 
 TEST_F(ibkr_model_test, every_request_in_the_penalty_box_restarts_it) {
-    auto c = default_config();
-    c.penalty_box = 10s;
-    configure(c);
+    configure_pacing(10, 10s);
     const std::string bearer = sso_bearer();
     ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
     ASSERT_EQ(tickle(bearer).reason, "rate_limited");  // the box closes for 10 s
@@ -910,10 +908,7 @@ TEST_F(ibkr_model_test, every_request_in_the_penalty_box_restarts_it) {
 }
 
 TEST_F(ibkr_model_test, requests_refused_by_the_penalty_box_do_not_count_in_the_request_window) {
-    auto c = default_config();
-    c.max_requests_per_second = 2;
-    c.penalty_box = 500ms;
-    configure(c);
+    configure_pacing(2, 500ms);
     ASSERT_EQ(tickle("").reason, "missing_bearer");
     ASSERT_EQ(tickle("").reason, "missing_bearer");
     ASSERT_EQ(tickle("").reason, "global_rate_limited");
@@ -926,9 +921,7 @@ TEST_F(ibkr_model_test, requests_refused_by_the_penalty_box_do_not_count_in_the_
 }
 
 TEST_F(ibkr_model_test, a_clock_stepped_back_opens_the_penalty_box) {
-    auto c = default_config();
-    c.penalty_box = 600s;
-    configure(c);
+    configure_pacing(10, 600s);
     const std::string bearer = sso_bearer();
     ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
     ASSERT_EQ(tickle(bearer).reason, "rate_limited");
