@@ -24,6 +24,14 @@ std::string seconds_text(double s) {
     return out.str();
 }
 
+// The exit code once the process has exited and its reader threads took its last lines: the exit
+// can be seen before the pipes are drained.
+std::optional<int> wait_exit_and_output(subprocess& p, std::chrono::milliseconds timeout) {
+    const auto code = p.wait_exit(timeout);
+    if (code) p.wait_until(output_stream::err, [](std::string_view) { return false; }, std::chrono::seconds(5));
+    return code;
+}
+
 [[noreturn]] void fail_start(const std::string& why, const subprocess* p) {
     const std::string text = "ibkr-sim did not start: " + why + (p ? "\n" + p->all_output() : std::string());
     ADD_FAILURE() << text;
@@ -216,18 +224,18 @@ bool sim_process::await_calls(std::string_view path, std::uint64_t count, std::c
 
 std::optional<int> sim_process::stop(std::chrono::milliseconds timeout) {
     process_->send_signal(SIGTERM);
-    return process_->wait_exit(timeout);
+    return wait_exit_and_output(*process_, timeout);
 }
 
 void sim_process::kill9() {
     process_->send_signal(SIGKILL);
-    process_->wait_exit(std::chrono::seconds(10));
+    wait_exit_and_output(*process_, std::chrono::seconds(10));
 }
 
 void sim_process::restart() {
     if (process_->running()) {
         process_->send_signal(SIGTERM);
-        if (!process_->wait_exit(std::chrono::seconds(10))) kill9();
+        if (!wait_exit_and_output(*process_, std::chrono::seconds(10))) kill9();
     }
     earlier_output_ += process_->output(output_stream::err);
     start(https_port_);
