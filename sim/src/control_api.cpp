@@ -2,7 +2,9 @@
 
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <initializer_list>
 #include <map>
 
 namespace sessiond::sim {
@@ -12,10 +14,15 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::int64_t max_await_ms = 600'000;
+constexpr std::int64_t max_maintenance_ms = 86'400'000;
 
 http_response ok(json::object extra = {}) {
     extra["ok"] = true;
     return json_response(http::status::ok, extra);
+}
+
+json::value ms_or_null(std::optional<sim_duration> d) {
+    return d ? json::value(d->count()) : json::value(nullptr);
 }
 
 http_response error_response(http::status status, std::string_view message) {
@@ -38,7 +45,51 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
     return value;
 }
 
+// A JSON object body whose fields are all among `known`; an empty body is {} when `empty_is_object`.
+expected<json::object> parse_object(std::string_view body, std::initializer_list<std::string_view> known,
+                                    bool empty_is_object, std::string_view shape) {
+    if (empty_is_object && body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object{};
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return make_error("body must be " + std::string(shape));
+    for (const auto& field : v.as_object())
+        if (std::find(known.begin(), known.end(), field.key()) == known.end())
+            return make_error("unknown field \"" + std::string(field.key()) + "\"; body must be " + std::string(shape));
+    return std::move(v.as_object());
+}
+
+expected<sim_duration> duration_field(const json::object& o, std::int64_t least) {
+    const auto n = json_integer(o.at("duration_ms"));
+    if (!n || *n < least || *n > max_maintenance_ms)
+        return make_error("field \"duration_ms\" must be milliseconds from " + std::to_string(least) + " to " +
+                          std::to_string(max_maintenance_ms));
+    return sim_duration(*n);
+}
+
 }  // namespace
+
+expected<maintenance_switch> parse_maintenance_switch(std::string_view body) {
+    constexpr std::string_view shape = R"({"on": true|false} or {"on": true, "duration_ms": N})";
+    auto o = parse_object(body, {"on", "duration_ms"}, false, shape);
+    if (!o) return o.error();
+    const auto* on = o->if_contains("on");
+    if (on == nullptr || !on->is_bool()) return make_error("field \"on\" is required: true or false");
+    maintenance_switch m{on->get_bool(), std::nullopt};
+    if (o->contains("duration_ms")) {
+        if (!m.on) return make_error(R"(field "duration_ms" applies only to {"on": true})");
+        auto d = duration_field(*o, 1);
+        if (!d) return d.error();
+        m.duration = *d;
+    }
+    return m;
+}
+
+expected<sim_duration> parse_nightly_reset(std::string_view body) {
+    auto o = parse_object(body, {"duration_ms"}, true, R"({} or {"duration_ms": N} (maintenance after the reset))");
+    if (!o) return o.error();
+    if (!o->contains("duration_ms")) return sim_duration{};
+    return duration_field(*o, 0);
+}
 
 expected<await_query> parse_await_query(std::string_view query) {
     auto params = parse_params(query);
@@ -101,9 +152,23 @@ http_response control_api::handle(const http_request& req, wall_time now) {
     if (path == "/control/competing")
         return post ? switch_request(req, [&](bool on) { model_.set_competing(on); })
                     : error_response(http::status::method_not_allowed, "use POST");
-    if (path == "/control/maintenance")
-        return post ? switch_request(req, [&](bool on) { model_.set_maintenance(on); })
-                    : error_response(http::status::method_not_allowed, "use POST");
+    if (path == "/control/maintenance") {
+        if (!post) return error_response(http::status::method_not_allowed, "use POST");
+        const auto m = parse_maintenance_switch(req.body());
+        if (!m) return bad_request(m.error().message);
+        if (m->duration)
+            model_.start_maintenance(now, *m->duration);
+        else
+            model_.set_maintenance(m->on);
+        return ok();
+    }
+    if (path == "/control/nightly-reset") {
+        if (!post) return error_response(http::status::method_not_allowed, "use POST");
+        const auto maintenance = parse_nightly_reset(req.body());
+        if (!maintenance) return bad_request(maintenance.error().message);
+        model_.nightly_reset(now, *maintenance);
+        return ok();
+    }
     if (path == "/control/state")
         return get ? json_response(http::status::ok, state_json(now))
                    : error_response(http::status::method_not_allowed, "use GET");
@@ -168,7 +233,10 @@ json::object control_api::state_json(wall_time now) const {
                                        {"competing", b.competing},
                                        {"established", b.established}}},
             {"competing_session", model_.competing()},
-            {"maintenance", model_.maintenance()},
+            {"maintenance", model_.maintenance(now)},
+            {"maintenance_ends_in_ms", ms_or_null(model_.maintenance_left(now))},
+            {"penalty_box_ends_in_ms", ms_or_null(model_.penalty_box_left(now))},
+            {"penalty_box_violations", c.penalty_box_violations},
             {"open_connections", connections.open},
             {"refused_connections", connections.refused},
             {"pending_faults", faults_.pending()}};

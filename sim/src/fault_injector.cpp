@@ -1,5 +1,7 @@
 #include "ibkr_sim/fault_injector.hpp"
 
+#include "ibkr_sim/http_types.hpp"
+
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
@@ -27,13 +29,6 @@ constexpr std::array<std::string_view, 7> known_fields{"path", "count", "action"
                                                        "delay_ms"};
 
 constexpr std::int64_t max_delay_ms = 600'000;
-
-std::optional<std::int64_t> as_integer(const json::value& v) {
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        return static_cast<std::int64_t>(v.get_uint64());
-    return std::nullopt;
-}
 
 // Which optional fields an action takes.
 bool applies(std::string_view field, fault_action action) {
@@ -86,18 +81,18 @@ expected<fault> parse_fault(std::string_view text) {
         return make_error("path \"handshake\" takes only the actions reset and hang");
 
     if (const auto* count = o.if_contains("count")) {
-        const auto n = as_integer(*count);
+        const auto n = json_integer(*count);
         if (!n || (*n != -1 && *n < 1) || *n > std::numeric_limits<int>::max())
             return make_error("field \"count\" must be a positive integer, or -1 for \"until cleared\"");
         f.count = static_cast<int>(*n);
     }
     if (const auto* status = o.if_contains("status")) {
-        const auto n = as_integer(*status);
+        const auto n = json_integer(*status);
         if (!n || *n < 200 || *n > 599) return make_error("field \"status\" must be an HTTP status from 200 to 599");
         f.status = static_cast<unsigned>(*n);
     }
     if (const auto* retry_after = o.if_contains("retry_after")) {
-        const auto n = as_integer(*retry_after);
+        const auto n = json_integer(*retry_after);
         if (!n || *n < 0 || *n > 86400) return make_error("field \"retry_after\" must be whole seconds from 0 to 86400");
         f.retry_after = static_cast<unsigned>(*n);
     }
@@ -108,7 +103,7 @@ expected<fault> parse_fault(std::string_view text) {
         return make_error("field \"body\" is required for action \"body\"");
     }
     if (const auto* delay = o.if_contains("delay_ms")) {
-        const auto n = as_integer(*delay);
+        const auto n = json_integer(*delay);
         if (!n || *n < 0 || *n > max_delay_ms) return make_error("field \"delay_ms\" must be milliseconds from 0 to 600000");
         f.delay = sim_duration(*n);
     } else if (f.action == fault_action::delay) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 
 namespace sessiond::sim {
 
@@ -58,6 +59,13 @@ std::optional<std::string_view> bearer_token(const http_request& req) {
     const std::string_view token = value.substr(scheme.size());
     if (token.find_first_of(" \t") != std::string_view::npos) return std::nullopt;
     return token;
+}
+
+std::optional<std::int64_t> json_integer(const boost::json::value& v) {
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return static_cast<std::int64_t>(v.get_uint64());
+    return std::nullopt;
 }
 
 http_response json_response(http::status status, const boost::json::value& body, std::string_view content_type) {

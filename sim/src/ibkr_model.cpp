@@ -77,9 +77,12 @@ model_reply invalid_sso_bearer(const rejection& r) {
     return gateway_error(http::status::unauthorized, "Invalid or expired access token", r.reason);
 }
 
-model_reply too_many_requests() {
+constexpr std::chrono::seconds request_rate_window{1};
+
+// Every limiter answers the same 429, without Retry-After (IBKR documents none); the reason tells them apart.
+model_reply too_many_requests(std::string reason = "rate_limited") {
     return refuse(json_response(http::status::too_many_requests, json::object{{"error", "Too Many Requests"}}),
-                  "rate_limited");
+                  std::move(reason));
 }
 
 checked<std::map<std::string, std::string>> parse_form(std::string_view body) {
@@ -115,13 +118,34 @@ std::string openssl_random_bytes(std::size_t n) {
     return bytes;
 }
 
+ibkr_model::user_state::user_state(const model_config& c)
+    : tickle_limit(1, c.tickle_min_interval), validate_limit(1, c.validate_min_interval) {
+    if (c.max_requests_per_second > 0) request_limit.emplace(c.max_requests_per_second, request_rate_window);
+}
+
 ibkr_model::ibkr_model(model_config config, rsa_public_key client_key, random_source random)
-    : config_(std::move(config)),
-      client_key_(std::move(client_key)),
-      random_(std::move(random)),
-      user_(config_.tickle_min_interval, config_.validate_min_interval) {}
+    : config_(std::move(config)), client_key_(std::move(client_key)), random_(std::move(random)), user_(config_) {}
 
 model_reply ibkr_model::handle(const http_request& req, wall_time now) {
+    std::optional<model_reply> paced = pace(now);
+    model_reply r = paced ? std::move(*paced) : serve(req, now);
+    // Every 429 the model answers comes from its own limiters (injected faults never reach it). The
+    // box's own 429s restart it: a client that keeps calling stays in.
+    if (r.response.result() == http::status::too_many_requests && config_.penalty_box.count() > 0)
+        penalty_box_ = time_span{now, now + config_.penalty_box};
+    return r;
+}
+
+std::optional<model_reply> ibkr_model::pace(wall_time now) {
+    if (penalty_box_ && penalty_box_->contains(now)) {
+        ++counters_.penalty_box_violations;
+        return too_many_requests("penalty_box");
+    }
+    if (user_.request_limit && !user_.request_limit->try_acquire(now)) return too_many_requests("global_rate_limited");
+    return std::nullopt;
+}
+
+model_reply ibkr_model::serve(const http_request& req, wall_time now) {
     // IBKR's front end insists on Content-Length on every POST, even an empty one.
     if (req.method() == http::verb::post && !req.has_content_length() && !req.chunked())
         return gateway_error(http::status::length_required, "Length Required", "length_required");
@@ -133,7 +157,7 @@ model_reply ibkr_model::handle(const http_request& req, wall_time now) {
         refused.response.set(http::field::allow, allow_header(*r));
         return refused;
     }
-    if (maintenance_)
+    if (maintenance(now))
         return refuse(json_response(http::status::service_unavailable, json::object{{"error", "Service Unavailable"}}),
                       "maintenance");
 
@@ -456,7 +480,35 @@ void ibkr_model::set_competing(bool on) {
     if (on) drop_brokerage();
 }
 
-void ibkr_model::set_maintenance(bool on) { maintenance_ = on; }
+void ibkr_model::set_maintenance(bool on) {
+    maintenance_ = on;
+    maintenance_span_.reset();
+}
+
+void ibkr_model::start_maintenance(wall_time now, sim_duration duration) {
+    maintenance_ = true;
+    maintenance_span_ = time_span{now, now + duration};
+}
+
+void ibkr_model::nightly_reset(wall_time now, sim_duration maintenance) {
+    expire_sessions();
+    competing_ = false;  // the other platform's brokerage session ends with ours
+    if (maintenance.count() > 0) start_maintenance(now, maintenance);
+}
+
+bool ibkr_model::maintenance(wall_time now) const noexcept {
+    return maintenance_ && (!maintenance_span_ || maintenance_span_->contains(now));
+}
+
+std::optional<sim_duration> ibkr_model::maintenance_left(wall_time now) const noexcept {
+    if (!maintenance(now) || !maintenance_span_) return std::nullopt;
+    return std::chrono::ceil<sim_duration>(maintenance_span_->until - now);
+}
+
+std::optional<sim_duration> ibkr_model::penalty_box_left(wall_time now) const noexcept {
+    if (!penalty_box_ || !penalty_box_->contains(now)) return std::nullopt;
+    return std::chrono::ceil<sim_duration>(penalty_box_->until - now);
+}
 
 std::size_t ibkr_model::active_sso_sessions(wall_time now) const {
     return user_.sso && now < user_.sso->expires ? 1 : 0;

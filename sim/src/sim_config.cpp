@@ -113,12 +113,26 @@ expected<void> apply_env_file(const std::string& path, identity_flags& id) {
     return {};
 }
 
-expected<std::size_t> parse_count(std::string_view text) {
+std::optional<std::size_t> parse_whole_number(std::string_view text) {
     std::size_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value == 0)
-        return make_error("must be a positive integer");
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
     return value;
+}
+
+expected<std::size_t> parse_count(std::string_view text) {
+    const auto n = parse_whole_number(text);
+    if (!n || *n == 0) return make_error("must be a positive integer");
+    return *n;
+}
+
+constexpr std::size_t max_requests_per_second_limit = 10'000;  // keeps the limiter's memory small
+
+expected<std::size_t> parse_requests_per_second(std::string_view text) {
+    const auto n = parse_whole_number(text);
+    if (!n || *n > max_requests_per_second_limit)
+        return make_error("must be a whole number from 0 (no limit) to " + std::to_string(max_requests_per_second_limit));
+    return *n;
 }
 
 expected<spdlog::level::level_enum> parse_log_level(std::string_view text) {
@@ -228,6 +242,14 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"--brokerage-idle-timeout", seconds_into(m.brokerage_idle_timeout)},
         {"--tickle-min-interval", seconds_into(m.tickle_min_interval)},
         {"--validate-min-interval", seconds_into(m.validate_min_interval)},
+        {"--max-requests-per-second",
+         [&](std::string_view v) -> expected<void> {
+             auto n = parse_requests_per_second(v);
+             if (!n) return n.error();
+             m.max_requests_per_second = *n;
+             return {};
+         }},
+        {"--penalty-box", seconds_into(m.penalty_box)},
         {"--clock-skew", seconds_into(m.clock_skew)},
         {"--max-assertion-life", seconds_into(m.max_assertion_life)},
         {"--max-connections",
@@ -344,6 +366,10 @@ Session rules
   --brokerage-idle-timeout S     brokerage session ends after this long without /v1/api requests (default 300)
   --tickle-min-interval S        closer tickles get 429 (default 1)
   --validate-min-interval S      closer validates get 429 (default 60)
+  --max-requests-per-second N    IBKR requests accepted in any sliding second, all endpoints together;
+                                 more get 429 (default 10, 0 = no limit)
+  --penalty-box S                after a 429 of any of these limits every IBKR request gets 429 for S
+                                 seconds, restarted by each request meanwhile (default 0 = off)
   --clock-skew S                 how far iat may be in the future (default 30)
   --max-assertion-life S         longest exp - iat of a client assertion (default 300)
 Other

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <optional>
+#include <utility>
 
 namespace sessiond::sim {
 namespace {
@@ -43,6 +45,17 @@ protected:
         return (!ec && v.is_object()) ? v.as_object() : json::object{};
     }
 
+    // Each body POSTed to target gets 400 with an error that contains its text.
+    void expect_refused(std::string_view target,
+                        std::initializer_list<std::pair<std::string_view, std::string_view>> body_and_error) {
+        for (const auto& [body, error] : body_and_error) {
+            const auto res = call(http::verb::post, target, std::string(body));
+            EXPECT_EQ(res.result_int(), 400u) << body;
+            EXPECT_NE(body_of(res).at("error").as_string().find(error), json::string::npos)
+                << body << " -> " << res.body();
+        }
+    }
+
     ibkr_model model_;
     fault_injector faults_;
     request_journal journal_;
@@ -69,9 +82,9 @@ TEST_F(control_api_test, switches_reach_the_model) {
     EXPECT_EQ(call(http::verb::post, "/control/competing", R"({"on":true})").result_int(), 200u);
     EXPECT_TRUE(model_.competing());
     EXPECT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true})").result_int(), 200u);
-    EXPECT_TRUE(model_.maintenance());
+    EXPECT_TRUE(model_.maintenance(now_));
     EXPECT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":false})").result_int(), 200u);
-    EXPECT_FALSE(model_.maintenance());
+    EXPECT_FALSE(model_.maintenance(now_));
     EXPECT_EQ(call(http::verb::post, "/control/competing", R"({"on":"yes"})").result_int(), 400u);
     EXPECT_EQ(call(http::verb::post, "/control/competing", "").result_int(), 400u);
     EXPECT_TRUE(model_.competing());
@@ -89,8 +102,13 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     const auto state = body_of(res);
     for (const auto* field : {"calls", "statuses", "tokens_issued", "sso_sessions_created", "validates", "inits",
                               "accounts", "tickles", "logouts", "rejections", "active_sso_sessions", "brokerage",
-                              "competing_session", "maintenance", "open_connections"})
+                              "competing_session", "maintenance", "maintenance_ends_in_ms", "penalty_box_ends_in_ms",
+                              "penalty_box_violations", "open_connections", "refused_connections", "pending_faults"})
         EXPECT_TRUE(state.contains(field)) << field;
+    EXPECT_EQ(state.at("maintenance"), false);
+    EXPECT_TRUE(state.at("maintenance_ends_in_ms").is_null());
+    EXPECT_TRUE(state.at("penalty_box_ends_in_ms").is_null());
+    EXPECT_EQ(state.at("penalty_box_violations"), 0);
     EXPECT_EQ(state.at("calls").at("/v1/api/tickle"), 1);
     EXPECT_EQ(state.at("statuses").at("/v1/api/tickle 401"), 1);
     EXPECT_EQ(state.at("rejections").at("missing_bearer"), 1);
@@ -99,6 +117,95 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     EXPECT_EQ(state.at("brokerage").at("connected"), false);
     EXPECT_EQ(call(http::verb::post, "/control/reset-stats").result_int(), 200u);
     EXPECT_TRUE(body_of(call(http::verb::get, "/control/state")).at("calls").as_object().empty());
+}
+
+TEST_F(control_api_test, timed_maintenance_shows_its_end_in_the_state_and_ends_by_itself) {
+    ASSERT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true,"duration_ms":1500})").result_int(), 200u);
+    auto state = api_.state_json(now_);
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_EQ(state.at("maintenance_ends_in_ms"), 1500);
+    state = api_.state_json(now_ + 1499ms);
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_EQ(state.at("maintenance_ends_in_ms"), 1);
+    state = api_.state_json(now_ + 1500ms);
+    EXPECT_EQ(state.at("maintenance"), false);
+    EXPECT_TRUE(state.at("maintenance_ends_in_ms").is_null());
+}
+
+TEST_F(control_api_test, untimed_maintenance_has_no_end_and_off_cancels_a_timed_one) {
+    ASSERT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true,"duration_ms":60000})").result_int(), 200u);
+    ASSERT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true})").result_int(), 200u);
+    EXPECT_TRUE(api_.state_json(now_).at("maintenance_ends_in_ms").is_null());
+    EXPECT_TRUE(model_.maintenance(now_ + 24h));
+    ASSERT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":true,"duration_ms":60000})").result_int(), 200u);
+    ASSERT_EQ(call(http::verb::post, "/control/maintenance", R"({"on":false})").result_int(), 200u);
+    EXPECT_FALSE(model_.maintenance(now_));
+    EXPECT_TRUE(api_.state_json(now_).at("maintenance_ends_in_ms").is_null());
+}
+
+TEST_F(control_api_test, refuses_maintenance_bodies_naming_the_problem) {
+    expect_refused("/control/maintenance", {
+        {R"({"on":true,"colour":"red"})", "colour"},
+        {R"({"on":"yes"})", "\"on\""},
+        {R"({"duration_ms":500})", "\"on\""},
+        {R"({"on":false,"duration_ms":500})", "duration_ms"},
+        {R"({"on":true,"duration_ms":0})", "duration_ms"},
+        {R"({"on":true,"duration_ms":-1})", "duration_ms"},
+        {R"({"on":true,"duration_ms":86400001})", "duration_ms"},
+        {R"({"on":true,"duration_ms":1.5})", "duration_ms"},
+        {R"({"on":true,"duration_ms":"500"})", "duration_ms"},
+        {R"([true])", "body must be"},
+        {"", "body must be"},
+    });
+    EXPECT_FALSE(model_.maintenance(now_));
+    EXPECT_EQ(call(http::verb::get, "/control/maintenance").result_int(), 405u);
+}
+
+TEST_F(control_api_test, nightly_reset_takes_an_optional_maintenance_duration) {
+    model_.set_competing(true);
+    ASSERT_EQ(call(http::verb::post, "/control/nightly-reset").result_int(), 200u);
+    EXPECT_FALSE(model_.competing());
+    EXPECT_FALSE(model_.maintenance(now_));
+    ASSERT_EQ(call(http::verb::post, "/control/nightly-reset", "{}").result_int(), 200u);
+    EXPECT_FALSE(model_.maintenance(now_));
+    ASSERT_EQ(call(http::verb::post, "/control/nightly-reset", R"({"duration_ms":0})").result_int(), 200u);
+    EXPECT_FALSE(model_.maintenance(now_));
+    ASSERT_EQ(call(http::verb::post, "/control/nightly-reset", R"({"duration_ms":30000})").result_int(), 200u);
+    EXPECT_EQ(api_.state_json(now_).at("maintenance_ends_in_ms"), 30000);
+    EXPECT_FALSE(model_.maintenance(now_ + 30s));
+}
+
+TEST_F(control_api_test, refuses_nightly_reset_bodies_naming_the_problem) {
+    expect_refused("/control/nightly-reset", {
+        {R"({"on":true})", "\"on\""},
+        {R"({"duration_ms":-1})", "duration_ms"},
+        {R"({"duration_ms":86400001})", "duration_ms"},
+        {R"({"duration_ms":"soon"})", "duration_ms"},
+        {R"({"duration_ms":null})", "duration_ms"},
+        {"reset please", "body must be"},
+    });
+    EXPECT_FALSE(model_.maintenance(now_));
+    EXPECT_EQ(call(http::verb::get, "/control/nightly-reset").result_int(), 405u);
+}
+
+TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_box_opens) {
+    model_config c = make_config();
+    c.max_requests_per_second = 1;
+    c.penalty_box = 600s;
+    ibkr_model model(c, rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value());
+    control_api api(model, faults_, journal_, {});
+    const http_request tickle{http::verb::get, "/v1/api/tickle", 11};
+    ASSERT_EQ(model.handle(tickle, now_).reason, "missing_bearer");
+    ASSERT_EQ(model.handle(tickle, now_).reason, "global_rate_limited");
+    EXPECT_EQ(api.state_json(now_).at("penalty_box_ends_in_ms"), 600000);
+    ASSERT_EQ(model.handle(tickle, now_ + 100s).reason, "penalty_box");
+    ASSERT_EQ(model.handle(tickle, now_ + 200s).reason, "penalty_box");
+    auto state = api.state_json(now_ + 250s);
+    EXPECT_EQ(state.at("penalty_box_violations"), 2);
+    EXPECT_EQ(state.at("penalty_box_ends_in_ms"), 550000);
+    EXPECT_TRUE(api.state_json(now_ + 800s).at("penalty_box_ends_in_ms").is_null());
+    ASSERT_EQ(api.handle(http_request{http::verb::post, "/control/reset-stats", 11}, now_).result_int(), 200u);
+    EXPECT_EQ(api.state_json(now_ + 250s).at("penalty_box_violations"), 0);
 }
 
 TEST_F(control_api_test, events_take_a_since_parameter) {

@@ -47,6 +47,14 @@ protected:
         model_.emplace(std::move(c), rsa_public_key::from_pem(shared_rsa_key().public_pem).value());
     }
 
+    // The default configuration with these pacing limits.
+    void configure_pacing(std::size_t max_requests_per_second, sim_duration penalty_box) {
+        auto c = default_config();
+        c.max_requests_per_second = max_requests_per_second;
+        c.penalty_box = penalty_box;
+        configure(c);
+    }
+
     model_reply send(const http_request& req) { return model_->handle(req, now_); }
     void advance(std::chrono::milliseconds d) { now_ += d; }
 
@@ -709,6 +717,7 @@ TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
     const std::string token = oauth_token();
     const std::string bearer = sso_bearer();
     model_->set_maintenance(true);
+    advance(1s);  // eight requests more than the three above would exceed 10 per second
     for (const auto& r : {request_token_with(assertion_claims()), request_sso(token, sso_claims()), tickle(bearer),
                           validate(bearer), init(bearer), accounts(bearer), auth_status(bearer), logout(bearer)}) {
         EXPECT_EQ(r.response.result_int(), 503u);
@@ -716,6 +725,208 @@ TEST_F(ibkr_model_test, maintenance_answers_503_on_every_endpoint) {
         EXPECT_EQ(body_of(r), (json::object{{"error", "Service Unavailable"}}));
     }
     model_->set_maintenance(false);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, timed_maintenance_ends_by_itself) {
+    const std::string bearer = sso_bearer();
+    model_->start_maintenance(now_, 30s);
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    EXPECT_EQ(model_->maintenance_left(now_), 30s);
+    advance(29'999ms);
+    EXPECT_TRUE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), 1ms);
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    advance(1ms);  // exactly at its end it is over
+    EXPECT_FALSE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, a_later_maintenance_call_replaces_the_timing) {
+    model_->start_maintenance(now_, 30s);
+    advance(1s);
+    model_->start_maintenance(now_, 5s);
+    EXPECT_EQ(model_->maintenance_left(now_), 5s);
+    advance(5s);
+    EXPECT_FALSE(model_->maintenance(now_));
+
+    model_->start_maintenance(now_, 5s);
+    model_->set_maintenance(true);  // on until switched off: no end any more
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+    advance(1h);
+    EXPECT_TRUE(model_->maintenance(now_));
+
+    model_->start_maintenance(now_, 5s);
+    model_->set_maintenance(false);  // off cancels a timed maintenance
+    EXPECT_FALSE(model_->maintenance(now_));
+    EXPECT_EQ(model_->maintenance_left(now_), std::nullopt);
+}
+
+TEST_F(ibkr_model_test, nightly_reset_ends_every_session_then_holds_maintenance) {
+    const std::string token = oauth_token();
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    model_->set_competing(true);
+    model_->nightly_reset(now_, 60s);
+    EXPECT_EQ(model_->active_sso_sessions(now_), 0u);
+    EXPECT_FALSE(model_->brokerage(now_).connected);
+    EXPECT_FALSE(model_->competing());  // the other platform's brokerage session ended too
+    EXPECT_EQ(tickle(bearer).reason, "maintenance");
+    EXPECT_EQ(model_->maintenance_left(now_), 60s);
+    advance(60s);
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+    expect_problem(request_sso(token, sso_claims()), 401, "oauth_token_expired");
+    const std::string fresh = sso_bearer();
+    EXPECT_EQ(tickle(fresh).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, nightly_reset_without_maintenance_only_ends_the_sessions) {
+    const std::string bearer = sso_bearer();
+    model_->nightly_reset(now_, 0s);
+    EXPECT_FALSE(model_->maintenance(now_));
+    expect_invalid_bearer(tickle(bearer), "sso_expired");
+}
+
+// ---------------------------------------------------------------- pacing of the whole API
+
+TEST_F(ibkr_model_test, refuses_the_request_beyond_max_requests_per_second_with_429) {
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer") << i;
+    const auto r = tickle("");
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "global_rate_limited");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(r.response.count(http::field::retry_after), 0u);
+}
+
+TEST_F(ibkr_model_test, the_request_rate_counts_every_endpoint_and_every_answer) {
+    // One user, one client: token and sso-sessions count, and so do requests IBKR refuses.
+    (void)sso_bearer();  // requests 1 and 2
+    expect_problem(request_token_with(assertion_claims(), "other"), 401, "assertion_wrong_kid");
+    expect_problem(request_sso("no-such-token", sso_claims()), 401, "unknown_oauth_token");
+    EXPECT_EQ(send(get("/v1/api/portfolio/accounts")).response.result_int(), 404u);
+    EXPECT_EQ(send(get(token_path)).response.result_int(), 405u);  // request 6
+    model_->set_maintenance(true);
+    for (int i = 7; i <= 10; ++i) EXPECT_EQ(tickle("").reason, "maintenance") << i;
+    // The limit comes before 411, 404/405 and maintenance.
+    http_request no_length{http::verb::post, "/v1/api/tickle", 11};
+    EXPECT_EQ(send(no_length).reason, "global_rate_limited");
+    EXPECT_EQ(request_token_with(assertion_claims()).reason, "global_rate_limited");
+}
+
+TEST_F(ibkr_model_test, a_request_exactly_one_second_old_leaves_the_request_window) {
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    advance(500ms);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    advance(499ms);
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+    advance(1ms);  // the first five are exactly 1 s old
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(tickle("").reason, "missing_bearer") << i;
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+}
+
+TEST_F(ibkr_model_test, refused_requests_do_not_move_the_request_window) {
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer");
+    for (int i = 1; i < 10; ++i) {
+        advance(100ms);
+        EXPECT_EQ(tickle("").reason, "global_rate_limited") << i;
+    }
+    advance(100ms);
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+}
+
+TEST_F(ibkr_model_test, max_requests_per_second_follows_the_configuration_and_0_lifts_it) {
+    configure_pacing(2, 0s);
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "global_rate_limited");
+
+    configure_pacing(0, 0s);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(tickle("").reason, "missing_bearer") << i;
+}
+
+TEST_F(ibkr_model_test, an_endpoint_limit_429_counts_in_the_request_window) {
+    const std::string bearer = sso_bearer();                           // 2
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);             // 3
+    for (int i = 4; i <= 10; ++i) EXPECT_EQ(tickle(bearer).reason, "rate_limited") << i;
+    EXPECT_EQ(tickle(bearer).reason, "global_rate_limited");
+}
+
+// ---------------------------------------------------------------- penalty box
+
+TEST_F(ibkr_model_test, penalty_box_is_off_by_default) {
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");
+    EXPECT_EQ(validate(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 0u);
+}
+
+TEST_F(ibkr_model_test, a_global_rate_limit_429_puts_the_client_in_the_penalty_box) {
+    configure_pacing(2, 600s);
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "global_rate_limited");
+    EXPECT_EQ(model_->penalty_box_left(now_), 600s);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 0u);  // the 429 that closed it is no violation
+    advance(2s);  // the request window is empty again; the box is not
+    const auto r = request_token_with(assertion_claims());
+    EXPECT_EQ(r.response.result_int(), 429u);
+    EXPECT_EQ(r.reason, "penalty_box");
+    EXPECT_EQ(body_of(r), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(r.response.count(http::field::retry_after), 0u);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 1u);
+    EXPECT_EQ(model_->counters().tokens_issued, 0u);
+}
+
+TEST_F(ibkr_model_test, a_tickle_or_validate_429_puts_the_client_in_the_penalty_box) {
+    configure_pacing(10, 10s);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(validate(bearer).response.result_int(), 200u);
+    ASSERT_EQ(validate(bearer).reason, "rate_limited");
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");
+    EXPECT_EQ(model_->counters().tickles, 0u);
+}
+
+TEST_F(ibkr_model_test, every_request_in_the_penalty_box_restarts_it) {
+    configure_pacing(10, 10s);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");  // the box closes for 10 s
+    advance(9s);
+    EXPECT_EQ(model_->penalty_box_left(now_), 1s);
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");  // ... and again for 10 s from here
+    EXPECT_EQ(model_->penalty_box_left(now_), 10s);
+    advance(9'999ms);
+    EXPECT_EQ(model_->penalty_box_left(now_), 1ms);
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");
+    advance(10s);  // exactly 10 s after the last violation the box opens
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
+    EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
+    EXPECT_EQ(model_->counters().penalty_box_violations, 2u);
+}
+
+TEST_F(ibkr_model_test, requests_refused_by_the_penalty_box_do_not_count_in_the_request_window) {
+    configure_pacing(2, 500ms);
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "missing_bearer");
+    ASSERT_EQ(tickle("").reason, "global_rate_limited");
+    advance(400ms);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(tickle("").reason, "penalty_box");  // the box lasts until +900 ms
+    advance(600ms);  // the first two left the window at +1 s; the three violations never entered it
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(tickle("").reason, "missing_bearer");
+    EXPECT_EQ(model_->counters().penalty_box_violations, 3u);
+}
+
+TEST_F(ibkr_model_test, a_clock_stepped_back_opens_the_penalty_box) {
+    configure_pacing(10, 600s);
+    const std::string bearer = sso_bearer();
+    ASSERT_EQ(tickle(bearer).response.result_int(), 200u);
+    ASSERT_EQ(tickle(bearer).reason, "rate_limited");
+    advance(-1h);
+    EXPECT_EQ(model_->penalty_box_left(now_), std::nullopt);
     EXPECT_EQ(tickle(bearer).response.result_int(), 200u);
 }
 

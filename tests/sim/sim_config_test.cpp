@@ -62,6 +62,8 @@ TEST_F(sim_config_test, has_the_documented_defaults) {
     EXPECT_EQ(m.validate_min_interval, 60s);
     EXPECT_EQ(m.clock_skew, 30s);
     EXPECT_EQ(m.max_assertion_life, 300s);
+    EXPECT_EQ(m.max_requests_per_second, 10u);
+    EXPECT_EQ(m.penalty_box, 0s);
     EXPECT_NE(m.public_key_pem.find("BEGIN PUBLIC KEY"), std::string::npos);
     EXPECT_EQ(r->config.server.https.host, "127.0.0.1");
     EXPECT_EQ(r->config.server.https.port, 0);
@@ -83,6 +85,20 @@ TEST_F(sim_config_test, reads_every_kind_of_value) {
     EXPECT_TRUE(r->config.model.tickle_extends);
     EXPECT_EQ(r->config.server.max_connections, 8u);
     EXPECT_EQ(r->config.server.cert_host, "wrong.example");
+}
+
+TEST_F(sim_config_test, reads_the_request_rate_limit_and_the_penalty_box) {
+    auto r = parse({"--max-requests-per-second", "50", "--penalty-box", "600"});
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->config.model.max_requests_per_second, 50u);
+    EXPECT_EQ(r->config.model.penalty_box, 600s);
+    r = parse({"--max-requests-per-second=0", "--penalty-box=0.25"});
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->config.model.max_requests_per_second, 0u);
+    EXPECT_EQ(r->config.model.penalty_box, 250ms);
+    r = parse({"--max-requests-per-second", "10000"});
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->config.model.max_requests_per_second, 10000u);
 }
 
 TEST_F(sim_config_test, derives_the_public_key_from_a_private_key_file) {
@@ -136,6 +152,12 @@ TEST_F(sim_config_test, errors_name_the_flag) {
     EXPECT_NE(error_of({"--allowed-ip", "not-an-ip"}).find("--allowed-ip"), std::string::npos);
     EXPECT_NE(error_of({"--login-type", "demo"}).find("--login-type"), std::string::npos);
     EXPECT_NE(error_of({"--max-connections", "0"}).find("--max-connections"), std::string::npos);
+    for (const char* bad : {"-1", "ten", "1.5", "10001", ""})
+        EXPECT_NE(error_of({"--max-requests-per-second=" + std::string(bad)}).find("--max-requests-per-second: must be"),
+                  std::string::npos)
+            << bad;
+    EXPECT_NE(error_of({"--penalty-box", "-600"}).find("--penalty-box"), std::string::npos);
+    EXPECT_NE(error_of({"--penalty-box", "10m"}).find("--penalty-box"), std::string::npos);
     EXPECT_NE(error_of({"--client-id"}).find("--client-id"), std::string::npos);
     EXPECT_NE(error_of({"--tickle-extends=yes"}).find("--tickle-extends"), std::string::npos);
     EXPECT_NE(error_of({"--client-public-key", "/nonexistent/key.pem"}, false).find("--client-public-key"), std::string::npos);

@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 namespace sessiond::sim {
 namespace {
@@ -69,6 +71,20 @@ std::string open_sso_session(http_client& client) {
     EXPECT_EQ(sso->status, 200u) << sso->body;
     return std::string(sso->json().at("access_token").as_string());
 }
+
+// Polls /control/state (control requests never count as IBKR requests) until `done` or the timeout:
+// for state changes that no request records, such as the end of a timed maintenance.
+bool wait_for_state(sim_process& sim, const std::function<bool(const json::object&)>& done,
+                    std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (done(sim.state())) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+std::int64_t number(const json::value& v) { return v.to_number<std::int64_t>(); }
 
 json::object last_event(sim_process& sim) {
     const auto events = sim.events(0).at("events").as_array();
@@ -177,6 +193,144 @@ TEST(sim_process, refuses_connections_beyond_max_connections) {
     EXPECT_FALSE(sim.https_client()->post(tickle_path, "").has_value());
     EXPECT_EQ(holder->post(tickle_path, "")->status, 401u);
     EXPECT_EQ(sim.state().at("refused_connections"), 1);
+}
+
+TEST(sim_process, timed_maintenance_ends_by_itself_and_a_later_call_replaces_its_timing) {
+    sim_process sim;
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    sim.set_maintenance(true, 60s);
+    auto state = sim.state();
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_GT(number(state.at("maintenance_ends_in_ms")), 0);
+    EXPECT_LE(number(state.at("maintenance_ends_in_ms")), 60000);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 503u);
+
+    sim.set_maintenance(true, 200ms);  // replaces the 60 s
+    EXPECT_LE(number(sim.state().at("maintenance_ends_in_ms")), 200);
+    ASSERT_TRUE(wait_for_state(sim, [](const json::object& s) { return s.at("maintenance") == false; }, 10s));
+    EXPECT_TRUE(sim.state().at("maintenance_ends_in_ms").is_null());
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 200u);
+}
+
+TEST(sim_process, maintenance_off_cancels_a_timed_maintenance) {
+    sim_process sim;
+    sim.set_maintenance(true, 60s);
+    sim.set_maintenance(false);
+    const auto state = sim.state();
+    EXPECT_EQ(state.at("maintenance"), false);
+    EXPECT_TRUE(state.at("maintenance_ends_in_ms").is_null());
+    EXPECT_EQ(sim.https_client()->post(tickle_path, "")->status, 401u);
+}
+
+TEST(sim_process, nightly_reset_ends_every_session_then_holds_maintenance) {
+    sim_process sim;
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    ASSERT_EQ(client->post_json("/v1/api/iserver/auth/ssodh/init", json::object{{"publish", true}, {"compete", true}},
+                                with_bearer(bearer))->status,
+              200u);
+    sim.nightly_reset(60s);
+    auto state = sim.state();
+    EXPECT_EQ(state.at("active_sso_sessions"), 0);
+    EXPECT_EQ(state.at("brokerage").at("connected"), false);
+    EXPECT_EQ(state.at("maintenance"), true);
+    EXPECT_GT(number(state.at("maintenance_ends_in_ms")), 0);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 503u);
+    sim.set_maintenance(false);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 401u);
+    EXPECT_EQ(last_event(sim).at("reason"), "sso_expired");
+
+    const std::string next = open_sso_session(*client);
+    sim.nightly_reset();  // no maintenance: only the expiry
+    EXPECT_EQ(sim.state().at("maintenance"), false);
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(next))->status, 401u);
+    EXPECT_EQ(last_event(sim).at("reason"), "sso_expired");
+}
+
+TEST(sim_process, refuses_invalid_maintenance_and_nightly_reset_bodies_with_400) {
+    sim_process sim;
+    auto control = sim.control_client();
+    auto res = control->post_json("/control/maintenance", json::object{{"on", true}, {"duration_ms", "soon"}});
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    EXPECT_EQ(res->status, 400u);
+    EXPECT_NE(res->body.find("duration_ms"), std::string::npos);
+    res = control->post_json("/control/nightly-reset", json::object{{"maintenance", 5}});
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    EXPECT_EQ(res->status, 400u);
+    EXPECT_NE(res->body.find("maintenance"), std::string::npos);
+    EXPECT_EQ(sim.state().at("maintenance"), false);
+}
+
+// ---------------------------------------------------------------- pacing
+
+TEST(sim_process, refuses_requests_beyond_max_requests_per_second_with_429) {
+    sim_options o;
+    o.max_requests_per_second = 3;
+    sim_process sim(o);
+    for (int i = 0; i < 5; ++i) (void)sim.state();  // control requests never count
+    auto client = sim.https_client();
+    client->keep_alive(true);
+    std::vector<unsigned> statuses;
+    http_result last;
+    const auto began = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) {
+        auto res = client->post(tickle_path, "");
+        ASSERT_TRUE(res.has_value()) << res.error().message;
+        statuses.push_back(res->status);
+        last = *res;
+    }
+    const auto took = std::chrono::steady_clock::now() - began;
+    // Each request met the model between `began` and now: within one second, the fourth is one too many.
+    if (took >= 1s) GTEST_SKIP() << "four requests took " << (took / 1ms) << " ms, more than one window";
+    EXPECT_EQ(statuses, (std::vector<unsigned>{401, 401, 401, 429}));
+    EXPECT_EQ(last.json(), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_FALSE(last.has_header("Retry-After"));
+    EXPECT_EQ(sim.state().at("rejections").at("global_rate_limited"), 1);
+    EXPECT_EQ(last_event(sim).at("reason"), "global_rate_limited");
+    EXPECT_NE(sim.output().find("reason=global_rate_limited"), std::string::npos);
+}
+
+TEST(sim_process, penalty_box_answers_429_to_every_request_after_a_429_and_counts_them) {
+    sim_options o;
+    o.penalty_box = 600;
+    sim_process sim(o);
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);
+    ASSERT_EQ(client->get("/v1/api/sso/validate", with_bearer(bearer))->status, 200u);
+    ASSERT_EQ(client->get("/v1/api/sso/validate", with_bearer(bearer))->status, 429u);  // 1 per 60 s
+    EXPECT_EQ(sim.state().at("penalty_box_violations"), 0);
+
+    auto tickle = client->post(tickle_path, "", with_bearer(bearer));
+    ASSERT_TRUE(tickle.has_value()) << tickle.error().message;
+    EXPECT_EQ(tickle->status, 429u);
+    EXPECT_EQ(tickle->json(), (json::object{{"error", "Too Many Requests"}}));
+    EXPECT_EQ(last_event(sim).at("reason"), "penalty_box");
+    const requests::client_identity id;
+    const auto assertion = requests::sign(requests::assertion_claims(id, std::chrono::system_clock::now()), "main");
+    auto token = client->post(token_path, requests::form_body(requests::token_form(id, assertion)), form());
+    ASSERT_TRUE(token.has_value()) << token.error().message;
+    EXPECT_EQ(token->status, 429u);  // the token endpoint too
+    const auto state = sim.state();
+    EXPECT_EQ(state.at("penalty_box_violations"), 2);
+    EXPECT_EQ(state.at("rejections").at("penalty_box"), 2);
+    EXPECT_EQ(state.at("rejections").at("rate_limited"), 1);
+    EXPECT_EQ(state.at("tickles"), 0);
+    EXPECT_GT(number(state.at("penalty_box_ends_in_ms")), 0);
+    EXPECT_LE(number(state.at("penalty_box_ends_in_ms")), 600000);
+}
+
+TEST(sim_process, an_injected_429_does_not_open_the_penalty_box) {
+    sim_options o;
+    o.penalty_box = 600;
+    sim_process sim(o);
+    sim.fault(json::object{{"path", tickle_path}, {"action", "status"}, {"status", 429}});
+    auto client = sim.https_client();
+    EXPECT_EQ(client->post(tickle_path, "")->status, 429u);
+    EXPECT_EQ(client->post(tickle_path, "")->status, 401u);
+    const auto state = sim.state();
+    EXPECT_TRUE(state.at("penalty_box_ends_in_ms").is_null());
+    EXPECT_EQ(state.at("penalty_box_violations"), 0);
 }
 
 // ---------------------------------------------------------------- faults

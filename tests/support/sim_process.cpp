@@ -24,6 +24,14 @@ std::string seconds_text(double s) {
     return out.str();
 }
 
+// The exit code once the process has exited and its reader threads took its last lines: the exit
+// can be seen before the pipes are drained.
+std::optional<int> wait_exit_and_output(subprocess& p, std::chrono::milliseconds timeout) {
+    const auto code = p.wait_exit(timeout);
+    if (code) p.wait_until(output_stream::err, [](std::string_view) { return false; }, std::chrono::seconds(5));
+    return code;
+}
+
 [[noreturn]] void fail_start(const std::string& why, const subprocess* p) {
     const std::string text = "ibkr-sim did not start: " + why + (p ? "\n" + p->all_output() : std::string());
     ADD_FAILURE() << text;
@@ -79,11 +87,16 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
         {"--validate-min-interval", &options_.validate_min_interval},
         {"--clock-skew", &options_.clock_skew},
         {"--max-assertion-life", &options_.max_assertion_life},
+        {"--penalty-box", &options_.penalty_box},
     };
     for (const auto& [flag, value] : durations) {
         if (!value->has_value()) continue;
         argv.emplace_back(flag);
         argv.push_back(seconds_text(**value));
+    }
+    if (options_.max_requests_per_second) {
+        argv.emplace_back("--max-requests-per-second");
+        argv.push_back(std::to_string(*options_.max_requests_per_second));
     }
     if (!options_.validate_extends) argv.emplace_back("--no-validate-extends");
     if (options_.tickle_extends) argv.emplace_back("--tickle-extends");
@@ -144,9 +157,16 @@ void sim_process::set_competing(bool on) {
     control_post("/control/competing", &body);
 }
 
-void sim_process::set_maintenance(bool on) {
-    const boost::json::value body = boost::json::object{{"on", on}};
-    control_post("/control/maintenance", &body);
+void sim_process::set_maintenance(bool on, std::optional<std::chrono::milliseconds> duration) {
+    boost::json::object body{{"on", on}};
+    if (duration) body["duration_ms"] = duration->count();
+    const boost::json::value value = std::move(body);
+    control_post("/control/maintenance", &value);
+}
+
+void sim_process::nightly_reset(std::chrono::milliseconds maintenance) {
+    const boost::json::value body = boost::json::object{{"duration_ms", maintenance.count()}};
+    control_post("/control/nightly-reset", &body);
 }
 
 boost::json::object sim_process::state() {
@@ -204,18 +224,18 @@ bool sim_process::await_calls(std::string_view path, std::uint64_t count, std::c
 
 std::optional<int> sim_process::stop(std::chrono::milliseconds timeout) {
     process_->send_signal(SIGTERM);
-    return process_->wait_exit(timeout);
+    return wait_exit_and_output(*process_, timeout);
 }
 
 void sim_process::kill9() {
     process_->send_signal(SIGKILL);
-    process_->wait_exit(std::chrono::seconds(10));
+    wait_exit_and_output(*process_, std::chrono::seconds(10));
 }
 
 void sim_process::restart() {
     if (process_->running()) {
         process_->send_signal(SIGTERM);
-        if (!process_->wait_exit(std::chrono::seconds(10))) kill9();
+        if (!wait_exit_and_output(*process_, std::chrono::seconds(10))) kill9();
     }
     earlier_output_ += process_->output(output_stream::err);
     start(https_port_);

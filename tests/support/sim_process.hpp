@@ -39,6 +39,9 @@ struct sim_options {
     std::optional<double> validate_min_interval;
     std::optional<double> clock_skew;
     std::optional<double> max_assertion_life;
+    std::optional<double> penalty_box;
+    // IBKR requests per sliding second; unset leaves the simulator's default (10), 0 = no limit.
+    std::optional<unsigned> max_requests_per_second;
     bool validate_extends = true;
     bool tickle_extends = false;
     std::optional<std::string> cert_host;  // the certificate names only this host
@@ -73,7 +76,11 @@ public:
     void expire_sessions();
     void drop_brokerage();
     void set_competing(bool on);
-    void set_maintenance(bool on);
+    // Maintenance on until switched off, or for `duration` (then off by itself); off cancels a timed one.
+    void set_maintenance(bool on, std::optional<std::chrono::milliseconds> duration = std::nullopt);
+    // IBKR's daily reset: every SSO session, OAuth token and brokerage session ends now, then
+    // maintenance for `maintenance` (none when 0).
+    void nightly_reset(std::chrono::milliseconds maintenance = std::chrono::milliseconds(0));
     void reset_stats();
     boost::json::object state();
     boost::json::object events(std::uint64_t since = 0);

@@ -30,6 +30,16 @@ struct await_query {
 };
 expected<await_query> parse_await_query(std::string_view query);
 
+// /control/maintenance: {"on":bool} switches maintenance on until switched off, or off (cancelling a
+// timed one); {"on":true,"duration_ms":N} switches it on for N ms (1 to 86400000), replacing any timing.
+struct maintenance_switch {
+    bool on = false;
+    std::optional<sim_duration> duration;
+};
+expected<maintenance_switch> parse_maintenance_switch(std::string_view body);
+// /control/nightly-reset: an empty body, {} or {"duration_ms":N}: the maintenance after the reset (0 = none).
+expected<sim_duration> parse_nightly_reset(std::string_view body);
+
 // The HTTPS server's connections: open now, and refused so far for exceeding --max-connections.
 struct connection_stats {
     std::size_t open = 0;

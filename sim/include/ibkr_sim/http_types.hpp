@@ -7,6 +7,7 @@
 
 #include "sessiond/core/error.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,9 @@ std::string media_type(std::string_view content_type);
 
 // The credential of "Authorization: Bearer <token>" (scheme compared case-insensitively).
 std::optional<std::string_view> bearer_token(const http_request& req);
+
+// A JSON number that is an integer (int64 range), as the control API's fields take them.
+std::optional<std::int64_t> json_integer(const boost::json::value& v);
 
 // A response whose body is the serialized JSON value. Version and keep-alive are the server's job.
 http_response json_response(http::status status, const boost::json::value& body,

@@ -1,9 +1,10 @@
 #pragma once
 // What api.ibkr.com decides, without any I/O: a parsed request and the current time go in, the
 // response and (when refused) the reason come out. It owns the OAuth access tokens, the user's SSO
-// session, the brokerage session, the per-user rate limiters and the counters.
+// session, the brokerage session, the per-user rate limiters, the penalty box and the counters.
 //
-// Sessions expire by comparing times, never by timers: the same `now` gives the same answer.
+// Sessions, the penalty box and timed maintenance end by comparing times, never by timers: the same
+// `now` gives the same answer.
 
 #include "ibkr_sim/http_types.hpp"
 #include "ibkr_sim/rate_limiter.hpp"
@@ -48,6 +49,8 @@ struct model_counters {
     std::uint64_t accounts = 0;
     std::uint64_t tickles = 0;
     std::uint64_t logouts = 0;
+    // Not an operation: requests that arrived while the penalty box was closed (each one got 429).
+    std::uint64_t penalty_box_violations = 0;
 };
 
 class ibkr_model {
@@ -60,14 +63,22 @@ public:
     void expire_sessions();          // every SSO session and OAuth token expires now
     void drop_brokerage();           // the brokerage session times out (connected, not authenticated)
     void set_competing(bool on);     // another platform logs in with the same username
-    void set_maintenance(bool on);   // every endpoint answers 503
+    void set_maintenance(bool on);   // every endpoint answers 503 until switched off
+    void start_maintenance(wall_time now, sim_duration duration);  // ... for `duration` from now
+    // IBKR's daily reset: every session ends now (expire_sessions, and the competing platform's
+    // brokerage session too), then maintenance for `maintenance` (none when 0).
+    void nightly_reset(wall_time now, sim_duration maintenance);
     void reset_counters() noexcept { counters_ = {}; }
 
     [[nodiscard]] const model_counters& counters() const noexcept { return counters_; }
     [[nodiscard]] std::size_t active_sso_sessions(wall_time now) const;
     [[nodiscard]] brokerage_status brokerage(wall_time now) const;
     [[nodiscard]] bool competing() const noexcept { return competing_; }
-    [[nodiscard]] bool maintenance() const noexcept { return maintenance_; }
+    [[nodiscard]] bool maintenance(wall_time now) const noexcept;
+    // Until timed maintenance ends; nullopt when maintenance is off or on until switched off.
+    [[nodiscard]] std::optional<sim_duration> maintenance_left(wall_time now) const noexcept;
+    // Until the penalty box opens; nullopt when it is open.
+    [[nodiscard]] std::optional<sim_duration> penalty_box_left(wall_time now) const noexcept;
     [[nodiscard]] const model_config& config() const noexcept { return config_; }
     // Every access token and SSO bearer handed out (the latest 1024), so that tests can prove the
     // daemon never prints one. The simulator's tokens protect nothing.
@@ -75,6 +86,12 @@ public:
     static constexpr std::size_t max_issued_tokens = 1024;
 
 private:
+    // [from, until) of the wall clock; a clock stepped back before `from` ends it rather than prolonging it.
+    struct time_span {
+        wall_time from;
+        wall_time until;
+        [[nodiscard]] bool contains(wall_time t) const noexcept { return from <= t && t < until; }
+    };
     struct sso_session {
         std::string bearer;
         wall_time created;
@@ -88,16 +105,21 @@ private:
         wall_time last_activity{};
         std::string session_id;
     };
-    // Everything IBKR keeps per username. The simulator serves one configured user.
+    // Everything IBKR keeps per username. The simulator serves one configured user, so every request
+    // is that user's, the token and sso-sessions requests included.
     struct user_state {
-        user_state(sim_duration tickle_interval, sim_duration validate_interval)
-            : tickle_limit(tickle_interval), validate_limit(validate_interval) {}
+        explicit user_state(const model_config& c);
         std::optional<sso_session> sso;
         brokerage_session brokerage;
-        min_interval_limiter tickle_limit;
-        min_interval_limiter validate_limit;
+        std::optional<sliding_window_limiter> request_limit;  // all endpoints together; none when 0
+        sliding_window_limiter tickle_limit;
+        sliding_window_limiter validate_limit;
     };
 
+    // The answer for a request that passed the pacing: 411, 404/405, maintenance, the endpoint.
+    model_reply serve(const http_request& req, wall_time now);
+    // The penalty box, then the per-user request rate: a 429 or nothing.
+    std::optional<model_reply> pace(wall_time now);
     model_reply create_token(const http_request& req, wall_time now);
     model_reply create_sso_session(const http_request& req, wall_time now);
     model_reply validate(user_state& user, wall_time now);
@@ -130,6 +152,9 @@ private:
     std::deque<std::string> issued_tokens_;
     bool competing_ = false;
     bool maintenance_ = false;
+    std::optional<time_span> maintenance_span_;  // set while maintenance is timed
+    // IBKR boxes the violating IP address; the simulator has one client, so the box is global.
+    std::optional<time_span> penalty_box_;
     model_counters counters_;
 };
 

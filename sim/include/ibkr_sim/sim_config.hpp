@@ -41,6 +41,10 @@ struct model_config {
     sim_duration brokerage_idle_timeout{std::chrono::seconds(300)};
     sim_duration tickle_min_interval{std::chrono::seconds(1)};
     sim_duration validate_min_interval{std::chrono::seconds(60)};
+    // Requests to the IBKR endpoints accepted in any sliding second, all endpoints together; 0 = no limit.
+    std::size_t max_requests_per_second = 10;
+    // After any 429 of the simulator's own limiters, every IBKR request gets 429 this long; 0 = off.
+    sim_duration penalty_box{};
     sim_duration clock_skew{std::chrono::seconds(30)};
     sim_duration max_assertion_life{std::chrono::seconds(300)};
 
