@@ -76,7 +76,22 @@ protected:
         (void)api.post("/api/ibkr/test", "", wrong);
     }
 
+    // The daemon never causes a 429 by itself: whatever the test did, none of the simulator's own
+    // limiters (IBKR's tickle, validate and global request rates) refused it. A test that
+    // deliberately configures the daemon looser than the simulator turns this off.
+    void expect_no_self_inflicted_429() {
+        if (!sim_ || !sim_->running() || !expect_no_self_inflicted_429_) return;
+        const auto state = sim_->state();
+        const auto& rejections = state.at("rejections").as_object();
+        for (const char* reason : {"rate_limited", "global_rate_limited", "penalty_box"}) {
+            const auto* n = rejections.if_contains(reason);
+            EXPECT_TRUE(n == nullptr || n->to_number<std::int64_t>() == 0)
+                << "the simulator refused " << *n << " request(s) as " << reason;
+        }
+    }
+
     void TearDown() override {
+        expect_no_self_inflicted_429();
         std::vector<std::string> secrets = sim_ ? sim_->issued_tokens() : std::vector<std::string>{};
         for (auto& d : daemons_) {
             ask_everything(*d);
@@ -93,6 +108,7 @@ protected:
 
     std::unique_ptr<sim_process> sim_;
     std::vector<std::unique_ptr<daemon_process>> daemons_;
+    bool expect_no_self_inflicted_429_ = true;
 };
 
 inline constexpr std::string_view token_path = "/oauth2/api/v1/token";

@@ -198,6 +198,30 @@ TEST_F(fault_matrix, retry_after_is_honoured) {
     EXPECT_GE(daemon_->count_in_log("429"), 1u);
 }
 
+TEST_F(fault_matrix, a_429_from_ibkrs_own_limiter_is_waited_out_without_a_call_in_its_penalty_box) {
+    // A daemon paced looser than IBKR (IBKR_PACE_VALIDATE=1 against a 5 s validate limit) meets
+    // IBKR's limiter, and its penalty box (3 s here, 10-15 min at IBKR); the daemon's own penalty
+    // (4 s here, 15 min by default) outlasts it.
+    expect_no_self_inflicted_429_ = false;
+    sim_options so = fast_sim();
+    so.validate_min_interval = 5;
+    so.penalty_box = 3;
+    start_sim(so);
+    daemon_options o = matrix_options();
+    o.environment["IBKR_PACE_VALIDATE"] = "1";
+    o.environment["SESSIOND_RATE_LIMIT_PENALTY"] = "4";
+    o.environment["SESSIOND_LOGIN_MIN_INTERVAL"] = "0";
+    auto& d = start_daemon(o);
+    daemon_ = &d;
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    const auto t0 = clock_type::now();
+    sim().expire_sessions();  // the new login validates within 5 s of the first validate: 429
+    ASSERT_TRUE(d.wait_for_log("validate failed: HTTP 429")) << d.output();
+    expect_connected_again(bound(1, std::chrono::seconds(4)), t0, "429 from IBKR's validate limit, penalty box 3 s");
+    EXPECT_EQ(sim_count("penalty_box_violations"), 0u) << "the daemon called IBKR inside its penalty box";
+    expect_quiet_after_each_429(std::chrono::seconds(4));
+}
+
 TEST_F(fault_matrix, a_hung_tickle_times_out_and_the_session_carries_on) {
     start();
     const auto t0 = clock_type::now();
