@@ -653,7 +653,12 @@ def fig_throughput(b):
                          f"  {r['cpu_us']:.2f} us CPU/request"
                          + (f"  {r['errors_text']}" if r["errors"] else "")
                          + (f"  non-2xx {r['non2xx']}" if r["non2xx"] else ""))
-    evictions = [t for _, _, t in d.log.lines[mark:] if "evict" in t or "connection cap" in t or "refus" in t]
+    # Beyond the daemon's cap of 512 connections: at the cap it closes the idlest one for each new one.
+    over = {name: wrk(servers[name], "/livez", 600, b.args.slice, pids[name]) for name in servers}
+    for name, r in over.items():
+        note(f"{name:6} /livez            c=600: {rate(r['rps']):>10}  p50 {ms(r['p50'])}  p99 {ms(r['p99'])}"
+             + (f"  {r['errors_text']}" if r["errors"] else ""))
+    evictions = [t for _, _, t in d.log.lines[mark:] if "closed a connection" in t or "refused" in t]
     ngx.stop()
     d.stop()
 
@@ -684,8 +689,13 @@ def fig_throughput(b):
                   f"{rate(dr)}, p50 {ms(agg('daemon', path, c, 'p50'))}, p99 {ms(dp99)}, {dcpu:.1f} µs CPU/req{extra}",
                   f"nginx {rate(nr)}, p50 {ms(agg('nginx', path, c, 'p50'))}, p99 {ms(np99)}, {ncpu:.1f} µs CPU/req"
                   f"{nextra}", target + f"; CPU/req x{cpu_ratio:.2f}", met)
+    r, n = over["daemon"], over["nginx"]
+    b.row("1 /livez c=600 (over the cap of 512)", f"{rate(r['rps'])}, p99 {ms(r['p99'])}; {r['errors_text'] or 'no errors'}",
+          f"nginx {rate(n['rps'])}, p99 {ms(n['p99'])}; {n['errors_text'] or 'no errors'}",
+          "the cap holds: idlest connections closed" if r["errors"] else "—", "—")
     if evictions:
-        b.notes.append("daemon log during the 512-connection points: " + "; ".join(evictions[:3]))
+        b.notes.append("daemon log during the 512- and 600-connection points: " + " / ".join(
+            e.split(" ", 2)[-1] for e in evictions[:2]))
     b.throughput = results
 
 
