@@ -111,6 +111,8 @@ asio::awaitable<boost::system::result<tcp::resolver::results_type, transport_fai
 }
 
 asio::awaitable<boost::system::result<void, transport_failure>> https_client::connect(clock::time_point deadline) {
+    const auto began = clock::now();
+    last_connect_ = clock::duration(0);
     close();
     stream_.emplace(executor_, *tls_);
     buffer_.clear();
@@ -135,6 +137,7 @@ asio::awaitable<boost::system::result<void, transport_failure>> https_client::co
     ++connections_opened_;
     auto [hec] = co_await stream_->async_handshake(ssl::stream_base::client, as_tuple(use_awaitable));
     if (hec) co_return failure_of(hec, "TLS handshake");
+    last_connect_ = clock::now() - began;
     open_ = true;
     co_return boost::system::result<void, transport_failure>{};
 }

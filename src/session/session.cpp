@@ -169,10 +169,16 @@ asio::awaitable<void> session::run() {
         notify();
         in_call_ = true;
         call_started_ = std::chrono::steady_clock::now();
+        const auto opened = client_.connection().connections_opened();
         step_outcome outcome = co_await client_.call(current.next, current.compete);
         in_call_ = false;
         record_duration(outcome);
         if (stopping_) break;
+        if (const auto& c = client_.connection(); c.connections_opened() != opened && c.last_connect_duration().count() > 0) {
+            log_.debug({.step = to_string(current.next)}, "{}: new connection (TCP connect and TLS handshake) in {:.3f} ms",
+                       to_string(current.next),
+                       std::chrono::duration<double, std::milli>(c.last_connect_duration()).count());
+        }
         const lifecycle before = machine_.snapshot().state;
         next_ = machine_.on_outcome(outcome, wall_clock::now());
         log_outcome(outcome, next_);

@@ -54,6 +54,9 @@ public:
     [[nodiscard]] bool is_open() const noexcept { return open_; }
     // Connections opened so far (each one is a TCP connect and a TLS handshake).
     [[nodiscard]] std::uint64_t connections_opened() const noexcept { return connections_opened_; }
+    // How long the last connection took to open (resolve, TCP connect, TLS handshake); zero while one
+    // is opening or when the last one failed to.
+    [[nodiscard]] std::chrono::steady_clock::duration last_connect_duration() const noexcept { return last_connect_; }
 
 private:
     using tls_stream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
@@ -77,6 +80,7 @@ private:
     bool cancelled_ = false;
     bool resolve_timed_out_ = false;
     std::uint64_t connections_opened_ = 0;
+    clock::duration last_connect_{0};
 };
 
 }  // namespace sessiond

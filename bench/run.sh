@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The benchmarks, in one command: installs what is missing (Debian packages only), builds the release
+# binaries, and measures every figure side by side with its reference in the same run, then prints
+# one table. Numbers, not a test: nothing here passes or fails, and CI does not run it.
+#   --quick   short points and fewer starts (a smoke run, ~2 minutes)
+#   --long    the idle figures over the full ten minutes (default: 120 s)
+#   --only 1,3   some figures only;  --out FILE   also write the table there;  --keep   keep the logs
+# See bench/README.md for what each figure is and how it is measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash deploy/install-deps.sh
+
+# The benchmark's own tools, only what is missing.
+packages=(wrk nginx-light python3-jwt python3-cryptography linux-perf strace binutils systemd)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bench: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The release build, niced (the machine may be shared); its output only when it fails.
+build_log=$(mktemp /tmp/ibkr-sessiond-bench-build.XXXXXX)
+if ! JOBS=${JOBS:-1} nice -n 10 bash deploy/build.sh release >"$build_log" 2>&1; then
+  cat "$build_log" >&2
+  rm -f "$build_log"
+  exit 1
+fi
+rm -f "$build_log"
+
+# Debian's python3, where python3-jwt lives (not whichever python3 comes first on PATH). The driver
+# stops every process it started, also on Ctrl-C.
+exec /usr/bin/python3 bench/bench.py "$@"
