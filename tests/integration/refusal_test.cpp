@@ -3,6 +3,9 @@
 
 #include "integration/daemon_fixture.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+
 namespace sessiond::testing {
 namespace {
 
@@ -70,6 +73,20 @@ TEST_F(refusal, a_server_the_ca_file_does_not_vouch_for_is_refused) {
     auto& d = start_daemon(o);
     ASSERT_TRUE(d.wait_for_log("certificate verification failed")) << d.output();
     EXPECT_EQ(sim_calls(token_path), 0u);
+}
+
+// The other side of the coin: the system trust store is read from its hashed directory (lazily, see
+// net/tls.hpp), and a CA found there is trusted without IBKR_CA_FILE.
+TEST_F(refusal, a_server_whose_ca_is_in_the_systems_hashed_directory_is_trusted) {
+    start_sim();
+    const temp_dir store;
+    std::filesystem::copy_file(sim().ca_file(), store.path() / "sim-ca.pem");
+    ASSERT_EQ(std::system(("openssl rehash " + store.path().string() + " >/dev/null 2>&1").c_str()), 0);
+    daemon_options o;
+    o.environment["IBKR_CA_FILE"] = std::nullopt;
+    o.environment["SSL_CERT_DIR"] = store.path().string();
+    auto& d = start_daemon(o);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
 }
 
 }  // namespace
