@@ -763,6 +763,36 @@ TEST(http_server, at_the_cap_a_slow_request_makes_room_when_nothing_is_idle) {
     for (auto& c : waiting) EXPECT_EQ(body_of(c->read_response()), "GET /wait");
 }
 
+// Slow-loris clients that reconnect as soon as they are evicted used to close every probe: accepted a
+// moment ago and its request not read yet, the probe was "idle", and idle went before "reading".
+TEST(http_server, at_the_cap_a_connection_yet_to_send_outlasts_slow_requests_that_began_earlier) {
+    running_server server;  // max_connections 4
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    // Four slow requests; the 100 Continue says that the server has read each header and waits for
+    // the body, which never comes.
+    std::vector<std::unique_ptr<raw_client>> lorises;
+    for (int i = 0; i < 4; ++i) {
+        lorises.push_back(std::make_unique<raw_client>(server.endpoint()));
+        ASSERT_TRUE(lorises.back()->send(
+            "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"));
+        const auto interim = lorises.back()->read_response();
+        ASSERT_TRUE(interim.has_value());
+        ASSERT_EQ(interim->result(), http::status::continue_);
+    }
+    // The probe connects and has not sent yet: the slow request that began first makes room for it.
+    raw_client probe(server.endpoint());
+    ASSERT_TRUE(probe.connected());
+    EXPECT_EQ(lorises[0]->read_until_closed(), "");
+    // The evicted loris comes back before the probe's request is read: the next slow request goes,
+    // not the probe.
+    raw_client back(server.endpoint());
+    ASSERT_TRUE(back.connected());
+    EXPECT_EQ(lorises[1]->read_until_closed(), "");
+    ASSERT_TRUE(probe.send(get_request("/probe")));
+    EXPECT_EQ(body_of(probe.read_response()), "GET /probe");
+    EXPECT_EQ(server.stats().evicted, 2u);
+}
+
 TEST(http_server, at_the_cap_with_every_connection_responding_a_new_one_is_refused) {
     running_server server;
     ASSERT_TRUE(server.listening()) << server.listen_error();
