@@ -613,6 +613,36 @@ TEST(http_server, header_far_over_the_limit_gets_431) {
     EXPECT_EQ(server.stats().too_large, 1u);
 }
 
+// Within the byte limit, but each field costs about 80 bytes once parsed: the count has a limit too.
+TEST(http_server, more_header_fields_than_the_limit_get_431) {
+    server_limits limits = small_limits();
+    limits.header_fields = 10;
+    running_server server(limits);
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    auto fields = [](int n) {
+        std::string f;
+        for (int i = 0; i < n; ++i) f += "a:\r\n";
+        return f;
+    };
+    raw_client within(server.endpoint());
+    ASSERT_TRUE(within.send(get_request("/ten", fields(9))));  // and Host
+    EXPECT_EQ(body_of(within.read_response()), "GET /ten");
+
+    // A body announced and never sent: refused at once, not held until the request timeout.
+    raw_client over(server.endpoint());
+    ASSERT_TRUE(over.send("POST /eleven HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n" + fields(9) + "\r\n"));
+    expect_json_error(over.read_response(), http::status::request_header_fields_too_large);
+    EXPECT_EQ(over.read_until_closed(), "");
+
+    // A header that never ends is refused when its field after the last allowed one arrives, not held
+    // (with every field parsed so far) until the request timeout.
+    raw_client endless(server.endpoint());
+    ASSERT_TRUE(endless.send("GET /endless HTTP/1.1\r\nHost: test\r\n" + fields(10)));
+    expect_json_error(endless.read_response(), http::status::request_header_fields_too_large);
+    EXPECT_EQ(endless.read_until_closed(), "");
+    EXPECT_EQ(server.stats().too_large, 2u);
+}
+
 TEST(http_server, body_over_the_limit_gets_413) {
     running_server server;
     ASSERT_TRUE(server.listening()) << server.listen_error();
