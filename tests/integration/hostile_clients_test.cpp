@@ -524,7 +524,7 @@ TEST_F(hostile_clients, headers_of_empty_fields_are_refused_at_the_field_limit_b
     expect_every_probe_in_time(probes, began, ended, "empty header fields");
     expect_session_undisturbed(d);
     expect_memory_bounded(d, "empty header fields");
-    EXPECT_EQ(metrics(d).value_of("sessiond_http_rejected_requests_total", {{"reason", "too_large"}}),
+    EXPECT_GE(metrics(d).value_of("sessiond_http_rejected_requests_total", {{"reason", "too_large"}}).value_or(0),
               static_cast<double>(attackers - unread));
 }
 
