@@ -1,6 +1,7 @@
 #include "sessiond/api/metrics_view.hpp"
 
 #include "sessiond/metrics/prometheus_text.hpp"
+#include "sessiond/server/http_server.hpp"
 #include "sessiond/session/session.hpp"
 
 #include <dirent.h>
@@ -96,6 +97,30 @@ void write_session(prometheus_text& out, const metrics_input& in) {
     }
 }
 
+// What bad clients cost the API server: without these, its refusals and evictions are only in the
+// debug log (sessiond_http_requests_total counts what reached the API).
+void write_server(prometheus_text& out, const server_stats& s) {
+    counter(out, "sessiond_http_connections_accepted_total", "Connections the API server accepted.", {}, s.accepted);
+    gauge(out, "sessiond_http_connections_open", "Connections open now.", {}, static_cast<double>(s.open));
+    counter(out, "sessiond_http_connections_evicted_total",
+            "Open connections closed to make room for a new one (connection cap, or out of descriptors).", {}, s.evicted);
+    counter(out, "sessiond_http_connections_refused_total",
+            "New connections closed at once: at the cap with every open one responding.", {}, s.refused);
+    counter(out, "sessiond_http_accept_failures_total", "Failed accept() calls, running out of descriptors included.", {},
+            s.accept_failures);
+    out.family("sessiond_http_rejected_requests_total", type::counter,
+               "Requests refused before the API saw them: malformed (400), too large (413, 431).");
+    out.sample({{"reason", "malformed"}}, static_cast<double>(s.malformed));
+    out.sample({{"reason", "too_large"}}, static_cast<double>(s.too_large));
+    counter(out, "sessiond_http_timeouts_total",
+            "Requests not complete within the request timeout (408), responses not written within the write timeout.",
+            {}, s.timed_out);
+    counter(out, "sessiond_http_idle_closed_total", "Keep-alive connections closed after the idle timeout.", {},
+            s.idle_closed);
+    counter(out, "sessiond_http_handler_errors_total", "Requests answered 500 because the API failed on them.", {},
+            s.handler_errors);
+}
+
 }  // namespace
 
 process_stats read_process_stats() {
@@ -143,6 +168,7 @@ std::string render_metrics(const metrics_input& in) {
         for (const auto& [key, n] : *in.served)
             out.sample({{"path", key.first}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
     }
+    if (in.server != nullptr) write_server(out, *in.server);
     counter(out, "sessiond_watchdog_pings_total", "WATCHDOG=1 notifications sent to systemd.", {}, in.watchdog_pings);
     if (in.process.resident_bytes) gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", {}, *in.process.resident_bytes);
     if (in.process.open_fds) gauge(out, "process_open_fds", "Open file descriptors.", {}, *in.process.open_fds);

@@ -208,8 +208,9 @@ void service::run_connection_test(std::function<void(const connection_test_repor
 
 std::string service::metrics_text() const {
     const status_input st = status_now();
+    const server_stats served_connections = server_.stats();
     const metrics_input in{st, session_.get(), &api_.served().counts(), read_process_stats(),
-                           watchdog_ ? watchdog_->pings() : 0};
+                           watchdog_ ? watchdog_->pings() : 0, &served_connections};
     return render_metrics(in);
 }
 

@@ -3,7 +3,8 @@
 namespace sessiond {
 
 connection_registry::membership::~membership() {
-    if (registry_ != nullptr) registry_->entries_.erase(id_);
+    if (registry_ == nullptr) return;
+    if (auto it = registry_->entries_.find(id_); it != registry_->entries_.end()) registry_->forget(it);
 }
 
 void connection_registry::membership::on_close(closer c) {
@@ -14,15 +15,34 @@ void connection_registry::membership::on_close(closer c) {
 
 void connection_registry::membership::set(activity what, clock::time_point since) {
     if (registry_ == nullptr) return;
-    if (auto it = registry_->entries_.find(id_); it != registry_->entries_.end()) {
-        it->second.what = what;
-        it->second.since = since;
+    auto it = registry_->entries_.find(id_);
+    if (it == registry_->entries_.end()) return;
+    entry& e = it->second;
+    if (const auto old = key_of(id_, e)) registry_->candidates_.erase(*old);
+    e.what = what;
+    e.since = since;
+    if (const auto now = key_of(id_, e)) registry_->candidates_.insert(*now);
+}
+
+std::optional<connection_registry::candidate_key> connection_registry::key_of(std::uint64_t id, const entry& e) {
+    switch (e.what) {
+        case activity::closing: return candidate_key{0, e.since, id};
+        case activity::idle:
+        case activity::reading: return candidate_key{1, e.since, id};
+        case activity::responding: break;
     }
+    return std::nullopt;
+}
+
+void connection_registry::forget(std::map<std::uint64_t, entry>::iterator it) {
+    if (const auto key = key_of(it->first, it->second)) candidates_.erase(*key);
+    entries_.erase(it);
 }
 
 connection_registry::membership connection_registry::add(clock::time_point now) {
     const std::uint64_t id = next_id_++;
-    entries_.emplace(id, entry{{}, activity::idle, now});
+    const auto [it, added] = entries_.emplace(id, entry{{}, activity::idle, now});
+    candidates_.insert(*key_of(id, it->second));
     return membership(*this, id);
 }
 
@@ -32,23 +52,10 @@ void connection_registry::close_all() {
 }
 
 std::optional<connection_registry::eviction> connection_registry::eviction_candidate() const {
-    // Lower rank goes first; within a rank, the earlier "since".
-    auto rank = [](activity a) {
-        switch (a) {
-            case activity::closing: return 0;
-            case activity::idle: return 1;
-            case activity::reading: return 2;
-            case activity::responding: break;
-        }
-        return 3;
-    };
-    std::optional<eviction> best;
-    for (const auto& [id, e] : entries_) {
-        if (e.what == activity::responding) continue;
-        if (!best || rank(e.what) < rank(best->what) || (rank(e.what) == rank(best->what) && e.since < best->since))
-            best = eviction{id, e.what, e.since};
-    }
-    return best;
+    if (candidates_.empty()) return std::nullopt;
+    const std::uint64_t id = std::get<2>(*candidates_.begin());
+    const entry& e = entries_.at(id);
+    return eviction{id, e.what, e.since};
 }
 
 std::optional<connection_registry::eviction> connection_registry::evict_one() {
@@ -56,7 +63,7 @@ std::optional<connection_registry::eviction> connection_registry::evict_one() {
     if (!victim) return std::nullopt;
     auto it = entries_.find(victim->id);
     closer close = std::move(it->second.close);
-    entries_.erase(it);
+    forget(it);
     if (close) close();
     return victim;
 }

@@ -54,6 +54,8 @@ public:
     // The exit code once the process ended and everything it printed has been read.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     [[nodiscard]] bool running() const { return process_->running(); }
+    // Its process id, for what only /proc/<pid> tells (resident memory, descriptor limits).
+    [[nodiscard]] pid_t pid() const noexcept { return process_->pid(); }
     void send_signal(int signal) { process_->send_signal(signal); }
 
     // The port of its API, from the log line "API listening on http://HOST:PORT" (the tests make it

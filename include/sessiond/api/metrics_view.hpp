@@ -15,6 +15,7 @@ namespace sessiond {
 
 class session;
 class served_requests;
+struct server_stats;
 
 struct process_stats {
     std::optional<double> resident_bytes;
@@ -31,6 +32,8 @@ struct metrics_input {
     const std::map<std::pair<std::string, unsigned>, std::uint64_t>* served = nullptr;
     process_stats process;
     std::uint64_t watchdog_pings = 0;
+    // The API server's own counts: connections, and the requests it refused before the API saw them.
+    const server_stats* server = nullptr;
 };
 
 std::string render_metrics(const metrics_input& in);

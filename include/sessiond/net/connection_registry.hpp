@@ -9,7 +9,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace sessiond {
@@ -66,9 +68,12 @@ public:
     // Runs every closer; the entries stay until their connections end.
     void close_all();
 
-    // Which connection to give up for a new one: one that is closing anyway; else the one idle the
-    // longest; else the one whose unfinished request began the earliest. Never one that is responding:
-    // its client has done nothing wrong and is about to be answered.
+    // Which connection to give up for a new one: one that is closing anyway; else the one that has
+    // kept the server waiting the longest, idle or in the middle of a request (the earliest `since`).
+    // Idle and reading count alike so that a connection accepted a moment ago, which has not had the
+    // time to send its request, is the last to go, not the first: otherwise every slow-loris client
+    // that reconnects would close a probe before the probe's request is read. Never one that is
+    // responding: its client has done nothing wrong and is about to be answered. O(log n).
     [[nodiscard]] std::optional<eviction> eviction_candidate() const;
 
     // Closes that connection and forgets it at once, so that its place is free before its coroutine
@@ -83,8 +88,14 @@ private:
         activity what = activity::idle;
         clock::time_point since{};
     };
+    // The eviction order: closing first, then by since; the id keeps keys unique (and the older first).
+    using candidate_key = std::tuple<int, clock::time_point, std::uint64_t>;
+    static std::optional<candidate_key> key_of(std::uint64_t id, const entry& e);
+
+    void forget(std::map<std::uint64_t, entry>::iterator it);
 
     std::map<std::uint64_t, entry> entries_;
+    std::set<candidate_key> candidates_;  // every entry that is not responding
     std::uint64_t next_id_ = 1;
 };
 

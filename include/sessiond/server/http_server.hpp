@@ -8,9 +8,10 @@
 // read ahead while a response is computed); HTTP/1.1 keeps the connection open unless "Connection:
 // close"; HTTP/1.0 closes it unless "Connection: keep-alive". A request the server cannot accept gets a
 // JSON error and the connection closes: 400 malformed, 413 body over the limit, 431 header over the
-// limit, 408 when it is not complete within request_timeout (sent only if the socket takes it at once;
-// a slow-loris client that does not read is just closed). Idle keep-alive connections close after
-// idle_timeout, a response not written within write_timeout closes its connection.
+// limit (in bytes or in fields), 408 when it is not complete within request_timeout (sent only if the
+// socket takes it at once; a slow-loris client that does not read is just closed). Idle keep-alive
+// connections close after idle_timeout, a response not written within write_timeout closes its
+// connection.
 //
 // The handler is called for every well-formed request, whatever its method and target (routing, 404
 // and 405 are the API's). HEAD is passed on as HEAD: whatever the handler answers is sent header only,
@@ -39,6 +40,10 @@ namespace sessiond {
 struct server_limits {
     std::size_t max_connections = 512;
     std::size_t header_limit = 8 * 1024;                 // 431 beyond
+    // 431 beyond, too, as soon as the field after the last allowed one arrives: parsed, a field costs
+    // about 80 bytes besides its name and value, so that 8 KiB of empty fields ("a:") would take 160 KiB
+    // for as long as the rest of the request took to come.
+    std::size_t header_fields = 100;
     std::size_t body_limit = 16 * 1024;                  // 413 beyond
     std::chrono::milliseconds request_timeout{10'000};  // from a request's first byte to its last
     std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection waiting for a request

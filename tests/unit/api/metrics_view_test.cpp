@@ -2,6 +2,7 @@
 // the numbers the session's snapshot holds.
 
 #include "sessiond/api/metrics_view.hpp"
+#include "sessiond/server/http_server.hpp"
 
 #include "support/prometheus_parser.hpp"
 #include "unit/session/machine_harness.hpp"
@@ -21,7 +22,7 @@ protected:
     exposition scrape(const session_snapshot* s) {
         const status_input st{config, s, false, now - std::chrono::seconds(60), now};
         std::map<std::pair<std::string, unsigned>, std::uint64_t> served{{{"/livez", 200}, 7}, {{"other", 404}, 1}};
-        const metrics_input in{st, nullptr, &served, process_stats{1e6, 12, 0.5}, 3};
+        const metrics_input in{st, nullptr, &served, process_stats{1e6, 12, 0.5}, 3, &server};
         text = render_metrics(in);
         auto parsed = parse_prometheus_text(text);
         EXPECT_TRUE(parsed) << (parsed ? "" : parsed.error().message) << "\n" << text;
@@ -29,6 +30,7 @@ protected:
     }
 
     config_report config;
+    server_stats server;
     std::string text;
     const label_map account{{"account", "DU1234567"}};
 };
@@ -69,6 +71,22 @@ TEST_F(metrics_view_test, not_configured_still_parses_and_counts_the_problems) {
     EXPECT_EQ(m.value_of("sessiond_config_problems"), 1.0);
     EXPECT_EQ(m.value_of("ibkr_session_up", account), 0.0);
     EXPECT_EQ(m.value_of("ibkr_session_state", {{"account", "DU1234567"}, {"state", "not_configured"}}), 1.0);
+}
+
+TEST_F(metrics_view_test, the_api_servers_connections_and_refusals_are_counted) {
+    server = server_stats{.accepted = 10'000, .open = 512, .evicted = 9'488, .refused = 2, .accept_failures = 3,
+                          .timed_out = 511, .idle_closed = 4, .malformed = 32, .too_large = 64, .handler_errors = 1};
+    const auto m = scrape(nullptr);
+    EXPECT_EQ(m.value_of("sessiond_http_connections_accepted_total"), 10'000.0);
+    EXPECT_EQ(m.value_of("sessiond_http_connections_open"), 512.0);
+    EXPECT_EQ(m.value_of("sessiond_http_connections_evicted_total"), 9'488.0);
+    EXPECT_EQ(m.value_of("sessiond_http_connections_refused_total"), 2.0);
+    EXPECT_EQ(m.value_of("sessiond_http_accept_failures_total"), 3.0);
+    EXPECT_EQ(m.value_of("sessiond_http_rejected_requests_total", {{"reason", "malformed"}}), 32.0);
+    EXPECT_EQ(m.value_of("sessiond_http_rejected_requests_total", {{"reason", "too_large"}}), 64.0);
+    EXPECT_EQ(m.value_of("sessiond_http_timeouts_total"), 511.0);
+    EXPECT_EQ(m.value_of("sessiond_http_idle_closed_total"), 4.0);
+    EXPECT_EQ(m.value_of("sessiond_http_handler_errors_total"), 1.0);
 }
 
 TEST_F(metrics_view_test, reads_process_figures_from_proc) {

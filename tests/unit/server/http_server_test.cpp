@@ -613,6 +613,36 @@ TEST(http_server, header_far_over_the_limit_gets_431) {
     EXPECT_EQ(server.stats().too_large, 1u);
 }
 
+// Within the byte limit, but each field costs about 80 bytes once parsed: the count has a limit too.
+TEST(http_server, more_header_fields_than_the_limit_get_431) {
+    server_limits limits = small_limits();
+    limits.header_fields = 10;
+    running_server server(limits);
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    auto fields = [](int n) {
+        std::string f;
+        for (int i = 0; i < n; ++i) f += "a:\r\n";
+        return f;
+    };
+    raw_client within(server.endpoint());
+    ASSERT_TRUE(within.send(get_request("/ten", fields(9))));  // and Host
+    EXPECT_EQ(body_of(within.read_response()), "GET /ten");
+
+    // A body announced and never sent: refused at once, not held until the request timeout.
+    raw_client over(server.endpoint());
+    ASSERT_TRUE(over.send("POST /eleven HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n" + fields(9) + "\r\n"));
+    expect_json_error(over.read_response(), http::status::request_header_fields_too_large);
+    EXPECT_EQ(over.read_until_closed(), "");
+
+    // A header that never ends is refused when its field after the last allowed one arrives, not held
+    // (with every field parsed so far) until the request timeout.
+    raw_client endless(server.endpoint());
+    ASSERT_TRUE(endless.send("GET /endless HTTP/1.1\r\nHost: test\r\n" + fields(10)));
+    expect_json_error(endless.read_response(), http::status::request_header_fields_too_large);
+    EXPECT_EQ(endless.read_until_closed(), "");
+    EXPECT_EQ(server.stats().too_large, 2u);
+}
+
 TEST(http_server, body_over_the_limit_gets_413) {
     running_server server;
     ASSERT_TRUE(server.listening()) << server.listen_error();
@@ -761,6 +791,36 @@ TEST(http_server, at_the_cap_a_slow_request_makes_room_when_nothing_is_idle) {
 
     server.release();
     for (auto& c : waiting) EXPECT_EQ(body_of(c->read_response()), "GET /wait");
+}
+
+// Slow-loris clients that reconnect as soon as they are evicted used to close every probe: accepted a
+// moment ago and its request not read yet, the probe was "idle", and idle went before "reading".
+TEST(http_server, at_the_cap_a_connection_yet_to_send_outlasts_slow_requests_that_began_earlier) {
+    running_server server;  // max_connections 4
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    // Four slow requests; the 100 Continue says that the server has read each header and waits for
+    // the body, which never comes.
+    std::vector<std::unique_ptr<raw_client>> lorises;
+    for (int i = 0; i < 4; ++i) {
+        lorises.push_back(std::make_unique<raw_client>(server.endpoint()));
+        ASSERT_TRUE(lorises.back()->send(
+            "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"));
+        const auto interim = lorises.back()->read_response();
+        ASSERT_TRUE(interim.has_value());
+        ASSERT_EQ(interim->result(), http::status::continue_);
+    }
+    // The probe connects and has not sent yet: the slow request that began first makes room for it.
+    raw_client probe(server.endpoint());
+    ASSERT_TRUE(probe.connected());
+    EXPECT_EQ(lorises[0]->read_until_closed(), "");
+    // The evicted loris comes back before the probe's request is read: the next slow request goes,
+    // not the probe.
+    raw_client back(server.endpoint());
+    ASSERT_TRUE(back.connected());
+    EXPECT_EQ(lorises[1]->read_until_closed(), "");
+    ASSERT_TRUE(probe.send(get_request("/probe")));
+    EXPECT_EQ(body_of(probe.read_response()), "GET /probe");
+    EXPECT_EQ(server.stats().evicted, 2u);
 }
 
 TEST(http_server, at_the_cap_with_every_connection_responding_a_new_one_is_refused) {
