@@ -4,6 +4,8 @@
 #   test      the test suites; -O1 with asserts on and line tables (fast to compile, still optimised)
 #   asan      AddressSanitizer + UndefinedBehaviorSanitizer at -O0 -g (three times faster to
 #             compile than at -O1 with Beast's coroutine-heavy templates), with the test suites
+#   tsan      ThreadSanitizer at -O1 -g, with the test suites (the daemon runs on one thread; the
+#             test processes, Asio's resolver and the tests' helper threads do not)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,8 @@ case "$flavour" in
   release) args=(-DCMAKE_BUILD_TYPE=Release -DSESSIOND_BUILD_TESTS=OFF) ;;
   test)    args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1") ;;
   asan)    args=(-DCMAKE_BUILD_TYPE=Debug -DSESSIOND_SANITIZE=address,undefined) ;;
-  *) echo "build.sh: unknown flavour '$flavour' (release, test or asan)" >&2; exit 64 ;;
+  tsan)    args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DSESSIOND_SANITIZE=thread) ;;
+  *) echo "build.sh: unknown flavour '$flavour' (release, test, asan or tsan)" >&2; exit 64 ;;
 esac
 
 cmake -S . -B "build/$flavour" -G Ninja "${args[@]}" >/dev/null

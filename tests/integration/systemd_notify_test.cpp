@@ -136,6 +136,8 @@ TEST_F(systemd_notify, sigterm_says_stopping_logs_out_and_exits_0) {
     auto& d = start_daemon(notified());
     ASSERT_TRUE(wait_for_status("connected as")) << d.output();
     EXPECT_EQ(d.stop(), 0) << d.output();
+    // The daemon has exited; its last datagrams may still wait in the socket for the listener's thread.
+    EXPECT_TRUE(wait_for_status("stopped")) << d.output();
     EXPECT_EQ(listener_.count("STOPPING=1"), 1u);
     EXPECT_EQ(sim_calls(logout_path), 1u);
     // STOPPING=1 precedes the logout's completion and the final status.

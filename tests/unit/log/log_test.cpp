@@ -44,14 +44,22 @@ struct captured_logger {
 // Records the structured fields and the message visible to a sink while it writes.
 class field_probe final : public spdlog::sinks::base_sink<std::mutex> {
 public:
-    std::vector<log_fields> seen;
-    std::vector<std::string> sessions;  // log_fields holds views; keep copies
+    // log_fields holds views into the call in progress: keep copies.
+    struct fields_seen {
+        std::string state;
+        std::string step;
+        int http_status = 0;
+        int attempt = 0;
+    };
+    std::vector<fields_seen> seen;
+    std::vector<std::string> sessions;
     std::vector<std::string> payloads;
 
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
-        seen.push_back(current_log_fields());
-        sessions.emplace_back(current_log_fields().session);
+        const log_fields& f = current_log_fields();
+        seen.push_back({std::string(f.state), std::string(f.step), f.http_status, f.attempt});
+        sessions.emplace_back(f.session);
         payloads.emplace_back(msg.payload.data(), msg.payload.size());
     }
     void flush_() override {}
