@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: installs what is missing, builds, runs all suites, then builds again
-# with AddressSanitizer + UndefinedBehaviorSanitizer and runs all suites once more.
-#   --quick   skip the sanitizer pass
+# Sets up and runs every test: installs what is missing, then
+#   1. builds build/test and runs all suites (unit, sim, integration, then the serial stress suite);
+#   2. builds build/asan (AddressSanitizer + UndefinedBehaviorSanitizer) and runs them all again;
+#   3. builds build/tsan (ThreadSanitizer) and runs all but the stress suite, whose latency bounds
+#      are for the unsanitised and ASan builds (TSan's job is races; the same test threads run in
+#      the other suites);
+#   4. runs the real daemon under valgrind --leak-check=full through a set of integration tests;
+#   5. builds the libFuzzer targets with clang and runs each for a short while (fuzz/run.sh).
+#   --quick   only step 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,10 +15,11 @@ bash deploy/install-deps.sh
 
 run_suites() {
   local flavour=$1
+  shift
   echo "== building ($flavour)" >&2
   bash deploy/build.sh "$flavour"
   echo "== testing ($flavour)" >&2
-  (cd "build/$flavour" && ctest -j "${JOBS:-2}" --output-on-failure --timeout 300 --no-tests=error)
+  (cd "build/$flavour" && ctest -j "${JOBS:-2}" --output-on-failure --timeout 300 --no-tests=error "$@")
 }
 
 start=$SECONDS
@@ -21,5 +28,11 @@ if [[ ${1:-} != --quick ]]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   run_suites asan
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  run_suites tsan -LE stress
+  echo "== valgrind (the daemon in build/test)" >&2
+  bash tests/valgrind.sh
+  echo "== fuzzing (${FUZZ_SECONDS:-20} s per target)" >&2
+  bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
 fi
 echo "== all tests passed in $((SECONDS - start)) s" >&2
