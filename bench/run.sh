@@ -9,21 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash deploy/install-deps.sh
-
-# The benchmark's own tools, only what is missing.
-packages=(wrk nginx-light python3-jwt python3-cryptography linux-perf strace binutils systemd)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bench: installing ${missing[*]}" >&2
-  if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# The build's dependencies and the benchmark's own tools, only what is missing.
+bash deploy/install-deps.sh wrk nginx-light python3-jwt python3-cryptography linux-perf strace binutils systemd
 
 # The release build, niced (the machine may be shared); its output only when it fails.
 build_log=$(mktemp /tmp/ibkr-sessiond-bench-build.XXXXXX)

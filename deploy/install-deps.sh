@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ibkr-sessiond needs to build and test, from Debian 12's archive only, and only what
-# is missing. Safe to run again.
+# is missing. Safe to run again. Extra package names as arguments are installed the same way (the
+# fuzzers' clang, the benchmarks' tools).
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
   libsystemd-dev systemd
   libgtest-dev
   python3 procps tzdata valgrind
+  "$@"
 )
 
 missing=()

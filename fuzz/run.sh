@@ -12,19 +12,7 @@ targets=(${FUZZ_TARGETS:-env_file settings pem_key ibkr_responses http_request p
 
 # The build's own dependencies, then clang and the libFuzzer/sanitizer runtimes (libclang_rt.fuzzer,
 # .asan, .ubsan), which clang-14 does not pull in by itself. Only what is missing is installed.
-bash "$root/deploy/install-deps.sh"
-packages=(clang libclang-rt-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "fuzz: installing ${missing[*]}" >&2
-  if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash "$root/deploy/install-deps.sh" clang libclang-rt-14-dev
 
 mkdir -p "$build"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
