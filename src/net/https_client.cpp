@@ -11,6 +11,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace sessiond {
 
 namespace asio = boost::asio;
@@ -22,12 +26,6 @@ using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// Errors that mean "the server had already closed this connection" when they hit a reused one.
-bool is_stale_connection(const boost::system::error_code& ec) {
-    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-           ec == http::error::end_of_stream || ec == ssl::error::stream_truncated;
-}
 
 std::string seconds_text(std::chrono::milliseconds ms) {
     const auto tenths = (ms.count() + 50) / 100;
@@ -142,48 +140,51 @@ asio::awaitable<boost::system::result<void, transport_failure>> https_client::co
     co_return boost::system::result<void, transport_failure>{};
 }
 
+bool https_client::reusable() {
+    if (!open_ || !stream_ || buffer_.size() > 0 || SSL_pending(stream_->native_handle()) > 0) return false;
+    char byte = 0;
+    const int fd = beast::get_lowest_layer(*stream_).socket().native_handle();
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // Nothing to read: the connection is alive. 0 is the server's FIN, data is a close_notify or
+    // something unasked, an error a reset: none of them carries a request.
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 asio::awaitable<boost::system::result<http_response, transport_failure>> https_client::send(
     http_request request, std::chrono::milliseconds timeout) {
     cancelled_ = false;
     resolve_timed_out_ = false;
     timeout_ = timeout;
     const auto deadline = clock::now() + timeout;
-    const bool reused = open_;
-
-    for (int attempt = 0;; ++attempt) {
-        const bool may_retry = attempt == 0 && reused;
-        if (!open_) {
-            auto connected = co_await connect(deadline);
-            if (!connected) {
-                close();
-                co_return connected.error();
-            }
-        }
-        auto& tcp_layer = beast::get_lowest_layer(*stream_);
-        tcp_layer.expires_at(deadline);
-
-        auto [wec, written] = co_await http::async_write(*stream_, request, as_tuple(use_awaitable));
-        if (wec) {
+    if (open_ && !reusable()) close();
+    if (!open_) {
+        auto connected = co_await connect(deadline);
+        if (!connected) {
             close();
-            if (may_retry && !cancelled_ && is_stale_connection(wec)) continue;
-            co_return failure_of(wec, "sending the request");
+            co_return connected.error();
         }
-
-        http::response_parser<http::string_body> parser;
-        parser.header_limit(max_response_header);
-        parser.body_limit(max_response_body);
-        auto [rec, read] = co_await http::async_read(*stream_, buffer_, parser, as_tuple(use_awaitable));
-        if (rec) {
-            const bool nothing_arrived = !parser.got_some();
-            close();
-            if (may_retry && nothing_arrived && !cancelled_ && is_stale_connection(rec)) continue;
-            co_return failure_of(rec, "reading the response");
-        }
-        tcp_layer.expires_never();
-        http_response response = parser.release();
-        if (!response.keep_alive()) close();
-        co_return response;
     }
+    auto& tcp_layer = beast::get_lowest_layer(*stream_);
+    tcp_layer.expires_at(deadline);
+
+    auto [wec, written] = co_await http::async_write(*stream_, request, as_tuple(use_awaitable));
+    if (wec) {
+        close();
+        co_return failure_of(wec, "sending the request");
+    }
+
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(max_response_header);
+    parser.body_limit(max_response_body);
+    auto [rec, read] = co_await http::async_read(*stream_, buffer_, parser, as_tuple(use_awaitable));
+    if (rec) {
+        close();
+        co_return failure_of(rec, "reading the response");
+    }
+    tcp_layer.expires_never();
+    http_response response = parser.release();
+    if (!response.keep_alive()) close();
+    co_return response;
 }
 
 }  // namespace sessiond

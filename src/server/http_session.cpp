@@ -136,7 +136,9 @@ asio::awaitable<void> http_session::serve() {
 // Waits for the first byte of the next request, unless it is already here (pipelining).
 asio::awaitable<bool> http_session::await_request() {
     if (buffer_.size() > 0) co_return true;
-    buffer_.shrink_to_fit();  // an idle connection holds no buffer
+    // An idle connection keeps at most one read's worth: what a big header grew is given back, but
+    // the usual 4 KiB stays, instead of being freed and allocated again for every keep-alive request.
+    if (buffer_.capacity() > read_chunk) buffer_.shrink_to_fit();
     membership_.idle(clock::now());
     arm(deadline::idle, clock::now() + server_->limits.idle_timeout);
     auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(read_chunk), use_tuple);

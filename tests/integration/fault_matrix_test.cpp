@@ -246,6 +246,17 @@ TEST_F(fault_matrix, reset_connections) {
     expect_login_budget_kept();
 }
 
+TEST_F(fault_matrix, a_login_request_reset_by_the_server_is_never_sent_again_behind_the_budgets_back) {
+    start();
+    const auto t0 = clock_type::now();
+    // The login after the expiry goes out on the connection the tickles kept alive; the server reads
+    // it and resets. It may have been processed: the next token request waits for the login budget.
+    fault_on_login_step(token_path, R"("action":"reset")");
+    expect_connected_again(bound(2), t0, "token request reset");
+    expect_login_budget_kept();
+    EXPECT_EQ(sim_calls(token_path), 3u) << "the first login, the reset one, the one after the spacing";
+}
+
 TEST_F(fault_matrix, a_truncated_body) {
     start();
     const auto t0 = clock_type::now();

@@ -43,7 +43,11 @@ public:
     https_client(const https_client&) = delete;
     https_client& operator=(const https_client&) = delete;
 
-    // One exchange at a time: the session never overlaps its calls.
+    // One exchange at a time: the session never overlaps its calls. A request is sent at most once:
+    // IBKR's calls are not idempotent (a login counts against the budget, validate is paced to one a
+    // minute), and one that went out on a connection the server then reset may have been processed.
+    // A kept-alive connection the server has already closed is noticed before the request goes out
+    // (reusable()), and a new one is opened instead.
     boost::asio::awaitable<boost::system::result<http_response, transport_failure>> send(
         http_request request, std::chrono::milliseconds timeout);
 
@@ -66,6 +70,9 @@ private:
     boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::results_type, transport_failure>>
     resolve(clock::time_point deadline);
     transport_failure failure_of(const boost::system::error_code& ec, std::string_view during);
+    // Whether the open connection can carry a request: the server has not closed it (FIN, a TLS
+    // close_notify waiting) nor sent anything unasked. Looks at the socket without blocking.
+    [[nodiscard]] bool reusable();
 
     boost::asio::any_io_executor executor_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
