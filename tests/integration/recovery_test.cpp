@@ -107,5 +107,38 @@ TEST_F(recovery, recovers_from_a_maintenance_window) {
     ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
 }
 
+// The SSO session is refreshed before it runs out, never after: with an 8 s SSO life and a tickle a
+// second, the refresh margin is 5 s (three tickles, at least 5 s).
+TEST_F(recovery, refreshes_the_sso_session_with_validate_before_it_runs_out) {
+    sim_options so = fast_sim();
+    so.sso_lifetime = 8;
+    start_sim(so);
+    daemon_options o;
+    o.environment["IBKR_PACE_VALIDATE"] = "1";
+    auto& d = start_daemon(o);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    // Three refreshes: the session outlives its 8 s life three times over.
+    ASSERT_TRUE(sim().await_calls(validate_path, 4, 40s, 200)) << d.output();
+    EXPECT_EQ(sim_count("sso_sessions_created"), 1u) << "refreshed, never rebuilt";
+    EXPECT_EQ(sim().state().at("statuses").as_object().count("/v1/api/tickle 401"), 0u) << "it never ran out";
+    EXPECT_EQ(d.count_in_log("session lost"), 0u) << d.log();
+}
+
+TEST_F(recovery, rebuilds_the_session_before_it_ends_when_validate_does_not_extend_it) {
+    sim_options so = fast_sim();
+    so.sso_lifetime = 8;
+    so.validate_extends = false;
+    start_sim(so);
+    daemon_options o;
+    o.environment["IBKR_PACE_VALIDATE"] = "1";
+    auto& d = start_daemon(o);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    ASSERT_TRUE(d.wait_for_log("planned rebuild: validate did not extend the SSO session", 1, 30s)) << d.output();
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    EXPECT_EQ(sim_count("sso_sessions_created"), 2u);
+    EXPECT_EQ(sim().state().at("statuses").as_object().count("/v1/api/tickle 401"), 0u)
+        << "rebuilt before the SSO session ended, not after";
+}
+
 }  // namespace
 }  // namespace sessiond::testing
