@@ -63,8 +63,8 @@ bool has_query_flag(std::string_view query, std::string_view flag) {
 }  // namespace
 
 void served_requests::count(std::string_view path, unsigned status) {
-    const bool known = std::find(api_paths.begin(), api_paths.end(), path) != api_paths.end();
-    ++counts_[{known ? std::string(path) : std::string("other"), status}];
+    const auto known = std::find(api_paths.begin(), api_paths.end(), path);
+    ++counts_[{known != api_paths.end() ? *known : std::string_view("other"), status}];
 }
 
 bool bearer_matches(const server_request& request, const secret& token) {
@@ -113,7 +113,7 @@ server_response api::status(const server_request& req) const {
 
 server_response api::liveness(const server_request& req) const {
     // Answering at all is the proof: this runs on the event loop that does everything else.
-    return json_response(req, http::status::ok, json::object{{"status", "ok"}});
+    return respond(req, http::status::ok, R"({"status":"ok"})", "application/json");
 }
 
 server_response api::readiness(const server_request& req, bool verbose) const {

@@ -166,7 +166,7 @@ std::string render_metrics(const metrics_input& in) {
     out.family("sessiond_http_requests_total", type::counter, "Requests the daemon's API served, by path and code.");
     if (in.served != nullptr) {
         for (const auto& [key, n] : *in.served)
-            out.sample({{"path", key.first}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
+            out.sample({{"path", std::string(key.first)}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
     }
     if (in.server != nullptr) write_server(out, *in.server);
     counter(out, "sessiond_watchdog_pings_total", "WATCHDOG=1 notifications sent to systemd.", {}, in.watchdog_pings);

@@ -9,6 +9,7 @@
 //
 // Unknown paths get 404, wrong methods 405 (with Allow), all errors as JSON.
 
+#include "sessiond/api/metrics_view.hpp"
 #include "sessiond/api/status_view.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/server/http_server.hpp"
@@ -47,10 +48,10 @@ public:
 class served_requests {
 public:
     void count(std::string_view path, unsigned status);
-    [[nodiscard]] const std::map<std::pair<std::string, unsigned>, std::uint64_t>& counts() const noexcept { return counts_; }
+    [[nodiscard]] const served_counts& counts() const noexcept { return counts_; }
 
 private:
-    std::map<std::pair<std::string, unsigned>, std::uint64_t> counts_;
+    served_counts counts_;
 };
 
 inline constexpr std::array<std::string_view, 6> api_paths{"/api/ibkr/status", "/api/ibkr/test", "/livez",

@@ -9,9 +9,14 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace sessiond {
+
+// Requests the API served, by path (its own paths, or "other") and status code. Keyed by views of
+// those constant names, so that counting a request allocates nothing.
+using served_counts = std::map<std::pair<std::string_view, unsigned>, std::uint64_t>;
 
 class session;
 class served_requests;
@@ -29,7 +34,7 @@ process_stats read_process_stats();
 struct metrics_input {
     const status_input& status;
     const session* running = nullptr;  // for the request-duration histograms
-    const std::map<std::pair<std::string, unsigned>, std::uint64_t>* served = nullptr;
+    const served_counts* served = nullptr;
     process_stats process;
     std::uint64_t watchdog_pings = 0;
     // The API server's own counts: connections, and the requests it refused before the API saw them.

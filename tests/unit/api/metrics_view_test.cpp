@@ -21,7 +21,7 @@ protected:
 
     exposition scrape(const session_snapshot* s) {
         const status_input st{config, s, false, now - std::chrono::seconds(60), now};
-        std::map<std::pair<std::string, unsigned>, std::uint64_t> served{{{"/livez", 200}, 7}, {{"other", 404}, 1}};
+        served_counts served{{{"/livez", 200}, 7}, {{"other", 404}, 1}};
         const metrics_input in{st, nullptr, &served, process_stats{1e6, 12, 0.5}, 3, &server};
         text = render_metrics(in);
         auto parsed = parse_prometheus_text(text);
