@@ -108,7 +108,7 @@ std::string series_key(std::string_view name, const label_map& labels, std::stri
     return key;
 }
 
-std::string quoted(std::string_view text) { return '"' + std::string(text) + '"'; }
+std::string in_quotes(std::string_view text) { return '"' + std::string(text) + '"'; }
 
 class text_parser {
 public:
@@ -165,7 +165,7 @@ private:
         skip_blanks();
         const std::string_view name = read_until_blank();
         if (name.empty()) return fail(std::string(keyword) + " without a metric name");
-        if (!is_metric_name(name)) return fail("malformed metric name " + quoted(name) + " in " + std::string(keyword));
+        if (!is_metric_name(name)) return fail("malformed metric name " + in_quotes(name) + " in " + std::string(keyword));
         skip_blanks();
         if (keyword == "HELP") {
             auto help = unescape_help(line_.substr(pos_));
@@ -201,7 +201,7 @@ private:
         const std::size_t start = pos_;
         while (!at_end() && !is_blank(peek()) && peek() != '{') ++pos_;
         s.name = std::string(line_.substr(start, pos_ - start));
-        if (!is_metric_name(s.name)) return fail("malformed metric name " + quoted(s.name));
+        if (!is_metric_name(s.name)) return fail("malformed metric name " + in_quotes(s.name));
         skip_blanks();
         if (!at_end() && peek() == '{')
             if (auto labels = parse_labels(s.labels); !labels) return labels.error();
@@ -209,13 +209,13 @@ private:
         const std::string_view value = read_until_blank();
         if (value.empty()) return fail("sample " + s.name + " has no value");
         const auto parsed_value = parse_value(value);
-        if (!parsed_value) return fail("malformed value " + quoted(value) + " of " + s.name);
+        if (!parsed_value) return fail("malformed value " + in_quotes(value) + " of " + s.name);
         s.value = *parsed_value;
         skip_blanks();
         if (!at_end()) {
             const std::string_view timestamp = read_until_blank();
             s.timestamp_ms = parse_timestamp(timestamp);
-            if (!s.timestamp_ms) return fail("malformed timestamp " + quoted(timestamp) + " of " + s.name);
+            if (!s.timestamp_ms) return fail("malformed timestamp " + in_quotes(timestamp) + " of " + s.name);
             skip_blanks();
             if (!at_end()) return fail("unexpected text after the timestamp of " + s.name);
         }
@@ -235,20 +235,20 @@ private:
             const bool name_continues = !at_end() && !is_blank(peek()) && peek() != '=' && peek() != '}' && peek() != ',';
             if (name.empty() || is_digit(name.front()) || name_continues)
                 return fail("malformed label name at column " + std::to_string(start + 1));
-            if (name.starts_with("__")) return fail("label name " + quoted(name) + " is reserved (starts with __)");
+            if (name.starts_with("__")) return fail("label name " + in_quotes(name) + " is reserved (starts with __)");
             skip_blanks();
-            if (at_end() || peek() != '=') return fail("expected '=' after label name " + quoted(name));
+            if (at_end() || peek() != '=') return fail("expected '=' after label name " + in_quotes(name));
             ++pos_;
             skip_blanks();
-            if (at_end() || peek() != '"') return fail("expected a quoted value for label " + quoted(name));
+            if (at_end() || peek() != '"') return fail("expected a quoted value for label " + in_quotes(name));
             ++pos_;
             auto value = read_label_value(name);
             if (!value) return value.error();
-            if (!labels.emplace(name, std::move(*value)).second) return fail("label name " + quoted(name) + " given twice");
+            if (!labels.emplace(name, std::move(*value)).second) return fail("label name " + in_quotes(name) + " given twice");
             skip_blanks();
             if (at_end()) return fail("unterminated label set");
             if (peek() == '}') break;
-            if (peek() != ',') return fail("expected ',' or '}' after the value of label " + quoted(name));
+            if (peek() != ',') return fail("expected ',' or '}' after the value of label " + in_quotes(name));
             ++pos_;  // a trailing comma before '}' is allowed
         }
         ++pos_;  // '}'
@@ -258,21 +258,21 @@ private:
     expected<std::string> read_label_value(const std::string& name) {
         std::string value;
         while (true) {
-            if (at_end()) return fail("unterminated value of label " + quoted(name));
+            if (at_end()) return fail("unterminated value of label " + in_quotes(name));
             const char c = line_[pos_++];
             if (c == '"') break;
             if (c != '\\') {
                 value += c;
                 continue;
             }
-            if (at_end()) return fail("unterminated value of label " + quoted(name));
+            if (at_end()) return fail("unterminated value of label " + in_quotes(name));
             const char escaped = line_[pos_++];
             if (escaped == '\\') value += '\\';
             else if (escaped == '"') value += '"';
             else if (escaped == 'n') value += '\n';
-            else return fail(std::string("invalid escape \\") + escaped + " in the value of label " + quoted(name));
+            else return fail(std::string("invalid escape \\") + escaped + " in the value of label " + in_quotes(name));
         }
-        if (!is_valid_utf8(value)) return fail("value of label " + quoted(name) + " is not valid UTF-8");
+        if (!is_valid_utf8(value)) return fail("value of label " + in_quotes(name) + " is not valid UTF-8");
         return value;
     }
 
@@ -304,7 +304,7 @@ private:
 
     expected<void> on_type(std::string_view name, std::string_view type_token) {
         const auto type = parse_type(type_token);
-        if (!type) return fail("unknown TYPE " + quoted(type_token) + " for " + std::string(name));
+        if (!type) return fail("unknown TYPE " + in_quotes(type_token) + " for " + std::string(name));
         const auto index = family_for_metadata(name);
         if (!index) return index.error();
         metric_family& family = families_[*index];
@@ -354,7 +354,7 @@ private:
                     return fail(s.name + ": the le label belongs on the _bucket samples, and only there");
                 if (le != nullptr) {
                     const auto bound = parse_value(*le);
-                    if (!bound || std::isnan(*bound)) return fail("malformed le " + quoted(*le) + " of " + s.name);
+                    if (!bound || std::isnan(*bound)) return fail("malformed le " + in_quotes(*le) + " of " + s.name);
                 }
                 if (suffix != "_sum" && (std::isnan(s.value) || s.value < 0))
                     return fail(s.name + " is a count: it cannot be negative or NaN");
@@ -365,7 +365,7 @@ private:
                 if ((quantile != nullptr) != suffix.empty())
                     return fail(s.name + ": the quantile label belongs on the samples without suffix, and only there");
                 if (quantile != nullptr && !parse_value(*quantile))
-                    return fail("malformed quantile " + quoted(*quantile) + " of " + s.name);
+                    return fail("malformed quantile " + in_quotes(*quantile) + " of " + s.name);
                 return {};
             }
         }
