@@ -12,15 +12,24 @@ using namespace std::chrono;
 
 namespace {
 
-constexpr std::array all_regions{ibkr_region::new_york, ibkr_region::zug, ibkr_region::hong_kong};
+// Each region once: its setting value, its time zone, and how a person names the place.
+struct region_names {
+    ibkr_region region;
+    std::string_view setting;
+    std::string_view zone;
+    std::string_view place;
+};
 
-std::string_view place(ibkr_region r) noexcept {
-    switch (r) {
-        case ibkr_region::new_york: return "New York";
-        case ibkr_region::zug: return "Zug";
-        case ibkr_region::hong_kong: return "Hong Kong";
-    }
-    return "?";
+constexpr std::array regions{
+    region_names{ibkr_region::new_york, "new_york", "America/New_York", "New York"},
+    region_names{ibkr_region::zug, "zug", "Europe/Zurich", "Zug"},
+    region_names{ibkr_region::hong_kong, "hong_kong", "Asia/Hong_Kong", "Hong Kong"},
+};
+
+const region_names& names_of(ibkr_region r) noexcept {
+    for (const auto& n : regions)
+        if (n.region == r) return n;
+    return regions.front();  // unreachable: every enumerator has a row
 }
 
 std::string hh_mm(seconds time_of_day) {
@@ -30,27 +39,13 @@ std::string hh_mm(seconds time_of_day) {
 
 }  // namespace
 
-std::string_view to_string(ibkr_region r) noexcept {
-    switch (r) {
-        case ibkr_region::new_york: return "new_york";
-        case ibkr_region::zug: return "zug";
-        case ibkr_region::hong_kong: return "hong_kong";
-    }
-    return "unknown";
-}
+std::string_view to_string(ibkr_region r) noexcept { return names_of(r).setting; }
 
-std::string_view zone_name(ibkr_region r) noexcept {
-    switch (r) {
-        case ibkr_region::new_york: return "America/New_York";
-        case ibkr_region::zug: return "Europe/Zurich";
-        case ibkr_region::hong_kong: return "Asia/Hong_Kong";
-    }
-    return "";
-}
+std::string_view zone_name(ibkr_region r) noexcept { return names_of(r).zone; }
 
 std::optional<ibkr_region> parse_region(std::string_view text) noexcept {
-    for (const auto r : all_regions)
-        if (equals_ignoring_case(text, to_string(r))) return r;
+    for (const auto& n : regions)
+        if (equals_ignoring_case(text, n.setting)) return n.region;
     return std::nullopt;
 }
 
@@ -105,8 +100,8 @@ std::string ibkr_calendar::describe(const maintenance_window& w) const {
     const std::string until = fmt::format("until {} {}", hh_mm(local_end - floor<days>(local_end)),
                                           zone_.abbreviation_at(end));
     if (w.kind == maintenance_window::kind_t::weekly_maintenance)
-        return fmt::format("IBKR's weekly maintenance (Saturday evening in {}), {}", place(region_), until);
-    return fmt::format("IBKR's daily reset ({} in {}), {}", hh_mm(reset_time_), place(region_), until);
+        return fmt::format("IBKR's weekly maintenance (Saturday evening in {}), {}", names_of(region_).place, until);
+    return fmt::format("IBKR's daily reset ({} in {}), {}", hh_mm(reset_time_), names_of(region_).place, until);
 }
 
 }  // namespace sessiond

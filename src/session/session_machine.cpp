@@ -15,6 +15,8 @@ milliseconds to_ms(seconds_f s) { return std::chrono::duration_cast<milliseconds
 
 constexpr std::size_t index_of(step s) { return static_cast<std::size_t>(s); }
 
+constexpr milliseconds request_window = std::chrono::seconds(1) + ibkr_pace_margin;
+
 }  // namespace
 
 std::string_view to_string(lifecycle l) noexcept {
@@ -62,7 +64,7 @@ session_machine::session_machine(machine_settings settings, std::function<double
       uniform01_(std::move(uniform01)),
       backoff_(settings_.backoff_initial, settings_.backoff_max),
       pacing_{{},
-              rate_window(std::chrono::seconds(1), settings_.max_requests_per_second, milliseconds(0)),
+              rate_window(request_window, settings_.max_requests_per_second, milliseconds(0)),
               login_budget(budget_settings(settings_))} {}
 
 directive session_machine::start(wall_time now) {
@@ -355,7 +357,7 @@ directive session_machine::call(step s, milliseconds delay, wall_time now, bool 
         // The login budget outranks every other wait, the connection test's "now" included.
         pacing_.logins.advance(now);
         snap_.logins_last_hour = pacing_.logins.recent().size();
-        const wall_time allowed = pacing_.logins.next_allowed(now);
+        const wall_time allowed = std::max(pacing_.logins.next_allowed(now), restored_login_hold_);
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {
             wait = budget_wait;
@@ -400,7 +402,7 @@ milliseconds session_machine::pacing_wait(step s, wall_time now) const {
     if (s == step::validate) pace = settings_.pace_validate;
     wall_time ready = pacing_.requests.next_allowed(now);
     const auto& last = pacing_.last_started[index_of(s)];
-    if (last && pace > milliseconds(0)) ready = std::max(ready, *last + pace);
+    if (last && pace > milliseconds(0)) ready = std::max(ready, *last + pace + ibkr_pace_margin);
     return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
 }
 
@@ -426,7 +428,13 @@ void session_machine::restore_pacing(const persisted_pacing& saved, wall_time no
         auto& mine = pacing_.last_started[index_of(s)];
         if (!mine || t > *mine) mine = t;
     };
-    if (saved.last_validate) keep_later(step::validate, *saved.last_validate);
+    // Each time was stamped just before its request set out, and the process may have ended with that
+    // request still on its way (connecting, handshaking, writing: up to http_timeout). The safe
+    // reading: the newest login and validate reached IBKR as late as that after their stamps.
+    if (!saved.logins.recent().empty())
+        restored_login_hold_ = std::max(restored_login_hold_, saved.logins.recent().back() + settings_.http_timeout +
+                                                                  pacing_.logins.limits().min_spacing);
+    if (saved.last_validate) keep_later(step::validate, *saved.last_validate + settings_.http_timeout);
     keep_later(step::tickle, now);
 }
 

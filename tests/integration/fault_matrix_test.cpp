@@ -104,10 +104,11 @@ protected:
         for (std::size_t i = 0; i < events.size(); ++i) {
             if (events[i].status != 429) continue;
             ++seen;
-            if (i + 1 < events.size())
+            if (i + 1 < events.size()) {
                 EXPECT_GE(events[i + 1].t_ms - events[i].t_ms, wait.count())
                     << events[i + 1].path << " came " << events[i + 1].t_ms - events[i].t_ms << " ms after a 429 on "
                     << events[i].path;
+            }
         }
         EXPECT_GE(seen, 1u) << "no 429 was sent";
     }
@@ -173,7 +174,9 @@ TEST_P(status_fault, the_daemon_is_authenticated_again_within_its_bound_and_its_
     expect_login_budget_kept();
     if (status == 429) expect_quiet_after_each_429(penalty);
     // A tickle that fails with a server error or a 429 keeps the SSO session: no new login.
-    if (path == tickle_path && (status >= 500 || status == 429)) EXPECT_EQ(logins(), logins_before);
+    if (path == tickle_path && (status >= 500 || status == 429)) {
+        EXPECT_EQ(logins(), logins_before);
+    }
     EXPECT_GE(answered_with(path, status), 2u) << "the fault was met";
 }
 

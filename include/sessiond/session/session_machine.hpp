@@ -36,6 +36,13 @@
 
 namespace sessiond {
 
+// IBKR counts requests as they arrive, the machine as they start: a request can leave later than it
+// started (a busy loop, a slow write) and the one before it can have arrived late, so every pace
+// (tickle, validate) and the global per-second limit are kept with this much to spare. Without it a
+// tickle exactly one pace after the last one by the daemon's clock reached ibkr-sim 999 ms after it:
+// a 429 and a 15-minute penalty.
+inline constexpr std::chrono::milliseconds ibkr_pace_margin{200};
+
 using wall_clock = std::chrono::system_clock;
 using wall_time = wall_clock::time_point;
 
@@ -181,8 +188,10 @@ public:
     // Full logins started (the budget's record, to persist across restarts).
     [[nodiscard]] const login_budget& budget() const noexcept { return pacing_.logins; }
     // What a previous process of this username left (pacing_file.hpp), added before start(): its
-    // logins and its last validate. It may also have tickled a moment before it ended, which the
-    // record does not say: the first tickle waits IBKR's tickle pace from now.
+    // logins and its last validate. Its newest login and validate may still have been on their way
+    // to IBKR when it ended (up to http_timeout after their stamps): the next ones wait their pace
+    // from then. It may also have tickled a moment before it ended, which the record does not say:
+    // the first tickle waits IBKR's tickle pace from now.
     void restore_pacing(const persisted_pacing& saved, wall_time now);
 
 private:
@@ -210,6 +219,7 @@ private:
     backoff_schedule backoff_;
     session_snapshot snap_;
     pacing_record pacing_;
+    wall_time restored_login_hold_{};  // no login before this: the restored record's newest login may have arrived late
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

@@ -1,5 +1,7 @@
 #include "sessiond/session/login_budget.hpp"
 
+#include "budget_test_times.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,10 +13,8 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
-// A whole number of milliseconds, as restore() reads them back.
-const wall_time t0 = wall_time(milliseconds(1'780'000'000'000));
-
-login_budget_settings limits(milliseconds spacing, int per_hour) { return {spacing, per_hour}; }
+using budget_test::limits;
+using budget_test::t0;
 
 // per_hour logins, spaced exactly as far apart as allowed, starting at `start`; returns the last.
 wall_time fill(login_budget& b, wall_time start) {

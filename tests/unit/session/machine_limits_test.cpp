@@ -151,7 +151,7 @@ TEST(machine_request_rate, a_continued_session_counts_the_requests_of_the_one_it
     old.on_call_started(now);
     session_machine next(rate_settings(2), [] { return 0.0; });
     next.continue_pacing(old.pacing());
-    EXPECT_EQ(next.start(now).delay, 1s);
+    EXPECT_EQ(next.start(now).delay, 1s + ibkr_pace_margin);
 }
 
 // ---- 429 -----------------------------------------------------------------------------------------
@@ -295,8 +295,33 @@ TEST_F(machine_test, a_restart_keeps_the_last_validates_pace_and_waits_a_tickle_
     restarted.on_call_started(now);
     const directive d = restarted.on_outcome(ok(step::sso), now);
     EXPECT_EQ(d.next, step::validate);
-    EXPECT_EQ(d.delay, 40s) << "IBKR allows one validate a minute, across restarts";
+    // 20 s ago by its stamp, but it may have reached IBKR up to http_timeout (10 s) later.
+    EXPECT_EQ(d.delay, 50s + ibkr_pace_margin) << "IBKR allows one validate a minute, across restarts";
     EXPECT_EQ(restarted.pacing().last_started[static_cast<std::size_t>(step::tickle)], now);
+}
+
+TEST_F(machine_test, a_restart_spaces_its_first_login_from_when_the_last_one_may_have_reached_ibkr) {
+    auto s = test_settings();
+    s.login_min_interval = 10s;
+    login_budget logins({10s, 30});
+    logins.record(now - 5s);  // stamped just before it set out; the process died during the call
+    session_machine restarted(s, [] { return 0.0; });
+    restarted.restore_pacing({logins, std::nullopt}, now);
+    const directive d = restarted.start(now);
+    EXPECT_EQ(d.next, step::oauth);
+    EXPECT_EQ(d.delay, 15s) << "10 s of spacing from 5 s ago plus the 10 s the request may have taken to arrive";
+    EXPECT_EQ(restarted.snapshot().state, lifecycle::throttled);
+}
+
+TEST_F(machine_test, a_login_within_one_process_is_spaced_from_its_stamp_only) {
+    auto s = test_settings();
+    s.login_min_interval = 10s;
+    session_machine m(s, [] { return 0.0; });
+    m.start(now);
+    m.on_call_started(now);
+    const directive d = m.on_outcome(failed(step::oauth, failure::server_error, 503), now + 5ms);
+    EXPECT_EQ(d.next, step::oauth);
+    EXPECT_EQ(d.delay, 10s - 5ms) << "its own call ended: no allowance for a request still on its way";
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "sessiond/session/pacing_file.hpp"
 
+#include "budget_test_times.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,10 +12,8 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
-// A whole number of milliseconds, as restore_pacing() reads them back.
-const wall_time t0 = wall_time(milliseconds(1'780'000'000'000));
-
-login_budget_settings limits(milliseconds spacing, int per_hour) { return {spacing, per_hour}; }
+using budget_test::limits;
+using budget_test::t0;
 
 std::string unix_ms(wall_time t) {
     return std::to_string(std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count());
