@@ -167,6 +167,7 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
     auto& tcp_layer = beast::get_lowest_layer(*stream_);
     tcp_layer.expires_at(deadline);
 
+    last_sent_ = clock::now();
     auto [wec, written] = co_await http::async_write(*stream_, request, as_tuple(use_awaitable));
     if (wec) {
         close();

@@ -163,7 +163,9 @@ asio::awaitable<void> session::run() {
             if (rescheduled_) continue;
         }
         const directive current = next_;
-        machine_.on_call_started(wall_clock::now());
+        const wall_time started_at = wall_clock::now();
+        const auto started_steady = std::chrono::steady_clock::now();
+        machine_.on_call_started(started_at);
         // Before the call: a crash during it still counts it.
         if (current.next == step::oauth || current.next == step::validate) save_pacing();
         notify();
@@ -174,6 +176,9 @@ asio::awaitable<void> session::run() {
         in_call_ = false;
         record_duration(outcome);
         if (stopping_) break;
+        // Opening a connection first delays the request: IBKR's pace counts from its arrival.
+        if (const auto sent = client_.connection().last_request_sent(); sent > started_steady)
+            machine_.on_request_sent(started_at + std::chrono::duration_cast<milliseconds>(sent - started_steady));
         if (const auto& c = client_.connection(); c.connections_opened() != opened && c.last_connect_duration().count() > 0) {
             log_.debug({.step = to_string(current.next)}, "{}: new connection (TCP connect and TLS handshake) in {:.3f} ms",
                        to_string(current.next),

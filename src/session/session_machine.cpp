@@ -72,6 +72,11 @@ directive session_machine::start(wall_time now) {
     return full_login(milliseconds(0), now);
 }
 
+void session_machine::on_request_sent(wall_time at) {
+    auto& last = pacing_.last_started[index_of(pending_.next)];
+    if (!last || at > *last) last = at;
+}
+
 void session_machine::on_call_started(wall_time now) {
     pacing_.last_started[index_of(pending_.next)] = now;
     pacing_.requests.record(now);

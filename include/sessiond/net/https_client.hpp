@@ -61,6 +61,9 @@ public:
     // How long the last connection took to open (resolve, TCP connect, TLS handshake); zero while one
     // is opening or when the last one failed to.
     [[nodiscard]] std::chrono::steady_clock::duration last_connect_duration() const noexcept { return last_connect_; }
+    // When the last request began to be written (after any connection it needed was open); the epoch
+    // before the first.
+    [[nodiscard]] std::chrono::steady_clock::time_point last_request_sent() const noexcept { return last_sent_; }
 
 private:
     using tls_stream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
@@ -88,6 +91,7 @@ private:
     bool resolve_timed_out_ = false;
     std::uint64_t connections_opened_ = 0;
     clock::duration last_connect_{0};
+    clock::time_point last_sent_{};
 };
 
 }  // namespace sessiond

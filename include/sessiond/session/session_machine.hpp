@@ -155,6 +155,10 @@ public:
     directive start(wall_time now);
     // The driver is about to make the call the last directive named.
     void on_call_started(wall_time now);
+    // The call's request went out at `at`, later than it started (it had to open a connection
+    // first): its step's pace counts from then, as IBKR's does from its arrival. Call before
+    // on_outcome(); an earlier time than the start changes nothing.
+    void on_request_sent(wall_time at);
     directive on_outcome(const step_outcome& outcome, wall_time now);
     // Someone asked for a connection test now: the call the machine is waiting to make is made at
     // once, skipping the backoff wait but never IBKR's pacing or a 429 penalty. A connected session
