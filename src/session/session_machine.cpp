@@ -65,7 +65,8 @@ session_machine::session_machine(machine_settings settings, std::function<double
       backoff_(settings_.backoff_initial, settings_.backoff_max),
       pacing_{{},
               rate_window(request_window, settings_.max_requests_per_second, milliseconds(0)),
-              login_budget(budget_settings(settings_))} {}
+              login_budget(budget_settings(settings_)),
+              {}} {}
 
 directive session_machine::start(wall_time now) {
     snap_.state = lifecycle::connecting;
@@ -362,7 +363,7 @@ directive session_machine::call(step s, milliseconds delay, wall_time now, bool 
         // The login budget outranks every other wait, the connection test's "now" included.
         pacing_.logins.advance(now);
         snap_.logins_last_hour = pacing_.logins.recent().size();
-        const wall_time allowed = std::max(pacing_.logins.next_allowed(now), restored_login_hold_);
+        const wall_time allowed = std::max(pacing_.logins.next_allowed(now), pacing_.login_not_before);
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {
             wait = budget_wait;
@@ -437,8 +438,9 @@ void session_machine::restore_pacing(const persisted_pacing& saved, wall_time no
     // request still on its way (connecting, handshaking, writing: up to http_timeout). The safe
     // reading: the newest login and validate reached IBKR as late as that after their stamps.
     if (!saved.logins.recent().empty())
-        restored_login_hold_ = std::max(restored_login_hold_, saved.logins.recent().back() + settings_.http_timeout +
-                                                                  pacing_.logins.limits().min_spacing);
+        pacing_.login_not_before = std::max(pacing_.login_not_before, saved.logins.recent().back() +
+                                                                           settings_.http_timeout +
+                                                                           pacing_.logins.limits().min_spacing);
     if (saved.last_validate) keep_later(step::validate, *saved.last_validate + settings_.http_timeout);
     keep_later(step::tickle, now);
 }
@@ -451,6 +453,7 @@ void session_machine::continue_pacing(const pacing_record& earlier) {
     }
     for (const wall_time t : earlier.requests.recent()) pacing_.requests.insert(t);
     pacing_.logins.merge(earlier.logins);
+    pacing_.login_not_before = std::max(pacing_.login_not_before, earlier.login_not_before);
     snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 

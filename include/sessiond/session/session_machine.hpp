@@ -183,6 +183,9 @@ public:
         call_history last_started{};
         rate_window requests;
         login_budget logins;
+        // No login before this, whatever the budget says: the newest login of a restored record may
+        // have reached IBKR as late as this less the spacing (restore_pacing()).
+        wall_time login_not_before{};
     };
     [[nodiscard]] const pacing_record& pacing() const noexcept { return pacing_; }
     // Merges an earlier record into this one (per step the later time; the union of the requests
@@ -223,7 +226,6 @@ private:
     backoff_schedule backoff_;
     session_snapshot snap_;
     pacing_record pacing_;
-    wall_time restored_login_hold_{};  // no login before this: the restored record's newest login may have arrived late
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

@@ -311,6 +311,10 @@ TEST_F(machine_test, a_restart_spaces_its_first_login_from_when_the_last_one_may
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 15s) << "10 s of spacing from 5 s ago plus the 10 s the request may have taken to arrive";
     EXPECT_EQ(restarted.snapshot().state, lifecycle::throttled);
+
+    session_machine reloaded(s, [] { return 0.0; });  // a reload right after the restart
+    reloaded.continue_pacing(restarted.pacing());
+    EXPECT_EQ(reloaded.start(now).delay, 15s) << "the hold survives a reload";
 }
 
 TEST_F(machine_test, a_login_within_one_process_is_spaced_from_its_stamp_only) {
