@@ -256,20 +256,10 @@ TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {
 TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
     auto s = test_settings();
     s.backoff_initial = 100ms;
-    session_machine m(s, [] { return 0.0; });
-    m.start(now);
-    m.on_call_started(now);
-    m.on_outcome(ok(step::oauth), now);
-    m.on_call_started(now);
-    m.on_outcome(ok(step::sso), now);
-    m.on_call_started(now);
-    m.on_outcome(validated(), now);
-    m.on_call_started(now);
-    m.on_outcome(initialised(), now);
-    m.on_call_started(now);
-    m.on_outcome(listed(), now);
-    m.on_call_started(now);
-    const auto d = m.on_outcome(failed(step::tickle, failure::server_error, 503), now + 10ms);
+    machine.reconfigure(s);
+    run_until(step::tickle);
+    machine.on_call_started(now);
+    const auto d = machine.on_outcome(failed(step::tickle, failure::server_error, 503), now + 10ms);
     EXPECT_EQ(d.next, step::tickle);
     EXPECT_EQ(d.delay, 990ms + ibkr_pace_margin);
 }
@@ -277,16 +267,12 @@ TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
 TEST_F(machine_test, a_request_delayed_by_opening_a_connection_paces_from_when_it_went_out) {
     auto s = test_settings();
     s.backoff_initial = 100ms;
-    session_machine m(s, [] { return 0.0; });
-    m.start(now);
-    for (const auto& o : {ok(step::oauth), ok(step::sso), validated(), initialised(), listed()}) {
-        m.on_call_started(now);
-        m.on_outcome(o, now);
-    }
-    m.on_call_started(now);
-    m.on_request_sent(now + 300ms);  // the connection took 300 ms to open
-    m.on_request_sent(now - 1s);     // an earlier time changes nothing
-    const auto d = m.on_outcome(failed(step::tickle, failure::server_error, 503), now + 310ms);
+    machine.reconfigure(s);
+    run_until(step::tickle);
+    machine.on_call_started(now);
+    machine.on_request_sent(now + 300ms);  // the connection took 300 ms to open
+    machine.on_request_sent(now - 1s);     // an earlier time changes nothing
+    const auto d = machine.on_outcome(failed(step::tickle, failure::server_error, 503), now + 310ms);
     EXPECT_EQ(d.next, step::tickle);
     EXPECT_EQ(d.delay, 1s + ibkr_pace_margin - 10ms) << "one tickle pace from when the first one went out";
 }
