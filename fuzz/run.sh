@@ -29,12 +29,17 @@ keys=$work/keys
 mkdir -p "$keys"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/pkcs8.pem" 2>/dev/null
 openssl rsa -in "$keys/pkcs8.pem" -traditional -out "$keys/pkcs1.pem" 2>/dev/null
+# Keys the parser must refuse whole, not just by their headers (the committed seeds are stubs).
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/ec.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-256-cbc -pass pass:fuzz -out "$keys/encrypted.pem" 2>/dev/null
 
 seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
   cp -r "$root/fuzz/corpus/$1/." "$2/"
   case $1 in
     pem_key)
       cp "$keys/pkcs8.pem" "$keys/pkcs1.pem" "$2/"
+      cp "$keys/ec.pem" "$2/generated-ec.pem"
+      cp "$keys/encrypted.pem" "$2/generated-encrypted.pem"
       awk '{printf "%s\\n", $0}' "$keys/pkcs8.pem" >"$2/pkcs8-one-line.pem"
       ;;
     settings)

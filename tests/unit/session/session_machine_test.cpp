@@ -253,23 +253,28 @@ TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {
     EXPECT_EQ(machine.pacing().last_started, mine);
 }
 
-TEST_F(machine_test, tickle_retries_are_paced_to_one_per_second) {
-    auto s = test_settings();
-    s.backoff_initial = 100ms;
-    machine.reconfigure(s);
-    run_until(step::tickle);
-    machine.on_call_started(now);
+class tickle_pace_test : public machine_test {
+protected:
+    // Logged in, with a backoff short enough that only IBKR's tickle pace spaces a retry; the first
+    // tickle has started.
+    void start_first_tickle_with_a_short_backoff() {
+        auto s = test_settings();
+        s.backoff_initial = 100ms;
+        machine.reconfigure(s);
+        run_until(step::tickle);
+        machine.on_call_started(now);
+    }
+};
+
+TEST_F(tickle_pace_test, tickle_retries_are_paced_to_one_per_second) {
+    start_first_tickle_with_a_short_backoff();
     const auto d = machine.on_outcome(failed(step::tickle, failure::server_error, 503), now + 10ms);
     EXPECT_EQ(d.next, step::tickle);
     EXPECT_EQ(d.delay, 990ms + ibkr_pace_margin);
 }
 
-TEST_F(machine_test, a_request_delayed_by_opening_a_connection_paces_from_when_it_went_out) {
-    auto s = test_settings();
-    s.backoff_initial = 100ms;
-    machine.reconfigure(s);
-    run_until(step::tickle);
-    machine.on_call_started(now);
+TEST_F(tickle_pace_test, a_request_delayed_by_opening_a_connection_paces_from_when_it_went_out) {
+    start_first_tickle_with_a_short_backoff();
     machine.on_request_sent(now + 300ms);  // the connection took 300 ms to open
     machine.on_request_sent(now - 1s);     // an earlier time changes nothing
     const auto d = machine.on_outcome(failed(step::tickle, failure::server_error, 503), now + 310ms);
