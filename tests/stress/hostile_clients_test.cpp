@@ -12,6 +12,7 @@
 
 #include "integration/daemon_fixture.hpp"
 #include "support/connection_swarm.hpp"
+#include "support/sanitizers.hpp"
 #include "support/process_memory.hpp"
 #include "support/prometheus_parser.hpp"
 
@@ -48,7 +49,7 @@ constexpr bool under_asan = false;
 #endif
 
 // The requirement: a liveness probe is answered within this, whatever other clients do.
-constexpr milliseconds livez_bound{50};
+constexpr milliseconds livez_bound{50 * sanitizer_slowdown};  // the 50 ms, stretched only under a sanitizer
 // How often the probe asks: often enough for twenty probes in a second of attack.
 constexpr milliseconds probe_interval{20};
 constexpr std::size_t min_probes = 20;

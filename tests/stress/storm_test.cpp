@@ -4,6 +4,7 @@
 // sent during the storm within 50 ms. The seed is printed; SESSIOND_STORM_SEED replays a storm.
 
 #include "integration/daemon_fixture.hpp"
+#include "support/sanitizers.hpp"
 
 #include <boost/json.hpp>
 
@@ -28,7 +29,7 @@ constexpr milliseconds http_timeout{2'000};
 constexpr milliseconds login_spacing{2'000};
 constexpr milliseconds penalty{2'000};
 constexpr int logins_per_hour = 60;  // above what a minute at one login per 2 s can use: never throttled
-constexpr milliseconds livez_bound{50};
+constexpr milliseconds livez_bound{50 * sanitizer_slowdown};  // the 50 ms, stretched only under a sanitizer
 constexpr milliseconds probe_every{100};
 
 std::uint64_t storm_seed() {
