@@ -1,5 +1,7 @@
 #include "support/notify_listener.hpp"
 
+#include "support/sanitizers.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -125,7 +127,7 @@ std::size_t notify_listener::count(std::string_view prefix) const {
 bool notify_listener::wait_for(const std::function<bool(const std::vector<notify_message>&)>& predicate,
                                std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return arrived_.wait_for(lock, timeout, [&] { return predicate(messages_); });
+    return arrived_.wait_for(lock, patience(timeout), [&] { return predicate(messages_); });
 }
 
 bool notify_listener::wait_for_count(std::string_view prefix, std::size_t n, std::chrono::milliseconds timeout) {

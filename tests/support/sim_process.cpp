@@ -1,5 +1,7 @@
 #include "support/sim_process.hpp"
 
+#include "support/sanitizers.hpp"
+
 #include "support/test_keys.hpp"
 
 #include <boost/json/parse.hpp>
@@ -111,8 +113,8 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
     process_ = std::make_unique<subprocess>(std::move(spawn));
     const auto line = process_->wait_for_line(
         output_stream::out, [](std::string_view l) { return l.find("\"ready\":true") != std::string_view::npos; },
-        ready_timeout);
-    if (!line) fail_start("no ready line within 15 s", process_.get());
+        patience(ready_timeout));
+    if (!line) fail_start("no ready line within " + std::to_string(patience(ready_timeout).count()) + " s", process_.get());
     boost::system::error_code ec;
     const boost::json::value ready = boost::json::parse(*line, ec);
     if (ec || !ready.is_object()) fail_start("the ready line is not JSON: " + *line, process_.get());
@@ -208,6 +210,7 @@ boost::json::object sim_process::events(std::uint64_t since) {
 
 bool sim_process::await_calls(std::string_view path, std::uint64_t count, std::chrono::milliseconds timeout,
                               std::optional<unsigned> status) {
+    timeout = patience(timeout);
     std::string target = "/control/await?path=" + std::string(path) + "&count=" + std::to_string(count) +
                          "&timeout_ms=" + std::to_string(timeout.count());
     if (status) target += "&status=" + std::to_string(*status);

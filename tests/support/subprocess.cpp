@@ -1,5 +1,7 @@
 #include "support/subprocess.hpp"
 
+#include "support/sanitizers.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -158,7 +160,7 @@ std::optional<std::string> subprocess::wait_for_line(output_stream stream,
     std::unique_lock lock(mutex_);
     const captured& c = stream == output_stream::out ? out_ : err_;
     std::optional<std::string> found;
-    changed_.wait_for(lock, timeout, [&] {
+    changed_.wait_for(lock, patience(timeout), [&] {
         found = find_line(c.text, predicate);
         return found.has_value() || c.closed;
     });
@@ -177,7 +179,7 @@ bool subprocess::wait_until(output_stream stream, const std::function<bool(std::
     std::unique_lock lock(mutex_);
     const captured& c = stream == output_stream::out ? out_ : err_;
     bool holds = false;
-    changed_.wait_for(lock, timeout, [&] {
+    changed_.wait_for(lock, patience(timeout), [&] {
         holds = predicate(c.text);
         return holds || c.closed;
     });
@@ -201,7 +203,7 @@ void subprocess::send_signal(int signal) {
 
 std::optional<int> subprocess::wait_exit(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, timeout, [&] { return exit_code_.has_value(); });
+    changed_.wait_for(lock, patience(timeout), [&] { return exit_code_.has_value(); });
     return exit_code_;
 }
 
