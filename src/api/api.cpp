@@ -108,7 +108,15 @@ server_response api::route(const server_request& req, std::string_view path, std
 }
 
 server_response api::status(const server_request& req) const {
-    return json_response(req, http::status::ok, status_json(backend_.status_now()));
+    const std::uint64_t generation = backend_.status_generation();
+    const std::int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count();
+    if (status_body_.second != second || status_body_.generation != generation) {
+        status_body_.json = json::serialize(status_json(backend_.status_now()));
+        status_body_.generation = generation;
+        status_body_.second = second;
+    }
+    return respond(req, http::status::ok, status_body_.json, "application/json");
 }
 
 server_response api::liveness(const server_request& req) const {
@@ -153,7 +161,7 @@ asio::awaitable<server_response> api::connection_test(const server_request& req)
     }
     const status_input now = backend_.status_now();
     if (now.stopping) co_return error_response(req, http::status::service_unavailable, "the daemon is stopping");
-    if (now.session == nullptr) {
+    if (now.users.empty()) {
         json::object body{{"error", "not configured: fix the settings first (see problems)"}, {"status", 409}};
         json::array problems;
         for (const auto& p : now.config.problems)

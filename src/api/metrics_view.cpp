@@ -38,61 +38,117 @@ void gauge(prometheus_text& out, std::string_view name, std::string_view help, c
     out.sample(labels, value);
 }
 
-void write_session(prometheus_text& out, const metrics_input& in) {
-    const status_input& st = in.status;
-    const session_snapshot* s = st.session;
-    const label_set account{{"account", st.config.values.profile.account_id}};
-    const lifecycle state = s != nullptr ? s->state : lifecycle::not_configured;
-    const session_counters none{};
-    const session_counters& c = s != nullptr ? s->counters : none;
+// One configured user's series: its account label and what its session reports.
+struct user_series {
+    label_set account;
+    const session_snapshot* snapshot;  // null while the session waits to start
+    const session* running;            // for the request-duration histograms; may be null
+    bool up;
+    bool configured = true;
+};
 
-    gauge(out, "ibkr_session_up", "1 when the brokerage session is authenticated and not competing.", account,
-          overall_status(st) == "connected" ? 1 : 0);
+// A family holding one sample per user (written once, however many users there are).
+template <typename Value>
+void per_user(prometheus_text& out, std::string_view name, type t, std::string_view help,
+              const std::vector<user_series>& users, Value value) {
+    out.family(name, t, help);
+    for (const auto& u : users) out.sample(u.account, value(u));
+}
+
+const session_counters& counters_of(const user_series& u) {
+    static const session_counters none{};
+    return u.snapshot != nullptr ? u.snapshot->counters : none;
+}
+
+void write_sessions(prometheus_text& out, const metrics_input& in) {
+    const status_input& st = in.status;
+    std::vector<user_series> users;
+    users.reserve(st.users.size());
+    const status_input one_at_a_time{st.config, {}, st.stopping, st.started_at, st.now};
+    for (std::size_t i = 0; i < st.users.size(); ++i) {
+        status_input alone = one_at_a_time;
+        alone.users.push_back(st.users[i]);
+        users.push_back({{{"account", st.users[i].config->profile.account_id}},
+                         st.users[i].session,
+                         i < in.running.size() ? in.running[i] : nullptr,
+                         overall_status(alone) == "connected"});
+    }
+    // Not configured: the configuration's account is down, so that an alert on ibkr_session_up fires.
+    if (users.empty()) users.push_back({{{"account", st.config.values.profile.account_id}}, nullptr, nullptr, false, false});
+
+    per_user(out, "ibkr_session_up", type::gauge, "1 when the brokerage session is authenticated and not competing.",
+             users, [](const user_series& u) { return u.up ? 1.0 : 0.0; });
     out.family("ibkr_session_state", type::gauge, "The session's lifecycle state (1 for the current one).");
-    for (const lifecycle l : all_states) {
-        label_set labels = account;
-        labels.emplace_back("state", to_string(l));
-        out.sample(labels, l == state ? 1 : 0);
+    for (const auto& u : users) {
+        const lifecycle state = u.snapshot != nullptr ? u.snapshot->state
+                                : u.configured        ? lifecycle::connecting
+                                                      : lifecycle::not_configured;
+        for (const lifecycle l : all_states) {
+            label_set labels = u.account;
+            labels.emplace_back("state", to_string(l));
+            out.sample(labels, l == state ? 1 : 0);
+        }
     }
-    counter(out, "ibkr_login_attempts_total", "OAuth token requests (each starts a full login).", account, c.login_attempts);
-    counter(out, "ibkr_logins_total", "SSO sessions obtained.", account, c.logins);
-    counter(out, "ibkr_relogins_total", "Full logins because IBKR said the SSO session was gone.", account, c.relogins);
-    counter(out, "ibkr_reinits_total", "Brokerage re-initialisations without a new login.", account, c.reinits);
-    counter(out, "ibkr_takeovers_total", "Takeovers of a competing brokerage session.", account, c.takeovers);
-    counter(out, "ibkr_reconnects_total", "Times a healthy session was lost.", account, c.reconnects);
-    counter(out, "ibkr_rebuilds_total", "Planned full logins (SSO refresh, maximum age).", account, c.rebuilds);
-    counter(out, "ibkr_tickles_total", "Tickles IBKR answered with 200.", account, c.tickles);
+    const auto count = [](std::uint64_t session_counters::*field) {
+        return [field](const user_series& u) { return static_cast<double>(counters_of(u).*field); };
+    };
+    per_user(out, "ibkr_login_attempts_total", type::counter, "OAuth token requests (each starts a full login).", users,
+             count(&session_counters::login_attempts));
+    per_user(out, "ibkr_logins_total", type::counter, "SSO sessions obtained.", users, count(&session_counters::logins));
+    per_user(out, "ibkr_relogins_total", type::counter, "Full logins because IBKR said the SSO session was gone.", users,
+             count(&session_counters::relogins));
+    per_user(out, "ibkr_reinits_total", type::counter, "Brokerage re-initialisations without a new login.", users,
+             count(&session_counters::reinits));
+    per_user(out, "ibkr_takeovers_total", type::counter, "Takeovers of a competing brokerage session.", users,
+             count(&session_counters::takeovers));
+    per_user(out, "ibkr_reconnects_total", type::counter, "Times a healthy session was lost.", users,
+             count(&session_counters::reconnects));
+    per_user(out, "ibkr_rebuilds_total", type::counter, "Planned full logins (SSO refresh, maximum age).", users,
+             count(&session_counters::rebuilds));
+    per_user(out, "ibkr_tickles_total", type::counter, "Tickles IBKR answered with 200.", users,
+             count(&session_counters::tickles));
     out.family("ibkr_tickle_failures_total", type::counter, "Failed tickles by reason.");
-    for (const failure f : all_failures) {
-        label_set labels = account;
-        labels.emplace_back("reason", to_string(f));
-        out.sample(labels, static_cast<double>(c.tickle_failures[static_cast<std::size_t>(f)]));
+    for (const auto& u : users) {
+        for (const failure f : all_failures) {
+            label_set labels = u.account;
+            labels.emplace_back("reason", to_string(f));
+            out.sample(labels, static_cast<double>(counters_of(u).tickle_failures[static_cast<std::size_t>(f)]));
+        }
     }
-    gauge(out, "ibkr_consecutive_failures", "Failures since the session was last authenticated.", account,
-          s != nullptr ? s->consecutive_failures : 0);
-    double backoff = 0;
-    if (s != nullptr && s->waiting && s->next_call_at && s->consecutive_failures > 0 && *s->next_call_at > st.now)
-        backoff = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*s->next_call_at - st.now).count()) / 1000.0;
-    gauge(out, "ibkr_backoff_seconds", "Seconds until the next retry while recovering; 0 otherwise.", account, backoff);
-    gauge(out, "ibkr_logins_last_hour", "Full logins started in the last hour (the login budget allows SESSIOND_LOGINS_PER_HOUR).",
-          account, s != nullptr ? static_cast<double>(s->logins_last_hour) : 0);
-    gauge(out, "ibkr_rate_limited", "1 while waiting out a 429 from IBKR.", account, s != nullptr && s->rate_limited ? 1 : 0);
-    gauge(out, "ibkr_maintenance_window", "1 while failures fall in an IBKR maintenance window (expected, not alarms).",
-          account, s != nullptr && s->maintenance ? 1 : 0);
+    per_user(out, "ibkr_consecutive_failures", type::gauge, "Failures since the session was last authenticated.", users,
+             [](const user_series& u) { return u.snapshot != nullptr ? static_cast<double>(u.snapshot->consecutive_failures) : 0.0; });
+    per_user(out, "ibkr_backoff_seconds", type::gauge, "Seconds until the next retry while recovering; 0 otherwise.", users,
+             [&](const user_series& u) {
+                 const session_snapshot* s = u.snapshot;
+                 if (s == nullptr || !s->waiting || !s->next_call_at || s->consecutive_failures == 0 || *s->next_call_at <= st.now)
+                     return 0.0;
+                 return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*s->next_call_at - st.now).count()) / 1000.0;
+             });
+    per_user(out, "ibkr_logins_last_hour", type::gauge,
+             "Full logins started in the last hour (the login budget allows SESSIOND_LOGINS_PER_HOUR).", users,
+             [](const user_series& u) { return u.snapshot != nullptr ? static_cast<double>(u.snapshot->logins_last_hour) : 0.0; });
+    per_user(out, "ibkr_rate_limited", type::gauge, "1 while waiting out a 429 from IBKR.", users,
+             [](const user_series& u) { return u.snapshot != nullptr && u.snapshot->rate_limited ? 1.0 : 0.0; });
+    per_user(out, "ibkr_maintenance_window", type::gauge,
+             "1 while failures fall in an IBKR maintenance window (expected, not alarms).", users,
+             [](const user_series& u) { return u.snapshot != nullptr && u.snapshot->maintenance ? 1.0 : 0.0; });
     out.family("ibkr_sso_expires_seconds", type::gauge, "Seconds left on the SSO session, as IBKR last reported.");
-    if (s != nullptr && s->sso_expires_at) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*s->sso_expires_at - st.now);
-        out.sample(account, static_cast<double>(std::max<long long>(0, left.count())) / 1000.0);
+    for (const auto& u : users) {
+        if (u.snapshot == nullptr || !u.snapshot->sso_expires_at) continue;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*u.snapshot->sso_expires_at - st.now);
+        out.sample(u.account, static_cast<double>(std::max<long long>(0, left.count())) / 1000.0);
     }
     out.family("ibkr_last_tickle_timestamp_seconds", type::gauge, "When a tickle last found the session healthy.");
-    if (s != nullptr && s->last_tickle_at) out.sample(account, seconds_since_epoch(*s->last_tickle_at));
+    for (const auto& u : users)
+        if (u.snapshot != nullptr && u.snapshot->last_tickle_at) out.sample(u.account, seconds_since_epoch(*u.snapshot->last_tickle_at));
 
     out.family("ibkr_request_duration_seconds", type::histogram, "How long IBKR took to answer, by endpoint.");
-    if (in.running != nullptr) {
+    for (const auto& u : users) {
+        if (u.running == nullptr) continue;
         for (const step x : all_steps) {
-            label_set labels = account;
+            label_set labels = u.account;
             labels.emplace_back("endpoint", to_string(x));
-            out.histogram(labels, in.running->request_durations(x));
+            out.histogram(labels, u.running->request_durations(x));
         }
     }
 }
@@ -162,7 +218,7 @@ std::string render_metrics(const metrics_input& in) {
     gauge(out, "sessiond_config_problems", "Missing or malformed settings.", {},
           static_cast<double>(in.status.config.problems.size()));
     gauge(out, "sessiond_stopping", "1 after SIGTERM.", {}, in.status.stopping ? 1 : 0);
-    write_session(out, in);
+    write_sessions(out, in);
     out.family("sessiond_http_requests_total", type::counter, "Requests the daemon's API served, by path and code.");
     if (in.served != nullptr) {
         for (const auto& [key, n] : *in.served)

@@ -37,10 +37,34 @@ std::string bounded(std::string line) {
     return line;
 }
 
-std::string environment_of(const status_input& in) {
-    const auto& env = in.config.values.profile.environment;
+// One user's part of the status: its settings and snapshot, with the daemon's clock and stop flag.
+struct user_in {
+    const settings& config;
+    const session_snapshot* session;
+    bool stopping;
+    wall_time now;
+};
+
+user_in user_at(const status_input& in, std::size_t i) {
+    return {*in.users[i].config, in.users[i].session, in.stopping, in.now};
+}
+
+// The top level describes the first user, or the configuration's (no session) when none is configured.
+user_in primary(const status_input& in) {
+    return in.users.empty() ? user_in{in.config.values, nullptr, in.stopping, in.now} : user_at(in, 0);
+}
+
+std::string environment_of(const user_in& u) {
+    const auto& env = u.config.profile.environment;
     return env ? std::string(to_string(*env)) : std::string();
 }
+
+bool user_connected(const user_in& u) {
+    return u.session != nullptr && u.session->state == lifecycle::connected && !u.stopping;
+}
+
+// A configured user whose session object does not exist yet is about to connect.
+lifecycle state_of(const user_in& u) { return u.session != nullptr ? u.session->state : lifecycle::connecting; }
 
 json::object brokerage_json(const session_snapshot* s) {
     if (s == nullptr || !s->brokerage_reported) {
@@ -55,8 +79,8 @@ json::object brokerage_json(const session_snapshot* s) {
 }
 
 // The IBKR maintenance window the session is riding out, or the one the clock is in; null outside.
-json::value maintenance_json(const status_input& in) {
-    const auto& calendar = in.config.values.options.calendar;
+json::value maintenance_json(const user_in& in) {
+    const auto& calendar = in.config.options.calendar;
     if (!calendar) return nullptr;
     std::optional<maintenance_window> w =
         in.session != nullptr && in.session->maintenance ? in.session->maintenance : calendar->window_at(in.now);
@@ -68,27 +92,22 @@ json::value maintenance_json(const status_input& in) {
                         {"expected_failures", in.session != nullptr && in.session->maintenance.has_value()}};
 }
 
-}  // namespace
-
-std::string_view overall_status(const status_input& in) noexcept {
-    if (in.session == nullptr) return "not_configured";
-    return in.session->state == lifecycle::connected && !in.stopping ? "connected" : "configured_not_connected";
+std::string not_configured_line(const config_report& config) {
+    if (config.problems.empty()) return "not configured";
+    const auto& p = config.problems.front();
+    std::string line = "not configured: " + p.variable + " " + p.message;
+    if (config.problems.size() > 1) line += fmt::format(" (+{} more)", config.problems.size() - 1);
+    return bounded(std::move(line));
 }
 
-std::string status_line(const status_input& in) {
+std::string user_line(const user_in& in) {
     if (in.stopping && (in.session == nullptr || in.session->state != lifecycle::stopped)) return "stopping: logging out";
-    if (in.session == nullptr) {
-        if (in.config.problems.empty()) return "not configured";
-        const auto& p = in.config.problems.front();
-        std::string line = "not configured: " + p.variable + " " + p.message;
-        if (in.config.problems.size() > 1) line += fmt::format(" (+{} more)", in.config.problems.size() - 1);
-        return bounded(std::move(line));
-    }
+    if (in.session == nullptr) return "connecting: waiting for the previous session of this IBKR username to log out";
     const session_snapshot& s = *in.session;
     const std::string env = environment_of(in);
     switch (s.state) {
         case lifecycle::connected: {
-            std::string line = "connected as " + in.config.values.profile.account_id + (env.empty() ? "" : " (" + env + ")");
+            std::string line = "connected as " + in.config.profile.account_id + (env.empty() ? "" : " (" + env + ")");
             if (s.sso_expires_at) line += "; SSO " + human_duration(until(*s.sso_expires_at, in.now)) + " left";
             return bounded(std::move(line));
         }
@@ -97,7 +116,7 @@ std::string status_line(const status_input& in) {
         case lifecycle::stopping: return "stopping: logging out";
         case lifecycle::stopped: return "stopped";
         case lifecycle::throttled: {
-            const auto& o = in.config.values.options;
+            const auto& o = in.config.options;
             std::string line = fmt::format("throttled: {} login(s) in the last hour (at most {}, {} apart)",
                                            s.logins_last_hour, o.logins_per_hour,
                                            human_duration(std::chrono::duration_cast<std::chrono::milliseconds>(o.login_min_interval)));
@@ -115,8 +134,8 @@ std::string status_line(const status_input& in) {
         if (!s.reason.empty()) line += ": " + s.reason;
         return bounded(std::move(line));
     }
-    if (s.maintenance && in.config.values.options.calendar)
-        line = in.config.values.options.calendar->describe(*s.maintenance) + "; " + line;
+    if (s.maintenance && in.config.options.calendar)
+        line = in.config.options.calendar->describe(*s.maintenance) + "; " + line;
     if (s.waiting && s.next_call_at)
         line += " in " + human_duration(until(*s.next_call_at, in.now));
     else
@@ -126,13 +145,14 @@ std::string status_line(const status_input& in) {
     return bounded(std::move(line));
 }
 
-json::object status_json(const status_input& in) {
-    const settings& v = in.config.values;
+// Everything the status says of one user.
+json::object user_json(const user_in& in) {
+    const settings& v = in.config;
     const session_snapshot* s = in.session;
     json::object out;
-    out["status"] = overall_status(in);
-    out["message"] = status_line(in);
-    out["state"] = s != nullptr ? to_string(s->state) : to_string(lifecycle::not_configured);
+    out["status"] = user_connected(in) ? "connected" : "configured_not_connected";
+    out["message"] = user_line(in);
+    out["state"] = to_string(state_of(in));
     out["environment"] = text_or_null(environment_of(in));
     out["base_url"] = v.options.endpoint.text;
     out["account_id"] = text_or_null(v.profile.account_id);
@@ -185,13 +205,6 @@ json::object status_json(const status_input& in) {
     out["reason"] = s != nullptr ? text_or_null(s->reason) : json::value(nullptr);
     out["halt_reason"] = s != nullptr ? text_or_null(s->halt_reason) : json::value(nullptr);
 
-    json::array problems;
-    for (const auto& p : in.config.problems) problems.push_back(json::object{{"variable", p.variable}, {"message", p.message}});
-    out["problems"] = std::move(problems);
-    json::array warnings;
-    for (const auto& w : in.config.warnings) warnings.emplace_back(w);
-    out["warnings"] = std::move(warnings);
-
     if (s != nullptr) {
         const session_counters& c = s->counters;
         out["counters"] = json::object{{"login_attempts", c.login_attempts}, {"logins", c.logins},
@@ -201,6 +214,60 @@ json::object status_json(const status_input& in) {
     } else {
         out["counters"] = nullptr;
     }
+    return out;
+}
+
+}  // namespace
+
+std::string_view overall_status(const status_input& in) noexcept {
+    if (in.users.empty()) return "not_configured";
+    for (std::size_t i = 0; i < in.users.size(); ++i)
+        if (!user_connected(user_at(in, i))) return "configured_not_connected";
+    return "connected";
+}
+
+std::string status_line(const status_input& in) {
+    if (in.users.empty()) return in.stopping ? "stopping: logging out" : not_configured_line(in.config);
+    if (in.users.size() == 1) return user_line(user_at(in, 0));
+    std::size_t connected = 0;
+    std::optional<std::size_t> first_down;
+    for (std::size_t i = 0; i < in.users.size(); ++i) {
+        if (user_connected(user_at(in, i)))
+            ++connected;
+        else if (!first_down)
+            first_down = i;
+    }
+    std::string line = fmt::format("{} of {} users connected", connected, in.users.size());
+    if (first_down) line += "; " + in.users[*first_down].config->profile.account_id + ": " + user_line(user_at(in, *first_down));
+    return bounded(std::move(line));
+}
+
+status_input single_user_status(const config_report& config, const session_snapshot* session, bool stopping,
+                                wall_time started_at, wall_time now) {
+    status_input in{config, {}, stopping, started_at, now};
+    if (session != nullptr) in.users.push_back({&config.values, session});
+    return in;
+}
+
+json::object status_json(const status_input& in) {
+    // Single-user clients read the first user's fields at the top level.
+    json::object out = user_json(primary(in));
+    out["status"] = overall_status(in);
+    out["message"] = status_line(in);
+    if (in.users.empty()) {
+        out["state"] = to_string(lifecycle::not_configured);
+        out["step"] = nullptr;
+    }
+    json::array users;
+    for (std::size_t i = 0; i < in.users.size(); ++i) users.push_back(user_json(user_at(in, i)));
+    out["users"] = std::move(users);
+    json::array problems;
+    for (const auto& p : in.config.problems) problems.push_back(json::object{{"variable", p.variable}, {"message", p.message}});
+    out["problems"] = std::move(problems);
+    json::array warnings;
+    for (const auto& w : in.config.warnings) warnings.emplace_back(w);
+    out["warnings"] = std::move(warnings);
+
     out["daemon"] = json::object{{"version", SESSIOND_VERSION},
                                  {"started_at", iso8601_utc(in.started_at)},
                                  {"uptime_seconds", seconds_of(until(in.now, in.started_at))},
@@ -210,13 +277,23 @@ json::object status_json(const status_input& in) {
 
 std::vector<readiness_check> readiness_checks(const status_input& in) {
     std::vector<readiness_check> checks;
-    checks.push_back({"configured", in.session != nullptr,
-                      in.session != nullptr ? "" : status_line(in)});
+    const bool configured = !in.users.empty();
+    checks.push_back({"configured", configured, configured ? "" : status_line(in)});
     checks.push_back({"not-stopping", !in.stopping, in.stopping ? "SIGTERM received" : ""});
-    const bool authenticated = in.session != nullptr && in.session->state == lifecycle::connected;
-    checks.push_back({"session-authenticated", authenticated, authenticated ? "" : status_line(in)});
-    const bool competing = in.session != nullptr && in.session->brokerage.competing;
-    checks.push_back({"not-competing", !competing, competing ? "another session holds this IBKR username" : ""});
+    // Every user's session must be usable; the detail names the first that is not.
+    std::string unauthenticated;
+    std::string competing;
+    for (std::size_t i = 0; i < in.users.size(); ++i) {
+        const user_in u = user_at(in, i);
+        const std::string who = in.users.size() > 1 ? u.config.profile.account_id + ": " : std::string();
+        if (unauthenticated.empty() && (u.session == nullptr || u.session->state != lifecycle::connected))
+            unauthenticated = bounded(who + user_line(u));
+        if (competing.empty() && u.session != nullptr && u.session->brokerage.competing)
+            competing = who + "another session holds this IBKR username";
+    }
+    if (!configured) unauthenticated = status_line(in);
+    checks.push_back({"session-authenticated", unauthenticated.empty(), unauthenticated});
+    checks.push_back({"not-competing", competing.empty(), competing});
     return checks;
 }
 

@@ -16,18 +16,7 @@ namespace {
 
 milliseconds to_ms(seconds_f s) { return std::chrono::duration_cast<milliseconds>(s); }
 
-std::string key_fingerprint(const ibkr_profile& p) { return p.private_key ? p.private_key->fingerprint() : std::string(); }
-
 }  // namespace
-
-bool same_identity(const settings& a, const settings& b) {
-    const ibkr_profile& x = a.profile;
-    const ibkr_profile& y = b.profile;
-    return x.client_id == y.client_id && x.client_key_id == y.client_key_id &&
-           key_fingerprint(x) == key_fingerprint(y) && x.credential == y.credential && x.account_id == y.account_id &&
-           x.allowed_ip == y.allowed_ip && x.scope == y.scope && x.environment == y.environment &&
-           a.options.endpoint.text == b.options.endpoint.text && a.options.ca_file == b.options.ca_file;
-}
 
 service::service(asio::io_context& io, std::function<config_report()> load_config, logger log)
     : io_(io),
@@ -35,6 +24,7 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
       log_(std::move(log)),
       started_at_(wall_clock::now()),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
+      sessions_(io.get_executor(), log_, offload(workers_.get_executor())),
       api_(*this, io.get_executor()),
       server_(io.get_executor(), [this](server_request r) { return api_.handle(std::move(r)); }, server_limits{},
               log_) {}
@@ -68,36 +58,31 @@ bool service::start() {
         watchdog_->start();
         log_.info({}, "systemd watchdog: pinging every {} ms", watchdog_->ping_interval().count() / 1000);
     }
-    start_session();
+    sessions_.on_change([this] { publish_status(); });
+    reconcile_sessions();
     notifier_.ready();
     publish_status();
     return true;
 }
 
-void service::start_session(const session_machine::pacing_record* pacing) {
+void service::reconcile_sessions() {
+    std::vector<desired_session> desired;
     if (!config_.ok()) {
         log_.error({.state = "not_configured"}, "not configured: {} problem(s); the daemon stays up and connects nothing",
                    config_.problems.size());
         for (const auto& p : config_.problems)
             log_.error({.state = "not_configured"}, "configuration: {}: {}", p.variable, p.message);
-        return;
-    }
-    auto tls = make_client_tls_context(config_.values.options.ca_file);
-    if (!tls) {
+    } else if (auto tls = make_client_tls_context(config_.values.options.ca_file); !tls) {
         config_.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
-        return;
+    } else {
+        desired.push_back({config_.values, std::move(*tls)});
     }
-    session_ = std::make_unique<session>(io_.get_executor(), config_.values, std::move(*tls),
-                                         logger(log_.impl(), config_.values.profile.account_id));
-    session_->on_change([this] { on_session_change(); });
-    if (pacing != nullptr) session_->continue_pacing(*pacing);
-    session_->start();
+    sessions_.reconcile(std::move(desired));
 }
 
-void service::on_session_change() { publish_status(); }
-
 void service::publish_status() {
+    ++status_generation_;
     const std::string line = status_line(status_now());
     if (line == published_status_) return;
     published_status_ = line;
@@ -106,8 +91,8 @@ void service::publish_status() {
 
 bool service::healthy() const {
     // The timer that asks is on the event loop, so the loop turns; what remains to check is that
-    // the session's work is not stuck (a call outliving its own deadline).
-    return !session_ || !session_->wedged(std::chrono::steady_clock::now());
+    // the sessions' work is not stuck (a call outliving its own deadline).
+    return !sessions_.wedged(std::chrono::steady_clock::now());
 }
 
 void service::wait_for_signal() {
@@ -128,21 +113,11 @@ void service::stop() {
     stopping_ = true;
     notifier_.stopping();
     publish_status();
-    // The API keeps answering (readiness 503) while the session logs out.
-    auto after_logout = [this] { asio::post(io_, [this] { finish_stop(); }); };
-    if (session_)
-        session_->stop(after_logout);
-    else
-        after_logout();
+    // The API keeps answering (readiness 503) while the sessions log out.
+    sessions_.stop([this] { asio::post(io_, [this] { finish_stop(); }); });
 }
 
 void service::finish_stop() {
-    if (retiring_) {
-        // A reload's previous session is still logging out: finish once it has (its own callback,
-        // queued first, releases it).
-        retiring_->stop([this] { asio::post(io_, [this] { finish_stop(); }); });
-        return;
-    }
     server_.stop();
     if (watchdog_) watchdog_->stop();
     boost::system::error_code ignored;
@@ -170,47 +145,40 @@ void service::reload() {
                   to_string(next.values.service.listen), to_string(config_.values.service.listen));
         next.values.service.listen = config_.values.service.listen;
     }
-    if (!next.ok() && session_) return refuse(std::to_string(next.problems.size()) + " problem(s)");
+    if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
 
-    if (session_ && same_identity(session_->config(), next.values)) {
-        session_->apply_options(next.values.options);
-        config_ = std::move(next);
+    const auto users = sessions_.users();
+    const bool same = users.size() == 1 && next.ok() && same_identity(*users.front().config, next.values);
+    config_ = std::move(next);
+    if (same)
         log_.info({}, "reloaded: same IBKR login, new settings applied without logging in again");
-    } else if (session_) {
+    else if (!users.empty())
         log_.info({}, "reloaded: the IBKR login changed; logging out and logging in with the new settings");
-        config_ = std::move(next);
-        retiring_ = std::move(session_);
-        retiring_->stop([this] {
-            asio::post(io_, [this] {
-                const auto pacing = retiring_->pacing();
-                const bool same_user = retiring_->config().profile.credential == config_.values.profile.credential;
-                retiring_.reset();
-                if (!stopping_) start_session(same_user ? &pacing : nullptr);
-                publish_status();
-            });
-        });
-    } else {
-        config_ = std::move(next);
+    else
         log_.info({}, "reloaded");
-        start_session();
-    }
+    // The registry decides: same login, new options in place; another login, after the old one's logout.
+    reconcile_sessions();
     notifier_.ready();
     publish_status();
 }
 
 status_input service::status_now() const {
-    return status_input{config_, session_ ? &session_->snapshot() : nullptr, stopping_, started_at_, wall_clock::now()};
+    status_input in{config_, {}, stopping_, started_at_, wall_clock::now()};
+    for (const auto& u : sessions_.users())
+        in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
+    return in;
 }
 
 void service::run_connection_test(std::function<void(const connection_test_report&)> done) {
-    if (session_) session_->run_test(std::move(done));
+    (void)sessions_.run_test({}, std::move(done));
 }
 
 std::string service::metrics_text() const {
     const status_input st = status_now();
     const server_stats served_connections = server_.stats();
-    const metrics_input in{st, session_.get(), &api_.served().counts(), read_process_stats(),
-                           watchdog_ ? watchdog_->pings() : 0, &served_connections};
+    metrics_input in{st, {}, &api_.served().counts(), read_process_stats(), watchdog_ ? watchdog_->pings() : 0,
+                     &served_connections};
+    for (const auto& u : sessions_.users()) in.running.push_back(u.running);
     return render_metrics(in);
 }
 

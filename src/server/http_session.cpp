@@ -98,6 +98,8 @@ private:
 
     void arm(deadline what, clock::time_point at);
     void disarm();
+    void schedule(clock::time_point at);
+    void on_timer();
     void on_deadline(deadline what);
     void send_request_timeout();
     void log_request(std::string_view method, std::string_view path, unsigned status, clock::time_point began) const;
@@ -108,6 +110,10 @@ private:
     beast::flat_buffer buffer_;
     asio::steady_timer deadline_;
     std::uint64_t deadline_generation_ = 0;
+    deadline deadline_what_ = deadline::idle;
+    clock::time_point deadline_at_ = clock::time_point::max();  // of the operation in progress; max: none
+    clock::time_point timer_at_{};                              // when the pending wait ends
+    bool timer_pending_ = false;
     std::string peer_;
     bool closed_ = false;
     connection_registry::membership membership_;  // last: leaves the registry before what its closer touches
@@ -272,18 +278,36 @@ asio::awaitable<void> http_session::linger() {
 
 // The deadline of the operation in progress: expiry closes the connection. A timer rather than the
 // socket's own timeouts, so that a request timeout can still say 408 on the open socket.
+//
+// One coarse timer per connection: arming and disarming only record the deadline. The timer is
+// rescheduled only when the new deadline is earlier than the one it waits for; when it fires early
+// (the operation it was set for is long done), it re-arms for whatever deadline is current. A
+// keep-alive client sending request after request thus touches the timer about once per request
+// timeout, not three times per request.
 void http_session::arm(deadline what, clock::time_point at) {
+    deadline_what_ = what;
+    deadline_at_ = at;
+    if (!timer_pending_ || at < timer_at_) schedule(at);
+}
+
+void http_session::disarm() { deadline_at_ = clock::time_point::max(); }
+
+void http_session::schedule(clock::time_point at) {
+    timer_pending_ = true;
+    timer_at_ = at;
     deadline_.expires_at(at);
-    deadline_.async_wait([weak = weak_from_this(), what, generation = ++deadline_generation_](boost::system::error_code ec) {
+    deadline_.async_wait([weak = weak_from_this(), generation = ++deadline_generation_](boost::system::error_code ec) {
         if (ec) return;
-        // An expiry already queued when the deadline moved on belongs to an earlier operation.
-        if (auto self = weak.lock(); self && self->deadline_generation_ == generation) self->on_deadline(what);
+        // A wait replaced by an earlier one, whose expiry was already queued, is not the current one.
+        if (auto self = weak.lock(); self && self->deadline_generation_ == generation) self->on_timer();
     });
 }
 
-void http_session::disarm() {
-    ++deadline_generation_;
-    deadline_.cancel();
+void http_session::on_timer() {
+    timer_pending_ = false;
+    if (closed_ || deadline_at_ == clock::time_point::max()) return;
+    if (clock::now() >= deadline_at_) return on_deadline(deadline_what_);
+    schedule(deadline_at_);
 }
 
 void http_session::on_deadline(deadline what) {
@@ -336,6 +360,7 @@ void http_session::close() {
     if (closed_) return;
     closed_ = true;
     disarm();
+    deadline_.cancel();  // nothing may keep a stopping server's loop turning
     boost::system::error_code ignored;
     socket_.close(ignored);
 }

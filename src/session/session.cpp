@@ -36,11 +36,13 @@ std::string pacing_file_name(std::string_view credential) {
 }  // namespace
 
 
-session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log)
+session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
+                 offload blocking)
     : executor_(executor),
+      blocking_(blocking),
       config_(std::move(config)),
       log_(std::move(log)),
-      client_(executor, std::move(tls), config_.profile, config_.options),
+      client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking)),
       random_(std::random_device{}()),
       machine_(machine_settings::from(config_),
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
@@ -103,21 +105,25 @@ void session::notify() const {
     for (const auto& o : observers_) o();
 }
 
-void session::load_pacing() {
+asio::awaitable<void> session::load_pacing() {
     const auto& dir = config_.service.state_dir;
     if (!dir) {
         log_.warn({}, "no state directory (SESSIOND_STATE_DIR): the login budget ({} logins an hour, {} apart) and "
                       "IBKR's validate pace do not survive a restart",
                   config_.options.logins_per_hour,
                   human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
-        return;
+        co_return;
     }
     pacing_path_ = *dir / pacing_file_name(config_.profile.credential);
-    if (const auto removed = remove_leftover_temporaries(*pacing_path_); removed > 0)
-        log_.info({}, "pacing record: removed {} temporary file(s) left by an interrupted write", removed);
+    // Disk work, on the worker: a slow disk must not hold up the other sessions and the API.
+    const std::filesystem::path path = *pacing_path_;
+    auto read = [path] { return std::make_pair(remove_leftover_temporaries(path), read_small_file(path)); };
+    const auto loaded = co_await blocking_.run(std::move(read));
+    const std::size_t removed = loaded.first;
+    const auto& text = loaded.second;
+    if (removed > 0) log_.info({}, "pacing record: removed {} temporary file(s) left by an interrupted write", removed);
     const auto now = wall_clock::now();
-    const auto text = read_small_file(*pacing_path_);
-    if (text && !*text) return;  // a first start
+    if (text && !*text) co_return;  // a first start
     expected<persisted_pacing> restored = text ? restore_pacing(**text, machine_.budget().limits(), now)
                                                : expected<persisted_pacing>(text.error());
     if (!restored) {
@@ -127,7 +133,7 @@ void session::load_pacing() {
         persisted_pacing assumed{machine_.budget(), now};
         assumed.logins.record(now);
         machine_.restore_pacing(assumed, now);
-        return;
+        co_return;
     }
     machine_.restore_pacing(*restored, now);
     log_.info({}, "pacing record: {} login(s) in the last hour{} (from {})", restored->logins.recent().size(),
@@ -135,15 +141,19 @@ void session::load_pacing() {
               pacing_path_->string());
 }
 
-void session::save_pacing() {
-    if (!pacing_path_) return;
+asio::awaitable<void> session::save_pacing() {
+    if (!pacing_path_) co_return;
     const auto& validate = machine_.pacing().last_started[static_cast<std::size_t>(step::validate)];
-    if (auto written = write_atomically(*pacing_path_, serialize_pacing(machine_.budget(), validate)); !written)
-        log_.error({}, "pacing record not saved: {}", written.error().message);
+    // Serialised here, written (temporary file, fsync, rename, fsync of the directory) on the worker.
+    auto write = [path = *pacing_path_, text = serialize_pacing(machine_.budget(), validate)] {
+        return write_atomically(path, text);
+    };
+    const auto written = co_await blocking_.run(std::move(write));
+    if (!written) log_.error({}, "pacing record not saved: {}", written.error().message);
 }
 
 asio::awaitable<void> session::run() {
-    load_pacing();
+    co_await load_pacing();
     next_ = machine_.start(wall_clock::now());
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
               config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
@@ -166,11 +176,18 @@ asio::awaitable<void> session::run() {
         const wall_time started_at = wall_clock::now();
         const auto started_steady = std::chrono::steady_clock::now();
         machine_.on_call_started(started_at);
-        // Before the call: a crash during it still counts it.
-        if (current.next == step::oauth || current.next == step::validate) save_pacing();
-        notify();
+        // From here the call is under way: a connection test joins it, a stop cancels it.
         in_call_ = true;
         call_started_ = std::chrono::steady_clock::now();
+        // Before the call: a crash during it still counts it.
+        if (current.next == step::oauth || current.next == step::validate) {
+            co_await save_pacing();
+            if (stopping_) {
+                in_call_ = false;
+                break;
+            }
+        }
+        notify();
         const auto opened = client_.connection().connections_opened();
         step_outcome outcome = co_await client_.call(current.next, current.compete);
         in_call_ = false;

@@ -230,5 +230,45 @@ TEST_F(systemd_reload, sighup_with_another_account_logs_out_and_logs_in_again) {
     EXPECT_EQ(status->json().as_object().at("account_id").as_string(), "DU7654321");
 }
 
+// Configuration tools reload twice in a row. Each cycle changes the login and sends three SIGHUPs
+// while IBKR is slow to answer the old session's logout: the daemon must never start the new login
+// before the old one has logged out, never replace a session in the middle of its work, and end
+// connected with the last configuration (defect: a crash, "malloc(): unaligned tcache chunk").
+TEST_F(systemd_reload, login_changes_and_repeated_sighups_during_a_slow_logout_never_overlap_two_logins) {
+    auto& d = start_with_env_file("DU1234567");
+    ASSERT_TRUE(wait_for_status("connected as DU1234567")) << d.output();
+    constexpr int cycles = 4;
+    std::size_t reloads = 0;
+    std::string account;
+    for (int cycle = 0; cycle < cycles; ++cycle) {
+        // Slower than a round trip, within the daemon's logout budget (IBKR_HTTP_TIMEOUT=2).
+        fault(R"({"path":"/v1/api/logout","action":"delay","delay_ms":1500})");
+        account = cycle % 2 == 0 ? "DU7654321" : "DU1234567";
+        write_env(account);
+        for (int hup = 0; hup < 3; ++hup) ASSERT_TRUE(reloaded(d, ++reloads)) << d.output();
+        ASSERT_TRUE(d.wait_for_log("session connected", static_cast<std::size_t>(cycle) + 2)) << d.output();
+    }
+    const auto status = d.api().get("/api/ibkr/status");
+    ASSERT_TRUE(status);
+    const auto body = status->json();  // outlives the references below
+    const auto& j = body.as_object();
+    EXPECT_EQ(j.at("status").as_string(), "connected") << status->body;
+    EXPECT_EQ(j.at("account_id").as_string(), account);
+    EXPECT_EQ(j.at("users").as_array().size(), 1u);
+
+    // The simulator's record: login, then (logout, login) once per cycle, never two logins in a row.
+    std::string order;
+    const auto journal = sim().events(0);  // outlives the loop
+    for (const auto& e : journal.at("events").as_array()) {
+        const auto& ev = e.as_object();
+        if (ev.at("path").as_string() == sso_path && ev.at("status").to_number<std::int64_t>() == 200) order += 'S';
+        if (ev.at("path").as_string() == logout_path) order += 'L';
+    }
+    std::string expected = "S";
+    for (int cycle = 0; cycle < cycles; ++cycle) expected += "LS";
+    EXPECT_EQ(order, expected) << "S: SSO session created, L: logout";
+    EXPECT_EQ(d.count_in_log("cannot build the request"), 0u) << d.log();
+}
+
 }  // namespace
 }  // namespace sessiond::testing

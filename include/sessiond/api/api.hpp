@@ -35,8 +35,10 @@ public:
     virtual ~api_backend() = default;
     // A view valid for the duration of the call.
     [[nodiscard]] virtual status_input status_now() const = 0;
+    // Changes whenever anything status_now() reports may have changed, except the clock.
+    [[nodiscard]] virtual std::uint64_t status_generation() const = 0;
     // Starts (or joins) a connection test on the session; done is called on the event loop.
-    // Only called when status_now().session is set and the daemon is not stopping.
+    // Only called when status_now().users is not empty and the daemon is not stopping.
     virtual void run_connection_test(std::function<void(const connection_test_report&)> done) = 0;
     [[nodiscard]] virtual std::string metrics_text() const = 0;
     [[nodiscard]] virtual const std::optional<secret>& api_token() const = 0;
@@ -75,6 +77,14 @@ private:
     api_backend& backend_;
     boost::asio::any_io_executor executor_;
     served_requests served_;
+    // GET /api/ibkr/status, serialised once per change of state and at most once a second for the
+    // fields the clock moves (uptime, seconds left): a probe every few milliseconds costs a copy.
+    struct status_body {
+        std::uint64_t generation = 0;
+        std::int64_t second = -1;
+        std::string json;
+    };
+    mutable status_body status_body_;
 };
 
 // True when the request carries "Authorization: Bearer <token>" with exactly this token

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace sessiond {
 
@@ -33,7 +34,7 @@ process_stats read_process_stats();
 
 struct metrics_input {
     const status_input& status;
-    const session* running = nullptr;  // for the request-duration histograms
+    std::vector<const session*> running;  // parallel to status.users, for the request-duration histograms
     const served_counts* served = nullptr;
     process_stats process;
     std::uint64_t watchdog_pings = 0;

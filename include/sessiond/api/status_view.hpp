@@ -19,13 +19,26 @@
 
 namespace sessiond {
 
+// One configured IBKR user, as its session reports it.
+struct user_status {
+    const settings* config = nullptr;
+    const session_snapshot* session = nullptr;  // null while the session waits to start (a predecessor logs out)
+};
+
+// The daemon block plus one entry per configured user. "Configured" is a fact of the configuration:
+// a user is listed from the moment the configuration names it, whether or not its session object
+// exists yet.
 struct status_input {
     const config_report& config;
-    const session_snapshot* session = nullptr;  // null when no session runs (not configured)
-    bool stopping = false;                      // SIGTERM received
+    std::vector<user_status> users;  // in username order; empty when not configured
+    bool stopping = false;           // SIGTERM received
     wall_time started_at{};
     wall_time now{};
 };
+
+// The single-user view: the configuration's user with this snapshot, or no user when null.
+status_input single_user_status(const config_report& config, const session_snapshot* session, bool stopping,
+                                wall_time started_at, wall_time now);
 
 std::string_view overall_status(const status_input& in) noexcept;
 

@@ -11,13 +11,14 @@
 #include "sessiond/config/settings.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_server.hpp"
-#include "sessiond/session/session.hpp"
+#include "sessiond/session/session_registry.hpp"
 #include "sessiond/systemd/notifier.hpp"
 #include "sessiond/systemd/watchdog.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <functional>
@@ -46,6 +47,7 @@ public:
 
     // api_backend
     [[nodiscard]] status_input status_now() const override;
+    [[nodiscard]] std::uint64_t status_generation() const override { return status_generation_; }
     void run_connection_test(std::function<void(const connection_test_report&)> done) override;
     [[nodiscard]] std::string metrics_text() const override;
     [[nodiscard]] const std::optional<secret>& api_token() const override { return config_.values.service.api_token; }
@@ -53,9 +55,8 @@ public:
 
 private:
     void wait_for_signal();
-    // pacing: the record of the session this one replaces for the same IBKR username.
-    void start_session(const session_machine::pacing_record* pacing = nullptr);
-    void on_session_change();
+    // Asks the registry for the sessions the configuration names (none when it is not usable).
+    void reconcile_sessions();
     void publish_status();
     void finish_stop();
     [[nodiscard]] bool healthy() const;
@@ -68,17 +69,16 @@ private:
     boost::asio::signal_set signals_;
     notifier notifier_;
     std::unique_ptr<watchdog> watchdog_;
-    std::unique_ptr<session> session_;
-    std::unique_ptr<session> retiring_;  // the previous session logging out after a reload
+    // One worker thread for what must not block the loop (signatures, fsync); destroyed after the
+    // sessions that use it.
+    boost::asio::thread_pool workers_{1};
+    session_registry sessions_;
     api api_;
     http_server server_;
     std::optional<boost::asio::ip::tcp::endpoint> endpoint_;
     std::string published_status_;
+    std::uint64_t status_generation_ = 0;
     bool stopping_ = false;
 };
-
-// Whether two configurations are for the same IBKR login (same client, key, user, account, IP,
-// environment and endpoint): only then can a reload keep the running session.
-bool same_identity(const settings& a, const settings& b);
 
 }  // namespace sessiond

@@ -5,8 +5,10 @@
 // session and by the one-shot connection test, so that both speak the protocol the same way.
 
 #include "sessiond/config/settings.hpp"
+#include "sessiond/core/offload.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/ibkr/requests.hpp"
 #include "sessiond/net/cookie_jar.hpp"
 #include "sessiond/net/https_client.hpp"
 
@@ -21,8 +23,9 @@ namespace sessiond {
 
 class ibkr_client {
 public:
+    // Requests that carry a signature (token, SSO) are signed on `signer`'s worker, off the loop.
     ibkr_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-                const ibkr_profile& profile, const session_options& options);
+                const ibkr_profile& profile, const session_options& options, offload signer = {});
 
     // Step oauth starts a new login: every token and cookie of the previous one is dropped first.
     // timeout 0 means the configured IBKR_HTTP_TIMEOUT.
@@ -32,17 +35,25 @@ public:
     [[nodiscard]] bool has_sso_session() const noexcept { return !sso_bearer_.empty(); }
     // Wipes the tokens and cookies (after logout, or when the session is known dead).
     void forget_session() noexcept;
-    void cancel() { http_.cancel(); }
+    // Aborts the call in flight, a signature still being made included (its request is then not sent).
+    void cancel() {
+        cancelled_ = true;
+        http_.cancel();
+    }
     void close() noexcept { http_.close(); }
     [[nodiscard]] const https_client& connection() const noexcept { return http_; }
 
 private:
+    boost::asio::awaitable<expected<http_request>> prepare(step s, const request_context& ctx);
+
     const ibkr_profile& profile_;
     const session_options& options_;
+    offload signer_;
     https_client http_;
     cookie_jar cookies_;
     secret oauth_token_;
     secret sso_bearer_;
+    bool cancelled_ = false;
 };
 
 }  // namespace sessiond

@@ -6,6 +6,7 @@
 // Any number of sessions can live on one io_context: nothing here is global.
 
 #include "sessiond/config/settings.hpp"
+#include "sessiond/core/offload.hpp"
 #include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/log/repeat_filter.hpp"
@@ -31,8 +32,10 @@ class session {
 public:
     using observer = std::function<void()>;
 
+    // `blocking` runs what must not block the loop: the login's RSA signatures and the pacing
+    // record's reads and fsyncs (inline when default-constructed).
     session(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
-            logger log);
+            logger log, offload blocking = {});
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -86,10 +89,11 @@ private:
     void log_transition(lifecycle before) const;
     void notify() const;
     void finish_stop();
-    void load_pacing();
-    void save_pacing();
+    boost::asio::awaitable<void> load_pacing();
+    boost::asio::awaitable<void> save_pacing();
 
     boost::asio::any_io_executor executor_;
+    offload blocking_;
     settings config_;
     logger log_;
     ibkr_client client_;

@@ -20,9 +20,9 @@ protected:
     }
 
     exposition scrape(const session_snapshot* s) {
-        const status_input st{config, s, false, now - std::chrono::seconds(60), now};
+        const status_input st = single_user_status(config, s, false, now - std::chrono::seconds(60), now);
         served_counts served{{{"/livez", 200}, 7}, {{"other", 404}, 1}};
-        const metrics_input in{st, nullptr, &served, process_stats{1e6, 12, 0.5}, 3, &server};
+        const metrics_input in{st, {}, &served, process_stats{1e6, 12, 0.5}, 3, &server};
         text = render_metrics(in);
         auto parsed = parse_prometheus_text(text);
         EXPECT_TRUE(parsed) << (parsed ? "" : parsed.error().message) << "\n" << text;

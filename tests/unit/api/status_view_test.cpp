@@ -25,7 +25,7 @@ config_report configured() {
 class status_test : public machine_test {
 protected:
     status_input input(const session_snapshot* s) const {
-        return status_input{config, s, stopping, now - std::chrono::seconds(90), now};
+        return single_user_status(config, s, stopping, now - std::chrono::seconds(90), now);
     }
     boost::json::object json_of(const session_snapshot* s) const { return status_json(input(s)); }
 

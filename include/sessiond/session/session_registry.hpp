@@ -1,0 +1,107 @@
+#pragma once
+// Every IBKR session of the process, one slot per IBKR username.
+//
+// The configuration says which users should have a session (desired_session); reconcile() makes it
+// so. The invariant it keeps is IBKR's: one brokerage session per username. A slot holds at most
+// one session object at any moment, either the active one or the one logging out (retiring); a
+// replacement is created only once the retiring one has finished its logout, from whatever the
+// configuration says by then. A retiring session's completion therefore never touches a newer
+// session, however many reloads came while it logged out.
+//
+// What IBKR's limits remember of a username (pacing, login budget) outlives the session objects:
+// the slot carries it from a retired session to its successor.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/session/connection_test.hpp"
+#include "sessiond/session/session.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sessiond {
+
+// What the configuration asks for one IBKR user.
+struct desired_session {
+    settings config;
+    std::shared_ptr<boost::asio::ssl::context> tls;
+};
+
+// Whether two configurations are for the same IBKR login (same client, key, user, account, IP,
+// environment and endpoint): only then can a reload keep the running session.
+bool same_identity(const settings& a, const settings& b);
+
+class session_registry {
+public:
+    using test_callback = std::function<void(const connection_test_report&)>;
+
+    // `blocking` is handed to every session (see session's constructor).
+    session_registry(boost::asio::any_io_executor executor, logger log, offload blocking = {});
+    ~session_registry();
+    session_registry(const session_registry&) = delete;
+    session_registry& operator=(const session_registry&) = delete;
+
+    // Called on the event loop after any change of any session (state, snapshot, start, end).
+    void on_change(std::function<void()> observer) { observer_ = std::move(observer); }
+
+    // Makes the sessions match `desired` (at most one entry per IBKR username; a later duplicate is
+    // ignored with an error). Same identity: new options applied in place. Changed identity, or a
+    // user no longer desired: the session logs out; its successor, if still desired then, starts
+    // after that. Ignored once stop() was called.
+    void reconcile(std::vector<desired_session> desired);
+
+    // Every session logs out (bounded by the session's logout budget); done runs on the event loop
+    // once all have ended.
+    void stop(std::function<void()> done);
+
+    // One configured user, as the status reports it: the running session, or null while it waits
+    // for its predecessor's logout.
+    struct user_view {
+        const settings* config;
+        const session* running;
+    };
+    // The desired users in username order.
+    [[nodiscard]] std::vector<user_view> users() const;
+    [[nodiscard]] std::size_t size() const noexcept { return slots_.size(); }
+
+    // The guide's Test Connection on `username`'s session (the first user's when empty). A session
+    // still waiting for its predecessor runs the test once it has started. False when no such user
+    // is desired.
+    bool run_test(const std::string& username, test_callback done);
+
+    // True when some session's call has outlived its deadline twice over (see session::wedged).
+    [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const;
+
+private:
+    struct slot {
+        std::optional<desired_session> desired;  // what the configuration asks for; empty: retire
+        std::unique_ptr<session> active;
+        std::unique_ptr<session> retiring;        // logging out; never alongside `active`
+        std::optional<session_machine::pacing_record> pacing;  // left by the last retired session
+        std::vector<test_callback> pending_tests;               // asked while no session was active
+    };
+
+    void start(const std::string& username, slot& s);
+    void retire(const std::string& username, slot& s);
+    void on_retired(const std::string& username);
+    void notify() const;
+    void finish_stop_if_done();
+
+    boost::asio::any_io_executor executor_;
+    logger log_;
+    offload blocking_;
+    std::map<std::string, slot> slots_;  // keyed by IBKR username (never logged)
+    std::function<void()> observer_;
+    std::vector<std::function<void()>> stop_callbacks_;
+    bool stopping_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sessiond

@@ -1,0 +1,185 @@
+#include "sessiond/session/session_registry.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <set>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string key_fingerprint(const ibkr_profile& p) { return p.private_key ? p.private_key->fingerprint() : std::string(); }
+
+// The report a test gets when its user's session ended before the test could run.
+connection_test_report not_run(std::string why) {
+    connection_test_report r;
+    r.steps.push_back({"oauth", test_step_report::result_t::failed, 0, std::chrono::milliseconds(0), std::move(why)});
+    return r;
+}
+
+}  // namespace
+
+bool same_identity(const settings& a, const settings& b) {
+    const ibkr_profile& x = a.profile;
+    const ibkr_profile& y = b.profile;
+    return x.client_id == y.client_id && x.client_key_id == y.client_key_id &&
+           key_fingerprint(x) == key_fingerprint(y) && x.credential == y.credential && x.account_id == y.account_id &&
+           x.allowed_ip == y.allowed_ip && x.scope == y.scope && x.environment == y.environment &&
+           a.options.endpoint.text == b.options.endpoint.text && a.options.ca_file == b.options.ca_file;
+}
+
+session_registry::session_registry(asio::any_io_executor executor, logger log, offload blocking)
+    : executor_(std::move(executor)), log_(std::move(log)), blocking_(std::move(blocking)) {}
+
+session_registry::~session_registry() { *alive_ = false; }
+
+void session_registry::reconcile(std::vector<desired_session> desired) {
+    if (stopping_) return;
+    std::set<std::string> wanted;
+    for (auto& d : desired) {
+        const std::string username = d.config.profile.credential;
+        if (!wanted.insert(username).second) {
+            log_.error({}, "configuration names one IBKR username twice (account {}); keeping the first", d.config.profile.account_id);
+            continue;
+        }
+        slot& s = slots_[username];
+        if (s.active && same_identity(s.active->config(), d.config)) {
+            s.active->apply_options(d.config.options);
+            s.desired = std::move(d);
+            continue;
+        }
+        s.desired = std::move(d);
+        if (s.active) {
+            log_.info({}, "the IBKR login of account {} changed: logging out before logging in with the new settings",
+                      s.active->config().profile.account_id);
+            retire(username, s);
+        } else if (!s.retiring) {
+            start(username, s);
+        } else {
+            log_.info({}, "account {}: the previous session is still logging out; the new settings apply after it",
+                      s.desired->config.profile.account_id);
+        }
+    }
+    for (auto it = slots_.begin(); it != slots_.end();) {
+        slot& s = it->second;
+        if (wanted.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        s.desired.reset();
+        if (s.active) retire(it->first, s);
+        for (auto& t : std::exchange(s.pending_tests, {}))
+            asio::post(executor_, [t = std::move(t)] { t(not_run("the user's session was removed from the configuration")); });
+        it = s.retiring ? std::next(it) : slots_.erase(it);
+    }
+    notify();
+}
+
+void session_registry::start(const std::string& username, slot& s) {
+    const settings& config = s.desired->config;
+    s.active = std::make_unique<session>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
+                                         blocking_);
+    s.active->on_change([this] { notify(); });
+    if (s.pacing) s.active->continue_pacing(*s.pacing);
+    s.active->start();
+    // After the session's first turn of the loop, which decides its first call.
+    for (auto& t : std::exchange(s.pending_tests, {})) {
+        asio::post(executor_, [this, alive = alive_, username, t = std::move(t)]() mutable {
+            if (!*alive) return;
+            if (!run_test(username, t)) t(not_run("the user's session was removed from the configuration"));
+        });
+    }
+}
+
+void session_registry::retire(const std::string& username, slot& s) {
+    s.retiring = std::move(s.active);
+    // The session calls back from inside its own completion: it is released later, on the loop.
+    s.retiring->stop([this, alive = alive_, username] {
+        asio::post(executor_, [this, alive, username] {
+            if (*alive) on_retired(username);
+        });
+    });
+}
+
+void session_registry::on_retired(const std::string& username) {
+    const auto it = slots_.find(username);
+    if (it == slots_.end() || !it->second.retiring) return;
+    slot& s = it->second;
+    s.pacing = s.retiring->pacing();
+    s.retiring.reset();
+    if (s.desired && !stopping_) {
+        start(username, s);
+    } else {
+        for (auto& t : std::exchange(s.pending_tests, {}))
+            asio::post(executor_, [t = std::move(t)] { t(not_run("the daemon is stopping")); });
+        slots_.erase(it);
+    }
+    notify();
+    finish_stop_if_done();
+}
+
+void session_registry::stop(std::function<void()> done) {
+    if (done) stop_callbacks_.push_back(std::move(done));
+    if (!stopping_) {
+        stopping_ = true;
+        for (auto it = slots_.begin(); it != slots_.end();) {
+            slot& s = it->second;
+            s.desired.reset();
+            if (s.active) retire(it->first, s);
+            for (auto& t : std::exchange(s.pending_tests, {}))
+                asio::post(executor_, [t = std::move(t)] { t(not_run("the daemon is stopping")); });
+            it = s.retiring ? std::next(it) : slots_.erase(it);
+        }
+        notify();
+    }
+    asio::post(executor_, [this, alive = alive_] {
+        if (*alive) finish_stop_if_done();
+    });
+}
+
+void session_registry::finish_stop_if_done() {
+    if (!stopping_ || !slots_.empty()) return;
+    for (auto& cb : std::exchange(stop_callbacks_, {})) cb();
+}
+
+std::vector<session_registry::user_view> session_registry::users() const {
+    std::vector<user_view> out;
+    out.reserve(slots_.size());
+    for (const auto& [username, s] : slots_) {
+        if (s.active)
+            out.push_back({&s.active->config(), s.active.get()});
+        else if (s.desired)
+            out.push_back({&s.desired->config, nullptr});
+        else if (stopping_ && s.retiring)
+            out.push_back({&s.retiring->config(), s.retiring.get()});  // logging out at shutdown
+    }
+    return out;
+}
+
+bool session_registry::run_test(const std::string& username, test_callback done) {
+    auto it = username.empty() ? slots_.begin() : slots_.find(username);
+    while (username.empty() && it != slots_.end() && !it->second.desired) ++it;
+    if (it == slots_.end() || !it->second.desired) return false;
+    slot& s = it->second;
+    if (s.active)
+        s.active->run_test(std::move(done));
+    else
+        s.pending_tests.push_back(std::move(done));
+    return true;
+}
+
+bool session_registry::wedged(std::chrono::steady_clock::time_point now) const {
+    for (const auto& [username, s] : slots_) {
+        if (s.active && s.active->wedged(now)) return true;
+        if (s.retiring && s.retiring->wedged(now)) return true;
+    }
+    return false;
+}
+
+void session_registry::notify() const {
+    if (observer_) observer_();
+}
+
+}  // namespace sessiond

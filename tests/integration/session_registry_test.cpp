@@ -1,0 +1,191 @@
+// The session registry in-process, against real simulators over real TLS: two IBKR users in one
+// process (multi-user mode's configuration comes later, the registry is what it will drive), and
+// reconcile() replacing one user's login while keeping the other's.
+
+#include "sessiond/api/metrics_view.hpp"
+#include "sessiond/api/status_view.hpp"
+#include "sessiond/net/tls.hpp"
+#include "sessiond/session/session_registry.hpp"
+
+#include "support/daemon_process.hpp"
+#include "support/prometheus_parser.hpp"
+#include "support/sim_process.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_keys.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+namespace sessiond::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class session_registry_test : public ::testing::Test {
+protected:
+    static sim_options sim_for(std::string credential, std::string account) {
+        sim_options o;
+        o.credential = std::move(credential);
+        o.accounts = {std::move(account)};
+        o.tickle_min_interval = 1;
+        o.validate_min_interval = 1;
+        return o;
+    }
+
+    // The settings a daemon pointed at `sim` would load, with the state directory of this test.
+    desired_session desired_for(const sim_process& sim, std::string_view account = {}) {
+        const auto key_file = dir_.path() / "key.pem";
+        if (!std::filesystem::exists(key_file)) std::ofstream(key_file) << shared_rsa_key().pkcs8_pem;
+        config_sources sources;
+        for (const auto& [name, value] : daemon_environment(sim, key_file))
+            if (value) sources.environment[name] = *value;
+        sources.environment["SESSIOND_STATE_DIR"] = dir_.path().string();
+        if (!account.empty()) sources.environment["IBKR_ACCOUNT_ID"] = std::string(account);
+        config_report report = load_settings(sources);
+        EXPECT_TRUE(report.ok()) << format_config_report(report);
+        auto tls = make_client_tls_context(report.values.options.ca_file);
+        EXPECT_TRUE(tls);
+        return {report.values, tls ? *tls : nullptr};
+    }
+
+    // Runs the loop until `done` holds after a change the registry reports, or the timeout.
+    bool run_until(const std::function<bool()>& done, std::chrono::seconds timeout = 30s) {
+        auto timed_out = std::make_shared<bool>(false);
+        boost::asio::steady_timer deadline(io_, timeout);
+        deadline.async_wait([this, timed_out](const boost::system::error_code& ec) {
+            if (ec) return;
+            *timed_out = true;
+            io_.stop();
+        });
+        registry_.on_change([&] {
+            if (done()) io_.stop();
+        });
+        io_.restart();
+        if (!done()) io_.run();
+        registry_.on_change({});
+        return done();
+    }
+
+    [[nodiscard]] bool all_connected(std::size_t n) const {
+        const auto users = registry_.users();
+        if (users.size() != n) return false;
+        for (const auto& u : users)
+            if (u.running == nullptr || u.running->snapshot().state != lifecycle::connected) return false;
+        return true;
+    }
+
+    status_input status() const {
+        status_input in{config_, {}, false, wall_clock::now(), wall_clock::now()};
+        for (const auto& u : registry_.users())
+            in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
+        return in;
+    }
+
+    void stop_all() {
+        bool stopped = false;
+        registry_.stop([&] {
+            stopped = true;
+            io_.stop();
+        });
+        boost::asio::steady_timer deadline(io_, 15s);
+        deadline.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) io_.stop();
+        });
+        io_.restart();
+        if (!stopped) io_.run();
+        EXPECT_TRUE(stopped) << "every session logged out";
+    }
+
+    temp_dir dir_;
+    boost::asio::io_context io_;
+    config_report config_;
+    session_registry registry_{io_.get_executor(), logger(make_stderr_logger("registry-test", spdlog::level::info), "")};
+};
+
+TEST_F(session_registry_test, two_users_in_one_process_have_one_status_entry_and_one_series_each) {
+    sim_process alice(sim_for("alice", "DU1111111"));
+    sim_process bob(sim_for("bob", "DU2222222"));
+    std::vector<desired_session> desired;
+    desired.push_back(desired_for(alice));
+    desired.push_back(desired_for(bob));
+    registry_.reconcile(std::move(desired));
+    ASSERT_TRUE(run_until([&] { return all_connected(2); })) << "both users connect";
+
+    const status_input st = status();
+    const auto j = status_json(st);
+    EXPECT_EQ(j.at("status"), "connected");
+    const auto& users = j.at("users").as_array();
+    ASSERT_EQ(users.size(), 2u);
+    std::set<std::string> accounts;
+    for (const auto& u : users) {
+        EXPECT_EQ(u.at("status"), "connected") << boost::json::serialize(u);
+        accounts.insert(std::string(u.at("account_id").as_string()));
+    }
+    EXPECT_EQ(accounts, (std::set<std::string>{"DU1111111", "DU2222222"}));
+    EXPECT_EQ(status_line(st), "2 of 2 users connected");
+    EXPECT_TRUE(is_ready(readiness_checks(st)));
+
+    metrics_input in{st, {}, nullptr, process_stats{}, 0, nullptr};
+    for (const auto& u : registry_.users()) in.running.push_back(u.running);
+    const std::string text = render_metrics(in);
+    // The strict parser refuses a family written twice, or a sample outside its family.
+    const auto parsed = parse_prometheus_text(text);
+    ASSERT_TRUE(parsed) << parsed.error().message << "\n" << text;
+    EXPECT_EQ(parsed->value_of("ibkr_session_up", {{"account", "DU1111111"}}), 1.0);
+    EXPECT_EQ(parsed->value_of("ibkr_session_up", {{"account", "DU2222222"}}), 1.0);
+    EXPECT_EQ(parsed->value_of("ibkr_logins_total", {{"account", "DU2222222"}}), 1.0);
+    std::size_t type_lines = 0;
+    for (std::size_t at = text.find("# TYPE ibkr_session_up "); at != std::string::npos;
+         at = text.find("# TYPE ibkr_session_up ", at + 1))
+        ++type_lines;
+    EXPECT_EQ(type_lines, 1u);
+
+    // One user leaves the configuration: only that user's session logs out.
+    const auto bob_tickles = bob.state().at("tickles").as_int64();
+    std::vector<desired_session> only_alice;
+    only_alice.push_back(desired_for(alice));
+    registry_.reconcile(std::move(only_alice));
+    ASSERT_TRUE(run_until([&] { return registry_.size() == 1; })) << "bob's session ends";
+    EXPECT_TRUE(bob.await_calls("/v1/api/logout", 1, 5s));
+    EXPECT_EQ(alice.state().at("logouts").as_int64(), 0);
+    EXPECT_EQ(alice.state().at("tokens_issued").as_int64(), 1) << "alice keeps her session";
+    EXPECT_GE(bob.state().at("tickles").as_int64(), bob_tickles);
+    stop_all();
+    EXPECT_TRUE(alice.await_calls("/v1/api/logout", 1, 5s));
+}
+
+TEST_F(session_registry_test, a_changed_login_starts_only_after_the_old_one_logged_out_whatever_comes_meanwhile) {
+    sim_options o = sim_for("simuser", "DU1234567");
+    o.accounts = {"DU1234567", "DU7654321", "DU5555555"};
+    sim_process sim(o);
+    std::vector<desired_session> first;
+    first.push_back(desired_for(sim, "DU1234567"));
+    registry_.reconcile(std::move(first));
+    ASSERT_TRUE(run_until([&] { return all_connected(1); }));
+
+    // A slow logout, and two more changes of login while it is under way.
+    sim.fault(boost::json::parse(R"({"path":"/v1/api/logout","action":"delay","delay_ms":1500})"));
+    for (const char* account : {"DU7654321", "DU5555555", "DU7654321"}) {
+        std::vector<desired_session> next;
+        next.push_back(desired_for(sim, account));
+        registry_.reconcile(std::move(next));
+        const auto users = registry_.users();
+        ASSERT_EQ(users.size(), 1u);
+        EXPECT_EQ(users.front().config->profile.account_id, account) << "the status names the newest configuration";
+        EXPECT_EQ(users.front().running, nullptr) << "no second session while the first logs out";
+    }
+    ASSERT_TRUE(run_until([&] { return all_connected(1); }));
+    EXPECT_EQ(registry_.users().front().config->profile.account_id, "DU7654321");
+    EXPECT_EQ(sim.state().at("logouts").as_int64(), 1);
+    EXPECT_EQ(sim.state().at("sso_sessions_created").as_int64(), 2) << "one login for the old, one for the newest";
+    stop_all();
+}
+
+}  // namespace
+}  // namespace sessiond::testing
