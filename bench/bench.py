@@ -713,6 +713,8 @@ STRESS_ENV = {
     "IBKR_PACE_TICKLE": "0",
     "IBKR_PACE_VALIDATE": "0",
     "IBKR_INIT_SETTLE": "0",
+    # Pacing looser than IBKR's limits needs the simulator switch (the daemon refuses it otherwise).
+    "SESSIOND_SIMULATOR_LIMITS": "true",
 }
 
 

@@ -58,6 +58,7 @@ constexpr std::string_view known_variable_table[] = {
     "SESSIOND_LOGINS_PER_HOUR",
     "SESSIOND_STATE_DIR",
     "IBKR_MAX_REQUESTS_PER_SECOND",
+    "SESSIOND_SIMULATOR_LIMITS",
     "IBKR_REGION",
     "IBKR_RESET_TIME",
 };
@@ -251,6 +252,45 @@ constexpr int max_logins_per_hour = 1000;
 // IBKR's newer documentation allows 50 requests a second per username, the older 10 (the default).
 constexpr int max_requests_per_second = 50;
 
+// A setting looser than IBKR's limit (or than the login budget that protects the account).
+struct limit_breach {
+    std::string_view variable;
+    std::string value;       // "0 s", "50"
+    std::string_view limit;  // "IBKR's limit of one validate per minute (60 s)"
+};
+
+// IBKR's documented limits, and the production login budget; see the protocol reference, section 5.
+constexpr double ibkr_tickle_pace = 1;
+constexpr double ibkr_validate_pace = 60;
+// The CP Gateway's (older) documented global limit; the newer documentation's 50 is not relied on.
+constexpr int ibkr_requests_per_second = 10;
+constexpr double production_login_min_interval = 10;
+constexpr int production_logins_per_hour = 30;
+// IBKR's penalty box after a 429 lasts 10 to 15 minutes.
+constexpr double ibkr_penalty_box = 600;
+
+std::vector<limit_breach> limits_looser_than_ibkr(const session_options& o) {
+    std::vector<limit_breach> out;
+    const auto seconds = [](seconds_f s) { return format_seconds(s.count()) + " s"; };
+    if (o.pace_tickle.count() < ibkr_tickle_pace)
+        out.push_back({"IBKR_PACE_TICKLE", seconds(o.pace_tickle), "IBKR's limit of one tickle per second (1 s)"});
+    if (o.pace_validate.count() < ibkr_validate_pace)
+        out.push_back({"IBKR_PACE_VALIDATE", seconds(o.pace_validate), "IBKR's limit of one validate per minute (60 s)"});
+    if (o.max_requests_per_second > ibkr_requests_per_second)
+        out.push_back({"IBKR_MAX_REQUESTS_PER_SECOND", std::to_string(o.max_requests_per_second),
+                       "IBKR's documented global limit of 10 requests per second"});
+    if (o.login_min_interval.count() < production_login_min_interval)
+        out.push_back({"SESSIOND_LOGIN_MIN_INTERVAL", seconds(o.login_min_interval),
+                       "the login budget's 10 s between logins, which protects the IBKR account"});
+    if (o.logins_per_hour > production_logins_per_hour)
+        out.push_back({"SESSIOND_LOGINS_PER_HOUR", std::to_string(o.logins_per_hour),
+                       "the login budget's 30 logins an hour, which protects the IBKR account"});
+    if (o.rate_limit_penalty.count() < ibkr_penalty_box)
+        out.push_back({"SESSIOND_RATE_LIMIT_PENALTY", seconds(o.rate_limit_penalty),
+                       "IBKR's penalty box after a 429, 10 to 15 minutes (600 s at least)"});
+    return out;
+}
+
 // A whole number in plain decimal digits ("30"), nothing else.
 std::optional<int> parse_count(std::string_view text) {
     if (text.empty() || text.size() > 9) return std::nullopt;
@@ -275,6 +315,7 @@ public:
         load_private_key();
         load_endpoint();
         load_timing();
+        check_ibkr_limits();
         load_features();
         load_service();
         return std::move(report_);
@@ -671,6 +712,36 @@ private:
                             (max_set ? "" : "; it is not set and defaults to " + format_seconds(*v) + " s"));
             else o.backoff_max = seconds_f(*v);
         }
+    }
+
+    // ---- IBKR's limits ------------------------------------------------------------------------
+
+    // Pacing looser than IBKR's limits earns the penalty box (or, for the login budget, puts the
+    // account at risk): only SESSIOND_SIMULATOR_LIMITS=true allows it, whatever the base URL.
+    void check_ibkr_limits() {
+        bool allowed = false;
+        if (const auto v = optional("SESSIOND_SIMULATOR_LIMITS")) {
+            if (const auto b = parse_bool(*v)) allowed = *b;
+            else limit_problem("SESSIOND_SIMULATOR_LIMITS", shown("SESSIOND_SIMULATOR_LIMITS", *v) + " " + b.error().message);
+        }
+        report_.values.simulator_limits = allowed;
+        const std::vector<limit_breach> breaches = limits_looser_than_ibkr(report_.values.options);
+        if (!allowed) {
+            for (const limit_breach& b : breaches)
+                limit_problem(b.variable, b.value + " is looser than " + std::string(b.limit) +
+                                              "; SESSIOND_SIMULATOR_LIMITS=true allows it, for ibkr-sim only");
+            return;
+        }
+        std::string in_force;
+        for (const limit_breach& b : breaches)
+            in_force += (in_force.empty() ? " (" : ", ") + std::string(b.variable) + "=" + b.value;
+        if (!in_force.empty()) in_force += ")";
+        warn("SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force" + in_force +
+             ": pacing looser than IBKR's documented limits is allowed; for ibkr-sim only, never against IBKR");
+    }
+
+    void limit_problem(std::string_view variable, std::string message) {
+        report_.problems.push_back({std::string(variable), std::move(message), true});
     }
 
     const config_sources& sources_;

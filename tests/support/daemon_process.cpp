@@ -82,6 +82,8 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     env["SESSIOND_LOGINS_PER_HOUR"] = "1000";
     // Whatever the day of the week CI runs on: a test that needs IBKR's calendar sets its own.
     env["IBKR_REGION"] = "none";
+    // The pacing above (no login spacing, the simulator's validate pace) is looser than IBKR's.
+    env["SESSIOND_SIMULATOR_LIMITS"] = "true";
     return env;
 }
 

@@ -67,8 +67,9 @@ struct session_options {
 struct config_problem {
     std::string variable;  // e.g. "IBKR_CLIENT_ID"
     std::string message;   // e.g. "missing", or "\"abc\" is not a number of seconds (e.g. 60 or 0.5)"
-    // The daemon cannot even serve its status API (SESSIOND_LISTEN, SESSIOND_API_TOKEN): refuse to start.
-    // Other problems leave it up in not_configured.
+    // Refuse to start (exit 78) and refuse a reload: the daemon cannot even serve its status API
+    // (SESSIOND_LISTEN, SESSIOND_API_TOKEN), or a limit is looser than IBKR's without
+    // SESSIOND_SIMULATOR_LIMITS=true. Other problems leave it up in not_configured.
     bool blocks_start = false;
 };
 
@@ -88,6 +89,9 @@ struct settings {
     service_options service;
     std::string broker_provider = "ibkr";
     bool multi_user = false;
+    // SESSIOND_SIMULATOR_LIMITS: allows pacing looser than IBKR's documented limits; for ibkr-sim
+    // only, never against IBKR.
+    bool simulator_limits = false;
 };
 
 struct config_report {
