@@ -593,13 +593,12 @@ private:
 
     void load_service() {
         service_options& svc = report_.values.service;
+        std::optional<std::filesystem::path> configured_state_dir;
         if (const auto v = optional("SESSIOND_STATE_DIR")) {
             if (v->empty() || v->front() != '/') problem("SESSIOND_STATE_DIR", shown("SESSIOND_STATE_DIR", *v) + " is not an absolute path");
-            else svc.state_dir = std::filesystem::path(*v);
-        } else if (auto it = sources_.environment.find("STATE_DIRECTORY"); it != sources_.environment.end() && !it->second.empty()) {
-            // systemd may list several, separated by ':'; the first is ours.
-            svc.state_dir = std::filesystem::path(it->second.substr(0, it->second.find(':')));
+            else configured_state_dir = std::filesystem::path(*v);
         }
+        svc.state_dirs = resolve_state_directory(configured_state_dir, sources_.environment);
         if (const auto v = optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -821,6 +820,25 @@ void forget_environment(config_sources& sources, const std::set<std::string>& na
             sources.environment.erase(it);
         }
     }
+}
+
+void use_state_directory(config_report& report) {
+    service_options& svc = report.values.service;
+    const state_dir_choice choice = choose_state_directory(svc.state_dirs);
+    std::string tried;
+    for (const std::string& f : choice.failures) tried += (tried.empty() ? "" : "; ") + f;
+    if (choice.chosen) {
+        svc.state_dir = choice.chosen->path;
+        svc.state_dir_rule = choice.chosen->rule;
+        svc.state_dir_unavailable.clear();
+        if (!tried.empty())
+            report.warnings.push_back("state directory: using " + choice.chosen->path.string() + " (" +
+                                      choice.chosen->rule + ") because " + tried);
+        return;
+    }
+    svc.state_dir.reset();
+    svc.state_dir_rule.clear();
+    svc.state_dir_unavailable = "no usable state directory (" + tried + ")";
 }
 
 bool config_report::can_start() const noexcept {

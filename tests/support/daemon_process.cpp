@@ -96,6 +96,9 @@ daemon_process::daemon_process(const sim_process& sim, daemon_options options)
     : key_pem_(options.private_key_pem.empty() ? shared_rsa_key().pkcs8_pem : options.private_key_pem) {
     const auto key_file = dir_.write("private-key.pem", key_pem_);
     environment_overrides env = daemon_environment(sim, key_file);
+    // The default state directory ($HOME/.local/state/ibkr-sessiond) inside this test's directory,
+    // never in the machine's real home; a test may name its own HOME or SESSIOND_STATE_DIR.
+    env["HOME"] = dir_.path().string();
     if (!options.api_token.empty()) env["SESSIOND_API_TOKEN"] = options.api_token;
     for (auto& [name, value] : options.environment) env[name] = value;
     if (const auto it = env.find("SESSIOND_API_TOKEN"); it != env.end() && it->second) api_token_ = *it->second;

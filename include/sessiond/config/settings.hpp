@@ -8,6 +8,7 @@
 // Loading never throws and never stops at the first problem: it fills what it can and lists every
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
+#include "sessiond/config/state_directory.hpp"
 #include "sessiond/config/values.hpp"
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/ibkr/ibkr_calendar.hpp"
@@ -78,9 +79,14 @@ struct service_options {
     listen_address listen{"127.0.0.1", 4257};  // SESSIOND_LISTEN
     std::optional<secret> api_token;           // SESSIOND_API_TOKEN or systemd credential sessiond-api-token
     std::string api_token_source;
-    // SESSIOND_STATE_DIR, else systemd's $STATE_DIRECTORY (StateDirectory=): where the login budget
-    // survives restarts. Unset: the budget lives in memory only (a warning says so).
+    // Where the pacing record (login budget, last validate) may survive restarts, in order of
+    // preference (state_directory.hpp). load_settings() fills it without touching the filesystem.
+    state_dir_resolution state_dirs;
+    // The directory in use, chosen and created by use_state_directory(); unset: the record lives in
+    // memory only, and state_dir_unavailable says what was tried and why each failed.
     std::optional<std::filesystem::path> state_dir;
+    std::string state_dir_rule;  // which rule chose it, e.g. "default: $HOME/.local/state"
+    std::string state_dir_unavailable;
 };
 
 struct settings {
@@ -114,7 +120,13 @@ struct config_sources {
 // Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
 config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
 
+// Reads and checks every variable. Touches no directory: see use_state_directory().
 config_report load_settings(const config_sources& sources);
+
+// Chooses the first usable directory of report.values.service.state_dirs, creating it when missing
+// (mode 0700), and fills state_dir and state_dir_rule, or state_dir_unavailable when none can be
+// used. What the daemon and check-config call after load_settings().
+void use_state_directory(config_report& report);
 
 // The environment variables holding the value the env file gives them (exactly, or followed by the
 // inline "# comment" that systemd keeps in a value). Under systemd,

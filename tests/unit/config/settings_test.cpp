@@ -812,6 +812,7 @@ TEST_F(config_settings, the_report_of_a_good_configuration_names_environment_acc
                   "  maintenance windows: IBKR_REGION=new_york: daily reset 01:00 America/New_York, weekly "
                   "maintenance Saturday 17:00 to Sunday 02:00\n"
                   "  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403\n"
+                  "  state directory: none\n"  // no HOME here, and use_state_directory() has not run
                   "warning: IBKR_PRIVATE_KEY_FILE " +
                   path.string() + " is readable by other users (mode 0440); chmod 600 it\n");
     EXPECT_EQ(report.values.profile.private_key->fingerprint().size(), 64u);
@@ -1100,14 +1101,51 @@ TEST_F(config_settings, counts_are_whole_numbers_within_their_range) {
               strings{"SESSIOND_RATE_LIMIT_PENALTY: must be more than 0 and at most 86400 seconds"});
 }
 
-TEST_F(config_settings, the_state_directory_is_sessiond_state_dir_or_systemds_state_directory) {
-    EXPECT_FALSE(load().values.service.state_dir);
+TEST_F(config_settings, the_state_directory_candidates_follow_sessiond_state_dir_then_systemd_then_the_defaults) {
+    sources.environment["HOME"] = "/home/op";
     sources.environment["STATE_DIRECTORY"] = "/var/lib/ibkr-sessiond:/var/lib/other";
-    EXPECT_EQ(load().values.service.state_dir, fs::path("/var/lib/ibkr-sessiond"));
     sources.environment["SESSIOND_STATE_DIR"] = "/srv/sessiond";
-    EXPECT_EQ(load().values.service.state_dir, fs::path("/srv/sessiond"));
+    const config_report report = load();
+    EXPECT_FALSE(report.values.service.state_dir) << "loading touches no directory";
+    EXPECT_EQ(report.values.service.state_dirs.candidates,
+              (std::vector<state_dir_candidate>{{"/srv/sessiond", "SESSIOND_STATE_DIR"},
+                                                {"/var/lib/ibkr-sessiond", "$STATE_DIRECTORY, from systemd's StateDirectory="},
+                                                {"/home/op/.local/state/ibkr-sessiond", "default: $HOME/.local/state"}}));
     EXPECT_EQ(problems_with("SESSIOND_STATE_DIR", "relative/dir"),
               strings{"SESSIOND_STATE_DIR: \"relative/dir\" is not an absolute path"});
+}
+
+TEST_F(config_settings, sessiond_state_dir_from_the_env_file_counts_as_configured) {
+    use_env_file("SESSIOND_STATE_DIR=/srv/from-file\n");
+    const auto& candidates = load().values.service.state_dirs.candidates;
+    ASSERT_FALSE(candidates.empty());
+    EXPECT_EQ(candidates.front(), (state_dir_candidate{"/srv/from-file", "SESSIOND_STATE_DIR"}));
+}
+
+TEST_F(config_settings, use_state_directory_creates_the_first_usable_candidate_and_says_which_rule_chose_it) {
+    sources.environment["HOME"] = (dir.path() / "home").string();
+    config_report report = load();
+    use_state_directory(report);
+    const fs::path expected = dir.path() / "home" / ".local" / "state" / "ibkr-sessiond";
+    EXPECT_EQ(report.values.service.state_dir, expected);
+    EXPECT_EQ(report.values.service.state_dir_rule, "default: $HOME/.local/state");
+    EXPECT_TRUE(fs::is_directory(expected));
+    EXPECT_NE(format_config_report(report).find("state directory " + expected.string() + " (default: $HOME/.local/state)"),
+              std::string::npos)
+        << format_config_report(report);
+}
+
+TEST_F(config_settings, without_a_usable_state_directory_the_report_says_what_was_tried_and_why) {
+    const fs::path file = dir.write("not-a-directory", "x");
+    sources.environment["SESSIOND_STATE_DIR"] = (file / "state").string();
+    config_report report = load();
+    use_state_directory(report);
+    EXPECT_FALSE(report.values.service.state_dir);
+    const std::string& why = report.values.service.state_dir_unavailable;
+    EXPECT_NE(why.find("SESSIOND_STATE_DIR: cannot create " + (file / "state").string()), std::string::npos) << why;
+    EXPECT_NE(why.find("HOME: not set"), std::string::npos) << why;
+    EXPECT_NE(format_config_report(report).find("warning: no usable state directory"), std::string::npos)
+        << format_config_report(report);
 }
 
 // ---- IBKR's calendar ---------------------------------------------------------------------------
