@@ -24,7 +24,8 @@ namespace {
 using namespace sessiond;
 
 int check_config(const command_line& cli) {
-    const config_report report = load_settings(sources_from_process(cli.env_file));
+    config_report report = load_settings(sources_from_process(cli.env_file));
+    use_state_directory(report);
     std::cout << format_config_report(report);
     return report.ok() ? exit_ok : exit_config;
 }
@@ -61,7 +62,9 @@ int run(const command_line& cli, const logger& log) {
     auto load = [env_file = cli.env_file, from_file] {
         config_sources sources = sources_from_process(env_file);
         forget_environment(sources, from_file);
-        return load_settings(sources);
+        config_report report = load_settings(sources);
+        use_state_directory(report);
+        return report;
     };
     service daemon(io, std::move(load), log);
     if (!daemon.start()) return exit_config;

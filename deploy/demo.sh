@@ -54,7 +54,10 @@ port=$(sed -E 's/.*"https_port":([0-9]+).*/\1/' <<<"$ready")
 echo "    $ready"
 
 export IBKR_BASE_URL=https://127.0.0.1:$port IBKR_CA_FILE=$work/sim-ca.pem
-export IBKR_TICKLE_INTERVAL=2 IBKR_INIT_SETTLE=0.5 IBKR_PACE_VALIDATE=0
+# IBKR_PACE_VALIDATE=0 is looser than IBKR's limit: the daemon accepts it only with the simulator
+# switch. The pacing record stays in the throw-away directory, not in ~/.local/state.
+export IBKR_TICKLE_INTERVAL=2 IBKR_INIT_SETTLE=0.5 IBKR_PACE_VALIDATE=0 SESSIOND_SIMULATOR_LIMITS=true
+export SESSIOND_STATE_DIR=$work/state
 # The API on a free loopback port (the log says which), with a throw-away token for POST /api/ibkr/test.
 export SESSIOND_LISTEN=127.0.0.1:0 SESSIOND_API_TOKEN=demo-$(openssl rand -hex 16)
 

@@ -201,7 +201,13 @@ json::object user_json(const user_in& in) {
         {"logins_last_hour", s != nullptr ? s->logins_last_hour : 0},
         {"per_hour", v.options.logins_per_hour},
         {"min_interval_seconds", v.options.login_min_interval.count()},
-        {"persisted", v.service.state_dir.has_value()}};
+        {"persisted", v.service.state_dir.has_value()},
+        // The directory (the record in it is named after a hash of the username), or why there is none.
+        {"state_directory", v.service.state_dir ? json::value(v.service.state_dir->string()) : json::value(nullptr)},
+        {"state_directory_rule", v.service.state_dir ? json::value(v.service.state_dir_rule) : json::value(nullptr)},
+        {"in_memory_because", v.service.state_dir || v.service.state_dir_unavailable.empty()
+                                  ? json::value(nullptr)
+                                  : json::value(v.service.state_dir_unavailable)}};
     out["reason"] = s != nullptr ? text_or_null(s->reason) : json::value(nullptr);
     out["halt_reason"] = s != nullptr ? text_or_null(s->halt_reason) : json::value(nullptr);
 

@@ -139,7 +139,7 @@ void service::reload() {
         notifier_.ready();
         publish_status();
     };
-    if (!next.can_start()) return refuse("the daemon's own settings are broken");
+    if (!next.can_start()) return refuse("settings the daemon refuses to run with");
     if (to_string(next.values.service.listen) != to_string(config_.values.service.listen)) {
         log_.warn({}, "SESSIOND_LISTEN changed to {}: restart the daemon to listen there; still on {}",
                   to_string(next.values.service.listen), to_string(config_.values.service.listen));

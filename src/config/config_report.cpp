@@ -22,6 +22,16 @@ std::string describe_calendar(const session_options& o) {
                        ibkr_calendar::weekly_start.count(), ibkr_calendar::weekly_end.count());
 }
 
+// "state directory /root/.local/state/ibkr-sessiond (default: $HOME/.local/state)".
+std::string describe_state_directory(const service_options& svc) {
+    if (svc.state_dir) return "state directory " + svc.state_dir->string() + " (" + svc.state_dir_rule + ")";
+    if (!svc.state_dir_unavailable.empty()) return "state directory: none, the pacing record lives in memory";
+    if (!svc.state_dirs.candidates.empty())
+        return "state directory " + svc.state_dirs.candidates.front().path.string() + " (" +
+               svc.state_dirs.candidates.front().rule + ")";
+    return "state directory: none";
+}
+
 }  // namespace
 
 // Built only from checked values, problem texts and warnings, none of which ever holds a secret.
@@ -40,11 +50,16 @@ std::string format_config_report(const config_report& report) {
                (s.service.api_token ? "POST /api/ibkr/test enabled (token from " + s.service.api_token_source + ")"
                                     : std::string("no API token: POST /api/ibkr/test answers 403")) +
                "\n";
+        out += "  " + describe_state_directory(s.service) + "\n";
     } else {
         out += "configuration has " + std::to_string(report.problems.size()) + " problem(s):\n";
         for (const config_problem& p : report.problems) out += "  " + p.variable + ": " + p.message + "\n";
     }
     for (const std::string& w : report.warnings) out += "warning: " + w + "\n";
+    if (const service_options& svc = report.values.service; !svc.state_dir && !svc.state_dir_unavailable.empty())
+        out += "warning: " + svc.state_dir_unavailable +
+               ": the login budget and IBKR's validate pace would live in memory, and a restart within a minute "
+               "would earn a 429\n";
     return out;
 }
 

@@ -58,6 +58,7 @@ constexpr std::string_view known_variable_table[] = {
     "SESSIOND_LOGINS_PER_HOUR",
     "SESSIOND_STATE_DIR",
     "IBKR_MAX_REQUESTS_PER_SECOND",
+    "SESSIOND_SIMULATOR_LIMITS",
     "IBKR_REGION",
     "IBKR_RESET_TIME",
 };
@@ -251,6 +252,45 @@ constexpr int max_logins_per_hour = 1000;
 // IBKR's newer documentation allows 50 requests a second per username, the older 10 (the default).
 constexpr int max_requests_per_second = 50;
 
+// A setting looser than IBKR's limit (or than the login budget that protects the account).
+struct limit_breach {
+    std::string_view variable;
+    std::string value;       // "0 s", "50"
+    std::string_view limit;  // "IBKR's limit of one validate per minute (60 s)"
+};
+
+// IBKR's documented limits, and the production login budget; see the protocol reference, section 5.
+constexpr double ibkr_tickle_pace = 1;
+constexpr double ibkr_validate_pace = 60;
+// The CP Gateway's (older) documented global limit; the newer documentation's 50 is not relied on.
+constexpr int ibkr_requests_per_second = 10;
+constexpr double production_login_min_interval = 10;
+constexpr int production_logins_per_hour = 30;
+// IBKR's penalty box after a 429 lasts 10 to 15 minutes.
+constexpr double ibkr_penalty_box = 600;
+
+std::vector<limit_breach> limits_looser_than_ibkr(const session_options& o) {
+    std::vector<limit_breach> out;
+    const auto seconds = [](seconds_f s) { return format_seconds(s.count()) + " s"; };
+    if (o.pace_tickle.count() < ibkr_tickle_pace)
+        out.push_back({"IBKR_PACE_TICKLE", seconds(o.pace_tickle), "IBKR's limit of one tickle per second (1 s)"});
+    if (o.pace_validate.count() < ibkr_validate_pace)
+        out.push_back({"IBKR_PACE_VALIDATE", seconds(o.pace_validate), "IBKR's limit of one validate per minute (60 s)"});
+    if (o.max_requests_per_second > ibkr_requests_per_second)
+        out.push_back({"IBKR_MAX_REQUESTS_PER_SECOND", std::to_string(o.max_requests_per_second),
+                       "IBKR's documented global limit of 10 requests per second"});
+    if (o.login_min_interval.count() < production_login_min_interval)
+        out.push_back({"SESSIOND_LOGIN_MIN_INTERVAL", seconds(o.login_min_interval),
+                       "the login budget's 10 s between logins, which protects the IBKR account"});
+    if (o.logins_per_hour > production_logins_per_hour)
+        out.push_back({"SESSIOND_LOGINS_PER_HOUR", std::to_string(o.logins_per_hour),
+                       "the login budget's 30 logins an hour, which protects the IBKR account"});
+    if (o.rate_limit_penalty.count() < ibkr_penalty_box)
+        out.push_back({"SESSIOND_RATE_LIMIT_PENALTY", seconds(o.rate_limit_penalty),
+                       "IBKR's penalty box after a 429, 10 to 15 minutes (600 s at least)"});
+    return out;
+}
+
 // A whole number in plain decimal digits ("30"), nothing else.
 std::optional<int> parse_count(std::string_view text) {
     if (text.empty() || text.size() > 9) return std::nullopt;
@@ -275,6 +315,7 @@ public:
         load_private_key();
         load_endpoint();
         load_timing();
+        check_ibkr_limits();
         load_features();
         load_service();
         return std::move(report_);
@@ -552,13 +593,12 @@ private:
 
     void load_service() {
         service_options& svc = report_.values.service;
+        std::optional<std::filesystem::path> configured_state_dir;
         if (const auto v = optional("SESSIOND_STATE_DIR")) {
             if (v->empty() || v->front() != '/') problem("SESSIOND_STATE_DIR", shown("SESSIOND_STATE_DIR", *v) + " is not an absolute path");
-            else svc.state_dir = std::filesystem::path(*v);
-        } else if (auto it = sources_.environment.find("STATE_DIRECTORY"); it != sources_.environment.end() && !it->second.empty()) {
-            // systemd may list several, separated by ':'; the first is ours.
-            svc.state_dir = std::filesystem::path(it->second.substr(0, it->second.find(':')));
+            else configured_state_dir = std::filesystem::path(*v);
         }
+        svc.state_dirs = resolve_state_directory(configured_state_dir, sources_.environment);
         if (const auto v = optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -673,6 +713,36 @@ private:
         }
     }
 
+    // ---- IBKR's limits ------------------------------------------------------------------------
+
+    // Pacing looser than IBKR's limits earns the penalty box (or, for the login budget, puts the
+    // account at risk): only SESSIOND_SIMULATOR_LIMITS=true allows it, whatever the base URL.
+    void check_ibkr_limits() {
+        bool allowed = false;
+        if (const auto v = optional("SESSIOND_SIMULATOR_LIMITS")) {
+            if (const auto b = parse_bool(*v)) allowed = *b;
+            else limit_problem("SESSIOND_SIMULATOR_LIMITS", shown("SESSIOND_SIMULATOR_LIMITS", *v) + " " + b.error().message);
+        }
+        report_.values.simulator_limits = allowed;
+        const std::vector<limit_breach> breaches = limits_looser_than_ibkr(report_.values.options);
+        if (!allowed) {
+            for (const limit_breach& b : breaches)
+                limit_problem(b.variable, b.value + " is looser than " + std::string(b.limit) +
+                                              "; SESSIOND_SIMULATOR_LIMITS=true allows it, for ibkr-sim only");
+            return;
+        }
+        std::string in_force;
+        for (const limit_breach& b : breaches)
+            in_force += (in_force.empty() ? " (" : ", ") + std::string(b.variable) + "=" + b.value;
+        if (!in_force.empty()) in_force += ")";
+        warn("SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force" + in_force +
+             ": pacing looser than IBKR's documented limits is allowed; for ibkr-sim only, never against IBKR");
+    }
+
+    void limit_problem(std::string_view variable, std::string message) {
+        report_.problems.push_back({std::string(variable), std::move(message), true});
+    }
+
     const config_sources& sources_;
     env_entries file_;
     std::map<std::string_view, const env_entry*, std::less<>> file_index_;  // name -> the entry that wins
@@ -750,6 +820,25 @@ void forget_environment(config_sources& sources, const std::set<std::string>& na
             sources.environment.erase(it);
         }
     }
+}
+
+void use_state_directory(config_report& report) {
+    service_options& svc = report.values.service;
+    const state_dir_choice choice = choose_state_directory(svc.state_dirs);
+    std::string tried;
+    for (const std::string& f : choice.failures) tried += (tried.empty() ? "" : "; ") + f;
+    if (choice.chosen) {
+        svc.state_dir = choice.chosen->path;
+        svc.state_dir_rule = choice.chosen->rule;
+        svc.state_dir_unavailable.clear();
+        if (!tried.empty())
+            report.warnings.push_back("state directory: using " + choice.chosen->path.string() + " (" +
+                                      choice.chosen->rule + ") because " + tried);
+        return;
+    }
+    svc.state_dir.reset();
+    svc.state_dir_rule.clear();
+    svc.state_dir_unavailable = "no usable state directory (" + tried + ")";
 }
 
 bool config_report::can_start() const noexcept {

@@ -108,12 +108,15 @@ void session::notify() const {
 asio::awaitable<void> session::load_pacing() {
     const auto& dir = config_.service.state_dir;
     if (!dir) {
-        log_.warn({}, "no state directory (SESSIOND_STATE_DIR): the login budget ({} logins an hour, {} apart) and "
-                      "IBKR's validate pace do not survive a restart",
+        log_.warn({}, "{}: the login budget ({} logins an hour, {} apart) and IBKR's validate pace live in memory "
+                      "and do not survive a restart",
+                  config_.service.state_dir_unavailable.empty() ? "no state directory" : config_.service.state_dir_unavailable,
                   config_.options.logins_per_hour,
                   human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
         co_return;
     }
+    log_.info({}, "state directory {} ({}): the login budget and IBKR's validate pace survive a restart", dir->string(),
+              config_.service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_.service.state_dir_rule);
     pacing_path_ = *dir / pacing_file_name(config_.profile.credential);
     // Disk work, on the worker: a slow disk must not hold up the other sessions and the API.
     const std::filesystem::path path = *pacing_path_;

@@ -89,5 +89,40 @@ TEST_F(refusal, a_server_whose_ca_is_in_the_systems_hashed_directory_is_trusted)
     ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
 }
 
+// IBKR's limits are not the base URL's to lift: a validate pace below IBKR's minute needs the
+// simulator switch, and without it the daemon does not start at all (a typo must not earn the
+// penalty box).
+TEST_F(refusal, a_validate_pace_below_ibkrs_minute_without_the_simulator_switch_refuses_to_start) {
+    start_sim();
+    temp_dir dir;
+    environment_overrides env = daemon_environment(sim(), dir.write("key.pem", shared_rsa_key().pkcs8_pem));
+    env["HOME"] = dir.path().string();
+    env["SESSIOND_SIMULATOR_LIMITS"] = std::nullopt;
+    // Production pacing but for the variable under test.
+    env["SESSIOND_LOGIN_MIN_INTERVAL"] = std::nullopt;
+    env["SESSIOND_LOGINS_PER_HOUR"] = std::nullopt;
+    env["IBKR_PACE_VALIDATE"] = "0";
+
+    const command_result run = run_sessiond(env, {"run"});
+    EXPECT_EQ(run.exit_code, 78) << run.err;
+    EXPECT_NE(run.err.find("IBKR_PACE_VALIDATE: 0 s is looser than IBKR's limit of one validate per minute (60 s); "
+                           "SESSIOND_SIMULATOR_LIMITS=true allows it, for ibkr-sim only"),
+              std::string::npos)
+        << run.err;
+    EXPECT_EQ(sim_calls(token_path), 0u);
+
+    const command_result check = run_sessiond(env, {"check-config"});
+    EXPECT_EQ(check.exit_code, 78) << check.out;
+    EXPECT_NE(check.out.find("IBKR_PACE_VALIDATE: 0 s is looser than IBKR's limit"), std::string::npos) << check.out;
+
+    env["SESSIOND_SIMULATOR_LIMITS"] = "true";
+    const command_result allowed = run_sessiond(env, {"check-config"});
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.out;
+    EXPECT_NE(allowed.out.find("warning: SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force "
+                               "(IBKR_PACE_VALIDATE=0 s)"),
+              std::string::npos)
+        << allowed.out;
+}
+
 }  // namespace
 }  // namespace sessiond::testing

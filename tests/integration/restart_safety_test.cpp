@@ -159,5 +159,40 @@ TEST_F(restart_safety, an_unreadable_budget_counts_as_a_login_just_made) {
     EXPECT_GE(logins[1] - logins[0], login_spacing.count() - 500);
 }
 
+// Run by hand, with neither SESSIOND_STATE_DIR nor systemd's STATE_DIRECTORY, the pacing record
+// lives in $HOME/.local/state/ibkr-sessiond: a restart within IBKR's validate minute waits for it
+// instead of earning a 429 and a quarter of an hour in the penalty box.
+TEST_F(restart_safety, a_restart_without_a_configured_state_directory_earns_no_429) {
+    sim_options so = fast_sim();
+    so.validate_min_interval = 60;  // IBKR's minute, enforced (the daemon paces validate to it too)
+    start_sim(so);
+    const temp_dir home;
+    daemon_options o;
+    o.environment["HOME"] = home.path().string();
+    for (const char* name : {"SESSIOND_STATE_DIR", "STATE_DIRECTORY", "XDG_STATE_HOME"}) o.environment[name] = std::nullopt;
+    const fs::path state = home.path() / ".local" / "state" / "ibkr-sessiond";
+
+    auto& first = start_daemon(o);
+    ASSERT_TRUE(first.wait_for_log("session connected")) << first.output();
+    EXPECT_EQ(first.count_in_log("state directory " + state.string() + " (default: $HOME/.local/state)"), 1u)
+        << first.log();
+    ASSERT_EQ(first.stop(), 0) << first.output();
+
+    auto& second = start_daemon(o);
+    ASSERT_TRUE(second.wait_for_log("session connected", 1, 90s)) << second.output();
+    const auto rejections = sim().state().at("rejections").as_object();
+    for (const char* reason : {"rate_limited", "global_rate_limited", "penalty_box"}) {
+        const auto* n = rejections.if_contains(reason);
+        EXPECT_TRUE(n == nullptr || n->to_number<std::int64_t>() == 0) << reason << ": " << *n;
+    }
+    EXPECT_EQ(second.count_in_log("HTTP 429"), 0u) << second.log();
+
+    const auto status = second.api().get("/api/ibkr/status");
+    ASSERT_TRUE(status);
+    const auto budget = boost::json::parse(status->body).as_object().at("login_budget").as_object();
+    EXPECT_TRUE(budget.at("persisted").as_bool()) << status->body;
+    EXPECT_EQ(budget.at("state_directory"), boost::json::value(state.string())) << status->body;
+}
+
 }  // namespace
 }  // namespace sessiond::testing

@@ -117,6 +117,27 @@ TEST_F(session_flow, check_config_exits_78_naming_each_problem_and_0_when_valid)
     expect_no_secrets(good.out + good.err + bad.out + bad.err, shared_rsa_key().pkcs8_pem, {}, "check-config output");
 }
 
+TEST_F(session_flow, check_config_names_the_state_directory_and_the_rule_that_chose_it_or_why_there_is_none) {
+    start_sim();
+    temp_dir dir;
+    environment_overrides env = daemon_environment(sim(), dir.write("key.pem", shared_rsa_key().pkcs8_pem));
+    const auto none = run_sessiond(env, {"check-config"});
+    EXPECT_EQ(none.exit_code, 0) << none.out;
+    EXPECT_NE(none.out.find("warning: no usable state directory (SESSIOND_STATE_DIR: not set; STATE_DIRECTORY: not "
+                            "set (systemd sets it with StateDirectory=); XDG_STATE_HOME: not set; HOME: not set)"),
+              std::string::npos)
+        << none.out;
+
+    env["HOME"] = dir.path().string();
+    const auto by_home = run_sessiond(env, {"check-config"});
+    const auto state = dir.path() / ".local" / "state" / "ibkr-sessiond";
+    EXPECT_EQ(by_home.exit_code, 0) << by_home.out;
+    EXPECT_NE(by_home.out.find("state directory " + state.string() + " (default: $HOME/.local/state)"),
+              std::string::npos)
+        << by_home.out;
+    EXPECT_TRUE(std::filesystem::is_directory(state));
+}
+
 TEST_F(session_flow, test_connection_runs_each_step_once_logs_out_and_exits_0) {
     start_sim();
     temp_dir dir;

@@ -159,13 +159,15 @@ protected:
         // As under EnvironmentFile=: the environment holds a copy of the file's account.
         o.environment["IBKR_ACCOUNT_ID"] = std::string(account);
         o.environment["SESSIOND_API_TOKEN"] = std::nullopt;
+        o.environment["SESSIOND_SIMULATOR_LIMITS"] = std::nullopt;
         o.args = {"run", "--env-file", env_file_.string(), "--log-level", "debug"};
         return start_daemon(o);
     }
 
-    void write_env(std::string_view account, std::string_view extra = {}) {
+    // The simulator switch is in the file (not the environment), so that a reload can drop it.
+    void write_env(std::string_view account, std::string_view extra = {}, bool simulator_limits = true) {
         std::ofstream out(env_file_, std::ios::trunc);
-        out << "IBKR_ACCOUNT_ID=" << account << "\n" << extra;
+        out << "IBKR_ACCOUNT_ID=" << account << "\n" << (simulator_limits ? "SESSIOND_SIMULATOR_LIMITS=true\n" : "") << extra;
     }
 
     bool reloaded(daemon_process& d, std::size_t n) {
@@ -198,6 +200,22 @@ TEST_F(systemd_reload, sighup_with_the_same_login_keeps_the_session_and_applies_
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200u) << r->body;
     EXPECT_EQ(d.count_in_log("reloaded-token-0123456789"), 0u);
+}
+
+TEST_F(systemd_reload, sighup_that_drops_the_simulator_switch_is_refused_and_keeps_the_running_session) {
+    auto& d = start_with_env_file("DU1234567");
+    ASSERT_TRUE(wait_for_status("connected as DU1234567")) << d.output();
+    EXPECT_EQ(d.count_in_log("SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force"), 1u) << d.log();
+    const auto logins = sim_calls(token_path);
+    write_env("DU1234567", {}, false);  // the test-speed pacing stays, the switch goes
+    ASSERT_TRUE(reloaded(d, 1)) << d.output();
+    ASSERT_TRUE(d.wait_for_log("reload refused: settings the daemon refuses to run with")) << d.output();
+    EXPECT_GE(d.count_in_log("IBKR_PACE_VALIDATE: 1 s is looser than IBKR's limit"), 1u) << d.log();
+
+    const auto tickles = sim_calls(tickle_path);
+    ASSERT_TRUE(sim().await_calls(tickle_path, tickles + 2, 15s)) << "the old session keeps tickling";
+    EXPECT_EQ(sim_calls(token_path), logins);
+    EXPECT_TRUE(d.running());
 }
 
 TEST_F(systemd_reload, sighup_with_a_broken_config_keeps_the_running_session_and_says_why) {

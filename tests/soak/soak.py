@@ -113,6 +113,8 @@ def main():
             "IBKR_PACE_VALIDATE": "60", "SESSIOND_BACKOFF_INITIAL": "0.5", "SESSIOND_BACKOFF_MAX": "10",
             "SESSIOND_RATE_LIMIT_PENALTY": "5", "SESSIOND_LISTEN": "127.0.0.1:0", "SESSIOND_STATE_DIR": state,
             "IBKR_REGION": "none",
+            # A 5 s penalty is looser than IBKR's penalty box: allowed against the simulator only.
+            "SESSIOND_SIMULATOR_LIMITS": "true",
         }
         log_path = os.path.join(work, "daemon.log")
         daemon = subprocess.Popen([os.path.join(args.bin, "ibkr-sessiond"), "run"], env=env,

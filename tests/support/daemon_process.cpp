@@ -82,6 +82,8 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     env["SESSIOND_LOGINS_PER_HOUR"] = "1000";
     // Whatever the day of the week CI runs on: a test that needs IBKR's calendar sets its own.
     env["IBKR_REGION"] = "none";
+    // The pacing above (no login spacing, the simulator's validate pace) is looser than IBKR's.
+    env["SESSIOND_SIMULATOR_LIMITS"] = "true";
     return env;
 }
 
@@ -94,6 +96,9 @@ daemon_process::daemon_process(const sim_process& sim, daemon_options options)
     : key_pem_(options.private_key_pem.empty() ? shared_rsa_key().pkcs8_pem : options.private_key_pem) {
     const auto key_file = dir_.write("private-key.pem", key_pem_);
     environment_overrides env = daemon_environment(sim, key_file);
+    // The default state directory ($HOME/.local/state/ibkr-sessiond) inside this test's directory,
+    // never in the machine's real home; a test may name its own HOME or SESSIOND_STATE_DIR.
+    env["HOME"] = dir_.path().string();
     if (!options.api_token.empty()) env["SESSIOND_API_TOKEN"] = options.api_token;
     for (auto& [name, value] : options.environment) env[name] = value;
     if (const auto it = env.find("SESSIOND_API_TOKEN"); it != env.end() && it->second) api_token_ = *it->second;

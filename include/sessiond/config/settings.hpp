@@ -8,6 +8,7 @@
 // Loading never throws and never stops at the first problem: it fills what it can and lists every
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
+#include "sessiond/config/state_directory.hpp"
 #include "sessiond/config/values.hpp"
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/ibkr/ibkr_calendar.hpp"
@@ -67,8 +68,9 @@ struct session_options {
 struct config_problem {
     std::string variable;  // e.g. "IBKR_CLIENT_ID"
     std::string message;   // e.g. "missing", or "\"abc\" is not a number of seconds (e.g. 60 or 0.5)"
-    // The daemon cannot even serve its status API (SESSIOND_LISTEN, SESSIOND_API_TOKEN): refuse to start.
-    // Other problems leave it up in not_configured.
+    // Refuse to start (exit 78) and refuse a reload: the daemon cannot even serve its status API
+    // (SESSIOND_LISTEN, SESSIOND_API_TOKEN), or a limit is looser than IBKR's without
+    // SESSIOND_SIMULATOR_LIMITS=true. Other problems leave it up in not_configured.
     bool blocks_start = false;
 };
 
@@ -77,9 +79,14 @@ struct service_options {
     listen_address listen{"127.0.0.1", 4257};  // SESSIOND_LISTEN
     std::optional<secret> api_token;           // SESSIOND_API_TOKEN or systemd credential sessiond-api-token
     std::string api_token_source;
-    // SESSIOND_STATE_DIR, else systemd's $STATE_DIRECTORY (StateDirectory=): where the login budget
-    // survives restarts. Unset: the budget lives in memory only (a warning says so).
+    // Where the pacing record (login budget, last validate) may survive restarts, in order of
+    // preference (state_directory.hpp). load_settings() fills it without touching the filesystem.
+    state_dir_resolution state_dirs;
+    // The directory in use, chosen and created by use_state_directory(); unset: the record lives in
+    // memory only, and state_dir_unavailable says what was tried and why each failed.
     std::optional<std::filesystem::path> state_dir;
+    std::string state_dir_rule;  // which rule chose it, e.g. "default: $HOME/.local/state"
+    std::string state_dir_unavailable;
 };
 
 struct settings {
@@ -88,6 +95,9 @@ struct settings {
     service_options service;
     std::string broker_provider = "ibkr";
     bool multi_user = false;
+    // SESSIOND_SIMULATOR_LIMITS: allows pacing looser than IBKR's documented limits; for ibkr-sim
+    // only, never against IBKR.
+    bool simulator_limits = false;
 };
 
 struct config_report {
@@ -110,7 +120,13 @@ struct config_sources {
 // Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
 config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
 
+// Reads and checks every variable. Touches no directory: see use_state_directory().
 config_report load_settings(const config_sources& sources);
+
+// Chooses the first usable directory of report.values.service.state_dirs, creating it when missing
+// (mode 0700), and fills state_dir and state_dir_rule, or state_dir_unavailable when none can be
+// used. What the daemon and check-config call after load_settings().
+void use_state_directory(config_report& report);
 
 // The environment variables holding the value the env file gives them (exactly, or followed by the
 // inline "# comment" that systemd keeps in a value). Under systemd,

@@ -141,6 +141,23 @@ TEST_F(status_test, throttled_says_how_many_logins_and_when_the_next_may_start) 
     EXPECT_NE(line.find("oauth: HTTP 503"), std::string::npos) << line;
 }
 
+TEST_F(status_test, the_login_budget_says_where_it_persists_or_why_it_lives_in_memory) {
+    config.values.service.state_dir = "/home/op/.local/state/ibkr-sessiond";
+    config.values.service.state_dir_rule = "default: $HOME/.local/state";
+    auto budget = json_of(nullptr).at("login_budget").as_object();
+    EXPECT_TRUE(budget.at("persisted").as_bool());
+    EXPECT_EQ(budget.at("state_directory"), "/home/op/.local/state/ibkr-sessiond");
+    EXPECT_EQ(budget.at("state_directory_rule"), "default: $HOME/.local/state");
+    EXPECT_TRUE(budget.at("in_memory_because").is_null());
+
+    config.values.service.state_dir.reset();
+    config.values.service.state_dir_unavailable = "no usable state directory (HOME: not set)";
+    budget = json_of(nullptr).at("login_budget").as_object();
+    EXPECT_FALSE(budget.at("persisted").as_bool());
+    EXPECT_TRUE(budget.at("state_directory").is_null());
+    EXPECT_EQ(budget.at("in_memory_because"), "no usable state directory (HOME: not set)");
+}
+
 TEST_F(status_test, rate_limited_says_no_calls_until_when) {
     connect();
     feed(failed(step::tickle, failure::rate_limited, 429, 120s));

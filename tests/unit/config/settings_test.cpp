@@ -181,6 +181,7 @@ TEST_F(config_settings, reads_every_optional_variable) {
         {"SESSIOND_BACKOFF_MAX", "0.4"},
         {"IBKR_PACE_TICKLE", "0.25"},
         {"IBKR_PACE_VALIDATE", "0"},
+        {"SESSIOND_SIMULATOR_LIMITS", "true"},
     });
     sources.environment["IBKR_ENV"] = "LIVE";
     const config_report report = load();
@@ -453,7 +454,7 @@ TEST_F(config_settings, known_variables_lists_each_variable_the_daemon_reads_onc
           "IBKR_ACCOUNT_ID", "IBKR_ALLOWED_IP", "IBKR_SCOPE", "IBKR_ENV", "IBKR_BASE_URL", "BROKER_PROVIDER",
           "ENABLE_MULTI_USER", "IBKR_CA_FILE", "IBKR_TICKLE_INTERVAL", "IBKR_INIT_SETTLE", "IBKR_HTTP_TIMEOUT",
           "IBKR_COMPETE", "SESSIOND_BACKOFF_INITIAL", "SESSIOND_BACKOFF_MAX", "IBKR_PACE_TICKLE",
-          "IBKR_PACE_VALIDATE"}) {
+          "IBKR_PACE_VALIDATE", "SESSIOND_SIMULATOR_LIMITS"}) {
         EXPECT_TRUE(unique.contains(name)) << name;
     }
 }
@@ -744,6 +745,7 @@ TEST_F(config_settings, accepts_the_bounds_of_every_seconds_range) {
          }) {
         SCOPED_TRACE(std::string(name) + "=" + value);
         sources.environment = valid_environment();
+        sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";  // a pace of 0 is looser than IBKR's
         if (std::string_view(name) == "SESSIOND_BACKOFF_INITIAL") sources.environment["SESSIOND_BACKOFF_MAX"] = "3600";
         EXPECT_EQ(problems_with(name, value), strings{});
     }
@@ -756,6 +758,7 @@ TEST_F(config_settings, the_tickle_interval_stays_between_the_tickle_pace_and_29
     EXPECT_EQ(problems_with("IBKR_TICKLE_INTERVAL", "0.5"),
               strings{"IBKR_TICKLE_INTERVAL: must be at least IBKR_PACE_TICKLE (1 s): IBKR allows one tickle per "
                       "second"});
+    sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";
     sources.environment["IBKR_PACE_TICKLE"] = "0.25";
     EXPECT_EQ(problems_with("IBKR_TICKLE_INTERVAL", "0.1"),
               strings{"IBKR_TICKLE_INTERVAL: must be at least IBKR_PACE_TICKLE (0.25 s): IBKR allows one tickle per "
@@ -809,6 +812,7 @@ TEST_F(config_settings, the_report_of_a_good_configuration_names_environment_acc
                   "  maintenance windows: IBKR_REGION=new_york: daily reset 01:00 America/New_York, weekly "
                   "maintenance Saturday 17:00 to Sunday 02:00\n"
                   "  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403\n"
+                  "  state directory: none\n"  // no HOME here, and use_state_directory() has not run
                   "warning: IBKR_PRIVATE_KEY_FILE " +
                   path.string() + " is readable by other users (mode 0440); chmod 600 it\n");
     EXPECT_EQ(report.values.profile.private_key->fingerprint().size(), 64u);
@@ -977,12 +981,106 @@ TEST_F(config_settings, reads_the_login_budget_request_rate_and_penalty) {
     sources.environment["SESSIOND_LOGINS_PER_HOUR"] = "12";
     sources.environment["IBKR_MAX_REQUESTS_PER_SECOND"] = "50";
     sources.environment["SESSIOND_RATE_LIMIT_PENALTY"] = "600";
+    sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";  // 50 requests a second is above IBKR's 10
     const config_report report = load();
     ASSERT_TRUE(report.ok()) << format_config_report(report);
     EXPECT_EQ(report.values.options.login_min_interval.count(), 30.0);
     EXPECT_EQ(report.values.options.logins_per_hour, 12);
     EXPECT_EQ(report.values.options.max_requests_per_second, 50);
     EXPECT_EQ(report.values.options.rate_limit_penalty.count(), 600.0);
+}
+
+// ---- limits looser than IBKR's: only with SESSIOND_SIMULATOR_LIMITS=true ---------------------------
+
+struct looser_limit {
+    const char* variable;
+    const char* value;
+    const char* message;  // after "VARIABLE: "
+};
+
+constexpr looser_limit looser_limits[] = {
+    {"IBKR_PACE_TICKLE", "0.5", "0.5 s is looser than IBKR's limit of one tickle per second (1 s)"},
+    {"IBKR_PACE_VALIDATE", "0", "0 s is looser than IBKR's limit of one validate per minute (60 s)"},
+    {"IBKR_PACE_VALIDATE", "59", "59 s is looser than IBKR's limit of one validate per minute (60 s)"},
+    {"IBKR_MAX_REQUESTS_PER_SECOND", "11", "11 is looser than IBKR's documented global limit of 10 requests per second"},
+    {"SESSIOND_LOGIN_MIN_INTERVAL", "0",
+     "0 s is looser than the login budget's 10 s between logins, which protects the IBKR account"},
+    {"SESSIOND_LOGINS_PER_HOUR", "31",
+     "31 is looser than the login budget's 30 logins an hour, which protects the IBKR account"},
+    {"SESSIOND_RATE_LIMIT_PENALTY", "599",
+     "599 s is looser than IBKR's penalty box after a 429, 10 to 15 minutes (600 s at least)"},
+};
+
+TEST_F(config_settings, each_limit_looser_than_ibkrs_blocks_start_naming_variable_value_and_limit) {
+    for (const looser_limit& c : looser_limits) {
+        SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+        sources.environment = valid_environment();
+        sources.environment[c.variable] = c.value;
+        const config_report report = load();
+        EXPECT_EQ(problems_of(report), strings{std::string(c.variable) + ": " + c.message +
+                                               "; SESSIOND_SIMULATOR_LIMITS=true allows it, for ibkr-sim only"});
+        EXPECT_FALSE(report.can_start()) << "the daemon must refuse to start (exit 78), not sit in not_configured";
+        EXPECT_NE(format_config_report(report).find(c.variable), std::string::npos);
+    }
+}
+
+TEST_F(config_settings, the_simulator_switch_allows_each_looser_limit_with_a_warning) {
+    for (const looser_limit& c : looser_limits) {
+        SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+        sources.environment = valid_environment();
+        sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";
+        sources.environment[c.variable] = c.value;
+        const config_report report = load();
+        EXPECT_TRUE(report.ok()) << format_config_report(report);
+        EXPECT_TRUE(report.values.simulator_limits);
+        ASSERT_EQ(report.warnings.size(), 1u);
+        EXPECT_EQ(report.warnings.front().find("SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force"), 0u)
+            << report.warnings.front();
+        EXPECT_NE(report.warnings.front().find(std::string(c.variable) + "="), std::string::npos)
+            << report.warnings.front();
+        EXPECT_NE(report.warnings.front().find("for ibkr-sim only, never against IBKR"), std::string::npos);
+    }
+}
+
+TEST_F(config_settings, the_base_url_does_not_decide_whether_looser_limits_are_allowed) {
+    sources.environment["IBKR_BASE_URL"] = "https://127.0.0.1:8443";
+    EXPECT_EQ(problems_with("IBKR_PACE_VALIDATE", "1"),
+              strings{"IBKR_PACE_VALIDATE: 1 s is looser than IBKR's limit of one validate per minute (60 s); "
+                      "SESSIOND_SIMULATOR_LIMITS=true allows it, for ibkr-sim only"});
+}
+
+TEST_F(config_settings, ibkrs_limits_themselves_and_the_production_defaults_need_no_switch) {
+    const config_report defaults = load();
+    EXPECT_TRUE(defaults.ok()) << format_config_report(defaults);
+    EXPECT_TRUE(defaults.warnings.empty());
+    EXPECT_FALSE(defaults.values.simulator_limits);
+    sources.environment.insert({{"IBKR_PACE_TICKLE", "1"},
+                                {"IBKR_PACE_VALIDATE", "60"},
+                                {"IBKR_MAX_REQUESTS_PER_SECOND", "10"},
+                                {"SESSIOND_LOGIN_MIN_INTERVAL", "10"},
+                                {"SESSIOND_LOGINS_PER_HOUR", "30"},
+                                {"SESSIOND_RATE_LIMIT_PENALTY", "600"}});
+    const config_report at_the_limits = load();
+    EXPECT_TRUE(at_the_limits.ok()) << format_config_report(at_the_limits);
+    EXPECT_TRUE(at_the_limits.warnings.empty());
+}
+
+TEST_F(config_settings, the_simulator_switch_alone_warns_and_a_malformed_one_blocks_start) {
+    sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";
+    const config_report on = load();
+    ASSERT_TRUE(on.ok()) << format_config_report(on);
+    EXPECT_EQ(on.warnings, strings{"SESSIOND_SIMULATOR_LIMITS=true: simulator limits are in force: pacing looser "
+                                   "than IBKR's documented limits is allowed; for ibkr-sim only, never against IBKR"});
+    sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "false";
+    EXPECT_EQ(problems_with("IBKR_PACE_TICKLE", "0").size(), 1u);
+    const config_report malformed = [&] {
+        sources.environment = valid_environment();
+        sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "sim";
+        return load();
+    }();
+    EXPECT_EQ(problems_of(malformed).size(), 1u);
+    EXPECT_EQ(problems_of(malformed).front().find("SESSIOND_SIMULATOR_LIMITS: \"sim\""), 0u) << problems_of(malformed).front();
+    EXPECT_FALSE(malformed.can_start());
 }
 
 TEST_F(config_settings, counts_are_whole_numbers_within_their_range) {
@@ -1003,14 +1101,51 @@ TEST_F(config_settings, counts_are_whole_numbers_within_their_range) {
               strings{"SESSIOND_RATE_LIMIT_PENALTY: must be more than 0 and at most 86400 seconds"});
 }
 
-TEST_F(config_settings, the_state_directory_is_sessiond_state_dir_or_systemds_state_directory) {
-    EXPECT_FALSE(load().values.service.state_dir);
+TEST_F(config_settings, the_state_directory_candidates_follow_sessiond_state_dir_then_systemd_then_the_defaults) {
+    sources.environment["HOME"] = "/home/op";
     sources.environment["STATE_DIRECTORY"] = "/var/lib/ibkr-sessiond:/var/lib/other";
-    EXPECT_EQ(load().values.service.state_dir, fs::path("/var/lib/ibkr-sessiond"));
     sources.environment["SESSIOND_STATE_DIR"] = "/srv/sessiond";
-    EXPECT_EQ(load().values.service.state_dir, fs::path("/srv/sessiond"));
+    const config_report report = load();
+    EXPECT_FALSE(report.values.service.state_dir) << "loading touches no directory";
+    EXPECT_EQ(report.values.service.state_dirs.candidates,
+              (std::vector<state_dir_candidate>{{"/srv/sessiond", "SESSIOND_STATE_DIR"},
+                                                {"/var/lib/ibkr-sessiond", "$STATE_DIRECTORY, from systemd's StateDirectory="},
+                                                {"/home/op/.local/state/ibkr-sessiond", "default: $HOME/.local/state"}}));
     EXPECT_EQ(problems_with("SESSIOND_STATE_DIR", "relative/dir"),
               strings{"SESSIOND_STATE_DIR: \"relative/dir\" is not an absolute path"});
+}
+
+TEST_F(config_settings, sessiond_state_dir_from_the_env_file_counts_as_configured) {
+    use_env_file("SESSIOND_STATE_DIR=/srv/from-file\n");
+    const auto& candidates = load().values.service.state_dirs.candidates;
+    ASSERT_FALSE(candidates.empty());
+    EXPECT_EQ(candidates.front(), (state_dir_candidate{"/srv/from-file", "SESSIOND_STATE_DIR"}));
+}
+
+TEST_F(config_settings, use_state_directory_creates_the_first_usable_candidate_and_says_which_rule_chose_it) {
+    sources.environment["HOME"] = (dir.path() / "home").string();
+    config_report report = load();
+    use_state_directory(report);
+    const fs::path expected = dir.path() / "home" / ".local" / "state" / "ibkr-sessiond";
+    EXPECT_EQ(report.values.service.state_dir, expected);
+    EXPECT_EQ(report.values.service.state_dir_rule, "default: $HOME/.local/state");
+    EXPECT_TRUE(fs::is_directory(expected));
+    EXPECT_NE(format_config_report(report).find("state directory " + expected.string() + " (default: $HOME/.local/state)"),
+              std::string::npos)
+        << format_config_report(report);
+}
+
+TEST_F(config_settings, without_a_usable_state_directory_the_report_says_what_was_tried_and_why) {
+    const fs::path file = dir.write("not-a-directory", "x");
+    sources.environment["SESSIOND_STATE_DIR"] = (file / "state").string();
+    config_report report = load();
+    use_state_directory(report);
+    EXPECT_FALSE(report.values.service.state_dir);
+    const std::string& why = report.values.service.state_dir_unavailable;
+    EXPECT_NE(why.find("SESSIOND_STATE_DIR: cannot create " + (file / "state").string()), std::string::npos) << why;
+    EXPECT_NE(why.find("HOME: not set"), std::string::npos) << why;
+    EXPECT_NE(format_config_report(report).find("warning: no usable state directory"), std::string::npos)
+        << format_config_report(report);
 }
 
 // ---- IBKR's calendar ---------------------------------------------------------------------------
