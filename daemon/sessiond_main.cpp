@@ -64,7 +64,7 @@ int run(const command_line& cli, const logger& log) {
         return load_settings(sources);
     };
     service daemon(io, std::move(load), log);
-    if (!daemon.start()) return exit_config;
+    if (!daemon.start()) return daemon.start_failure_exit_code();
     io.run();
     return exit_ok;
 }

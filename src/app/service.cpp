@@ -6,6 +6,9 @@
 #include <boost/asio/post.hpp>
 
 #include <csignal>
+#include <utility>
+
+#include <unistd.h>
 
 namespace sessiond {
 
@@ -49,6 +52,17 @@ bool service::start() {
             if (p.blocks_start) log_.error({}, "cannot start: {}: {}", p.variable, p.message);
         return false;
     }
+    // --- username lock: before the API binds, so that a second daemon with the same settings names
+    // the first instead of failing on its port ---
+    if (config_.ok()) {
+        auto lock = lock_username(config_.values);
+        if (!lock) {
+            log_.error({}, "cannot start: {}", lock.error().message);
+            return false;
+        }
+        username_lock_ = std::move(*lock);
+    }
+    // --- end of the username lock ---
     auto bound = server_.listen(config_.values.service.listen);
     if (!bound) {
         log_.error({}, "cannot start: SESSIOND_LISTEN {}: {}", to_string(config_.values.service.listen),
@@ -56,6 +70,7 @@ bool service::start() {
         return false;
     }
     endpoint_ = *bound;
+    if (username_lock_) username_lock_->describe_self(self_description());  // now with its API address
     server_.start();
     log_.info({}, "API listening on http://{}{} ({})",
               endpoint_->address().is_v6() ? "[" + endpoint_->address().to_string() + "]" : endpoint_->address().to_string(),
@@ -86,6 +101,7 @@ void service::start_session(const session_machine::pacing_record* pacing) {
     if (!tls) {
         config_.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
+        username_lock_.reset();  // no session keeps the username
         return;
     }
     session_ = std::make_unique<session>(io_.get_executor(), config_.values, std::move(*tls),
@@ -144,6 +160,8 @@ void service::finish_stop() {
         return;
     }
     server_.stop();
+    username_lock_.reset();  // logged out: the username is free for another process
+    retiring_username_lock_.reset();
     if (watchdog_) watchdog_->stop();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
@@ -177,19 +195,32 @@ void service::reload() {
         config_ = std::move(next);
         log_.info({}, "reloaded: same IBKR login, new settings applied without logging in again");
     } else if (session_) {
+        auto next_lock = lock_username(next.values);  // username lock
+        if (!next_lock) return refuse(next_lock.error().message);
         log_.info({}, "reloaded: the IBKR login changed; logging out and logging in with the new settings");
         config_ = std::move(next);
         retiring_ = std::move(session_);
+        if (*next_lock) retiring_username_lock_ = std::exchange(username_lock_, std::move(*next_lock));
         retiring_->stop([this] {
             asio::post(io_, [this] {
                 const auto pacing = retiring_->pacing();
                 const bool same_user = retiring_->config().profile.credential == config_.values.profile.credential;
                 retiring_.reset();
+                retiring_username_lock_.reset();
                 if (!stopping_) start_session(same_user ? &pacing : nullptr);
                 publish_status();
             });
         });
     } else {
+        // --- username lock ---
+        if (next.ok()) {
+            auto next_lock = lock_username(next.values);
+            if (!next_lock) return refuse(next_lock.error().message);
+            if (*next_lock) username_lock_ = std::move(*next_lock);
+        } else {
+            username_lock_.reset();
+        }
+        // --- end of the username lock ---
         config_ = std::move(next);
         log_.info({}, "reloaded");
         start_session();
@@ -197,6 +228,30 @@ void service::reload() {
     notifier_.ready();
     publish_status();
 }
+
+// --- username lock ---
+expected<std::optional<username_lock>> service::lock_username(const settings& next) {
+    std::string name = username_lock_name(next.profile.credential, next.options.endpoint);
+    if (username_lock_ && username_lock_->name() == name) return std::optional<username_lock>();
+    auto attempt = username_lock::acquire(io_.get_executor(), std::move(name), self_description());
+    if (auto* lock = std::get_if<username_lock>(&attempt)) return std::optional<username_lock>(std::move(*lock));
+    if (auto* held = std::get_if<username_lock::held_elsewhere>(&attempt)) {
+        if (held->holder.pid == static_cast<std::int64_t>(::getpid()))
+            return make_error("this daemon's previous session for that IBKR username is still logging out; reload "
+                              "again once it has");
+        start_failure_ = exit_tempfail;
+        return make_error(describe_holder(held->holder, next.options.endpoint));
+    }
+    start_failure_ = exit_oserr;
+    return make_error("the host-wide lock for this IBKR username: " + std::get<error>(attempt).message);
+}
+
+lock_holder service::self_description() const {
+    lock_holder self{::getpid(), {}, SESSIOND_VERSION, "run"};
+    if (endpoint_) self.api = api_url(endpoint_->address().to_string(), endpoint_->port());
+    return self;
+}
+// --- end of the username lock ---
 
 status_input service::status_now() const {
     return status_input{config_, session_ ? &session_->snapshot() : nullptr, stopping_, started_at_, wall_clock::now()};

@@ -8,7 +8,9 @@
 // that API (a bad SESSIOND_LISTEN, listening beyond loopback without a token).
 
 #include "sessiond/api/api.hpp"
+#include "sessiond/app/cli.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_server.hpp"
 #include "sessiond/session/session.hpp"
@@ -43,6 +45,10 @@ public:
     void reload();
 
     [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> api_endpoint() const noexcept { return endpoint_; }
+    // After start() returned false: the process's exit code (cli.hpp): exit_tempfail when another
+    // process on this host keeps this IBKR username, exit_oserr when its lock cannot be made,
+    // exit_config otherwise.
+    [[nodiscard]] int start_failure_exit_code() const noexcept { return start_failure_; }
 
     // api_backend
     [[nodiscard]] status_input status_now() const override;
@@ -59,6 +65,16 @@ private:
     void publish_status();
     void finish_stop();
     [[nodiscard]] bool healthy() const;
+
+    // --- host-wide username lock (host/username_lock.hpp) ---
+    // The lock for the username `next` logs in as: nullopt when username_lock_ is that one already.
+    // An error naming the holder when another process holds it (sets start_failure_).
+    expected<std::optional<username_lock>> lock_username(const settings& next);
+    [[nodiscard]] lock_holder self_description() const;
+    std::optional<username_lock> username_lock_;           // session_'s username (or the one it is about to keep)
+    std::optional<username_lock> retiring_username_lock_;  // retiring_'s, released once it has logged out
+    int start_failure_ = exit_config;
+    // --- end of the username lock ---
 
     boost::asio::io_context& io_;
     std::function<config_report()> load_config_;

@@ -1,0 +1,121 @@
+// One process per IBKR username on a host (host/username_lock.hpp): a second daemon for a username
+// that a running daemon keeps refuses to start, naming the first, instead of ending its SSO session
+// every minute.
+
+#include "integration/daemon_fixture.hpp"
+
+#include <fmt/format.h>
+
+#include <csignal>
+
+namespace sessiond::testing {
+namespace {
+
+class one_per_username : public daemon_fixture {
+protected:
+    static daemon_options with_state_dir(const temp_dir& state) {
+        daemon_options o;
+        o.environment["SESSIOND_STATE_DIR"] = state.path().string();
+        return o;
+    }
+
+    // A daemon that exited on its own cannot exit 0 on SIGTERM in TearDown: its output is checked
+    // for secrets here instead, and it leaves the fixture.
+    void forget_exited(daemon_process& d) {
+        auto tokens = sim().issued_tokens();
+        for (const auto& other : daemons_)
+            if (!other->api_token().empty()) tokens.push_back(other->api_token());
+        expect_no_secrets(d.output(), d.private_key_pem(), tokens, "exited daemon's output");
+        std::erase_if(daemons_, [&](const auto& p) { return p.get() == &d; });
+    }
+
+    // Responses the simulator gave with that HTTP status, on any path.
+    std::uint64_t responses_with_status(unsigned status) {
+        const auto state = sim().state();
+        std::uint64_t n = 0;
+        const std::string suffix = " " + std::to_string(status);
+        for (const auto& [key, count] : state.at("statuses").as_object())
+            if (std::string_view(key).ends_with(suffix)) n += count.to_number<std::uint64_t>();
+        return n;
+    }
+
+    std::string api_address(daemon_process& d) {
+        const auto port = d.api_port();
+        return port ? fmt::format("http://127.0.0.1:{}", *port) : std::string("(no API)");
+    }
+
+    std::string status_of(daemon_process& d) {
+        const auto r = d.api().get("/api/ibkr/status");
+        if (!r) return "(no answer)";
+        const auto j = r->json();
+        return j.is_object() && j.as_object().contains("status") ? std::string(j.at("status").as_string()) : "(no status)";
+    }
+
+    // The daemon still keeps its session: a tickle after this moment, and status connected.
+    void expect_still_tickling(daemon_process& d) {
+        const auto tickles = sim_calls(tickle_path);
+        EXPECT_TRUE(sim().await_calls(tickle_path, tickles + 1, 10s)) << d.log();
+        EXPECT_EQ(status_of(d), "connected");
+    }
+};
+
+TEST_F(one_per_username, a_second_daemon_for_the_same_username_refuses_to_start_naming_the_first_which_carries_on) {
+    const temp_dir first_state;
+    const temp_dir second_state;
+    auto& first = connected_daemon(with_state_dir(first_state));
+    const std::string first_api = api_address(first);
+    ASSERT_EQ(sim_calls(token_path), 1u);
+
+    auto& second = start_daemon(with_state_dir(second_state));  // its own state directory and API port
+    const auto code = second.wait_exit(20s);
+    ASSERT_TRUE(code) << second.output();
+    EXPECT_EQ(*code, 75) << second.output();
+    const std::string said = second.output();
+    EXPECT_NE(said.find(fmt::format("another ibkr-sessiond (pid {}", first.pid())), std::string::npos) << said;
+    EXPECT_NE(said.find("curl " + first_api + "/api/ibkr/status"), std::string::npos) << said;
+    EXPECT_NE(said.find("this IBKR username (the one in IBKR_CREDENTIAL)"), std::string::npos) << said;
+    EXPECT_EQ(said.find(sim().options().credential), std::string::npos) << "the username is not printed: " << said;
+    forget_exited(second);
+
+    EXPECT_EQ(sim_calls(token_path), 1u) << "the second daemon never logged in";
+    EXPECT_EQ(sim_calls(sso_path), 1u);
+    EXPECT_EQ(sim_calls(logout_path), 0u);
+    expect_still_tickling(first);
+    EXPECT_EQ(responses_with_status(401), 0u) << "the first daemon's SSO session was never ended";
+    EXPECT_EQ(sim_calls(token_path), 1u);
+}
+
+TEST_F(one_per_username, a_new_daemon_for_the_username_starts_once_the_first_has_stopped) {
+    // The same state directory, as a restart has: its pacing record keeps the new validate a
+    // simulator-minute after the last one.
+    const temp_dir state;
+    auto& first = connected_daemon(with_state_dir(state));
+    ASSERT_EQ(first.stop(), 0) << first.output();
+    auto& second = start_daemon(with_state_dir(state));
+    EXPECT_TRUE(second.wait_for_log("session connected")) << second.output();
+    EXPECT_EQ(second.count_in_log("keeps this IBKR username"), 0u) << second.log();
+    EXPECT_EQ(sim_calls(token_path), 2u);
+}
+
+TEST_F(one_per_username, a_reload_to_a_username_another_daemon_keeps_is_refused_and_changes_nothing) {
+    auto& first = connected_daemon();
+    // The second starts not configured (no account in its env file), then the file completes it.
+    const temp_dir dir;
+    const auto env_file = dir.write("ibkr-sessiond.env", "# the account comes later\n");
+    daemon_options o;
+    o.environment["IBKR_ACCOUNT_ID"] = std::nullopt;
+    o.args = {"run", "--env-file", env_file.string(), "--log-level", "debug"};
+    auto& second = start_daemon(o);
+    ASSERT_TRUE(second.wait_for_log("not configured")) << second.output();
+    dir.write("ibkr-sessiond.env", "IBKR_ACCOUNT_ID=DU1234567\n");
+    second.send_signal(SIGHUP);
+    ASSERT_TRUE(second.wait_for_log(fmt::format("reload refused: another ibkr-sessiond (pid {}", first.pid())))
+        << second.output();
+    EXPECT_NE(second.log().find("curl " + api_address(first) + "/api/ibkr/status"), std::string::npos) << second.log();
+    EXPECT_EQ(status_of(second), "not_configured");
+    EXPECT_EQ(sim_calls(token_path), 1u) << "the second daemon never logged in";
+    expect_still_tickling(first);
+}
+
+}  // namespace
+}  // namespace sessiond::testing
