@@ -1,9 +1,11 @@
 // ibkr-sessiond: parses the command line, builds the components, runs the event loop.
 
 #include "sessiond/app/cli.hpp"
+#include "sessiond/app/daemon_test_client.hpp"
 #include "sessiond/app/hardening.hpp"
 #include "sessiond/app/service.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/host/username_lock.hpp"
 #include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"
@@ -18,6 +20,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -41,10 +45,28 @@ int test_connection(const command_line& cli, const logger& log) {
         return exit_config;
     }
     boost::asio::io_context io;
+    // A daemon keeps this username: ask it, never log in beside it. Otherwise hold the lock while
+    // testing, so that a daemon started meanwhile refuses instead of fighting this login.
+    const settings& config = report.values;
+    auto lock = username_lock::acquire(io.get_executor(),
+                                       username_lock_name(config.profile.credential, config.options.endpoint),
+                                       lock_holder{::getpid(), {}, SESSIOND_VERSION, "test-connection"});
+    if (const auto* held = std::get_if<username_lock::held_elsewhere>(&lock)) {
+        const delegated_test asked = ask_daemon_to_test(held->holder, config);
+        std::cout << asked.output;
+        return asked.exit_code;
+    }
+    if (const auto* failed = std::get_if<error>(&lock)) {
+        std::cout << "cannot test: the host-wide lock for this IBKR username: " << failed->message
+                  << "; test-connection does not log in without it (a daemon may keep this username)\n";
+        return exit_oserr;
+    }
+    std::optional<username_lock> held(std::move(std::get<username_lock>(lock)));
     ibkr_client client(io.get_executor(), std::move(*tls), report.values.profile, report.values.options);
     connection_test_report result;
     boost::asio::co_spawn(io, run_connection_test(client, report.values),
                           [&](std::exception_ptr e, connection_test_report r) {
+                              held.reset();  // logged out: the username is free again (and io runs dry)
                               if (e) std::rethrow_exception(e);
                               result = std::move(r);
                           });

@@ -1,6 +1,6 @@
 // One process per IBKR username on a host (host/username_lock.hpp): a second daemon for a username
 // that a running daemon keeps refuses to start, naming the first, instead of ending its SSO session
-// every minute.
+// every minute; and `test-connection` beside a running daemon asks it rather than logging in.
 
 #include "integration/daemon_fixture.hpp"
 
@@ -56,6 +56,13 @@ protected:
         const auto tickles = sim_calls(tickle_path);
         EXPECT_TRUE(sim().await_calls(tickle_path, tickles + 1, 10s)) << d.log();
         EXPECT_EQ(status_of(d), "connected");
+    }
+
+    // The daemon's settings for the CLI, as an operator would run it beside the daemon.
+    environment_overrides same_settings(const temp_dir& dir, std::optional<std::string> api_token) {
+        environment_overrides env = daemon_environment(sim(), dir.write("key.pem", shared_rsa_key().pkcs8_pem));
+        env["SESSIOND_API_TOKEN"] = std::move(api_token);
+        return env;
     }
 };
 
@@ -115,6 +122,62 @@ TEST_F(one_per_username, a_reload_to_a_username_another_daemon_keeps_is_refused_
     EXPECT_EQ(status_of(second), "not_configured");
     EXPECT_EQ(sim_calls(token_path), 1u) << "the second daemon never logged in";
     expect_still_tickling(first);
+}
+
+TEST_F(one_per_username, test_connection_beside_a_daemon_asks_it_and_never_logs_in_itself) {
+    // IBKR's validate minute enforced: a second validate within it would be a 429.
+    auto options = fast_sim();
+    options.validate_min_interval = 60;
+    start_sim(options);
+    auto& d = start_daemon();
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    const auto logins = sim_calls(token_path);
+    const auto sso = sim_calls(sso_path);
+
+    const temp_dir cli_dir;
+    const auto r = run_sessiond(same_settings(cli_dir, d.api_token()), {"test-connection"}, 60s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find(fmt::format("asked the running daemon (pid {}, {})", d.pid(), api_address(d))),
+              std::string::npos)
+        << r.out;
+    for (const char* line : {"oauth     passed", "sso       passed", "validate  passed", "init      passed",
+                             "connection test passed", "the daemon's session is connected"})
+        EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+    expect_no_secrets(r.out + r.err, shared_rsa_key().pkcs8_pem, {d.api_token()}, "test-connection output");
+
+    EXPECT_EQ(sim_calls(token_path), logins) << "no new login";
+    EXPECT_EQ(sim_calls(sso_path), sso);
+    EXPECT_EQ(sim_calls(logout_path), 0u);
+    EXPECT_EQ(responses_with_status(401), 0u);
+    EXPECT_EQ(responses_with_status(429), 0u);
+    expect_still_tickling(d);
+}
+
+TEST_F(one_per_username, test_connection_beside_a_daemon_it_cannot_ask_exits_non_zero_without_logging_in) {
+    start_sim();
+    daemon_options o;
+    o.api_token.clear();  // the daemon has no token: POST /api/ibkr/test is 403
+    auto& d = start_daemon(o);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    const auto logins = sim_calls(token_path);
+
+    const temp_dir cli_dir;
+    const auto without = run_sessiond(same_settings(cli_dir, std::nullopt), {"test-connection"});
+    EXPECT_EQ(without.exit_code, 75) << without.out << without.err;
+    EXPECT_NE(without.out.find("none is configured: set SESSIOND_API_TOKEN"), std::string::npos) << without.out;
+    EXPECT_NE(without.out.find("does not log in itself while a daemon keeps this IBKR username"), std::string::npos)
+        << without.out;
+
+    const std::string token = canary_api_token();
+    const auto refused = run_sessiond(same_settings(cli_dir, token), {"test-connection"});
+    EXPECT_EQ(refused.exit_code, 75) << refused.out << refused.err;
+    EXPECT_NE(refused.out.find("refused the test (HTTP 403"), std::string::npos) << refused.out;
+    expect_no_secrets(without.out + without.err + refused.out + refused.err, shared_rsa_key().pkcs8_pem, {token},
+                      "test-connection output");
+
+    EXPECT_EQ(sim_calls(token_path), logins) << "the CLI never logs in while a daemon keeps the username";
+    EXPECT_EQ(sim_calls(logout_path), 0u);
+    expect_still_tickling(d);
 }
 
 }  // namespace
