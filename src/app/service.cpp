@@ -233,12 +233,13 @@ void service::reload() {
 expected<std::optional<username_lock>> service::lock_username(const settings& next) {
     std::string name = username_lock_name(next.profile.credential, next.options.endpoint);
     if (username_lock_ && username_lock_->name() == name) return std::optional<username_lock>();
+    // Our own loop could not answer our probe: say what holds it rather than "did not answer".
+    if (retiring_username_lock_ && retiring_username_lock_->name() == name)
+        return make_error("this daemon's previous session for that IBKR username is still logging out; reload again "
+                          "once it has");
     auto attempt = username_lock::acquire(io_.get_executor(), std::move(name), self_description());
     if (auto* lock = std::get_if<username_lock>(&attempt)) return std::optional<username_lock>(std::move(*lock));
     if (auto* held = std::get_if<username_lock::held_elsewhere>(&attempt)) {
-        if (held->holder.pid == static_cast<std::int64_t>(::getpid()))
-            return make_error("this daemon's previous session for that IBKR username is still logging out; reload "
-                              "again once it has");
         start_failure_ = exit_tempfail;
         return make_error(describe_holder(held->holder, next.options.endpoint));
     }
