@@ -180,5 +180,31 @@ TEST_F(one_per_username, test_connection_beside_a_daemon_it_cannot_ask_exits_non
     expect_still_tickling(d);
 }
 
+TEST_F(one_per_username, a_standalone_test_connection_keeps_to_the_pacing_record_a_daemon_started_after_it_reads) {
+    auto options = fast_sim();
+    options.validate_min_interval = 3;  // enforced by the simulator, mirrored by IBKR_PACE_VALIDATE
+    start_sim(options);
+    const temp_dir state;
+    const temp_dir cli_dir;
+    auto env = same_settings(cli_dir, std::nullopt);
+    env["SESSIOND_STATE_DIR"] = state.path().string();
+    const auto first = run_sessiond(env, {"test-connection"});
+    EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+    EXPECT_NE(first.out.find("connection test passed"), std::string::npos) << first.out;
+
+    // At once again: the record says no, rather than IBKR with a 429.
+    const auto again = run_sessiond(env, {"test-connection"});
+    EXPECT_EQ(again.exit_code, 75) << again.out << again.err;
+    EXPECT_NE(again.out.find("not testing now: "), std::string::npos) << again.out;
+    EXPECT_EQ(sim_calls(token_path), 1u);
+
+    // A daemon started right after paces its validate from the test's.
+    auto& d = start_daemon(with_state_dir(state));
+    EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
+    EXPECT_EQ(responses_with_status(429), 0u);
+    expect_no_secrets(first.out + first.err + again.out + again.err, shared_rsa_key().pkcs8_pem, sim().issued_tokens(),
+                      "test-connection output");
+}
+
 }  // namespace
 }  // namespace sessiond::testing
