@@ -1,13 +1,16 @@
 // ibkr-sessiond: parses the command line, builds the components, runs the event loop.
 
 #include "sessiond/app/cli.hpp"
+#include "sessiond/app/daemon_test_client.hpp"
 #include "sessiond/app/hardening.hpp"
 #include "sessiond/app/service.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/host/username_lock.hpp"
 #include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"
 #include "sessiond/session/connection_test.hpp"
+#include "sessiond/session/standalone_pacing.hpp"
 #include "sessiond/systemd/journal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +21,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -32,6 +37,7 @@ int check_config(const command_line& cli) {
 
 int test_connection(const command_line& cli, const logger& log) {
     config_report report = load_settings(sources_from_process(cli.env_file));
+    use_state_directory(report);  // the same pacing record as a daemon with these settings
     if (!report.ok()) {
         std::cout << format_config_report(report);
         return exit_config;
@@ -42,10 +48,42 @@ int test_connection(const command_line& cli, const logger& log) {
         return exit_config;
     }
     boost::asio::io_context io;
+    // A daemon keeps this username: ask it, never log in beside it. Otherwise hold the lock while
+    // testing, so that a daemon started meanwhile refuses instead of fighting this login.
+    const settings& config = report.values;
+    auto lock = username_lock::acquire(io.get_executor(),
+                                       username_lock_name(config.profile.credential, config.options.endpoint),
+                                       lock_holder{::getpid(), {}, SESSIOND_VERSION, "test-connection"});
+    if (const auto* held = std::get_if<username_lock::held_elsewhere>(&lock)) {
+        const delegated_test asked = ask_daemon_to_test(held->holder, config);
+        std::cout << asked.output;
+        return asked.exit_code;
+    }
+    if (const auto* failed = std::get_if<error>(&lock)) {
+        std::cout << "cannot test: the host-wide lock for this IBKR username: " << failed->message
+                  << "; test-connection does not log in without it (a daemon may keep this username)\n";
+        return exit_oserr;
+    }
+    std::optional<username_lock> held(std::move(std::get<username_lock>(lock)));
+    // Alone with the username: within its pacing record, as a daemon would be.
+    const wall_time now = wall_clock::now();
+    standalone_pacing pacing = standalone_pacing::open(config, now);
+    if (!pacing.note().empty()) log.warn({}, "{}", pacing.note());
+    if (const auto why = pacing.refusal(now)) {
+        std::cout << "not testing now: " << *why << "; run test-connection again then\n";
+        return exit_tempfail;
+    }
+    if (auto saved = pacing.record_login(now); !saved) log.error({}, "pacing record not saved: {}", saved.error().message);
     ibkr_client client(io.get_executor(), std::move(*tls), report.values.profile, report.values.options);
     connection_test_report result;
     boost::asio::co_spawn(io, run_connection_test(client, report.values),
                           [&](std::exception_ptr e, connection_test_report r) {
+                              if (!e && r.steps.size() >= 3 && r.steps[2].result != test_step_report::result_t::skipped) {
+                                  // The validate started once the token and SSO calls had ended.
+                                  if (auto saved = pacing.record_validate(now + r.steps[0].duration + r.steps[1].duration); !saved)
+                                      log.error({}, "pacing record not saved: {}", saved.error().message);
+                              }
+                              held.reset();  // logged out: the username is free again (and io runs dry)
                               if (e) std::rethrow_exception(e);
                               result = std::move(r);
                           });
@@ -67,7 +105,7 @@ int run(const command_line& cli, const logger& log) {
         return report;
     };
     service daemon(io, std::move(load), log);
-    if (!daemon.start()) return exit_config;
+    if (!daemon.start()) return daemon.start_failure_exit_code();
     io.run();
     return exit_ok;
 }

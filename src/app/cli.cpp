@@ -76,7 +76,8 @@ std::string usage_text() {
            "  run               keep the session alive until SIGTERM (the default)\n"
            "  check-config      check the configuration, print what is wrong; exit 0 if valid, 78 if not\n"
            "  test-connection   run OAuth, SSO, validate and init once, print each step, log out;\n"
-           "                    exit 0 only if every step passed\n"
+           "                    exit 0 only if every step passed. Beside a running daemon for this\n"
+           "                    IBKR username it asks the daemon (SESSIOND_API_TOKEN) and never logs in\n"
            "\n"
            "Options:\n"
            "  --env-file PATH   read settings from PATH (.env format); the real environment wins\n"
@@ -84,6 +85,9 @@ std::string usage_text() {
            "  --allow-core-dumps  let the process dump core (it holds the private key: off by default)\n"
            "  --version         print the version\n"
            "  --help            print this help\n"
+           "\n"
+           "Exit codes: 0 ok, 1 test failed, 64 usage, 71 lock socket unavailable, 75 another process\n"
+           "on this host keeps this IBKR username, 78 configuration broken.\n"
            "\n"
            "Settings are environment variables; see README.md and config/ibkr-sessiond.env.example.\n";
 }

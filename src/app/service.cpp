@@ -7,6 +7,8 @@
 
 #include <csignal>
 
+#include <unistd.h>
+
 namespace sessiond {
 
 namespace asio = boost::asio;
@@ -39,6 +41,15 @@ bool service::start() {
             if (p.blocks_start) log_.error({}, "cannot start: {}: {}", p.variable, p.message);
         return false;
     }
+    // The username locks before the API binds: a second daemon with the same settings names the
+    // first, instead of failing on its port.
+    std::vector<desired_session> desired = desired_sessions(config_);
+    sessions_.on_claim([this](const settings& config) { return lock_username(config); });
+    auto claims = sessions_.claim(desired);
+    if (!claims) {
+        log_.error({}, "cannot start: {}", claims.error().message);
+        return false;
+    }
     auto bound = server_.listen(config_.values.service.listen);
     if (!bound) {
         log_.error({}, "cannot start: SESSIOND_LISTEN {}: {}", to_string(config_.values.service.listen),
@@ -58,27 +69,47 @@ bool service::start() {
         watchdog_->start();
         log_.info({}, "systemd watchdog: pinging every {} ms", watchdog_->ping_interval().count() / 1000);
     }
+    for (auto& lock : *claims)
+        if (lock) lock->describe_self(self_description());  // now with the API's address
     sessions_.on_change([this] { publish_status(); });
-    reconcile_sessions();
+    sessions_.reconcile(std::move(desired), std::move(*claims));
     notifier_.ready();
     publish_status();
     return true;
 }
 
-void service::reconcile_sessions() {
+std::vector<desired_session> service::desired_sessions(config_report& config) {
     std::vector<desired_session> desired;
-    if (!config_.ok()) {
+    if (!config.ok()) {
         log_.error({.state = "not_configured"}, "not configured: {} problem(s); the daemon stays up and connects nothing",
-                   config_.problems.size());
-        for (const auto& p : config_.problems)
+                   config.problems.size());
+        for (const auto& p : config.problems)
             log_.error({.state = "not_configured"}, "configuration: {}: {}", p.variable, p.message);
-    } else if (auto tls = make_client_tls_context(config_.values.options.ca_file); !tls) {
-        config_.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
+    } else if (auto tls = make_client_tls_context(config.values.options.ca_file); !tls) {
+        config.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
     } else {
-        desired.push_back({config_.values, std::move(*tls)});
+        desired.push_back({config.values, std::move(*tls)});
     }
-    sessions_.reconcile(std::move(desired));
+    return desired;
+}
+
+expected<username_lock> service::lock_username(const settings& config) {
+    auto attempt = username_lock::acquire(io_.get_executor(), username_lock_name(config.profile.credential, config.options.endpoint),
+                                          self_description());
+    if (auto* lock = std::get_if<username_lock>(&attempt)) return std::move(*lock);
+    if (auto* held = std::get_if<username_lock::held_elsewhere>(&attempt)) {
+        start_failure_ = exit_tempfail;
+        return make_error(describe_holder(held->holder, config.options.endpoint));
+    }
+    start_failure_ = exit_oserr;
+    return make_error("the host-wide lock for this IBKR username: " + std::get<error>(attempt).message);
+}
+
+lock_holder service::self_description() const {
+    lock_holder self{::getpid(), {}, SESSIOND_VERSION, "run"};
+    if (endpoint_) self.api = api_url(endpoint_->address().to_string(), endpoint_->port());
+    return self;
 }
 
 void service::publish_status() {
@@ -147,6 +178,9 @@ void service::reload() {
     }
     if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
 
+    std::vector<desired_session> desired = desired_sessions(next);
+    auto claims = sessions_.claim(desired);
+    if (!claims) return refuse(claims.error().message);
     const auto users = sessions_.users();
     const bool same = users.size() == 1 && next.ok() && same_identity(*users.front().config, next.values);
     config_ = std::move(next);
@@ -157,7 +191,7 @@ void service::reload() {
     else
         log_.info({}, "reloaded");
     // The registry decides: same login, new options in place; another login, after the old one's logout.
-    reconcile_sessions();
+    sessions_.reconcile(std::move(desired), std::move(*claims));
     notifier_.ready();
     publish_status();
 }

@@ -153,4 +153,46 @@ boost::json::object to_json(const connection_test_report& report) {
     return out;
 }
 
+expected<connection_test_report> report_from_json(const boost::json::value& v) {
+    const auto* steps = v.is_object() ? v.as_object().if_contains("steps") : nullptr;
+    if (steps == nullptr || !steps->is_array()) return make_error("no \"steps\" array");
+    connection_test_report report;
+    for (const auto& item : steps->as_array()) {
+        const std::string where = "step " + std::to_string(report.steps.size() + 1);
+        if (!item.is_object()) return make_error(where + " is not an object");
+        const auto& o = item.as_object();
+        const auto* name = o.if_contains("step");
+        const auto* outcome = o.if_contains("outcome");
+        if (name == nullptr || !name->is_string() || outcome == nullptr || !outcome->is_string())
+            return make_error(where + " has no \"step\" or \"outcome\" string");
+        test_step_report s;
+        s.name = std::string(name->as_string());
+        if (*outcome == "passed")
+            s.result = result_t::passed;
+        else if (*outcome == "failed")
+            s.result = result_t::failed;
+        else if (*outcome == "skipped")
+            s.result = result_t::skipped;
+        else
+            return make_error(where + ": outcome is not passed, failed or skipped");
+        if (const auto* ms = o.if_contains("duration_ms"); ms != nullptr && ms->is_number()) {
+            boost::system::error_code ec;
+            const auto n = ms->to_number<std::int64_t>(ec);
+            if (ec || n < 0) return make_error(where + ": duration_ms is not a count of milliseconds");
+            s.duration = milliseconds(n);
+        }
+        if (const auto* status = o.if_contains("http_status"); status != nullptr && !status->is_null()) {
+            boost::system::error_code ec;
+            const auto n = status->to_number<int>(ec);
+            if (ec || n < 0 || n > 999) return make_error(where + ": http_status is not an HTTP status");
+            s.http_status = n;
+        }
+        if (const auto* detail = o.if_contains("detail"); detail != nullptr && detail->is_string())
+            s.detail = std::string(detail->as_string());
+        report.steps.push_back(std::move(s));
+    }
+    if (report.steps.empty()) return make_error("the \"steps\" array is empty");
+    return report;
+}
+
 }  // namespace sessiond

@@ -1,5 +1,9 @@
 #include "sessiond/session/pacing_file.hpp"
 
+#include <openssl/evp.h>
+
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -84,6 +88,15 @@ expected<persisted_pacing> restore_pacing(std::string_view text, login_budget_se
         }
     }
     return out;
+}
+
+std::string pacing_file_name(std::string_view credential) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(credential.data(), credential.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string name = "pacing-";
+    for (unsigned int i = 0; i < 8 && i < length; ++i) name += fmt::format("{:02x}", digest[i]);
+    return name;
 }
 
 }  // namespace sessiond

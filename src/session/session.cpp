@@ -2,8 +2,7 @@
 
 #include "sessiond/core/state_file.hpp"
 #include "sessiond/core/time_format.hpp"
-
-#include <openssl/evp.h>
+#include "sessiond/session/pacing_file.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,21 +18,6 @@ namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
 using std::chrono::milliseconds;
-
-namespace {
-
-// IBKR paces per username: one file per username, named by a hash (the username is not shown
-// anywhere).
-std::string pacing_file_name(std::string_view credential) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(credential.data(), credential.size(), digest, &length, EVP_sha256(), nullptr);
-    std::string name = "pacing-";
-    for (unsigned int i = 0; i < 8 && i < length; ++i) name += fmt::format("{:02x}", digest[i]);
-    return name;
-}
-
-}  // namespace
 
 
 session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,

@@ -35,10 +35,55 @@ session_registry::session_registry(asio::any_io_executor executor, logger log, o
 
 session_registry::~session_registry() { *alive_ = false; }
 
-void session_registry::reconcile(std::vector<desired_session> desired) {
+bool session_registry::holds_lock(const std::string& name) const {
+    for (const auto& [username, s] : slots_) {
+        if (s.lock && s.lock->name() == name) return true;
+        if (s.retiring_lock && s.retiring_lock->name() == name) return true;
+    }
+    return false;
+}
+
+expected<session_registry::claims> session_registry::claim(const std::vector<desired_session>& desired) {
+    claims taken(desired.size());
+    if (!claim_) return taken;
+    for (std::size_t i = 0; i < desired.size(); ++i) {
+        const settings& config = desired[i].config;
+        if (holds_lock(username_lock_name(config.profile.credential, config.options.endpoint))) continue;
+        auto lock = claim_(config);
+        if (!lock) return lock.error();  // what was taken so far is released with `taken`
+        taken[i] = std::move(*lock);
+    }
+    return taken;
+}
+
+void session_registry::describe_self(const lock_holder& self) {
+    for (auto& [username, s] : slots_) {
+        if (s.lock) s.lock->describe_self(self);
+        if (s.retiring_lock) s.retiring_lock->describe_self(self);
+    }
+}
+
+// The slot's lock becomes `taken` (a new name), or stays what it holds. A lock the retiring session
+// still needs waits with it; one for the desired settings already held by the retiring session
+// comes back from it.
+void session_registry::take_lock(slot& s, std::optional<username_lock> taken) {
+    const std::string wanted = s.desired ? username_lock_name(s.desired->config.profile.credential,
+                                                              s.desired->config.options.endpoint)
+                                         : std::string();
+    if (s.retiring_lock && s.retiring_lock->name() == wanted) std::swap(s.lock, s.retiring_lock);
+    if (!taken) return;
+    if (s.lock && (s.active || s.retiring)) {
+        if (!s.retiring_lock) s.retiring_lock = std::move(s.lock);
+    }
+    s.lock = std::move(taken);
+}
+
+void session_registry::reconcile(std::vector<desired_session> desired, claims taken) {
     if (stopping_) return;
+    taken.resize(desired.size());
     std::set<std::string> wanted;
-    for (auto& d : desired) {
+    for (std::size_t i = 0; i < desired.size(); ++i) {
+        desired_session& d = desired[i];
         const std::string username = d.config.profile.credential;
         if (!wanted.insert(username).second) {
             log_.error({}, "configuration names one IBKR username twice (account {}); keeping the first", d.config.profile.account_id);
@@ -48,9 +93,12 @@ void session_registry::reconcile(std::vector<desired_session> desired) {
         if (s.active && same_identity(s.active->config(), d.config)) {
             s.active->apply_options(d.config.options);
             s.desired = std::move(d);
+            take_lock(s, std::move(taken[i]));
             continue;
         }
         s.desired = std::move(d);
+        // Before retire(): a lock the old session keeps moves aside with it.
+        take_lock(s, std::move(taken[i]));
         if (s.active) {
             log_.info({}, "the IBKR login of account {} changed: logging out before logging in with the new settings",
                       s.active->config().profile.account_id);
@@ -109,6 +157,7 @@ void session_registry::on_retired(const std::string& username) {
     slot& s = it->second;
     s.pacing = s.retiring->pacing();
     s.retiring.reset();
+    s.retiring_lock.reset();  // logged out: the username is free for another process
     if (s.desired && !stopping_) {
         start(username, s);
     } else {

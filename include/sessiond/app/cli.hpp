@@ -17,6 +17,11 @@ namespace sessiond {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 64;   // EX_USAGE
+inline constexpr int exit_oserr = 71;   // EX_OSERR: the host-wide username lock cannot be made at all
+// EX_TEMPFAIL: another process on this host keeps this IBKR username (the daemon refuses to start;
+// test-connection could not get the running daemon's verdict, or its own login would break the
+// username's pacing record). Try again later.
+inline constexpr int exit_tempfail = 75;
 inline constexpr int exit_config = 78;  // EX_CONFIG
 
 enum class command { run, check_config, test_connection, version, help };

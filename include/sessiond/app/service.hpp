@@ -8,7 +8,9 @@
 // that API (a bad SESSIOND_LISTEN, listening beyond loopback without a token).
 
 #include "sessiond/api/api.hpp"
+#include "sessiond/app/cli.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_server.hpp"
 #include "sessiond/session/session_registry.hpp"
@@ -44,6 +46,10 @@ public:
     void reload();
 
     [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> api_endpoint() const noexcept { return endpoint_; }
+    // After start() returned false: the process's exit code (cli.hpp): exit_tempfail when another
+    // process on this host keeps this IBKR username, exit_oserr when its lock cannot be made,
+    // exit_config otherwise.
+    [[nodiscard]] int start_failure_exit_code() const noexcept { return start_failure_; }
 
     // api_backend
     [[nodiscard]] status_input status_now() const override;
@@ -55,11 +61,18 @@ public:
 
 private:
     void wait_for_signal();
-    // Asks the registry for the sessions the configuration names (none when it is not usable).
-    void reconcile_sessions();
+    // The sessions `config` names, with their TLS contexts: none when it is not usable (a TLS context
+    // that cannot be made is added to its problems).
+    std::vector<desired_session> desired_sessions(config_report& config);
     void publish_status();
     void finish_stop();
     [[nodiscard]] bool healthy() const;
+
+    // The host-wide lock for the username `config` logs in as (the registry's claim function): an
+    // error naming the holder when another process holds it (sets start_failure_).
+    expected<username_lock> lock_username(const settings& config);
+    [[nodiscard]] lock_holder self_description() const;
+    int start_failure_ = exit_config;
 
     boost::asio::io_context& io_;
     std::function<config_report()> load_config_;

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <string>
@@ -44,5 +45,8 @@ boost::asio::awaitable<connection_test_report> run_connection_test(ibkr_client& 
 // Fixed-width lines for a terminal, ending with a verdict line.
 std::string format_test_report(const connection_test_report& report);
 boost::json::object to_json(const connection_test_report& report);
+// The report read back from to_json()'s form (the daemon's POST /api/ibkr/test answer), so that
+// the CLI prints a daemon's report with the same format_test_report. The error names what is wrong.
+expected<connection_test_report> report_from_json(const boost::json::value& v);
 
 }  // namespace sessiond

@@ -27,6 +27,10 @@ struct persisted_pacing {
     std::optional<wall_time> last_validate;
 };
 
+// IBKR paces per username: one file per username, "pacing-" and 16 hex digits of a hash (the
+// username is not shown anywhere).
+std::string pacing_file_name(std::string_view credential);
+
 std::string serialize_pacing(const login_budget& logins, std::optional<wall_time> last_validate);
 
 expected<persisted_pacing> restore_pacing(std::string_view text, login_budget_settings limits, wall_time now);

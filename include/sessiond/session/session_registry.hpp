@@ -12,6 +12,7 @@
 // the slot carries it from a retired session to its successor.
 
 #include "sessiond/config/settings.hpp"
+#include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/session/connection_test.hpp"
 #include "sessiond/session/session.hpp"
@@ -41,6 +42,12 @@ bool same_identity(const settings& a, const settings& b);
 class session_registry {
 public:
     using test_callback = std::function<void(const connection_test_report&)>;
+    // Takes the host-wide lock of the username `config` logs in as (host/username_lock.hpp), or
+    // says which process holds it. The daemon passes one; without it nothing is locked.
+    using claim_function = std::function<expected<username_lock>(const settings& config)>;
+    // The locks claim() took for reconcile(), one per desired user (none where the registry holds
+    // that lock already).
+    using claims = std::vector<std::optional<username_lock>>;
 
     // `blocking` is handed to every session (see session's constructor).
     session_registry(boost::asio::any_io_executor executor, logger log, offload blocking = {});
@@ -50,12 +57,21 @@ public:
 
     // Called on the event loop after any change of any session (state, snapshot, start, end).
     void on_change(std::function<void()> observer) { observer_ = std::move(observer); }
+    void on_claim(claim_function claim) { claim_ = std::move(claim); }
+
+    // Step one of a change of configuration: every desired user's username lock, taken before
+    // anything changes. An error naming the holder when another process keeps one of them: then
+    // nothing was taken and the caller keeps what runs. A username this registry keeps (or is still
+    // logging out of) is not claimed again: the lock it holds serves.
+    expected<claims> claim(const std::vector<desired_session>& desired);
+    // What every held lock answers from now on (the API address is known once the API is bound).
+    void describe_self(const lock_holder& self);
 
     // Makes the sessions match `desired` (at most one entry per IBKR username; a later duplicate is
     // ignored with an error). Same identity: new options applied in place. Changed identity, or a
     // user no longer desired: the session logs out; its successor, if still desired then, starts
     // after that. Ignored once stop() was called.
-    void reconcile(std::vector<desired_session> desired);
+    void reconcile(std::vector<desired_session> desired, claims taken = {});
 
     // Every session logs out (bounded by the session's logout budget); done runs on the event loop
     // once all have ended.
@@ -86,7 +102,11 @@ private:
         std::unique_ptr<session> retiring;        // logging out; never alongside `active`
         std::optional<session_machine::pacing_record> pacing;  // left by the last retired session
         std::vector<test_callback> pending_tests;               // asked while no session was active
+        std::optional<username_lock> lock;          // for `desired` (or, with none desired, the last session's)
+        std::optional<username_lock> retiring_lock;  // the retiring session's, when its name differs
     };
+    [[nodiscard]] bool holds_lock(const std::string& name) const;
+    void take_lock(slot& s, std::optional<username_lock> taken);
 
     void start(const std::string& username, slot& s);
     void retire(const std::string& username, slot& s);
@@ -99,6 +119,7 @@ private:
     offload blocking_;
     std::map<std::string, slot> slots_;  // keyed by IBKR username (never logged)
     std::function<void()> observer_;
+    claim_function claim_;
     std::vector<std::function<void()>> stop_callbacks_;
     bool stopping_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -157,6 +157,8 @@ TEST(cli, exit_codes_follow_sysexits) {
     EXPECT_EQ(exit_ok, 0);
     EXPECT_EQ(exit_failure, 1);
     EXPECT_EQ(exit_usage, 64);
+    EXPECT_EQ(exit_oserr, 71);
+    EXPECT_EQ(exit_tempfail, 75);
     EXPECT_EQ(exit_config, 78);
 }
 
