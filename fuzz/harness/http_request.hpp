@@ -1,6 +1,6 @@
 #pragma once
 // The status server's request handling without sockets: the input is what a client sends on one
-// connection. It is read as http_session reads it (a request_parser<string_body> with the server's
+// connection. It is read as http_connection reads it (a request_parser<string_body> with the server's
 // header and body limits, http::read_header then http::read through a buffer of header limit + 4096
 // bytes) from a stream that hands the bytes over in uneven pieces. A request that cannot be read earns
 // status_for_read_error's answer; each request that can is summarised, answered (the status picked by

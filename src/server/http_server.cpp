@@ -1,6 +1,6 @@
 #include "sessiond/server/http_server.hpp"
 
-#include "http_session.hpp"
+#include "http_connection.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 
@@ -15,7 +15,7 @@ asio::awaitable<void> accept_connections(std::shared_ptr<http_server::state> ser
     // Named, not a lambda temporary converted inside the co_await: GCC 12 destroys such a temporary
     // twice, which released the state once too often (use after free in stop()).
     tcp_listener::connection_handler serve = [server](asio::ip::tcp::socket socket, connection_registry::membership m) {
-        start_http_session(std::move(socket), std::move(m), server);
+        start_http_connection(std::move(socket), std::move(m), server);
     };
     co_await server->listener.accept(std::move(serve));
 }

@@ -2,7 +2,7 @@
 // One client connection of the http_server (private to src/server): reads requests one at a time
 // under the limits, hands each to the request handler, writes the responses in order, and closes on
 // a bad request, a timeout, an eviction or stop(). The only translation unit that instantiates Beast's
-// asynchronous HTTP operations is http_session.cpp.
+// asynchronous HTTP operations is http_connection.cpp.
 
 #include "sessiond/net/tcp_listener.hpp"
 #include "sessiond/log/repeat_filter.hpp"
@@ -38,7 +38,7 @@ struct http_server::state {
 
 // Registers the connection's closer at once (an eviction may come before its coroutine first runs)
 // and spawns the coroutine that serves it.
-void start_http_session(boost::asio::ip::tcp::socket socket, connection_registry::membership membership,
+void start_http_connection(boost::asio::ip::tcp::socket socket, connection_registry::membership membership,
                         std::shared_ptr<http_server::state> server);
 
 }  // namespace sessiond

@@ -1,4 +1,4 @@
-#include "http_session.hpp"
+#include "http_connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -60,9 +60,9 @@ bool expects_continue(const server_request& header) {
     return header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue");
 }
 
-class http_session : public std::enable_shared_from_this<http_session> {
+class http_connection : public std::enable_shared_from_this<http_connection> {
 public:
-    http_session(tcp::socket socket, connection_registry::membership membership,
+    http_connection(tcp::socket socket, connection_registry::membership membership,
                  std::shared_ptr<http_server::state> server)
         : server_(std::move(server)),
           socket_(std::move(socket)),
@@ -73,8 +73,8 @@ public:
         membership_.on_close([this] { close(); });
     }
 
-    // Serves the connection until it ends, keeping the session alive meanwhile.
-    static asio::awaitable<void> run(std::shared_ptr<http_session> self) { co_await self->serve(); }
+    // Serves the connection until it ends, keeping the connection object alive meanwhile.
+    static asio::awaitable<void> run(std::shared_ptr<http_connection> self) { co_await self->serve(); }
 
 private:
     enum class deadline { idle, request, write, linger };
@@ -119,7 +119,7 @@ private:
     connection_registry::membership membership_;  // last: leaves the registry before what its closer touches
 };
 
-asio::awaitable<void> http_session::serve() {
+asio::awaitable<void> http_connection::serve() {
     if (server_->stopping) close();  // stopped between the accept and now
     while (!closed_) {
         if (!co_await await_request()) break;
@@ -140,7 +140,7 @@ asio::awaitable<void> http_session::serve() {
 }
 
 // Waits for the first byte of the next request, unless it is already here (pipelining).
-asio::awaitable<bool> http_session::await_request() {
+asio::awaitable<bool> http_connection::await_request() {
     if (buffer_.size() > 0) co_return true;
     // An idle connection keeps at most one read's worth: what a big header grew is given back, but
     // the usual 4 KiB stays, instead of being freed and allocated again for every keep-alive request.
@@ -154,7 +154,7 @@ asio::awaitable<bool> http_session::await_request() {
     co_return true;
 }
 
-asio::awaitable<http_session::read_result> http_session::read_request(clock::time_point began) {
+asio::awaitable<http_connection::read_result> http_connection::read_request(clock::time_point began) {
     const server_limits& limits = server_->limits;
     membership_.reading(began);
     arm(deadline::request, began + limits.request_timeout);
@@ -180,7 +180,7 @@ asio::awaitable<http_session::read_result> http_session::read_request(clock::tim
 // Beast keeps each field as soon as it has parsed it, about 80 bytes besides its text, even while the
 // header is incomplete: 4 KiB of empty fields ("a:") that never end held 85 KiB per connection until
 // the request timeout, 43 MiB at the connection cap.
-asio::awaitable<boost::system::error_code> http_session::read_header(request_parser& parser) {
+asio::awaitable<boost::system::error_code> http_connection::read_header(request_parser& parser) {
     const std::size_t max_lines = server_->limits.header_fields + 2;  // the start line and the empty line
     std::size_t lines = 0;  // of this header, handed to the parser
     std::size_t given = 0;  // bytes at the front of the buffer handed to the parser and not consumed yet
@@ -207,7 +207,7 @@ asio::awaitable<boost::system::error_code> http_session::read_header(request_par
     }
 }
 
-asio::awaitable<bool> http_session::answer(server_request req, clock::time_point began) {
+asio::awaitable<bool> http_connection::answer(server_request req, clock::time_point began) {
     const request_summary summary = summarize(req);
     membership_.responding();
     server_response res = co_await call_handler(std::move(req), summary);
@@ -218,7 +218,7 @@ asio::awaitable<bool> http_session::answer(server_request req, clock::time_point
     co_return written && keep_alive;
 }
 
-asio::awaitable<server_response> http_session::call_handler(server_request req, const request_summary& summary) {
+asio::awaitable<server_response> http_connection::call_handler(server_request req, const request_summary& summary) {
     std::string failure;
     try {
         server_response res = co_await server_->handler(std::move(req));
@@ -234,7 +234,7 @@ asio::awaitable<server_response> http_session::call_handler(server_request req, 
     co_return json_error(http::status::internal_server_error, "internal error", summary.version, summary.keep_alive);
 }
 
-asio::awaitable<bool> http_session::write(server_response& res, bool header_only) {
+asio::awaitable<bool> http_connection::write(server_response& res, bool header_only) {
     arm(deadline::write, clock::now() + server_->limits.write_timeout);
     http::response_serializer<http::string_body> serializer{res};
     boost::system::error_code ec;
@@ -251,7 +251,7 @@ asio::awaitable<bool> http_session::write(server_response& res, bool header_only
     co_return true;
 }
 
-asio::awaitable<void> http_session::refuse(http::status status, clock::time_point began) {
+asio::awaitable<void> http_connection::refuse(http::status status, clock::time_point began) {
     if (status == http::status::bad_request)
         ++server_->counts.malformed;
     else
@@ -263,7 +263,7 @@ asio::awaitable<void> http_session::refuse(http::status status, clock::time_poin
     if (written) co_await linger();
 }
 
-asio::awaitable<void> http_session::linger() {
+asio::awaitable<void> http_connection::linger() {
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
     arm(deadline::linger, clock::now() + linger_timeout);
@@ -284,15 +284,15 @@ asio::awaitable<void> http_session::linger() {
 // (the operation it was set for is long done), it re-arms for whatever deadline is current. A
 // keep-alive client sending request after request thus touches the timer about once per request
 // timeout, not three times per request.
-void http_session::arm(deadline what, clock::time_point at) {
+void http_connection::arm(deadline what, clock::time_point at) {
     deadline_what_ = what;
     deadline_at_ = at;
     if (!timer_pending_ || at < timer_at_) schedule(at);
 }
 
-void http_session::disarm() { deadline_at_ = clock::time_point::max(); }
+void http_connection::disarm() { deadline_at_ = clock::time_point::max(); }
 
-void http_session::schedule(clock::time_point at) {
+void http_connection::schedule(clock::time_point at) {
     timer_pending_ = true;
     timer_at_ = at;
     deadline_.expires_at(at);
@@ -303,14 +303,14 @@ void http_session::schedule(clock::time_point at) {
     });
 }
 
-void http_session::on_timer() {
+void http_connection::on_timer() {
     timer_pending_ = false;
     if (closed_ || deadline_at_ == clock::time_point::max()) return;
     if (clock::now() >= deadline_at_) return on_deadline(deadline_what_);
     schedule(deadline_at_);
 }
 
-void http_session::on_deadline(deadline what) {
+void http_connection::on_deadline(deadline what) {
     if (closed_) return;
     std::string_view why;
     switch (what) {
@@ -337,7 +337,7 @@ void http_session::on_deadline(deadline what) {
 
 // 408, but only if the socket takes it at once: a client that sends slowly may read slowly too, and
 // nothing may wait on it.
-void http_session::send_request_timeout() {
+void http_connection::send_request_timeout() {
     server_response res = json_error(http::status::request_timeout, "request not complete in time");
     std::ostringstream wire;
     wire << res;
@@ -349,14 +349,14 @@ void http_session::send_request_timeout() {
     if (!ec && n == bytes.size()) ++server_->counts.responses;
 }
 
-void http_session::log_request(std::string_view method, std::string_view path, unsigned status,
+void http_connection::log_request(std::string_view method, std::string_view path, unsigned status,
                                clock::time_point began) const {
     const double ms = std::chrono::duration<double, std::milli>(clock::now() - began).count();
     server_->log.debug({}, "{} {} {} {:.1f} ms", method, path, status, ms);
 }
 
 // Also the closer the registry runs (eviction, stop): it only cancels I/O, the coroutine then ends.
-void http_session::close() {
+void http_connection::close() {
     if (closed_) return;
     closed_ = true;
     disarm();
@@ -367,11 +367,11 @@ void http_session::close() {
 
 }  // namespace
 
-void start_http_session(tcp::socket socket, connection_registry::membership membership,
+void start_http_connection(tcp::socket socket, connection_registry::membership membership,
                         std::shared_ptr<http_server::state> server) {
     auto executor = socket.get_executor();
-    auto session = std::make_shared<http_session>(std::move(socket), std::move(membership), std::move(server));
-    asio::co_spawn(executor, http_session::run(std::move(session)), propagate_exception);
+    auto session = std::make_shared<http_connection>(std::move(socket), std::move(membership), std::move(server));
+    asio::co_spawn(executor, http_connection::run(std::move(session)), propagate_exception);
 }
 
 }  // namespace sessiond
