@@ -178,7 +178,8 @@ directive session_machine::after_sso(wall_time now) {
     ++snap_.counters.logins;
     snap_.logged_in_at = now;
     validate_extends_sso_ = true;
-    if (step_pace_ready(step::validate, now) <= now) return call(step::validate, milliseconds(0), now);
+    if (step_pace_ready(step::validate, now) <= now || !may_defer_validate())
+        return call(step::validate, milliseconds(0), now);
     // IBKR allows one validate a minute, and the last one (before this login, or before a restart)
     // is less than a minute old: its paper/live check passed for this username moments ago. Go on
     // with the brokerage session now; /iserver/accounts' isPaper checks paper/live meanwhile, and
@@ -188,9 +189,16 @@ directive session_machine::after_sso(wall_time now) {
     return call(step::init, milliseconds(0), now, settings_.compete);
 }
 
+bool session_machine::may_defer_validate() const noexcept {
+    // A validate that reported the other environment (IBKR_ENV changed by a reload, the username
+    // not) must be repeated before a brokerage session is initialised for that username.
+    const auto& seen = pacing_.validated_login_type;
+    return !seen || !settings_.environment || *seen == *settings_.environment;
+}
+
 directive session_machine::after_validate(const sso_validation& v, const step_outcome& o, wall_time now) {
     if (v.expires) snap_.sso_expires_at = now + *v.expires;
-    if (v.login_type) snap_.login_type = v.login_type;
+    if (v.login_type) snap_.login_type = pacing_.validated_login_type = v.login_type;
     if (!v.result) {
         step_outcome refused = failed_outcome(step::validate, failure::unauthorized,
                                               "validate answered RESULT=false: the SSO session is not valid", o.http_status);
@@ -554,6 +562,7 @@ void session_machine::continue_pacing(const pacing_record& earlier) {
     for (const wall_time t : earlier.requests.recent()) pacing_.requests.insert(t);
     pacing_.logins.merge(earlier.logins);
     pacing_.login_not_before = std::max(pacing_.login_not_before, earlier.login_not_before);
+    if (!pacing_.validated_login_type) pacing_.validated_login_type = earlier.validated_login_type;
     snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 

@@ -210,6 +210,10 @@ public:
         // No login before this, whatever the budget says: the newest login of a restored record may
         // have reached IBKR as late as this less the spacing (restore_pacing()).
         wall_time login_not_before{};
+        // The login type (paper/live) the last validate reported, in this process (the pacing file
+        // does not keep it): a login within validate's minute defers validate only when that agrees
+        // with IBKR_ENV, or when nothing says otherwise (after a restart), isPaper then checking it.
+        std::optional<ibkr_environment> validated_login_type;
     };
     [[nodiscard]] const pacing_record& pacing() const noexcept { return pacing_; }
     // Merges an earlier record into this one (per step the later time; the union of the requests
@@ -244,6 +248,8 @@ private:
     // IBKR_ENV was confirmed for this SSO session, or validate answered without LOGIN_TYPE (accepted,
     // with a warning, as it always was), or there is no IBKR_ENV to confirm.
     [[nodiscard]] bool environment_settled() const noexcept;
+    // Whether the last validate of this username (if this process saw one) agrees with IBKR_ENV.
+    [[nodiscard]] bool may_defer_validate() const noexcept;
     // When the deferred validate may be made: IBKR's validate pace, and the backoff after a failed one.
     [[nodiscard]] wall_time deferred_validate_at(wall_time now) const;
     // When the step's own pace (tickle, validate) allows it, IBKR's global request rate aside.

@@ -115,6 +115,24 @@ TEST_F(deferred_validate, a_login_after_validates_minute_validates_first_as_befo
     EXPECT_FALSE(snap().validate_deferred_until);
 }
 
+TEST_F(deferred_validate, a_reload_that_changes_ibkr_env_but_not_the_username_validates_before_init) {
+    connect();  // validated: a paper login
+    machine_settings live = production_pacing();
+    live.environment = ibkr_environment::live;
+    session_machine reloaded(live, [] { return 0.0; });
+    reloaded.continue_pacing(machine.pacing());
+    const wall_time validate_allowed = last_validate() + 60s + ibkr_pace_margin;
+    directive d = reloaded.start(now);
+    now += d.delay;
+    reloaded.on_call_started(now);
+    reloaded.on_outcome(ok(step::oauth), now);
+    reloaded.on_call_started(now);
+    d = reloaded.on_outcome(ok(step::sso), now);
+    EXPECT_EQ(d.next, step::validate) << "the last validate said paper: no init for IBKR_ENV=live before validate";
+    EXPECT_EQ(now + d.delay, validate_allowed) << "and still within IBKR's minute";
+    EXPECT_FALSE(reloaded.snapshot().validate_deferred_until);
+}
+
 TEST_F(deferred_validate, is_paper_for_the_other_environment_halts_and_logs_out) {
     connect_then_lose_the_sso_session();
     feed(ok(step::oauth));
