@@ -71,24 +71,20 @@ TEST_F(status_test, connected_reports_flags_server_sso_time_and_last_tickle) {
 // A new login within IBKR's validate minute: validate deferred, init and accounts at once.
 class deferred_validate_status : public status_test {
 protected:
-    void log_in_again_within_validates_minute(step_outcome accounts) {
+    void lose_the_sso_session_and_log_in_again(step_outcome accounts) {
         machine_settings s = test_settings();
         s.tickle_interval = 1s;  // the 401 comes a second after connecting, well within the minute
         machine.reconfigure(s);
         connect();
         feed(failed(step::tickle, failure::unauthorized, 401));
-        feed(ok(step::oauth));
-        feed(ok(step::sso));
-        feed(initialised());
-        feed(std::move(accounts));
-        feed(tickled());
+        log_in_again_within_validates_minute(std::move(accounts));
     }
 };
 
 TEST_F(deferred_validate_status, says_what_confirmed_paper_or_live_and_when_validate_comes) {
     const auto before = json_of(&snap());
     EXPECT_TRUE(before.at("environment_confirmed_by").is_null());
-    log_in_again_within_validates_minute(listed());
+    lose_the_sso_session_and_log_in_again(listed());
     const auto j = json_of(&snap());
     EXPECT_EQ(j.at("status"), "connected");
     EXPECT_EQ(j.at("environment_confirmed_by"), "accounts");
@@ -98,7 +94,7 @@ TEST_F(deferred_validate_status, says_what_confirmed_paper_or_live_and_when_vali
 }
 
 TEST_F(deferred_validate_status, without_is_paper_it_is_neither_connected_nor_ready_and_says_why) {
-    log_in_again_within_validates_minute(listed_without_is_paper());
+    lose_the_sso_session_and_log_in_again(listed_without_is_paper());
     const auto j = json_of(&snap());
     EXPECT_EQ(j.at("status"), "configured_not_connected");
     EXPECT_TRUE(j.at("environment_confirmed_by").is_null());

@@ -32,11 +32,7 @@ protected:
 
     // After the 401: the new login, init, accounts (with isPaper) and a healthy tickle.
     void run_until_connected_again() {
-        feed(ok(step::oauth));
-        feed(ok(step::sso));
-        feed(initialised());
-        feed(listed());
-        feed(tickled());
+        log_in_again_within_validates_minute();
         ASSERT_EQ(snap().state, lifecycle::connected);
     }
 

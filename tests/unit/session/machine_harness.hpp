@@ -118,6 +118,16 @@ protected:
         }
     }
 
+    // After the SSO session was lost within IBKR's validate minute: the new login (validate deferred),
+    // init, `accounts` and the first tickle, each answered successfully.
+    void log_in_again_within_validates_minute(step_outcome accounts = listed()) {
+        feed(ok(step::oauth));
+        feed(ok(step::sso));
+        feed(initialised());
+        feed(std::move(accounts));
+        feed(tickled());
+    }
+
     void connect() {
         run_until(step::tickle);
         feed(tickled());

@@ -184,11 +184,7 @@ TEST_F(tracker_test, without_is_paper_a_test_does_not_pass_before_the_deferred_v
 TEST_F(tracker_test, a_connected_session_with_a_deferred_validate_due_is_verified_with_a_tickle) {
     run_until(step::tickle);
     feed(failed(step::tickle, failure::unauthorized, 401));
-    feed(ok(step::oauth));
-    feed(ok(step::sso));
-    feed(initialised());
-    feed(listed());
-    feed(tickled());
+    log_in_again_within_validates_minute();
     ASSERT_EQ(snap().state, lifecycle::connected);
     ASSERT_EQ(last.next, step::validate);
     now += 2s;  // past the tickle pace
