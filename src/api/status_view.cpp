@@ -160,6 +160,10 @@ json::object user_json(const user_in& in) {
     out["waiting"] = s != nullptr && s->waiting;
     out["brokerage"] = brokerage_json(s);
     out["login_type"] = s != nullptr && s->login_type ? json::value(to_string(*s->login_type)) : json::value(nullptr);
+    out["environment_confirmed_by"] = s != nullptr && s->environment_checked_by != environment_check::none
+                                          ? json::value(to_string(s->environment_checked_by))
+                                          : json::value(nullptr);
+    out["validate_deferred_until"] = s != nullptr ? time_or_null(s->validate_deferred_until) : json::value(nullptr);
 
     if (s != nullptr && s->sso_expires_at) {
         out["sso_expires_at"] = iso8601_utc(*s->sso_expires_at);

@@ -136,6 +136,7 @@ expected<account_list> parse_accounts(std::string_view body) {
         if (out.accounts.size() >= 10000) break;
     }
     out.selected = bounded_text(json_string(*o, "selectedAccount").value_or(""));
+    if (const auto paper = json_bool(*o, "isPaper")) out.login_type = *paper ? ibkr_environment::paper : ibkr_environment::live;
     return out;
 }
 

@@ -105,6 +105,8 @@ asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client,
                 r.detail = "/iserver/accounts: " + r.detail;
             } else if (accounts.accounts->accounts.empty()) {
                 fail(r, "IBKR listed no accounts");
+            } else if (auto mismatch = environment_mismatch(*accounts.accounts, config.profile.environment)) {
+                fail(r, *mismatch);
             } else if (auto missing = account_missing(*accounts.accounts, config.profile.account_id)) {
                 fail(r, *missing);
             } else {

@@ -314,6 +314,7 @@ void session::log_outcome(const step_outcome& o, const directive& next) {
         log_.warn(fields, "validate did not report LOGIN_TYPE: cannot confirm that this is a {} login",
                   config_.profile.environment ? to_string(*config_.profile.environment) : "?");
     }
+    if (o.ok()) log_deferred_validate(o);
     if (o.ok()) {
         if (const auto pending = repeated_failures_.take_pending(); pending > 0)
             log_.warn(fields, "the last failure repeated {} more time(s) before this success", pending);
@@ -346,6 +347,25 @@ void session::log_outcome(const step_outcome& o, const directive& next) {
              fmt::format("{} failed: {} after {} ms: {}{}{}{}; next: {}{}", to_string(o.which), status, o.duration.count(),
                          o.detail, hint.empty() ? "" : "; ", hint, window, then,
                          suppressed_suffix(verdict.suppressed)));
+}
+
+void session::log_deferred_validate(const step_outcome& o) const {
+    const auto& snap = machine_.snapshot();
+    if (!snap.validate_deferred_until || (o.which != step::sso && o.which != step::accounts)) return;
+    const std::string until = iso8601_utc(*snap.validate_deferred_until);
+    const log_fields fields{.state = to_string(snap.state), .step = to_string(o.which)};
+    if (o.which == step::sso) {
+        log_.info(fields, "validate deferred until {} (IBKR allows one a minute): initialising the brokerage session now; "
+                          "/iserver/accounts isPaper checks paper/live meanwhile",
+                  until);
+    } else if (snap.environment_checked_by == environment_check::accounts && snap.login_type) {
+        log_.info(fields, "{} login confirmed by /iserver/accounts isPaper; validate deferred until {} (IBKR allows one a minute)",
+                  to_string(*snap.login_type), until);
+    } else if (snap.waiting_for_environment_check()) {
+        log_.warn(fields, "/iserver/accounts did not report isPaper: paper/live is unconfirmed, and the session is not "
+                          "reported connected, until validate at {} (IBKR allows one a minute)",
+                  until);
+    }
 }
 
 void session::log_transition(lifecycle before) const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace sessiond {
 
@@ -30,6 +31,15 @@ std::string_view to_string(lifecycle l) noexcept {
         case lifecycle::halted: return "halted";
         case lifecycle::stopping: return "stopping";
         case lifecycle::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(environment_check c) noexcept {
+    switch (c) {
+        case environment_check::none: return "none";
+        case environment_check::validate: return "validate";
+        case environment_check::accounts: return "accounts";
     }
     return "unknown";
 }
@@ -102,6 +112,9 @@ directive session_machine::on_test_requested(wall_time now) {
     const auto left = snap_.next_call_at && *snap_.next_call_at > now
                           ? std::chrono::ceil<milliseconds>(*snap_.next_call_at - now)
                           : milliseconds(0);
+    // A connected session is verified with a tickle, also when a deferred validate is next.
+    if (snap_.state == lifecycle::connected && pending_.next == step::validate && validate_deferred_)
+        return call(step::tickle, milliseconds(0), now);
     // A 429 penalty and the settle after init are kept; backoff and tickle-interval waits are not.
     if (snap_.rate_limited || pending_.next == step::accounts) return call(pending_.next, left, now, pending_.compete);
     return call(pending_.next, milliseconds(0), now, pending_.compete);
@@ -135,34 +148,9 @@ directive session_machine::on_success(const step_outcome& o, wall_time now) {
     switch (o.which) {
         case step::oauth: return call(step::sso, milliseconds(0), now);
 
-        case step::sso:
-            has_sso_ = true;
-            ++snap_.counters.logins;
-            snap_.logged_in_at = now;
-            validate_extends_sso_ = true;
-            return call(step::validate, milliseconds(0), now);
+        case step::sso: return after_sso(now);
 
-        case step::validate: {
-            const sso_validation& v = *o.validation;
-            if (v.expires) snap_.sso_expires_at = now + *v.expires;
-            if (v.login_type) snap_.login_type = v.login_type;
-            if (!v.result) {
-                step_outcome refused = failed_outcome(step::validate, failure::unauthorized,
-                                                      "validate answered RESULT=false: the SSO session is not valid",
-                                                      o.http_status);
-                return on_failure(refused, now);
-            }
-            if (auto mismatch = environment_mismatch(v, settings_.environment)) return halt(std::move(*mismatch), now);
-            if (refreshing_sso_) {
-                refreshing_sso_ = false;
-                if (!v.expires || *v.expires < settings_.sso_refresh_margin()) {
-                    validate_extends_sso_ = false;
-                    return planned_rebuild("planned rebuild: validate did not extend the SSO session", now);
-                }
-                return call(step::tickle, settings_.tickle_interval, now);
-            }
-            return call(step::init, milliseconds(0), now, settings_.compete);
-        }
+        case step::validate: return after_validate(*o.validation, o, now);
 
         case step::init: {
             snap_.brokerage = *o.brokerage;
@@ -174,16 +162,7 @@ directive session_machine::on_success(const step_outcome& o, wall_time now) {
             return call(step::accounts, settings_.init_settle, now);
         }
 
-        case step::accounts: {
-            const auto& list = o.accounts->accounts;
-            if (list.empty()) {
-                step_outcome none = failed_outcome(step::accounts, failure::bad_response,
-                                                   "IBKR listed no accounts yet", o.http_status);
-                return on_failure(none, now);
-            }
-            if (auto missing = account_missing(*o.accounts, settings_.account_id)) return halt(std::move(*missing), now);
-            return call(step::tickle, milliseconds(0), now);
-        }
+        case step::accounts: return after_accounts(o, now);
 
         case step::tickle: return after_tickle(*o.tickle, now);
 
@@ -192,6 +171,118 @@ directive session_machine::on_success(const step_outcome& o, wall_time now) {
             return idle(now);
     }
     return idle(now);
+}
+
+directive session_machine::after_sso(wall_time now) {
+    has_sso_ = true;
+    ++snap_.counters.logins;
+    snap_.logged_in_at = now;
+    validate_extends_sso_ = true;
+    if (step_pace_ready(step::validate, now) <= now || !may_defer_validate())
+        return call(step::validate, milliseconds(0), now);
+    // IBKR allows one validate a minute, and the last one (before this login, or before a restart)
+    // is less than a minute old: its paper/live check passed for this username moments ago. Go on
+    // with the brokerage session now; /iserver/accounts' isPaper checks paper/live meanwhile, and
+    // validate comes (and checks LOGIN_TYPE again) as soon as IBKR allows it.
+    validate_deferred_ = true;
+    snap_.validate_deferred_until = deferred_validate_at(now);
+    return call(step::init, milliseconds(0), now, settings_.compete);
+}
+
+bool session_machine::may_defer_validate() const noexcept {
+    // A validate that reported the other environment (IBKR_ENV changed by a reload, the username
+    // not) must be repeated before a brokerage session is initialised for that username.
+    const auto& seen = pacing_.validated_login_type;
+    return !seen || !settings_.environment || *seen == *settings_.environment;
+}
+
+directive session_machine::after_validate(const sso_validation& v, const step_outcome& o, wall_time now) {
+    if (v.expires) snap_.sso_expires_at = now + *v.expires;
+    if (v.login_type) snap_.login_type = pacing_.validated_login_type = v.login_type;
+    if (!v.result) {
+        step_outcome refused = failed_outcome(step::validate, failure::unauthorized,
+                                              "validate answered RESULT=false: the SSO session is not valid", o.http_status);
+        return on_failure(refused, now);
+    }
+    if (auto mismatch = environment_mismatch(v, settings_.environment)) return halt(std::move(*mismatch), now);
+    sso_validated_ = true;
+    if (v.login_type) snap_.environment_checked_by = environment_check::validate;
+    const bool deferred = std::exchange(validate_deferred_, false);
+    snap_.validate_deferred_until.reset();
+    if (refreshing_sso_) {
+        refreshing_sso_ = false;
+        if (!v.expires || *v.expires < settings_.sso_refresh_margin()) {
+            validate_extends_sso_ = false;
+            return planned_rebuild("planned rebuild: validate did not extend the SSO session", now);
+        }
+        return call(step::tickle, settings_.tickle_interval, now);
+    }
+    if (deferred) return resume_tickles(now);
+    return call(step::init, milliseconds(0), now, settings_.compete);
+}
+
+directive session_machine::after_accounts(const step_outcome& o, wall_time now) {
+    const account_list& list = *o.accounts;
+    if (list.accounts.empty()) {
+        step_outcome none = failed_outcome(step::accounts, failure::bad_response, "IBKR listed no accounts yet", o.http_status);
+        return on_failure(none, now);
+    }
+    if (auto mismatch = environment_mismatch(list, settings_.environment)) return halt(std::move(*mismatch), now);
+    if (auto missing = account_missing(list, settings_.account_id)) return halt(std::move(*missing), now);
+    if (list.login_type) {
+        snap_.login_type = list.login_type;
+        if (snap_.environment_checked_by == environment_check::none)
+            snap_.environment_checked_by = environment_check::accounts;
+    }
+    return call(step::tickle, milliseconds(0), now);
+}
+
+bool session_machine::environment_settled() const noexcept {
+    return !settings_.environment || sso_validated_ || snap_.environment_checked_by != environment_check::none;
+}
+
+directive session_machine::hold_until_environment_confirmed(wall_time now) {
+    // The safe reading: IBKR said nothing yet that rules out a login for the other environment, so the
+    // session is not offered as connected until validate's LOGIN_TYPE has been checked.
+    snap_.reason = "paper/live not confirmed yet (/iserver/accounts has no isPaper): waiting for validate, "
+                   "which IBKR allows once a minute";
+    snap_.rate_limited = false;  // the tickle went through: no 429 wait or outage is on any more
+    snap_.maintenance.reset();
+    return keep_alive(now);
+}
+
+directive session_machine::keep_alive(wall_time now) {
+    const wall_time tickle_at = now + std::max(settings_.tickle_interval, pacing_wait(step::tickle, now));
+    if (validate_deferred_) {
+        const wall_time validate_at = deferred_validate_at(now);
+        snap_.validate_deferred_until = validate_at;
+        if (validate_at <= tickle_at) {
+            resume_tickle_at_ = tickle_at;
+            return call(step::validate, std::chrono::ceil<milliseconds>(validate_at - now), now);
+        }
+    }
+    return call(step::tickle, settings_.tickle_interval, now);
+}
+
+directive session_machine::resume_tickles(wall_time now) {
+    if (snap_.state != lifecycle::connected || resume_tickle_at_ <= now) return call(step::tickle, milliseconds(0), now);
+    return call(step::tickle, std::chrono::ceil<milliseconds>(resume_tickle_at_ - now), now);
+}
+
+directive session_machine::deferred_validate_failed(wall_time now) {
+    // Not a sign that the session is unhealthy (a 401 is handled as one): paper/live was confirmed
+    // by isPaper, or the session waits for this validate anyway. Keep tickling; try again when IBKR's
+    // pace and a backoff allow.
+    if (refreshing_sso_) validate_extends_sso_ = false;
+    refreshing_sso_ = false;
+    if (snap_.state != lifecycle::connected) ++snap_.consecutive_failures;
+    deferred_validate_retry_at_ = now + backoff_.delay(++deferred_validate_failures_, uniform01_());
+    snap_.validate_deferred_until = deferred_validate_at(now);
+    return resume_tickles(now);
+}
+
+wall_time session_machine::deferred_validate_at(wall_time now) const {
+    return std::max({now, step_pace_ready(step::validate, now), deferred_validate_retry_at_});
 }
 
 directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
@@ -209,6 +300,7 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
     snap_.brokerage_reported = true;
 
     if (b.healthy()) {
+        if (!environment_settled()) return hold_until_environment_confirmed(now);
         if (snap_.state != lifecycle::connected) snap_.connected_since = now;
         snap_.state = lifecycle::connected;
         snap_.reason.clear();
@@ -232,7 +324,7 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
                     return planned_rebuild("planned rebuild: the SSO session is about to end", now);
             }
         }
-        return call(step::tickle, settings_.tickle_interval, now);
+        return keep_alive(now);
     }
 
     if (b.competing) {
@@ -271,6 +363,9 @@ directive session_machine::on_failure(const step_outcome& o, wall_time now) {
         has_sso_ = false;
         return idle(now);
     }
+    if (o.which == step::validate && validate_deferred_ && o.kind != failure::unauthorized &&
+        o.kind != failure::forbidden && o.kind != failure::rate_limited)
+        return deferred_validate_failed(now);
     // A refresh validate that fails does not mean the session is unhealthy: keep tickling, and
     // rebuild the session instead of validating when the SSO time runs low.
     if (refreshing_sso_ && o.which == step::validate && o.kind != failure::unauthorized) {
@@ -344,6 +439,8 @@ milliseconds session_machine::maintenance_retry(const maintenance_window& w, wal
 directive session_machine::halt(std::string reason, wall_time now) {
     snap_.state = lifecycle::halted;
     snap_.halt_reason = reason;
+    validate_deferred_ = false;
+    snap_.validate_deferred_until.reset();
     record_error(failed_outcome(pending_.next, failure::none, std::move(reason)), now);
     if (has_sso_) return call(step::logout, milliseconds(0), now);
     return idle(now);
@@ -384,6 +481,13 @@ directive session_machine::full_login(milliseconds delay, wall_time now) {
     has_sso_ = false;
     refreshing_sso_ = false;
     validate_extends_sso_ = true;
+    // Paper/live is checked anew for every SSO session.
+    sso_validated_ = false;
+    validate_deferred_ = false;
+    deferred_validate_failures_ = 0;
+    deferred_validate_retry_at_ = {};
+    snap_.environment_checked_by = environment_check::none;
+    snap_.validate_deferred_until.reset();
     snap_.sso_expires_at.reset();
     snap_.logged_in_at.reset();
     return call(step::oauth, delay, now);
@@ -402,13 +506,17 @@ login_budget_settings session_machine::budget_settings(const machine_settings& s
 
 milliseconds session_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
 
-milliseconds session_machine::pacing_wait(step s, wall_time now) const {
+wall_time session_machine::step_pace_ready(step s, wall_time now) const {
     milliseconds pace{0};
     if (s == step::tickle) pace = settings_.pace_tickle;
     if (s == step::validate) pace = settings_.pace_validate;
-    wall_time ready = pacing_.requests.next_allowed(now);
     const auto& last = pacing_.last_started[index_of(s)];
-    if (last && pace > milliseconds(0)) ready = std::max(ready, *last + pace + ibkr_pace_margin);
+    if (!last || pace <= milliseconds(0)) return now;
+    return std::max(now, *last + pace + ibkr_pace_margin);
+}
+
+milliseconds session_machine::pacing_wait(step s, wall_time now) const {
+    const wall_time ready = std::max(pacing_.requests.next_allowed(now), step_pace_ready(s, now));
     return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
 }
 
@@ -454,6 +562,7 @@ void session_machine::continue_pacing(const pacing_record& earlier) {
     for (const wall_time t : earlier.requests.recent()) pacing_.requests.insert(t);
     pacing_.logins.merge(earlier.logins);
     pacing_.login_not_before = std::max(pacing_.login_not_before, earlier.login_not_before);
+    if (!pacing_.validated_login_type) pacing_.validated_login_type = earlier.validated_login_type;
     snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 

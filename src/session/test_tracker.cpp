@@ -25,6 +25,20 @@ void pass_as_held(test_step_report& r, std::string detail) {
     r.detail = std::move(detail);
 }
 
+// The validate line while validate waits for IBKR's minute and isPaper has confirmed paper/live.
+std::string deferred_validate(const session_snapshot& s) {
+    std::string out = "deferred";
+    if (s.validate_deferred_until) out += " until " + iso8601_utc(*s.validate_deferred_until);
+    out += " (IBKR allows one validate a minute); ";
+    out += s.login_type ? std::string(to_string(*s.login_type)) : std::string("paper/live");
+    return out + " login confirmed by /iserver/accounts isPaper";
+}
+
+std::string validate_as_held(const session_snapshot& s, const std::string& held) {
+    if (s.validate_deferred_until && s.environment_checked_by == environment_check::accounts) return deferred_validate(s);
+    return s.login_type ? std::string(to_string(*s.login_type)) + " login" : held;
+}
+
 }  // namespace
 
 test_tracker::test_tracker(const session_snapshot& at_start) {
@@ -34,15 +48,22 @@ test_tracker::test_tracker(const session_snapshot& at_start) {
     // Steps the running session has already passed are reported as such, not repeated.
     const step next = at_start.current_step;
     const bool sso_held = verifying_ || (next != step::oauth && next != step::sso);
-    const bool validated = verifying_ || next == step::init || next == step::accounts || next == step::tickle;
+    // Past sso, validate has run unless it was deferred (then isPaper may have confirmed paper/live).
+    const bool past_validate = next == step::init || next == step::accounts || next == step::tickle;
+    const bool validated = verifying_ || (past_validate && !at_start.validate_deferred_until);
     if (sso_held) {
         pass_as_held(line(step::oauth), held);
         pass_as_held(line(step::sso), held);
     }
-    if (validated) {
-        pass_as_held(line(step::validate),
-                     at_start.login_type ? std::string(to_string(*at_start.login_type)) + " login" : held);
-    }
+    if (validated) pass_as_held(line(step::validate), validate_as_held(at_start, held));
+    note_deferred_validate(at_start);
+}
+
+void test_tracker::note_deferred_validate(const session_snapshot& s) {
+    test_step_report& r = line(step::validate);
+    if (r.result == result_t::skipped && s.validate_deferred_until &&
+        s.environment_checked_by == environment_check::accounts)
+        pass_as_held(r, deferred_validate(s));
 }
 
 test_step_report& test_tracker::line(step s) {
@@ -115,10 +136,19 @@ bool test_tracker::on_outcome(const step_outcome& o, const session_snapshot& aft
                 return finish();
             }
             r.duration += o.duration;
+            note_deferred_validate(after);
             return false;
         }
         case step::tickle:
+            if (o.ok() && after.waiting_for_environment_check() && after.brokerage.healthy()) {
+                // Up, but not connected before the deferred validate has confirmed paper/live.
+                r.result = result_t::passed;
+                r.duration += o.duration;
+                r.detail = "brokerage session authenticated; paper/live not confirmed yet (no isPaper)";
+                return false;
+            }
             if (after.state == lifecycle::connected) {
+                note_deferred_validate(after);
                 r.result = result_t::passed;
                 if (r.http_status == 0) r.http_status = o.http_status;
                 r.duration += o.duration;

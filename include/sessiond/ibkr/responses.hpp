@@ -58,6 +58,8 @@ struct tickle_report {
 struct account_list {
     std::vector<std::string> accounts;
     std::string selected;
+    // isPaper: paper (true) or live (false); absent when IBKR leaves it out or sends no boolean.
+    std::optional<ibkr_environment> login_type;
 };
 
 expected<oauth_token> parse_oauth_token(std::string_view body);

@@ -83,6 +83,8 @@ private:
     boost::asio::awaitable<void> wait(std::chrono::milliseconds delay);
     boost::asio::awaitable<void> logout_before_exit();
     void log_outcome(const step_outcome& o, const directive& next);
+    // What checked paper/live for this SSO session while validate waits for IBKR's minute.
+    void log_deferred_validate(const step_outcome& o) const;
     void follow_test(const step_outcome& outcome);
     void record_duration(const step_outcome& o);
     void finish_test();

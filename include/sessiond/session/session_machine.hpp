@@ -6,6 +6,11 @@
 //
 //   start ──> oauth ──> sso ──> validate ──> init ──(settle)──> accounts ──> tickle ──(interval)──> tickle ...
 //
+//   validate within IBKR's minute of the last one (a login soon after another, a restart, a reload):
+//     sso ──> init ──(settle)──> accounts (isPaper checks IBKR_ENV) ──> tickle ... ──> validate when
+//     IBKR allows it (LOGIN_TYPE checked again) ──> tickle ...
+//     Without isPaper the session is not reported connected before that validate.
+//
 //   401 anywhere after sso        -> full login again (at once if the session was healthy, else backoff)
 //   tickle: connected, not authenticated -> init again, keeping the SSO session
 //   tickle: competing             -> compete=true: take over with init (paced by backoff); false: wait
@@ -15,8 +20,8 @@
 //   in an IBKR maintenance window (daily reset, Saturday evening): 5xx, timeouts, resets and bad
 //   bodies are expected -> no escalation, retry at the backoff cap or when the window ends,
 //                                    whichever is sooner
-//   validate says live but IBKR_ENV=paper (or the reverse), or the account is not listed
-//                                 -> halted: log out and make no further calls until reconfigured
+//   validate (LOGIN_TYPE) or accounts (isPaper) says live but IBKR_ENV=paper (or the reverse), or
+//   the account is not listed     -> halted: log out and make no further calls until reconfigured
 
 #include "sessiond/config/settings.hpp"
 #include "sessiond/ibkr/ibkr_calendar.hpp"
@@ -59,6 +64,15 @@ enum class lifecycle : std::uint8_t {
 };
 
 std::string_view to_string(lifecycle l) noexcept;
+
+// What confirmed IBKR_ENV (paper or live) for the current SSO session.
+enum class environment_check : std::uint8_t {
+    none,      // nothing yet
+    validate,  // validate's LOGIN_TYPE matched
+    accounts,  // /iserver/accounts' isPaper matched (validate deferred, or validate had no LOGIN_TYPE)
+};
+
+std::string_view to_string(environment_check c) noexcept;
 
 struct machine_settings {
     std::chrono::milliseconds tickle_interval{60'000};
@@ -126,7 +140,11 @@ struct session_snapshot {
     std::optional<wall_time> next_call_at;
     brokerage_status brokerage;       // as IBKR last reported it
     bool brokerage_reported = false;
-    std::optional<ibkr_environment> login_type;  // as validate reported it
+    std::optional<ibkr_environment> login_type;  // as validate (LOGIN_TYPE) or accounts (isPaper) last reported it
+    environment_check environment_checked_by = environment_check::none;  // for the current SSO session
+    // While the current SSO session's validate waits for IBKR's one-a-minute limit (the login went
+    // on without it): when it is due.
+    std::optional<wall_time> validate_deferred_until;
     std::optional<wall_time> sso_expires_at;
     std::optional<wall_time> logged_in_at;
     std::optional<wall_time> connected_since;
@@ -145,6 +163,12 @@ struct session_snapshot {
     // Service Unavailable", "planned rebuild: the SSO session is about to end". Empty while connected.
     std::string reason;
     session_counters counters;
+
+    // The brokerage session may be up, but nothing has confirmed paper/live yet (no isPaper, and the
+    // validate is deferred): the session is not reported connected before that validate.
+    [[nodiscard]] bool waiting_for_environment_check() const noexcept {
+        return validate_deferred_until.has_value() && environment_checked_by == environment_check::none;
+    }
 };
 
 class session_machine {
@@ -186,6 +210,10 @@ public:
         // No login before this, whatever the budget says: the newest login of a restored record may
         // have reached IBKR as late as this less the spacing (restore_pacing()).
         wall_time login_not_before{};
+        // The login type (paper/live) the last validate reported, in this process (the pacing file
+        // does not keep it): a login within validate's minute defers validate only when that agrees
+        // with IBKR_ENV, or when nothing says otherwise (after a restart), isPaper then checking it.
+        std::optional<ibkr_environment> validated_login_type;
     };
     [[nodiscard]] const pacing_record& pacing() const noexcept { return pacing_; }
     // Merges an earlier record into this one (per step the later time; the union of the requests
@@ -205,6 +233,27 @@ private:
     directive on_success(const step_outcome& o, wall_time now);
     directive on_failure(const step_outcome& o, wall_time now);
     directive after_tickle(const tickle_report& t, wall_time now);
+    directive after_sso(wall_time now);
+    directive after_validate(const sso_validation& v, const step_outcome& o, wall_time now);
+    directive after_accounts(const step_outcome& o, wall_time now);
+    // A healthy tickle while paper/live is still unconfirmed: not connected yet, wait for validate.
+    directive hold_until_environment_confirmed(wall_time now);
+    // The next call of a session that is up: a tickle after the interval, or the deferred validate
+    // when IBKR allows it before that tickle.
+    directive keep_alive(wall_time now);
+    // After the deferred validate (or its failure): tickle at once when that validate was what the
+    // session waited for to be reported connected, else when the next tickle was due anyway.
+    directive resume_tickles(wall_time now);
+    directive deferred_validate_failed(wall_time now);
+    // IBKR_ENV was confirmed for this SSO session, or validate answered without LOGIN_TYPE (accepted,
+    // with a warning, as it always was), or there is no IBKR_ENV to confirm.
+    [[nodiscard]] bool environment_settled() const noexcept;
+    // Whether the last validate of this username (if this process saw one) agrees with IBKR_ENV.
+    [[nodiscard]] bool may_defer_validate() const noexcept;
+    // When the deferred validate may be made: IBKR's validate pace, and the backoff after a failed one.
+    [[nodiscard]] wall_time deferred_validate_at(wall_time now) const;
+    // When the step's own pace (tickle, validate) allows it, IBKR's global request rate aside.
+    [[nodiscard]] wall_time step_pace_ready(step s, wall_time now) const;
     directive halt(std::string reason, wall_time now);
     directive planned_rebuild(std::string why, wall_time now);
     // The window `o` failed in, when it is the kind of failure IBKR's maintenance brings.
@@ -231,6 +280,11 @@ private:
     bool ever_connected_ = false;
     bool refreshing_sso_ = false;       // the validate in flight is a refresh, not part of a login
     bool validate_extends_sso_ = true;  // becomes false when a refresh validate did not extend it
+    bool sso_validated_ = false;        // validate answered RESULT=true for the current SSO session
+    bool validate_deferred_ = false;    // the current SSO session went on to init without validate
+    int deferred_validate_failures_ = 0;
+    wall_time deferred_validate_retry_at_{};  // after a failed deferred validate: its backoff
+    wall_time resume_tickle_at_{};            // the tickle a deferred validate was scheduled before
     int takeover_streak_ = 0;           // takeovers of a competing session in a row
     std::optional<wall_time> last_takeover_at_;
 };

@@ -5,7 +5,9 @@
 // A connected session is verified without being torn down: its login steps are reported as held
 // (oauth, sso, validate) and a tickle decides "init". A session that is down runs its login flow
 // now; each step is reported as the flow reaches it, and the report ends at the first failure, when
-// the session is connected, or when the session halts.
+// the session is connected, or when the session halts. A validate deferred for IBKR's one-a-minute
+// limit passes as such once /iserver/accounts' isPaper has confirmed paper/live; without isPaper the
+// test waits for that validate (or reports that IBKR's limits do not allow it now).
 
 #include "sessiond/session/connection_test.hpp"
 #include "sessiond/session/session_machine.hpp"
@@ -33,6 +35,8 @@ public:
 
 private:
     test_step_report& line(step s);
+    // Validate deferred for IBKR's minute, paper/live confirmed by isPaper: the validate line says so.
+    void note_deferred_validate(const session_snapshot& s);
     bool finish();
     void fail_pending(std::string why);
 

@@ -2,6 +2,7 @@
 
 #include "sessiond/api/status_view.hpp"
 
+#include "sessiond/core/time_format.hpp"
 #include "sessiond/log/redact.hpp"
 #include "support/test_keys.hpp"
 #include "unit/session/machine_harness.hpp"
@@ -65,6 +66,42 @@ TEST_F(status_test, connected_reports_flags_server_sso_time_and_last_tickle) {
     EXPECT_TRUE(j.at("next_retry_at").is_null()) << "nothing to retry while connected";
     EXPECT_EQ(j.at("message"), "connected as DU1234567 (paper); SSO 8m20s left");
     EXPECT_TRUE(is_ready(readiness_checks(input(&snap()))));
+}
+
+// A new login within IBKR's validate minute: validate deferred, init and accounts at once.
+class deferred_validate_status : public status_test {
+protected:
+    void lose_the_sso_session_and_log_in_again(step_outcome accounts) {
+        machine_settings s = test_settings();
+        s.tickle_interval = 1s;  // the 401 comes a second after connecting, well within the minute
+        machine.reconfigure(s);
+        connect();
+        feed(failed(step::tickle, failure::unauthorized, 401));
+        log_in_again_within_validates_minute(std::move(accounts));
+    }
+};
+
+TEST_F(deferred_validate_status, says_what_confirmed_paper_or_live_and_when_validate_comes) {
+    const auto before = json_of(&snap());
+    EXPECT_TRUE(before.at("environment_confirmed_by").is_null());
+    lose_the_sso_session_and_log_in_again(listed());
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("status"), "connected");
+    EXPECT_EQ(j.at("environment_confirmed_by"), "accounts");
+    ASSERT_TRUE(snap().validate_deferred_until);
+    EXPECT_EQ(j.at("validate_deferred_until").as_string(), iso8601_utc(*snap().validate_deferred_until));
+    EXPECT_TRUE(is_ready(readiness_checks(input(&snap()))));
+}
+
+TEST_F(deferred_validate_status, without_is_paper_it_is_neither_connected_nor_ready_and_says_why) {
+    lose_the_sso_session_and_log_in_again(listed_without_is_paper());
+    const auto j = json_of(&snap());
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_TRUE(j.at("environment_confirmed_by").is_null());
+    EXPECT_TRUE(j.at("validate_deferred_until").is_string());
+    EXPECT_NE(j.at("message").as_string().find("paper/live not confirmed yet"), boost::json::string::npos)
+        << j.at("message");
+    EXPECT_FALSE(is_ready(readiness_checks(input(&snap()))));
 }
 
 TEST_F(status_test, reconnecting_reports_the_error_the_attempt_and_the_next_retry) {

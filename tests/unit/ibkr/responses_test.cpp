@@ -404,6 +404,25 @@ TEST(ibkr_responses, accounts_reads_the_list_and_the_selected_account) {
     EXPECT_EQ(a->selected, "U1234567");
 }
 
+TEST(ibkr_responses, accounts_reads_is_paper_as_the_login_type) {
+    const auto live = parse_accounts(accounts_response);
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->login_type, ibkr_environment::live);
+    const auto paper = parse_accounts(R"({"accounts":["DU1234567"],"isPaper":true})");
+    ASSERT_TRUE(paper);
+    EXPECT_EQ(paper->login_type, ibkr_environment::paper);
+}
+
+TEST(ibkr_responses, accounts_without_a_boolean_is_paper_leave_the_login_type_unknown) {
+    for (const char* body : {R"({"accounts":["U1"]})", R"({"accounts":["U1"],"isPaper":"true"})",
+                             R"({"accounts":["U1"],"isPaper":1})", R"({"accounts":["U1"],"isPaper":null})"}) {
+        SCOPED_TRACE(body);
+        const auto a = parse_accounts(body);
+        ASSERT_TRUE(a);
+        EXPECT_FALSE(a->login_type);
+    }
+}
+
 TEST(ibkr_responses, accounts_empty_list_is_parsed) {
     const auto a = parse_accounts(R"({"accounts":[]})");
     ASSERT_TRUE(a);

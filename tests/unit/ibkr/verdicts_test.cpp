@@ -44,6 +44,35 @@ TEST(ibkr_verdicts, login_without_login_type_is_accepted) {
     EXPECT_FALSE(environment_mismatch(validation(std::nullopt), ibkr_environment::paper));
 }
 
+account_list accounts_of(std::optional<ibkr_environment> is_paper) {
+    account_list l;
+    l.accounts = {"DU1234567"};
+    l.login_type = is_paper;
+    return l;
+}
+
+TEST(ibkr_verdicts, is_paper_of_the_configured_environment_is_accepted) {
+    EXPECT_FALSE(environment_mismatch(accounts_of(ibkr_environment::paper), ibkr_environment::paper));
+    EXPECT_FALSE(environment_mismatch(accounts_of(ibkr_environment::live), ibkr_environment::live));
+}
+
+TEST(ibkr_verdicts, is_paper_of_the_other_environment_is_refused_naming_where_ibkr_said_it) {
+    const auto live = environment_mismatch(accounts_of(ibkr_environment::live), ibkr_environment::paper);
+    ASSERT_TRUE(live);
+    EXPECT_EQ(*live,
+              "IBKR reports a live login but IBKR_ENV=paper (/iserver/accounts isPaper=false): refusing to run a "
+              "session for the wrong environment; fix IBKR_ENV or IBKR_CREDENTIAL, then reload");
+    const auto paper = environment_mismatch(accounts_of(ibkr_environment::paper), ibkr_environment::live);
+    ASSERT_TRUE(paper);
+    EXPECT_TRUE(paper->starts_with("IBKR reports a paper login but IBKR_ENV=live (/iserver/accounts isPaper=true)"))
+        << *paper;
+}
+
+TEST(ibkr_verdicts, accounts_without_is_paper_contradict_nothing) {
+    EXPECT_FALSE(environment_mismatch(accounts_of(std::nullopt), ibkr_environment::paper));
+    EXPECT_FALSE(environment_mismatch(accounts_of(std::nullopt), ibkr_environment::live));
+}
+
 TEST(ibkr_verdicts, no_configured_environment_accepts_any_login) {
     EXPECT_FALSE(environment_mismatch(validation(ibkr_environment::live), std::nullopt));
     EXPECT_FALSE(environment_mismatch(validation(ibkr_environment::paper), std::nullopt));

@@ -62,11 +62,15 @@ inline step_outcome initialised(brokerage_status b = status(true, true, false)) 
     return o;
 }
 
-inline step_outcome listed(std::vector<std::string> accounts = {"DU1234567"}) {
+// /iserver/accounts as IBKR (and ibkr-sim) answers it, with isPaper.
+inline step_outcome listed(std::vector<std::string> accounts = {"DU1234567"},
+                           std::optional<ibkr_environment> is_paper = ibkr_environment::paper) {
     step_outcome o = ok(step::accounts);
-    o.accounts = account_list{std::move(accounts), {}};
+    o.accounts = account_list{std::move(accounts), {}, is_paper};
     return o;
 }
+
+inline step_outcome listed_without_is_paper() { return listed({"DU1234567"}, std::nullopt); }
 
 inline step_outcome tickled(brokerage_status b = status(true, true, false), std::optional<milliseconds> sso = 500'000ms) {
     step_outcome o = ok(step::tickle);
@@ -112,6 +116,16 @@ protected:
                 default: FAIL() << "the login flow never asked for " << to_string(target);
             }
         }
+    }
+
+    // After the SSO session was lost within IBKR's validate minute: the new login (validate deferred),
+    // init, `accounts` and the first tickle, each answered successfully.
+    void log_in_again_within_validates_minute(step_outcome accounts = listed()) {
+        feed(ok(step::oauth));
+        feed(ok(step::sso));
+        feed(initialised());
+        feed(std::move(accounts));
+        feed(tickled());
     }
 
     void connect() {

@@ -215,21 +215,25 @@ TEST_F(machine_test, rate_limited_without_retry_after_waits_the_penalty_period) 
 
 TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) {
     run_until(step::accounts);
+    const wall_time first_validate = *machine.pacing().last_started[static_cast<std::size_t>(step::validate)];
     feed(listed());
-    // The session is gone on the very first tickle, 3 s after validate: the new login's validate
-    // must wait until a minute has passed since the last one.
+    // The session is gone on the very first tickle, 3 s after validate: the new login goes on without
+    // validate, and validate comes when a minute (and the margin) has passed since the last one.
     feed(failed(step::tickle, failure::unauthorized, 401));
     feed(ok(step::oauth));
-    const directive d = feed(ok(step::sso));
+    expect_call(feed(ok(step::sso)), step::init, 0ms);
+    feed(initialised());
+    feed(listed());
+    const directive d = feed(tickled());
     EXPECT_EQ(d.next, step::validate);
-    EXPECT_GT(d.delay, 50s);
-    EXPECT_LE(d.delay, 60s);
+    EXPECT_EQ(now + d.delay, first_validate + 60s + ibkr_pace_margin);
 }
 
 TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_replaces) {
     run_until(step::accounts);  // validate called at the start of this machine's login
     const auto& history = machine.pacing();
     ASSERT_TRUE(history.last_started[static_cast<std::size_t>(step::validate)]);
+    const wall_time first_validate = *history.last_started[static_cast<std::size_t>(step::validate)];
 
     session_machine next(test_settings(), [] { return 0.0; });
     next.continue_pacing(history);
@@ -238,9 +242,8 @@ TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_re
     next.on_outcome(ok(step::oauth), now);
     next.on_call_started(now);
     const directive d = next.on_outcome(ok(step::sso), now);
-    EXPECT_EQ(d.next, step::validate);
-    EXPECT_GT(d.delay, 50s) << "the new session's validate waits for the old one's pacing";
-    EXPECT_LE(d.delay, 60s + ibkr_pace_margin);
+    EXPECT_EQ(d.next, step::init) << "the new session's validate waits for the old one's pacing";
+    EXPECT_EQ(next.snapshot().validate_deferred_until, first_validate + 60s + ibkr_pace_margin);
 }
 
 TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {

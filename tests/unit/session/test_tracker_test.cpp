@@ -140,7 +140,7 @@ TEST_F(tracker_test, a_429_penalty_is_not_skipped_and_the_report_says_when) {
         << tracker->report().steps[3].detail;
 }
 
-TEST_F(tracker_test, validate_pacing_is_kept_when_a_test_asks_for_a_new_login) {
+TEST_F(tracker_test, a_test_login_within_validates_minute_defers_validate_and_says_so) {
     run_until(step::tickle);
     feed(failed(step::tickle, failure::unauthorized, 401));  // login again, 3 s after the last validate
     feed(ok(step::oauth));
@@ -149,8 +149,53 @@ TEST_F(tracker_test, validate_pacing_is_kept_when_a_test_asks_for_a_new_login) {
     EXPECT_EQ(last.next, step::oauth);
     feed_both(ok(step::oauth));
     feed_both(ok(step::sso));
+    EXPECT_EQ(last.next, step::init) << "the test does not break IBKR's one-validate-per-minute rule";
+    EXPECT_FALSE(feed_both(initialised()));
+    EXPECT_FALSE(feed_both(listed()));
+    EXPECT_TRUE(feed_both(tickled()));
+    const auto& r = tracker->report();
+    EXPECT_TRUE(r.passed());
+    EXPECT_EQ(r.steps[2].http_status, 0) << "no validate call was made";
+    EXPECT_NE(r.steps[2].detail.find("deferred until "), std::string::npos) << r.steps[2].detail;
+    EXPECT_NE(r.steps[2].detail.find("paper login confirmed by /iserver/accounts isPaper"), std::string::npos)
+        << r.steps[2].detail;
+    EXPECT_EQ(last.next, step::validate) << "the deferred validate is still to come";
+}
+
+TEST_F(tracker_test, without_is_paper_a_test_does_not_pass_before_the_deferred_validate) {
+    run_until(step::tickle);
+    feed(failed(step::tickle, failure::unauthorized, 401));
+    feed(ok(step::oauth));
+    feed(failed(step::sso, failure::server_error, 500));
+    begin_test();
+    feed_both(ok(step::oauth));
+    feed_both(ok(step::sso));
+    feed_both(initialised());
+    feed_both(listed_without_is_paper());
+    EXPECT_FALSE(feed_both(tickled())) << "authenticated, but paper/live is not confirmed";
     EXPECT_EQ(last.next, step::validate);
-    EXPECT_GT(last.delay, 40s) << "the test does not break IBKR's one-validate-per-minute rule";
+    EXPECT_GT(last.delay, 40s);
+    tracker->not_now(last.next, last.delay);  // what the session does with a wait that long
+    EXPECT_FALSE(tracker->report().passed());
+    EXPECT_EQ(tracker->report().failed_step(), "validate");
+    EXPECT_EQ(result_of(3), result_t::passed) << tracker->report().steps[3].detail;
+}
+
+TEST_F(tracker_test, a_connected_session_with_a_deferred_validate_due_is_verified_with_a_tickle) {
+    run_until(step::tickle);
+    feed(failed(step::tickle, failure::unauthorized, 401));
+    log_in_again_within_validates_minute();
+    ASSERT_EQ(snap().state, lifecycle::connected);
+    ASSERT_EQ(last.next, step::validate);
+    now += 2s;  // past the tickle pace
+    begin_test();
+    EXPECT_TRUE(tracker->verifying());
+    EXPECT_EQ(last.next, step::tickle);
+    EXPECT_EQ(last.delay, 0ms);
+    EXPECT_TRUE(feed_both(tickled()));
+    EXPECT_TRUE(tracker->report().passed());
+    EXPECT_NE(tracker->report().steps[2].detail.find("confirmed by /iserver/accounts isPaper"), std::string::npos)
+        << tracker->report().steps[2].detail;
 }
 
 TEST_F(tracker_test, the_settle_after_init_is_not_skipped) {
