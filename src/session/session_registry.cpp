@@ -110,19 +110,24 @@ void session_registry::reconcile(std::vector<desired_session> desired, claims ta
                       s.desired->config.profile.account_id);
         }
     }
+    let_go([&](const std::string& username) { return !wanted.contains(username); },
+           "the user's session was removed from the configuration");
+    notify();
+}
+
+void session_registry::let_go(const std::function<bool(const std::string&)>& which, const char* why) {
     for (auto it = slots_.begin(); it != slots_.end();) {
         slot& s = it->second;
-        if (wanted.contains(it->first)) {
+        if (!which(it->first)) {
             ++it;
             continue;
         }
         s.desired.reset();
         if (s.active) retire(it->first, s);
         for (auto& t : std::exchange(s.pending_tests, {}))
-            asio::post(executor_, [t = std::move(t)] { t(not_run("the user's session was removed from the configuration")); });
+            asio::post(executor_, [t = std::move(t), why] { t(not_run(why)); });
         it = s.retiring ? std::next(it) : slots_.erase(it);
     }
-    notify();
 }
 
 void session_registry::start(const std::string& username, slot& s) {
@@ -173,14 +178,7 @@ void session_registry::stop(std::function<void()> done) {
     if (done) stop_callbacks_.push_back(std::move(done));
     if (!stopping_) {
         stopping_ = true;
-        for (auto it = slots_.begin(); it != slots_.end();) {
-            slot& s = it->second;
-            s.desired.reset();
-            if (s.active) retire(it->first, s);
-            for (auto& t : std::exchange(s.pending_tests, {}))
-                asio::post(executor_, [t = std::move(t)] { t(not_run("the daemon is stopping")); });
-            it = s.retiring ? std::next(it) : slots_.erase(it);
-        }
+        let_go([](const std::string&) { return true; }, "the daemon is stopping");
         notify();
     }
     asio::post(executor_, [this, alive = alive_] {

@@ -111,6 +111,9 @@ private:
     void start(const std::string& username, slot& s);
     void retire(const std::string& username, slot& s);
     void on_retired(const std::string& username);
+    // The users `which` names are no longer desired: their sessions log out (the slot goes once
+    // that has ended, at once when there is none), their waiting tests end with `why`.
+    void let_go(const std::function<bool(const std::string&)>& which, const char* why);
     void notify() const;
     void finish_stop_if_done();
 
