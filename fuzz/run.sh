@@ -29,9 +29,11 @@ keys=$work/keys
 mkdir -p "$keys"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/pkcs8.pem" 2>/dev/null
 openssl rsa -in "$keys/pkcs8.pem" -traditional -out "$keys/pkcs1.pem" 2>/dev/null
-# Keys the parser must refuse whole, not just by their headers (the committed seeds are stubs).
+# Keys the parser must refuse (EC, encrypted in both formats) and damaged ones: no key-shaped text
+# is committed, not even a stub; every such seed is made here, in the run's temporary directory.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/ec.pem" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-256-cbc -pass pass:fuzz -out "$keys/encrypted.pem" 2>/dev/null
+openssl rsa -in "$keys/pkcs8.pem" -traditional -aes128 -passout pass:fuzz -out "$keys/legacy-encrypted.pem" 2>/dev/null
 
 seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
   cp -r "$root/fuzz/corpus/$1/." "$2/"
@@ -40,11 +42,16 @@ seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
       cp "$keys/pkcs8.pem" "$keys/pkcs1.pem" "$2/"
       cp "$keys/ec.pem" "$2/generated-ec.pem"
       cp "$keys/encrypted.pem" "$2/generated-encrypted.pem"
+      cp "$keys/legacy-encrypted.pem" "$2/generated-legacy-encrypted.pem"
       awk '{printf "%s\\n", $0}' "$keys/pkcs8.pem" >"$2/pkcs8-one-line.pem"
+      awk '{printf "%s\\n", $0}' "$keys/pkcs1.pem" >"$2/pkcs1-one-line.pem"
+      { head -n 2 "$keys/pkcs8.pem"; tail -n 1 "$keys/pkcs8.pem"; } >"$2/truncated-pkcs8.pem"
+      { head -n 2 "$keys/pkcs1.pem"; tail -n 1 "$keys/pkcs1.pem"; } >"$2/truncated-pkcs1.pem"
       ;;
     settings)
       { sed 's/^IBKR_PRIVATE_KEY=.*//' "$root/fuzz/corpus/settings/complete.env"
         printf 'IBKR_PRIVATE_KEY="%s"\n' "$(cat "$keys/pkcs1.pem")"; } >"$2/complete-with-key.env"
+      printf 'IBKR_PRIVATE_KEY=%s\n' "$(awk '{printf "%s\\n", $0}' "$keys/pkcs1.pem")" >"$2/escaped-key.env"
       ;;
   esac
 }
