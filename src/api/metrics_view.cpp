@@ -64,14 +64,11 @@ void write_sessions(prometheus_text& out, const metrics_input& in) {
     const status_input& st = in.status;
     std::vector<user_series> users;
     users.reserve(st.users.size());
-    const status_input one_at_a_time{st.config, {}, st.stopping, st.started_at, st.now};
     for (std::size_t i = 0; i < st.users.size(); ++i) {
-        status_input alone = one_at_a_time;
-        alone.users.push_back(st.users[i]);
         users.push_back({{{"account", st.users[i].config->profile.account_id}},
                          st.users[i].session,
                          i < in.running.size() ? in.running[i] : nullptr,
-                         overall_status(alone) == "connected"});
+                         is_connected(st.users[i], st.stopping)});
     }
     // Not configured: the configuration's account is down, so that an alert on ibkr_session_up fires.
     if (users.empty()) users.push_back({{{"account", st.config.values.profile.account_id}}, nullptr, nullptr, false, false});

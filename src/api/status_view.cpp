@@ -59,9 +59,7 @@ std::string environment_of(const user_in& u) {
     return env ? std::string(to_string(*env)) : std::string();
 }
 
-bool user_connected(const user_in& u) {
-    return u.session != nullptr && u.session->state == lifecycle::connected && !u.stopping;
-}
+bool user_connected(const user_in& u) { return is_connected({&u.config, u.session}, u.stopping); }
 
 // A configured user whose session object does not exist yet is about to connect.
 lifecycle state_of(const user_in& u) { return u.session != nullptr ? u.session->state : lifecycle::connecting; }
@@ -228,6 +226,10 @@ json::object user_json(const user_in& in) {
 }
 
 }  // namespace
+
+bool is_connected(const user_status& user, bool stopping) noexcept {
+    return user.session != nullptr && user.session->state == lifecycle::connected && !stopping;
+}
 
 std::string_view overall_status(const status_input& in) noexcept {
     if (in.users.empty()) return "not_configured";

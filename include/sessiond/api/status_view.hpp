@@ -41,6 +41,8 @@ status_input single_user_status(const config_report& config, const session_snaps
                                 wall_time started_at, wall_time now);
 
 std::string_view overall_status(const status_input& in) noexcept;
+// One user's session is authenticated and usable (and the daemon is not stopping).
+bool is_connected(const user_status& user, bool stopping) noexcept;
 
 boost::json::object status_json(const status_input& in);
 
