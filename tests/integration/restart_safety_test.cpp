@@ -114,9 +114,12 @@ TEST_F(restart_safety, kill_9_anywhere_in_the_login_flow_never_exceeds_the_budge
     const auto status = last.api().get("/api/ibkr/status");
     ASSERT_TRUE(status);
     EXPECT_TRUE(status->json().at("login_budget").at("persisted").as_bool());
-    EXPECT_EQ(static_cast<std::size_t>(status->json().at("login_budget").at("logins_last_hour").to_number<std::int64_t>()),
-              logins.size())
-        << "every login the simulator saw is in the restored budget";
+    // The budget is written before the token request leaves, so a kill between the two counts a login
+    // the simulator never saw: safe, and at most one per kill. A login the budget does not count is not.
+    const auto counted =
+        static_cast<std::size_t>(status->json().at("login_budget").at("logins_last_hour").to_number<std::int64_t>());
+    EXPECT_GE(counted, logins.size()) << "every login the simulator saw is in the restored budget";
+    EXPECT_LE(counted, logins.size() + kills) << "at most one unsent login counted per kill";
 }
 
 TEST_F(restart_safety, a_restart_with_the_hours_budget_spent_starts_throttled_and_makes_no_call) {
