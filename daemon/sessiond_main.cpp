@@ -6,11 +6,9 @@
 #include "sessiond/app/service.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/host/username_lock.hpp"
-#include "sessiond/ibkr/ibkr_client.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"
-#include "sessiond/session/connection_test.hpp"
-#include "sessiond/session/standalone_pacing.hpp"
+#include "sessiond/session/standalone_test.hpp"
 #include "sessiond/systemd/journal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -65,30 +63,18 @@ int test_connection(const command_line& cli, const logger& log) {
         return exit_oserr;
     }
     std::optional<username_lock> held(std::move(std::get<username_lock>(lock)));
-    // Alone with the username: within its pacing record, as a daemon would be.
-    const wall_time now = wall_clock::now();
-    standalone_pacing pacing = standalone_pacing::open(config, now);
-    if (!pacing.note().empty()) log.warn({}, "{}", pacing.note());
-    if (const auto why = pacing.refusal(now)) {
-        std::cout << "not testing now: " << *why << "; run test-connection again then\n";
+    // Alone with the username: a one-shot of the daemon's own session, within its pacing record.
+    connection_test_report result;
+    run_standalone_test(io.get_executor(), config, std::move(*tls), log, [&](connection_test_report r) {
+        held.reset();  // logged out: the username is free again (and io runs dry)
+        result = std::move(r);
+    });
+    log.info({}, "testing the connection to {}", config.options.endpoint.text);
+    io.run();
+    if (!result.not_now.empty()) {
+        std::cout << "not testing now: " << result.not_now << "; run test-connection again then\n";
         return exit_tempfail;
     }
-    if (auto saved = pacing.record_login(now); !saved) log.error({}, "pacing record not saved: {}", saved.error().message);
-    ibkr_client client(io.get_executor(), std::move(*tls), report.values.profile, report.values.options);
-    connection_test_report result;
-    boost::asio::co_spawn(io, run_connection_test(client, report.values),
-                          [&](std::exception_ptr e, connection_test_report r) {
-                              if (!e && r.steps.size() >= 3 && r.steps[2].result != test_step_report::result_t::skipped) {
-                                  // The validate started once the token and SSO calls had ended.
-                                  if (auto saved = pacing.record_validate(now + r.steps[0].duration + r.steps[1].duration); !saved)
-                                      log.error({}, "pacing record not saved: {}", saved.error().message);
-                              }
-                              held.reset();  // logged out: the username is free again (and io runs dry)
-                              if (e) std::rethrow_exception(e);
-                              result = std::move(r);
-                          });
-    log.info({}, "testing the connection to {}", report.values.options.endpoint.text);
-    io.run();
     std::cout << format_test_report(result);
     return result.passed() ? exit_ok : exit_failure;
 }

@@ -7,7 +7,7 @@
 #include "check.hpp"
 
 #include "sessiond/core/time_zone.hpp"
-#include "sessiond/session/pacing_file.hpp"
+#include "sessiond/pacing/pacing_file.hpp"
 
 #include <chrono>
 #include <string>
@@ -19,9 +19,9 @@ inline std::string pacing_record(std::string_view input) {
     using namespace std::chrono;
     const wall_time now = wall_time(milliseconds(1'780'000'000'000));
     const login_budget_settings limits{seconds(10), 30};
-    const auto r = restore_pacing(input, limits, now);
+    const auto r = parse_pacing_record(input, limits, now);
     if (!r) {
-        if (auto bad = check_one_line("restore_pacing error", r.error().message, 200); !bad.empty()) return bad;
+        if (auto bad = check_one_line("parse_pacing_record error", r.error().message, 200); !bad.empty()) return bad;
         // Messages name the line; the only input they may quote is a short version number.
         if (input.size() > 24 && contains_quietly(r.error().message, input.substr(0, 24))) return "the error echoes the input";
         return {};
@@ -35,7 +35,7 @@ inline std::string pacing_record(std::string_view input) {
     }
     if (r->last_validate && *r->last_validate > now) return "a validate after now";
     // Written back and read again: the same record (times were whole milliseconds already).
-    const auto again = restore_pacing(serialize_pacing(r->logins, r->last_validate), limits, now);
+    const auto again = parse_pacing_record(serialize_pacing(r->logins, r->last_validate), limits, now);
     if (!again) return "its own serialization is refused: " + again.error().message;
     if (again->logins.recent() != logins || again->last_validate != r->last_validate) return "does not round-trip";
     return {};

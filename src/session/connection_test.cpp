@@ -2,18 +2,12 @@
 
 #include "sessiond/ibkr/verdicts.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <fmt/format.h>
 
 #include <algorithm>
 
 namespace sessiond {
 
-namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using result_t = test_step_report::result_t;
 
@@ -38,10 +32,6 @@ std::string connection_test_report::failed_step() const {
     return {};
 }
 
-namespace {
-
-}  // namespace
-
 test_step_report step_report(std::string name, const step_outcome& o) {
     test_step_report r;
     r.name = std::move(name);
@@ -54,76 +44,6 @@ test_step_report step_report(std::string name, const step_outcome& o) {
             r.detail += "; " + std::string(hint);
     }
     return r;
-}
-
-namespace {
-
-void fail(test_step_report& r, std::string why) {
-    r.result = result_t::failed;
-    r.detail = std::move(why);
-}
-
-}  // namespace
-
-asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client, const settings& config) {
-    connection_test_report report;
-    const std::array<std::string_view, 4> names{"oauth", "sso", "validate", "init"};
-    auto skip_rest = [&] {
-        for (std::size_t i = report.steps.size(); i < names.size(); ++i)
-            report.steps.push_back(test_step_report{std::string(names[i]), result_t::skipped, 0, milliseconds(0), {}});
-    };
-
-    for (const step s : {step::oauth, step::sso, step::validate}) {
-        const step_outcome o = co_await client.call(s, config.options.compete);
-        report.steps.push_back(step_report(std::string(to_string(s)), o));
-        auto& r = report.steps.back();
-        if (o.ok() && o.validation) {
-            if (!o.validation->result)
-                fail(r, "validate answered RESULT=false: the SSO session is not valid");
-            else if (auto mismatch = environment_mismatch(*o.validation, config.profile.environment))
-                fail(r, *mismatch);
-            else
-                r.detail = o.validation->login_type ? std::string(to_string(*o.validation->login_type)) + " login"
-                                                    : "login type not reported";
-        }
-        if (r.result != result_t::passed) break;
-    }
-
-    if (report.steps.size() == 3 && report.steps.back().result == result_t::passed) {
-        const step_outcome init = co_await client.call(step::init, config.options.compete);
-        test_step_report r = step_report("init", init);
-        if (init.ok() && init.brokerage && init.brokerage->competing && !init.brokerage->authenticated) {
-            fail(r, "another session holds this IBKR username (competing) and IBKR_COMPETE=false");
-        } else if (init.ok()) {
-            asio::steady_timer settle(co_await asio::this_coro::executor);
-            settle.expires_after(std::chrono::duration_cast<milliseconds>(config.options.init_settle));
-            co_await settle.async_wait(asio::as_tuple(asio::use_awaitable));
-            const step_outcome accounts = co_await client.call(step::accounts);
-            r.duration += accounts.duration;
-            if (!accounts.ok()) {
-                r = step_report("init", accounts);
-                r.detail = "/iserver/accounts: " + r.detail;
-            } else if (accounts.accounts->accounts.empty()) {
-                fail(r, "IBKR listed no accounts");
-            } else if (auto mismatch = environment_mismatch(*accounts.accounts, config.profile.environment)) {
-                fail(r, *mismatch);
-            } else if (auto missing = account_missing(*accounts.accounts, config.profile.account_id)) {
-                fail(r, *missing);
-            } else {
-                r.detail = "account " + config.profile.account_id + " listed";
-            }
-        }
-        report.steps.push_back(std::move(r));
-    }
-    skip_rest();
-
-    if (client.has_sso_session()) {
-        const step_outcome o = co_await client.call(step::logout);
-        report.steps.push_back(step_report("logout", o));
-    }
-    client.forget_session();
-    client.close();
-    co_return report;
 }
 
 std::string format_test_report(const connection_test_report& report) {

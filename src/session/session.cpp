@@ -2,7 +2,7 @@
 
 #include "sessiond/core/state_file.hpp"
 #include "sessiond/core/time_format.hpp"
-#include "sessiond/session/pacing_file.hpp"
+#include "sessiond/pacing/pacing_file.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 
 
 session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
-                 offload blocking)
+                 std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking)
     : executor_(executor),
       blocking_(blocking),
       config_(std::move(config)),
@@ -29,8 +29,9 @@ session::session(asio::any_io_executor executor, settings config, std::shared_pt
       client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking)),
       random_(std::random_device{}()),
       machine_(machine_settings::from(config_),
-               [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }),
+               [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }, std::move(pacer)),
       wait_timer_(executor),
+      pacing_store_(std::move(store)),
       durations_{histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
@@ -90,8 +91,7 @@ void session::notify() const {
 }
 
 asio::awaitable<void> session::load_pacing() {
-    const auto& dir = config_.service.state_dir;
-    if (!dir) {
+    if (!pacing_store_) {
         log_.warn({}, "{}: the login budget ({} logins an hour, {} apart) and IBKR's validate pace live in memory "
                       "and do not survive a restart",
                   config_.service.state_dir_unavailable.empty() ? "no state directory" : config_.service.state_dir_unavailable,
@@ -99,54 +99,47 @@ asio::awaitable<void> session::load_pacing() {
                   human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
         co_return;
     }
-    log_.info({}, "state directory {} ({}): the login budget and IBKR's validate pace survive a restart", dir->string(),
+    log_.info({}, "state directory {} ({}): the login budget and IBKR's validate pace survive a restart",
+              config_.service.state_dir ? config_.service.state_dir->string() : pacing_store_->where(),
               config_.service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_.service.state_dir_rule);
-    pacing_path_ = *dir / pacing_file_name(config_.profile.credential);
-    // Disk work, on the worker: a slow disk must not hold up the other sessions and the API.
-    const std::filesystem::path path = *pacing_path_;
-    auto read = [path] { return std::make_pair(remove_leftover_temporaries(path), read_small_file(path)); };
-    const auto loaded = co_await blocking_.run(std::move(read));
-    const std::size_t removed = loaded.first;
-    const auto& text = loaded.second;
-    if (removed > 0) log_.info({}, "pacing record: removed {} temporary file(s) left by an interrupted write", removed);
+    username_pacer& pacer = *machine_.shared_pacer();
+    if (pacer.restored()) co_return;  // read when this username's first session started
+    auto loaded = co_await pacing_store_->load(pacer.logins().limits(), wall_clock::now());
+    if (!loaded.note.empty()) log_.info({}, "pacing record: {}", loaded.note);
     const auto now = wall_clock::now();
-    if (text && !*text) co_return;  // a first start
-    expected<persisted_pacing> restored = text ? restore_pacing(**text, machine_.budget().limits(), now)
-                                               : expected<persisted_pacing>(text.error());
-    if (!restored) {
+    if (!loaded.record) {
         // The safe reading of a record we cannot read: a login and a validate just happened.
-        log_.error({}, "pacing record {}: {}; counting a login now to stay within IBKR's limits", pacing_path_->string(),
-                   restored.error().message);
-        persisted_pacing assumed{machine_.budget(), now};
+        log_.error({}, "pacing record {}: {}; counting a login now to stay within IBKR's limits",
+                   pacing_store_->where(), loaded.record.error().message);
+        persisted_pacing assumed{pacer.logins(), now};
         assumed.logins.record(now);
-        machine_.restore_pacing(assumed, now);
+        pacer.restore(assumed, now);
         co_return;
     }
-    machine_.restore_pacing(*restored, now);
-    log_.info({}, "pacing record: {} login(s) in the last hour{} (from {})", restored->logins.recent().size(),
-              restored->last_validate ? ", last validate " + iso8601_utc(*restored->last_validate) : std::string(),
-              pacing_path_->string());
+    pacer.restore(*loaded.record, now);
+    if (const auto& restored = *loaded.record) {
+        log_.info({}, "pacing record: {} login(s) in the last hour{} (from {})", restored->logins.recent().size(),
+                  restored->last_validate ? ", last validate " + iso8601_utc(*restored->last_validate) : std::string(),
+                  pacing_store_->where());
+    }
 }
 
 asio::awaitable<void> session::save_pacing() {
-    if (!pacing_path_) co_return;
-    const auto& validate = machine_.pacing().last_started[static_cast<std::size_t>(step::validate)];
-    // Serialised here, written (temporary file, fsync, rename, fsync of the directory) on the worker.
-    auto write = [path = *pacing_path_, text = serialize_pacing(machine_.budget(), validate)] {
-        return write_atomically(path, text);
-    };
-    const auto written = co_await blocking_.run(std::move(write));
+    if (!pacing_store_) co_return;
+    const auto written = co_await pacing_store_->save(machine_.pacer().to_persist());
     if (!written) log_.error({}, "pacing record not saved: {}", written.error().message);
 }
 
 asio::awaitable<void> session::run() {
     co_await load_pacing();
     next_ = machine_.start(wall_clock::now());
+    first_call_decided_ = true;
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
               config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
               config_.profile.account_id, config_.options.endpoint.text);
     log_transition(lifecycle::connecting);  // a restart within the login budget starts throttled
     notify();
+    if (test_) begin_test();  // asked for before the first call was decided
     while (!stopping_) {
         // A connection test may replace the directive while we wait (rescheduled_): start over.
         rescheduled_ = false;
@@ -205,6 +198,16 @@ void session::run_test(std::function<void(const connection_test_report&)> done) 
     }
     test_.emplace(machine_.snapshot());
     test_->waiters.push_back(std::move(done));
+    // Before the first call is decided (the pacing record is still being read) the test begins
+    // with it: see run().
+    if (!first_call_decided_ && !stopping_) return;
+    begin_test();
+}
+
+void session::begin_test() {
+    // The tracker starts from the session as it is now, its first call decided.
+    auto waiters = std::move(test_->waiters);
+    test_.emplace(machine_.snapshot(), std::move(waiters));
     log_.info({.state = to_string(machine_.snapshot().state)}, "connection test requested ({})",
               test_->tracker.verifying() ? "verifying the running session" : "running the login flow now");
     if (stopping_) {
@@ -285,8 +288,28 @@ asio::awaitable<void> session::logout_before_exit() {
         co_return;
     }
     const auto budget = std::min(logout_budget, std::chrono::duration_cast<milliseconds>(config_.options.http_timeout));
+    // The logout is a request like any other for IBKR's limits: a replacement session logging in
+    // right after it must count it, and it must not be the request that earns a 429.
+    username_pacer& pacer = *machine_.shared_pacer();
+    const std::string_view path = endpoint_of(step::logout).path;
+    const wall_time ready = pacer.ready_at(path, wall_clock::now());
+    if (const auto wait = std::chrono::ceil<milliseconds>(ready - wall_clock::now()); wait > milliseconds(0)) {
+        if (wait >= budget) {
+            log_.warn({.state = "stopping", .step = "logout"},
+                      "logout skipped: IBKR's limits allow no call for {} (a 429 penalty); the SSO session ends "
+                      "when IBKR times it out",
+                      human_duration(wait));
+            client_.forget_session();
+            client_.close();
+            co_return;
+        }
+        asio::steady_timer paced(executor_, wait);
+        co_await paced.async_wait(as_tuple(use_awaitable));
+    }
+    pacer.record_start(path, wall_clock::now());
     const step_outcome o = co_await client_.call(step::logout, true, budget);
     record_duration(o);
+    last_logout_ = o;
     const log_fields fields{.state = "stopping", .step = "logout", .http_status = o.http_status};
     if (o.ok())
         log_.info(fields, "logout: HTTP {} in {} ms", o.http_status, o.duration.count());

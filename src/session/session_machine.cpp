@@ -14,9 +14,7 @@ namespace {
 
 milliseconds to_ms(seconds_f s) { return std::chrono::duration_cast<milliseconds>(s); }
 
-constexpr std::size_t index_of(step s) { return static_cast<std::size_t>(s); }
-
-constexpr milliseconds request_window = std::chrono::seconds(1) + ibkr_pace_margin;
+constexpr std::string_view path_of(step s) { return endpoint_of(s).path; }
 
 }  // namespace
 
@@ -65,36 +63,37 @@ machine_settings machine_settings::from(const settings& s) {
     return m;
 }
 
+pacer_limits machine_settings::pacing() const noexcept {
+    return {max_requests_per_second, pace_tickle, pace_validate, {login_min_interval, logins_per_hour}, http_timeout};
+}
+
 milliseconds machine_settings::sso_refresh_margin() const noexcept {
     return std::clamp(tickle_interval * 3, milliseconds(5'000), milliseconds(180'000));
 }
 
-session_machine::session_machine(machine_settings settings, std::function<double()> uniform01)
+session_machine::session_machine(machine_settings settings, std::function<double()> uniform01,
+                                 std::shared_ptr<username_pacer> pacer)
     : settings_(std::move(settings)),
       uniform01_(std::move(uniform01)),
       backoff_(settings_.backoff_initial, settings_.backoff_max),
-      pacing_{{},
-              rate_window(request_window, settings_.max_requests_per_second, milliseconds(0)),
-              login_budget(budget_settings(settings_)),
-              {}} {}
+      pacer_(pacer ? std::move(pacer) : std::make_shared<username_pacer>(settings_.pacing())) {
+    pacer_->reconfigure(settings_.pacing());
+    snap_.logins_last_hour = pacer_->logins().recent().size();  // a replacement inherits its predecessor's
+}
 
 directive session_machine::start(wall_time now) {
     snap_.state = lifecycle::connecting;
     return full_login(milliseconds(0), now);
 }
 
-void session_machine::on_request_sent(wall_time at) {
-    auto& last = pacing_.last_started[index_of(pending_.next)];
-    if (!last || at > *last) last = at;
-}
+void session_machine::on_request_sent(wall_time at) { pacer_->record_sent(path_of(pending_.next), at); }
 
 void session_machine::on_call_started(wall_time now) {
-    pacing_.last_started[index_of(pending_.next)] = now;
-    pacing_.requests.record(now);
+    pacer_->record_start(path_of(pending_.next), now);
     if (pending_.next == step::oauth) {
         ++snap_.counters.login_attempts;
-        pacing_.logins.record(now);
-        snap_.logins_last_hour = pacing_.logins.recent().size();
+        pacer_->record_login(now);
+        snap_.logins_last_hour = pacer_->logins().recent().size();
         if (snap_.state == lifecycle::throttled) snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
         snap_.throttled_until.reset();
     }
@@ -125,12 +124,7 @@ void session_machine::reconfigure(machine_settings settings) {
     settings.account_id = settings_.account_id;
     settings_ = std::move(settings);
     backoff_ = backoff_schedule(settings_.backoff_initial, settings_.backoff_max);
-    apply_limits();
-}
-
-void session_machine::apply_limits() {
-    pacing_.requests.set_limits(settings_.max_requests_per_second, milliseconds(0));
-    pacing_.logins.reconfigure(budget_settings(settings_));
+    pacer_->reconfigure(settings_.pacing());
 }
 
 void session_machine::on_stopping() {
@@ -178,7 +172,7 @@ directive session_machine::after_sso(wall_time now) {
     ++snap_.counters.logins;
     snap_.logged_in_at = now;
     validate_extends_sso_ = true;
-    if (step_pace_ready(step::validate, now) <= now || !may_defer_validate())
+    if (pacer_->endpoint_ready_at(path_of(step::validate), now) <= now || !may_defer_validate())
         return call(step::validate, milliseconds(0), now);
     // IBKR allows one validate a minute, and the last one (before this login, or before a restart)
     // is less than a minute old: its paper/live check passed for this username moments ago. Go on
@@ -192,13 +186,16 @@ directive session_machine::after_sso(wall_time now) {
 bool session_machine::may_defer_validate() const noexcept {
     // A validate that reported the other environment (IBKR_ENV changed by a reload, the username
     // not) must be repeated before a brokerage session is initialised for that username.
-    const auto& seen = pacing_.validated_login_type;
+    const auto& seen = pacer_->validated_login_type();
     return !seen || !settings_.environment || *seen == *settings_.environment;
 }
 
 directive session_machine::after_validate(const sso_validation& v, const step_outcome& o, wall_time now) {
     if (v.expires) snap_.sso_expires_at = now + *v.expires;
-    if (v.login_type) snap_.login_type = pacing_.validated_login_type = v.login_type;
+    if (v.login_type) {
+        snap_.login_type = v.login_type;
+        pacer_->set_validated_login_type(*v.login_type);
+    }
     if (!v.result) {
         step_outcome refused = failed_outcome(step::validate, failure::unauthorized,
                                               "validate answered RESULT=false: the SSO session is not valid", o.http_status);
@@ -282,7 +279,7 @@ directive session_machine::deferred_validate_failed(wall_time now) {
 }
 
 wall_time session_machine::deferred_validate_at(wall_time now) const {
-    return std::max({now, step_pace_ready(step::validate, now), deferred_validate_retry_at_});
+    return std::max({now, pacer_->endpoint_ready_at(path_of(step::validate), now), deferred_validate_retry_at_});
 }
 
 directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
@@ -393,6 +390,8 @@ directive session_machine::on_failure(const step_outcome& o, wall_time now) {
         case failure::rate_limited: {
             snap_.rate_limited = true;
             const milliseconds wait = o.retry_after ? milliseconds(*o.retry_after) : settings_.rate_limit_penalty;
+            // IBKR's penalty lands on every caller of the username, the gateway's included.
+            pacer_->penalise(now + wait);
             return is_login_step(o.which) ? full_login(wait, now) : call(o.which, wait, now, settings_.compete);
         }
         case failure::unauthorized:
@@ -456,11 +455,12 @@ directive session_machine::planned_rebuild(std::string why, wall_time now) {
 
 directive session_machine::call(step s, milliseconds delay, wall_time now, bool compete) {
     milliseconds wait = std::max(delay, pacing_wait(s, now));
+    // A 429 penalty, whoever earned it, is what this call waits for.
+    if (pacer_->penalty_until(now)) snap_.rate_limited = true;
     if (s == step::oauth) {
         // The login budget outranks every other wait, the connection test's "now" included.
-        pacing_.logins.advance(now);
-        snap_.logins_last_hour = pacing_.logins.recent().size();
-        const wall_time allowed = std::max(pacing_.logins.next_allowed(now), pacing_.login_not_before);
+        const wall_time allowed = pacer_->login_ready_at(now);
+        snap_.logins_last_hour = pacer_->logins().recent().size();
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {
             wait = budget_wait;
@@ -500,23 +500,10 @@ directive session_machine::idle(wall_time) {
     return pending_;
 }
 
-login_budget_settings session_machine::budget_settings(const machine_settings& s) {
-    return {s.login_min_interval, s.logins_per_hour};
-}
-
 milliseconds session_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
 
-wall_time session_machine::step_pace_ready(step s, wall_time now) const {
-    milliseconds pace{0};
-    if (s == step::tickle) pace = settings_.pace_tickle;
-    if (s == step::validate) pace = settings_.pace_validate;
-    const auto& last = pacing_.last_started[index_of(s)];
-    if (!last || pace <= milliseconds(0)) return now;
-    return std::max(now, *last + pace + ibkr_pace_margin);
-}
-
 milliseconds session_machine::pacing_wait(step s, wall_time now) const {
-    const wall_time ready = std::max(pacing_.requests.next_allowed(now), step_pace_ready(s, now));
+    const wall_time ready = pacer_->ready_at(path_of(s), now);
     return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
 }
 
@@ -533,37 +520,6 @@ void session_machine::leave_healthy_state() {
     if (snap_.state == lifecycle::connected) ++snap_.counters.reconnects;
     snap_.connected_since.reset();
     snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
-}
-
-void session_machine::restore_pacing(const persisted_pacing& saved, wall_time now) {
-    pacing_.logins.merge(saved.logins);
-    snap_.logins_last_hour = pacing_.logins.recent().size();
-    const auto keep_later = [this](step s, wall_time t) {
-        auto& mine = pacing_.last_started[index_of(s)];
-        if (!mine || t > *mine) mine = t;
-    };
-    // Each time was stamped just before its request set out, and the process may have ended with that
-    // request still on its way (connecting, handshaking, writing: up to http_timeout). The safe
-    // reading: the newest login and validate reached IBKR as late as that after their stamps.
-    if (!saved.logins.recent().empty())
-        pacing_.login_not_before = std::max(pacing_.login_not_before, saved.logins.recent().back() +
-                                                                           settings_.http_timeout +
-                                                                           pacing_.logins.limits().min_spacing);
-    if (saved.last_validate) keep_later(step::validate, *saved.last_validate + settings_.http_timeout);
-    keep_later(step::tickle, now);
-}
-
-void session_machine::continue_pacing(const pacing_record& earlier) {
-    for (std::size_t i = 0; i < earlier.last_started.size(); ++i) {
-        auto& mine = pacing_.last_started[i];
-        const auto& theirs = earlier.last_started[i];
-        if (theirs && (!mine || *theirs > *mine)) mine = theirs;
-    }
-    for (const wall_time t : earlier.requests.recent()) pacing_.requests.insert(t);
-    pacing_.logins.merge(earlier.logins);
-    pacing_.login_not_before = std::max(pacing_.login_not_before, earlier.login_not_before);
-    if (!pacing_.validated_login_type) pacing_.validated_login_type = earlier.validated_login_type;
-    snap_.logins_last_hour = pacing_.logins.recent().size();
 }
 
 }  // namespace sessiond

@@ -1,5 +1,7 @@
 #include "sessiond/session/session_registry.hpp"
 
+#include "sessiond/pacing/pacing_file_store.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <set>
@@ -31,7 +33,12 @@ bool same_identity(const settings& a, const settings& b) {
 }
 
 session_registry::session_registry(asio::any_io_executor executor, logger log, offload blocking)
-    : executor_(std::move(executor)), log_(std::move(log)), blocking_(std::move(blocking)) {}
+    : executor_(std::move(executor)), log_(std::move(log)), blocking_(std::move(blocking)) {
+    make_store_ = [blocking = blocking_](const settings& config) -> std::shared_ptr<pacing_store> {
+        if (!config.service.state_dir) return nullptr;
+        return std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, blocking);
+    };
+}
 
 session_registry::~session_registry() { *alive_ = false; }
 
@@ -132,10 +139,10 @@ void session_registry::let_go(const std::function<bool(const std::string&)>& whi
 
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
+    if (!s.pacer) s.pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
     s.active = std::make_unique<session>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
-                                         blocking_);
+                                         s.pacer, make_store_(config), blocking_);
     s.active->on_change([this] { notify(); });
-    if (s.pacing) s.active->continue_pacing(*s.pacing);
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.
     for (auto& t : std::exchange(s.pending_tests, {})) {
@@ -160,7 +167,6 @@ void session_registry::on_retired(const std::string& username) {
     const auto it = slots_.find(username);
     if (it == slots_.end() || !it->second.retiring) return;
     slot& s = it->second;
-    s.pacing = s.retiring->pacing();
     s.retiring.reset();
     s.retiring_lock.reset();  // logged out: the username is free for another process
     if (s.desired && !stopping_) {

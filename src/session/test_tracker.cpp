@@ -174,8 +174,9 @@ void test_tracker::on_halted(const session_snapshot& s) {
 void test_tracker::not_now(step next, milliseconds wait) {
     if (complete_) return;
     const double secs = static_cast<double>(wait.count()) / 1000.0;
-    fail_pending(fmt::format("not run: IBKR's limits allow the next {} call in {:.1f} s{}", to_string(next), secs,
-                             secs > 60 ? " (waiting out a 429 penalty)" : ""));
+    report_.not_now = fmt::format("IBKR's limits allow the next {} call in {:.1f} s{}", to_string(next), secs,
+                                  secs > 60 ? " (waiting out a 429 penalty)" : "");
+    fail_pending("not run: " + report_.not_now);
     finish();
 }
 

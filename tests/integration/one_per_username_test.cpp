@@ -182,7 +182,9 @@ TEST_F(one_per_username, test_connection_beside_a_daemon_it_cannot_ask_exits_non
 
 TEST_F(one_per_username, a_standalone_test_connection_keeps_to_the_pacing_record_a_daemon_started_after_it_reads) {
     auto options = fast_sim();
-    options.validate_min_interval = 3;  // enforced by the simulator, mirrored by IBKR_PACE_VALIDATE
+    // Enforced by the simulator, mirrored by IBKR_PACE_VALIDATE; long enough that the second test
+    // comes within it however slowly a sanitised build starts.
+    options.validate_min_interval = 30;
     start_sim(options);
     const temp_dir state;
     const temp_dir cli_dir;
@@ -192,18 +194,38 @@ TEST_F(one_per_username, a_standalone_test_connection_keeps_to_the_pacing_record
     EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
     EXPECT_NE(first.out.find("connection test passed"), std::string::npos) << first.out;
 
-    // At once again: the record says no, rather than IBKR with a 429.
+    // At once again, within the validate pace: the daemon's driver logs in and defers validate
+    // (isPaper checks paper/live), as a daemon restarted then would, rather than earning a 429.
     const auto again = run_sessiond(env, {"test-connection"});
-    EXPECT_EQ(again.exit_code, 75) << again.out << again.err;
-    EXPECT_NE(again.out.find("not testing now: "), std::string::npos) << again.out;
-    EXPECT_EQ(sim_calls(token_path), 1u);
+    EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_NE(again.out.find("validate  passed"), std::string::npos) << again.out;
+    EXPECT_NE(again.out.find("deferred"), std::string::npos) << again.out;
+    EXPECT_EQ(sim_calls(validate_path), 1u) << "the second test's validate waits for IBKR's pace";
 
-    // A daemon started right after paces its validate from the test's.
+    // A daemon started right after paces its validate from the tests'.
     auto& d = start_daemon(with_state_dir(state));
     EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
     EXPECT_EQ(responses_with_status(429), 0u);
     expect_no_secrets(first.out + first.err + again.out + again.err, shared_rsa_key().pkcs8_pem, sim().issued_tokens(),
                       "test-connection output");
+}
+
+TEST_F(one_per_username, a_standalone_test_connection_the_login_budget_does_not_allow_yet_is_not_run) {
+    start_sim();
+    const temp_dir state;
+    const temp_dir cli_dir;
+    auto env = same_settings(cli_dir, std::nullopt);
+    env["SESSIOND_STATE_DIR"] = state.path().string();
+    env["SESSIOND_LOGIN_MIN_INTERVAL"] = "60";
+    const auto first = run_sessiond(env, {"test-connection"});
+    EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+
+    const auto again = run_sessiond(env, {"test-connection"});
+    EXPECT_EQ(again.exit_code, 75) << again.out << again.err;
+    EXPECT_NE(again.out.find("not testing now: IBKR's limits allow the next oauth call in "), std::string::npos)
+        << again.out;
+    EXPECT_EQ(sim_calls(token_path), 1u) << "no login the budget does not allow";
+    EXPECT_EQ(sim_calls(logout_path), 1u) << "only the first test's";
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include "integration/daemon_fixture.hpp"
 
 #include "sessiond/core/state_file.hpp"
-#include "sessiond/session/pacing_file.hpp"
+#include "sessiond/pacing/pacing_file.hpp"
 
 #include <boost/json.hpp>
 
@@ -50,7 +50,7 @@ protected:
             EXPECT_TRUE(name.starts_with("pacing-")) << name;
             const auto text = read_small_file(entry.path());
             ASSERT_TRUE(text && *text) << name;
-            const auto record = restore_pacing(**text, {}, std::chrono::system_clock::now());
+            const auto record = parse_pacing_record(**text, {}, std::chrono::system_clock::now());
             EXPECT_TRUE(record) << name << ": " << (record ? "" : record.error().message) << "\n" << **text;
         }
     }

@@ -24,7 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path fuzz_dir = fs::path(__FILE__).parent_path().parent_path().parent_path() / "fuzz";
+const fs::path fuzz_dir = fs::path(SESSIOND_SOURCE_DIR) / "fuzz";
 
 std::vector<fs::path> inputs_in(const fs::path& dir) {
     std::vector<fs::path> out;

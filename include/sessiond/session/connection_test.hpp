@@ -1,12 +1,10 @@
 #pragma once
-// The guide's "Test Connection": OAuth, SSO, validation and brokerage initialisation run once, in
-// order, each reported with its outcome and duration; then a logout. No retries: it answers "does
-// this configuration work right now, and if not, at which step does it fail".
+// The guide's "Test Connection" report: OAuth, SSO, validation and brokerage initialisation, each
+// with its outcome and duration (test_tracker.hpp builds it from the session's own calls). It
+// answers "does this configuration work right now, and if not, at which step does it fail".
 
-#include "sessiond/config/settings.hpp"
-#include "sessiond/ibkr/ibkr_client.hpp"
+#include "sessiond/ibkr/outcome.hpp"
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -29,6 +27,9 @@ std::string_view to_string(test_step_report::result_t r) noexcept;
 
 struct connection_test_report {
     std::vector<test_step_report> steps;
+    // Set when IBKR's limits (the login budget, a pace, a 429 penalty) did not allow the next call
+    // now: why, and when they will. The test did not fail; it could not run.
+    std::string not_now;
     [[nodiscard]] bool passed() const noexcept;
     // The first step that failed, or empty.
     [[nodiscard]] std::string failed_step() const;
@@ -37,10 +38,6 @@ struct connection_test_report {
 // One step's line of the report from the outcome of its call (with the guide's troubleshooting
 // hint on failure).
 test_step_report step_report(std::string name, const step_outcome& o);
-
-// Step "init" covers the guide's whole step 4: ssodh/init, the settle wait, /iserver/accounts and
-// the check that IBKR_ACCOUNT_ID is listed.
-boost::asio::awaitable<connection_test_report> run_connection_test(ibkr_client& client, const settings& config);
 
 // Fixed-width lines for a terminal, ending with a verdict line.
 std::string format_test_report(const connection_test_report& report);

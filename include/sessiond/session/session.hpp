@@ -11,6 +11,7 @@
 #include "sessiond/log/log.hpp"
 #include "sessiond/log/repeat_filter.hpp"
 #include "sessiond/metrics/histogram.hpp"
+#include "sessiond/pacing/pacing_store.hpp"
 #include "sessiond/session/session_machine.hpp"
 #include "sessiond/session/test_tracker.hpp"
 
@@ -32,10 +33,12 @@ class session {
 public:
     using observer = std::function<void()>;
 
-    // `blocking` runs what must not block the loop: the login's RSA signatures and the pacing
-    // record's reads and fsyncs (inline when default-constructed).
+    // `pacer` is the username's (shared with whatever else calls IBKR for it), `store` where its
+    // record survives a restart (null: in memory only). `blocking` runs what must not block the
+    // loop: the login's RSA signatures (inline when default-constructed).
     session(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
-            logger log, offload blocking = {});
+            logger log, std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store,
+            offload blocking = {});
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -52,10 +55,6 @@ public:
     [[nodiscard]] const histogram& request_durations(step s) const noexcept {
         return durations_[static_cast<std::size_t>(s)];
     }
-    // IBKR's pacing and the login budget, carried over from a session this one replaces for the same
-    // username (see session_machine::continue_pacing); call before start().
-    [[nodiscard]] const session_machine::pacing_record& pacing() const noexcept { return machine_.pacing(); }
-    void continue_pacing(const session_machine::pacing_record& earlier) { machine_.continue_pacing(earlier); }
     // Called on the event loop after every change of the snapshot.
     void on_change(observer o) { observers_.push_back(std::move(o)); }
 
@@ -64,6 +63,10 @@ public:
     // pacing or a 429 penalty (see test_tracker.hpp). done is called on the event loop with the
     // report. Calls while a test runs share it.
     void run_test(std::function<void(const connection_test_report&)> done);
+
+    // The logout this session made when it stopped, once stop() has finished (none without an SSO
+    // session to end).
+    [[nodiscard]] const std::optional<step_outcome>& last_logout() const noexcept { return last_logout_; }
 
     // True when a call has outlived its deadline twice over: the loop's work is stuck, and the
     // watchdog should stop vouching for the process.
@@ -88,6 +91,8 @@ private:
     void follow_test(const step_outcome& outcome);
     void record_duration(const step_outcome& o);
     void finish_test();
+    // The test asked for by run_test(), once the session's first call is decided.
+    void begin_test();
     void log_transition(lifecycle before) const;
     void notify() const;
     void finish_stop();
@@ -109,11 +114,15 @@ private:
     repeat_filter repeated_failures_;  // an outage's identical failures: one warning a minute, with a count
     struct test_run {
         explicit test_run(const session_snapshot& s) : tracker(s) {}
+        test_run(const session_snapshot& s, std::vector<std::function<void(const connection_test_report&)>> w)
+            : tracker(s), waiters(std::move(w)) {}
         test_tracker tracker;
         std::vector<std::function<void(const connection_test_report&)>> waiters;
     };
     std::optional<test_run> test_;
-    std::optional<std::filesystem::path> pacing_path_;  // in the state directory, when there is one
+    std::shared_ptr<pacing_store> pacing_store_;  // null: the record lives in memory only
+    std::optional<step_outcome> last_logout_;
+    bool first_call_decided_ = false;
     bool running_ = false;
     bool stopping_ = false;
     bool in_call_ = false;

@@ -16,7 +16,9 @@
 //   tickle: competing             -> compete=true: take over with init (paced by backoff); false: wait
 //   5xx, timeouts, resets, TLS, unparseable bodies -> backoff, then retry the same step (or the
 //                                    login from the start when it failed in oauth/sso)
-//   429                           -> wait Retry-After, or the penalty period when none is given
+//   429                           -> wait Retry-After, or the penalty period when none is given; the
+//                                    username's pacer holds the penalty, so every caller of the
+//                                    username waits it out (a 429 the gateway earned included)
 //   in an IBKR maintenance window (daily reset, Saturday evening): 5xx, timeouts, resets and bad
 //   bodies are expected -> no escalation, retry at the backoff cap or when the window ends,
 //                                    whichever is sooner
@@ -26,10 +28,8 @@
 #include "sessiond/config/settings.hpp"
 #include "sessiond/ibkr/ibkr_calendar.hpp"
 #include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/pacing/username_pacer.hpp"
 #include "sessiond/session/backoff_schedule.hpp"
-#include "sessiond/session/login_budget.hpp"
-#include "sessiond/session/pacing_file.hpp"
-#include "sessiond/session/rate_window.hpp"
 
 #include <array>
 #include <chrono>
@@ -40,13 +40,6 @@
 #include <string>
 
 namespace sessiond {
-
-// IBKR counts requests as they arrive, the machine as they start: a request can leave later than it
-// started (a busy loop, a slow write) and the one before it can have arrived late, so every pace
-// (tickle, validate) and the global per-second limit are kept with this much to spare. Without it a
-// tickle exactly one pace after the last one by the daemon's clock reached ibkr-sim 999 ms after it:
-// a 429 and a 15-minute penalty.
-inline constexpr std::chrono::milliseconds ibkr_pace_margin{200};
 
 using wall_clock = std::chrono::system_clock;
 using wall_time = wall_clock::time_point;
@@ -99,6 +92,8 @@ struct machine_settings {
     std::shared_ptr<const ibkr_calendar> calendar;
 
     static machine_settings from(const settings& s);
+    // The limits of the username's pacer these settings ask for.
+    [[nodiscard]] pacer_limits pacing() const noexcept;
     // Refresh the SSO session when less than this is left: three tickles, within [5 s, 3 min].
     [[nodiscard]] std::chrono::milliseconds sso_refresh_margin() const noexcept;
 };
@@ -173,8 +168,11 @@ struct session_snapshot {
 
 class session_machine {
 public:
-    // uniform01 returns samples of U[0, 1) for the backoff jitter.
-    session_machine(machine_settings settings, std::function<double()> uniform01);
+    // uniform01 returns samples of U[0, 1) for the backoff jitter. `pacer` is the username's, shared
+    // with every other caller of that username (a replaced session, the gateway); without one the
+    // machine paces itself alone. It is reconfigured to these settings' limits.
+    session_machine(machine_settings settings, std::function<double()> uniform01,
+                    std::shared_ptr<username_pacer> pacer = nullptr);
 
     directive start(wall_time now);
     // The driver is about to make the call the last directive named.
@@ -197,37 +195,9 @@ public:
     [[nodiscard]] const machine_settings& settings() const noexcept { return settings_; }
     [[nodiscard]] bool has_sso_session() const noexcept { return has_sso_; }
 
-    // What IBKR's limits remember of this username: when each step was last called, the requests of
-    // the last second, the logins of the last hour. IBKR paces per username, not per session object:
-    // a session that replaces another for the same username (a reload) continues its pacing, so that
-    // its validate cannot come sooner than IBKR allows after the old one's, nor its login sooner than
-    // the login budget allows.
-    struct pacing_record {
-        using call_history = std::array<std::optional<wall_time>, all_steps.size()>;
-        call_history last_started{};
-        rate_window requests;
-        login_budget logins;
-        // No login before this, whatever the budget says: the newest login of a restored record may
-        // have reached IBKR as late as this less the spacing (restore_pacing()).
-        wall_time login_not_before{};
-        // The login type (paper/live) the last validate reported, in this process (the pacing file
-        // does not keep it): a login within validate's minute defers validate only when that agrees
-        // with IBKR_ENV, or when nothing says otherwise (after a restart), isPaper then checking it.
-        std::optional<ibkr_environment> validated_login_type;
-    };
-    [[nodiscard]] const pacing_record& pacing() const noexcept { return pacing_; }
-    // Merges an earlier record into this one (per step the later time; the union of the requests
-    // and of the logins, within this machine's limits). Call before start().
-    void continue_pacing(const pacing_record& earlier);
-
-    // Full logins started (the budget's record, to persist across restarts).
-    [[nodiscard]] const login_budget& budget() const noexcept { return pacing_.logins; }
-    // What a previous process of this username left (pacing_file.hpp), added before start(): its
-    // logins and its last validate. Its newest login and validate may still have been on their way
-    // to IBKR when it ended (up to http_timeout after their stamps): the next ones wait their pace
-    // from then. It may also have tickled a moment before it ended, which the record does not say:
-    // the first tickle waits IBKR's tickle pace from now.
-    void restore_pacing(const persisted_pacing& saved, wall_time now);
+    // IBKR's limits for this username (username_pacer.hpp): what the machine draws from.
+    [[nodiscard]] const username_pacer& pacer() const noexcept { return *pacer_; }
+    [[nodiscard]] const std::shared_ptr<username_pacer>& shared_pacer() const noexcept { return pacer_; }
 
 private:
     directive on_success(const step_outcome& o, wall_time now);
@@ -252,8 +222,6 @@ private:
     [[nodiscard]] bool may_defer_validate() const noexcept;
     // When the deferred validate may be made: IBKR's validate pace, and the backoff after a failed one.
     [[nodiscard]] wall_time deferred_validate_at(wall_time now) const;
-    // When the step's own pace (tickle, validate) allows it, IBKR's global request rate aside.
-    [[nodiscard]] wall_time step_pace_ready(step s, wall_time now) const;
     directive halt(std::string reason, wall_time now);
     directive planned_rebuild(std::string why, wall_time now);
     // The window `o` failed in, when it is the kind of failure IBKR's maintenance brings.
@@ -264,8 +232,6 @@ private:
     directive full_login(std::chrono::milliseconds delay, wall_time now);
     directive idle(wall_time now);
     std::chrono::milliseconds backoff();
-    static login_budget_settings budget_settings(const machine_settings& s);
-    void apply_limits();
     std::chrono::milliseconds pacing_wait(step s, wall_time now) const;
     void record_error(const step_outcome& o, wall_time now);
     void leave_healthy_state();
@@ -274,7 +240,7 @@ private:
     std::function<double()> uniform01_;
     backoff_schedule backoff_;
     session_snapshot snap_;
-    pacing_record pacing_;
+    std::shared_ptr<username_pacer> pacer_;
     directive pending_;
     bool has_sso_ = false;
     bool ever_connected_ = false;

@@ -8,8 +8,10 @@
 // configuration says by then. A retiring session's completion therefore never touches a newer
 // session, however many reloads came while it logged out.
 //
-// What IBKR's limits remember of a username (pacing, login budget) outlives the session objects:
-// the slot carries it from a retired session to its successor.
+// What IBKR's limits remember of a username (its pacer: pacing, login budget, a 429 penalty)
+// outlives the session objects: the slot owns it, and every session of the username draws from it.
+// Where the pacer's record survives a restart is the store the factory makes for a configuration
+// (by default a file in the state directory, none without one).
 
 #include "sessiond/config/settings.hpp"
 #include "sessiond/host/username_lock.hpp"
@@ -49,8 +51,11 @@ public:
     // that lock already).
     using claims = std::vector<std::optional<username_lock>>;
 
-    // `blocking` is handed to every session (see session's constructor).
+    using store_factory = std::function<std::shared_ptr<pacing_store>(const settings& config)>;
+    // `blocking` is handed to every session (see session's constructor) and to the default store.
     session_registry(boost::asio::any_io_executor executor, logger log, offload blocking = {});
+    // Where each username's pacing record is kept (a database in multi-user mode).
+    void use_pacing_store(store_factory make) { make_store_ = std::move(make); }
     ~session_registry();
     session_registry(const session_registry&) = delete;
     session_registry& operator=(const session_registry&) = delete;
@@ -100,7 +105,8 @@ private:
         std::optional<desired_session> desired;  // what the configuration asks for; empty: retire
         std::unique_ptr<session> active;
         std::unique_ptr<session> retiring;        // logging out; never alongside `active`
-        std::optional<session_machine::pacing_record> pacing;  // left by the last retired session
+        // IBKR's limits for this username, kept from one session to the next (username_pacer.hpp).
+        std::shared_ptr<username_pacer> pacer;
         std::vector<test_callback> pending_tests;               // asked while no session was active
         std::optional<username_lock> lock;          // for `desired` (or, with none desired, the last session's)
         std::optional<username_lock> retiring_lock;  // the retiring session's, when its name differs
@@ -123,6 +129,7 @@ private:
     std::map<std::string, slot> slots_;  // keyed by IBKR username (never logged)
     std::function<void()> observer_;
     claim_function claim_;
+    store_factory make_store_;
     std::vector<std::function<void()>> stop_callbacks_;
     bool stopping_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

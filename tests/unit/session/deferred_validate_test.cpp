@@ -43,7 +43,7 @@ protected:
     }
 
     wall_time last_started(step s) const {
-        return machine.pacing().last_started[static_cast<std::size_t>(s)].value_or(wall_time{});
+        return machine.pacer().last_start(endpoint_of(s).path).value_or(wall_time{});
     }
     wall_time last_validate() const { return last_started(step::validate); }
     // When the call the machine asked for will be made.
@@ -115,8 +115,7 @@ TEST_F(deferred_validate, a_reload_that_changes_ibkr_env_but_not_the_username_va
     connect();  // validated: a paper login
     machine_settings live = production_pacing();
     live.environment = ibkr_environment::live;
-    session_machine reloaded(live, [] { return 0.0; });
-    reloaded.continue_pacing(machine.pacing());
+    session_machine reloaded(live, [] { return 0.0; }, machine.shared_pacer());
     const wall_time validate_allowed = last_validate() + 60s + ibkr_pace_margin;
     directive d = reloaded.start(now);
     now += d.delay;

@@ -3,7 +3,7 @@
 
 #include "machine_harness.hpp"
 
-#include "sessiond/session/rate_window.hpp"
+#include "sessiond/pacing/rate_window.hpp"
 
 namespace sessiond::testing {
 namespace {
@@ -70,7 +70,7 @@ TEST_F(login_budget_machine, a_restored_record_throttles_the_first_login_after_a
     login_budget saved({10s, 3});
     for (int i = 3; i >= 1; --i) saved.record(now - minutes(i));
     session_machine restarted(budget_settings(), [] { return 0.0; });
-    restarted.restore_pacing({saved, std::nullopt}, now);
+    restarted.shared_pacer()->restore(persisted_pacing{saved, std::nullopt}, now);
     const directive d = restarted.start(now);
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 57min) << "three logins in the last three minutes: the oldest leaves the hour in 57 min";
@@ -91,8 +91,7 @@ TEST_F(login_budget_machine, a_replacement_session_inherits_the_logins_of_the_on
     start();
     feed(failed(step::oauth, failure::server_error, 503));
     feed(failed(step::oauth, failure::server_error, 503));
-    session_machine next(budget_settings(), [] { return 0.0; });
-    next.continue_pacing(machine.pacing());
+    session_machine next(budget_settings(), [] { return 0.0; }, machine.shared_pacer());
     EXPECT_EQ(next.snapshot().logins_last_hour, 2u);
     EXPECT_EQ(next.start(now).delay, 10s - 5ms);
 }
@@ -149,8 +148,7 @@ TEST(machine_request_rate, a_continued_session_counts_the_requests_of_the_one_it
     old.on_call_started(now);
     old.on_outcome(ok(step::oauth), now);
     old.on_call_started(now);
-    session_machine next(rate_settings(2), [] { return 0.0; });
-    next.continue_pacing(old.pacing());
+    session_machine next(rate_settings(2), [] { return 0.0; }, old.shared_pacer());
     EXPECT_EQ(next.start(now).delay, 1s + ibkr_pace_margin);
 }
 
@@ -172,6 +170,23 @@ TEST_F(machine_test, a_429_on_a_login_step_waits_the_penalty_before_the_next_log
     const directive d = feed(failed(step::sso, failure::rate_limited, 429));
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 15min);
+}
+
+TEST_F(machine_test, a_429_the_session_earned_silences_every_other_caller_of_the_username) {
+    connect();
+    feed(failed(step::tickle, failure::rate_limited, 429, 120s));
+    EXPECT_EQ(machine.pacer().ready_at("/v1/api/iserver/accounts", now + 1s), now + 120s)
+        << "the gateway's next call for this username waits as long as the session's";
+}
+
+TEST_F(machine_test, a_429_another_caller_earned_holds_the_sessions_next_call) {
+    connect();
+    const wall_time until = now + 10min;
+    machine.shared_pacer()->penalise(until);  // the gateway was told 429 for this username
+    const directive d = feed(tickled());
+    EXPECT_EQ(d.next, step::tickle);
+    EXPECT_EQ(now + d.delay, until);
+    EXPECT_TRUE(snap().rate_limited);
 }
 
 // ---- IBKR's maintenance windows -------------------------------------------------------------------
@@ -288,7 +303,7 @@ namespace {
 TEST_F(machine_test, a_restart_keeps_the_last_validates_pace_and_waits_a_tickle_pace_before_tickling) {
     login_budget logins({0ms, 1000});
     session_machine restarted(test_settings(), [] { return 0.0; });
-    restarted.restore_pacing({logins, now - 20s}, now);
+    restarted.shared_pacer()->restore(persisted_pacing{logins, now - 20s}, now);
     restarted.start(now);
     restarted.on_call_started(now);
     restarted.on_outcome(ok(step::oauth), now);
@@ -298,7 +313,7 @@ TEST_F(machine_test, a_restart_keeps_the_last_validates_pace_and_waits_a_tickle_
     // 20 s ago by its stamp, but it may have reached IBKR up to http_timeout (10 s) later.
     EXPECT_EQ(restarted.snapshot().validate_deferred_until, now + 50s + ibkr_pace_margin)
         << "IBKR allows one validate a minute, across restarts";
-    EXPECT_EQ(restarted.pacing().last_started[static_cast<std::size_t>(step::tickle)], now);
+    EXPECT_EQ(restarted.pacer().last_start(endpoint_of(step::tickle).path), now);
 }
 
 TEST_F(machine_test, a_restart_spaces_its_first_login_from_when_the_last_one_may_have_reached_ibkr) {
@@ -307,14 +322,13 @@ TEST_F(machine_test, a_restart_spaces_its_first_login_from_when_the_last_one_may
     login_budget logins({10s, 30});
     logins.record(now - 5s);  // stamped just before it set out; the process died during the call
     session_machine restarted(s, [] { return 0.0; });
-    restarted.restore_pacing({logins, std::nullopt}, now);
+    restarted.shared_pacer()->restore(persisted_pacing{logins, std::nullopt}, now);
     const directive d = restarted.start(now);
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 15s) << "10 s of spacing from 5 s ago plus the 10 s the request may have taken to arrive";
     EXPECT_EQ(restarted.snapshot().state, lifecycle::throttled);
 
-    session_machine reloaded(s, [] { return 0.0; });  // a reload right after the restart
-    reloaded.continue_pacing(restarted.pacing());
+    session_machine reloaded(s, [] { return 0.0; }, restarted.shared_pacer());  // a reload right after the restart
     EXPECT_EQ(reloaded.start(now).delay, 15s) << "the hold survives a reload";
 }
 

@@ -215,7 +215,7 @@ TEST_F(machine_test, rate_limited_without_retry_after_waits_the_penalty_period) 
 
 TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) {
     run_until(step::accounts);
-    const wall_time first_validate = *machine.pacing().last_started[static_cast<std::size_t>(step::validate)];
+    const wall_time first_validate = *machine.pacer().last_start(endpoint_of(step::validate).path);
     feed(listed());
     // The session is gone on the very first tickle, 3 s after validate: the new login goes on without
     // validate, and validate comes when a minute (and the margin) has passed since the last one.
@@ -231,12 +231,10 @@ TEST_F(machine_test, validate_is_never_called_twice_within_its_pacing_interval) 
 
 TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_replaces) {
     run_until(step::accounts);  // validate called at the start of this machine's login
-    const auto& history = machine.pacing();
-    ASSERT_TRUE(history.last_started[static_cast<std::size_t>(step::validate)]);
-    const wall_time first_validate = *history.last_started[static_cast<std::size_t>(step::validate)];
+    ASSERT_TRUE(machine.pacer().last_start(endpoint_of(step::validate).path));
+    const wall_time first_validate = *machine.pacer().last_start(endpoint_of(step::validate).path);
 
-    session_machine next(test_settings(), [] { return 0.0; });
-    next.continue_pacing(history);
+    session_machine next(test_settings(), [] { return 0.0; }, machine.shared_pacer());  // the username's pacer
     next.start(now);
     next.on_call_started(now);
     next.on_outcome(ok(step::oauth), now);
@@ -244,16 +242,6 @@ TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_re
     const directive d = next.on_outcome(ok(step::sso), now);
     EXPECT_EQ(d.next, step::init) << "the new session's validate waits for the old one's pacing";
     EXPECT_EQ(next.snapshot().validate_deferred_until, first_validate + 60s + ibkr_pace_margin);
-}
-
-TEST_F(machine_test, continued_pacing_keeps_the_later_call_of_each_step) {
-    run_until(step::accounts);
-    const auto mine = machine.pacing().last_started;
-    session_machine older(test_settings(), [] { return 0.0; });
-    older.start(now - 1h);
-    older.on_call_started(now - 1h);  // its oauth call, an hour ago
-    machine.continue_pacing(older.pacing());
-    EXPECT_EQ(machine.pacing().last_started, mine);
 }
 
 class tickle_pace_test : public machine_test {

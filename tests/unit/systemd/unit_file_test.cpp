@@ -33,10 +33,9 @@ using testing::subprocess_options;
 constexpr auto patience = 120s;  // systemd-analyze security --offline loads a lot; a bound, not an assertion
 constexpr std::string_view installed_exec_start = "ExecStart=/usr/local/bin/ibkr-sessiond ";
 
-// tests/unit/systemd/unit_file_test.cpp -> systemd/ibkr-sessiond.service
+// From the source tree, not __FILE__: a compiler launcher (ccache's base_dir) may make that relative.
 std::filesystem::path source_unit() {
-    return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path() / "systemd" /
-           "ibkr-sessiond.service";
+    return std::filesystem::path(SESSIOND_SOURCE_DIR) / "systemd" / "ibkr-sessiond.service";
 }
 
 std::string read_text(const std::filesystem::path& path) {

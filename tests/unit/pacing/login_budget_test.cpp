@@ -1,4 +1,4 @@
-#include "sessiond/session/login_budget.hpp"
+#include "sessiond/pacing/login_budget.hpp"
 
 #include "budget_test_times.hpp"
 

@@ -14,7 +14,7 @@
 // per_hour are kept. Anything malformed is an error naming the line, never echoing it.
 
 #include "sessiond/core/error.hpp"
-#include "sessiond/session/login_budget.hpp"
+#include "sessiond/pacing/login_budget.hpp"
 
 #include <optional>
 #include <string>
@@ -33,6 +33,6 @@ std::string pacing_file_name(std::string_view credential);
 
 std::string serialize_pacing(const login_budget& logins, std::optional<wall_time> last_validate);
 
-expected<persisted_pacing> restore_pacing(std::string_view text, login_budget_settings limits, wall_time now);
+expected<persisted_pacing> parse_pacing_record(std::string_view text, login_budget_settings limits, wall_time now);
 
 }  // namespace sessiond

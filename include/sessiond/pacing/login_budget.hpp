@@ -11,7 +11,7 @@
 // process. Attempts stamped after `now` mean the clock stepped back: they count as made just now,
 // so a clock step can never unlock a storm (see rate_window::advance()).
 
-#include "sessiond/session/rate_window.hpp"
+#include "sessiond/pacing/rate_window.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -2,7 +2,7 @@
 // What the login budget and pacing record tests share: the instant they start from, and a shorthand
 // for the budget's settings.
 
-#include "sessiond/session/login_budget.hpp"
+#include "sessiond/pacing/login_budget.hpp"
 
 #include <chrono>
 

@@ -1,4 +1,4 @@
-#include "sessiond/session/pacing_file.hpp"
+#include "sessiond/pacing/pacing_file.hpp"
 
 #include <openssl/evp.h>
 
@@ -50,7 +50,7 @@ std::string serialize_pacing(const login_budget& logins, std::optional<wall_time
     return out;
 }
 
-expected<persisted_pacing> restore_pacing(std::string_view text, login_budget_settings limits, wall_time now) {
+expected<persisted_pacing> parse_pacing_record(std::string_view text, login_budget_settings limits, wall_time now) {
     if (text.empty()) return make_error("pacing record: empty (expected \"" + std::string(header) + "\" first)");
     persisted_pacing out{login_budget(limits), std::nullopt};
     const auto now_ms = std::chrono::floor<milliseconds>(now.time_since_epoch()).count();

@@ -1,4 +1,4 @@
-#include "sessiond/session/pacing_file.hpp"
+#include "sessiond/pacing/pacing_file.hpp"
 
 #include "budget_test_times.hpp"
 
@@ -23,7 +23,7 @@ std::string login_line(wall_time t) { return "login " + unix_ms(t) + "\n"; }
 constexpr std::string_view header = "sessiond-pacing 1\n";
 
 persisted_pacing restore_ok(std::string_view text, login_budget_settings s = {}, wall_time now = t0) {
-    auto r = restore_pacing(text, s, now);
+    auto r = parse_pacing_record(text, s, now);
     if (!r) {
         ADD_FAILURE() << r.error().message << " for: " << text;
         return {login_budget(s), std::nullopt};
@@ -32,7 +32,7 @@ persisted_pacing restore_ok(std::string_view text, login_budget_settings s = {},
 }
 
 std::string restore_error(std::string_view text, wall_time now = t0) {
-    auto r = restore_pacing(text, {}, now);
+    auto r = parse_pacing_record(text, {}, now);
     if (r) {
         ADD_FAILURE() << "expected an error for: " << text;
         return {};

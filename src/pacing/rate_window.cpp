@@ -1,4 +1,4 @@
-#include "sessiond/session/rate_window.hpp"
+#include "sessiond/pacing/rate_window.hpp"
 
 #include <algorithm>
 
