@@ -26,7 +26,7 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
       log_(std::move(log)),
       started_at_(wall_clock::now()),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
-      sessions_(io.get_executor(), log_, offload(workers_.get_executor())),
+      sessions_(io.get_executor(), log_, worker_.work()),
       api_(*this, io.get_executor()),
       server_(io.get_executor(), [this](server_request r) { return api_.handle(std::move(r)); }, server_limits{},
               log_) {}
@@ -62,6 +62,8 @@ bool service::start() {
               endpoint_->address().is_v6() ? "[" + endpoint_->address().to_string() + "]" : endpoint_->address().to_string(),
               ":" + std::to_string(endpoint_->port()),
               config_.values.service.api_token ? "POST /api/ibkr/test enabled" : "no API token: POST /api/ibkr/test disabled");
+    if (!worker_.yields_to_the_loop())
+        log_.info({}, "the worker thread (signatures, fsync) runs at the loop's priority: setpriority was refused");
     wait_for_signal();
 
     if (const auto usec = watchdog_interval_from_environment()) {

@@ -10,6 +10,7 @@
 #include "sessiond/api/api.hpp"
 #include "sessiond/app/cli.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/core/background_worker.hpp"
 #include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_server.hpp"
@@ -20,7 +21,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <functional>
@@ -82,9 +82,8 @@ private:
     boost::asio::signal_set signals_;
     notifier notifier_;
     std::unique_ptr<watchdog> watchdog_;
-    // One worker thread for what must not block the loop (signatures, fsync); destroyed after the
-    // sessions that use it.
-    boost::asio::thread_pool workers_{1};
+    // What must not block the loop (signatures, fsync); destroyed after the sessions that use it.
+    background_worker worker_;
     session_registry sessions_;
     api api_;
     http_server server_;

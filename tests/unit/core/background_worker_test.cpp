@@ -1,0 +1,37 @@
+#include "sessiond/core/background_worker.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace sessiond {
+namespace {
+
+TEST(background_worker, runs_its_work_below_the_loops_priority) {
+    background_worker worker;
+    ASSERT_TRUE(worker.yields_to_the_loop());
+    boost::asio::io_context io;
+    auto probe = [] {
+        errno = 0;
+        const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+        return std::make_pair(nice, ::gettid());
+    };
+    auto measured = boost::asio::co_spawn(
+        io, [&]() -> boost::asio::awaitable<std::pair<int, pid_t>> { co_return co_await worker.work().run(probe); },
+        boost::asio::use_future);
+    io.run();
+    const auto [worker_nice, worker_tid] = measured.get();
+    const int loop_nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    EXPECT_NE(worker_tid, ::gettid()) << "on its own thread";
+    EXPECT_EQ(worker_nice, std::min(loop_nice + 10, 19)) << "below the loop's priority";
+}
+
+}  // namespace
+}  // namespace sessiond
