@@ -3,9 +3,11 @@
 #include "sessiond/api/metrics_view.hpp"
 #include "sessiond/net/tls.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
 #include <csignal>
+#include <utility>
 
 #include <unistd.h>
 
@@ -33,17 +35,25 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
 
 service::~service() = default;
 
+service::loaded_config service::load(const std::function<config_report()>& load_config) {
+    loaded_config out{load_config(), std::nullopt};
+    if (out.report.ok()) out.tls = make_client_tls_context(out.report.values.options.ca_file);
+    return out;
+}
+
 bool service::start() {
-    config_ = load_config_();
-    for (const auto& w : config_.warnings) log_.warn({}, "configuration: {}", w);
-    if (!config_.can_start()) {
-        for (const auto& p : config_.problems)
+    loaded_config loaded = load(load_config_);  // before the loop runs: nothing to hold up yet
+    for (const auto& w : loaded.report.warnings) log_.warn({}, "configuration: {}", w);
+    if (!loaded.report.can_start()) {
+        for (const auto& p : loaded.report.problems)
             if (p.blocks_start) log_.error({}, "cannot start: {}: {}", p.variable, p.message);
+        config_ = std::move(loaded.report);
         return false;
     }
+    std::vector<desired_session> desired = desired_sessions(loaded);
+    config_ = std::move(loaded.report);  // with a CA file's problem added
     // The username locks before the API binds: a second daemon with the same settings names the
     // first, instead of failing on its port.
-    std::vector<desired_session> desired = desired_sessions(config_);
     sessions_.on_claim([this](const settings& config) { return lock_username(config); });
     auto claims = sessions_.claim(desired);
     if (!claims) {
@@ -80,14 +90,15 @@ bool service::start() {
     return true;
 }
 
-std::vector<desired_session> service::desired_sessions(config_report& config) {
+std::vector<desired_session> service::desired_sessions(loaded_config& loaded) {
+    config_report& config = loaded.report;
     std::vector<desired_session> desired;
-    if (!config.ok()) {
+    if (!config.ok() || !loaded.tls) {
         log_.error({.state = "not_configured"}, "not configured: {} problem(s); the daemon stays up and connects nothing",
                    config.problems.size());
         for (const auto& p : config.problems)
             log_.error({.state = "not_configured"}, "configuration: {}: {}", p.variable, p.message);
-    } else if (auto tls = make_client_tls_context(config.values.options.ca_file); !tls) {
+    } else if (auto& tls = *loaded.tls; !tls) {
         config.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
     } else {
@@ -161,9 +172,33 @@ void service::finish_stop() {
 
 void service::reload() {
     if (stopping_) return;
+    if (reloading_) {
+        reload_again_ = true;
+        return;
+    }
+    reloading_ = true;
     notifier_.reloading();
     log_.info({}, "SIGHUP: reloading the configuration");
-    config_report next = load_config_();
+    asio::co_spawn(io_, reload_off_the_loop(), [this](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);  // a broken invariant: crash loudly
+    });
+}
+
+asio::awaitable<void> service::reload_off_the_loop() {
+    // The env file, key files, the state directory and the CA file are read on the worker: a slow
+    // disk must not hold up the sessions' calls and the probes.
+    auto read = [load_config = load_config_] { return load(load_config); };
+    loaded_config next = co_await worker_.work().run(std::move(read));
+    reloading_ = false;
+    if (!stopping_) apply_reload(std::move(next));
+    if (std::exchange(reload_again_, false) && !stopping_) {
+        log_.info({}, "another SIGHUP came during that reload: reloading again");
+        reload();
+    }
+}
+
+void service::apply_reload(loaded_config loaded) {
+    config_report& next = loaded.report;
     for (const auto& w : next.warnings) log_.warn({}, "configuration: {}", w);
 
     const auto refuse = [&](std::string_view why) {
@@ -180,7 +215,7 @@ void service::reload() {
     }
     if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
 
-    std::vector<desired_session> desired = desired_sessions(next);
+    std::vector<desired_session> desired = desired_sessions(loaded);
     auto claims = sessions_.claim(desired);
     if (!claims) return refuse(claims.error().message);
     const auto users = sessions_.users();

@@ -41,8 +41,10 @@ public:
     bool start();
     // SIGTERM: STOPPING=1, readiness 503, IBKR logout (bounded), listener closed, io_context runs dry.
     void stop();
-    // SIGHUP: RELOADING=1, re-read settings and credentials, apply them (a changed identity means a
-    // new login), READY=1. A broken configuration keeps the running one and says why.
+    // SIGHUP: RELOADING=1, re-read settings and credentials (on the worker: files, the state
+    // directory, the CA file), apply them (a changed identity means a new login), READY=1. A broken
+    // configuration keeps the running one and says why. A SIGHUP during a reload reloads once more
+    // after it.
     void reload();
 
     [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> api_endpoint() const noexcept { return endpoint_; }
@@ -61,9 +63,17 @@ public:
 
 private:
     void wait_for_signal();
+    // What a configuration needs from the disk: the settings, and the TLS context of an usable one.
+    struct loaded_config {
+        config_report report;
+        std::optional<expected<std::shared_ptr<boost::asio::ssl::context>>> tls;
+    };
+    static loaded_config load(const std::function<config_report()>& load_config);
+    boost::asio::awaitable<void> reload_off_the_loop();
+    void apply_reload(loaded_config next);
     // The sessions `config` names, with their TLS contexts: none when it is not usable (a TLS context
-    // that cannot be made is added to its problems).
-    std::vector<desired_session> desired_sessions(config_report& config);
+    // that could not be made is added to its problems).
+    std::vector<desired_session> desired_sessions(loaded_config& config);
     void publish_status();
     void finish_stop();
     [[nodiscard]] bool healthy() const;
@@ -91,6 +101,8 @@ private:
     std::string published_status_;
     std::uint64_t status_generation_ = 0;
     bool stopping_ = false;
+    bool reloading_ = false;
+    bool reload_again_ = false;  // a SIGHUP came during a reload
 };
 
 }  // namespace sessiond
