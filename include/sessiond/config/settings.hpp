@@ -9,7 +9,7 @@
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
 #include "sessiond/config/state_directory.hpp"
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/ibkr/ibkr_calendar.hpp"
 
