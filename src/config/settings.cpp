@@ -751,14 +751,6 @@ private:
 
 }  // namespace
 
-std::string_view to_string(ibkr_environment e) noexcept {
-    switch (e) {
-        case ibkr_environment::paper: return "paper";
-        case ibkr_environment::live: return "live";
-    }
-    return "unknown";
-}
-
 bool is_secret_variable(std::string_view name) noexcept {
     return std::ranges::find(secret_variable_table, name) != std::end(secret_variable_table);
 }
