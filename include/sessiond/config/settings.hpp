@@ -3,28 +3,27 @@
 //
 // Sources, strongest first: the process environment, then the env file (`--env-file`). The private
 // key comes from exactly one of IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE or the systemd credential
-// `ibkr-private-key` in $CREDENTIALS_DIRECTORY.
+// `ibkr-private-key` in $CREDENTIALS_DIRECTORY. Which variables exist, and their bounds, is the
+// schema's (variable_schema.hpp); the per-user rows are read by load_user_rows (user_rows.hpp).
 //
 // Loading never throws and never stops at the first problem: it fills what it can and lists every
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
 #include "sessiond/config/state_directory.hpp"
+#include "sessiond/core/secret.hpp"
 #include "sessiond/core/values.hpp"
 #include "sessiond/ibkr/profile.hpp"
 
-#include <chrono>
-#include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <optional>
-#include <set>
-#include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace sessiond {
+
+// Key files, CA bundles, credentials and env files are small; a bigger "file" is a mistake such as /dev/zero.
+inline constexpr std::size_t max_config_file_size = 4 * 1024 * 1024;
 
 struct config_problem {
     std::string variable;  // e.g. "IBKR_CLIENT_ID"
@@ -78,9 +77,6 @@ struct config_sources {
     ~config_sources();  // wipes the copied values: IBKR_PRIVATE_KEY may be among them
 };
 
-// Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
-config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
-
 // Reads and checks every variable. Touches no directory: see use_state_directory().
 config_report load_settings(const config_sources& sources);
 
@@ -88,22 +84,6 @@ config_report load_settings(const config_sources& sources);
 // (mode 0700), and fills state_dir and state_dir_rule, or state_dir_unavailable when none can be
 // used. What the daemon and check-config call after load_settings().
 void use_state_directory(config_report& report);
-
-// The environment variables holding the value the env file gives them (exactly, or followed by the
-// inline "# comment" that systemd keeps in a value). Under systemd,
-// EnvironmentFile= copied them from that same file at start; a SIGHUP reload re-reads the file,
-// and for those variables the file must decide (else a stale copy would win over every edit).
-// Call once at start; empty without an env file or when it cannot be read.
-std::set<std::string> environment_copied_from_env_file(const config_sources& sources);
-// Drops (and wipes) these variables from the environment, so that the env file decides them.
-void forget_environment(config_sources& sources, const std::set<std::string>& names);
-
-// Variables whose values are secrets: never quoted in a message.
-bool is_secret_variable(std::string_view name) noexcept;
-
-// Every variable the daemon reads, in the order the documentation lists them. An IBKR_* or
-// SESSIOND_* variable that is not here is reported as a likely typo.
-std::span<const std::string_view> known_variables();
 
 // What `ibkr-sessiond check-config` prints: the loaded identity when ok, otherwise every problem;
 // then the warnings. One item per line, each line ends with '\n'. Never contains a secret.
