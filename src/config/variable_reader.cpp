@@ -104,8 +104,9 @@ void variable_reader::load_number(const variable_row& row, session_options& o) {
     if (!v) return;
     const auto n = parse_count(*v);
     if (!n || !row.bounds.contains(*n))
-        problem(row.name, shown(row.name, *v) + " is not a whole number from " + std::to_string(int(row.bounds.min)) +
-                              " to " + std::to_string(int(row.bounds.max)));
+        problem(row.name, shown(row.name, *v) + " is not a whole number from " +
+                              std::to_string(static_cast<int>(row.bounds.min)) + " to " +
+                              std::to_string(static_cast<int>(row.bounds.max)));
     else o.*row.count = *n;
 }
 
