@@ -5,6 +5,7 @@
 #include "sessiond/app/hardening.hpp"
 #include "sessiond/app/service.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/config/systemd_environment.hpp"
 #include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"

@@ -12,6 +12,7 @@
 
 #include "sessiond/config/env_file.hpp"
 #include "sessiond/config/settings.hpp"
+#include "sessiond/config/variable_schema.hpp"
 
 #include <unistd.h>
 

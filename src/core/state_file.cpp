@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -118,33 +117,84 @@ std::size_t remove_leftover_temporaries(const std::filesystem::path& path) {
     return removed;
 }
 
-expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path, std::size_t max_bytes) {
-    // O_NONBLOCK: opening a FIFO planted in place of the file must not hang the event loop.
-    file_descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+namespace {
+
+struct read_rules {
+    std::size_t max_bytes;
+    // State files: nothing but a regular file, and never wait for a writer of a FIFO planted in place
+    // of one (the event loop reads them).
+    bool regular_only;
+};
+
+struct file_bytes {
+    std::string bytes;
+    unsigned mode = 0;
+};
+
+// Wipes the buffer on every way out: what is read may be a key.
+struct wiped_on_exit {
+    std::string& buffer;
+    ~wiped_on_exit() { wipe(buffer); }
+};
+
+// The reader behind read_small_file() and read_private_file(); nullopt when the file does not exist.
+expected<std::optional<file_bytes>> read_bytes(const std::filesystem::path& path, read_rules rules) {
+    file_descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (rules.regular_only ? O_NONBLOCK : 0)));
     if (file.get() < 0) {
-        if (errno == ENOENT) return std::optional<std::string>();
+        if (errno == ENOENT) return std::optional<file_bytes>();
         return cannot_read(path, reason(errno));
     }
     struct stat st {};
     if (::fstat(file.get(), &st) != 0) return cannot_read(path, reason(errno));
-    if (!S_ISREG(st.st_mode)) return cannot_read(path, "not a regular file");
-    const auto too_large = [&] { return cannot_read(path, "larger than " + std::to_string(max_bytes) + " bytes"); };
-    if (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) > max_bytes) return too_large();
+    if (rules.regular_only && !S_ISREG(st.st_mode)) return cannot_read(path, "not a regular file");
+    if (S_ISDIR(st.st_mode)) return cannot_read(path, reason(EISDIR));
+    // State files name their limit; configuration files have always said the system's "File too large".
+    const auto too_large = [&] {
+        return cannot_read(path, rules.regular_only ? "larger than " + std::to_string(rules.max_bytes) + " bytes"
+                                                    : reason(EFBIG));
+    };
+    if (S_ISREG(st.st_mode) && (st.st_size < 0 || static_cast<std::uintmax_t>(st.st_size) > rules.max_bytes))
+        return too_large();
 
-    // Read up to one byte past the limit, in case the file grew since fstat().
-    std::string content;
-    content.reserve(static_cast<std::size_t>(st.st_size));
-    std::array<char, 4096> chunk{};
+    // One byte past the limit tells a file that grew since fstat() (or a device without a size) from
+    // one that fits exactly.
+    const std::size_t limit = rules.max_bytes + 1;
+    const auto expected_size = static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)) + 1;
+    std::string buffer(std::clamp<std::size_t>(expected_size, std::min<std::size_t>(4096, limit), limit), '\0');
+    const wiped_on_exit wiper{buffer};
+    std::size_t length = 0;
     for (;;) {
-        const std::size_t want = std::min(chunk.size(), max_bytes + 1 - content.size());
-        const ssize_t n = ::read(file.get(), chunk.data(), want);
+        if (length == buffer.size()) {
+            if (buffer.size() >= limit) return too_large();
+            std::string bigger(std::min(buffer.size() * 2, limit), '\0');
+            std::copy_n(buffer.data(), length, bigger.data());
+            wipe(buffer);
+            buffer.swap(bigger);
+        }
+        const ssize_t n = ::read(file.get(), buffer.data() + length, buffer.size() - length);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return cannot_read(path, reason(errno));
         if (n == 0) break;
-        content.append(chunk.data(), static_cast<std::size_t>(n));
-        if (content.size() > max_bytes) return too_large();
+        length += static_cast<std::size_t>(n);
     }
-    return std::optional<std::string>(std::move(content));
+    buffer.resize(length);  // shrinking never reallocates: whoever owns it last wipes the whole capacity
+    return std::optional<file_bytes>(file_bytes{std::move(buffer), static_cast<unsigned>(st.st_mode & 07777)});
+}
+
+}  // namespace
+
+expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path, std::size_t max_bytes) {
+    auto read = read_bytes(path, {max_bytes, true});
+    if (!read) return read.error();
+    if (!*read) return std::optional<std::string>();
+    return std::optional<std::string>(std::move((*read)->bytes));
+}
+
+expected<private_file> read_private_file(const std::filesystem::path& path, std::size_t max_bytes) {
+    auto read = read_bytes(path, {max_bytes, false});
+    if (!read) return read.error();
+    if (!*read) return cannot_read(path, reason(ENOENT));
+    return private_file{secret(std::move((*read)->bytes)), (*read)->mode};
 }
 
 }  // namespace sessiond

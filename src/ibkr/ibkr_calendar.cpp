@@ -1,6 +1,6 @@
 #include "sessiond/ibkr/ibkr_calendar.hpp"
 
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 
 #include <fmt/format.h>
 

@@ -53,7 +53,7 @@ asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, millisecon
     auto response = co_await http_.send(std::move(*request), timeout);
     const auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
     if (!response) {
-        step_outcome failed = failed_outcome(s, response.error().kind, std::move(response.error().detail));
+        step_outcome failed = failed_outcome(s, to_failure(response.error().kind), std::move(response.error().detail));
         failed.duration = took;
         co_return failed;
     }

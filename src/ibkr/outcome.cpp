@@ -65,6 +65,17 @@ step_outcome failed_outcome(step s, failure kind, std::string detail, int http_s
     return out;
 }
 
+failure to_failure(transport_error e) noexcept {
+    switch (e) {
+        case transport_error::timeout: return failure::timeout;
+        case transport_error::transport: return failure::transport;
+        case transport_error::tls: return failure::tls;
+        case transport_error::bad_response: return failure::bad_response;
+        case transport_error::cancelled: return failure::cancelled;
+    }
+    return failure::transport;
+}
+
 step_outcome interpret_response(step s, const http_response& res, std::chrono::system_clock::time_point now) {
     step_outcome out;
     out.which = s;

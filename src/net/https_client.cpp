@@ -63,27 +63,27 @@ void https_client::cancel() {
 
 transport_failure https_client::failure_of(const boost::system::error_code& ec, std::string_view during) {
     const std::string where = " (" + std::string(during) + ")";
-    if (cancelled_) return {failure::cancelled, "cancelled: the session is stopping"};
+    if (cancelled_) return {transport_error::cancelled, "cancelled: the session is stopping"};
     if (ec == beast::error::timeout || resolve_timed_out_)
-        return {failure::timeout, "no answer within " + seconds_text(timeout_) + where};
+        return {transport_error::timeout, "no answer within " + seconds_text(timeout_) + where};
     if (ec.category() == asio::error::get_ssl_category()) {
         const long verify = stream_ ? SSL_get_verify_result(stream_->native_handle()) : X509_V_OK;
         if (verify != X509_V_OK)
-            return {failure::tls, std::string("certificate verification failed: ") +
+            return {transport_error::tls, std::string("certificate verification failed: ") +
                                       X509_verify_cert_error_string(verify) + where};
-        return {failure::tls, "TLS error: " + ec.message() + where};
+        return {transport_error::tls, "TLS error: " + ec.message() + where};
     }
     if (ec == http::error::body_limit)
-        return {failure::bad_response, "response body larger than " + std::to_string(max_response_body) + " bytes"};
+        return {transport_error::bad_response, "response body larger than " + std::to_string(max_response_body) + " bytes"};
     if (ec == http::error::header_limit)
-        return {failure::bad_response, "response header larger than " + std::to_string(max_response_header) + " bytes"};
+        return {transport_error::bad_response, "response header larger than " + std::to_string(max_response_header) + " bytes"};
     if (ec == http::error::partial_message)
-        return {failure::transport, "connection closed in the middle of the response" + where};
+        return {transport_error::transport, "connection closed in the middle of the response" + where};
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == ssl::error::stream_truncated)
-        return {failure::transport, "connection closed by the server" + where};
+        return {transport_error::transport, "connection closed by the server" + where};
     if (ec.category() == http::make_error_code(http::error::bad_version).category())
-        return {failure::bad_response, "malformed HTTP response: " + ec.message()};
-    return {failure::transport, ec.message() + where};
+        return {transport_error::bad_response, "malformed HTTP response: " + ec.message()};
+    return {transport_error::transport, ec.message() + where};
 }
 
 asio::awaitable<boost::system::result<tcp::resolver::results_type, transport_failure>> https_client::resolve(

@@ -3,67 +3,27 @@
 //
 // Sources, strongest first: the process environment, then the env file (`--env-file`). The private
 // key comes from exactly one of IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE or the systemd credential
-// `ibkr-private-key` in $CREDENTIALS_DIRECTORY.
+// `ibkr-private-key` in $CREDENTIALS_DIRECTORY. Which variables exist, and their bounds, is the
+// schema's (variable_schema.hpp); the per-user rows are read by load_user_rows (user_rows.hpp).
 //
 // Loading never throws and never stops at the first problem: it fills what it can and lists every
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
 #include "sessiond/config/state_directory.hpp"
-#include "sessiond/config/values.hpp"
-#include "sessiond/crypto/rsa_key.hpp"
-#include "sessiond/ibkr/ibkr_calendar.hpp"
+#include "sessiond/core/secret.hpp"
+#include "sessiond/core/values.hpp"
+#include "sessiond/ibkr/profile.hpp"
 
-#include <chrono>
-#include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <optional>
-#include <set>
-#include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace sessiond {
 
-enum class ibkr_environment { paper, live };
-std::string_view to_string(ibkr_environment e) noexcept;
-
-// One IBKR user's identity: everything multi-user mode will keep per user.
-struct ibkr_profile {
-    std::string client_id;
-    std::string client_key_id;
-    std::optional<rsa_private_key> private_key;
-    std::string private_key_source;  // "IBKR_PRIVATE_KEY", "IBKR_PRIVATE_KEY_FILE (/path)", "systemd credential ibkr-private-key"
-    std::string credential;          // IBKR username (not a secret, but never echoed in errors)
-    std::string account_id;
-    std::string allowed_ip;
-    std::string scope = "sso-sessions.write";
-    std::optional<ibkr_environment> environment;
-};
-
-// How one session talks to IBKR and paces itself. Defaults are production values.
-struct session_options {
-    base_url endpoint{"https://api.ibkr.com", "api.ibkr.com", 443};
-    std::optional<std::filesystem::path> ca_file;      // IBKR_CA_FILE, on top of the system store
-    seconds_f tickle_interval{60.0};                   // IBKR_TICKLE_INTERVAL
-    seconds_f init_settle{3.0};                        // IBKR_INIT_SETTLE
-    seconds_f http_timeout{10.0};                      // IBKR_HTTP_TIMEOUT
-    bool compete = true;                               // IBKR_COMPETE
-    seconds_f backoff_initial{2.0};                    // SESSIOND_BACKOFF_INITIAL
-    seconds_f backoff_max{300.0};                      // SESSIOND_BACKOFF_MAX
-    seconds_f pace_tickle{1.0};                        // IBKR_PACE_TICKLE: IBKR allows one tickle per second
-    seconds_f pace_validate{60.0};                     // IBKR_PACE_VALIDATE: IBKR allows one validate per minute
-    int max_requests_per_second = 10;                  // IBKR_MAX_REQUESTS_PER_SECOND: IBKR's global limit per username
-    seconds_f rate_limit_penalty{900.0};               // SESSIOND_RATE_LIMIT_PENALTY: after a 429 without Retry-After
-    seconds_f login_min_interval{10.0};                // SESSIOND_LOGIN_MIN_INTERVAL: between two full logins
-    int logins_per_hour = 30;                          // SESSIOND_LOGINS_PER_HOUR: in any 60 minutes
-    // IBKR_REGION (new_york, zug, hong_kong or none) and IBKR_RESET_TIME (local, default 01:00): when
-    // IBKR's maintenance windows are. Null with IBKR_REGION=none, or when the time zone cannot be read
-    // (a warning says so): then every failure is an ordinary one.
-    std::shared_ptr<const ibkr_calendar> calendar;
-};
+// Key files, CA bundles, credentials and env files are small; a bigger "file" is a mistake such as /dev/zero.
+inline constexpr std::size_t max_config_file_size = 4 * 1024 * 1024;
 
 struct config_problem {
     std::string variable;  // e.g. "IBKR_CLIENT_ID"
@@ -117,9 +77,6 @@ struct config_sources {
     ~config_sources();  // wipes the copied values: IBKR_PRIVATE_KEY may be among them
 };
 
-// Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
-config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
-
 // Reads and checks every variable. Touches no directory: see use_state_directory().
 config_report load_settings(const config_sources& sources);
 
@@ -127,22 +84,6 @@ config_report load_settings(const config_sources& sources);
 // (mode 0700), and fills state_dir and state_dir_rule, or state_dir_unavailable when none can be
 // used. What the daemon and check-config call after load_settings().
 void use_state_directory(config_report& report);
-
-// The environment variables holding the value the env file gives them (exactly, or followed by the
-// inline "# comment" that systemd keeps in a value). Under systemd,
-// EnvironmentFile= copied them from that same file at start; a SIGHUP reload re-reads the file,
-// and for those variables the file must decide (else a stale copy would win over every edit).
-// Call once at start; empty without an env file or when it cannot be read.
-std::set<std::string> environment_copied_from_env_file(const config_sources& sources);
-// Drops (and wipes) these variables from the environment, so that the env file decides them.
-void forget_environment(config_sources& sources, const std::set<std::string>& names);
-
-// Variables whose values are secrets: never quoted in a message.
-bool is_secret_variable(std::string_view name) noexcept;
-
-// Every variable the daemon reads, in the order the documentation lists them. An IBKR_* or
-// SESSIOND_* variable that is not here is reported as a likely typo.
-std::span<const std::string_view> known_variables();
 
 // What `ibkr-sessiond check-config` prints: the loaded identity when ok, otherwise every problem;
 // then the warnings. One item per line, each line ends with '\n'. Never contains a secret.

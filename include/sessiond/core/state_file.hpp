@@ -1,11 +1,14 @@
 #pragma once
-// Durable small files in the daemon's state directory (SESSIOND_STATE_DIR), such as the login budget.
+// Small files: durable ones in the daemon's state directory (SESSIOND_STATE_DIR), such as the login
+// budget, and the one reader of small files, which configuration files (keys, credentials, the env
+// file) go through too.
 //
-// Both calls block. They are meant for tiny files written a few times an hour, and calling them on
+// Every call blocks. They are meant for tiny files written a few times an hour, and calling them on
 // the event loop is acceptable: on a local filesystem they take microseconds (the fsyncs at most a
 // few milliseconds). Do not use them for large files or on network filesystems.
 
 #include "sessiond/core/error.hpp"
+#include "sessiond/core/secret.hpp"
 
 #include <cstddef>
 #include <filesystem>
@@ -30,5 +33,17 @@ std::size_t remove_leftover_temporaries(const std::filesystem::path& path);
 // read, is not a regular file, or holds more than max_bytes (never reads more than max_bytes + 1).
 expected<std::optional<std::string>> read_small_file(const std::filesystem::path& path,
                                                      std::size_t max_bytes = 64 * 1024);
+
+// A file that may hold a secret, and its permission bits.
+struct private_file {
+    secret content;
+    unsigned mode = 0;  // e.g. 0600
+};
+
+// The whole of a file that may hold a secret: anything readable but a directory (a pipe from a
+// process substitution included), at most max_bytes. Every buffer the read grows out of is wiped, so
+// that no copy of a key is left in freed memory. The error is "cannot read PATH: " and the system's
+// reason ("No such file or directory", "Is a directory", "File too large").
+expected<private_file> read_private_file(const std::filesystem::path& path, std::size_t max_bytes);
 
 }  // namespace sessiond

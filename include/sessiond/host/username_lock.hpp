@@ -13,7 +13,7 @@
 // it is ({"pid":..,"api":"http://127.0.0.1:4257","version":..,"command":"run"}), then closes: that
 // is how a refused daemon names the running one, and how `test-connection` finds the daemon to ask.
 
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 #include "sessiond/core/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

@@ -4,10 +4,10 @@
 // token until the SSO session exists, the SSO bearer, IBKR's cookies). Used by the keep-alive
 // session and by the one-shot connection test, so that both speak the protocol the same way.
 
-#include "sessiond/config/settings.hpp"
 #include "sessiond/core/offload.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/ibkr/profile.hpp"
 #include "sessiond/ibkr/requests.hpp"
 #include "sessiond/net/cookie_jar.hpp"
 #include "sessiond/net/https_client.hpp"

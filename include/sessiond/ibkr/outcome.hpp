@@ -59,6 +59,8 @@ struct step_outcome {
 step_outcome interpret_response(step s, const http_response& res, std::chrono::system_clock::time_point now);
 
 step_outcome failed_outcome(step s, failure kind, std::string detail, int http_status = 0);
+// The transport's failures are a subset of the session's classification.
+failure to_failure(transport_error e) noexcept;
 
 // The guide's troubleshooting advice that fits a failure, or empty.
 std::string_view troubleshooting_hint(step s, failure kind, int http_status) noexcept;

@@ -3,22 +3,17 @@
 // tokens and the key are parameters. Every POST carries Content-Length, even when empty (IBKR
 // answers 411 otherwise).
 
-#include "sessiond/config/settings.hpp"
 #include "sessiond/core/error.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/ibkr/claims.hpp"
+#include "sessiond/ibkr/profile.hpp"
 #include "sessiond/ibkr/protocol.hpp"
-
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include "sessiond/net/http_message.hpp"
 
 #include <string>
 #include <string_view>
 
 namespace sessiond {
-
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
-using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
 struct request_context {
     const ibkr_profile& profile;

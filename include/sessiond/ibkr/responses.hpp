@@ -3,9 +3,9 @@
 // does not have what the step needs is an error naming the missing field, never an exception.
 // Field names follow the OpenAPI spec (protocol reference sections 2.3, 3.3 and 4).
 
-#include "sessiond/config/settings.hpp"
 #include "sessiond/core/error.hpp"
 #include "sessiond/core/secret.hpp"
+#include "sessiond/ibkr/profile.hpp"
 
 #include <chrono>
 #include <optional>

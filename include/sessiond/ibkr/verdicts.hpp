@@ -3,7 +3,7 @@
 // LOGIN_TYPE or /iserver/accounts' isPaper), and an account list without the configured account.
 // Pure; shared by the session machine and the connection test.
 
-#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/profile.hpp"
 #include "sessiond/ibkr/responses.hpp"
 
 #include <optional>

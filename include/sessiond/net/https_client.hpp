@@ -7,9 +7,8 @@
 // names. A request that fails on a reused connection before any byte of the answer arrived is
 // retried once on a fresh connection, since servers close idle keep-alive connections.
 
-#include "sessiond/config/settings.hpp"
-#include "sessiond/ibkr/outcome.hpp"
-#include "sessiond/ibkr/requests.hpp"
+#include "sessiond/core/values.hpp"
+#include "sessiond/net/http_message.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -27,11 +26,6 @@
 #include <string>
 
 namespace sessiond {
-
-struct transport_failure {
-    failure kind = failure::transport;  // timeout, transport, tls, bad_response or cancelled
-    std::string detail;
-};
 
 class https_client {
 public:

@@ -3,7 +3,7 @@
 // ibkr-sim's HTTPS and control servers): bind, accept until stopped, keep the number of open
 // connections under a cap, and keep serving when the process runs out of file descriptors.
 
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/connection_registry.hpp"

@@ -21,7 +21,7 @@
 //
 // Pure: the caller passes the time; nothing here does I/O.
 
-#include "sessiond/config/settings.hpp"
+#include "sessiond/ibkr/profile.hpp"
 #include "sessiond/pacing/endpoint_limits.hpp"
 #include "sessiond/pacing/login_budget.hpp"
 #include "sessiond/pacing/pacing_file.hpp"

@@ -20,7 +20,7 @@
 //
 // Every member function is called on the event loop's thread (the io_context runs on one thread).
 
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_messages.hpp"

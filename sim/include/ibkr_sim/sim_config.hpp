@@ -3,7 +3,7 @@
 //
 // Explicit flags win over the daemon's env file (--env-file), whatever their order on the line.
 
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 #include "sessiond/core/error.hpp"
 
 #include <spdlog/common.h>

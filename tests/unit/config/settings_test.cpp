@@ -1,5 +1,7 @@
 #include "sessiond/config/settings.hpp"
 
+#include "sessiond/config/systemd_environment.hpp"
+#include "sessiond/config/variable_schema.hpp"
 #include "sessiond/log/redact.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_keys.hpp"

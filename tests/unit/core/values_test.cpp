@@ -1,4 +1,4 @@
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 
 #include <gtest/gtest.h>
 

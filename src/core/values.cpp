@@ -1,4 +1,4 @@
-#include "sessiond/config/values.hpp"
+#include "sessiond/core/values.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>

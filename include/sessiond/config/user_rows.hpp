@@ -1,0 +1,24 @@
+#pragma once
+// One IBKR user's rows of the schema (variable_scope::user): identity, private key, endpoint and the
+// region's maintenance calendar. Single-user mode reads them from the environment and env file;
+// multi-user mode will read them from a database row. Both go through load_user_rows().
+
+#include "sessiond/config/variable_reader.hpp"
+#include "sessiond/ibkr/profile.hpp"
+
+#include <filesystem>
+#include <optional>
+
+namespace sessiond {
+
+// What a user's rows may refer to on this host besides their values.
+struct user_host {
+    std::optional<std::filesystem::path> credentials_directory;  // the systemd credential ibkr-private-key
+    std::optional<std::filesystem::path> tzdir;                  // TZDIR: where IBKR_REGION's zone is read
+};
+
+// Reads every user-scoped row through `in` into `profile` and the user's fields of `options` (the
+// others are left as they are), reporting each problem through `in`.
+void load_user_rows(variable_reader& in, const user_host& host, ibkr_profile& profile, session_options& options);
+
+}  // namespace sessiond
