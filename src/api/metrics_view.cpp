@@ -2,7 +2,7 @@
 
 #include "sessiond/metrics/prometheus_text.hpp"
 #include "sessiond/server/http_server.hpp"
-#include "sessiond/session/session.hpp"
+#include "sessiond/session/session_keeper.hpp"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -42,7 +42,7 @@ void gauge(prometheus_text& out, std::string_view name, std::string_view help, c
 struct user_series {
     label_set account;
     const session_snapshot* snapshot;  // null while the session waits to start
-    const session* running;            // for the request-duration histograms; may be null
+    const session_keeper* running;            // for the request-duration histograms; may be null
     bool up;
     bool configured = true;
 };
@@ -66,7 +66,7 @@ void write_sessions(prometheus_text& out, const metrics_input& in) {
     users.reserve(st.users.size());
     for (std::size_t i = 0; i < st.users.size(); ++i) {
         users.push_back({{{"account", st.users[i].config->profile.account_id}},
-                         st.users[i].session,
+                         st.users[i].snapshot,
                          i < in.running.size() ? in.running[i] : nullptr,
                          is_connected(st.users[i], st.stopping)});
     }

@@ -40,13 +40,13 @@ std::string bounded(std::string line) {
 // One user's part of the status: its settings and snapshot, with the daemon's clock and stop flag.
 struct user_in {
     const settings& config;
-    const session_snapshot* session;
+    const session_snapshot* snapshot;
     bool stopping;
     wall_time now;
 };
 
 user_in user_at(const status_input& in, std::size_t i) {
-    return {*in.users[i].config, in.users[i].session, in.stopping, in.now};
+    return {*in.users[i].config, in.users[i].snapshot, in.stopping, in.now};
 }
 
 // The top level describes the first user, or the configuration's (no session) when none is configured.
@@ -59,10 +59,10 @@ std::string environment_of(const user_in& u) {
     return env ? std::string(to_string(*env)) : std::string();
 }
 
-bool user_connected(const user_in& u) { return is_connected({&u.config, u.session}, u.stopping); }
+bool user_connected(const user_in& u) { return is_connected({&u.config, u.snapshot}, u.stopping); }
 
 // A configured user whose session object does not exist yet is about to connect.
-lifecycle state_of(const user_in& u) { return u.session != nullptr ? u.session->state : lifecycle::connecting; }
+lifecycle state_of(const user_in& u) { return u.snapshot != nullptr ? u.snapshot->state : lifecycle::connecting; }
 
 json::object brokerage_json(const session_snapshot* s) {
     if (s == nullptr || !s->brokerage_reported) {
@@ -81,13 +81,13 @@ json::value maintenance_json(const user_in& in) {
     const auto& calendar = in.config.options.calendar;
     if (!calendar) return nullptr;
     std::optional<maintenance_window> w =
-        in.session != nullptr && in.session->maintenance ? in.session->maintenance : calendar->window_at(in.now);
+        in.snapshot != nullptr && in.snapshot->maintenance ? in.snapshot->maintenance : calendar->window_at(in.now);
     if (!w) return nullptr;
     return json::object{{"kind", to_string(w->kind)},
                         {"start", iso8601_utc(w->start)},
                         {"end", iso8601_utc(w->end)},
                         {"description", calendar->describe(*w)},
-                        {"expected_failures", in.session != nullptr && in.session->maintenance.has_value()}};
+                        {"expected_failures", in.snapshot != nullptr && in.snapshot->maintenance.has_value()}};
 }
 
 std::string not_configured_line(const config_report& config) {
@@ -99,9 +99,9 @@ std::string not_configured_line(const config_report& config) {
 }
 
 std::string user_line(const user_in& in) {
-    if (in.stopping && (in.session == nullptr || in.session->state != lifecycle::stopped)) return "stopping: logging out";
-    if (in.session == nullptr) return "connecting: waiting for the previous session of this IBKR username to log out";
-    const session_snapshot& s = *in.session;
+    if (in.stopping && (in.snapshot == nullptr || in.snapshot->state != lifecycle::stopped)) return "stopping: logging out";
+    if (in.snapshot == nullptr) return "connecting: waiting for the previous session of this IBKR username to log out";
+    const session_snapshot& s = *in.snapshot;
     const std::string env = environment_of(in);
     switch (s.state) {
         case lifecycle::connected: {
@@ -146,7 +146,7 @@ std::string user_line(const user_in& in) {
 // Everything the status says of one user.
 json::object user_json(const user_in& in) {
     const settings& v = in.config;
-    const session_snapshot* s = in.session;
+    const session_snapshot* s = in.snapshot;
     json::object out;
     out["status"] = user_connected(in) ? "connected" : "configured_not_connected";
     out["message"] = user_line(in);
@@ -228,7 +228,7 @@ json::object user_json(const user_in& in) {
 }  // namespace
 
 bool is_connected(const user_status& user, bool stopping) noexcept {
-    return user.session != nullptr && user.session->state == lifecycle::connected && !stopping;
+    return user.snapshot != nullptr && user.snapshot->state == lifecycle::connected && !stopping;
 }
 
 std::string_view overall_status(const status_input& in) noexcept {
@@ -254,10 +254,10 @@ std::string status_line(const status_input& in) {
     return bounded(std::move(line));
 }
 
-status_input single_user_status(const config_report& config, const session_snapshot* session, bool stopping,
+status_input single_user_status(const config_report& config, const session_snapshot* snapshot, bool stopping,
                                 wall_time started_at, wall_time now) {
     status_input in{config, {}, stopping, started_at, now};
-    if (session != nullptr) in.users.push_back({&config.values, session});
+    if (snapshot != nullptr) in.users.push_back({&config.values, snapshot});
     return in;
 }
 
@@ -298,9 +298,9 @@ std::vector<readiness_check> readiness_checks(const status_input& in) {
     for (std::size_t i = 0; i < in.users.size(); ++i) {
         const user_in u = user_at(in, i);
         const std::string who = in.users.size() > 1 ? u.config.profile.account_id + ": " : std::string();
-        if (unauthenticated.empty() && (u.session == nullptr || u.session->state != lifecycle::connected))
+        if (unauthenticated.empty() && (u.snapshot == nullptr || u.snapshot->state != lifecycle::connected))
             unauthenticated = bounded(who + user_line(u));
-        if (competing.empty() && u.session != nullptr && u.session->brokerage.competing)
+        if (competing.empty() && u.snapshot != nullptr && u.snapshot->brokerage.competing)
             competing = who + "another session holds this IBKR username";
     }
     if (!configured) unauthenticated = status_line(in);

@@ -140,7 +140,7 @@ void session_registry::let_go(const std::function<bool(const std::string&)>& whi
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
     if (!s.pacer) s.pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
-    s.active = std::make_unique<session>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
+    s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
                                          s.pacer, make_store_(config), blocking_);
     s.active->on_change([this] { notify(); });
     s.active->start();

@@ -1,7 +1,7 @@
 #include "sessiond/session/standalone_test.hpp"
 
 #include "sessiond/pacing/pacing_file_store.hpp"
-#include "sessiond/session/session.hpp"
+#include "sessiond/session/session_keeper.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -14,7 +14,7 @@ void run_standalone_test(boost::asio::any_io_executor executor, const settings& 
     if (config.service.state_dir)
         store = std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, offload{});
     auto pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
-    auto one_shot = std::make_shared<session>(executor, config, std::move(tls), std::move(log), std::move(pacer),
+    auto one_shot = std::make_shared<session_keeper>(executor, config, std::move(tls), std::move(log), std::move(pacer),
                                               std::move(store));
     one_shot->start();
     one_shot->run_test([executor, one_shot, done = std::move(done)](const connection_test_report& report) mutable {

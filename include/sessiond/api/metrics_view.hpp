@@ -19,7 +19,7 @@ namespace sessiond {
 // those constant names, so that counting a request allocates nothing.
 using served_counts = std::map<std::pair<std::string_view, unsigned>, std::uint64_t>;
 
-class session;
+class session_keeper;
 class served_requests;
 struct server_stats;
 
@@ -34,7 +34,7 @@ process_stats read_process_stats();
 
 struct metrics_input {
     const status_input& status;
-    std::vector<const session*> running;  // parallel to status.users, for the request-duration histograms
+    std::vector<const session_keeper*> running;  // parallel to status.users, for the request-duration histograms
     const served_counts* served = nullptr;
     process_stats process;
     std::uint64_t watchdog_pings = 0;

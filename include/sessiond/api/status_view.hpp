@@ -9,7 +9,7 @@
 //   connected                 the brokerage session is authenticated and not competing
 
 #include "sessiond/config/settings.hpp"
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -22,7 +22,7 @@ namespace sessiond {
 // One configured IBKR user, as its session reports it.
 struct user_status {
     const settings* config = nullptr;
-    const session_snapshot* session = nullptr;  // null while the session waits to start (a predecessor logs out)
+    const session_snapshot* snapshot = nullptr;  // null while the session waits to start (a predecessor logs out)
 };
 
 // The daemon block plus one entry per configured user. "Configured" is a fact of the configuration:
@@ -37,7 +37,7 @@ struct status_input {
 };
 
 // The single-user view: the configuration's user with this snapshot, or no user when null.
-status_input single_user_status(const config_report& config, const session_snapshot* session, bool stopping,
+status_input single_user_status(const config_report& config, const session_snapshot* snapshot, bool stopping,
                                 wall_time started_at, wall_time now);
 
 std::string_view overall_status(const status_input& in) noexcept;

@@ -17,7 +17,7 @@
 #include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/session/connection_test.hpp"
-#include "sessiond/session/session.hpp"
+#include "sessiond/session/session_keeper.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -86,7 +86,7 @@ public:
     // for its predecessor's logout.
     struct user_view {
         const settings* config;
-        const session* running;
+        const session_keeper* running;
     };
     // The desired users in username order.
     [[nodiscard]] std::vector<user_view> users() const;
@@ -97,14 +97,14 @@ public:
     // is desired.
     bool run_test(const std::string& username, test_callback done);
 
-    // True when some session's call has outlived its deadline twice over (see session::wedged).
+    // True when some session's call has outlived its deadline twice over (see session_keeper::wedged).
     [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const;
 
 private:
     struct slot {
         std::optional<desired_session> desired;  // what the configuration asks for; empty: retire
-        std::unique_ptr<session> active;
-        std::unique_ptr<session> retiring;        // logging out; never alongside `active`
+        std::unique_ptr<session_keeper> active;
+        std::unique_ptr<session_keeper> retiring;        // logging out; never alongside `active`
         // IBKR's limits for this username, kept from one session to the next (username_pacer.hpp).
         std::shared_ptr<username_pacer> pacer;
         std::vector<test_callback> pending_tests;               // asked while no session was active

@@ -10,7 +10,7 @@
 // test waits for that validate (or reports that IBKR's limits do not allow it now).
 
 #include "sessiond/session/connection_test.hpp"
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 
 #include <chrono>
 

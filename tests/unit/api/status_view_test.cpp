@@ -162,7 +162,7 @@ TEST_F(status_test, throttled_says_how_many_logins_and_when_the_next_may_start) 
     auto s = test_settings();
     s.login_min_interval = 10s;
     s.logins_per_hour = 30;
-    machine = session_machine(s, [] { return 0.0; });
+    machine = lifecycle_machine(s, [] { return 0.0; });
     config.values.options.logins_per_hour = 30;
     config.values.options.login_min_interval = seconds_f(10);
     start();
@@ -212,7 +212,7 @@ TEST_F(status_test, a_maintenance_window_is_reported_as_such_not_as_an_alarm) {
     auto calendar = std::make_shared<const ibkr_calendar>(ibkr_region::new_york, std::move(*zone));
     auto s = test_settings();
     s.calendar = calendar;
-    machine = session_machine(s, [] { return 0.0; });
+    machine = lifecycle_machine(s, [] { return 0.0; });
     config.values.options.calendar = calendar;
     now = std::chrono::sys_days(std::chrono::December / 1 / 2026) + 5h + 50min;
     connect();

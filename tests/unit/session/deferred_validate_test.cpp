@@ -115,7 +115,7 @@ TEST_F(deferred_validate, a_reload_that_changes_ibkr_env_but_not_the_username_va
     connect();  // validated: a paper login
     machine_settings live = production_pacing();
     live.environment = ibkr_environment::live;
-    session_machine reloaded(live, [] { return 0.0; }, machine.shared_pacer());
+    lifecycle_machine reloaded(live, [] { return 0.0; }, machine.shared_pacer());
     const wall_time validate_allowed = last_validate() + 60s + ibkr_pace_margin;
     directive d = reloaded.start(now);
     now += d.delay;

@@ -2,7 +2,7 @@
 // Building blocks for tests of the session machine: settings with exact delays, outcomes of each
 // step, and a fixture that drives the machine the way the session driver does.
 
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 
 #include <gtest/gtest.h>
 
@@ -143,7 +143,7 @@ protected:
     const session_snapshot& snap() const { return machine.snapshot(); }
 
     wall_time now = wall_clock::from_time_t(1'764'000'000);
-    session_machine machine;
+    lifecycle_machine machine;
     directive last;
 };
 

@@ -69,7 +69,7 @@ TEST_F(login_budget_machine, a_connection_test_cannot_skip_the_budget) {
 TEST_F(login_budget_machine, a_restored_record_throttles_the_first_login_after_a_restart) {
     login_budget saved({10s, 3});
     for (int i = 3; i >= 1; --i) saved.record(now - minutes(i));
-    session_machine restarted(budget_settings(), [] { return 0.0; });
+    lifecycle_machine restarted(budget_settings(), [] { return 0.0; });
     restarted.shared_pacer()->restore(persisted_pacing{saved, std::nullopt}, now);
     const directive d = restarted.start(now);
     EXPECT_EQ(d.next, step::oauth);
@@ -91,7 +91,7 @@ TEST_F(login_budget_machine, a_replacement_session_inherits_the_logins_of_the_on
     start();
     feed(failed(step::oauth, failure::server_error, 503));
     feed(failed(step::oauth, failure::server_error, 503));
-    session_machine next(budget_settings(), [] { return 0.0; }, machine.shared_pacer());
+    lifecycle_machine next(budget_settings(), [] { return 0.0; }, machine.shared_pacer());
     EXPECT_EQ(next.snapshot().logins_last_hour, 2u);
     EXPECT_EQ(next.start(now).delay, 10s - 5ms);
 }
@@ -115,7 +115,7 @@ machine_settings rate_settings(int per_second) {
 }
 
 TEST(machine_request_rate, never_more_calls_in_a_second_than_the_limit) {
-    session_machine m(rate_settings(3), [] { return 0.0; });
+    lifecycle_machine m(rate_settings(3), [] { return 0.0; });
     wall_time now = wall_clock::from_time_t(1'764'000'000);
     directive d = m.start(now);
     std::vector<wall_time> starts;
@@ -131,7 +131,7 @@ TEST(machine_request_rate, never_more_calls_in_a_second_than_the_limit) {
 }
 
 TEST(machine_request_rate, the_login_flow_fits_within_ibkrs_ten_a_second) {
-    session_machine m(rate_settings(10), [] { return 0.0; });
+    lifecycle_machine m(rate_settings(10), [] { return 0.0; });
     wall_time now = wall_clock::from_time_t(1'764'000'000);
     EXPECT_EQ(m.start(now).delay, 0ms);
     const step_outcome flow[] = {ok(step::oauth), ok(step::sso), validated(), initialised(), listed()};
@@ -143,12 +143,12 @@ TEST(machine_request_rate, the_login_flow_fits_within_ibkrs_ten_a_second) {
 
 TEST(machine_request_rate, a_continued_session_counts_the_requests_of_the_one_it_replaces) {
     wall_time now = wall_clock::from_time_t(1'764'000'000);
-    session_machine old(rate_settings(2), [] { return 0.0; });
+    lifecycle_machine old(rate_settings(2), [] { return 0.0; });
     old.start(now);
     old.on_call_started(now);
     old.on_outcome(ok(step::oauth), now);
     old.on_call_started(now);
-    session_machine next(rate_settings(2), [] { return 0.0; }, old.shared_pacer());
+    lifecycle_machine next(rate_settings(2), [] { return 0.0; }, old.shared_pacer());
     EXPECT_EQ(next.start(now).delay, 1s + ibkr_pace_margin);
 }
 
@@ -302,7 +302,7 @@ namespace {
 
 TEST_F(machine_test, a_restart_keeps_the_last_validates_pace_and_waits_a_tickle_pace_before_tickling) {
     login_budget logins({0ms, 1000});
-    session_machine restarted(test_settings(), [] { return 0.0; });
+    lifecycle_machine restarted(test_settings(), [] { return 0.0; });
     restarted.shared_pacer()->restore(persisted_pacing{logins, now - 20s}, now);
     restarted.start(now);
     restarted.on_call_started(now);
@@ -321,21 +321,21 @@ TEST_F(machine_test, a_restart_spaces_its_first_login_from_when_the_last_one_may
     s.login_min_interval = 10s;
     login_budget logins({10s, 30});
     logins.record(now - 5s);  // stamped just before it set out; the process died during the call
-    session_machine restarted(s, [] { return 0.0; });
+    lifecycle_machine restarted(s, [] { return 0.0; });
     restarted.shared_pacer()->restore(persisted_pacing{logins, std::nullopt}, now);
     const directive d = restarted.start(now);
     EXPECT_EQ(d.next, step::oauth);
     EXPECT_EQ(d.delay, 15s) << "10 s of spacing from 5 s ago plus the 10 s the request may have taken to arrive";
     EXPECT_EQ(restarted.snapshot().state, lifecycle::throttled);
 
-    session_machine reloaded(s, [] { return 0.0; }, restarted.shared_pacer());  // a reload right after the restart
+    lifecycle_machine reloaded(s, [] { return 0.0; }, restarted.shared_pacer());  // a reload right after the restart
     EXPECT_EQ(reloaded.start(now).delay, 15s) << "the hold survives a reload";
 }
 
 TEST_F(machine_test, a_login_within_one_process_is_spaced_from_its_stamp_only) {
     auto s = test_settings();
     s.login_min_interval = 10s;
-    session_machine m(s, [] { return 0.0; });
+    lifecycle_machine m(s, [] { return 0.0; });
     m.start(now);
     m.on_call_started(now);
     const directive d = m.on_outcome(failed(step::oauth, failure::server_error, 503), now + 5ms);

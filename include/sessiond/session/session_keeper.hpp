@@ -12,7 +12,7 @@
 #include "sessiond/log/repeat_filter.hpp"
 #include "sessiond/metrics/histogram.hpp"
 #include "sessiond/pacing/pacing_store.hpp"
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 #include "sessiond/session/test_tracker.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -29,19 +29,19 @@
 
 namespace sessiond {
 
-class session {
+class session_keeper {
 public:
     using observer = std::function<void()>;
 
     // `pacer` is the username's (shared with whatever else calls IBKR for it), `store` where its
     // record survives a restart (null: in memory only). `blocking` runs what must not block the
     // loop: the login's RSA signatures (inline when default-constructed).
-    session(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
+    session_keeper(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
             logger log, std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store,
             offload blocking = {});
-    ~session();
-    session(const session&) = delete;
-    session& operator=(const session&) = delete;
+    ~session_keeper();
+    session_keeper(const session_keeper&) = delete;
+    session_keeper& operator=(const session_keeper&) = delete;
 
     // Starts the login flow and the keep-alive loop.
     void start();
@@ -105,7 +105,7 @@ private:
     logger log_;
     ibkr_client client_;
     std::mt19937_64 random_;
-    session_machine machine_;
+    lifecycle_machine machine_;
     boost::asio::steady_timer wait_timer_;
     std::vector<observer> observers_;
     std::vector<std::function<void()>> stop_callbacks_;

@@ -1,4 +1,4 @@
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 
 #include "sessiond/ibkr/verdicts.hpp"
 
@@ -71,7 +71,7 @@ milliseconds machine_settings::sso_refresh_margin() const noexcept {
     return std::clamp(tickle_interval * 3, milliseconds(5'000), milliseconds(180'000));
 }
 
-session_machine::session_machine(machine_settings settings, std::function<double()> uniform01,
+lifecycle_machine::lifecycle_machine(machine_settings settings, std::function<double()> uniform01,
                                  std::shared_ptr<username_pacer> pacer)
     : settings_(std::move(settings)),
       uniform01_(std::move(uniform01)),
@@ -81,14 +81,14 @@ session_machine::session_machine(machine_settings settings, std::function<double
     snap_.logins_last_hour = pacer_->logins().recent().size();  // a replacement inherits its predecessor's
 }
 
-directive session_machine::start(wall_time now) {
+directive lifecycle_machine::start(wall_time now) {
     snap_.state = lifecycle::connecting;
     return full_login(milliseconds(0), now);
 }
 
-void session_machine::on_request_sent(wall_time at) { pacer_->record_sent(path_of(pending_.next), at); }
+void lifecycle_machine::on_request_sent(wall_time at) { pacer_->record_sent(path_of(pending_.next), at); }
 
-void session_machine::on_call_started(wall_time now) {
+void lifecycle_machine::on_call_started(wall_time now) {
     pacer_->record_start(path_of(pending_.next), now);
     if (pending_.next == step::oauth) {
         ++snap_.counters.login_attempts;
@@ -101,12 +101,12 @@ void session_machine::on_call_started(wall_time now) {
     snap_.next_call_at.reset();
 }
 
-directive session_machine::on_outcome(const step_outcome& o, wall_time now) {
+directive lifecycle_machine::on_outcome(const step_outcome& o, wall_time now) {
     if (o.kind == failure::cancelled) return idle(now);
     return o.ok() ? on_success(o, now) : on_failure(o, now);
 }
 
-directive session_machine::on_test_requested(wall_time now) {
+directive lifecycle_machine::on_test_requested(wall_time now) {
     if (pending_.idle()) return pending_;
     const auto left = snap_.next_call_at && *snap_.next_call_at > now
                           ? std::chrono::ceil<milliseconds>(*snap_.next_call_at - now)
@@ -119,7 +119,7 @@ directive session_machine::on_test_requested(wall_time now) {
     return call(pending_.next, milliseconds(0), now, pending_.compete);
 }
 
-void session_machine::reconfigure(machine_settings settings) {
+void lifecycle_machine::reconfigure(machine_settings settings) {
     settings.environment = settings_.environment;  // identity is not reconfigured: it needs a new session
     settings.account_id = settings_.account_id;
     settings_ = std::move(settings);
@@ -127,18 +127,18 @@ void session_machine::reconfigure(machine_settings settings) {
     pacer_->reconfigure(settings_.pacing());
 }
 
-void session_machine::on_stopping() {
+void lifecycle_machine::on_stopping() {
     snap_.state = lifecycle::stopping;
     snap_.waiting = false;
     snap_.next_call_at.reset();
 }
 
-void session_machine::on_stopped() {
+void lifecycle_machine::on_stopped() {
     snap_.state = lifecycle::stopped;
     has_sso_ = false;
 }
 
-directive session_machine::on_success(const step_outcome& o, wall_time now) {
+directive lifecycle_machine::on_success(const step_outcome& o, wall_time now) {
     switch (o.which) {
         case step::oauth: return call(step::sso, milliseconds(0), now);
 
@@ -167,7 +167,7 @@ directive session_machine::on_success(const step_outcome& o, wall_time now) {
     return idle(now);
 }
 
-directive session_machine::after_sso(wall_time now) {
+directive lifecycle_machine::after_sso(wall_time now) {
     has_sso_ = true;
     ++snap_.counters.logins;
     snap_.logged_in_at = now;
@@ -183,14 +183,14 @@ directive session_machine::after_sso(wall_time now) {
     return call(step::init, milliseconds(0), now, settings_.compete);
 }
 
-bool session_machine::may_defer_validate() const noexcept {
+bool lifecycle_machine::may_defer_validate() const noexcept {
     // A validate that reported the other environment (IBKR_ENV changed by a reload, the username
     // not) must be repeated before a brokerage session is initialised for that username.
     const auto& seen = pacer_->validated_login_type();
     return !seen || !settings_.environment || *seen == *settings_.environment;
 }
 
-directive session_machine::after_validate(const sso_validation& v, const step_outcome& o, wall_time now) {
+directive lifecycle_machine::after_validate(const sso_validation& v, const step_outcome& o, wall_time now) {
     if (v.expires) snap_.sso_expires_at = now + *v.expires;
     if (v.login_type) {
         snap_.login_type = v.login_type;
@@ -218,7 +218,7 @@ directive session_machine::after_validate(const sso_validation& v, const step_ou
     return call(step::init, milliseconds(0), now, settings_.compete);
 }
 
-directive session_machine::after_accounts(const step_outcome& o, wall_time now) {
+directive lifecycle_machine::after_accounts(const step_outcome& o, wall_time now) {
     const account_list& list = *o.accounts;
     if (list.accounts.empty()) {
         step_outcome none = failed_outcome(step::accounts, failure::bad_response, "IBKR listed no accounts yet", o.http_status);
@@ -234,11 +234,11 @@ directive session_machine::after_accounts(const step_outcome& o, wall_time now) 
     return call(step::tickle, milliseconds(0), now);
 }
 
-bool session_machine::environment_settled() const noexcept {
+bool lifecycle_machine::environment_settled() const noexcept {
     return !settings_.environment || sso_validated_ || snap_.environment_checked_by != environment_check::none;
 }
 
-directive session_machine::hold_until_environment_confirmed(wall_time now) {
+directive lifecycle_machine::hold_until_environment_confirmed(wall_time now) {
     // The safe reading: IBKR said nothing yet that rules out a login for the other environment, so the
     // session is not offered as connected until validate's LOGIN_TYPE has been checked.
     snap_.reason = "paper/live not confirmed yet (/iserver/accounts has no isPaper): waiting for validate, "
@@ -248,7 +248,7 @@ directive session_machine::hold_until_environment_confirmed(wall_time now) {
     return keep_alive(now);
 }
 
-directive session_machine::keep_alive(wall_time now) {
+directive lifecycle_machine::keep_alive(wall_time now) {
     const wall_time tickle_at = now + std::max(settings_.tickle_interval, pacing_wait(step::tickle, now));
     if (validate_deferred_) {
         const wall_time validate_at = deferred_validate_at(now);
@@ -261,12 +261,12 @@ directive session_machine::keep_alive(wall_time now) {
     return call(step::tickle, settings_.tickle_interval, now);
 }
 
-directive session_machine::resume_tickles(wall_time now) {
+directive lifecycle_machine::resume_tickles(wall_time now) {
     if (snap_.state != lifecycle::connected || resume_tickle_at_ <= now) return call(step::tickle, milliseconds(0), now);
     return call(step::tickle, std::chrono::ceil<milliseconds>(resume_tickle_at_ - now), now);
 }
 
-directive session_machine::deferred_validate_failed(wall_time now) {
+directive lifecycle_machine::deferred_validate_failed(wall_time now) {
     // Not a sign that the session is unhealthy (a 401 is handled as one): paper/live was confirmed
     // by isPaper, or the session waits for this validate anyway. Keep tickling; try again when IBKR's
     // pace and a backoff allow.
@@ -278,11 +278,11 @@ directive session_machine::deferred_validate_failed(wall_time now) {
     return resume_tickles(now);
 }
 
-wall_time session_machine::deferred_validate_at(wall_time now) const {
+wall_time lifecycle_machine::deferred_validate_at(wall_time now) const {
     return std::max({now, pacer_->endpoint_ready_at(path_of(step::validate), now), deferred_validate_retry_at_});
 }
 
-directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
+directive lifecycle_machine::after_tickle(const tickle_report& t, wall_time now) {
     ++snap_.counters.tickles;
     if (!t.not_processed.empty()) {
         return on_failure(failed_outcome(step::tickle, failure::not_processed, "tickle not processed: " + t.not_processed, 200),
@@ -353,7 +353,7 @@ directive session_machine::after_tickle(const tickle_report& t, wall_time now) {
                 settings_.compete);
 }
 
-directive session_machine::on_failure(const step_outcome& o, wall_time now) {
+directive lifecycle_machine::on_failure(const step_outcome& o, wall_time now) {
     record_error(o, now);
     if (o.which == step::tickle) ++snap_.counters.tickle_failures[static_cast<std::size_t>(o.kind)];
     if (o.which == step::logout) {
@@ -413,7 +413,7 @@ directive session_machine::on_failure(const step_outcome& o, wall_time now) {
     }
 }
 
-std::optional<maintenance_window> session_machine::expected_outage(const step_outcome& o, wall_time now) const {
+std::optional<maintenance_window> lifecycle_machine::expected_outage(const step_outcome& o, wall_time now) const {
     if (!settings_.calendar) return std::nullopt;
     switch (o.kind) {
         case failure::server_error:
@@ -425,7 +425,7 @@ std::optional<maintenance_window> session_machine::expected_outage(const step_ou
     }
 }
 
-milliseconds session_machine::maintenance_retry(const maintenance_window& w, wall_time now) {
+milliseconds lifecycle_machine::maintenance_retry(const maintenance_window& w, wall_time now) {
     // Jitter at both ends: many sessions (multi-user mode) must not retry in step at the window's end.
     const double u = uniform01_();
     const milliseconds at_cap = backoff_.delay(std::numeric_limits<int>::max(), u);
@@ -435,7 +435,7 @@ milliseconds session_machine::maintenance_retry(const maintenance_window& w, wal
     return std::min(at_cap, at_end);
 }
 
-directive session_machine::halt(std::string reason, wall_time now) {
+directive lifecycle_machine::halt(std::string reason, wall_time now) {
     snap_.state = lifecycle::halted;
     snap_.halt_reason = reason;
     validate_deferred_ = false;
@@ -445,7 +445,7 @@ directive session_machine::halt(std::string reason, wall_time now) {
     return idle(now);
 }
 
-directive session_machine::planned_rebuild(std::string why, wall_time now) {
+directive lifecycle_machine::planned_rebuild(std::string why, wall_time now) {
     ++snap_.counters.rebuilds;
     snap_.reason = std::move(why);
     snap_.state = lifecycle::reconnecting;
@@ -453,7 +453,7 @@ directive session_machine::planned_rebuild(std::string why, wall_time now) {
     return full_login(milliseconds(0), now);
 }
 
-directive session_machine::call(step s, milliseconds delay, wall_time now, bool compete) {
+directive lifecycle_machine::call(step s, milliseconds delay, wall_time now, bool compete) {
     milliseconds wait = std::max(delay, pacing_wait(s, now));
     // A 429 penalty, whoever earned it, is what this call waits for.
     if (pacer_->penalty_until(now)) snap_.rate_limited = true;
@@ -477,7 +477,7 @@ directive session_machine::call(step s, milliseconds delay, wall_time now, bool 
     return pending_;
 }
 
-directive session_machine::full_login(milliseconds delay, wall_time now) {
+directive lifecycle_machine::full_login(milliseconds delay, wall_time now) {
     has_sso_ = false;
     refreshing_sso_ = false;
     validate_extends_sso_ = true;
@@ -493,21 +493,21 @@ directive session_machine::full_login(milliseconds delay, wall_time now) {
     return call(step::oauth, delay, now);
 }
 
-directive session_machine::idle(wall_time) {
+directive lifecycle_machine::idle(wall_time) {
     pending_ = directive{directive::kind_t::idle, pending_.next, milliseconds(0), settings_.compete};
     snap_.waiting = false;
     snap_.next_call_at.reset();
     return pending_;
 }
 
-milliseconds session_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
+milliseconds lifecycle_machine::backoff() { return backoff_.delay(snap_.consecutive_failures, uniform01_()); }
 
-milliseconds session_machine::pacing_wait(step s, wall_time now) const {
+milliseconds lifecycle_machine::pacing_wait(step s, wall_time now) const {
     const wall_time ready = pacer_->ready_at(path_of(s), now);
     return ready > now ? std::chrono::ceil<milliseconds>(ready - now) : milliseconds(0);
 }
 
-void session_machine::record_error(const step_outcome& o, wall_time now) {
+void lifecycle_machine::record_error(const step_outcome& o, wall_time now) {
     snap_.last_error = session_error{o.which, o.kind, o.http_status, o.detail, now};
     std::string what(to_string(o.which));
     what += ": ";
@@ -516,7 +516,7 @@ void session_machine::record_error(const step_outcome& o, wall_time now) {
     snap_.reason = what + o.detail;
 }
 
-void session_machine::leave_healthy_state() {
+void lifecycle_machine::leave_healthy_state() {
     if (snap_.state == lifecycle::connected) ++snap_.counters.reconnects;
     snap_.connected_since.reset();
     snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;

@@ -1,4 +1,4 @@
-#include "sessiond/session/session.hpp"
+#include "sessiond/session/session_keeper.hpp"
 
 #include "sessiond/core/state_file.hpp"
 #include "sessiond/core/time_format.hpp"
@@ -20,7 +20,7 @@ using asio::use_awaitable;
 using std::chrono::milliseconds;
 
 
-session::session(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
+session_keeper::session_keeper(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
                  std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking)
     : executor_(executor),
       blocking_(blocking),
@@ -37,9 +37,9 @@ session::session(asio::any_io_executor executor, settings config, std::shared_pt
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets())} {}
 
-session::~session() { *alive_ = false; }
+session_keeper::~session_keeper() { *alive_ = false; }
 
-void session::start() {
+void session_keeper::start() {
     if (running_ || stopping_) return;
     running_ = true;
     asio::co_spawn(executor_, run(), [alive = alive_, this](std::exception_ptr e) {
@@ -58,7 +58,7 @@ void session::start() {
     });
 }
 
-void session::stop(std::function<void()> done) {
+void session_keeper::stop(std::function<void()> done) {
     if (done) stop_callbacks_.push_back(std::move(done));
     if (stopping_) return;
     stopping_ = true;
@@ -76,7 +76,7 @@ void session::stop(std::function<void()> done) {
     if (!running_) asio::post(executor_, [alive = alive_, this] { if (*alive) finish_stop(); });
 }
 
-void session::finish_stop() {
+void session_keeper::finish_stop() {
     const lifecycle before = machine_.snapshot().state;
     machine_.on_stopped();
     log_transition(before);
@@ -86,11 +86,11 @@ void session::finish_stop() {
     for (auto& cb : callbacks) cb();
 }
 
-void session::notify() const {
+void session_keeper::notify() const {
     for (const auto& o : observers_) o();
 }
 
-asio::awaitable<void> session::load_pacing() {
+asio::awaitable<void> session_keeper::load_pacing() {
     if (!pacing_store_) {
         log_.warn({}, "{}: the login budget ({} logins an hour, {} apart) and IBKR's validate pace live in memory "
                       "and do not survive a restart",
@@ -124,13 +124,13 @@ asio::awaitable<void> session::load_pacing() {
     }
 }
 
-asio::awaitable<void> session::save_pacing() {
+asio::awaitable<void> session_keeper::save_pacing() {
     if (!pacing_store_) co_return;
     const auto written = co_await pacing_store_->save(machine_.pacer().to_persist());
     if (!written) log_.error({}, "pacing record not saved: {}", written.error().message);
 }
 
-asio::awaitable<void> session::run() {
+asio::awaitable<void> session_keeper::run() {
     co_await load_pacing();
     next_ = machine_.start(wall_clock::now());
     first_call_decided_ = true;
@@ -191,7 +191,7 @@ asio::awaitable<void> session::run() {
     co_await logout_before_exit();
 }
 
-void session::run_test(std::function<void(const connection_test_report&)> done) {
+void session_keeper::run_test(std::function<void(const connection_test_report&)> done) {
     if (test_) {
         test_->waiters.push_back(std::move(done));
         return;
@@ -204,7 +204,7 @@ void session::run_test(std::function<void(const connection_test_report&)> done) 
     begin_test();
 }
 
-void session::begin_test() {
+void session_keeper::begin_test() {
     // The tracker starts from the session as it is now, its first call decided.
     auto waiters = std::move(test_->waiters);
     test_.emplace(machine_.snapshot(), std::move(waiters));
@@ -231,7 +231,7 @@ void session::begin_test() {
     wait_timer_.cancel();
 }
 
-void session::follow_test(const step_outcome& outcome) {
+void session_keeper::follow_test(const step_outcome& outcome) {
     if (!test_) return;
     if (test_->tracker.on_outcome(outcome, machine_.snapshot())) return finish_test();
     if (next_.idle()) {
@@ -244,7 +244,7 @@ void session::follow_test(const step_outcome& outcome) {
     }
 }
 
-void session::finish_test() {
+void session_keeper::finish_test() {
     if (!test_) return;
     const connection_test_report report = test_->tracker.report();
     auto waiters = std::move(test_->waiters);
@@ -254,12 +254,12 @@ void session::finish_test() {
     for (auto& w : waiters) asio::post(executor_, [w = std::move(w), report] { w(report); });
 }
 
-void session::record_duration(const step_outcome& o) {
+void session_keeper::record_duration(const step_outcome& o) {
     if (o.kind == failure::cancelled) return;
     durations_[static_cast<std::size_t>(o.which)].observe(static_cast<double>(o.duration.count()) / 1000.0);
 }
 
-bool session::wedged(std::chrono::steady_clock::time_point now) const noexcept {
+bool session_keeper::wedged(std::chrono::steady_clock::time_point now) const noexcept {
     // Every call has a deadline (IBKR_HTTP_TIMEOUT); one that outlives it twice over means the
     // event loop's work is stuck, which is what the watchdog exists to catch.
     if (!in_call_) return false;
@@ -267,13 +267,13 @@ bool session::wedged(std::chrono::steady_clock::time_point now) const noexcept {
     return now - call_started_ > limit;
 }
 
-void session::apply_options(const session_options& options) {
+void session_keeper::apply_options(const session_options& options) {
     // Only what the identity check left equal can differ: endpoint and CA file are the same.
     config_.options = options;
     machine_.reconfigure(machine_settings::from(config_));
 }
 
-asio::awaitable<void> session::wait(milliseconds delay) {
+asio::awaitable<void> session_keeper::wait(milliseconds delay) {
     if (delay == milliseconds::max())
         wait_timer_.expires_at(asio::steady_timer::time_point::max());
     else
@@ -282,7 +282,7 @@ asio::awaitable<void> session::wait(milliseconds delay) {
     (void)ec;  // cancelled means "stop"; the loop checks stopping_
 }
 
-asio::awaitable<void> session::logout_before_exit() {
+asio::awaitable<void> session_keeper::logout_before_exit() {
     if (!client_.has_sso_session()) {
         client_.close();
         co_return;
@@ -319,7 +319,7 @@ asio::awaitable<void> session::logout_before_exit() {
     client_.close();
 }
 
-void session::log_outcome(const step_outcome& o, const directive& next) {
+void session_keeper::log_outcome(const step_outcome& o, const directive& next) {
     const auto& snap = machine_.snapshot();
     const log_fields fields{.state = to_string(snap.state),
                             .step = to_string(o.which),
@@ -372,7 +372,7 @@ void session::log_outcome(const step_outcome& o, const directive& next) {
                          suppressed_suffix(verdict.suppressed)));
 }
 
-void session::log_deferred_validate(const step_outcome& o) const {
+void session_keeper::log_deferred_validate(const step_outcome& o) const {
     const auto& snap = machine_.snapshot();
     if (!snap.validate_deferred_until || (o.which != step::sso && o.which != step::accounts)) return;
     const std::string until = iso8601_utc(*snap.validate_deferred_until);
@@ -391,7 +391,7 @@ void session::log_deferred_validate(const step_outcome& o) const {
     }
 }
 
-void session::log_transition(lifecycle before) const {
+void session_keeper::log_transition(lifecycle before) const {
     const auto& snap = machine_.snapshot();
     if (snap.state == before) return;
     const log_fields fields{.state = to_string(snap.state), .attempt = snap.consecutive_failures};

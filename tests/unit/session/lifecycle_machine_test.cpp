@@ -1,7 +1,7 @@
 // The session machine's transitions: each test is one rule of the lifecycle, driven with a fixed
 // clock and a fixed jitter sample, so every delay is exact.
 
-#include "sessiond/session/session_machine.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
 
 #include "unit/session/machine_harness.hpp"
 
@@ -234,7 +234,7 @@ TEST_F(machine_test, a_replacement_session_continues_the_pacing_of_the_one_it_re
     ASSERT_TRUE(machine.pacer().last_start(endpoint_of(step::validate).path));
     const wall_time first_validate = *machine.pacer().last_start(endpoint_of(step::validate).path);
 
-    session_machine next(test_settings(), [] { return 0.0; }, machine.shared_pacer());  // the username's pacer
+    lifecycle_machine next(test_settings(), [] { return 0.0; }, machine.shared_pacer());  // the username's pacer
     next.start(now);
     next.on_call_started(now);
     next.on_outcome(ok(step::oauth), now);

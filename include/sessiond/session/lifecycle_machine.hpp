@@ -166,12 +166,12 @@ struct session_snapshot {
     }
 };
 
-class session_machine {
+class lifecycle_machine {
 public:
     // uniform01 returns samples of U[0, 1) for the backoff jitter. `pacer` is the username's, shared
     // with every other caller of that username (a replaced session, the gateway); without one the
     // machine paces itself alone. It is reconfigured to these settings' limits.
-    session_machine(machine_settings settings, std::function<double()> uniform01,
+    lifecycle_machine(machine_settings settings, std::function<double()> uniform01,
                     std::shared_ptr<username_pacer> pacer = nullptr);
 
     directive start(wall_time now);
