@@ -2,14 +2,16 @@
 // The byte stream one server connection runs on: a TCP socket, or TLS over one. Type-erased by a
 // branch per operation rather than a template, so that Beast's HTTP operations are instantiated once
 // for both (in http_connection.cpp) and a handler taking over a connection (http_handler.hpp) needs
-// to know only this type. It is an Asio AsyncStream: Beast's reads, writes and WebSocket stream run
-// on it.
+// to know only this type. It is an Asio AsyncStream: Beast's reads, writes and WebSocket stream
+// (websocket::stream<server_stream&>, with the teardown below) run on it.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 
 #include <cstddef>
 #include <utility>
@@ -66,5 +68,28 @@ public:
 private:
     std::variant<tcp_socket, tls_stream> stream_;
 };
+
+// What Beast closes when a WebSocket fails (beast::close_socket, found through ADL): the TCP socket.
+inline void beast_close_socket(server_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().close(ignored);
+}
+
+// The end of a WebSocket closing handshake, found by Beast through ADL: close_notify under TLS, else
+// the TCP shutdown.
+inline void teardown(boost::beast::role_type role, server_stream& stream, boost::system::error_code& ec) {
+    if (auto* tls = stream.tls())
+        boost::beast::teardown(role, *tls, ec);
+    else
+        boost::beast::websocket::teardown(role, stream.socket(), ec);
+}
+
+template <class TeardownHandler>
+void async_teardown(boost::beast::role_type role, server_stream& stream, TeardownHandler&& handler) {
+    if (auto* tls = stream.tls())
+        boost::beast::async_teardown(role, *tls, std::forward<TeardownHandler>(handler));
+    else
+        boost::beast::websocket::async_teardown(role, stream.socket(), std::forward<TeardownHandler>(handler));
+}
 
 }  // namespace sessiond

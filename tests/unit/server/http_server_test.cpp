@@ -16,6 +16,7 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/stream.hpp>
 #include <boost/json/parse.hpp>
 
 #include <gtest/gtest.h>
@@ -178,7 +179,8 @@ void expect_json_error(const std::optional<server_response>& res, http::status s
 //   /wait-cancellable  the same, but the wait ends when the connection closes;
 //   /peer      answers "<address> tls=<0|1>" of the peer it was given;
 //   /prebuilt  answers prebuilt bytes: 200 {"status":"ok"};
-//   /takeover  takes the connection over, writes "raw <unread bytes>" and returns.
+//   /takeover  takes the connection over, writes "raw <unread bytes>" and returns;
+//   /websocket takes the connection over for a WebSocket that echoes one message and closes.
 class running_server {
 public:
     explicit running_server(server_limits limits = small_limits(), listen_address where = {"127.0.0.1", 0})
@@ -282,6 +284,12 @@ private:
             };
             co_return takeover;
         }
+        if (target == "/websocket") {
+            connection_takeover takeover = [req](server_stream& stream, boost::beast::flat_buffer& /*unread*/) {
+                return echo_once(stream, req);
+            };
+            co_return takeover;
+        }
         if (target == "/wait" || target == "/wait-cancellable") {
             {
                 std::lock_guard lock(mutex_);
@@ -303,6 +311,20 @@ private:
         if (!req.body().empty()) res.body() += " " + req.body();
         if (target == "/close") res.keep_alive(false);
         co_return res;
+    }
+
+    static asio::awaitable<void> echo_once(server_stream& stream, server_request upgrade) {
+        constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+        boost::beast::websocket::stream<server_stream&> ws(stream);
+        auto [ec] = co_await ws.async_accept(upgrade, use_tuple);
+        if (ec) co_return;
+        boost::beast::flat_buffer message;
+        auto [rec, n] = co_await ws.async_read(message, use_tuple);
+        if (rec) co_return;
+        ws.text(ws.got_text());
+        auto [wec, written] = co_await ws.async_write(message.data(), use_tuple);
+        if (wec) co_return;
+        co_await ws.async_close(boost::beast::websocket::close_code::normal, use_tuple);
     }
 
     static asio::awaitable<void> write_raw(server_stream& stream, std::string bytes) {
@@ -919,6 +941,24 @@ TEST(http_server, a_takeover_gets_the_stream_and_the_bytes_sent_after_the_reques
     raw_client client(server.endpoint());
     ASSERT_TRUE(client.send(get_request("/takeover") + "after"));
     EXPECT_EQ(client.read_until_closed(), "raw after");
+}
+
+TEST(http_server, a_takeover_can_accept_a_websocket_on_the_connection) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    asio::io_context client_io;
+    tcp::socket socket(client_io);
+    socket.connect(server.endpoint());
+    boost::beast::websocket::stream<tcp::socket&> ws(socket);
+    ws.handshake("test", "/websocket");
+    ws.text(true);
+    ws.write(asio::buffer(std::string_view("hello")));
+    boost::beast::flat_buffer echo;
+    ws.read(echo);
+    EXPECT_EQ(boost::beast::buffers_to_string(echo.data()), "hello");
+    boost::system::error_code ec;
+    ws.read(echo, ec);  // the server closes the WebSocket
+    EXPECT_EQ(ec, boost::beast::websocket::error::closed);
 }
 
 TEST(http_server, closing_the_connection_cancels_a_handler_wait_bound_to_it) {
