@@ -5,6 +5,9 @@
 // which the least useful connection makes room for a new one (so that a monitoring probe is never
 // locked out by idle or slow clients), and nothing a client sends can block the event loop.
 //
+// Under TLS the handshake comes first (handshake_timeout; a hook may act before it), the 408 is not
+// sent (no TLS write is synchronous), and an orderly end sends close_notify.
+//
 // Per connection: requests are read one at a time and answered in order (pipelining works, nothing is
 // read ahead while a response is computed); HTTP/1.1 keeps the connection open unless "Connection:
 // close"; HTTP/1.0 closes it unless "Connection: keep-alive". A request the server cannot accept gets a
@@ -15,9 +18,11 @@
 // connection.
 //
 // The handler is called for every well-formed request, whatever its method and target (routing, 404
-// and 405 are the caller's: route_table.hpp), with the peer (http_handler.hpp). HEAD is passed on as HEAD: whatever the handler answers is sent header only,
-// with the Content-Length of the body it returned, as RFC 9110 says a GET would have had. An exception
-// escaping the handler becomes a 500 JSON error and a log line; the connection carries on.
+// and 405 are the caller's: route_table.hpp), with the peer (http_handler.hpp). HEAD is passed on as
+// HEAD: whatever the handler answers is sent header only, with the Content-Length of the body it
+// returned, as RFC 9110 says a GET would have had. An exception escaping the handler becomes a 500
+// JSON error and a log line; the connection carries on. A handler may take the connection over
+// (an upgrade): the server then writes nothing more and closes the connection when the takeover ends.
 //
 // Every member function is called on the event loop's thread (the io_context runs on one thread).
 
@@ -61,8 +66,7 @@ struct server_limits {
 // ends the connection without a handshake.
 using handshake_hook = std::function<boost::asio::awaitable<bool>(server_stream& stream)>;
 // The answer to a request the server refuses unread (400, 413, 431); began: its first byte. The server
-// adds "Connection: close" and Content-Length. Without
-// it, json_error.
+// adds "Connection: close" and Content-Length. Without a hook: json_error.
 using refusal_hook = std::function<server_response(boost::beast::http::status status,
                                                    std::chrono::steady_clock::time_point began)>;
 
