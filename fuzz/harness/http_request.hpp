@@ -10,7 +10,7 @@
 // Checked: no exception; path_for_log is printable, bounded and free of the query; the refusal is
 // 400, 413 or 431, and 431/413 exactly for the header and body limits; finish_response keeps the
 // connection only when both sides may, and its response parses back with the same status, body and
-// keep-alive.
+// keep-alive; a prebuilt_response of the same answer writes the same bytes.
 
 #include "check.hpp"
 
@@ -25,6 +25,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <sstream>
@@ -94,6 +95,21 @@ inline std::string check_round_trip(const server_response& res, const request_su
     return {};
 }
 
+// A prebuilt_response of the same answer must put the same bytes on the wire as finish_response does.
+inline std::string check_prebuilt(const server_response& unfinished, const server_response& finished,
+                                  const request_summary& summary, bool may_keep_alive, bool keep) {
+    const prebuilt_response prebuilt(unfinished);
+    bool prebuilt_keep = false;
+    const std::string_view bytes = prebuilt.wire(summary, may_keep_alive, prebuilt_keep);
+    if (prebuilt_keep != keep) return "prebuilt_response and finish_response disagree on keep-alive";
+    std::ostringstream wire;
+    wire << finished;
+    std::string expected = wire.str();
+    if (summary.head) expected.resize(std::min(expected.size(), expected.find("\r\n\r\n") + 4));
+    if (bytes != expected) return "prebuilt_response's bytes differ from the finished response's";
+    return {};
+}
+
 inline std::string answer(const server_request& req, bool may_keep_alive, bool& keep) {
     namespace http = boost::beast::http;
     const request_summary summary = summarize(req);
@@ -109,7 +125,9 @@ inline std::string answer(const server_request& req, bool may_keep_alive, bool& 
     server_response res = status >= http::status::bad_request ? json_error(status, "refused", 11, true)
                                                               : server_response{status, 11};
     if (status == http::status::ok) res.body() = std::string(req.body().size() % 64, 'x');
+    const server_response unfinished = res;
     keep = finish_response(res, summary, may_keep_alive);
+    if (auto bad = check_prebuilt(unfinished, res, summary, may_keep_alive, keep); !bad.empty()) return bad;
 
     if (keep && !(may_keep_alive && summary.keep_alive)) return "finish_response keeps a connection it may not";
     if (res.keep_alive() != keep) return "finish_response says keep-alive but the response does not";

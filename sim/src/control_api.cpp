@@ -6,6 +6,7 @@
 #include <charconv>
 #include <initializer_list>
 #include <map>
+#include <utility>
 
 namespace sessiond::sim {
 
@@ -128,61 +129,99 @@ http_response control_api::bad_request(std::string_view message) {
     return error_response(http::status::bad_request, message);
 }
 
-http_response control_api::handle(const http_request& req, wall_time now) {
-    const std::string_view path = target_path(req.target());
-    const bool post = req.method() == http::verb::post;
-    const bool get = req.method() == http::verb::get;
+control_api::control_api(ibkr_model& model, fault_injector& faults, request_journal& journal,
+                         connection_source connections)
+    : model_(model),
+      faults_(faults),
+      journal_(journal),
+      connections_(std::move(connections)),
+      routes_{
+          {http::verb::post, "/control/clear-faults", &control_api::clear_faults},
+          {http::verb::post, "/control/expire-sessions", &control_api::expire_sessions},
+          {http::verb::post, "/control/drop-brokerage", &control_api::drop_brokerage},
+          {http::verb::post, "/control/reset-stats", &control_api::reset_stats},
+          {http::verb::post, "/control/fault", &control_api::add_fault},
+          {http::verb::post, "/control/competing", &control_api::competing},
+          {http::verb::post, "/control/maintenance", &control_api::maintenance},
+          {http::verb::post, "/control/nightly-reset", &control_api::nightly_reset},
+          {http::verb::get, "/control/state", &control_api::state},
+          {http::verb::get, "/control/events", &control_api::events},
+          {http::verb::get, "/control/issued-tokens", &control_api::issued_tokens},
+          {http::verb::get, await_path, &control_api::awaited_elsewhere},
+      } {}
 
-    // POST endpoints without a body.
-    const std::map<std::string_view, std::function<void()>> actions{
-        {"/control/clear-faults", [&] { faults_.clear(); }},
-        {"/control/expire-sessions", [&] { model_.expire_sessions(); }},
-        {"/control/drop-brokerage", [&] { model_.drop_brokerage(); }},
-        {"/control/reset-stats", [&] {
-             model_.reset_counters();
-             journal_.reset_counts();
-         }},
-    };
-    if (const auto it = actions.find(path); it != actions.end()) {
-        if (!post) return error_response(http::status::method_not_allowed, "use POST");
-        it->second();
-        return ok();
-    }
-    if (path == "/control/fault") return post ? add_fault(req) : error_response(http::status::method_not_allowed, "use POST");
-    if (path == "/control/competing")
-        return post ? switch_request(req, [&](bool on) { model_.set_competing(on); })
-                    : error_response(http::status::method_not_allowed, "use POST");
-    if (path == "/control/maintenance") {
-        if (!post) return error_response(http::status::method_not_allowed, "use POST");
-        const auto m = parse_maintenance_switch(req.body());
-        if (!m) return bad_request(m.error().message);
-        if (m->duration)
-            model_.start_maintenance(now, *m->duration);
-        else
-            model_.set_maintenance(m->on);
-        return ok();
-    }
-    if (path == "/control/nightly-reset") {
-        if (!post) return error_response(http::status::method_not_allowed, "use POST");
-        const auto maintenance = parse_nightly_reset(req.body());
-        if (!maintenance) return bad_request(maintenance.error().message);
-        model_.nightly_reset(now, *maintenance);
-        return ok();
-    }
-    if (path == "/control/state")
-        return get ? json_response(http::status::ok, state_json(now))
-                   : error_response(http::status::method_not_allowed, "use GET");
-    if (path == "/control/events") return get ? events(req) : error_response(http::status::method_not_allowed, "use GET");
-    if (path == "/control/issued-tokens") {
-        if (!get) return error_response(http::status::method_not_allowed, "use GET");
-        json::array tokens;
-        for (const auto& t : model_.issued_tokens()) tokens.emplace_back(t);
-        return json_response(http::status::ok, json::object{{"tokens", std::move(tokens)}});
-    }
-    return error_response(http::status::not_found, "unknown control endpoint");
+http_response control_api::handle(const http_request& req, wall_time now) {
+    const auto m = routes_.find(req.method(), target_path(req.target()));
+    if (m.target != nullptr) return (this->*(*m.target))(req, now);
+    if (!m.known_path) return error_response(http::status::not_found, "unknown control endpoint");
+    http_response res = error_response(http::status::method_not_allowed, "use " + std::string(m.allow));
+    res.set(http::field::allow, m.allow);
+    return res;
 }
 
-http_response control_api::add_fault(const http_request& req) {
+http_response control_api::clear_faults(const http_request& /*req*/, wall_time /*now*/) {
+    faults_.clear();
+    return ok();
+}
+
+http_response control_api::expire_sessions(const http_request& /*req*/, wall_time /*now*/) {
+    model_.expire_sessions();
+    return ok();
+}
+
+http_response control_api::drop_brokerage(const http_request& /*req*/, wall_time /*now*/) {
+    model_.drop_brokerage();
+    return ok();
+}
+
+http_response control_api::reset_stats(const http_request& /*req*/, wall_time /*now*/) {
+    model_.reset_counters();
+    journal_.reset_counts();
+    return ok();
+}
+
+http_response control_api::competing(const http_request& req, wall_time /*now*/) {
+    boost::system::error_code ec;
+    const json::value body = json::parse(req.body(), ec);
+    const json::value* on = (!ec && body.is_object()) ? body.as_object().if_contains("on") : nullptr;
+    if (on == nullptr || !on->is_bool() || body.as_object().size() != 1)
+        return bad_request("body must be {\"on\": true} or {\"on\": false}");
+    model_.set_competing(on->get_bool());
+    return ok();
+}
+
+http_response control_api::maintenance(const http_request& req, wall_time now) {
+    const auto m = parse_maintenance_switch(req.body());
+    if (!m) return bad_request(m.error().message);
+    if (m->duration)
+        model_.start_maintenance(now, *m->duration);
+    else
+        model_.set_maintenance(m->on);
+    return ok();
+}
+
+http_response control_api::nightly_reset(const http_request& req, wall_time now) {
+    const auto maintenance = parse_nightly_reset(req.body());
+    if (!maintenance) return bad_request(maintenance.error().message);
+    model_.nightly_reset(now, *maintenance);
+    return ok();
+}
+
+http_response control_api::state(const http_request& /*req*/, wall_time now) {
+    return json_response(http::status::ok, state_json(now));
+}
+
+http_response control_api::issued_tokens(const http_request& /*req*/, wall_time /*now*/) {
+    json::array tokens;
+    for (const auto& t : model_.issued_tokens()) tokens.emplace_back(t);
+    return json_response(http::status::ok, json::object{{"tokens", std::move(tokens)}});
+}
+
+http_response control_api::awaited_elsewhere(const http_request& /*req*/, wall_time /*now*/) {
+    return error_response(http::status::internal_server_error, "GET /control/await is the control server's to answer");
+}
+
+http_response control_api::add_fault(const http_request& req, wall_time /*now*/) {
     auto f = parse_fault(req.body());
     if (!f) return bad_request(f.error().message);
     if (!faults_.add(std::move(*f)))
@@ -190,17 +229,7 @@ http_response control_api::add_fault(const http_request& req) {
     return ok({{"pending", faults_.pending()}});
 }
 
-http_response control_api::switch_request(const http_request& req, const std::function<void(bool)>& apply) {
-    boost::system::error_code ec;
-    const json::value body = json::parse(req.body(), ec);
-    const json::value* on = (!ec && body.is_object()) ? body.as_object().if_contains("on") : nullptr;
-    if (on == nullptr || !on->is_bool() || body.as_object().size() != 1)
-        return bad_request("body must be {\"on\": true} or {\"on\": false}");
-    apply(on->get_bool());
-    return ok();
-}
-
-http_response control_api::events(const http_request& req) const {
+http_response control_api::events(const http_request& req, wall_time /*now*/) {
     auto params = parse_params(target_query(req.target()));
     if (!params) return bad_request(params.error().message);
     std::uint64_t since = 0;

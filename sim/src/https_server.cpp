@@ -1,6 +1,10 @@
 #include "ibkr_sim/https_server.hpp"
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/object.hpp>
 
@@ -11,107 +15,65 @@ namespace sessiond::sim {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds shutdown_timeout{5};
 constexpr std::string_view garbage_body = "<html><body>502 Bad Gateway</body></html> this is not JSON {";
 constexpr std::string_view truncated_body = R"({"truncated":)";
 constexpr std::size_t truncated_missing_bytes = 64;
+constexpr std::chrono::seconds truncate_write_timeout{30};
 
 // SO_LINGER 0 then close: the peer gets a TCP RST instead of an orderly FIN.
-template <class Stream>
-void abort_connection(Stream& stream) {
+void abort_connection(server_stream& stream) {
     boost::system::error_code ignored;
-    beast::get_lowest_layer(stream).socket().set_option(asio::socket_base::linger(true, 0), ignored);
-    beast::get_lowest_layer(stream).close();
+    stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+    stream.socket().close(ignored);
 }
 
 }  // namespace
 
 https_server::https_server(asio::io_context& ioc, asio::ssl::context& tls, ibkr_model& model, fault_injector& faults,
                            request_journal& journal, logger log, https_server_options options)
-    : ioc_(ioc),
-      tls_(tls),
-      model_(model),
+    : model_(model),
       faults_(faults),
       journal_(journal),
       log_(std::move(log)),
       options_(options),
-      listener_(ioc.get_executor(), listener_options{options_.max_connections, at_connection_cap::refuse}, log_) {}
+      server_(ioc.get_executor(),
+              [this](http_request req, const connection_context& context) { return respond(std::move(req), context); },
+              server_options{sim_server_limits(options_.max_connections), &tls,
+                             [this](server_stream& stream) { return apply_handshake_fault(stream); },
+                             [this](http::status status, steady_time began) { return answer_unreadable(status, began); }},
+              log_) {}
 
 expected<std::uint16_t> https_server::listen(const listen_address& where) {
-    auto endpoint = listener_.listen(where);
+    auto endpoint = server_.listen(where);
     if (!endpoint) return endpoint.error();
     return endpoint->port();
 }
 
-void https_server::start() {
-    asio::co_spawn(ioc_,
-                   listener_.accept([this](asio::ip::tcp::socket socket, connection_registry::membership m) {
-                       asio::co_spawn(ioc_, serve(std::move(socket), std::move(m)), propagate_exception);
-                   }),
-                   propagate_exception);
-}
+void https_server::start() { server_.start(); }
 
 void https_server::stop() {
     stopping_ = true;
-    listener_.stop();
+    server_.stop();
 }
 
-asio::awaitable<void> https_server::serve(asio::ip::tcp::socket socket, connection_registry::membership membership) {
-    tls_stream stream(std::move(socket), tls_);
-    asio::steady_timer timer(ioc_);  // delay faults wait on it
-    connection_registry::membership registered = std::move(membership);
-    registered.on_close([&] {
-        beast::get_lowest_layer(stream).close();
-        timer.cancel();
-    });
-    if (stopping_) co_return;
-
-    if (const auto f = faults_.take_handshake()) {
-        co_await apply_handshake_fault(stream, *f);
-        co_return;
-    }
-    beast::get_lowest_layer(stream).expires_after(options_.handshake_timeout);
-    if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple); ec) {
-        log_.debug({}, "TLS handshake failed: {}", ec.message());
-        co_return;
-    }
-    beast::get_lowest_layer(stream).expires_never();
-
-    beast::flat_buffer buffer;
-    for (;;) {
-        const auto began = std::chrono::steady_clock::now();
-        auto [ec, req] = co_await read_request(stream, buffer, options_.limits);
-        if (ec) {
-            if (const auto status = status_for_read_error(ec); status && !stopping_) {
-                co_await answer_unreadable(stream, *status, began);
-                break;
-            }
-            co_return;  // the client closed, went quiet for too long, or we are stopping
-        }
-        const after_response next = co_await respond(stream, timer, req);
-        if (next == after_response::closed) co_return;
-        if (next == after_response::shut_down || stopping_) break;
-    }
-    beast::get_lowest_layer(stream).expires_after(shutdown_timeout);
-    co_await stream.async_shutdown(use_tuple);
-}
-
-asio::awaitable<void> https_server::apply_handshake_fault(tls_stream& stream, const fault& f) {
+asio::awaitable<bool> https_server::apply_handshake_fault(server_stream& stream) {
+    const auto f = faults_.take_handshake();
+    if (!f) co_return true;
     const auto began = std::chrono::steady_clock::now();
     request_event e;
     e.path = handshake_path;
-    e.fault = to_string(f.action);
-    if (f.action == fault_action::reset) {
+    e.fault = to_string(f->action);
+    if (f->action == fault_action::reset) {
         abort_connection(stream);
         record(std::move(e), began);
-        co_return;
+        co_return false;
     }
     record(std::move(e), began);
     co_await hold(stream);
+    co_return false;
 }
 
-asio::awaitable<https_server::after_response> https_server::respond(tls_stream& stream, asio::steady_timer& timer,
-                                                                    const http_request& req) {
+asio::awaitable<server_reply> https_server::respond(http_request req, const connection_context& context) {
     const auto began = std::chrono::steady_clock::now();
     request_event e;
     e.method = req.method_string();
@@ -122,8 +84,11 @@ asio::awaitable<https_server::after_response> https_server::respond(tls_stream& 
     const auto action = f ? std::optional(f->action) : std::nullopt;
 
     if (action == fault_action::hang || action == fault_action::reset || action == fault_action::truncate) {
-        co_await break_connection(stream, *f, std::move(e), began);
-        co_return after_response::closed;
+        connection_takeover takeover = [this, f = *f, e = std::move(e), began](server_stream& stream,
+                                                                               beast::flat_buffer& /*unread*/) {
+            return break_connection(stream, f, e, began);
+        };
+        co_return takeover;
     }
 
     http_response res;
@@ -135,26 +100,24 @@ asio::awaitable<https_server::after_response> https_server::respond(tls_stream& 
     } else {
         res = fault_response(*f);
     }
-    finish_response(res, req);
+    res.set(http::field::server, "ibkr-sim");
 
     if (action == fault_action::delay) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
         timer.expires_after(f->delay);
-        co_await timer.async_wait(use_tuple);
-        if (stopping_) {
+        co_await timer.async_wait(asio::bind_cancellation_slot(context.closed, use_tuple));
+        if (stopping_) {  // the connection is closed: nothing is sent
             record(std::move(e), began);
-            co_return after_response::closed;
+            co_return res;
         }
     }
-    const boost::system::error_code ec = co_await write_response(stream, res, options_.limits);
     e.status = res.result_int();
-    const bool keep_alive = res.keep_alive();
     record(std::move(e), began);
-    if (ec) co_return after_response::closed;
-    co_return keep_alive ? after_response::keep_open : after_response::shut_down;
+    co_return res;
 }
 
-asio::awaitable<void> https_server::break_connection(tls_stream& stream, const fault& f, request_event e,
-                                                     std::chrono::steady_clock::time_point began) {
+asio::awaitable<void> https_server::break_connection(server_stream& stream, fault f, request_event e,
+                                                     steady_time began) {
     switch (f.action) {
         case fault_action::hang:
             record(std::move(e), began);
@@ -168,9 +131,12 @@ asio::awaitable<void> https_server::break_connection(tls_stream& stream, const f
             const std::string raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                                     std::to_string(truncated_body.size() + truncated_missing_bytes) + "\r\n\r\n" +
                                     std::string(truncated_body);
-            beast::get_lowest_layer(stream).expires_after(options_.limits.write_timeout);
-            co_await asio::async_write(stream, asio::buffer(raw), use_tuple);
-            beast::get_lowest_layer(stream).close();  // no close_notify: the body just stops
+            {
+                const close_after deadline(stream, truncate_write_timeout);
+                co_await asio::async_write(stream, asio::buffer(raw), use_tuple);
+            }
+            boost::system::error_code ignored;
+            stream.socket().close(ignored);  // no close_notify: the body just stops
             e.status = 200;
             record(std::move(e), began);
             break;
@@ -178,29 +144,26 @@ asio::awaitable<void> https_server::break_connection(tls_stream& stream, const f
     }
 }
 
-asio::awaitable<void> https_server::answer_unreadable(tls_stream& stream, http::status status,
-                                                      std::chrono::steady_clock::time_point began) {
-    http_response res = json_response(status, boost::json::object{{"error", http::obsolete_reason(status)}});
-    res.keep_alive(false);
-    res.prepare_payload();
-    if (!co_await write_response(stream, res, options_.limits)) co_await drain_unread_request(stream);
+http_response https_server::answer_unreadable(http::status status, steady_time began) {
+    http_response res = unreadable_request(status);
     request_event e;
     e.path = "(unreadable)";
     e.status = res.result_int();
     e.reason = "unreadable_request";
     record(std::move(e), began);
+    return res;
 }
 
-asio::awaitable<void> https_server::hold(tls_stream& stream) {
+asio::awaitable<void> https_server::hold(server_stream& stream) {
     // Read (and drop) whatever arrives, so that a client closing its end ends the hold at once.
-    auto& tcp = beast::get_lowest_layer(stream);
-    tcp.expires_after(options_.hang_limit);
+    const close_after deadline(stream, options_.hang_limit);
     std::array<char, 1024> sink{};
     for (;;) {
-        auto [ec, n] = co_await tcp.async_read_some(asio::buffer(sink), use_tuple);
+        auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(sink), use_tuple);
         if (ec) break;
     }
-    tcp.close();
+    boost::system::error_code ignored;
+    stream.socket().close(ignored);
 }
 
 http_response https_server::fault_response(const fault& f) const {
@@ -219,7 +182,7 @@ http_response https_server::fault_response(const fault& f) const {
     return res;
 }
 
-void https_server::record(request_event e, std::chrono::steady_clock::time_point began) {
+void https_server::record(request_event e, steady_time began) {
     const auto now = std::chrono::steady_clock::now();
     const double ms = std::chrono::duration<double, std::milli>(now - began).count();
     log_.info({}, "{} {} {} {:.1f}ms{}{}{}{}", e.method.empty() ? "-" : e.method, e.path, e.status, ms,

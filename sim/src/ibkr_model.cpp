@@ -3,6 +3,7 @@
 #include "ibkr_sim/jws_verifier.hpp"
 
 #include "sessiond/crypto/base64url.hpp"
+#include "sessiond/server/route_table.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -29,35 +30,18 @@ constexpr std::string_view token_audience = "/token";
 
 enum class endpoint { token, sso_sessions, validate, ssodh_init, accounts, tickle, auth_status, logout };
 
-struct route {
-    std::string_view path;
-    endpoint which;
-    http::verb method;
-    http::verb also = http::verb::unknown;  // a second accepted method
-};
-
 // Tickle is POST in IBKR's spec, but IBKR's own samples and pacing table use GET and it works: both.
-constexpr std::array routes{
-    route{"/oauth2/api/v1/token", endpoint::token, http::verb::post},
-    route{"/gw/api/v1/sso-sessions", endpoint::sso_sessions, http::verb::post},
-    route{"/v1/api/sso/validate", endpoint::validate, http::verb::get},
-    route{"/v1/api/iserver/auth/ssodh/init", endpoint::ssodh_init, http::verb::post},
-    route{"/v1/api/iserver/accounts", endpoint::accounts, http::verb::get},
-    route{"/v1/api/tickle", endpoint::tickle, http::verb::post, http::verb::get},
-    route{"/v1/api/iserver/auth/status", endpoint::auth_status, http::verb::post},
-    route{"/v1/api/logout", endpoint::logout, http::verb::post},
+const route_table<endpoint> routes{
+    {http::verb::post, "/oauth2/api/v1/token", endpoint::token},
+    {http::verb::post, "/gw/api/v1/sso-sessions", endpoint::sso_sessions},
+    {http::verb::get, "/v1/api/sso/validate", endpoint::validate},
+    {http::verb::post, "/v1/api/iserver/auth/ssodh/init", endpoint::ssodh_init},
+    {http::verb::get, "/v1/api/iserver/accounts", endpoint::accounts},
+    {http::verb::post, "/v1/api/tickle", endpoint::tickle},
+    {http::verb::get, "/v1/api/tickle", endpoint::tickle},
+    {http::verb::post, "/v1/api/iserver/auth/status", endpoint::auth_status},
+    {http::verb::post, "/v1/api/logout", endpoint::logout},
 };
-
-const route* find_route(std::string_view path) {
-    const auto it = std::find_if(routes.begin(), routes.end(), [&](const route& r) { return r.path == path; });
-    return it == routes.end() ? nullptr : &*it;
-}
-
-std::string allow_header(const route& r) {
-    std::string allow(http::to_string(r.method));
-    if (r.also != http::verb::unknown) allow.append(", ").append(http::to_string(r.also));
-    return allow;
-}
 
 model_reply reply(http_response res) { return model_reply{std::move(res), {}}; }
 
@@ -150,19 +134,20 @@ model_reply ibkr_model::serve(const http_request& req, wall_time now) {
     if (req.method() == http::verb::post && !req.has_content_length() && !req.chunked())
         return gateway_error(http::status::length_required, "Length Required", "length_required");
 
-    const route* r = find_route(target_path(req.target()));
-    if (r == nullptr) return gateway_error(http::status::not_found, "Not Found", "not_found");
-    if (req.method() != r->method && req.method() != r->also) {
+    const auto route = routes.find(req.method(), target_path(req.target()));
+    if (!route.known_path) return gateway_error(http::status::not_found, "Not Found", "not_found");
+    if (route.target == nullptr) {
         auto refused = gateway_error(http::status::method_not_allowed, "Method Not Allowed", "method_not_allowed");
-        refused.response.set(http::field::allow, allow_header(*r));
+        refused.response.set(http::field::allow, route.allow);
         return refused;
     }
+    const endpoint which = *route.target;
     if (maintenance(now))
         return refuse(json_response(http::status::service_unavailable, json::object{{"error", "Service Unavailable"}}),
                       "maintenance");
 
-    if (r->which == endpoint::token) return create_token(req, now);
-    if (r->which == endpoint::sso_sessions) return create_sso_session(req, now);
+    if (which == endpoint::token) return create_token(req, now);
+    if (which == endpoint::sso_sessions) return create_sso_session(req, now);
 
     auto user = authorize_sso_bearer(req, now);
     if (!user) return invalid_sso_bearer(user.error());
@@ -170,7 +155,7 @@ model_reply ibkr_model::serve(const http_request& req, wall_time now) {
     settle_idle_brokerage(u, now);
     u.brokerage.last_activity = now;  // any /v1/api request is brokerage activity
 
-    switch (r->which) {
+    switch (which) {
         case endpoint::validate: return validate(u, now);
         case endpoint::ssodh_init: return init_brokerage(req, u, now);
         case endpoint::accounts: return list_accounts(u);

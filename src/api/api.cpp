@@ -4,6 +4,7 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
@@ -29,6 +30,20 @@ server_response respond(const server_request& req, http::status status, std::str
     res.body() = std::move(body);
     res.prepare_payload();
     return res;
+}
+
+// A constant 200 JSON answer, serialised once (the server picks the version and keep-alive).
+std::shared_ptr<const prebuilt_response> prebuilt_json(std::string body) {
+    const server_request any_request{http::verb::get, "/", 11};
+    return std::make_shared<const prebuilt_response>(
+        respond(any_request, http::status::ok, std::move(body), "application/json"));
+}
+
+unsigned status_of(const server_reply& reply) {
+    if (const auto* res = std::get_if<server_response>(&reply.value)) return res->result_int();
+    if (const auto* prebuilt = std::get_if<std::shared_ptr<const prebuilt_response>>(&reply.value))
+        return (*prebuilt)->status();
+    return 101;  // the connection was taken over (an upgrade)
 }
 
 server_response json_response(const server_request& req, http::status status, const json::object& body) {
@@ -81,50 +96,59 @@ bool bearer_matches(const server_request& request, const secret& token) {
     return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;
 }
 
-api::api(api_backend& backend, asio::any_io_executor executor) : backend_(backend), executor_(std::move(executor)) {}
+api::api(api_backend& backend, asio::any_io_executor executor)
+    : backend_(backend),
+      executor_(std::move(executor)),
+      routes_{
+          {http::verb::get, "/api/ibkr/status", {&api::status}},
+          {http::verb::post, "/api/ibkr/test", {nullptr, &api::connection_test}},
+          {http::verb::get, "/livez", {&api::liveness}},
+          {http::verb::get, "/healthz", {&api::liveness}},
+          {http::verb::get, "/readyz", {&api::readiness}},
+          {http::verb::get, "/metrics", {&api::metrics}},
+      },
+      // Answering at all is the proof: this runs on the event loop that does everything else.
+      alive_(prebuilt_json(R"({"status":"ok"})")) {}
 
-asio::awaitable<server_response> api::handle(server_request request) {
+asio::awaitable<server_reply> api::handle(server_request request, const connection_context& context) {
     const std::string_view target = request.target();
     const auto q = target.find('?');
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-    server_response res;
-    if (path == "/api/ibkr/test" && request.method() == http::verb::post)
-        res = co_await connection_test(request);
+    const route_table<endpoint>::match m = routes_.find(request.method(), path);
+    std::optional<server_reply> reply;
+    if (m.target == nullptr)
+        reply.emplace(missing(request, m, path));
+    else if (m.target->answer != nullptr)
+        reply.emplace((this->*(m.target->answer))(request, query));
     else
-        res = route(request, path, query);
-    served_.count(path, res.result_int());
-    co_return res;
+        reply.emplace(co_await (this->*(m.target->answer_later))(request, context));
+    served_.count(path, status_of(*reply));
+    co_return std::move(*reply);
 }
 
-server_response api::route(const server_request& req, std::string_view path, std::string_view query) {
-    const bool get = req.method() == http::verb::get;
-    if (path == "/api/ibkr/status") return get ? status(req) : method_not_allowed(req, "GET");
-    if (path == "/api/ibkr/test") return method_not_allowed(req, "POST");
-    if (path == "/livez" || path == "/healthz") return get ? liveness(req) : method_not_allowed(req, "GET");
-    if (path == "/readyz") return get ? readiness(req, has_query_flag(query, "verbose")) : method_not_allowed(req, "GET");
-    if (path == "/metrics") return get ? metrics(req) : method_not_allowed(req, "GET");
-    return error_response(req, http::status::not_found, "no such endpoint: " + std::string(path.substr(0, 100)));
+server_reply api::missing(const server_request& req, const route_table<endpoint>::match& m, std::string_view path) const {
+    if (!m.known_path)
+        return error_response(req, http::status::not_found, "no such endpoint: " + std::string(path.substr(0, 100)));
+    return method_not_allowed(req, m.allow);
 }
 
-server_response api::status(const server_request& req) const {
+server_reply api::status(const server_request& /*req*/, std::string_view /*query*/) const {
     const std::uint64_t generation = backend_.status_generation();
     const std::int64_t second =
         std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count();
-    if (status_body_.second != second || status_body_.generation != generation) {
-        status_body_.json = json::serialize(status_json(backend_.status_now()));
+    if (!status_body_.response || status_body_.second != second || status_body_.generation != generation) {
+        status_body_.response = prebuilt_json(json::serialize(status_json(backend_.status_now())));
         status_body_.generation = generation;
         status_body_.second = second;
     }
-    return respond(req, http::status::ok, status_body_.json, "application/json");
+    return status_body_.response;
 }
 
-server_response api::liveness(const server_request& req) const {
-    // Answering at all is the proof: this runs on the event loop that does everything else.
-    return respond(req, http::status::ok, R"({"status":"ok"})", "application/json");
-}
+server_reply api::liveness(const server_request& /*req*/, std::string_view /*query*/) const { return alive_; }
 
-server_response api::readiness(const server_request& req, bool verbose) const {
+server_reply api::readiness(const server_request& req, std::string_view query) const {
+    const bool verbose = has_query_flag(query, "verbose");
     const auto checks = readiness_checks(backend_.status_now());
     const bool ready = is_ready(checks);
     const http::status code = ready ? http::status::ok : http::status::service_unavailable;
@@ -142,11 +166,11 @@ server_response api::readiness(const server_request& req, bool verbose) const {
     return json_response(req, code, json::object{{"ready", ready}, {"failed", std::move(failed)}});
 }
 
-server_response api::metrics(const server_request& req) const {
+server_reply api::metrics(const server_request& req, std::string_view /*query*/) const {
     return respond(req, http::status::ok, backend_.metrics_text(), prometheus_content_type);
 }
 
-asio::awaitable<server_response> api::connection_test(const server_request& req) {
+asio::awaitable<server_reply> api::connection_test(const server_request& req, const connection_context& context) {
     const auto& token = backend_.api_token();
     if (!token) {
         co_return error_response(req, http::status::forbidden,
@@ -183,7 +207,9 @@ asio::awaitable<server_response> api::connection_test(const server_request& req)
         state->report = r;
         state->timer.cancel();
     });
-    if (!state->report) co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    // Ends early when the connection closes (the daemon stopping): nobody is left to answer.
+    if (!state->report)
+        co_await state->timer.async_wait(asio::bind_cancellation_slot(context.closed, asio::as_tuple(asio::use_awaitable)));
     if (!state->report) {
         co_return error_response(req, http::status::gateway_timeout,
                                  "the connection test is still running; see GET /api/ibkr/status");

@@ -30,8 +30,9 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       sessions_(io.get_executor(), log_, worker_.work()),
       api_(*this, io.get_executor()),
-      server_(io.get_executor(), [this](server_request r) { return api_.handle(std::move(r)); }, server_limits{},
-              log_) {}
+      server_(io.get_executor(),
+              [this](server_request r, const connection_context& c) { return api_.handle(std::move(r), c); },
+              server_limits{}, log_) {}
 
 service::~service() = default;
 

@@ -1,7 +1,8 @@
 #pragma once
-// One client connection of the http_server (private to src/server): reads requests one at a time
-// under the limits, hands each to the request handler, writes the responses in order, and closes on
-// a bad request, a timeout, an eviction or stop(). The only translation unit that instantiates Beast's
+// One client connection of the http_server (private to src/server): the TLS handshake when the server
+// has a TLS context, then reads requests one at a time under the limits, hands each to the request
+// handler, writes the responses in order (or hands the stream over), and closes on a bad request, a
+// timeout, an eviction or stop(). The only translation unit that instantiates Beast's
 // asynchronous HTTP operations is http_connection.cpp.
 
 #include "sessiond/net/tcp_listener.hpp"
@@ -18,16 +19,18 @@ namespace sessiond {
 // What the server and all its connections share; the connections keep it alive until they end, so
 // that an http_server destroyed before its io_context leaves nothing dangling.
 struct http_server::state {
-    state(boost::asio::any_io_executor ex, request_handler h, server_limits l, logger lg)
+    state(boost::asio::any_io_executor ex, request_handler h, server_options o, logger lg)
         : executor(ex),
           handler(std::move(h)),
-          limits(l),
+          options(std::move(o)),
+          limits(options.limits),
           log(std::move(lg)),
-          listener(ex, listener_options{limits.max_connections, at_connection_cap::evict}, log) {}
+          listener(ex, listener_options{limits.max_connections, limits.at_cap}, log) {}
 
     boost::asio::any_io_executor executor;
     request_handler handler;
-    server_limits limits;
+    server_options options;
+    const server_limits& limits;
     logger log;
     tcp_listener listener;
     server_stats counts;  // the connections' share: timed_out, idle_closed, malformed, too_large, ...

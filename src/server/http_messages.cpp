@@ -2,10 +2,15 @@
 
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
+#include <sstream>
 
 namespace sessiond {
 
@@ -74,18 +79,45 @@ bool finish_response(server_response& res, const request_summary& req, bool may_
     return keep;
 }
 
+prebuilt_response::prebuilt_response(server_response res)
+    : status_(res.result_int()), keep_alive_(res.keep_alive()) {
+    for (std::size_t i = 0; i < wire_.size(); ++i) {
+        server_response copy = res;
+        request_summary form;
+        form.version = i / 2 == 1 ? 11 : 10;
+        form.keep_alive = i % 2 == 1;
+        finish_response(copy, form, true);
+        std::ostringstream out;
+        out << copy;
+        wire_[i] = out.str();
+        const auto end = wire_[i].find("\r\n\r\n");
+        header_size_[i] = end == std::string::npos ? wire_[i].size() : end + 4;
+    }
+}
+
+std::string_view prebuilt_response::wire(const request_summary& req, bool may_keep_alive, bool& keep_alive) const {
+    keep_alive = may_keep_alive && req.keep_alive && keep_alive_;
+    const std::size_t i = (req.version == 10 ? 0 : 2) + (keep_alive ? 1 : 0);
+    const std::string_view bytes = wire_[i];
+    return req.head ? bytes.substr(0, header_size_[i]) : bytes;
+}
+
 std::string path_for_log(std::string_view target) {
     const auto end = target.find_first_of("?#");
     const std::string_view path = target.substr(0, end);
     std::string out;
+    out.reserve(std::min(path.size(), max_logged_path + 3));
     for (const char c : path) {
         const auto byte = static_cast<unsigned char>(c);
-        const std::string piece = byte > 0x20 && byte < 0x7f ? std::string(1, c) : fmt::format("%{:02X}", byte);
-        if (out.size() + piece.size() > max_logged_path) {  // whole escapes only
+        const bool printable = byte > 0x20 && byte < 0x7f;
+        if (out.size() + (printable ? 1 : 3) > max_logged_path) {  // whole escapes only
             out += "...";
             break;
         }
-        out += piece;
+        if (printable)
+            out += c;
+        else
+            fmt::format_to(std::back_inserter(out), "%{:02X}", byte);
     }
     return out;
 }

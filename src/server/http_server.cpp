@@ -22,8 +22,8 @@ asio::awaitable<void> accept_connections(std::shared_ptr<http_server::state> ser
 
 }  // namespace
 
-http_server::http_server(asio::any_io_executor executor, request_handler handler, server_limits limits, logger log)
-    : state_(std::make_shared<state>(std::move(executor), std::move(handler), limits, std::move(log))) {}
+http_server::http_server(asio::any_io_executor executor, request_handler handler, server_options options, logger log)
+    : state_(std::make_shared<state>(std::move(executor), std::move(handler), std::move(options), std::move(log))) {}
 
 http_server::~http_server() { stop(); }
 
@@ -44,11 +44,13 @@ void http_server::stop() {
     state_->listener.stop();
 }
 
+std::size_t http_server::open_connections() const noexcept { return state_->listener.connections().size(); }
+
 server_stats http_server::stats() const {
     server_stats s = state_->counts;
     const listener_counters& l = state_->listener.counters();
     s.accepted = l.accepted;
-    s.open = state_->listener.connections().size();
+    s.open = open_connections();
     s.evicted = l.evicted;
     s.refused = l.refused;
     s.accept_failures = l.accept_failures;

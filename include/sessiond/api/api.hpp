@@ -13,6 +13,7 @@
 #include "sessiond/api/status_view.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/server/http_server.hpp"
+#include "sessiond/server/route_table.hpp"
 #include "sessiond/session/connection_test.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,26 +65,37 @@ class api {
 public:
     api(api_backend& backend, boost::asio::any_io_executor executor);
 
-    boost::asio::awaitable<server_response> handle(server_request request);
+    boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context);
     [[nodiscard]] const served_requests& served() const noexcept { return served_; }
 
 private:
-    server_response route(const server_request& request, std::string_view path, std::string_view query);
-    boost::asio::awaitable<server_response> connection_test(const server_request& request);
-    server_response status(const server_request& request) const;
-    server_response readiness(const server_request& request, bool verbose) const;
-    server_response liveness(const server_request& request) const;
-    server_response metrics(const server_request& request) const;
+    // An endpoint answers at once, or (POST /api/ibkr/test) after waiting for the session.
+    struct endpoint {
+        server_reply (api::*answer)(const server_request& request, std::string_view query) const = nullptr;
+        boost::asio::awaitable<server_reply> (api::*answer_later)(const server_request& request,
+                                                                  const connection_context& context) = nullptr;
+    };
+
+    server_reply missing(const server_request& request, const route_table<endpoint>::match& m,
+                         std::string_view path) const;
+    boost::asio::awaitable<server_reply> connection_test(const server_request& request, const connection_context& context);
+    server_reply status(const server_request& request, std::string_view query) const;
+    server_reply readiness(const server_request& request, std::string_view query) const;
+    server_reply liveness(const server_request& request, std::string_view query) const;
+    server_reply metrics(const server_request& request, std::string_view query) const;
 
     api_backend& backend_;
     boost::asio::any_io_executor executor_;
     served_requests served_;
+    const route_table<endpoint> routes_;
+    // GET /livez and /healthz: the same bytes every time.
+    const std::shared_ptr<const prebuilt_response> alive_;
     // GET /api/ibkr/status, serialised once per change of state and at most once a second for the
-    // fields the clock moves (uptime, seconds left): a probe every few milliseconds costs a copy.
+    // fields the clock moves (uptime, seconds left): a probe every few milliseconds writes the same bytes.
     struct status_body {
         std::uint64_t generation = 0;
         std::int64_t second = -1;
-        std::string json;
+        std::shared_ptr<const prebuilt_response> response;
     };
     mutable status_body status_body_;
 };

@@ -8,6 +8,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <array>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +45,24 @@ request_summary summarize(const server_request& req);
 // no body and no Content-Length at all for 1xx, 204 and 304. The server adds no Server header. For HEAD the headers are
 // those of the full response (Content-Length included); the caller sends the header only.
 bool finish_response(server_response& res, const request_summary& req, bool may_keep_alive);
+
+// A constant response serialised once for each wire form (HTTP/1.0 or 1.1, keep-alive or not), each
+// exactly as finish_response makes it ready: answering is writing the same bytes again.
+class prebuilt_response {
+public:
+    explicit prebuilt_response(server_response res);
+
+    // The bytes owed to req (the header only for HEAD), and in keep_alive whether the connection stays
+    // open, by finish_response's rule.
+    [[nodiscard]] std::string_view wire(const request_summary& req, bool may_keep_alive, bool& keep_alive) const;
+    [[nodiscard]] unsigned status() const noexcept { return status_; }
+
+private:
+    std::array<std::string, 4> wire_;  // [version 1.1][keep-alive]
+    std::array<std::size_t, 4> header_size_{};
+    unsigned status_ = 0;
+    bool keep_alive_ = false;  // the response does not say "Connection: close"
+};
 
 // The path of a request target as it may appear in a log line: no query or fragment (they can carry
 // tokens), bytes outside printable ASCII (blanks and controls included) escaped as %XX, at most 200 characters.

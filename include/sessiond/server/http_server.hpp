@@ -1,8 +1,12 @@
 #pragma once
-// The HTTP/1.1 server the daemon's status API runs on, hardened against bad clients: every read and
+// The HTTP/1.1 server every server of the project runs on (the daemon's API, ibkr-sim's HTTPS and
+// control servers), over plain TCP or TLS, hardened against bad clients: every read and
 // write has a deadline, every request a header and a body limit, the number of connections a cap at
 // which the least useful connection makes room for a new one (so that a monitoring probe is never
 // locked out by idle or slow clients), and nothing a client sends can block the event loop.
+//
+// Under TLS the handshake comes first (handshake_timeout; a hook may act before it), the 408 is not
+// sent (no TLS write is synchronous), and an orderly end sends close_notify.
 //
 // Per connection: requests are read one at a time and answered in order (pipelining works, nothing is
 // read ahead while a response is computed); HTTP/1.1 keeps the connection open unless "Connection:
@@ -14,15 +18,19 @@
 // connection.
 //
 // The handler is called for every well-formed request, whatever its method and target (routing, 404
-// and 405 are the API's). HEAD is passed on as HEAD: whatever the handler answers is sent header only,
-// with the Content-Length of the body it returned, as RFC 9110 says a GET would have had. An exception
-// escaping the handler becomes a 500 JSON error and a log line; the connection carries on.
+// and 405 are the caller's: route_table.hpp), with the peer (http_handler.hpp). HEAD is passed on as
+// HEAD: whatever the handler answers is sent header only, with the Content-Length of the body it
+// returned, as RFC 9110 says a GET would have had. An exception escaping the handler becomes a 500
+// JSON error and a log line; the connection carries on. A handler may take the connection over
+// (an upgrade): the server then writes nothing more and closes the connection when the takeover ends.
 //
 // Every member function is called on the event loop's thread (the io_context runs on one thread).
 
 #include "sessiond/core/values.hpp"
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
+#include "sessiond/net/tcp_listener.hpp"
+#include "sessiond/server/http_handler.hpp"
 #include "sessiond/server/http_messages.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -48,6 +56,25 @@ struct server_limits {
     std::chrono::milliseconds request_timeout{10'000};  // from a request's first byte to its last
     std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection waiting for a request
     std::chrono::milliseconds write_timeout{10'000};
+    std::chrono::milliseconds handshake_timeout{10'000};  // TLS only
+    // At the cap: evict the least useful connection (the daemon: a probe must get through), or refuse
+    // the new one (ibkr-sim, whose clients are tests counting refusals).
+    at_connection_cap at_cap = at_connection_cap::evict;
+};
+
+// Called before the TLS handshake of each accepted connection (ibkr-sim's handshake faults): false
+// ends the connection without a handshake.
+using handshake_hook = std::function<boost::asio::awaitable<bool>(server_stream& stream)>;
+// The answer to a request the server refuses unread (400, 413, 431); began: its first byte. The server
+// adds "Connection: close" and Content-Length. Without a hook: json_error.
+using refusal_hook = std::function<server_response(boost::beast::http::status status,
+                                                   std::chrono::steady_clock::time_point began)>;
+
+struct server_options {
+    server_limits limits;
+    boost::asio::ssl::context* tls = nullptr;  // HTTPS when set; it must outlive the server
+    handshake_hook before_handshake;
+    refusal_hook refusal;
 };
 
 struct server_stats {
@@ -64,11 +91,11 @@ struct server_stats {
     std::uint64_t responses = 0;        // responses written in full, the server's own errors included
 };
 
-using request_handler = std::function<boost::asio::awaitable<server_response>(server_request)>;
-
 class http_server {
 public:
-    http_server(boost::asio::any_io_executor executor, request_handler handler, server_limits limits, logger log);
+    http_server(boost::asio::any_io_executor executor, request_handler handler, server_options options, logger log);
+    http_server(boost::asio::any_io_executor executor, request_handler handler, server_limits limits, logger log)
+        : http_server(std::move(executor), std::move(handler), server_options{limits, nullptr, {}, {}}, std::move(log)) {}
     ~http_server();
     http_server(const http_server&) = delete;
     http_server& operator=(const http_server&) = delete;
@@ -86,6 +113,7 @@ public:
     void stop();
 
     [[nodiscard]] server_stats stats() const;
+    [[nodiscard]] std::size_t open_connections() const noexcept;
 
     struct state;  // shared with the connections, which keep it alive until they end
 

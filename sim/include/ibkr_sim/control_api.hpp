@@ -10,6 +10,7 @@
 #include "ibkr_sim/sim_config.hpp"
 
 #include "sessiond/core/error.hpp"
+#include "sessiond/server/route_table.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -50,10 +51,9 @@ class control_api {
 public:
     using connection_source = std::function<connection_stats()>;
 
-    control_api(ibkr_model& model, fault_injector& faults, request_journal& journal, connection_source connections)
-        : model_(model), faults_(faults), journal_(journal), connections_(std::move(connections)) {}
+    control_api(ibkr_model& model, fault_injector& faults, request_journal& journal, connection_source connections);
 
-    // Every control request except /control/await.
+    // Every control request except GET /control/await, which the control server waits for.
     http_response handle(const http_request& req, wall_time now);
 
     [[nodiscard]] std::uint64_t await_count(const await_query& q) const { return journal_.count(q.path, q.status); }
@@ -64,14 +64,26 @@ public:
     [[nodiscard]] boost::json::object state_json(wall_time now) const;
 
 private:
-    http_response add_fault(const http_request& req);
-    http_response switch_request(const http_request& req, const std::function<void(bool)>& apply);
-    http_response events(const http_request& req) const;
+    using endpoint = http_response (control_api::*)(const http_request& req, wall_time now);
+
+    http_response clear_faults(const http_request& req, wall_time now);
+    http_response expire_sessions(const http_request& req, wall_time now);
+    http_response drop_brokerage(const http_request& req, wall_time now);
+    http_response reset_stats(const http_request& req, wall_time now);
+    http_response add_fault(const http_request& req, wall_time now);
+    http_response competing(const http_request& req, wall_time now);
+    http_response maintenance(const http_request& req, wall_time now);
+    http_response nightly_reset(const http_request& req, wall_time now);
+    http_response state(const http_request& req, wall_time now);
+    http_response events(const http_request& req, wall_time now);
+    http_response issued_tokens(const http_request& req, wall_time now);
+    http_response awaited_elsewhere(const http_request& req, wall_time now);
 
     ibkr_model& model_;
     fault_injector& faults_;
     request_journal& journal_;
     connection_source connections_;
+    const route_table<endpoint> routes_;
 };
 
 }  // namespace sessiond::sim

@@ -6,13 +6,17 @@
 #include "sessiond/server/http_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/stream.hpp>
 #include <boost/json/parse.hpp>
 
 #include <gtest/gtest.h>
@@ -169,14 +173,21 @@ void expect_json_error(const std::optional<server_response>& res, http::status s
 
 // An http_server on a real io_context running on its own thread. Its handler answers
 // "<METHOD> <target>[ <body>]" as text/plain, and:
-//   /throw  throws;
-//   /close  answers with "Connection: close";
-//   /wait   waits until release() (or the end of the test).
+//   /throw     throws;
+//   /close     answers with "Connection: close";
+//   /wait      waits until release() (or the end of the test);
+//   /wait-cancellable  the same, but the wait ends when the connection closes;
+//   /peer      answers "<address> tls=<0|1>" of the peer it was given;
+//   /prebuilt  answers prebuilt bytes: 200 {"status":"ok"};
+//   /takeover  takes the connection over, writes "raw <unread bytes>" and returns;
+//   /websocket takes the connection over for a WebSocket that echoes one message and closes.
 class running_server {
 public:
     explicit running_server(server_limits limits = small_limits(), listen_address where = {"127.0.0.1", 0})
-        : gate_(io_), server_(io_.get_executor(), [this](server_request req) { return handle(std::move(req)); },
-                              limits, logger{}) {
+        : gate_(io_),
+          server_(io_.get_executor(),
+                  [this](server_request req, const connection_context& c) { return handle(std::move(req), c); },
+                  limits, logger{}) {
         gate_.expires_at(asio::steady_timer::time_point::max());
         auto bound = server_.listen(where);
         if (!bound) {
@@ -263,16 +274,36 @@ private:
         return result.get();
     }
 
-    asio::awaitable<server_response> handle(server_request req) {
+    asio::awaitable<server_reply> handle(server_request req, const connection_context& context) {
         const std::string target(req.target());
         if (target == "/throw") throw std::runtime_error("the handler failed on purpose");
-        if (target == "/wait") {
+        if (target == "/prebuilt") co_return prebuilt_;
+        if (target == "/takeover") {
+            connection_takeover takeover = [](server_stream& stream, boost::beast::flat_buffer& unread) {
+                return write_raw(stream, "raw " + boost::beast::buffers_to_string(unread.data()));
+            };
+            co_return takeover;
+        }
+        if (target == "/websocket") {
+            connection_takeover takeover = [req](server_stream& stream, boost::beast::flat_buffer& /*unread*/) {
+                return echo_once(stream, req);
+            };
+            co_return takeover;
+        }
+        if (target == "/wait" || target == "/wait-cancellable") {
             {
                 std::lock_guard lock(mutex_);
                 ++waiting_;
             }
             waiting_changed_.notify_all();
-            if (!released_) co_await gate_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (!released_ && target == "/wait") co_await gate_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (!released_ && target == "/wait-cancellable")
+                co_await gate_.async_wait(asio::bind_cancellation_slot(context.closed, asio::as_tuple(asio::use_awaitable)));
+        }
+        if (target == "/peer") {
+            server_response res{http::status::ok, 11};
+            res.body() = context.peer.remote.address().to_string() + " tls=" + (context.peer.tls ? "1" : "0");
+            co_return res;
         }
         server_response res{http::status::ok, 11};
         res.set(http::field::content_type, "text/plain");
@@ -282,8 +313,32 @@ private:
         co_return res;
     }
 
+    static asio::awaitable<void> echo_once(server_stream& stream, server_request upgrade) {
+        constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+        boost::beast::websocket::stream<server_stream&> ws(stream);
+        auto [ec] = co_await ws.async_accept(upgrade, use_tuple);
+        if (ec) co_return;
+        boost::beast::flat_buffer message;
+        auto [rec, n] = co_await ws.async_read(message, use_tuple);
+        if (rec) co_return;
+        ws.text(ws.got_text());
+        auto [wec, written] = co_await ws.async_write(message.data(), use_tuple);
+        if (wec) co_return;
+        co_await ws.async_close(boost::beast::websocket::close_code::normal, use_tuple);
+    }
+
+    static asio::awaitable<void> write_raw(server_stream& stream, std::string bytes) {
+        co_await asio::async_write(stream, asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
+    }
+
     asio::io_context io_;  // first: destroyed last
     asio::steady_timer gate_;
+    const std::shared_ptr<const prebuilt_response> prebuilt_ = [] {
+        server_response res{http::status::ok, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"status":"ok"})";
+        return std::make_shared<const prebuilt_response>(std::move(res));
+    }();
     bool released_ = false;  // the loop's
     http_server server_;
     tcp::endpoint endpoint_;
@@ -843,6 +898,77 @@ TEST(http_server, at_the_cap_with_every_connection_responding_a_new_one_is_refus
     // Nobody who was responding lost their answer.
     server.release();
     for (auto& c : waiting) EXPECT_EQ(body_of(c->read_response()), "GET /wait");
+}
+
+// --- what a handler gets and may answer ---
+
+TEST(http_server, the_handler_is_given_the_peer_address_and_no_tls) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    raw_client client(server.endpoint());
+    ASSERT_TRUE(client.send(get_request("/peer")));
+    EXPECT_EQ(body_of(client.read_response()), "127.0.0.1 tls=0");
+}
+
+TEST(http_server, prebuilt_bytes_answer_each_version_keep_alive_and_head) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    raw_client client(server.endpoint());
+    ASSERT_TRUE(client.send(get_request("/prebuilt") + get_request("/prebuilt")));
+    for (int i = 0; i < 2; ++i) {
+        const auto res = client.read_response();
+        ASSERT_TRUE(res.has_value());
+        EXPECT_EQ(res->body(), R"({"status":"ok"})");
+        EXPECT_EQ(res->version(), 11u);
+        EXPECT_TRUE(res->keep_alive());
+    }
+    ASSERT_TRUE(client.send("HEAD /prebuilt HTTP/1.1\r\nHost: test\r\n\r\n"));
+    const auto head = client.read_response(/*head=*/true);
+    ASSERT_TRUE(head.has_value());
+    EXPECT_EQ((*head)[http::field::content_length], "15");
+    ASSERT_TRUE(client.send("GET /prebuilt HTTP/1.0\r\n\r\n"));
+    const auto old = client.read_response();
+    ASSERT_TRUE(old.has_value());
+    EXPECT_EQ(old->version(), 10u);
+    EXPECT_FALSE(old->keep_alive());
+    EXPECT_EQ(client.read_until_closed(), "");  // HEAD sent no body: nothing stood in front of the 1.0 answer
+    EXPECT_EQ(server.stats().responses, 4u);
+}
+
+TEST(http_server, a_takeover_gets_the_stream_and_the_bytes_sent_after_the_request) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    raw_client client(server.endpoint());
+    ASSERT_TRUE(client.send(get_request("/takeover") + "after"));
+    EXPECT_EQ(client.read_until_closed(), "raw after");
+}
+
+TEST(http_server, a_takeover_can_accept_a_websocket_on_the_connection) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    asio::io_context client_io;
+    tcp::socket socket(client_io);
+    socket.connect(server.endpoint());
+    boost::beast::websocket::stream<tcp::socket&> ws(socket);
+    ws.handshake("test", "/websocket");
+    ws.text(true);
+    ws.write(asio::buffer(std::string_view("hello")));
+    boost::beast::flat_buffer echo;
+    ws.read(echo);
+    EXPECT_EQ(boost::beast::buffers_to_string(echo.data()), "hello");
+    boost::system::error_code ec;
+    ws.read(echo, ec);  // the server closes the WebSocket
+    EXPECT_EQ(ec, boost::beast::websocket::error::closed);
+}
+
+TEST(http_server, closing_the_connection_cancels_a_handler_wait_bound_to_it) {
+    running_server server;
+    ASSERT_TRUE(server.listening()) << server.listen_error();
+    raw_client client(server.endpoint());
+    ASSERT_TRUE(client.send(get_request("/wait-cancellable")));
+    ASSERT_TRUE(server.wait_for_waiting(1));
+    ASSERT_TRUE(server.stop_and_wait());  // without release(): the wait ended with the connection
+    EXPECT_EQ(client.read_until_closed(), "");
 }
 
 // --- stop ---
