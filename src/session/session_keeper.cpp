@@ -249,8 +249,9 @@ void session_keeper::finish_test() {
     const connection_test_report report = test_->tracker.report();
     auto waiters = std::move(test_->waiters);
     test_.reset();
-    log_.info({.state = to_string(machine_.snapshot().state)}, "connection test {}",
-              report.passed() ? std::string("passed") : "failed at " + report.failed_step());
+    std::string outcome = report.passed() ? std::string("passed") : "failed at " + report.failed_step();
+    if (!report.not_now.empty()) outcome = "not run now: " + report.not_now;
+    log_.info({.state = to_string(machine_.snapshot().state)}, "connection test {}", outcome);
     for (auto& w : waiters) asio::post(executor_, [w = std::move(w), report] { w(report); });
 }
 
