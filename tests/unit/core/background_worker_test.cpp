@@ -15,9 +15,11 @@ namespace sessiond {
 namespace {
 
 TEST(background_worker, runs_its_work_below_the_loops_priority) {
+    // The loop outlives the worker: the worker's thread may still be inside its post() of the
+    // result when the loop has run dry, so it is joined before the loop goes.
+    boost::asio::io_context io;
     background_worker worker;
     ASSERT_TRUE(worker.yields_to_the_loop());
-    boost::asio::io_context io;
     auto probe = [] {
         errno = 0;
         const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
