@@ -47,11 +47,19 @@ seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
       awk '{printf "%s\\n", $0}' "$keys/pkcs1.pem" >"$2/pkcs1-one-line.pem"
       { head -n 2 "$keys/pkcs8.pem"; tail -n 1 "$keys/pkcs8.pem"; } >"$2/truncated-pkcs8.pem"
       { head -n 2 "$keys/pkcs1.pem"; tail -n 1 "$keys/pkcs1.pem"; } >"$2/truncated-pkcs1.pem"
+      # The findings' damage (fuzz/README.md), made from this run's key: a BEGIN line without its
+      # closing dashes, and a label with a non-ASCII byte (the T of PRIVATE with its high bit set).
+      begin=$(head -n 1 "$keys/pkcs1.pem") end=$(tail -n 1 "$keys/pkcs1.pem") body=$(sed -n 2p "$keys/pkcs1.pem")
+      printf '%s\n%s\n%s\n' "${begin%-----}" "$body" "$end" >"$2/begin-line-without-closing-dashes.pem"
+      printf '%s\\n%s\\n%s' "$(sed 's/PRIVATE/PRIVA\xd4E/' <<<"$begin")" "${body:0:17}" "$end" >"$2/label-with-non-ascii-byte.pem"
       ;;
     settings)
       { sed 's/^IBKR_PRIVATE_KEY=.*//' "$root/fuzz/corpus/settings/complete.env"
         printf 'IBKR_PRIVATE_KEY="%s"\n' "$(cat "$keys/pkcs1.pem")"; } >"$2/complete-with-key.env"
       printf 'IBKR_PRIVATE_KEY=%s\n' "$(awk '{printf "%s\\n", $0}' "$keys/pkcs1.pem")" >"$2/escaped-key.env"
+      begin=$(head -n 1 "$keys/pkcs1.pem") end=$(tail -n 1 "$keys/pkcs1.pem") body=$(sed -n 2p "$keys/pkcs1.pem")
+      printf 'IBKR_PRIVATE_KEY="%s\\n%s\\n%s"\n' "${begin%-----}" "${body:0:48}" "$end" \
+        >"$2/pem-begin-line-without-closing-dashes.env"
       ;;
   esac
 }

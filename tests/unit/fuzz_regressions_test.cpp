@@ -8,6 +8,7 @@
 #include "../../fuzz/harness/pem_key.hpp"
 #include "../../fuzz/harness/settings.hpp"
 #include "../../fuzz/harness/state_files.hpp"
+#include "support/test_keys.hpp"
 
 #include <gtest/gtest.h>
 
@@ -40,10 +41,40 @@ std::string contents(const fs::path& file) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Runs the harness on every stored input of the target; returns how many there were.
+// The findings whose inputs are key-shaped (a damaged PEM BEGIN line, alone and inside an env file)
+// are made here from the build's generated test key, not stored: no key, not even a fragment of
+// one, is committed outside tests/. fuzz/run.sh seeds the fuzzer with the same damage.
+std::string first_base64_line() {
+    const std::string& pem = testing::shared_rsa_key().pkcs1_pem;
+    const auto start = pem.find('\n') + 1;
+    return pem.substr(start, pem.find('\n', start) - start);
+}
+
+std::string begin_line_without_closing_dashes() {
+    return "-----BEGIN RSA PRIVATE KEY\n" + first_base64_line() + "\n-----END RSA PRIVATE KEY-----\n";
+}
+
+std::vector<std::string> generated_inputs(std::string_view target) {
+    const std::string line = first_base64_line();
+    if (target == "pem_key") {
+        return {begin_line_without_closing_dashes(),
+                // the T of PRIVATE with its high bit set, and escaped line breaks
+                "-----BEGIN RSA PRIVA\xd4" "E KEY-----\\n" + line.substr(0, 17) + "\\n-----END RSA PRIVATE KEY-----"};
+    }
+    if (target == "settings")
+        return {"IBKR_PRIVATE_KEY=\"-----BEGIN RSA PRIVATE KEY\\n" + line.substr(0, 48) + "\\n-----END RSA PRIVATE KEY-----\"\n"};
+    return {};
+}
+
+// Runs the harness on every stored and generated input of the target; returns how many there were.
 template <class Harness>
 std::size_t replay(std::string_view target, Harness harness) {
     std::size_t count = 0;
+    for (const std::string& input : generated_inputs(target)) {
+        SCOPED_TRACE("generated input " + std::to_string(count + 1) + " of " + std::string(target));
+        EXPECT_EQ(harness(input), "");
+        ++count;
+    }
     for (const char* kind : {"regressions", "corpus"}) {
         for (const fs::path& file : inputs_in(fuzz_dir / kind / target)) {
             SCOPED_TRACE(file.string());
@@ -89,8 +120,7 @@ TEST(fuzz_regressions, tzif_inputs_are_refused_with_one_line_or_give_sane_offset
 // The findings themselves, stated as behaviour, so that a reader need not decode the stored files.
 
 TEST(fuzz_regressions, a_begin_line_without_closing_dashes_does_not_quote_the_key) {
-    const auto key = rsa_private_key::from_pem(
-        "-----BEGIN RSA PRIVATE KEY\nMIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0t\n-----END RSA PRIVATE KEY-----\n");
+    const auto key = rsa_private_key::from_pem(begin_line_without_closing_dashes());
     ASSERT_FALSE(key);
     EXPECT_EQ(key.error().message, "not a PEM private key (its BEGIN line is damaged)");
 }
