@@ -1,6 +1,7 @@
 #include "sessiond/session/session_keeper.hpp"
 
 #include "sessiond/core/state_file.hpp"
+#include "sessiond/pacing/pacing_file_store.hpp"
 #include "sessiond/core/time_format.hpp"
 #include "sessiond/pacing/pacing_file.hpp"
 
@@ -19,6 +20,11 @@ using asio::as_tuple;
 using asio::use_awaitable;
 using std::chrono::milliseconds;
 
+
+std::shared_ptr<pacing_store> state_directory_store(const settings& config, offload blocking) {
+    if (!config.service.state_dir) return nullptr;
+    return std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, std::move(blocking));
+}
 
 session_keeper::session_keeper(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
                  std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking)

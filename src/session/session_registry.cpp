@@ -1,6 +1,5 @@
 #include "sessiond/session/session_registry.hpp"
 
-#include "sessiond/pacing/pacing_file_store.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -34,10 +33,7 @@ bool same_identity(const settings& a, const settings& b) {
 
 session_registry::session_registry(asio::any_io_executor executor, logger log, offload blocking)
     : executor_(std::move(executor)), log_(std::move(log)), blocking_(std::move(blocking)) {
-    make_store_ = [blocking = blocking_](const settings& config) -> std::shared_ptr<pacing_store> {
-        if (!config.service.state_dir) return nullptr;
-        return std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, blocking);
-    };
+    make_store_ = [blocking = blocking_](const settings& config) { return state_directory_store(config, blocking); };
 }
 
 session_registry::~session_registry() { *alive_ = false; }
@@ -139,9 +135,9 @@ void session_registry::let_go(const std::function<bool(const std::string&)>& whi
 
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
-    if (!s.pacer) s.pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
     s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
                                          s.pacer, make_store_(config), blocking_);
+    s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     s.active->on_change([this] { notify(); });
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.

@@ -1,6 +1,5 @@
 #include "sessiond/session/standalone_test.hpp"
 
-#include "sessiond/pacing/pacing_file_store.hpp"
 #include "sessiond/session/session_keeper.hpp"
 
 #include <boost/asio/post.hpp>
@@ -10,12 +9,9 @@ namespace sessiond {
 void run_standalone_test(boost::asio::any_io_executor executor, const settings& config,
                          std::shared_ptr<boost::asio::ssl::context> tls, logger log,
                          std::function<void(connection_test_report)> done) {
-    std::shared_ptr<pacing_store> store;
-    if (config.service.state_dir)
-        store = std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, offload{});
-    auto pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
-    auto one_shot = std::make_shared<session_keeper>(executor, config, std::move(tls), std::move(log), std::move(pacer),
-                                              std::move(store));
+    // Alone with the username: a pacer of its own, kept from and to the state directory's record.
+    auto one_shot = std::make_shared<session_keeper>(executor, config, std::move(tls), std::move(log), nullptr,
+                                                     state_directory_store(config, offload{}));
     one_shot->start();
     one_shot->run_test([executor, one_shot, done = std::move(done)](const connection_test_report& report) mutable {
         one_shot->stop([executor, one_shot, report, done = std::move(done)]() mutable {

@@ -29,12 +29,16 @@
 
 namespace sessiond {
 
+// The pacing store of `config`'s state directory (pacing/pacing_file_store.hpp), its disk work on
+// `blocking`; null without a state directory: the record then lives in memory only.
+std::shared_ptr<pacing_store> state_directory_store(const settings& config, offload blocking);
+
 class session_keeper {
 public:
     using observer = std::function<void()>;
 
-    // `pacer` is the username's (shared with whatever else calls IBKR for it), `store` where its
-    // record survives a restart (null: in memory only). `blocking` runs what must not block the
+    // `pacer` is the username's (shared with whatever else calls IBKR for it; null: a pacer of its
+    // own), `store` where its record survives a restart (null: in memory only). `blocking` runs what must not block the
     // loop: the login's RSA signatures (inline when default-constructed).
     session_keeper(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
             logger log, std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store,
@@ -63,6 +67,9 @@ public:
     // pacing or a 429 penalty (see test_tracker.hpp). done is called on the event loop with the
     // report. Calls while a test runs share it.
     void run_test(std::function<void(const connection_test_report&)> done);
+
+    // IBKR's limits for this username, as this keeper draws from them (the one it was given, or its own).
+    [[nodiscard]] const std::shared_ptr<username_pacer>& pacer() const noexcept { return machine_.shared_pacer(); }
 
     // The logout this session made when it stopped, once stop() has finished (none without an SSO
     // session to end).
