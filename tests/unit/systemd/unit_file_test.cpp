@@ -179,9 +179,9 @@ TEST_F(unit_file, declares_what_the_daemon_relies_on) {
     EXPECT_EQ(value("CapabilityBoundingSet"), "");
     EXPECT_EQ(value("MemoryDenyWriteExecute"), "yes");
     EXPECT_EQ(value("RestrictAddressFamilies"), "AF_INET AF_INET6 AF_UNIX");
-    // setpriority back from @resources: the worker thread lowers its own priority (core/background_worker).
+    // setpriority and sched_setscheduler back from @resources: the worker thread lowers its own priority (core/background_worker).
     EXPECT_EQ(values("SystemCallFilter"),
-              (std::vector<std::string>{"@system-service", "~@privileged @resources", "setpriority"}));
+              (std::vector<std::string>{"@system-service", "~@privileged @resources", "setpriority sched_setscheduler"}));
     EXPECT_NE(text_.find("ExecStart=/usr/local/bin/ibkr-sessiond run --env-file /etc/ibkr-sessiond/ibkr-sessiond.env"),
               std::string::npos);
 }
