@@ -1060,7 +1060,7 @@ def main():
                              "machine, at the expense of everything else running there")
     args = parser.parse_args()
     args.slice, args.slices = (1, 1) if args.quick else (2, 3)  # figure 1: wrk runs per point
-    args.stress_slice, args.stress_slices = (1, 1) if args.quick else (1, 5)  # figure 2
+    args.stress_slice, args.stress_slices = (1, 1) if args.quick else (3, 7)  # figure 2: seconds per point, rounds
     args.starts = 5 if args.quick else 20
     args.recoveries = 3 if args.quick else 8
     args.idle = 600 if args.long else (30 if args.quick else 120)
