@@ -96,9 +96,10 @@ bool bearer_matches(const server_request& request, const secret& token) {
     return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;
 }
 
-api::api(api_backend& backend, asio::any_io_executor executor)
+api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)
     : backend_(backend),
       executor_(std::move(executor)),
+      gateway_(gw),
       routes_{
           {http::verb::get, "/api/ibkr/status", {&api::status}},
           {http::verb::post, "/api/ibkr/test", {nullptr, &api::connection_test}},
@@ -115,6 +116,10 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
     const auto q = target.find('?');
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+    if (gateway_ != nullptr && gateway_->enabled()) {
+        const gateway_route route = route_gateway_request(path);
+        if (route.action != gateway_action::not_gateway) co_return co_await gateway_->handle(std::move(request), context, route);
+    }
     const route_table<endpoint>::match m = routes_.find(request.method(), path);
     std::optional<server_reply> reply;
     if (m.target == nullptr)
@@ -125,6 +130,13 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
         reply.emplace(co_await (this->*(m.target->answer_later))(request, context));
     served_.count(path, status_of(*reply));
     co_return std::move(*reply);
+}
+
+std::size_t api::body_limit(const server_request& header) const {
+    if (gateway_ == nullptr || !gateway_->enabled()) return api_body_limit;
+    const std::string_view target = header.target();
+    const gateway_route route = route_gateway_request(target.substr(0, target.find('?')));
+    return route.action == gateway_action::forward ? gateway::max_request_body : api_body_limit;
 }
 
 server_reply api::missing(const server_request& req, const route_table<endpoint>::match& m, std::string_view path) const {

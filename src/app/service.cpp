@@ -29,10 +29,13 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
       started_at_(wall_clock::now()),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       sessions_(io.get_executor(), log_, worker_.work()),
-      api_(*this, io.get_executor()),
+      gateway_(io.get_executor(), sessions_, log_),
+      api_(*this, io.get_executor(), &gateway_),
       server_(io.get_executor(),
               [this](server_request r, const connection_context& c) { return api_.handle(std::move(r), c); },
-              server_limits{}, log_) {}
+              server_options{server_limits{}, nullptr, {}, {},
+                             [this](const server_request& header) { return api_.body_limit(header); }},
+              log_) {}
 
 service::~service() = default;
 
@@ -53,6 +56,7 @@ bool service::start() {
     }
     std::vector<desired_session> desired = desired_sessions(loaded);
     config_ = std::move(loaded.report);  // with a CA file's problem added
+    gateway_.configure(config_.values);
     // The username locks before the API binds: a second daemon with the same settings names the
     // first, instead of failing on its port.
     sessions_.on_claim([this](const settings& config) { return lock_username(config); });
@@ -69,10 +73,13 @@ bool service::start() {
     }
     endpoint_ = *bound;
     server_.start();
-    log_.info({}, "API listening on http://{}{} ({})",
-              endpoint_->address().is_v6() ? "[" + endpoint_->address().to_string() + "]" : endpoint_->address().to_string(),
-              ":" + std::to_string(endpoint_->port()),
+    const std::string url = "http://" +
+                            (endpoint_->address().is_v6() ? "[" + endpoint_->address().to_string() + "]"
+                                                          : endpoint_->address().to_string()) +
+                            ":" + std::to_string(endpoint_->port());
+    log_.info({}, "API listening on {} ({})", url,
               config_.values.service.api_token ? "POST /api/ibkr/test enabled" : "no API token: POST /api/ibkr/test disabled");
+    log_gateway(url);
     if (!worker_.yields_to_the_loop())
         log_.info({}, "the worker thread (signatures, fsync) runs at the loop's priority: setpriority was refused");
     wait_for_signal();
@@ -84,7 +91,10 @@ bool service::start() {
     }
     for (auto& lock : *claims)
         if (lock) lock->describe_self(self_description());  // now with the API's address
-    sessions_.on_change([this] { publish_status(); });
+    sessions_.on_change([this] {
+        publish_status();
+        gateway_.on_sessions_changed();
+    });
     sessions_.reconcile(std::move(desired), std::move(*claims));
     notifier_.ready();
     publish_status();
@@ -134,6 +144,17 @@ void service::publish_status() {
     notifier_.status(line);
 }
 
+void service::log_gateway(const std::string& url) const {
+    const gateway_options& gw = config_.values.gateway;
+    if (!gw.enabled) {
+        log_.info({}, "gateway off (SESSIOND_GATEWAY=off): /v1/api/... is not served");
+        return;
+    }
+    log_.info({}, "gateway on {}/v1/api/ for {} (requests wait at most {} ms for IBKR's limits and the session)", url,
+              gw.token ? "clients bearing the gateway token (" + gw.token_source + ")" : std::string("loopback clients"),
+              gw.max_wait.count());
+}
+
 bool service::healthy() const {
     // The timer that asks is on the event loop, so the loop turns; what remains to check is that
     // the sessions' work is not stuck (a call outliving its own deadline).
@@ -158,6 +179,7 @@ void service::stop() {
     stopping_ = true;
     notifier_.stopping();
     publish_status();
+    gateway_.stop();
     // The API keeps answering (readiness 503) while the sessions log out.
     sessions_.stop([this] { asio::post(io_, [this] { finish_stop(); }); });
 }
@@ -221,7 +243,11 @@ void service::apply_reload(loaded_config loaded) {
     if (!claims) return refuse(claims.error().message);
     const auto users = sessions_.users();
     const bool same = users.size() == 1 && next.ok() && same_identity(*users.front().config, next.values);
+    const bool gateway_changed = next.values.gateway.enabled != config_.values.gateway.enabled ||
+                                 next.values.gateway.token.has_value() != config_.values.gateway.token.has_value();
     config_ = std::move(next);
+    gateway_.configure(config_.values);
+    if (gateway_changed && endpoint_) log_gateway("http://" + to_string(config_.values.service.listen));
     if (same)
         log_.info({}, "reloaded: same IBKR login, new settings applied without logging in again");
     else if (!users.empty())

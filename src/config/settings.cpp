@@ -40,6 +40,7 @@ public:
         check_ibkr_limits();
         load_features();
         load_service();
+        load_gateway();
         return std::move(report_);
     }
 
@@ -201,21 +202,10 @@ private:
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
         }
 
-        const auto from_env = in_.optional("SESSIOND_API_TOKEN");
-        const auto credential = find_credential(sources_.credentials_directory, api_token_credential);
-        if (from_env && credential) {
-            service_problem("SESSIOND_API_TOKEN", "set in more than one place (SESSIOND_API_TOKEN and systemd credential "
-                                                  "sessiond-api-token); keep exactly one");
-        } else if (from_env) {
-            use_api_token(*from_env, "SESSIOND_API_TOKEN");
-        } else if (credential) {
-            const auto file = read_private_file(*credential, max_config_file_size);
-            if (!file) return service_problem("SESSIOND_API_TOKEN", file.error().message);
-            std::string_view token = file->content.reveal();
-            while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.remove_suffix(1);
-            use_api_token(token, "systemd credential sessiond-api-token");
+        if (auto token = read_token("SESSIOND_API_TOKEN", api_token_credential)) {
+            svc.api_token = std::move(token->value);
+            svc.api_token_source = std::move(token->source);
         }
-
         if (!svc.api_token && !is_loopback(svc.listen))
             service_problem("SESSIOND_LISTEN", to_string(svc.listen) +
                                                    " is reachable from other hosts but no API token is set; set "
@@ -223,15 +213,94 @@ private:
                                                    "listen on 127.0.0.1");
     }
 
-    void use_api_token(std::string_view token, std::string source) {
-        if (has_space_or_control(token))
-            return service_problem("SESSIOND_API_TOKEN", "must not contain spaces or control characters");
-        if (token.size() < min_api_token_length)
-            return service_problem("SESSIOND_API_TOKEN",
-                                   "is too short (" + std::to_string(token.size()) +
-                                       " characters); use at least 16 random characters, e.g. openssl rand -hex 32");
-        report_.values.service.api_token = secret(token);
-        report_.values.service.api_token_source = std::move(source);
+    // ---- the gateway --------------------------------------------------------------------------
+
+    void load_gateway() {
+        gateway_options& gw = report_.values.gateway;
+        if (const auto on = in_.boolean("SESSIOND_GATEWAY", true)) gw.enabled = *on;
+        if (auto token = read_token("SESSIOND_GATEWAY_TOKEN", gateway_token_credential)) {
+            gw.token = std::move(token->value);
+            gw.token_source = std::move(token->source);
+        }
+        const value_bounds wait = schema_row("SESSIOND_GATEWAY_MAX_WAIT").bounds;
+        if (const auto v = in_.seconds("SESSIOND_GATEWAY_MAX_WAIT")) {
+            if (!wait.contains(*v))
+                in_.problem("SESSIOND_GATEWAY_MAX_WAIT",
+                            wait.seconds_message() + ": a client's usual timeout is 10 s, and a request held "
+                                                     "past it may be sent again by the client",
+                            true);
+            else gw.max_wait = std::chrono::milliseconds(static_cast<std::int64_t>(*v * 1000));
+        }
+        if (const auto v = in_.optional("SESSIOND_GATEWAY_HTTPS_LISTEN")) {
+            if (auto a = parse_listen_address(*v)) gw.https_listen = std::move(*a);
+            else service_problem("SESSIOND_GATEWAY_HTTPS_LISTEN", in_.shown("SESSIOND_GATEWAY_HTTPS_LISTEN", *v) +
+                                                                      " " + a.error().message);
+        }
+        for (const std::string_view name : {"SESSIOND_GATEWAY_TLS_CERT", "SESSIOND_GATEWAY_TLS_KEY"}) {
+            const auto v = in_.optional(name);
+            if (!v) continue;
+            if (v->front() != '/') {
+                service_problem(name, in_.shown(name, *v) + " is not an absolute path");
+                continue;
+            }
+            (name.ends_with("CERT") ? gw.tls_cert : gw.tls_key) = std::filesystem::path(*v);
+        }
+        if (gw.tls_cert.has_value() != gw.tls_key.has_value())
+            service_problem(gw.tls_cert ? "SESSIOND_GATEWAY_TLS_KEY" : "SESSIOND_GATEWAY_TLS_CERT",
+                            "missing: SESSIOND_GATEWAY_TLS_CERT and SESSIOND_GATEWAY_TLS_KEY go together");
+        if (!gw.enabled || gw.token) return;
+        // The gateway can place orders: beyond loopback, only with a token.
+        const auto beyond_loopback = [&](std::string_view variable, const listen_address& where) {
+            if (is_loopback(where)) return;
+            service_problem(variable, to_string(where) +
+                                          " is reachable from other hosts and the gateway can place orders, but no "
+                                          "gateway token is set; set SESSIOND_GATEWAY_TOKEN (or the credential "
+                                          "sessiond-gateway-token), listen on loopback, or set SESSIOND_GATEWAY=off");
+        };
+        beyond_loopback("SESSIOND_LISTEN", report_.values.service.listen);
+        if (gw.https_listen) beyond_loopback("SESSIOND_GATEWAY_HTTPS_LISTEN", *gw.https_listen);
+    }
+
+    // ---- tokens -------------------------------------------------------------------------------
+
+    struct token {
+        secret value;
+        std::string source;
+    };
+
+    // A bearer token from `variable` or the systemd credential `credential` (never both): at least 16
+    // characters without blanks. A problem blocks the start: the API or the gateway could not be guarded.
+    std::optional<token> read_token(std::string_view variable, std::string_view credential_name) {
+        const auto from_env = in_.optional(variable);
+        const auto credential = find_credential(sources_.credentials_directory, credential_name);
+        if (from_env && credential) {
+            service_problem(variable, "set in more than one place (" + std::string(variable) + " and systemd credential " +
+                                          std::string(credential_name) + "); keep exactly one");
+            return std::nullopt;
+        }
+        if (from_env) return checked_token(variable, *from_env, std::string(variable));
+        if (!credential) return std::nullopt;
+        const auto file = read_private_file(*credential, max_config_file_size);
+        if (!file) {
+            service_problem(variable, file.error().message);
+            return std::nullopt;
+        }
+        std::string_view text = file->content.reveal();
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+        return checked_token(variable, text, "systemd credential " + std::string(credential_name));
+    }
+
+    std::optional<token> checked_token(std::string_view variable, std::string_view text, std::string source) {
+        if (has_space_or_control(text)) {
+            service_problem(variable, "must not contain spaces or control characters");
+            return std::nullopt;
+        }
+        if (text.size() < min_api_token_length) {
+            service_problem(variable, "is too short (" + std::to_string(text.size()) +
+                                          " characters); use at least 16 random characters, e.g. openssl rand -hex 32");
+            return std::nullopt;
+        }
+        return token{secret(text), std::move(source)};
     }
 
     const config_sources& sources_;

@@ -22,6 +22,14 @@ void ibkr_client::forget_session() noexcept {
     cookies_.clear();
 }
 
+bool ibkr_client::authorize(http_request& req) const {
+    if (sso_bearer_.empty()) return false;
+    set_bearer(req, sso_bearer_);
+    if (const secret cookie = cookies_.header(); !cookie.empty())
+        req.set(boost::beast::http::field::cookie, cookie.reveal());
+    return true;
+}
+
 asio::awaitable<expected<http_request>> ibkr_client::prepare(step s, const request_context& ctx) {
     if (!is_login_step(s)) co_return build_request(s, ctx);
     // The token and SSO requests carry an RSA signature: about a millisecond of CPU, off the loop.

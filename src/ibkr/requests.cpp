@@ -25,13 +25,6 @@ http_request base_request(step s, const request_context& ctx) {
     return req;
 }
 
-void set_bearer(http_request& req, const secret& token) {
-    std::string value = "Bearer ";
-    value += token.reveal();
-    req.set(http::field::authorization, value);
-    wipe(value);
-}
-
 expected<void> sign_into_body(http_request& req, const request_context& ctx, const boost::json::object& claims,
                               bool form) {
     if (!ctx.profile.private_key) return make_error("no private key loaded");
@@ -53,6 +46,28 @@ expected<void> sign_into_body(http_request& req, const request_context& ctx, con
 }  // namespace
 
 std::string_view user_agent() noexcept { return "ibkr-sessiond/" SESSIOND_VERSION; }
+
+void set_bearer(http_request& req, const secret& token) {
+    std::string value = "Bearer ";
+    value += token.reveal();
+    req.set(http::field::authorization, value);
+    wipe(value);
+}
+
+http_request forwarded_request(const base_url& endpoint, http::verb method, std::string_view target, std::string body,
+                               std::string_view content_type, std::string_view accept) {
+    http_request req{method, target, 11};
+    req.set(http::field::host, host_header(endpoint));
+    req.set(http::field::user_agent, user_agent());
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    if (!accept.empty()) req.set(http::field::accept, accept);
+    req.set(http::field::connection, "keep-alive");
+    req.body() = std::move(body);
+    if (!req.body().empty() || method == http::verb::post || method == http::verb::put ||
+        method == http::verb::patch)
+        req.prepare_payload();
+    return req;
+}
 
 std::string host_header(const base_url& endpoint) {
     std::string host;

@@ -34,10 +34,12 @@ std::string seconds_text(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-https_client::https_client(asio::any_io_executor executor, std::shared_ptr<ssl::context> tls, base_url endpoint)
+https_client::https_client(asio::any_io_executor executor, std::shared_ptr<ssl::context> tls, base_url endpoint,
+                           std::size_t body_limit)
     : executor_(std::move(executor)),
       tls_(std::move(tls)),
       endpoint_(std::move(endpoint)),
+      body_limit_(body_limit),
       resolver_(executor_),
       resolve_timer_(executor_) {
     boost::system::error_code ec;
@@ -74,7 +76,7 @@ transport_failure https_client::failure_of(const boost::system::error_code& ec, 
         return {transport_error::tls, "TLS error: " + ec.message() + where};
     }
     if (ec == http::error::body_limit)
-        return {transport_error::bad_response, "response body larger than " + std::to_string(max_response_body) + " bytes"};
+        return {transport_error::bad_response, "response body larger than " + std::to_string(body_limit_) + " bytes"};
     if (ec == http::error::header_limit)
         return {transport_error::bad_response, "response header larger than " + std::to_string(max_response_header) + " bytes"};
     if (ec == http::error::partial_message)
@@ -176,7 +178,7 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
 
     http::response_parser<http::string_body> parser;
     parser.header_limit(max_response_header);
-    parser.body_limit(max_response_body);
+    parser.body_limit(body_limit_);
     auto [rec, read] = co_await http::async_read(*stream_, buffer_, parser, as_tuple(use_awaitable));
     if (rec) {
         close();

@@ -10,11 +10,11 @@ rate_window::rate_window(milliseconds window, int limit, milliseconds min_spacin
     set_limits(limit, min_spacing);
 }
 
-wall_time rate_window::next_allowed(wall_time now) const {
+wall_time rate_window::next_allowed(wall_time now, int limit) const {
     if (recent_.empty()) return now;
     const auto last = std::min(recent_.back(), now);
     wall_time next = std::max(now, last + min_spacing_);
-    const auto cap = static_cast<std::size_t>(limit_);
+    const auto cap = static_cast<std::size_t>(std::clamp(limit, 1, limit_));
     if (recent_.size() >= cap) {
         // Full until the oldest of the newest `limit` events leaves the window.
         const auto oldest_counted = std::min(recent_[recent_.size() - cap], now);

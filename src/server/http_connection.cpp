@@ -226,8 +226,16 @@ asio::awaitable<http_connection::read_result> http_connection::read_request(cloc
     arm(deadline::request, began + limits.request_timeout);
     request_parser parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.header_limit, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(limits.body_limit);
+    // With a hook, each request's limit is chosen once its header is known.
+    const body_limit_hook& limit_of = server_->options.body_limit;
+    if (limit_of) parser.body_limit(boost::none);
+    else parser.body_limit(limits.body_limit);
     boost::system::error_code ec = co_await read_header(parser);
+    if (!ec && limit_of) {
+        const std::size_t limit = limit_of(parser.get());
+        if (parser.content_length() && *parser.content_length() > limit) ec = http::error::body_limit;
+        else parser.body_limit(limit);
+    }
     std::size_t n = 0;
     if (!ec && !parser.is_done()) mark(activity::reading, began);
     if (!ec && !parser.is_done() && expects_continue(parser.get()))

@@ -32,6 +32,7 @@ session_keeper::session_keeper(asio::any_io_executor executor, settings config, 
       blocking_(blocking),
       config_(std::move(config)),
       log_(std::move(log)),
+      tls_(tls),
       client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking)),
       random_(std::random_device{}()),
       machine_(machine_settings::from(config_),
@@ -208,6 +209,17 @@ void session_keeper::run_test(std::function<void(const connection_test_report&)>
     // with it: see run().
     if (!first_call_decided_ && !stopping_) return;
     begin_test();
+}
+
+void session_keeper::check_now(std::string_view why) {
+    if (!running_ || stopping_ || in_call_ || !first_call_decided_ || next_.idle() || test_) return;
+    if (machine_.snapshot().state != lifecycle::connected) return;  // already recovering
+    const directive d = machine_.on_test_requested(wall_clock::now());
+    log_.info({.state = to_string(machine_.snapshot().state)}, "{}: checking the session with a {} in {} ms", why,
+              to_string(d.next), d.delay.count());
+    next_ = d;
+    rescheduled_ = true;
+    wait_timer_.cancel();
 }
 
 void session_keeper::begin_test() {

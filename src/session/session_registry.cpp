@@ -207,6 +207,14 @@ std::vector<session_registry::user_view> session_registry::users() const {
     return out;
 }
 
+std::optional<session_registry::gateway_target> session_registry::gateway_target_for(std::string_view username) {
+    for (auto& [name, s] : slots_) {
+        if (!s.desired || (!username.empty() && name != username)) continue;
+        return gateway_target{name, s.active.get()};
+    }
+    return std::nullopt;
+}
+
 bool session_registry::run_test(const std::string& username, test_callback done) {
     auto it = username.empty() ? slots_.begin() : slots_.find(username);
     while (username.empty() && it != slots_.end() && !it->second.desired) ++it;

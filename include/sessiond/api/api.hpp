@@ -12,6 +12,7 @@
 #include "sessiond/api/metrics_view.hpp"
 #include "sessiond/api/status_view.hpp"
 #include "sessiond/core/secret.hpp"
+#include "sessiond/gateway/gateway.hpp"
 #include "sessiond/server/http_server.hpp"
 #include "sessiond/server/route_table.hpp"
 #include "sessiond/session/connection_test.hpp"
@@ -63,9 +64,13 @@ inline constexpr std::array<std::string_view, 6> api_paths{"/api/ibkr/status", "
 
 class api {
 public:
-    api(api_backend& backend, boost::asio::any_io_executor executor);
+    // `gw` serves /v1/api/... (and refuses IBKR's login paths) while it is enabled; null: no gateway.
+    api(api_backend& backend, boost::asio::any_io_executor executor, gateway* gw = nullptr);
 
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context);
+    // The body limit of a request (the server's hook): the gateway's for its paths, the API's 16 KiB otherwise.
+    [[nodiscard]] std::size_t body_limit(const server_request& header) const;
+    static constexpr std::size_t api_body_limit = 16 * 1024;
     [[nodiscard]] const served_requests& served() const noexcept { return served_; }
 
 private:
@@ -86,6 +91,7 @@ private:
 
     api_backend& backend_;
     boost::asio::any_io_executor executor_;
+    gateway* gateway_;
     served_requests served_;
     const route_table<endpoint> routes_;
     // GET /livez and /healthz: the same bytes every time.

@@ -11,6 +11,7 @@
 #include "sessiond/app/cli.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/core/background_worker.hpp"
+#include "sessiond/gateway/gateway.hpp"
 #include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/server/http_server.hpp"
@@ -75,6 +76,7 @@ private:
     // that could not be made is added to its problems).
     std::vector<desired_session> desired_sessions(loaded_config& config);
     void publish_status();
+    void log_gateway(const std::string& url) const;
     void finish_stop();
     [[nodiscard]] bool healthy() const;
 
@@ -95,6 +97,7 @@ private:
     // What must not block the loop (signatures, fsync); destroyed after the sessions that use it.
     background_worker worker_;
     session_registry sessions_;
+    gateway gateway_;
     api api_;
     http_server server_;
     std::optional<boost::asio::ip::tcp::endpoint> endpoint_;

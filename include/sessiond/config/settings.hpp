@@ -14,6 +14,7 @@
 #include "sessiond/core/values.hpp"
 #include "sessiond/ibkr/profile.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -49,10 +50,26 @@ struct service_options {
     std::string state_dir_unavailable;
 };
 
+// The gateway: trading applications call IBKR's Web API (/v1/api/...) through the daemon's session,
+// on SESSIOND_LISTEN and, optionally, on a second, HTTPS listener.
+struct gateway_options {
+    bool enabled = true;                           // SESSIOND_GATEWAY
+    // SESSIOND_GATEWAY_TOKEN or the systemd credential sessiond-gateway-token: every gateway request
+    // then needs "Authorization: Bearer <token>" (or, for a WebSocket, a cookie). Without one only
+    // loopback clients are served, and the daemon refuses to listen beyond loopback.
+    std::optional<secret> token;
+    std::string token_source;
+    std::chrono::milliseconds max_wait{7'000};      // SESSIOND_GATEWAY_MAX_WAIT
+    std::optional<listen_address> https_listen;    // SESSIOND_GATEWAY_HTTPS_LISTEN
+    std::optional<std::filesystem::path> tls_cert;  // SESSIOND_GATEWAY_TLS_CERT
+    std::optional<std::filesystem::path> tls_key;   // SESSIOND_GATEWAY_TLS_KEY
+};
+
 struct settings {
     ibkr_profile profile;
     session_options options;
     service_options service;
+    gateway_options gateway;
     std::string broker_provider = "ibkr";
     bool multi_user = false;
     // SESSIOND_SIMULATOR_LIMITS: allows pacing looser than IBKR's documented limits; for ibkr-sim

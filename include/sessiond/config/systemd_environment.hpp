@@ -15,6 +15,7 @@ namespace sessiond {
 // The systemd credentials the daemon reads (LoadCredential= in the unit).
 inline constexpr std::string_view private_key_credential = "ibkr-private-key";
 inline constexpr std::string_view api_token_credential = "sessiond-api-token";
+inline constexpr std::string_view gateway_token_credential = "sessiond-gateway-token";
 
 // Reads the process environment (environ and $CREDENTIALS_DIRECTORY) into config_sources.
 config_sources sources_from_process(std::optional<std::filesystem::path> env_file);

@@ -33,6 +33,10 @@ public:
                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
     [[nodiscard]] bool has_sso_session() const noexcept { return !sso_bearer_.empty(); }
+    // A request the gateway forwards gets the SSO bearer and IBKR's cookies; false without an SSO session.
+    bool authorize(http_request& req) const;
+    // IBKR's Set-Cookie on a forwarded call belongs to the session, not to the client.
+    void keep_cookies(const http_response& res) { cookies_.store(res); }
     // Wipes the tokens and cookies (after logout, or when the session is known dead).
     void forget_session() noexcept;
     // Aborts the call in flight, a signature still being made included (its request is then not sent).

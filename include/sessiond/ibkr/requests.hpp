@@ -34,4 +34,14 @@ std::string host_header(const base_url& endpoint);
 
 std::string_view user_agent() noexcept;
 
+// A gateway client's request as it goes to IBKR: its method, target (path and query) and body
+// unchanged; of the client's headers only Content-Type and Accept (empty: not sent); the daemon's
+// Host and User-Agent. Every POST carries Content-Length. The session adds its bearer and cookies
+// (ibkr_client::authorize).
+http_request forwarded_request(const base_url& endpoint, boost::beast::http::verb method, std::string_view target,
+                               std::string body, std::string_view content_type, std::string_view accept);
+
+// "Authorization: Bearer <token>"; the temporary copy is wiped.
+void set_bearer(http_request& req, const secret& token);
+
 }  // namespace sessiond

@@ -32,8 +32,9 @@ public:
     static constexpr std::size_t max_response_body = 1024 * 1024;
     static constexpr std::size_t max_response_header = 16 * 1024;
 
+    // `body_limit`: the largest response body read (a bigger one fails as bad_response).
     https_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-                 base_url endpoint);
+                 base_url endpoint, std::size_t body_limit = max_response_body);
     https_client(const https_client&) = delete;
     https_client& operator=(const https_client&) = delete;
 
@@ -74,6 +75,7 @@ private:
     boost::asio::any_io_executor executor_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
     base_url endpoint_;
+    std::size_t body_limit_;
     std::optional<boost::asio::ip::address> literal_address_;
     boost::asio::ip::tcp::resolver resolver_;
     boost::asio::steady_timer resolve_timer_;

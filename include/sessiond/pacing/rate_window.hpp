@@ -24,7 +24,9 @@ public:
     rate_window(std::chrono::milliseconds window, int limit, std::chrono::milliseconds min_spacing);
 
     // `now` when an event is allowed now, else the earliest time both rules allow one.
-    [[nodiscard]] wall_time next_allowed(wall_time now) const;
+    [[nodiscard]] wall_time next_allowed(wall_time now) const { return next_allowed(now, limit_); }
+    // The same with a lower limit (1 at least): a caller that must leave room for others.
+    [[nodiscard]] wall_time next_allowed(wall_time now, int limit) const;
     [[nodiscard]] bool allows(wall_time now) const { return next_allowed(now) <= now; }
 
     // An event at `at`; recorded even when it was not allowed: it happened.

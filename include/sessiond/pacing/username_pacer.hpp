@@ -56,7 +56,11 @@ public:
 
     // When a request to `path` (e.g. "/v1/api/tickle") may start: `now` when it may, else the
     // earliest time IBKR's global rate, the endpoint's own limit and a 429 penalty all allow.
-    [[nodiscard]] wall_time ready_at(std::string_view path, wall_time now) const;
+    [[nodiscard]] wall_time ready_at(std::string_view path, wall_time now) const { return ready_at(path, now, 0); }
+    // The same for a caller that leaves `spare` requests of IBKR's global rate to the others: the
+    // gateway leaves one a second to the session's own tickle and login, which therefore always come
+    // first. (At a global rate of 1 nothing can be spared.)
+    [[nodiscard]] wall_time ready_at(std::string_view path, wall_time now, int spare) const;
     // The endpoint's own limit alone (IBKR's global rate and a penalty aside).
     [[nodiscard]] wall_time endpoint_ready_at(std::string_view path, wall_time now) const;
     // A request to `path` started at `now` (recorded whether or not it was allowed: it happened).

@@ -70,11 +70,16 @@ using handshake_hook = std::function<boost::asio::awaitable<bool>(server_stream&
 using refusal_hook = std::function<server_response(boost::beast::http::status status,
                                                    std::chrono::steady_clock::time_point began)>;
 
+// A request's own body limit, chosen from its header once that has been read (the gateway forwards
+// bodies up to 1 MiB where the daemon's API takes 16 KiB). Without a hook: limits.body_limit.
+using body_limit_hook = std::function<std::size_t(const server_request& header)>;
+
 struct server_options {
     server_limits limits;
     boost::asio::ssl::context* tls = nullptr;  // HTTPS when set; it must outlive the server
     handshake_hook before_handshake;
     refusal_hook refusal;
+    body_limit_hook body_limit;
 };
 
 struct server_stats {
@@ -95,7 +100,8 @@ class http_server {
 public:
     http_server(boost::asio::any_io_executor executor, request_handler handler, server_options options, logger log);
     http_server(boost::asio::any_io_executor executor, request_handler handler, server_limits limits, logger log)
-        : http_server(std::move(executor), std::move(handler), server_options{limits, nullptr, {}, {}}, std::move(log)) {}
+        : http_server(std::move(executor), std::move(handler), server_options{limits, nullptr, {}, {}, {}},
+                      std::move(log)) {}
     ~http_server();
     http_server(const http_server&) = delete;
     http_server& operator=(const http_server&) = delete;

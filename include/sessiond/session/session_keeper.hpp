@@ -83,6 +83,22 @@ public:
     // reload without a new login). Identity changes need a new session.
     void apply_options(const session_options& options);
 
+    // ---- what the gateway asks of the session ----
+    // Clients' calls are forwarded only while the brokerage session is connected: authenticated, not
+    // competing, paper/live confirmed.
+    [[nodiscard]] bool serves_clients() const noexcept {
+        return machine_.snapshot().state == lifecycle::connected && client_.has_sso_session();
+    }
+    // Adds the SSO bearer and IBKR's cookies to a forwarded request (false without an SSO session).
+    bool authorize(http_request& req) const { return client_.authorize(req); }
+    void keep_cookies(const http_response& res) { client_.keep_cookies(res); }
+    // A forwarded call got 401: the session is checked with a tickle as soon as IBKR's pace allows,
+    // so that a lost SSO session is logged in again at once (under the login budget). Nothing happens
+    // while the session is already recovering, in a call, or in a connection test.
+    void check_now(std::string_view why);
+    // The TLS context and endpoint the session's calls use (the gateway's connections use the same).
+    [[nodiscard]] const std::shared_ptr<boost::asio::ssl::context>& tls() const noexcept { return tls_; }
+
     // Logout at shutdown waits at most this long.
     static constexpr std::chrono::milliseconds logout_budget{5'000};
     // Waits a connection test sits through; longer ones (pacing, 429 penalty) end the test instead.
@@ -110,6 +126,7 @@ private:
     offload blocking_;
     settings config_;
     logger log_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
     ibkr_client client_;
     std::mt19937_64 random_;
     lifecycle_machine machine_;

@@ -92,6 +92,14 @@ public:
     [[nodiscard]] std::vector<user_view> users() const;
     [[nodiscard]] std::size_t size() const noexcept { return slots_.size(); }
 
+    // The session the gateway sends a user's calls with: `username`'s (the first user's when empty),
+    // null while none runs. Empty when no such user is desired.
+    struct gateway_target {
+        std::string_view username;
+        session_keeper* session = nullptr;
+    };
+    [[nodiscard]] std::optional<gateway_target> gateway_target_for(std::string_view username = {});
+
     // The guide's Test Connection on `username`'s session (the first user's when empty). A session
     // still waiting for its predecessor runs the test once it has started. False when no such user
     // is desired.

@@ -919,6 +919,7 @@ TEST_F(config_settings, a_malformed_listen_address_blocks_start) {
 
 TEST_F(config_settings, listening_beyond_loopback_without_a_token_blocks_start) {
     sources.environment["SESSIOND_LISTEN"] = "0.0.0.0:4257";
+    sources.environment["SESSIOND_GATEWAY"] = "off";
     const auto report = load();
     EXPECT_EQ(problems_of(report),
               strings{"SESSIOND_LISTEN: 0.0.0.0:4257 is reachable from other hosts but no API token is set; set "
@@ -966,6 +967,78 @@ TEST_F(config_settings, refuses_a_short_or_blank_or_doubly_set_api_token_without
                       "sessiond-api-token); keep exactly one"});
     EXPECT_FALSE(report.can_start());
     for (const auto& p : report.problems) EXPECT_EQ(p.message.find("0123456789abcdef"), std::string::npos);
+}
+
+// ---- the gateway (SESSIOND_GATEWAY*) ------------------------------------------------------------
+
+TEST_F(config_settings, the_gateway_is_on_for_loopback_clients_by_default) {
+    const auto report = load();
+    ASSERT_TRUE(report.ok()) << problems_of(report).front();
+    const gateway_options& gw = report.values.gateway;
+    EXPECT_TRUE(gw.enabled);
+    EXPECT_FALSE(gw.token);
+    EXPECT_EQ(gw.max_wait, std::chrono::milliseconds(7'000));
+    EXPECT_FALSE(gw.https_listen);
+    EXPECT_FALSE(gw.tls_cert);
+}
+
+TEST_F(config_settings, reads_every_gateway_variable) {
+    sources.environment["SESSIOND_GATEWAY"] = "off";
+    sources.environment["SESSIOND_GATEWAY_MAX_WAIT"] = "2.5";
+    sources.environment["SESSIOND_GATEWAY_HTTPS_LISTEN"] = "127.0.0.1:5000";
+    sources.environment["SESSIOND_GATEWAY_TLS_CERT"] = "/etc/gw/cert.pem";
+    sources.environment["SESSIOND_GATEWAY_TLS_KEY"] = "/etc/gw/key.pem";
+    dir.write("credentials/sessiond-gateway-token", "gw-0123456789abcdef\n");
+    sources.credentials_directory = dir.path() / "credentials";
+    const auto report = load();
+    ASSERT_TRUE(report.ok()) << problems_of(report).front();
+    const gateway_options& gw = report.values.gateway;
+    EXPECT_FALSE(gw.enabled);
+    EXPECT_EQ(gw.max_wait, std::chrono::milliseconds(2'500));
+    ASSERT_TRUE(gw.https_listen);
+    EXPECT_EQ(gw.https_listen->port, 5000);
+    EXPECT_EQ(*gw.tls_cert, "/etc/gw/cert.pem");
+    EXPECT_EQ(*gw.tls_key, "/etc/gw/key.pem");
+    ASSERT_TRUE(gw.token);
+    EXPECT_EQ(gw.token->reveal(), "gw-0123456789abcdef");
+    EXPECT_EQ(gw.token_source, "systemd credential sessiond-gateway-token");
+}
+
+TEST_F(config_settings, the_gateway_refuses_to_listen_beyond_loopback_without_its_token) {
+    sources.environment["SESSIOND_LISTEN"] = "0.0.0.0:4257";
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123456789abcdef";
+    auto report = load();
+    EXPECT_EQ(problems_of(report),
+              strings{"SESSIOND_LISTEN: 0.0.0.0:4257 is reachable from other hosts and the gateway can place orders, "
+                      "but no gateway token is set; set SESSIOND_GATEWAY_TOKEN (or the credential "
+                      "sessiond-gateway-token), listen on loopback, or set SESSIOND_GATEWAY=off"});
+    EXPECT_FALSE(report.can_start());
+    sources.environment["SESSIOND_GATEWAY_TOKEN"] = "fedcba9876543210fedcba";
+    EXPECT_TRUE(load().ok());
+    sources.environment.erase("SESSIOND_GATEWAY_TOKEN");
+    sources.environment["SESSIOND_LISTEN"] = "127.0.0.1:4257";
+    sources.environment["SESSIOND_GATEWAY_HTTPS_LISTEN"] = "[::]:5000";
+    report = load();
+    ASSERT_EQ(report.problems.size(), 1u);
+    EXPECT_EQ(report.problems.front().variable, "SESSIOND_GATEWAY_HTTPS_LISTEN");
+}
+
+TEST_F(config_settings, refuses_gateway_settings_a_client_could_not_live_with) {
+    EXPECT_EQ(problems_with("SESSIOND_GATEWAY_MAX_WAIT", "12"),
+              strings{"SESSIOND_GATEWAY_MAX_WAIT: must be between 0 and 9 seconds: a client's usual timeout is 10 s, "
+                      "and a request held past it may be sent again by the client"});
+    sources.environment.erase("SESSIOND_GATEWAY_MAX_WAIT");
+    EXPECT_EQ(problems_with("SESSIOND_GATEWAY_TOKEN", "short"),
+              strings{"SESSIOND_GATEWAY_TOKEN: is too short (5 characters); use at least 16 random characters, e.g. "
+                      "openssl rand -hex 32"});
+    sources.environment.erase("SESSIOND_GATEWAY_TOKEN");
+    EXPECT_EQ(problems_with("SESSIOND_GATEWAY_TLS_CERT", "/etc/gw/cert.pem"),
+              strings{"SESSIOND_GATEWAY_TLS_KEY: missing: SESSIOND_GATEWAY_TLS_CERT and SESSIOND_GATEWAY_TLS_KEY go "
+                      "together"});
+    sources.environment.erase("SESSIOND_GATEWAY_TLS_CERT");
+    EXPECT_EQ(problems_with("SESSIOND_GATEWAY", "maybe"),
+              strings{"SESSIOND_GATEWAY: \"maybe\" is not a boolean (true or false)"});
+    EXPECT_TRUE(is_secret_variable("SESSIOND_GATEWAY_TOKEN"));
 }
 
 // ---- limits towards IBKR: login budget, request rate, 429 penalty -----------------------------

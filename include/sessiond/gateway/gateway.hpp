@@ -1,0 +1,122 @@
+#pragma once
+// The gateway: trading applications written for IBKR's Client Portal Gateway call IBKR's Web API
+// through the daemon, unchanged (http://<SESSIOND_LISTEN>/v1/api/...). Each call goes to IBKR with
+// the kept session's SSO bearer and cookies, paced by the username's one pacer together with the
+// session's own calls, and comes back as IBKR answered it.
+//
+// A request, in order:
+//   1. who may call: loopback clients, or with SESSIOND_GATEWAY_TOKEN set, a request bearing it
+//      (401 otherwise); the client's Authorization never reaches IBKR;
+//   2. where it goes (gateway_routes.hpp): the session's own endpoints are refused (403), /tickle,
+//      /iserver/auth/status and /sso/validate are answered from the daemon's state;
+//   3. the session: a call waits, within SESSIOND_GATEWAY_MAX_WAIT, until the brokerage session is
+//      connected; otherwise 503 with Retry-After and the reason;
+//   4. IBKR's limits (pacing_queue.hpp): a call waits its turn within what is left of that wait;
+//      otherwise a local 429 with Retry-After (IBKR never sees a call over its limits);
+//   5. IBKR: the request is sent once, never retried (a repeated order is money), over one of the
+//      user's connections to IBKR; IBKR's status, body and Content-Type come back. IBKR's Set-Cookie
+//      is kept by the session. A 401 makes the session check itself at once (and log in again when
+//      its SSO session is gone); a 429 silences every caller of the username for its period.
+//
+// What the gateway logs: one line per non-2xx answer and per call that waited; routine 200s at
+// debug. Never a body, a token or a cookie.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/gateway/gateway_routes.hpp"
+#include "sessiond/gateway/pacing_queue.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/metrics/histogram.hpp"
+#include "sessiond/server/http_handler.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sessiond {
+
+class session_registry;
+class session_keeper;
+class https_client;
+
+struct gateway_stats {
+    // Answers by endpoint class (gateway_routes.hpp) and status code: bounded label sets.
+    std::map<std::pair<std::string_view, unsigned>, std::uint64_t> answers;
+    std::uint64_t forwarded = 0;      // sent to IBKR
+    std::uint64_t local_429 = 0;      // IBKR's limits would not allow the call in time
+    std::uint64_t local_503 = 0;      // no connected session in time
+    std::uint64_t upstream_failures = 0;  // IBKR did not answer (502/504)
+    std::uint64_t ibkr_401 = 0;
+    std::uint64_t ibkr_429 = 0;
+    histogram queue_wait{request_duration_buckets()};       // seconds a forwarded call waited (session + pacing)
+    histogram upstream_latency{request_duration_buckets()};  // seconds IBKR took to answer
+};
+
+class gateway {
+public:
+    // Requests the gateway takes bodies up to this size (413 beyond); the daemon's API keeps its own.
+    static constexpr std::size_t max_request_body = 1024 * 1024;
+    // IBKR's answers are read up to this size (history and contract searches are large); a bigger
+    // one is answered 502. At most max_connections_per_user answers are held at once per user.
+    static constexpr std::size_t max_response_body = 32 * 1024 * 1024;
+    static constexpr std::size_t max_connections_per_user = 8;
+
+    gateway(boost::asio::any_io_executor executor, session_registry& sessions, logger log);
+    ~gateway();
+    gateway(const gateway&) = delete;
+    gateway& operator=(const gateway&) = delete;
+
+    // At start and on every reload.
+    void configure(const settings& config);
+    [[nodiscard]] bool enabled() const noexcept { return options_.enabled; }
+    [[nodiscard]] const gateway_options& options() const noexcept { return options_; }
+
+    // A request the router sent here (route.action is not not_gateway).
+    boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context,
+                                                gateway_route route);
+
+    // Any session changed: calls waiting for a connected session look again.
+    void on_sessions_changed();
+    // Calls still waiting end with 503; nothing new is forwarded.
+    void stop();
+
+    [[nodiscard]] const gateway_stats& stats() const noexcept { return stats_; }
+    // Calls waiting now, for the session or for IBKR's limits.
+    [[nodiscard]] std::size_t waiting() const noexcept;
+
+private:
+    struct user_state;
+    class connection_pool;
+
+    [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer) const;
+    boost::asio::awaitable<server_reply> forward(server_request request, const connection_context& context,
+                                                 const gateway_route& route);
+    server_reply local_answer(const server_request& request, gateway_action action);
+    // Waits until `username`'s session serves clients, or the deadline; the session then, or null.
+    boost::asio::awaitable<session_keeper*> session_in_time(std::chrono::steady_clock::time_point deadline,
+                                                            const connection_context& context);
+    user_state& user_for(std::string_view username, session_keeper& session);
+    server_response answer(const server_request& request, std::string_view endpoint_class,
+                           server_response response);
+
+    boost::asio::any_io_executor executor_;
+    session_registry& sessions_;
+    logger log_;
+    gateway_options options_;
+    std::chrono::milliseconds http_timeout_{10'000};
+    std::chrono::milliseconds rate_limit_penalty_{900'000};
+    std::map<std::string, std::unique_ptr<user_state>, std::less<>> users_;  // by IBKR username
+    struct session_waiter;
+    std::vector<session_waiter*> session_waiters_;
+    // The gateway's own value of tickle's "session" (IBKR's stays inside the daemon).
+    std::string local_session_;
+    gateway_stats stats_;
+    bool stopping_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sessiond

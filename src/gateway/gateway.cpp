@@ -1,0 +1,414 @@
+#include "sessiond/gateway/gateway.hpp"
+
+#include "sessiond/api/api.hpp"
+#include "sessiond/gateway/local_answers.hpp"
+#include "sessiond/ibkr/requests.hpp"
+#include "sessiond/net/https_client.hpp"
+#include "sessiond/session/session_keeper.hpp"
+#include "sessiond/session/session_registry.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) raw.assign(bytes, 'x');
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char c : raw) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+server_response json_answer(const server_request& req, http::status status, const json::object& body) {
+    server_response res{status, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = json::serialize(body);
+    res.prepare_payload();
+    return res;
+}
+
+server_response error_answer(const server_request& req, http::status status, std::string_view message) {
+    return json_answer(req, status, json::object{{"error", message}, {"status", static_cast<unsigned>(status)}});
+}
+
+// Whole seconds, rounded up, at least 1: what Retry-After carries.
+std::int64_t retry_seconds(std::chrono::nanoseconds d) {
+    return std::max<std::int64_t>(1, (std::chrono::duration_cast<milliseconds>(d).count() + 999) / 1000);
+}
+
+server_response retry_later(const server_request& req, http::status status, std::chrono::nanoseconds after,
+                            std::string_view message) {
+    const std::int64_t seconds = retry_seconds(after);
+    server_response res = json_answer(req, status,
+                                      json::object{{"error", message},
+                                                   {"status", static_cast<unsigned>(status)},
+                                                   {"retry_after_seconds", seconds}});
+    res.set(http::field::retry_after, std::to_string(seconds));
+    return res;
+}
+
+bool loopback_peer(const asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+    return a.is_loopback();
+}
+
+// A 429's Retry-After in whole seconds, when IBKR gives one (it documents none).
+std::optional<milliseconds> retry_after_of(const http_response& res) {
+    const auto it = res.find(http::field::retry_after);
+    if (it == res.end()) return std::nullopt;
+    const std::string_view v = it->value();
+    std::int64_t seconds = 0;
+    if (v.empty() || v.size() > 6) return std::nullopt;
+    for (const char c : v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        seconds = seconds * 10 + (c - '0');
+    }
+    return milliseconds(seconds * 1000);
+}
+
+}  // namespace
+
+// ---- connections to IBKR ----------------------------------------------------------------------
+
+// A user's connections to IBKR for forwarded calls (the session's own calls keep theirs): each
+// carries one exchange at a time and stays open between calls. Shared with the calls in flight, so
+// that a reload that replaces it never pulls a connection from under one.
+class gateway::connection_pool {
+public:
+    connection_pool(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> tls, base_url endpoint)
+        : executor_(std::move(ex)), tls_(std::move(tls)), endpoint_(std::move(endpoint)) {}
+
+    [[nodiscard]] bool serves(const std::shared_ptr<asio::ssl::context>& tls, const base_url& endpoint) const {
+        return tls_ == tls && endpoint_.host == endpoint.host && endpoint_.port == endpoint.port;
+    }
+    [[nodiscard]] const base_url& endpoint() const noexcept { return endpoint_; }
+
+    // A connection free for one exchange, or null when all max_connections_per_user are busy.
+    https_client* take() {
+        for (auto& c : idle_) {
+            if (!c.busy) {
+                c.busy = true;
+                return c.client.get();
+            }
+        }
+        if (idle_.size() >= max_connections_per_user) return nullptr;
+        idle_.push_back({std::make_unique<https_client>(executor_, tls_, endpoint_, max_response_body), true});
+        return idle_.back().client.get();
+    }
+    void give_back(https_client* c) {
+        for (auto& e : idle_)
+            if (e.client.get() == c) e.busy = false;
+    }
+    void close_all() {
+        for (auto& e : idle_) e.client->cancel();
+    }
+
+private:
+    struct entry {
+        std::unique_ptr<https_client> client;
+        bool busy = false;
+    };
+    asio::any_io_executor executor_;
+    std::shared_ptr<asio::ssl::context> tls_;
+    base_url endpoint_;
+    std::vector<entry> idle_;
+};
+
+struct gateway::user_state {
+    std::shared_ptr<connection_pool> pool;
+    std::unique_ptr<pacing_queue> queue;
+};
+
+struct gateway::session_waiter {
+    explicit session_waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    bool woken = false;  // by a change of the sessions (not by the client going away)
+};
+
+// ---- the gateway --------------------------------------------------------------------------------
+
+gateway::gateway(asio::any_io_executor executor, session_registry& sessions, logger log)
+    : executor_(std::move(executor)), sessions_(sessions), log_(std::move(log)), local_session_(random_hex(16)) {}
+
+gateway::~gateway() {
+    *alive_ = false;
+    stop();
+}
+
+void gateway::configure(const settings& config) {
+    options_ = config.gateway;
+    http_timeout_ = std::chrono::duration_cast<milliseconds>(config.options.http_timeout);
+    rate_limit_penalty_ = std::chrono::duration_cast<milliseconds>(config.options.rate_limit_penalty);
+}
+
+std::size_t gateway::waiting() const noexcept {
+    std::size_t n = session_waiters_.size();
+    for (const auto& [name, u] : users_) n += u->queue ? u->queue->waiting() : 0;
+    return n;
+}
+
+void gateway::on_sessions_changed() {
+    for (session_waiter* w : session_waiters_) {
+        w->woken = true;
+        w->timer.cancel();
+    }
+}
+
+void gateway::stop() {
+    stopping_ = true;
+    on_sessions_changed();
+    for (auto& [name, u] : users_) {
+        if (u->pool) u->pool->close_all();
+    }
+}
+
+bool gateway::allowed(const server_request& req, const peer_info& peer) const {
+    if (options_.token) return bearer_matches(req, *options_.token);
+    return loopback_peer(peer.remote.address());
+}
+
+server_response gateway::answer(const server_request& req, std::string_view endpoint_class, server_response res) {
+    ++stats_.answers[{endpoint_class, res.result_int()}];
+    (void)req;
+    return res;
+}
+
+asio::awaitable<server_reply> gateway::handle(server_request req, const connection_context& context, gateway_route route) {
+    if (!allowed(req, context.peer)) {
+        server_response res = error_answer(req, http::status::unauthorized,
+                                           options_.token ? "the gateway needs Authorization: Bearer <gateway token>"
+                                                          : "the gateway serves loopback clients only");
+        if (options_.token) res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond gateway\"");
+        log_.info({.http_status = 401}, "gateway: refused {} {}: not authorised", std::string(req.method_string()),
+                  path_for_log(req.target()));
+        co_return answer(req, route.endpoint_class, std::move(res));
+    }
+    switch (route.action) {
+        case gateway_action::refuse:
+            log_.warn({.http_status = 403}, "gateway: refused {} {}: {}", std::string(req.method_string()),
+                      path_for_log(req.target()), route.reason);
+            co_return answer(req, route.endpoint_class, error_answer(req, http::status::forbidden, route.reason));
+        case gateway_action::malformed:
+            log_.info({.http_status = 400}, "gateway: refused {} {}: {}", std::string(req.method_string()),
+                      path_for_log(req.target()), route.reason);
+            co_return answer(req, route.endpoint_class, error_answer(req, http::status::bad_request, route.reason));
+        case gateway_action::tickle:
+        case gateway_action::auth_status:
+        case gateway_action::validate:
+            co_return local_answer(req, route.action);
+        case gateway_action::websocket:
+            co_return answer(req, route.endpoint_class,
+                             error_answer(req, http::status::not_implemented,
+                                          "the gateway's WebSocket is not available in this version"));
+        case gateway_action::forward:
+            co_return co_await forward(std::move(req), context, route);
+        case gateway_action::not_gateway:
+            break;
+    }
+    co_return error_answer(req, http::status::not_found, "not a gateway path");
+}
+
+server_reply gateway::local_answer(const server_request& req, gateway_action action) {
+    const auto target = sessions_.gateway_target_for();
+    const session_keeper* session = target ? target->session : nullptr;
+    const session_snapshot* snap = session != nullptr ? &session->snapshot() : nullptr;
+    const bool serving = session != nullptr && session->serves_clients();
+    const wall_time now = wall_clock::now();
+    json::object body;
+    std::string_view cls = "tickle";
+    switch (action) {
+        case gateway_action::auth_status:
+            body = auth_status_answer(snap, serving);
+            cls = "auth_status";
+            break;
+        case gateway_action::validate:
+            body = validate_answer(snap, serving, now);
+            cls = "validate";
+            break;
+        default:
+            body = tickle_answer(snap, serving, local_session_, now);
+            break;
+    }
+    return answer(req, cls, json_answer(req, http::status::ok, body));
+}
+
+asio::awaitable<session_keeper*> gateway::session_in_time(steady::time_point deadline, const connection_context& context) {
+    const auto alive = alive_;
+    while (true) {
+        if (!*alive || stopping_) co_return nullptr;
+        const auto target = sessions_.gateway_target_for();
+        if (!target) co_return nullptr;
+        if (target->session != nullptr && target->session->serves_clients()) co_return target->session;
+        if (steady::now() >= deadline) co_return nullptr;
+        session_waiter w(executor_);
+        w.timer.expires_at(deadline);
+        session_waiters_.push_back(&w);
+        auto [ec] = co_await w.timer.async_wait(asio::bind_cancellation_slot(context.closed, asio::as_tuple(asio::use_awaitable)));
+        if (!*alive) co_return nullptr;
+        std::erase(session_waiters_, &w);
+        if (ec && !w.woken) co_return nullptr;  // the client went away
+    }
+}
+
+gateway::user_state& gateway::user_for(std::string_view username, session_keeper& session) {
+    auto it = users_.find(username);
+    if (it == users_.end()) it = users_.emplace(std::string(username), nullptr).first;
+    auto& slot = it->second;
+    if (!slot) slot = std::make_unique<user_state>();
+    if (!slot->queue || slot->queue->pacer() != session.pacer())
+        slot->queue = std::make_unique<pacing_queue>(executor_, session.pacer());
+    const base_url& endpoint = session.config().options.endpoint;
+    if (!slot->pool || !slot->pool->serves(session.tls(), endpoint))
+        slot->pool = std::make_shared<connection_pool>(executor_, session.tls(), endpoint);
+    return *slot;
+}
+
+asio::awaitable<server_reply> gateway::forward(server_request req, const connection_context& context,
+                                               const gateway_route& route) {
+    const auto alive = alive_;
+    const steady::time_point began = steady::now();
+    const steady::time_point deadline = began + options_.max_wait;
+    const std::string method(req.method_string());
+    const std::string path_logged = path_for_log(req.target());
+    const std::string_view cls = route.endpoint_class;
+
+    if (!sessions_.gateway_target_for()) {
+        ++stats_.local_503;
+        co_return answer(req, cls,
+                         retry_later(req, http::status::service_unavailable, std::chrono::seconds(30),
+                                     "the daemon is not configured: no IBKR session to send this call with (see GET "
+                                     "/api/ibkr/status)"));
+    }
+    session_keeper* session = co_await session_in_time(deadline, context);
+    if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
+    if (session == nullptr) {
+        ++stats_.local_503;
+        const auto target = sessions_.gateway_target_for();
+        std::string why = "the IBKR session is not connected";
+        std::chrono::nanoseconds after = std::chrono::seconds(5);
+        if (stopping_) why = "the daemon is stopping";
+        else if (target && target->session != nullptr) {
+            const session_snapshot& s = target->session->snapshot();
+            why += " (" + std::string(to_string(s.state)) + (s.reason.empty() ? "" : ": " + s.reason) + ")";
+            if (s.next_call_at) after = std::max<std::chrono::nanoseconds>(after, *s.next_call_at - wall_clock::now());
+        }
+        log_.info({.http_status = 503}, "gateway: {} {} not sent: {} within {} ms", method, path_logged, why,
+                  options_.max_wait.count());
+        co_return answer(req, cls, retry_later(req, http::status::service_unavailable, after, why));
+    }
+
+    user_state& user = user_for(sessions_.gateway_target_for()->username, *session);
+    const std::string upstream_path(req.target().substr(0, req.target().find('?')));
+    pacing_queue::result paced = co_await user.queue->acquire(upstream_path, deadline, context.closed);
+    if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
+    if (std::holds_alternative<pacing_cancelled>(paced)) {
+        co_return answer(req, cls, error_answer(req, http::status::service_unavailable, "the client went away"));
+    }
+    if (const auto* refusal = std::get_if<pacing_refusal>(&paced)) {
+        ++stats_.local_429;
+        const auto after = refusal->retry_at - wall_clock::now();
+        const std::string why = refusal->penalty
+                                    ? "IBKR answered 429 for this username: every call waits out the penalty"
+                                    : "IBKR's limits for this endpoint do not allow the call within the gateway's wait";
+        log_.warn({.http_status = 429}, "gateway: {} {} answered 429 locally, not sent: {} (retry in {} s)", method,
+                  path_logged, why, retry_seconds(after));
+        co_return answer(req, cls, retry_later(req, http::status::too_many_requests, after, why));
+    }
+    pacing_permit permit = std::move(std::get<pacing_permit>(paced));
+
+    // The session may have ended while the call waited its turn: look again.
+    const auto target = sessions_.gateway_target_for();
+    session = target ? target->session : nullptr;
+    if (session == nullptr || !session->serves_clients()) {
+        ++stats_.local_503;
+        co_return answer(req, cls, retry_later(req, http::status::service_unavailable, std::chrono::seconds(5),
+                                               "the IBKR session was lost while the call waited; not sent"));
+    }
+    const std::shared_ptr<connection_pool> pool = user.pool;
+    https_client* connection = pool->take();
+    if (connection == nullptr) {
+        ++stats_.local_503;
+        co_return answer(req, cls, retry_later(req, http::status::service_unavailable, std::chrono::seconds(1),
+                                               "too many calls to IBKR in flight for this user; not sent"));
+    }
+    const auto content_type = req[http::field::content_type];
+    const auto accept = req[http::field::accept];
+    http_request upstream = forwarded_request(pool->endpoint(), req.method(), req.target(), std::move(req.body()),
+                                              content_type, accept);
+    session->authorize(upstream);
+    const steady::time_point sent = steady::now();
+    const double waited = std::chrono::duration<double>(sent - began).count();
+    stats_.queue_wait.observe(waited);
+    ++stats_.forwarded;
+    auto response = co_await connection->send(std::move(upstream), http_timeout_);
+    if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
+    pool->give_back(connection);
+    stats_.upstream_latency.observe(std::chrono::duration<double>(steady::now() - sent).count());
+    if (!response) {
+        ++stats_.upstream_failures;
+        const bool timed_out = response.error().kind == transport_error::timeout;
+        log_.warn({.http_status = timed_out ? 504 : 502}, "gateway: {} {} to IBKR failed: {}{}", method, path_logged,
+                  response.error().detail,
+                  req.method() == http::verb::get ? "" : " (not retried: it may have reached IBKR)");
+        co_return answer(req, cls,
+                         error_answer(req, timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+                                      "IBKR did not answer: " + response.error().detail +
+                                          (req.method() == http::verb::get
+                                               ? ""
+                                               : "; the call was sent at most once and is not retried: it may have "
+                                                 "reached IBKR")));
+    }
+    http_response& ibkr = *response;
+    const auto now_target = sessions_.gateway_target_for();
+    session_keeper* current = now_target ? now_target->session : nullptr;
+    if (current != nullptr) current->keep_cookies(ibkr);
+    const unsigned status = ibkr.result_int();
+    if (status == 401) {
+        ++stats_.ibkr_401;
+        if (current != nullptr) current->check_now("a gateway call got 401 from IBKR");
+    } else if (status == 429) {
+        ++stats_.ibkr_429;
+        const milliseconds penalty = retry_after_of(ibkr).value_or(rate_limit_penalty_);
+        user.queue->pacer()->penalise(wall_clock::now() + penalty);
+        user.queue->poke();
+        log_.error({.http_status = 429}, "gateway: IBKR answered 429 to {} {}: no call for this username for {} s",
+                   method, path_logged, penalty.count() / 1000);
+    }
+    server_response out{ibkr.result(), req.version()};
+    if (const auto type = ibkr.find(http::field::content_type); type != ibkr.end())
+        out.set(http::field::content_type, type->value());
+    out.keep_alive(req.keep_alive());
+    out.body() = std::move(ibkr.body());
+    out.prepare_payload();
+    const auto level = status >= 400 || waited >= 0.001 ? spdlog::level::info : spdlog::level::debug;
+    if (log_.enabled(level))
+        log_.log(level, {.http_status = static_cast<int>(status)},
+                 fmt::format("gateway: {} {} -> {} ({} bytes, waited {} ms)", method, path_logged, status,
+                             out.body().size(), static_cast<long long>(waited * 1000)));
+    co_return answer(req, cls, std::move(out));
+}
+
+}  // namespace sessiond
