@@ -38,7 +38,8 @@ control_server::control_server(asio::io_context& ioc, control_api& api, request_
               server_options{sim_server_limits(max_connections), nullptr, {},
                              [](http::status status, std::chrono::steady_clock::time_point /*began*/) {
                                  return unreadable_request(status);
-                             }},
+                             },
+                             {}},
               log_) {}
 
 expected<std::uint16_t> control_server::listen(const listen_address& where) {

@@ -40,7 +40,8 @@ https_server::https_server(asio::io_context& ioc, asio::ssl::context& tls, ibkr_
               [this](http_request req, const connection_context& context) { return respond(std::move(req), context); },
               server_options{sim_server_limits(options_.max_connections), &tls,
                              [this](server_stream& stream) { return apply_handshake_fault(stream); },
-                             [this](http::status status, steady_time began) { return answer_unreadable(status, began); }},
+                             [this](http::status status, steady_time began) { return answer_unreadable(status, began); },
+                             {}},
               log_) {}
 
 expected<std::uint16_t> https_server::listen(const listen_address& where) {

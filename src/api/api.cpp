@@ -2,7 +2,6 @@
 
 #include "sessiond/metrics/prometheus_text.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,7 +9,6 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <openssl/crypto.h>
 
 #include <algorithm>
 
@@ -80,20 +78,6 @@ bool has_query_flag(std::string_view query, std::string_view flag) {
 void served_requests::count(std::string_view path, unsigned status) {
     const auto known = std::find(api_paths.begin(), api_paths.end(), path);
     ++counts_[{known != api_paths.end() ? *known : std::string_view("other"), status}];
-}
-
-bool bearer_matches(const server_request& request, const secret& token) {
-    const auto it = request.find(http::field::authorization);
-    if (it == request.end()) return false;
-    std::string_view value = it->value();
-    constexpr std::string_view scheme = "bearer ";
-    if (value.size() < scheme.size() || !boost::algorithm::iequals(value.substr(0, scheme.size()), scheme)) return false;
-    value.remove_prefix(scheme.size());
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-    const std::string_view expected = token.reveal();
-    if (value.size() != expected.size() || expected.empty()) return false;
-    return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;
 }
 
 api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)

@@ -1,6 +1,5 @@
 #include "sessiond/gateway/gateway.hpp"
 
-#include "sessiond/api/api.hpp"
 #include "sessiond/gateway/local_answers.hpp"
 #include "sessiond/ibkr/requests.hpp"
 #include "sessiond/net/https_client.hpp"

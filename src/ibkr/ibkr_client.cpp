@@ -19,6 +19,7 @@ ibkr_client::ibkr_client(asio::any_io_executor executor, std::shared_ptr<asio::s
 void ibkr_client::forget_session() noexcept {
     oauth_token_.clear();
     sso_bearer_.clear();
+    tickle_session_.clear();
     cookies_.clear();
 }
 
@@ -73,7 +74,9 @@ asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, millisecon
         oauth_token_ = std::move(outcome.token->access_token);
         outcome.token.reset();
     }
+    if (outcome.tickle && !outcome.tickle->session.empty()) tickle_session_ = std::move(outcome.tickle->session);
     if (outcome.sso) {
+        ++sso_generation_;
         sso_bearer_ = std::move(outcome.sso->access_token);
         oauth_token_.clear();  // only needed to open the SSO session
         outcome.sso.reset();

@@ -119,6 +119,7 @@ expected<tickle_report> parse_tickle(std::string_view body) {
         return out;
     }
     out.sso_expires = millis(*o, "ssoExpires");
+    if (const auto session = json_string(*o, "session"); session && session->size() <= 256) out.session = secret(*session);
     if (const auto* iserver = json_object(*o, "iserver"))
         if (const auto* auth = json_object(*iserver, "authStatus")) out.brokerage = read_auth_status(*auth);
     if (!out.sso_expires && !out.brokerage) return missing("iserver.authStatus");

@@ -1,5 +1,6 @@
 #include "sessiond/server/http_messages.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/write.hpp>
@@ -7,6 +8,8 @@
 #include <boost/json/value.hpp>
 
 #include <fmt/format.h>
+
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <iterator>
@@ -120,6 +123,20 @@ std::string path_for_log(std::string_view target) {
             fmt::format_to(std::back_inserter(out), "%{:02X}", byte);
     }
     return out;
+}
+
+bool bearer_matches(const server_request& request, const secret& token) {
+    const auto it = request.find(http::field::authorization);
+    if (it == request.end()) return false;
+    std::string_view value = it->value();
+    constexpr std::string_view scheme = "bearer ";
+    if (value.size() < scheme.size() || !boost::algorithm::iequals(value.substr(0, scheme.size()), scheme)) return false;
+    value.remove_prefix(scheme.size());
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    const std::string_view expected = token.reveal();
+    if (value.size() != expected.size() || expected.empty()) return false;
+    return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace sessiond

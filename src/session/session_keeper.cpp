@@ -38,11 +38,11 @@ session_keeper::session_keeper(asio::any_io_executor executor, settings config, 
       machine_(machine_settings::from(config_),
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }, std::move(pacer)),
       wait_timer_(executor),
-      pacing_store_(std::move(store)),
       durations_{histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
-                 histogram(request_duration_buckets())} {}
+                 histogram(request_duration_buckets())},
+      pacing_store_(std::move(store)) {}
 
 session_keeper::~session_keeper() { *alive_ = false; }
 

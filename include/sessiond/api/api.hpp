@@ -106,8 +106,4 @@ private:
     mutable status_body status_body_;
 };
 
-// True when the request carries "Authorization: Bearer <token>" with exactly this token
-// (compared in constant time).
-bool bearer_matches(const server_request& request, const secret& token);
-
 }  // namespace sessiond

@@ -62,7 +62,7 @@ public:
     static constexpr std::size_t max_request_body = 1024 * 1024;
     // IBKR's answers are read up to this size (history and contract searches are large); a bigger
     // one is answered 502. At most max_connections_per_user answers are held at once per user.
-    static constexpr std::size_t max_response_body = 32 * 1024 * 1024;
+    static constexpr std::size_t max_response_body = 16 * 1024 * 1024;
     static constexpr std::size_t max_connections_per_user = 8;
 
     gateway(boost::asio::any_io_executor executor, session_registry& sessions, logger log);

@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 namespace sessiond {
@@ -37,6 +38,13 @@ public:
     bool authorize(http_request& req) const;
     // IBKR's Set-Cookie on a forwarded call belongs to the session, not to the client.
     void keep_cookies(const http_response& res) { cookies_.store(res); }
+    // What IBKR's WebSocket upgrade needs: the SSO bearer (?bearer_token=), the last tickle's
+    // "session" (cookie api=...) and IBKR's cookies. Empty secrets without an SSO session.
+    [[nodiscard]] const secret& sso_bearer() const noexcept { return sso_bearer_; }
+    [[nodiscard]] const secret& tickle_session() const noexcept { return tickle_session_; }
+    [[nodiscard]] secret cookie_header() const { return cookies_.header(); }
+    // Grows with every new SSO session (a WebSocket opened with an older one must reconnect).
+    [[nodiscard]] std::uint64_t sso_generation() const noexcept { return sso_generation_; }
     // Wipes the tokens and cookies (after logout, or when the session is known dead).
     void forget_session() noexcept;
     // Aborts the call in flight, a signature still being made included (its request is then not sent).
@@ -57,6 +65,8 @@ private:
     cookie_jar cookies_;
     secret oauth_token_;
     secret sso_bearer_;
+    secret tickle_session_;
+    std::uint64_t sso_generation_ = 0;
     bool cancelled_ = false;
 };
 

@@ -53,6 +53,8 @@ struct tickle_report {
     std::optional<brokerage_status> brokerage;
     std::optional<std::chrono::milliseconds> sso_expires;  // ssoExpires
     std::string not_processed;                             // {"error": ...} with HTTP 200
+    // "session": what authenticates the brokerage session's WebSocket (cookie api=...); empty when absent.
+    secret session;
 };
 
 struct account_list {

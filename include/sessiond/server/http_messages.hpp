@@ -3,6 +3,8 @@
 // request that could not be read earns, how a handler's response is made ready for the wire, the JSON
 // error body, and what of a request target may appear in a log line.
 
+#include "sessiond/core/secret.hpp"
+
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -63,6 +65,10 @@ private:
     unsigned status_ = 0;
     bool keep_alive_ = false;  // the response does not say "Connection: close"
 };
+
+// True when the request carries "Authorization: Bearer <token>" with exactly this token (compared in
+// constant time; an empty token never matches).
+bool bearer_matches(const server_request& request, const secret& token);
 
 // The path of a request target as it may appear in a log line: no query or fragment (they can carry
 // tokens), bytes outside printable ASCII (blanks and controls included) escaped as %XX, at most 200 characters.

@@ -96,6 +96,20 @@ public:
     // so that a lost SSO session is logged in again at once (under the login budget). Nothing happens
     // while the session is already recovering, in a call, or in a connection test.
     void check_now(std::string_view why);
+    // What the gateway's WebSocket opens IBKR's with (?bearer_token=, cookie api=<tickle session>),
+    // while the session serves clients. `generation` grows with every new SSO session: a WebSocket
+    // opened with an older one is dead and must be opened again.
+    struct websocket_login {
+        secret bearer;
+        secret tickle_session;
+        secret cookies;
+        std::uint64_t generation = 0;
+    };
+    [[nodiscard]] std::optional<websocket_login> websocket_login_now() const {
+        if (!serves_clients() || client_.tickle_session().empty()) return std::nullopt;
+        return websocket_login{client_.sso_bearer(), client_.tickle_session(), client_.cookie_header(),
+                               client_.sso_generation()};
+    }
     // The TLS context and endpoint the session's calls use (the gateway's connections use the same).
     [[nodiscard]] const std::shared_ptr<boost::asio::ssl::context>& tls() const noexcept { return tls_; }
 

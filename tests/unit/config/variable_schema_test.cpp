@@ -45,7 +45,7 @@ TEST(variable_schema, known_variables_and_secrets_come_from_the_rows) {
         EXPECT_EQ(known_variables()[i], variable_schema()[i].name);
         if (variable_schema()[i].secret) secrets.insert(variable_schema()[i].name);
     }
-    EXPECT_EQ(secrets, (std::set<std::string_view>{"IBKR_PRIVATE_KEY", "IBKR_CREDENTIAL", "SESSIOND_API_TOKEN"}));
+    EXPECT_EQ(secrets, (std::set<std::string_view>{"IBKR_PRIVATE_KEY", "IBKR_CREDENTIAL", "SESSIOND_API_TOKEN", "SESSIOND_GATEWAY_TOKEN"}));
     EXPECT_EQ(find_variable("IBKR_TICKEL_INTERVAL"), nullptr);
     EXPECT_EQ(&schema_row("IBKR_ENV"), find_variable("IBKR_ENV"));
 }
