@@ -1,6 +1,6 @@
 #include "ibkr_sim/sim_config.hpp"
 
-#include "ibkr_sim/files.hpp"
+#include "sessiond/core/text_file.hpp"
 #include "ibkr_sim/rsa_public_key.hpp"
 
 #include "sessiond/config/env_file.hpp"

@@ -1,8 +1,8 @@
 #include "ibkr_sim/simulator.hpp"
 
-#include "ibkr_sim/files.hpp"
+#include "sessiond/core/text_file.hpp"
 #include "ibkr_sim/rsa_public_key.hpp"
-#include "ibkr_sim/tls_identity.hpp"
+#include "sessiond/crypto/tls_identity.hpp"
 
 #include <boost/json/serialize.hpp>
 

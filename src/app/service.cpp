@@ -1,6 +1,7 @@
 #include "sessiond/app/service.hpp"
 
 #include "sessiond/api/metrics_view.hpp"
+#include "sessiond/crypto/tls_identity.hpp"
 #include "sessiond/net/tls.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -20,6 +21,16 @@ namespace {
 
 milliseconds to_ms(seconds_f s) { return std::chrono::duration_cast<milliseconds>(s); }
 
+std::string url_of(std::string_view scheme, const asio::ip::tcp::endpoint& e) {
+    const std::string host = e.address().is_v6() ? "[" + e.address().to_string() + "]" : e.address().to_string();
+    return std::string(scheme) + "://" + host + ":" + std::to_string(e.port());
+}
+
+// The generated certificate of the HTTPS listener: long-lived (the daemon runs for months), renewed at
+// a start within its last 30 days.
+constexpr std::chrono::seconds generated_certificate_validity{825L * 24 * 3600};
+constexpr std::chrono::seconds renew_generated_certificate{30L * 24 * 3600};
+
 }  // namespace
 
 service::service(asio::io_context& io, std::function<config_report()> load_config, logger log)
@@ -36,6 +47,55 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
               server_options{server_limits{}, nullptr, {}, {},
                              [this](const server_request& header) { return api_.body_limit(header); }},
               log_) {}
+
+bool service::start_https_listener() {
+    const gateway_options& gw = config_.values.gateway;
+    if (!gw.enabled || !gw.https_listen) return true;
+    expected<tls_identity> identity = make_error("no certificate");
+    std::string source;
+    const tls_identity_options generated{.host = std::nullopt,
+                                         .validity = generated_certificate_validity,
+                                         .ca_name = "ibkr-sessiond gateway CA",
+                                         .renew_before = renew_generated_certificate};
+    if (gw.tls_cert && gw.tls_key) {
+        identity = load_tls_identity(*gw.tls_cert, *gw.tls_key);
+        source = "from SESSIOND_GATEWAY_TLS_CERT " + gw.tls_cert->string();
+    } else if (const auto& dir = config_.values.service.state_dir) {
+        const auto where = *dir / "gateway-tls";
+        bool created = false;
+        identity = load_or_create_tls_identity(where, generated, &created);
+        source = std::string(created ? "generated now and kept in " : "generated at an earlier start, kept in ") +
+                 where.string() + " (clients that verify trust " + (where / "ca.pem").string() + ")";
+    } else {
+        identity = generate_tls_identity(generated);
+        source = "generated for this run only (no state directory): clients see a new one after every restart";
+    }
+    if (!identity) {
+        log_.error({}, "cannot start: SESSIOND_GATEWAY_HTTPS_LISTEN: the certificate: {}", identity.error().message);
+        return false;
+    }
+    auto context = make_server_context(*identity);
+    if (!context) {
+        log_.error({}, "cannot start: SESSIOND_GATEWAY_HTTPS_LISTEN: {}", context.error().message);
+        return false;
+    }
+    https_tls_ = std::make_unique<asio::ssl::context>(std::move(*context));
+    https_server_ = std::make_unique<http_server>(
+        io_.get_executor(), [this](server_request r, const connection_context& c) { return api_.handle(std::move(r), c); },
+        server_options{server_limits{}, https_tls_.get(), {}, {},
+                       [this](const server_request& header) { return api_.body_limit(header); }},
+        log_);
+    auto bound = https_server_->listen(*gw.https_listen);
+    if (!bound) {
+        log_.error({}, "cannot start: SESSIOND_GATEWAY_HTTPS_LISTEN {}: {}", to_string(*gw.https_listen),
+                   bound.error().message);
+        return false;
+    }
+    https_endpoint_ = *bound;
+    https_server_->start();
+    log_.info({}, "gateway also on {}/v1/api/ (HTTPS; certificate {})", url_of("https", *https_endpoint_), source);
+    return true;
+}
 
 service::~service() = default;
 
@@ -73,13 +133,11 @@ bool service::start() {
     }
     endpoint_ = *bound;
     server_.start();
-    const std::string url = "http://" +
-                            (endpoint_->address().is_v6() ? "[" + endpoint_->address().to_string() + "]"
-                                                          : endpoint_->address().to_string()) +
-                            ":" + std::to_string(endpoint_->port());
+    const std::string url = url_of("http", *endpoint_);
     log_.info({}, "API listening on {} ({})", url,
               config_.values.service.api_token ? "POST /api/ibkr/test enabled" : "no API token: POST /api/ibkr/test disabled");
     log_gateway(url);
+    if (!start_https_listener()) return false;
     if (!worker_.yields_to_the_loop())
         log_.info({}, "the worker thread (signatures, fsync) runs at the loop's priority: setpriority was refused");
     wait_for_signal();
@@ -186,6 +244,7 @@ void service::stop() {
 
 void service::finish_stop() {
     server_.stop();
+    if (https_server_) https_server_->stop();
     if (watchdog_) watchdog_->stop();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
@@ -236,6 +295,20 @@ void service::apply_reload(loaded_config loaded) {
                   to_string(next.values.service.listen), to_string(config_.values.service.listen));
         next.values.service.listen = config_.values.service.listen;
     }
+    {
+        gateway_options& now = config_.values.gateway;
+        gateway_options& asked = next.values.gateway;
+        const auto https_of = [](const gateway_options& g) {
+            return g.https_listen ? to_string(*g.https_listen) : std::string("none");
+        };
+        if (https_of(asked) != https_of(now) || asked.tls_cert != now.tls_cert || asked.tls_key != now.tls_key) {
+            log_.warn({}, "the gateway's HTTPS listener or certificate changed: restart the daemon to apply it; still {}",
+                      https_of(now));
+            asked.https_listen = now.https_listen;
+            asked.tls_cert = now.tls_cert;
+            asked.tls_key = now.tls_key;
+        }
+    }
     if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
 
     std::vector<desired_session> desired = desired_sessions(loaded);
@@ -247,7 +320,7 @@ void service::apply_reload(loaded_config loaded) {
                                  next.values.gateway.token.has_value() != config_.values.gateway.token.has_value();
     config_ = std::move(next);
     gateway_.configure(config_.values);
-    if (gateway_changed && endpoint_) log_gateway("http://" + to_string(config_.values.service.listen));
+    if (gateway_changed && endpoint_) log_gateway(url_of("http", *endpoint_));
     if (same)
         log_.info({}, "reloaded: same IBKR login, new settings applied without logging in again");
     else if (!users.empty())

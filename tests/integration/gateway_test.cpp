@@ -6,7 +6,10 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <fstream>
 #include <future>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 namespace sessiond::testing {
@@ -178,6 +181,57 @@ TEST_F(gateway_test, a_body_over_the_limit_is_refused_before_it_is_read) {
     const auto small = api.post("/api/ibkr/test", std::string(20 * 1024, 'x'));
     ASSERT_TRUE(small);
     EXPECT_EQ(small->status, 413u) << "the daemon's own API keeps its 16 KiB";
+}
+
+// The port the daemon's HTTPS listener logged ("gateway also on https://127.0.0.1:PORT/v1/api/").
+std::uint16_t https_port_of(const daemon_process& d) {
+    std::smatch m;
+    const std::string out = d.output();
+    if (!std::regex_search(out, m, std::regex("gateway also on https://127\\.0\\.0\\.1:([0-9]+)/v1/api/"))) return 0;
+    return static_cast<std::uint16_t>(std::stoi(m[1].str()));
+}
+
+std::string file_text(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+TEST_F(gateway_test, the_https_listener_serves_the_gateway_with_a_certificate_kept_across_restarts) {
+    start_sim();
+    temp_dir state;
+    daemon_options o;
+    o.environment["SESSIOND_GATEWAY_HTTPS_LISTEN"] = "127.0.0.1:0";
+    o.environment["SESSIOND_STATE_DIR"] = state.path().string();
+    auto& first = start_daemon(o);
+    ASSERT_TRUE(first.wait_for_log("session connected")) << first.output();
+    ASSERT_TRUE(first.wait_for_log("certificate generated now and kept in")) << first.output();
+    const auto ca = state.path() / "gateway-tls" / "ca.pem";
+    const std::string ca_pem = file_text(ca);
+    ASSERT_FALSE(ca_pem.empty());
+    EXPECT_EQ(std::filesystem::status(state.path() / "gateway-tls" / "server-key.pem").permissions() &
+                  std::filesystem::perms::group_all,
+              std::filesystem::perms::none)
+        << "the key is the daemon's alone";
+    {
+        // A client that verifies, trusting the kept CA, as well as one on the plain listener.
+        http_client https("127.0.0.1", https_port_of(first), tls_client_settings{ca, "localhost"});
+        const auto r = https.get("/v1/api/iserver/accounts");
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_EQ(r->status, 200u) << r->body;
+        const auto tickle = https.post("/v1/api/tickle", "");
+        ASSERT_TRUE(tickle);
+        EXPECT_EQ(tickle->status, 200u);
+    }
+    ASSERT_EQ(first.stop(), 0);
+    auto& second = start_daemon(o);
+    ASSERT_TRUE(second.wait_for_log("certificate generated at an earlier start")) << second.output();
+    EXPECT_EQ(file_text(ca), ca_pem) << "the same certificate after a restart: clients that pinned it keep working";
+    http_client https("127.0.0.1", https_port_of(second), tls_client_settings{ca, "127.0.0.1"});
+    const auto r = https.get("/livez");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200u);
 }
 
 TEST_F(gateway_test, with_the_gateway_off_the_daemon_serves_no_ibkr_path) {

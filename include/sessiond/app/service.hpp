@@ -49,6 +49,7 @@ public:
     void reload();
 
     [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> api_endpoint() const noexcept { return endpoint_; }
+    [[nodiscard]] std::optional<boost::asio::ip::tcp::endpoint> https_endpoint() const noexcept { return https_endpoint_; }
     // After start() returned false: the process's exit code (cli.hpp): exit_tempfail when another
     // process on this host keeps this IBKR username, exit_oserr when its lock cannot be made,
     // exit_config otherwise.
@@ -77,6 +78,9 @@ private:
     std::vector<desired_session> desired_sessions(loaded_config& config);
     void publish_status();
     void log_gateway(const std::string& url) const;
+    // The gateway's HTTPS listener (SESSIOND_GATEWAY_HTTPS_LISTEN), when configured: false, after
+    // logging why, when it cannot be started.
+    bool start_https_listener();
     void finish_stop();
     [[nodiscard]] bool healthy() const;
 
@@ -101,6 +105,10 @@ private:
     api api_;
     http_server server_;
     std::optional<boost::asio::ip::tcp::endpoint> endpoint_;
+    // The second, HTTPS listener of the gateway and the API (none unless configured).
+    std::unique_ptr<boost::asio::ssl::context> https_tls_;
+    std::unique_ptr<http_server> https_server_;
+    std::optional<boost::asio::ip::tcp::endpoint> https_endpoint_;
     std::string published_status_;
     std::uint64_t status_generation_ = 0;
     bool stopping_ = false;

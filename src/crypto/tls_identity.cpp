@@ -1,6 +1,6 @@
-#include "ibkr_sim/tls_identity.hpp"
+#include "sessiond/crypto/tls_identity.hpp"
 
-#include "ibkr_sim/files.hpp"
+#include "sessiond/core/text_file.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -13,9 +13,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <memory>
 
-namespace sessiond::sim {
+namespace sessiond {
 
 namespace {
 
@@ -27,7 +28,6 @@ using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 using x509_ptr = std::unique_ptr<X509, x509_free>;
 using bio_ptr = std::unique_ptr<BIO, bio_free>;
 
-constexpr long validity_seconds = 30L * 24 * 3600;
 constexpr long backdate_seconds = 3600;  // tolerate a client clock slightly behind ours
 
 template <class Write>
@@ -50,7 +50,7 @@ bool add_extension(X509* cert, X509* issuer, int nid, const char* value) {
 }
 
 // A certificate for key, named cn, signed by issuer_key (issuer == nullptr: self-signed).
-x509_ptr make_certificate(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key,
+x509_ptr make_certificate(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key, long validity_seconds,
                           const std::vector<std::pair<int, std::string>>& extensions) {
     x509_ptr cert(X509_new());
     std::unique_ptr<BIGNUM, bn_free> serial(BN_new());
@@ -78,18 +78,30 @@ std::string subject_alt_names(const std::optional<std::string>& host) {
     return (ec ? "DNS:" : "IP:") + *host;
 }
 
+// True when the first certificate of `chain_pem` is still valid `margin` from now.
+bool valid_for(const std::string& chain_pem, std::chrono::seconds margin) {
+    bio_ptr bio(BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size())));
+    x509_ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    ERR_clear_error();
+    if (!cert) return false;
+    time_t when = std::time(nullptr) + static_cast<time_t>(margin.count());
+    return X509_cmp_time(X509_get0_notAfter(cert.get()), &when) > 0;
+}
+
 }  // namespace
 
-expected<tls_identity> generate_tls_identity(const std::optional<std::string>& host) {
+expected<tls_identity> generate_tls_identity(const tls_identity_options& options) {
+    const std::optional<std::string>& host = options.host;
+    const long validity_seconds = static_cast<long>(options.validity.count());
     pkey_ptr ca_key(EVP_EC_gen("P-256"));
     pkey_ptr server_key(EVP_EC_gen("P-256"));
     if (!ca_key || !server_key) return make_error("EC P-256 key generation failed");
-    x509_ptr ca = make_certificate(ca_key.get(), "ibkr-sim test CA", nullptr, ca_key.get(),
+    x509_ptr ca = make_certificate(ca_key.get(), options.ca_name, nullptr, ca_key.get(), validity_seconds,
                                    {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
                                     {NID_key_usage, "critical,keyCertSign,cRLSign"},
                                     {NID_subject_key_identifier, "hash"}});
     if (!ca) return make_error("cannot create the CA certificate");
-    x509_ptr server = make_certificate(server_key.get(), host.value_or("localhost"), ca.get(), ca_key.get(),
+    x509_ptr server = make_certificate(server_key.get(), host.value_or("localhost"), ca.get(), ca_key.get(), validity_seconds,
                                        {{NID_basic_constraints, "critical,CA:FALSE"},
                                         {NID_key_usage, "critical,digitalSignature"},
                                         {NID_ext_key_usage, "serverAuth"},
@@ -115,8 +127,9 @@ expected<tls_identity> load_tls_identity(const std::filesystem::path& cert, cons
     return tls_identity{std::move(*chain), std::move(*key_pem), {}};
 }
 
-expected<tls_identity> load_or_create_tls_identity(const std::filesystem::path& dir,
-                                                   const std::optional<std::string>& host) {
+expected<tls_identity> load_or_create_tls_identity(const std::filesystem::path& dir, const tls_identity_options& options,
+                                                   bool* created) {
+    if (created != nullptr) *created = false;
     const auto ca = dir / "ca.pem";
     const auto cert = dir / "server-cert.pem";
     const auto key = dir / "server-key.pem";
@@ -127,12 +140,13 @@ expected<tls_identity> load_or_create_tls_identity(const std::filesystem::path& 
         auto ca_pem = read_text_file(ca);
         if (!ca_pem) return ca_pem.error();
         id->ca_pem = std::move(*ca_pem);
-        return id;
+        if (options.renew_before.count() == 0 || valid_for(id->cert_chain_pem, options.renew_before)) return id;
     }
     std::filesystem::create_directories(dir, ec);
     if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
-    auto id = generate_tls_identity(host);
+    auto id = generate_tls_identity(options);
     if (!id) return id;
+    if (created != nullptr) *created = true;
     for (const auto& [path, content, mode] : {std::tuple{key, &id->key_pem, 0600}, std::tuple{cert, &id->cert_chain_pem, 0644},
                                               std::tuple{ca, &id->ca_pem, 0644}}) {
         auto written = write_text_file(path, *content, static_cast<mode_t>(mode));
@@ -160,4 +174,4 @@ expected<boost::asio::ssl::context> make_server_context(const tls_identity& iden
     return ctx;
 }
 
-}  // namespace sessiond::sim
+}  // namespace sessiond

@@ -1,5 +1,6 @@
 #pragma once
-// Whole-file reads and writes for start-up: keys, certificates, the CA file tests trust.
+// Whole-file reads and writes for start-up (ibkr-sim's keys and certificates, the HTTPS listener's
+// generated certificate): not for the event loop.
 
 #include "sessiond/core/error.hpp"
 
@@ -9,11 +10,11 @@
 #include <string>
 #include <string_view>
 
-namespace sessiond::sim {
+namespace sessiond {
 
 expected<std::string> read_text_file(const std::filesystem::path& path);
 
 // Creates or truncates path with the given mode (0600 for keys).
 expected<void> write_text_file(const std::filesystem::path& path, std::string_view content, mode_t mode);
 
-}  // namespace sessiond::sim
+}  // namespace sessiond

@@ -1,4 +1,4 @@
-#include "ibkr_sim/files.hpp"
+#include "sessiond/core/text_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace sessiond::sim {
+namespace sessiond {
 
 expected<std::string> read_text_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -32,4 +32,4 @@ expected<void> write_text_file(const std::filesystem::path& path, std::string_vi
     return {};
 }
 
-}  // namespace sessiond::sim
+}  // namespace sessiond
