@@ -1,5 +1,6 @@
 #include "sessiond/api/metrics_view.hpp"
 
+#include "sessiond/gateway/gateway.hpp"
 #include "sessiond/metrics/prometheus_text.hpp"
 #include "sessiond/server/http_server.hpp"
 #include "sessiond/session/session_keeper.hpp"
@@ -174,6 +175,32 @@ void write_server(prometheus_text& out, const server_stats& s) {
             s.handler_errors);
 }
 
+// The gateway: label sets bounded by its fixed endpoint classes and the status codes.
+void write_gateway(prometheus_text& out, const gateway_stats& g, std::size_t waiting) {
+    out.family("sessiond_gateway_responses_total", type::counter,
+               "Gateway answers by endpoint class and status code (IBKR's, or the daemon's own).");
+    for (const auto& [key, n] : g.answers)
+        out.sample({{"class", std::string(key.first)}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
+    counter(out, "sessiond_gateway_forwarded_total", "Client calls sent to IBKR.", {}, g.forwarded);
+    out.family("sessiond_gateway_local_responses_total", type::counter,
+               "Client calls the daemon answered without sending them: IBKR's limits (429), no connected session (503).");
+    out.sample({{"reason", "rate_limited"}}, static_cast<double>(g.local_429));
+    out.sample({{"reason", "not_connected"}}, static_cast<double>(g.local_503));
+    counter(out, "sessiond_gateway_upstream_failures_total", "Forwarded calls IBKR did not answer (502, 504).", {},
+            g.upstream_failures);
+    out.family("sessiond_gateway_ibkr_refusals_total", type::counter,
+               "Forwarded calls IBKR answered 401 (the session is checked at once) or 429 (every caller waits).");
+    out.sample({{"code", "401"}}, static_cast<double>(g.ibkr_401));
+    out.sample({{"code", "429"}}, static_cast<double>(g.ibkr_429));
+    gauge(out, "sessiond_gateway_waiting", "Client calls waiting now for the session or for IBKR's limits.", {},
+          static_cast<double>(waiting));
+    out.family("sessiond_gateway_queue_wait_seconds", type::histogram,
+               "How long forwarded calls waited for the session and IBKR's limits.");
+    out.histogram({}, g.queue_wait);
+    out.family("sessiond_gateway_upstream_latency_seconds", type::histogram, "How long IBKR took to answer forwarded calls.");
+    out.histogram({}, g.upstream_latency);
+}
+
 }  // namespace
 
 process_stats read_process_stats() {
@@ -222,6 +249,7 @@ std::string render_metrics(const metrics_input& in) {
             out.sample({{"path", std::string(key.first)}, {"code", std::to_string(key.second)}}, static_cast<double>(n));
     }
     if (in.server != nullptr) write_server(out, *in.server);
+    if (in.gateway != nullptr) write_gateway(out, *in.gateway, in.gateway_waiting);
     counter(out, "sessiond_watchdog_pings_total", "WATCHDOG=1 notifications sent to systemd.", {}, in.watchdog_pings);
     if (in.process.resident_bytes) gauge(out, "process_resident_memory_bytes", "Resident memory size in bytes.", {}, *in.process.resident_bytes);
     if (in.process.open_fds) gauge(out, "process_open_fds", "Open file descriptors.", {}, *in.process.open_fds);

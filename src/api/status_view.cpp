@@ -256,7 +256,7 @@ std::string status_line(const status_input& in) {
 
 status_input single_user_status(const config_report& config, const session_snapshot* snapshot, bool stopping,
                                 wall_time started_at, wall_time now) {
-    status_input in{config, {}, stopping, started_at, now};
+    status_input in{config, {}, stopping, started_at, now, nullptr};
     if (snapshot != nullptr) in.users.push_back({&config.values, snapshot});
     return in;
 }
@@ -284,6 +284,7 @@ json::object status_json(const status_input& in) {
                                  {"started_at", iso8601_utc(in.started_at)},
                                  {"uptime_seconds", seconds_of(until(in.now, in.started_at))},
                                  {"stopping", in.stopping}};
+    out["gateway"] = in.gateway;
     return out;
 }
 

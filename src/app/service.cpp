@@ -138,6 +138,7 @@ bool service::start() {
               config_.values.service.api_token ? "POST /api/ibkr/test enabled" : "no API token: POST /api/ibkr/test disabled");
     log_gateway(url);
     if (!start_https_listener()) return false;
+    gateway_.set_listeners(url, https_endpoint_ ? url_of("https", *https_endpoint_) : std::string());
     if (!worker_.yields_to_the_loop())
         log_.info({}, "the worker thread (signatures, fsync) runs at the loop's priority: setpriority was refused");
     wait_for_signal();
@@ -334,7 +335,7 @@ void service::apply_reload(loaded_config loaded) {
 }
 
 status_input service::status_now() const {
-    status_input in{config_, {}, stopping_, started_at_, wall_clock::now()};
+    status_input in{config_, {}, stopping_, started_at_, wall_clock::now(), gateway_.status_json()};
     for (const auto& u : sessions_.users())
         in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
     return in;
@@ -348,7 +349,7 @@ std::string service::metrics_text() const {
     const status_input st = status_now();
     const server_stats served_connections = server_.stats();
     metrics_input in{st, {}, &api_.served().counts(), read_process_stats(), watchdog_ ? watchdog_->pings() : 0,
-                     &served_connections};
+                     &served_connections, &gateway_.stats(), gateway_.waiting()};
     for (const auto& u : sessions_.users()) in.running.push_back(u.running);
     return render_metrics(in);
 }

@@ -163,6 +163,28 @@ void gateway::configure(const settings& config) {
     rate_limit_penalty_ = std::chrono::duration_cast<milliseconds>(config.options.rate_limit_penalty);
 }
 
+void gateway::set_listeners(std::string http_url, std::string https_url) {
+    http_url_ = std::move(http_url);
+    https_url_ = std::move(https_url);
+}
+
+json::object gateway::status_json() const {
+    const auto url = [](const std::string& base) -> json::value {
+        if (base.empty()) return nullptr;
+        return json::string(base + "/v1/api/");
+    };
+    return {{"enabled", options_.enabled},
+            {"http", options_.enabled ? url(http_url_) : json::value(nullptr)},
+            {"https", options_.enabled ? url(https_url_) : json::value(nullptr)},
+            {"clients", options_.token ? "bearing the gateway token" : "loopback only"},
+            {"max_wait_seconds", static_cast<double>(options_.max_wait.count()) / 1000.0},
+            {"waiting", waiting()},
+            {"forwarded", stats_.forwarded},
+            {"answered_locally", json::object{{"rate_limited", stats_.local_429}, {"not_connected", stats_.local_503}}},
+            {"upstream_failures", stats_.upstream_failures},
+            {"ibkr_refused", json::object{{"unauthorized", stats_.ibkr_401}, {"rate_limited", stats_.ibkr_429}}}};
+}
+
 std::size_t gateway::waiting() const noexcept {
     std::size_t n = session_waiters_.size();
     for (const auto& [name, u] : users_) n += u->queue ? u->queue->waiting() : 0;

@@ -123,6 +123,19 @@ TEST_F(gateway_test, a_burst_far_over_ibkrs_rate_is_paced_and_ibkr_never_says_42
         }
     EXPECT_GE(ok, 20u) << "most of them wait their turn rather than being refused";
     EXPECT_EQ(sim_calls(accounts_path), before + ok) << "each call that was answered 200 went once; no other";
+
+    // What the gateway did is in the status and the metrics.
+    auto api = d.api();
+    const auto status = api.get("/api/ibkr/status");
+    ASSERT_TRUE(status);
+    const auto gw = status->json().at("gateway");
+    EXPECT_TRUE(gw.at("enabled").as_bool());
+    EXPECT_EQ(gw.at("clients").as_string(), "loopback only");
+    EXPECT_GE(gw.at("forwarded").to_number<std::uint64_t>(), ok);
+    const auto metrics = api.get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("sessiond_gateway_responses_total{class=\"account\",code=\"200\"}"), std::string::npos);
+    EXPECT_NE(metrics->body.find("sessiond_gateway_queue_wait_seconds_bucket"), std::string::npos);
 }
 
 TEST_F(gateway_test, when_ibkr_ends_the_session_calls_work_again_without_the_client_doing_anything) {

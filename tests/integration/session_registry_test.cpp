@@ -81,7 +81,7 @@ protected:
     }
 
     status_input status() const {
-        status_input in{config_, {}, false, wall_clock::now(), wall_clock::now()};
+        status_input in{config_, {}, false, wall_clock::now(), wall_clock::now(), nullptr};
         for (const auto& u : registry_.users())
             in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
         return in;

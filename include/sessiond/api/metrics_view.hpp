@@ -22,6 +22,7 @@ using served_counts = std::map<std::pair<std::string_view, unsigned>, std::uint6
 class session_keeper;
 class served_requests;
 struct server_stats;
+struct gateway_stats;
 
 struct process_stats {
     std::optional<double> resident_bytes;
@@ -40,6 +41,9 @@ struct metrics_input {
     std::uint64_t watchdog_pings = 0;
     // The API server's own counts: connections, and the requests it refused before the API saw them.
     const server_stats* server = nullptr;
+    // The gateway's counts (null: no gateway) and the calls waiting in it now.
+    const gateway_stats* gateway = nullptr;
+    std::size_t gateway_waiting = 0;
 };
 
 std::string render_metrics(const metrics_input& in);

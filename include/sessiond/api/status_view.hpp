@@ -34,6 +34,8 @@ struct status_input {
     bool stopping = false;           // SIGTERM received
     wall_time started_at{};
     wall_time now{};
+    // The gateway's block (gateway::status_json()); null when the daemon has no gateway.
+    boost::json::value gateway = nullptr;
 };
 
 // The single-user view: the configuration's user with this snapshot, or no user when null.

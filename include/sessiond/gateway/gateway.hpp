@@ -30,6 +30,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -85,6 +86,10 @@ public:
     void stop();
 
     [[nodiscard]] const gateway_stats& stats() const noexcept { return stats_; }
+    // Where clients reach it (for the status): "http://127.0.0.1:4257", and the HTTPS listener's or empty.
+    void set_listeners(std::string http_url, std::string https_url);
+    // The status JSON's "gateway" block: on or off, where, who may call, and what it has done.
+    [[nodiscard]] boost::json::object status_json() const;
     // Calls waiting now, for the session or for IBKR's limits.
     [[nodiscard]] std::size_t waiting() const noexcept;
 
@@ -114,6 +119,8 @@ private:
     std::vector<session_waiter*> session_waiters_;
     // The gateway's own value of tickle's "session" (IBKR's stays inside the daemon).
     std::string local_session_;
+    std::string http_url_;
+    std::string https_url_;
     gateway_stats stats_;
     bool stopping_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
