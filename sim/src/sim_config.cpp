@@ -126,7 +126,10 @@ expected<std::size_t> parse_count(std::string_view text) {
     return *n;
 }
 
-constexpr std::size_t max_requests_per_second_limit = 10'000;  // keeps the limiter's memory small
+constexpr std::size_t max_requests_per_second_limit = 10'000;
+constexpr std::size_t min_ws_send_queue = 1024;
+constexpr std::size_t max_ws_send_queue = 64 * 1024 * 1024;
+constexpr sim_duration min_market_data_interval{10};  // keeps the limiter's memory small
 
 expected<std::size_t> parse_requests_per_second(std::string_view text) {
     const auto n = parse_whole_number(text);
@@ -259,6 +262,19 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
              s.max_connections = *n;
              return {};
          }},
+        {"--history-delay", seconds_into(s.history_delay)},
+        {"--ws-heartbeat", seconds_into(s.ws_heartbeat)},
+        {"--ws-market-data-interval", seconds_into(s.ws_market_data_interval)},
+        {"--ws-idle-timeout", seconds_into(s.ws_idle_timeout)},
+        {"--ws-send-queue",
+         [&](std::string_view v) -> expected<void> {
+             auto n = parse_count(v);
+             if (!n || *n < min_ws_send_queue || *n > max_ws_send_queue)
+                 return make_error("must be bytes from " + std::to_string(min_ws_send_queue) + " to " +
+                                   std::to_string(max_ws_send_queue));
+             s.ws_send_queue = *n;
+             return {};
+         }},
         {"--server-name", plain_text_into(m.server_name)},
         {"--server-version", plain_text_into(m.server_version)},
         {"--log-level",
@@ -274,6 +290,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"-h", [&] { out.help = true; }},
         {"--no-validate-extends", [&] { m.validate_extends = false; }},
         {"--tickle-extends", [&] { m.tickle_extends = true; }},
+        {"--no-endpoint-limits", [&] { m.endpoint_limits = false; }},
     };
 
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -325,6 +342,10 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         return make_error("--tls-cert/--tls-key replace the generated identity; drop --cert-host, --tls-dir and --ca-out");
     if (m.sso_lifetime.count() == 0) return make_error("--sso-lifetime must be more than 0");
     if (m.token_lifetime.count() == 0) return make_error("--token-lifetime must be more than 0");
+    if (s.ws_heartbeat.count() == 0) return make_error("--ws-heartbeat must be more than 0");
+    if (s.ws_idle_timeout.count() == 0) return make_error("--ws-idle-timeout must be more than 0");
+    if (s.ws_market_data_interval < min_market_data_interval)
+        return make_error("--ws-market-data-interval must be at least 0.01");
     if (s.control.host != "localhost" && !boost::asio::ip::make_address(s.control.host).is_loopback())
         return make_error("--control: " + s.control.host +
                           " is not a loopback address; the control API has no authentication");
@@ -372,6 +393,14 @@ Session rules
                                  seconds, restarted by each request meanwhile (default 0 = off)
   --clock-skew S                 how far iat may be in the future (default 30)
   --max-assertion-life S         longest exp - iat of a client assertion (default 300)
+  --no-endpoint-limits           lift IBKR's per-endpoint limits (snapshot 10/s, orders, trades, pnl and
+                                 portfolio 1 per 5 s, history 5 concurrent): for benchmarks only
+  --history-delay S              /iserver/marketdata/history answers this late (default 0)
+WebSocket (/v1/api/ws)
+  --ws-heartbeat S               system topic heartbeat period (default 10)
+  --ws-market-data-interval S    smd update period, at least 0.01 (default 1)
+  --ws-send-queue BYTES          bytes queued for a client before it is cut off (default 1048576)
+  --ws-idle-timeout S            a socket with no frame from the client this long closes (default 90)
 Other
   --server-name NAME, --server-version TEXT   serverInfo in status responses
   --log-level trace|debug|info|warn|error|off (default info)

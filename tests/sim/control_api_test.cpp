@@ -24,7 +24,7 @@ protected:
     control_api_test()
         : model_(make_config(), rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value()),
           journal_(std::chrono::steady_clock::now()),
-          api_(model_, faults_, journal_, [] { return connection_stats{3, 1}; }) {}
+          api_(model_, faults_, journal_, websockets_, [] { return connection_stats{3, 1}; }) {}
 
     static model_config make_config() {
         model_config c;
@@ -59,6 +59,7 @@ protected:
     ibkr_model model_;
     fault_injector faults_;
     request_journal journal_;
+    websocket_registry websockets_;
     control_api api_;
     wall_time now_ = wall_time{} + 1'800'000'000s;
 };
@@ -193,7 +194,7 @@ TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_
     c.max_requests_per_second = 1;
     c.penalty_box = 600s;
     ibkr_model model(c, rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value());
-    control_api api(model, faults_, journal_, {});
+    control_api api(model, faults_, journal_, websockets_, {});
     const http_request tickle{http::verb::get, "/v1/api/tickle", 11};
     ASSERT_EQ(model.handle(tickle, now_).reason, "missing_bearer");
     ASSERT_EQ(model.handle(tickle, now_).reason, "global_rate_limited");

@@ -804,7 +804,7 @@ TEST_F(ibkr_model_test, the_request_rate_counts_every_endpoint_and_every_answer)
     (void)sso_bearer();  // requests 1 and 2
     expect_problem(request_token_with(assertion_claims(), "other"), 401, "assertion_wrong_kid");
     expect_problem(request_sso("no-such-token", sso_claims()), 401, "unknown_oauth_token");
-    EXPECT_EQ(send(get("/v1/api/portfolio/accounts")).response.result_int(), 404u);
+    EXPECT_EQ(send(get("/v1/api/iserver/scanner/params")).response.result_int(), 404u);
     EXPECT_EQ(send(get(token_path)).response.result_int(), 405u);  // request 6
     model_->set_maintenance(true);
     for (int i = 7; i <= 10; ++i) EXPECT_EQ(tickle("").reason, "maintenance") << i;
@@ -931,7 +931,7 @@ TEST_F(ibkr_model_test, a_clock_stepped_back_opens_the_penalty_box) {
 }
 
 TEST_F(ibkr_model_test, unknown_path_is_404_and_wrong_method_is_405) {
-    const auto missing = send(get("/v1/api/portfolio/accounts", "x"));
+    const auto missing = send(get("/v1/api/iserver/scanner/params", "x"));
     EXPECT_EQ(missing.response.result_int(), 404u);
     EXPECT_EQ(body_of(missing).at("statusCode"), 404);
     const auto wrong = send(get(token_path));
