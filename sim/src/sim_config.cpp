@@ -120,13 +120,15 @@ std::optional<std::size_t> parse_whole_number(std::string_view text) {
     return value;
 }
 
-expected<std::size_t> parse_count(std::string_view text) {
+expected<std::size_t> parse_count(std::string_view text, std::size_t least, std::size_t most) {
     const auto n = parse_whole_number(text);
-    if (!n || *n == 0) return make_error("must be a positive integer");
+    if (!n || *n < least || *n > most)
+        return make_error("must be a whole number from " + std::to_string(least) + " to " + std::to_string(most));
     return *n;
 }
 
 constexpr std::size_t max_requests_per_second_limit = 10'000;
+constexpr std::size_t max_connections_limit = 1'000'000;
 constexpr std::size_t min_ws_send_queue = 1024;
 constexpr std::size_t max_ws_send_queue = 64 * 1024 * 1024;
 constexpr sim_duration min_market_data_interval{10};  // keeps the limiter's memory small
@@ -170,6 +172,14 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             auto d = parse_seconds(v);
             if (!d) return d.error();
             into = *d;
+            return {};
+        };
+    };
+    auto count_into = [](std::size_t& into, std::size_t least, std::size_t most) {
+        return [&into, least, most](std::string_view v) -> expected<void> {
+            auto n = parse_count(v, least, most);
+            if (!n) return n.error();
+            into = *n;
             return {};
         };
     };
@@ -255,26 +265,12 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"--penalty-box", seconds_into(m.penalty_box)},
         {"--clock-skew", seconds_into(m.clock_skew)},
         {"--max-assertion-life", seconds_into(m.max_assertion_life)},
-        {"--max-connections",
-         [&](std::string_view v) -> expected<void> {
-             auto n = parse_count(v);
-             if (!n) return n.error();
-             s.max_connections = *n;
-             return {};
-         }},
+        {"--max-connections", count_into(s.max_connections, 1, max_connections_limit)},
         {"--history-delay", seconds_into(s.history_delay)},
         {"--ws-heartbeat", seconds_into(s.ws_heartbeat)},
         {"--ws-market-data-interval", seconds_into(s.ws_market_data_interval)},
         {"--ws-idle-timeout", seconds_into(s.ws_idle_timeout)},
-        {"--ws-send-queue",
-         [&](std::string_view v) -> expected<void> {
-             auto n = parse_count(v);
-             if (!n || *n < min_ws_send_queue || *n > max_ws_send_queue)
-                 return make_error("must be bytes from " + std::to_string(min_ws_send_queue) + " to " +
-                                   std::to_string(max_ws_send_queue));
-             s.ws_send_queue = *n;
-             return {};
-         }},
+        {"--ws-send-queue", count_into(s.ws_send_queue, min_ws_send_queue, max_ws_send_queue)},
         {"--server-name", plain_text_into(m.server_name)},
         {"--server-version", plain_text_into(m.server_version)},
         {"--log-level",

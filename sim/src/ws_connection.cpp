@@ -49,7 +49,8 @@ asio::awaitable<void> ws_connection::run(http_request upgrade) {
     send(ws_message::waiting_for_session());
 
     using namespace asio::experimental::awaitable_operators;
-    co_await (read_loop() || write_loop() || heartbeat_loop() || market_data_loop());
+    co_await (read_loop() || write_loop() || every(options_.heartbeat, &ws_connection::heartbeat) ||
+              every(options_.market_data_interval, &ws_connection::market_data_tick));
     shut_down();
 }
 
@@ -99,39 +100,35 @@ asio::awaitable<void> ws_connection::write_loop() {
     shut_down();
 }
 
-asio::awaitable<void> ws_connection::heartbeat_loop() {
+asio::awaitable<void> ws_connection::every(sim_duration period, bool (ws_connection::*tick)(wall_time now)) {
     asio::steady_timer timer(stream_.get_executor());
     while (!ending_) {
-        timer.expires_after(options_.heartbeat);
+        timer.expires_after(period);
         auto [ec] = co_await timer.async_wait(use_tuple);
-        if (ec || ending_) break;
-        const auto now = wall_clock::now();
-        if (!model_.sso_bearer_active(grant_.bearer, now)) {
-            ++registry_.stats().session_ended;  // IBKR ends its sockets with the session (inferred)
-            break;
-        }
-        send(ws_message::heartbeat(now));
-        if (subscriptions_.authenticated() && last_sts_ != sts_value()) {
-            last_sts_ = sts_value();
-            send(ws_message::sts(*last_sts_));
-        }
+        if (ec || ending_ || !(this->*tick)(wall_clock::now())) break;
     }
     shut_down();
 }
 
-asio::awaitable<void> ws_connection::market_data_loop() {
-    asio::steady_timer timer(stream_.get_executor());
-    while (!ending_) {
-        timer.expires_after(options_.market_data_interval);
-        auto [ec] = co_await timer.async_wait(use_tuple);
-        if (ec || ending_) break;
-        const auto now = wall_clock::now();
-        for (const auto& [conid, fields] : subscriptions_.market_data()) {
-            if (ending_) break;
-            send(ws_message::market_data(conid, fields, now));
-        }
+bool ws_connection::heartbeat(wall_time now) {
+    if (!model_.sso_bearer_active(grant_.bearer, now)) {
+        ++registry_.stats().session_ended;  // IBKR ends its sockets with the session (inferred)
+        return false;
     }
-    shut_down();
+    send(ws_message::heartbeat(now));
+    if (subscriptions_.authenticated() && last_sts_ != sts_value()) {
+        last_sts_ = sts_value();
+        send(ws_message::sts(*last_sts_));
+    }
+    return true;
+}
+
+bool ws_connection::market_data_tick(wall_time now) {
+    for (const auto& [conid, fields] : subscriptions_.market_data()) {
+        if (ending_) break;
+        send(ws_message::market_data(conid, fields, now));
+    }
+    return true;
 }
 
 void ws_connection::send(std::string message) {

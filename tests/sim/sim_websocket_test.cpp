@@ -280,22 +280,26 @@ TEST(sim_websocket, control_drop_closes_every_socket) {
     EXPECT_EQ(t.sim.state().at("websockets").at("dropped"), 2);
 }
 
-TEST(sim_websocket, sockets_end_with_their_session) {
+// Opens an authenticated socket, ends its session with `end_session` and expects the socket to end too.
+void expect_the_socket_to_end_with_its_session(const std::function<void(trading_session&)>& end_session) {
     trading_session t;
     auto ws = t.authenticated_socket(t.websocket());
     ASSERT_TRUE(ws->open());
-    t.sim.expire_sessions();
+    end_session(t);
     EXPECT_TRUE(ws->read_until_closed());
     EXPECT_EQ(t.sim.state().at("websockets").at("session_ended"), 1);
 }
 
-TEST(sim_websocket, logout_ends_the_sockets_of_the_session) {
-    trading_session t;
-    auto ws = t.authenticated_socket(t.websocket());
-    ASSERT_TRUE(ws->open());
-    auto logout = t.client->post("/v1/api/logout", "", with_bearer(t.bearer));
-    ASSERT_TRUE(logout.has_value());
-    EXPECT_TRUE(ws->read_until_closed());
+TEST(sim_websocket, sockets_end_when_their_session_expires) {
+    expect_the_socket_to_end_with_its_session([](trading_session& t) { t.sim.expire_sessions(); });
+}
+
+TEST(sim_websocket, sockets_end_with_a_logout) {
+    expect_the_socket_to_end_with_its_session([](trading_session& t) {
+        auto logout = t.client->post("/v1/api/logout", "", with_bearer(t.bearer));
+        ASSERT_TRUE(logout.has_value());
+        EXPECT_EQ(logout->status, 200u);
+    });
 }
 
 TEST(sim_websocket, a_client_that_does_not_read_is_cut_off_and_others_carry_on) {

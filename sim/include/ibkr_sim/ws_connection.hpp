@@ -45,8 +45,12 @@ public:
 private:
     asio::awaitable<void> read_loop();
     asio::awaitable<void> write_loop();
-    asio::awaitable<void> heartbeat_loop();
-    asio::awaitable<void> market_data_loop();
+    // Calls `tick` every `period` until it returns false or the socket ends.
+    asio::awaitable<void> every(sim_duration period, bool (ws_connection::*tick)(wall_time now));
+    // The system heartbeat, the end of the session, sts on a change of the brokerage's authentication.
+    bool heartbeat(wall_time now);
+    // One update per subscribed conid.
+    bool market_data_tick(wall_time now);
     // Closes the TCP connection: every pending operation ends, and with it every loop.
     void shut_down();
     // Queues a message; a full queue cuts the client off.
