@@ -350,7 +350,8 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
 
 std::string usage_text() {
     return R"(ibkr-sim: a local HTTPS stand-in for api.ibkr.com (OAuth 2.0 token, SSO session, /v1/api session
-endpoints) with a control API for fault injection. Durations are seconds; fractions are allowed.
+and trading endpoints, the /v1/api/ws WebSocket) with a control API for fault injection. Durations
+are seconds; fractions are allowed.
 
 Listeners
   --listen HOST:PORT             HTTPS API address (default 127.0.0.1:0)

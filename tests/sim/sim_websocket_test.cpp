@@ -158,7 +158,9 @@ struct trading_session {
         ws->send(json::serialize(json::object{{"session", session}}));
         const auto sts = ws->read_topic("sts");
         EXPECT_TRUE(sts.has_value());
-        if (sts) EXPECT_EQ(sts->at("args").at("authenticated"), true);
+        if (sts) {
+            EXPECT_EQ(sts->at("args").at("authenticated"), true);
+        }
         return ws;
     }
 
@@ -168,9 +170,11 @@ struct trading_session {
     std::string session;
 };
 
-sim_options with_flags(std::vector<std::string> flags) {
+// The simulator's defaults with these WebSocket periods (seconds; unset: the defaults).
+sim_options websocket_periods(std::optional<double> heartbeat, std::optional<double> market_data) {
     sim_options o;
-    o.extra_args = std::move(flags);
+    o.ws_heartbeat = heartbeat;
+    o.ws_market_data_interval = market_data;
     return o;
 }
 
@@ -210,7 +214,7 @@ TEST(sim_websocket, authenticates_with_the_session_message_and_names_the_user) {
 }
 
 TEST(sim_websocket, streams_market_data_and_pushes_orders_placed_over_rest) {
-    trading_session t(with_flags({"--ws-market-data-interval", "0.05"}));
+    trading_session t(websocket_periods(std::nullopt, 0.05));
     auto ws = t.authenticated_socket(t.websocket());
     ASSERT_TRUE(ws->open());
     ws->send(R"(smd+265598+{"fields":["31","84","86"]})");
@@ -236,12 +240,12 @@ TEST(sim_websocket, streams_market_data_and_pushes_orders_placed_over_rest) {
     ASSERT_EQ(pushed->at("args").as_array().size(), 1u);
     EXPECT_EQ(pushed->at("args").as_array()[0].at("conid"), 265598);
 
-    const auto sockets = json::parse(t.sim.control_client()->get("/control/ws")->body).at("websockets").as_array();
+    const auto sockets = t.sim.websockets();
     ASSERT_EQ(sockets.size(), 1u);
     const auto& subscriptions = sockets[0].at("subscriptions");
     EXPECT_EQ(subscriptions.at("smd").at("265598"), (json::array{"31", "84", "86"}));
     EXPECT_EQ(subscriptions.at("sor"), true);
-    const auto bodies = json::parse(t.sim.control_client()->get("/control/orders")->body).at("orders").as_array();
+    const auto bodies = t.sim.order_bodies();
     ASSERT_EQ(bodies.size(), 1u);
     EXPECT_EQ(bodies[0].at("body").as_string(), order);
     EXPECT_EQ(bodies[0].at("status"), 200);
@@ -250,13 +254,13 @@ TEST(sim_websocket, streams_market_data_and_pushes_orders_placed_over_rest) {
     ws->send("uor+{}");
     ws->send("ech+hb");  // once echoed, both unsubscribes have been handled
     ASSERT_TRUE(ws->read_until([&](const json::object&) { return ws->last_text() == "ech+hb"; }).has_value());
-    const auto after = json::parse(t.sim.control_client()->get("/control/ws")->body).at("websockets").as_array();
+    const auto after = t.sim.websockets();
     EXPECT_TRUE(after[0].at("subscriptions").at("smd").as_object().empty());
     EXPECT_EQ(after[0].at("subscriptions").at("sor"), false);
 }
 
 TEST(sim_websocket, sends_system_heartbeats) {
-    trading_session t(with_flags({"--ws-heartbeat", "0.05"}));
+    trading_session t(websocket_periods(0.05, std::nullopt));
     ws_client ws(t.sim, t.websocket());
     ASSERT_TRUE(ws.open());
     for (int i = 0; i < 2; ++i) {
@@ -272,9 +276,7 @@ TEST(sim_websocket, control_drop_closes_every_socket) {
     auto first = t.authenticated_socket(t.websocket());
     auto second = t.authenticated_socket(t.websocket());
     ASSERT_TRUE(first->open() && second->open());
-    auto dropped = t.sim.control_client()->post("/control/ws/drop", "");
-    ASSERT_TRUE(dropped.has_value());
-    EXPECT_EQ(dropped->json().at("dropped"), 2);
+    EXPECT_EQ(t.sim.drop_websockets(), 2u);
     EXPECT_TRUE(first->read_until_closed());
     EXPECT_TRUE(second->read_until_closed());
     EXPECT_EQ(t.sim.state().at("websockets").at("dropped"), 2);
@@ -303,7 +305,9 @@ TEST(sim_websocket, sockets_end_with_a_logout) {
 }
 
 TEST(sim_websocket, a_client_that_does_not_read_is_cut_off_and_others_carry_on) {
-    trading_session t(with_flags({"--ws-market-data-interval", "0.01", "--ws-send-queue", "32768"}));
+    auto options = websocket_periods(std::nullopt, 0.01);
+    options.ws_send_queue = 32768;
+    trading_session t(options);
     auto settings = t.websocket();
     settings.receive_buffer = 4096;
     auto slow = t.authenticated_socket(settings);
@@ -325,7 +329,7 @@ TEST(sim_websocket, a_client_that_does_not_read_is_cut_off_and_others_carry_on) 
 }
 
 TEST(sim_websocket, exits_0_on_sigterm_with_an_open_socket) {
-    trading_session t(with_flags({"--ws-heartbeat", "0.05", "--ws-market-data-interval", "0.05"}));
+    trading_session t(websocket_periods(0.05, 0.05));
     auto ws = t.authenticated_socket(t.websocket());
     ASSERT_TRUE(ws->open());
     ws->send(R"(smd+1+{"fields":["31"]})");
@@ -335,7 +339,10 @@ TEST(sim_websocket, exits_0_on_sigterm_with_an_open_socket) {
 }
 
 TEST(sim_websocket, history_admits_5_concurrent_requests_when_it_answers_late) {
-    trading_session t(with_flags({"--history-delay", "5", "--max-requests-per-second", "0"}));
+    sim_options options;
+    options.history_delay = 5;
+    options.max_requests_per_second = 0;
+    trading_session t(options);
     const std::string target = "/v1/api/iserver/marketdata/history?conid=265598&period=1d&bar=1h";
     std::vector<std::future<unsigned>> answers;
     for (int i = 0; i < 6; ++i)
