@@ -30,15 +30,6 @@ http_response error_response(http::status status, std::string_view message) {
     return json_response(status, json::object{{"error", message}});
 }
 
-// Query parameters, decoded; a repeated name keeps its first value.
-expected<std::map<std::string, std::string, std::less<>>> parse_params(std::string_view query) {
-    auto pairs = parse_url_encoded(query);
-    if (!pairs) return make_error("the query string does not parse: " + pairs.error().message);
-    std::map<std::string, std::string, std::less<>> params;
-    for (auto& [name, value] : *pairs) params.emplace(std::move(name), std::move(value));
-    return params;
-}
-
 std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
     std::uint64_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -93,7 +84,7 @@ expected<sim_duration> parse_nightly_reset(std::string_view body) {
 }
 
 expected<await_query> parse_await_query(std::string_view query) {
-    auto params = parse_params(query);
+    auto params = parse_query(query);
     if (!params) return params.error();
     await_query q;
     for (const auto& [name, value] : *params) {
@@ -130,10 +121,11 @@ http_response control_api::bad_request(std::string_view message) {
 }
 
 control_api::control_api(ibkr_model& model, fault_injector& faults, request_journal& journal,
-                         connection_source connections)
+                         websocket_registry& websockets, connection_source connections)
     : model_(model),
       faults_(faults),
       journal_(journal),
+      websockets_(websockets),
       connections_(std::move(connections)),
       routes_{
           {http::verb::post, "/control/clear-faults", &control_api::clear_faults},
@@ -148,6 +140,9 @@ control_api::control_api(ibkr_model& model, fault_injector& faults, request_jour
           {http::verb::get, "/control/events", &control_api::events},
           {http::verb::get, "/control/issued-tokens", &control_api::issued_tokens},
           {http::verb::get, await_path, &control_api::awaited_elsewhere},
+          {http::verb::get, "/control/orders", &control_api::order_bodies},
+          {http::verb::get, "/control/ws", &control_api::list_websockets},
+          {http::verb::post, "/control/ws/drop", &control_api::drop_websockets},
       } {}
 
 http_response control_api::handle(const http_request& req, wall_time now) {
@@ -164,9 +159,26 @@ http_response control_api::clear_faults(const http_request& /*req*/, wall_time /
     return ok();
 }
 
-http_response control_api::expire_sessions(const http_request& /*req*/, wall_time /*now*/) {
+http_response control_api::expire_sessions(const http_request& /*req*/, wall_time now) {
     model_.expire_sessions();
+    close_ended_websockets(now);
     return ok();
+}
+
+void control_api::close_ended_websockets(wall_time now) {
+    websockets_.close_ended([&](std::string_view bearer) { return model_.sso_bearer_active(bearer, now); });
+}
+
+http_response control_api::order_bodies(const http_request& /*req*/, wall_time /*now*/) {
+    return json_response(http::status::ok, model_.orders().received_json());
+}
+
+http_response control_api::list_websockets(const http_request& /*req*/, wall_time /*now*/) {
+    return json_response(http::status::ok, json::object{{"websockets", websockets_.describe()}});
+}
+
+http_response control_api::drop_websockets(const http_request& /*req*/, wall_time /*now*/) {
+    return ok({{"dropped", websockets_.drop_all()}});
 }
 
 http_response control_api::drop_brokerage(const http_request& /*req*/, wall_time /*now*/) {
@@ -177,6 +189,7 @@ http_response control_api::drop_brokerage(const http_request& /*req*/, wall_time
 http_response control_api::reset_stats(const http_request& /*req*/, wall_time /*now*/) {
     model_.reset_counters();
     journal_.reset_counts();
+    websockets_.reset_stats();
     return ok();
 }
 
@@ -204,6 +217,7 @@ http_response control_api::nightly_reset(const http_request& req, wall_time now)
     const auto maintenance = parse_nightly_reset(req.body());
     if (!maintenance) return bad_request(maintenance.error().message);
     model_.nightly_reset(now, *maintenance);
+    close_ended_websockets(now);
     return ok();
 }
 
@@ -230,7 +244,7 @@ http_response control_api::add_fault(const http_request& req, wall_time /*now*/)
 }
 
 http_response control_api::events(const http_request& req, wall_time /*now*/) {
-    auto params = parse_params(target_query(req.target()));
+    auto params = parse_query(target_query(req.target()));
     if (!params) return bad_request(params.error().message);
     std::uint64_t since = 0;
     for (const auto& [name, value] : *params) {
@@ -255,6 +269,11 @@ json::object control_api::state_json(wall_time now) const {
             {"accounts", c.accounts},
             {"tickles", c.tickles},
             {"logouts", c.logouts},
+            {"orders_placed", c.orders_placed},
+            {"websockets_accepted", c.websockets_accepted},
+            {"history_in_flight", model_.history_in_flight()},
+            {"history_max_in_flight", model_.history_max_in_flight()},
+            {"websockets", websockets_.stats_json()},
             {"rejections", journal_.rejections_json()},
             {"active_sso_sessions", model_.active_sso_sessions(now)},
             {"brokerage", json::object{{"authenticated", b.authenticated},

@@ -41,6 +41,30 @@ expected<std::vector<std::pair<std::string, std::string>>> parse_url_encoded(std
     return out;
 }
 
+expected<query_params> parse_query(std::string_view query) {
+    auto pairs = parse_url_encoded(query);
+    if (!pairs) return make_error("the query string does not parse: " + pairs.error().message);
+    query_params params;
+    for (auto& [name, value] : *pairs) params.emplace(std::move(name), std::move(value));
+    return params;
+}
+
+std::optional<std::string_view> cookie_value(const http_request& req, std::string_view name) {
+    const auto [first, last] = req.equal_range(http::field::cookie);
+    for (auto field = first; field != last; ++field) {
+        std::string_view rest = field->value();
+        while (!rest.empty()) {
+            const auto semicolon = rest.find(';');
+            std::string_view pair = rest.substr(0, semicolon);
+            rest = semicolon == std::string_view::npos ? std::string_view{} : rest.substr(semicolon + 1);
+            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            const auto eq = pair.find('=');
+            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 std::string media_type(std::string_view content_type) {
     std::string_view type = content_type.substr(0, content_type.find(';'));
     while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back())) != 0) type.remove_suffix(1);

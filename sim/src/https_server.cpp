@@ -30,10 +30,12 @@ void abort_connection(server_stream& stream) {
 }  // namespace
 
 https_server::https_server(asio::io_context& ioc, asio::ssl::context& tls, ibkr_model& model, fault_injector& faults,
-                           request_journal& journal, logger log, https_server_options options)
+                           request_journal& journal, websocket_registry& websockets, logger log,
+                           https_server_options options)
     : model_(model),
       faults_(faults),
       journal_(journal),
+      websockets_(websockets),
       log_(std::move(log)),
       options_(options),
       server_(ioc.get_executor(),
@@ -54,6 +56,7 @@ void https_server::start() { server_.start(); }
 
 void https_server::stop() {
     stopping_ = true;
+    websockets_.drop_all();
     server_.stop();
 }
 
@@ -94,7 +97,20 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
 
     http_response res;
     if (!action || action == fault_action::content_type || action == fault_action::delay) {
-        model_reply reply = model_.handle(req, wall_clock::now());
+        const auto now = wall_clock::now();
+        model_reply reply = model_.handle(req, now);
+        // A logout, a new SSO session or an expiry ends the sockets of the session that ended.
+        if (websockets_.open() > 0)
+            websockets_.close_ended([&](std::string_view bearer) { return model_.sso_bearer_active(bearer, now); });
+        if (reply.orders_changed) websockets_.orders_changed();
+        if (reply.websocket) {
+            connection_takeover takeover = [this, req = std::move(req), grant = std::move(*reply.websocket),
+                                            e = std::move(e), began](server_stream& stream, beast::flat_buffer&) {
+                return serve_websocket(stream, req, grant, e, began);
+            };
+            co_return takeover;
+        }
+        if (reply.holds_history_slot) co_await hold_history_slot(context);
         res = std::move(reply.response);
         e.reason = std::move(reply.reason);
         if (action == fault_action::content_type) res.set(http::field::content_type, "text/html; charset=utf-8");
@@ -115,6 +131,24 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
     e.status = res.result_int();
     record(std::move(e), began);
     co_return res;
+}
+
+asio::awaitable<void> https_server::serve_websocket(server_stream& stream, http_request upgrade,
+                                                    websocket_grant grant, request_event e, steady_time began) {
+    e.status = static_cast<unsigned>(http::status::switching_protocols);
+    record(std::move(e), began);
+    if (stopping_) co_return;
+    ws_connection connection(stream, model_, websockets_, std::move(grant), options_.websocket);
+    co_await connection.run(std::move(upgrade));
+}
+
+asio::awaitable<void> https_server::hold_history_slot(const connection_context& context) {
+    if (options_.history_delay.count() > 0) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(options_.history_delay);
+        co_await timer.async_wait(asio::bind_cancellation_slot(context.closed, use_tuple));
+    }
+    model_.release_history_slot();
 }
 
 asio::awaitable<void> https_server::break_connection(server_stream& stream, fault f, request_event e,

@@ -5,6 +5,9 @@
 #include "sessiond/crypto/base64url.hpp"
 #include "sessiond/server/route_table.hpp"
 
+#include "ibkr_sim/market_data.hpp"
+
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 
@@ -28,7 +31,25 @@ constexpr std::string_view grant_type = "client_credentials";
 constexpr std::string_view assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 constexpr std::string_view token_audience = "/token";
 
-enum class endpoint { token, sso_sessions, validate, ssodh_init, accounts, tickle, auth_status, logout };
+enum class endpoint {
+    token,
+    sso_sessions,
+    validate,
+    ssodh_init,
+    accounts,
+    tickle,
+    auth_status,
+    logout,
+    websocket,
+    portfolio_accounts,
+    portfolio_subaccounts,
+    account_orders,
+    account_trades,
+    pnl_partitioned,
+    snapshot,
+    history,
+    place_order,  // POST /v1/api/iserver/account/{accountId}/orders: matched by order_placement_account()
+};
 
 // Tickle is POST in IBKR's spec, but IBKR's own samples and pacing table use GET and it works: both.
 const route_table<endpoint> routes{
@@ -41,7 +62,37 @@ const route_table<endpoint> routes{
     {http::verb::get, "/v1/api/tickle", endpoint::tickle},
     {http::verb::post, "/v1/api/iserver/auth/status", endpoint::auth_status},
     {http::verb::post, "/v1/api/logout", endpoint::logout},
+    {http::verb::get, "/v1/api/ws", endpoint::websocket},
+    {http::verb::get, "/v1/api/portfolio/accounts", endpoint::portfolio_accounts},
+    {http::verb::get, "/v1/api/portfolio/subaccounts", endpoint::portfolio_subaccounts},
+    {http::verb::get, "/v1/api/iserver/account/orders", endpoint::account_orders},
+    {http::verb::get, "/v1/api/iserver/account/trades", endpoint::account_trades},
+    {http::verb::get, "/v1/api/iserver/account/pnl/partitioned", endpoint::pnl_partitioned},
+    {http::verb::get, "/v1/api/iserver/marketdata/snapshot", endpoint::snapshot},
+    {http::verb::get, "/v1/api/iserver/marketdata/history", endpoint::history},
 };
+
+// IBKR's per-endpoint pacing (gateway reference section 4), on top of the request rate. History's
+// "5 concurrent" is not a window: see max_concurrent_history.
+struct endpoint_pacing {
+    std::string_view path;
+    std::size_t limit;
+    sim_duration window;
+    std::string_view reason;  // of its 429
+};
+constexpr std::array<endpoint_pacing, 6> endpoint_pacing_table{{
+    {"/v1/api/iserver/marketdata/snapshot", 10, std::chrono::seconds(1), "snapshot_rate_limited"},
+    {"/v1/api/iserver/account/orders", 1, std::chrono::seconds(5), "orders_rate_limited"},
+    {"/v1/api/iserver/account/trades", 1, std::chrono::seconds(5), "trades_rate_limited"},
+    {"/v1/api/iserver/account/pnl/partitioned", 1, std::chrono::seconds(5), "pnl_rate_limited"},
+    {"/v1/api/portfolio/accounts", 1, std::chrono::seconds(5), "portfolio_accounts_rate_limited"},
+    {"/v1/api/portfolio/subaccounts", 1, std::chrono::seconds(5), "subaccounts_rate_limited"},
+}};
+
+bool is_iserver(endpoint e) {
+    return e == endpoint::account_orders || e == endpoint::account_trades || e == endpoint::pnl_partitioned ||
+           e == endpoint::snapshot || e == endpoint::history || e == endpoint::place_order;
+}
 
 model_reply reply(http_response res) { return model_reply{std::move(res), {}}; }
 
@@ -105,14 +156,25 @@ std::string openssl_random_bytes(std::size_t n) {
 ibkr_model::user_state::user_state(const model_config& c)
     : tickle_limit(1, c.tickle_min_interval), validate_limit(1, c.validate_min_interval) {
     if (c.max_requests_per_second > 0) request_limit.emplace(c.max_requests_per_second, request_rate_window);
+    if (c.endpoint_limits)
+        for (const auto& p : endpoint_pacing_table)
+            endpoint_limits.emplace(std::string(p.path), sliding_window_limiter(p.limit, p.window));
 }
 
 ibkr_model::ibkr_model(model_config config, rsa_public_key client_key, random_source random)
-    : config_(std::move(config)), client_key_(std::move(client_key)), random_(std::move(random)), user_(config_) {}
+    : config_(std::move(config)),
+      client_key_(std::move(client_key)),
+      random_(std::move(random)),
+      user_(config_),
+      orders_(config_.accounts) {}
 
 model_reply ibkr_model::handle(const http_request& req, wall_time now) {
     std::optional<model_reply> paced = pace(now);
     model_reply r = paced ? std::move(*paced) : serve(req, now);
+    // Every order body that reached IBKR is kept as it came, whatever the answer (429s included).
+    if (req.method() == http::verb::post)
+        if (const auto account = order_placement_account(target_path(req.target())))
+            orders_.record_body({0, std::string(*account), req.body(), r.response.result_int(), r.reason});
     // Every 429 the model answers comes from its own limiters (injected faults never reach it). The
     // box's own 429s restart it: a client that keeps calling stays in.
     if (r.response.result() == http::status::too_many_requests && config_.penalty_box.count() > 0)
@@ -134,26 +196,33 @@ model_reply ibkr_model::serve(const http_request& req, wall_time now) {
     if (req.method() == http::verb::post && !req.has_content_length() && !req.chunked())
         return gateway_error(http::status::length_required, "Length Required", "length_required");
 
-    const auto route = routes.find(req.method(), target_path(req.target()));
-    if (!route.known_path) return gateway_error(http::status::not_found, "Not Found", "not_found");
-    if (route.target == nullptr) {
+    const std::string_view path = target_path(req.target());
+    // The one path with a parameter, the account: matched apart from the table of exact paths.
+    const auto order_account = order_placement_account(path);
+    const auto route = routes.find(req.method(), path);
+    if (!route.known_path && !order_account) return gateway_error(http::status::not_found, "Not Found", "not_found");
+    if (order_account ? req.method() != http::verb::post : route.target == nullptr) {
         auto refused = gateway_error(http::status::method_not_allowed, "Method Not Allowed", "method_not_allowed");
-        refused.response.set(http::field::allow, route.allow);
+        refused.response.set(http::field::allow, order_account ? "POST" : route.allow);
         return refused;
     }
-    const endpoint which = *route.target;
+    const endpoint which = order_account ? endpoint::place_order : *route.target;
     if (maintenance(now))
         return refuse(json_response(http::status::service_unavailable, json::object{{"error", "Service Unavailable"}}),
                       "maintenance");
 
     if (which == endpoint::token) return create_token(req, now);
     if (which == endpoint::sso_sessions) return create_sso_session(req, now);
+    if (which == endpoint::websocket) return accept_websocket(req, now);
 
-    auto user = authorize_sso_bearer(req, now);
+    auto user = authorize_sso_bearer(bearer_token(req), now);
     if (!user) return invalid_sso_bearer(user.error());
     user_state& u = **user;
     settle_idle_brokerage(u, now);
     u.brokerage.last_activity = now;  // any /v1/api request is brokerage activity
+    if (auto limited = pace_endpoint(u, path, now)) return std::move(*limited);
+    if (is_iserver(which))
+        if (auto refused = require_brokerage(u)) return std::move(*refused);
 
     switch (which) {
         case endpoint::validate: return validate(u, now);
@@ -162,8 +231,17 @@ model_reply ibkr_model::serve(const http_request& req, wall_time now) {
         case endpoint::tickle: return tickle(u, now);
         case endpoint::auth_status: return auth_status(u, now);
         case endpoint::logout: return logout(u);
+        case endpoint::portfolio_accounts:
+        case endpoint::portfolio_subaccounts: return portfolio_accounts();
+        case endpoint::account_orders: return account_orders();
+        case endpoint::account_trades: return account_trades();
+        case endpoint::pnl_partitioned: return pnl_partitioned(now);
+        case endpoint::snapshot: return snapshot(req, now);
+        case endpoint::history: return history(req, now);
+        case endpoint::place_order: return place_order(req, *order_account, now);
         case endpoint::token:
-        case endpoint::sso_sessions: break;
+        case endpoint::sso_sessions:
+        case endpoint::websocket: break;
     }
     throw std::logic_error("unrouted IBKR endpoint");
 }
@@ -266,8 +344,8 @@ model_reply ibkr_model::create_sso_session(const http_request& req, wall_time no
 
 // ---- /v1/api (reference section 4) ----
 
-checked<ibkr_model::user_state*> ibkr_model::authorize_sso_bearer(const http_request& req, wall_time now) {
-    const auto token = bearer_token(req);
+checked<ibkr_model::user_state*> ibkr_model::authorize_sso_bearer(std::optional<std::string_view> token,
+                                                                  wall_time now) {
     if (!token) return rejection{401, "missing_bearer", {}};
     if (user_.sso && user_.sso->bearer == *token) {
         if (now < user_.sso->expires) return &user_;
@@ -447,7 +525,141 @@ model_reply ibkr_model::logout(user_state& user) {
     return reply(json_response(http::status::ok, json::object{{"status", true}}));
 }
 
+// ---- trading endpoints (gateway reference sections 2 and 4) ----
+
+std::optional<model_reply> ibkr_model::pace_endpoint(user_state& user, std::string_view path, wall_time now) {
+    const auto limit = user.endpoint_limits.find(path);
+    if (limit == user.endpoint_limits.end() || limit->second.try_acquire(now)) return std::nullopt;
+    const auto* pacing = std::find_if(endpoint_pacing_table.begin(), endpoint_pacing_table.end(),
+                                      [&](const endpoint_pacing& p) { return p.path == path; });
+    return too_many_requests(std::string(pacing->reason));
+}
+
+std::optional<model_reply> ibkr_model::require_brokerage(const user_state& user) const {
+    if (!user.brokerage.authenticated || competing_)
+        return gateway_error(http::status::bad_request, "Bad Request: no bridge", "no_bridge");
+    if (!user.brokerage.established)
+        return gateway_error(http::status::internal_server_error, "Please query /accounts first", "accounts_not_queried");
+    return std::nullopt;
+}
+
+model_reply ibkr_model::accept_websocket(const http_request& req, wall_time now) {
+    if (!boost::beast::websocket::is_upgrade(req))
+        return gateway_error(http::status::bad_request, "Bad Request: WebSocket upgrade required", "websocket_not_upgrade");
+    // As IBKR's OAuth 2.0 WebSocket samples authenticate: ?bearer_token=<SSO bearer>, cookie api=<tickle session>.
+    const auto params = parse_query(target_query(req.target()));
+    std::optional<std::string_view> token;
+    if (params)
+        if (const auto it = params->find("bearer_token"); it != params->end()) token = it->second;
+    auto user = authorize_sso_bearer(token, now);
+    if (!user) return invalid_sso_bearer(user.error());
+    user_state& u = **user;
+    const auto api = cookie_value(req, "api");
+    if (!api) return gateway_error(http::status::unauthorized, "Unauthorized", "websocket_missing_api_cookie");
+    if (*api != u.sso->session_token)
+        return gateway_error(http::status::unauthorized, "Unauthorized", "websocket_wrong_api_cookie");
+    settle_idle_brokerage(u, now);
+    u.brokerage.last_activity = now;
+    ++counters_.websockets_accepted;
+    model_reply r = reply(http_response{http::status::switching_protocols, 11});
+    r.websocket = websocket_grant{u.sso->bearer, u.sso->session_token};
+    return r;
+}
+
+model_reply ibkr_model::portfolio_accounts() const {
+    json::array accounts;
+    for (const auto& id : config_.accounts)
+        accounts.push_back(json::object{{"id", id},
+                                        {"accountId", id},
+                                        {"accountVan", id},
+                                        {"accountTitle", "Simulated account " + id},
+                                        {"displayName", id},
+                                        {"accountAlias", nullptr},
+                                        {"accountStatus", 1'700'000'000'000},
+                                        {"currency", "USD"},
+                                        {"type", config_.login == login_type::paper ? "DEMO" : "INDIVIDUAL"},
+                                        {"tradingType", "PMRGN"},
+                                        {"businessType", "IB_PROP"},
+                                        {"ibEntity", "IBLLC-US"},
+                                        {"faclient", false},
+                                        {"clearingStatus", "O"},
+                                        {"covestor", false},
+                                        {"noClientTrading", false},
+                                        {"trackVirtualFXPortfolio", true},
+                                        {"parent", json::object{{"mmc", json::array{}},
+                                                                {"accountId", ""},
+                                                                {"isMParent", false},
+                                                                {"isMChild", false},
+                                                                {"isMultiplex", false}}},
+                                        {"desc", id}});
+    return reply(json_response(http::status::ok, accounts));
+}
+
+model_reply ibkr_model::account_orders() const { return reply(json_response(http::status::ok, orders_.orders_json())); }
+
+model_reply ibkr_model::account_trades() const { return reply(json_response(http::status::ok, orders_.trades_json())); }
+
+model_reply ibkr_model::pnl_partitioned(wall_time now) const {
+    return reply(json_response(http::status::ok, json::object{{"upnl", orders_.pnl_json(now)}}));
+}
+
+model_reply ibkr_model::snapshot(const http_request& req, wall_time now) const {
+    const auto params = parse_query(target_query(req.target()));
+    if (!params) return gateway_error(http::status::bad_request, params.error().message, "snapshot_bad_query");
+    auto param = [&](std::string_view name) {
+        const auto it = params->find(name);
+        return it == params->end() ? std::string_view{} : std::string_view(it->second);
+    };
+    const auto conids = parse_conids(param("conids"));
+    if (!conids) return gateway_error(http::status::bad_request, conids.error().message, "snapshot_bad_query");
+    const auto fields = parse_fields(param("fields"));
+    if (!fields) return gateway_error(http::status::bad_request, fields.error().message, "snapshot_bad_query");
+    json::array out;
+    for (const auto conid : *conids) out.push_back(market_data_fields(conid, *fields, now));
+    return reply(json_response(http::status::ok, out));
+}
+
+model_reply ibkr_model::history(const http_request& req, wall_time now) {
+    const auto request = parse_history_request(target_query(req.target()));
+    if (!request) return gateway_error(http::status::bad_request, request.error().message, "history_bad_query");
+    if (config_.endpoint_limits && history_in_flight_ >= max_concurrent_history)
+        return too_many_requests("history_concurrency_limited");
+    ++history_in_flight_;
+    history_max_in_flight_ = std::max(history_max_in_flight_, history_in_flight_);
+    model_reply r = reply(json_response(http::status::ok, history_json(*request, now)));
+    r.holds_history_slot = true;
+    return r;
+}
+
+void ibkr_model::release_history_slot() noexcept {
+    if (history_in_flight_ > 0) --history_in_flight_;
+}
+
+model_reply ibkr_model::place_order(const http_request& req, std::string_view account, wall_time now) {
+    if (!orders_.knows_account(account))
+        return gateway_error(http::status::bad_request, "Account " + std::string(account) + " not found",
+                             "unknown_account");
+    auto orders = orders_.parse(account, req.body());
+    if (!orders)
+        return refuse(json_response(http::status::bad_request, json::object{{"error", orders.error().message}}),
+                      "order_rejected");
+    counters_.orders_placed += orders->size();
+    model_reply r = reply(json_response(http::status::ok, orders_.place(std::move(*orders), now)));
+    r.orders_changed = true;
+    return r;
+}
+
 // ---- control ----
+
+void ibkr_model::reset_counters() noexcept {
+    counters_ = {};
+    orders_.clear_received();
+    history_max_in_flight_ = history_in_flight_;
+}
+
+bool ibkr_model::sso_bearer_active(std::string_view bearer, wall_time now) const {
+    return user_.sso && user_.sso->bearer == bearer && now < user_.sso->expires;
+}
 
 void ibkr_model::expire_sessions() {
     // Expiry at the epoch: the next use meets the same path as a naturally expired token.

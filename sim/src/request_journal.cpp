@@ -23,8 +23,10 @@ std::string status_key(std::string_view path, unsigned status) {
 void request_journal::record(request_event e, steady_time at) {
     e.seq = next_seq_++;
     e.t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(at - started_).count();
-    ++calls_[e.path];
-    ++statuses_[status_key(e.path, e.status)];
+    // Paths are the client's to choose: past max_counted_paths distinct ones, new paths count as one.
+    const std::string& counted = calls_.contains(e.path) || calls_.size() < max_counted_paths ? e.path : other_paths;
+    ++calls_[counted];
+    ++statuses_[status_key(counted, e.status)];
     if (!e.reason.empty()) ++rejections_[e.reason];
     events_.push_back(std::move(e));
     if (events_.size() > capacity_) events_.pop_front();

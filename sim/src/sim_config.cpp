@@ -120,13 +120,18 @@ std::optional<std::size_t> parse_whole_number(std::string_view text) {
     return value;
 }
 
-expected<std::size_t> parse_count(std::string_view text) {
+expected<std::size_t> parse_count(std::string_view text, std::size_t least, std::size_t most) {
     const auto n = parse_whole_number(text);
-    if (!n || *n == 0) return make_error("must be a positive integer");
+    if (!n || *n < least || *n > most)
+        return make_error("must be a whole number from " + std::to_string(least) + " to " + std::to_string(most));
     return *n;
 }
 
-constexpr std::size_t max_requests_per_second_limit = 10'000;  // keeps the limiter's memory small
+constexpr std::size_t max_requests_per_second_limit = 10'000;
+constexpr std::size_t max_connections_limit = 1'000'000;
+constexpr std::size_t min_ws_send_queue = 1024;
+constexpr std::size_t max_ws_send_queue = 64 * 1024 * 1024;
+constexpr sim_duration min_market_data_interval{10};  // keeps the limiter's memory small
 
 expected<std::size_t> parse_requests_per_second(std::string_view text) {
     const auto n = parse_whole_number(text);
@@ -167,6 +172,14 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             auto d = parse_seconds(v);
             if (!d) return d.error();
             into = *d;
+            return {};
+        };
+    };
+    auto count_into = [](std::size_t& into, std::size_t least, std::size_t most) {
+        return [&into, least, most](std::string_view v) -> expected<void> {
+            auto n = parse_count(v, least, most);
+            if (!n) return n.error();
+            into = *n;
             return {};
         };
     };
@@ -252,13 +265,12 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"--penalty-box", seconds_into(m.penalty_box)},
         {"--clock-skew", seconds_into(m.clock_skew)},
         {"--max-assertion-life", seconds_into(m.max_assertion_life)},
-        {"--max-connections",
-         [&](std::string_view v) -> expected<void> {
-             auto n = parse_count(v);
-             if (!n) return n.error();
-             s.max_connections = *n;
-             return {};
-         }},
+        {"--max-connections", count_into(s.max_connections, 1, max_connections_limit)},
+        {"--history-delay", seconds_into(s.history_delay)},
+        {"--ws-heartbeat", seconds_into(s.ws_heartbeat)},
+        {"--ws-market-data-interval", seconds_into(s.ws_market_data_interval)},
+        {"--ws-idle-timeout", seconds_into(s.ws_idle_timeout)},
+        {"--ws-send-queue", count_into(s.ws_send_queue, min_ws_send_queue, max_ws_send_queue)},
         {"--server-name", plain_text_into(m.server_name)},
         {"--server-version", plain_text_into(m.server_version)},
         {"--log-level",
@@ -274,6 +286,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"-h", [&] { out.help = true; }},
         {"--no-validate-extends", [&] { m.validate_extends = false; }},
         {"--tickle-extends", [&] { m.tickle_extends = true; }},
+        {"--no-endpoint-limits", [&] { m.endpoint_limits = false; }},
     };
 
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -325,6 +338,10 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         return make_error("--tls-cert/--tls-key replace the generated identity; drop --cert-host, --tls-dir and --ca-out");
     if (m.sso_lifetime.count() == 0) return make_error("--sso-lifetime must be more than 0");
     if (m.token_lifetime.count() == 0) return make_error("--token-lifetime must be more than 0");
+    if (s.ws_heartbeat.count() == 0) return make_error("--ws-heartbeat must be more than 0");
+    if (s.ws_idle_timeout.count() == 0) return make_error("--ws-idle-timeout must be more than 0");
+    if (s.ws_market_data_interval < min_market_data_interval)
+        return make_error("--ws-market-data-interval must be at least 0.01");
     if (s.control.host != "localhost" && !boost::asio::ip::make_address(s.control.host).is_loopback())
         return make_error("--control: " + s.control.host +
                           " is not a loopback address; the control API has no authentication");
@@ -333,7 +350,8 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
 
 std::string usage_text() {
     return R"(ibkr-sim: a local HTTPS stand-in for api.ibkr.com (OAuth 2.0 token, SSO session, /v1/api session
-endpoints) with a control API for fault injection. Durations are seconds; fractions are allowed.
+and trading endpoints, the /v1/api/ws WebSocket) with a control API for fault injection. Durations
+are seconds; fractions are allowed.
 
 Listeners
   --listen HOST:PORT             HTTPS API address (default 127.0.0.1:0)
@@ -372,6 +390,14 @@ Session rules
                                  seconds, restarted by each request meanwhile (default 0 = off)
   --clock-skew S                 how far iat may be in the future (default 30)
   --max-assertion-life S         longest exp - iat of a client assertion (default 300)
+  --no-endpoint-limits           lift IBKR's per-endpoint limits (snapshot 10/s, orders, trades, pnl and
+                                 portfolio 1 per 5 s, history 5 concurrent): for benchmarks only
+  --history-delay S              /iserver/marketdata/history answers this late (default 0)
+WebSocket (/v1/api/ws)
+  --ws-heartbeat S               system topic heartbeat period (default 10)
+  --ws-market-data-interval S    smd update period, at least 0.01 (default 1)
+  --ws-send-queue BYTES          bytes queued for a client before it is cut off (default 1048576)
+  --ws-idle-timeout S            a socket with no frame from the client this long closes (default 90)
 Other
   --server-name NAME, --server-version TEXT   serverInfo in status responses
   --log-level trace|debug|info|warn|error|off (default info)

@@ -21,6 +21,11 @@ expected<tls_identity> identity_for(const server_config& s) {
 https_server_options https_options(const server_config& s) {
     https_server_options o;
     o.max_connections = s.max_connections;
+    o.history_delay = s.history_delay;
+    o.websocket.heartbeat = s.ws_heartbeat;
+    o.websocket.market_data_interval = s.ws_market_data_interval;
+    o.websocket.send_queue_bytes = s.ws_send_queue;
+    o.websocket.idle_timeout = s.ws_idle_timeout;
     return o;
 }
 
@@ -31,8 +36,8 @@ simulator::simulator(asio::io_context& ioc, asio::ssl::context tls, ibkr_model m
     : tls_(std::move(tls)),
       model_(std::move(model)),
       journal_(std::chrono::steady_clock::now()),
-      https_(ioc, tls_, model_, faults_, journal_, log, https_options(config.server)),
-      control_api_(model_, faults_, journal_,
+      https_(ioc, tls_, model_, faults_, journal_, websockets_, log, https_options(config.server)),
+      control_api_(model_, faults_, journal_, websockets_,
                    [this] { return connection_stats{https_.open_connections(), https_.refused_connections()}; }),
       control_(ioc, control_api_, journal_, log, config.server.max_connections) {}
 

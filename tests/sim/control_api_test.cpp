@@ -24,7 +24,7 @@ protected:
     control_api_test()
         : model_(make_config(), rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value()),
           journal_(std::chrono::steady_clock::now()),
-          api_(model_, faults_, journal_, [] { return connection_stats{3, 1}; }) {}
+          api_(model_, faults_, journal_, websockets_, [] { return connection_stats{3, 1}; }) {}
 
     static model_config make_config() {
         model_config c;
@@ -59,6 +59,7 @@ protected:
     ibkr_model model_;
     fault_injector faults_;
     request_journal journal_;
+    websocket_registry websockets_;
     control_api api_;
     wall_time now_ = wall_time{} + 1'800'000'000s;
 };
@@ -90,6 +91,31 @@ TEST_F(control_api_test, switches_reach_the_model) {
     EXPECT_TRUE(model_.competing());
 }
 
+TEST_F(control_api_test, lists_order_bodies_as_received_and_reset_stats_clears_them) {
+    http_request order{http::verb::post, "/v1/api/iserver/account/DU1234567/orders", 11};
+    order.body() = R"({"orders" : []})";
+    order.prepare_payload();
+    ASSERT_EQ(model_.handle(order, now_).reason, "missing_bearer");
+    auto res = call(http::verb::get, "/control/orders");
+    ASSERT_EQ(res.result_int(), 200u);
+    const auto orders = body_of(res).at("orders").as_array();
+    ASSERT_EQ(orders.size(), 1u);
+    EXPECT_EQ(orders[0].at("body"), R"({"orders" : []})");
+    EXPECT_EQ(orders[0].at("account"), "DU1234567");
+    EXPECT_EQ(orders[0].at("status"), 401);
+    EXPECT_EQ(orders[0].at("reason"), "missing_bearer");
+    ASSERT_EQ(call(http::verb::post, "/control/reset-stats").result_int(), 200u);
+    EXPECT_TRUE(body_of(call(http::verb::get, "/control/orders")).at("orders").as_array().empty());
+}
+
+TEST_F(control_api_test, lists_and_drops_websockets) {
+    EXPECT_EQ(body_of(call(http::verb::get, "/control/ws")), (json::object{{"websockets", json::array{}}}));
+    const auto dropped = call(http::verb::post, "/control/ws/drop");
+    ASSERT_EQ(dropped.result_int(), 200u);
+    EXPECT_EQ(body_of(dropped).at("dropped"), 0);
+    EXPECT_EQ(call(http::verb::get, "/control/ws/drop").result_int(), 405u);
+}
+
 TEST_F(control_api_test, state_has_every_documented_field) {
     request_event e;
     e.method = "POST";
@@ -103,7 +129,9 @@ TEST_F(control_api_test, state_has_every_documented_field) {
     for (const auto* field : {"calls", "statuses", "tokens_issued", "sso_sessions_created", "validates", "inits",
                               "accounts", "tickles", "logouts", "rejections", "active_sso_sessions", "brokerage",
                               "competing_session", "maintenance", "maintenance_ends_in_ms", "penalty_box_ends_in_ms",
-                              "penalty_box_violations", "open_connections", "refused_connections", "pending_faults"})
+                              "penalty_box_violations", "open_connections", "refused_connections", "pending_faults",
+                              "orders_placed", "websockets_accepted", "history_in_flight", "history_max_in_flight",
+                              "websockets"})
         EXPECT_TRUE(state.contains(field)) << field;
     EXPECT_EQ(state.at("maintenance"), false);
     EXPECT_TRUE(state.at("maintenance_ends_in_ms").is_null());
@@ -193,7 +221,7 @@ TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_
     c.max_requests_per_second = 1;
     c.penalty_box = 600s;
     ibkr_model model(c, rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value());
-    control_api api(model, faults_, journal_, {});
+    control_api api(model, faults_, journal_, websockets_, {});
     const http_request tickle{http::verb::get, "/v1/api/tickle", 11};
     ASSERT_EQ(model.handle(tickle, now_).reason, "missing_bearer");
     ASSERT_EQ(model.handle(tickle, now_).reason, "global_rate_limited");

@@ -2,6 +2,7 @@
 // protocol, and the session behaviour the daemon has to cope with.
 
 #include "ibkr_sim/ibkr_model.hpp"
+#include "ibkr_sim/market_data.hpp"
 
 #include "ibkr_requests.hpp"
 #include "support/test_keys.hpp"
@@ -113,6 +114,35 @@ protected:
         return send(post("/v1/api/iserver/auth/status", "", "", bearer));
     }
     model_reply logout(std::string_view bearer) { return send(post("/v1/api/logout", "", "", bearer)); }
+
+    // A session ready for trading: SSO bearer, brokerage initialised, /iserver/accounts queried.
+    std::string trading_bearer() {
+        const std::string bearer = sso_bearer();
+        EXPECT_EQ(init(bearer).response.result_int(), 200u);
+        EXPECT_EQ(accounts(bearer).response.result_int(), 200u);
+        return bearer;
+    }
+    model_reply place(std::string_view bearer, std::string_view body, std::string_view account = "DU1234567") {
+        return send(post("/v1/api/iserver/account/" + std::string(account) + "/orders", std::string(body),
+                         "application/json", bearer));
+    }
+    static json::value json_of(const model_reply& r) {
+        boost::system::error_code ec;
+        json::value v = json::parse(r.response.body(), ec);
+        return ec ? json::value() : v;
+    }
+    static http_request websocket_upgrade(std::string_view target, std::string_view cookie) {
+        http_request req{http::verb::get, target, 11};
+        req.set(http::field::connection, "Upgrade");
+        req.set(http::field::upgrade, "websocket");
+        req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+        req.set(http::field::sec_websocket_version, "13");
+        if (!cookie.empty()) req.set(http::field::cookie, cookie);
+        return req;
+    }
+    std::string session_token(std::string_view bearer) {
+        return std::string(body_of(tickle(bearer)).at("session").as_string());
+    }
 
     static json::object tickle_auth_status(const model_reply& r) {
         return body_of(r).at("iserver").at("authStatus").as_object();
@@ -804,7 +834,7 @@ TEST_F(ibkr_model_test, the_request_rate_counts_every_endpoint_and_every_answer)
     (void)sso_bearer();  // requests 1 and 2
     expect_problem(request_token_with(assertion_claims(), "other"), 401, "assertion_wrong_kid");
     expect_problem(request_sso("no-such-token", sso_claims()), 401, "unknown_oauth_token");
-    EXPECT_EQ(send(get("/v1/api/portfolio/accounts")).response.result_int(), 404u);
+    EXPECT_EQ(send(get("/v1/api/iserver/scanner/params")).response.result_int(), 404u);
     EXPECT_EQ(send(get(token_path)).response.result_int(), 405u);  // request 6
     model_->set_maintenance(true);
     for (int i = 7; i <= 10; ++i) EXPECT_EQ(tickle("").reason, "maintenance") << i;
@@ -931,7 +961,7 @@ TEST_F(ibkr_model_test, a_clock_stepped_back_opens_the_penalty_box) {
 }
 
 TEST_F(ibkr_model_test, unknown_path_is_404_and_wrong_method_is_405) {
-    const auto missing = send(get("/v1/api/portfolio/accounts", "x"));
+    const auto missing = send(get("/v1/api/iserver/scanner/params", "x"));
     EXPECT_EQ(missing.response.result_int(), 404u);
     EXPECT_EQ(body_of(missing).at("statusCode"), 404);
     const auto wrong = send(get(token_path));
@@ -968,6 +998,316 @@ TEST_F(ibkr_model_test, full_session_flow_succeeds) {
     EXPECT_EQ(c.accounts, 1u);
     EXPECT_EQ(c.tickles, 1u);
     EXPECT_EQ(c.logouts, 1u);
+}
+
+// ---------------------------------------------------------------- trading endpoints
+
+constexpr std::string_view orders_path = "/v1/api/iserver/account/orders";
+constexpr std::string_view snapshot_path = "/v1/api/iserver/marketdata/snapshot";
+constexpr std::string_view limit_order =
+    R"({"orders":[{"conid":265598,"orderType":"LMT","price":150.5,"side":"BUY","quantity":10,"tif":"DAY","cOID":"a1"}]})";
+constexpr std::string_view market_order =
+    R"({"orders":[{"conid":8314,"orderType":"MKT","side":"SELL","quantity":3,"tif":"DAY"}]})";
+
+TEST_F(ibkr_model_test, portfolio_accounts_lists_the_configured_accounts_without_a_brokerage_session) {
+    const std::string bearer = sso_bearer();
+    const auto r = send(get("/v1/api/portfolio/accounts", bearer));
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    const auto list = json_of(r).as_array();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].at("id"), "DU1234567");
+    EXPECT_EQ(list[0].at("accountId"), "DU1234567");
+    EXPECT_EQ(list[0].at("currency"), "USD");
+    EXPECT_EQ(send(get("/v1/api/portfolio/subaccounts", bearer)).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, trading_endpoints_need_the_sso_bearer) {
+    for (const std::string_view path : {"/v1/api/portfolio/accounts", "/v1/api/iserver/account/orders",
+                                        "/v1/api/iserver/marketdata/snapshot?conids=1&fields=31"})
+        expect_invalid_bearer(send(get(path)), "missing_bearer");
+    expect_invalid_bearer(place("", limit_order), "missing_bearer");
+}
+
+TEST_F(ibkr_model_test, iserver_trading_endpoints_need_an_authenticated_brokerage_then_the_accounts_call) {
+    const std::string bearer = sso_bearer();
+    const auto before_init = send(get(orders_path, bearer));
+    EXPECT_EQ(before_init.response.result_int(), 400u);
+    EXPECT_EQ(before_init.reason, "no_bridge");
+    ASSERT_EQ(init(bearer).response.result_int(), 200u);
+    advance(5s);
+    const auto before_accounts = send(get(orders_path, bearer));
+    EXPECT_EQ(before_accounts.response.result_int(), 500u);
+    EXPECT_EQ(before_accounts.reason, "accounts_not_queried");
+    EXPECT_EQ(body_of(before_accounts).at("error"), "Please query /accounts first");
+    ASSERT_EQ(accounts(bearer).response.result_int(), 200u);
+    advance(5s);
+    EXPECT_EQ(send(get(orders_path, bearer)).response.result_int(), 200u);
+    model_->drop_brokerage();
+    advance(5s);
+    EXPECT_EQ(place(bearer, limit_order).reason, "no_bridge");
+}
+
+TEST_F(ibkr_model_test, places_an_order_and_lists_it) {
+    const std::string bearer = trading_bearer();
+    const auto r = place(bearer, limit_order);
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    EXPECT_TRUE(r.orders_changed);
+    const auto answer = json_of(r).as_array();
+    ASSERT_EQ(answer.size(), 1u);
+    EXPECT_EQ(answer[0].at("order_status"), "Submitted");
+    EXPECT_EQ(answer[0].at("encrypt_message"), "1");
+    const std::string order_id(answer[0].at("order_id").as_string());
+
+    const auto listed = body_of(send(get(orders_path, bearer)));
+    EXPECT_EQ(listed.at("snapshot"), true);
+    const auto orders = listed.at("orders").as_array();
+    ASSERT_EQ(orders.size(), 1u);
+    EXPECT_EQ(std::to_string(orders[0].at("orderId").as_int64()), order_id);
+    EXPECT_EQ(orders[0].at("acct"), "DU1234567");
+    EXPECT_EQ(orders[0].at("conid"), 265598);
+    EXPECT_EQ(orders[0].at("side"), "BUY");
+    EXPECT_EQ(orders[0].at("status"), "Submitted");
+    EXPECT_EQ(orders[0].at("price"), "150.50");
+    EXPECT_EQ(model_->counters().orders_placed, 1u);
+}
+
+TEST_F(ibkr_model_test, a_market_order_fills_and_shows_in_trades) {
+    const std::string bearer = trading_bearer();
+    ASSERT_EQ(place(bearer, market_order).response.result_int(), 200u);
+    const auto trades = json_of(send(get("/v1/api/iserver/account/trades", bearer))).as_array();
+    ASSERT_EQ(trades.size(), 1u);
+    EXPECT_EQ(trades[0].at("conid"), 8314);
+    EXPECT_EQ(trades[0].at("side"), "S");
+    EXPECT_EQ(trades[0].at("size"), 3.0);
+    const auto pnl = body_of(send(get("/v1/api/iserver/account/pnl/partitioned", bearer)));
+    EXPECT_TRUE(pnl.at("upnl").as_object().contains("DU1234567.Core"));
+}
+
+TEST_F(ibkr_model_test, refuses_orders_for_unknown_accounts_and_malformed_orders) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const auto unknown = place(bearer, limit_order, "DU999");
+    EXPECT_EQ(unknown.response.result_int(), 400u);
+    EXPECT_EQ(unknown.reason, "unknown_account");
+    EXPECT_EQ(body_of(unknown).at("error"), "Account DU999 not found");
+    for (const std::string_view body :
+         {R"(not json)", R"({"orders":[]})", R"({"orders":[{"conid":1,"orderType":"LMT","side":"BUY","quantity":1,"tif":"DAY"}]})",
+          R"({"orders":[{"conid":1,"orderType":"MKT","side":"HOLD","quantity":1,"tif":"DAY"}]})",
+          R"({"orders":[{"conid":1,"orderType":"MKT","side":"BUY","quantity":0,"tif":"DAY"}]})",
+          R"({"orders":[{"conid":1,"orderType":"MKT","side":"BUY","quantity":1,"tif":"DAY","acctId":"DU2"}]})"}) {
+        const auto r = place(bearer, body);
+        EXPECT_EQ(r.response.result_int(), 400u) << body;
+        EXPECT_EQ(r.reason, "order_rejected") << body;
+        EXPECT_TRUE(body_of(r).at("error").is_string()) << body;
+    }
+    EXPECT_EQ(model_->orders().size(), 0u);
+}
+
+TEST_F(ibkr_model_test, a_repeated_customer_order_id_is_refused) {
+    const std::string bearer = trading_bearer();
+    ASSERT_EQ(place(bearer, limit_order).response.result_int(), 200u);
+    const auto again = place(bearer, limit_order);
+    EXPECT_EQ(again.response.result_int(), 400u);
+    EXPECT_EQ(body_of(again).at("error"), "Local order ID=a1 is already registered.");
+    EXPECT_EQ(model_->orders().size(), 1u);
+}
+
+TEST_F(ibkr_model_test, keeps_every_order_body_byte_exact_with_its_answer) {
+    const std::string bearer = trading_bearer();
+    const std::string spaced = "{ \"orders\" : [ {\"conid\":8314, \"orderType\":\"MKT\",\"side\":\"BUY\",\"quantity\":1,\"tif\":\"DAY\"} ] }\n";
+    ASSERT_EQ(place(bearer, spaced).response.result_int(), 200u);
+    ASSERT_EQ(place(bearer, limit_order, "DU999").response.result_int(), 400u);
+    const auto& received = model_->orders().received();
+    ASSERT_EQ(received.size(), 2u);
+    EXPECT_EQ(received[0].body, spaced);
+    EXPECT_EQ(received[0].account, "DU1234567");
+    EXPECT_EQ(received[0].status, 200u);
+    EXPECT_EQ(received[1].body, limit_order);
+    EXPECT_EQ(received[1].reason, "unknown_account");
+    for (int i = 0; i < 300; ++i) place(bearer, "x");
+    EXPECT_EQ(model_->orders().received().size(), order_book::max_received_bodies);
+}
+
+TEST_F(ibkr_model_test, the_order_path_takes_only_post) {
+    const std::string bearer = trading_bearer();
+    const auto r = send(get("/v1/api/iserver/account/DU1234567/orders", bearer));
+    EXPECT_EQ(r.response.result_int(), 405u);
+    EXPECT_EQ(r.response[http::field::allow], "POST");
+    EXPECT_EQ(send(get("/v1/api/iserver/account/DU1234567/x/orders", bearer)).response.result_int(), 404u);
+}
+
+TEST_F(ibkr_model_test, snapshot_answers_one_object_per_conid_with_the_fields_asked) {
+    const std::string bearer = trading_bearer();
+    const auto r = send(get(std::string(snapshot_path) + "?conids=265598,8314&fields=31,84,86,9999", bearer));
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    const auto list = json_of(r).as_array();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].at("conid"), 265598);
+    EXPECT_EQ(list[0].at("conidEx"), "265598");
+    EXPECT_EQ(list[0].at("31").as_string(), format_price(last_price_cents(265598, now_)));
+    EXPECT_TRUE(list[1].as_object().contains("84"));
+    EXPECT_FALSE(list[1].as_object().contains("9999"));
+    for (const std::string_view query : {"", "?conids=", "?conids=a", "?conids=1&fields=x"}) {
+        const auto bad = send(get(std::string(snapshot_path) + std::string(query), bearer));
+        EXPECT_EQ(bad.response.result_int(), 400u) << query;
+        EXPECT_EQ(bad.reason, "snapshot_bad_query") << query;
+    }
+}
+
+TEST_F(ibkr_model_test, snapshot_takes_10_per_second) {
+    const std::string target = std::string(snapshot_path) + "?conids=1&fields=31";
+    configure_pacing(0, {});
+    const std::string fresh = trading_bearer();
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(send(get(target, fresh)).response.result_int(), 200u) << i;
+    const auto over = send(get(target, fresh));
+    EXPECT_EQ(over.response.result_int(), 429u);
+    EXPECT_EQ(over.reason, "snapshot_rate_limited");
+    EXPECT_EQ(body_of(over).at("error"), "Too Many Requests");
+    advance(1s);
+    EXPECT_EQ(send(get(target, fresh)).response.result_int(), 200u);
+}
+
+TEST_F(ibkr_model_test, orders_trades_pnl_and_portfolio_take_one_per_5_seconds_each) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const std::pair<std::string_view, std::string_view> paced[] = {
+        {"/v1/api/iserver/account/orders", "orders_rate_limited"},
+        {"/v1/api/iserver/account/trades", "trades_rate_limited"},
+        {"/v1/api/iserver/account/pnl/partitioned", "pnl_rate_limited"},
+        {"/v1/api/portfolio/accounts", "portfolio_accounts_rate_limited"},
+        {"/v1/api/portfolio/subaccounts", "subaccounts_rate_limited"},
+    };
+    for (const auto& [path, reason] : paced) {
+        ASSERT_EQ(send(get(path, bearer)).response.result_int(), 200u) << path;
+        const auto over = send(get(path, bearer));
+        EXPECT_EQ(over.response.result_int(), 429u) << path;
+        EXPECT_EQ(over.reason, reason);
+    }
+    advance(4999ms);
+    EXPECT_EQ(send(get(orders_path, bearer)).reason, "orders_rate_limited");
+    advance(1ms);
+    for (const auto& [path, reason] : paced) EXPECT_EQ(send(get(path, bearer)).response.result_int(), 200u) << path;
+}
+
+TEST_F(ibkr_model_test, an_endpoint_429_closes_the_penalty_box) {
+    configure_pacing(0, 600s);
+    const std::string bearer = trading_bearer();
+    ASSERT_EQ(send(get(orders_path, bearer)).response.result_int(), 200u);
+    ASSERT_EQ(send(get(orders_path, bearer)).reason, "orders_rate_limited");
+    EXPECT_EQ(tickle(bearer).reason, "penalty_box");
+}
+
+TEST_F(ibkr_model_test, endpoint_limits_sit_on_top_of_the_request_rate) {
+    configure_pacing(2, {});
+    const std::string bearer = sso_bearer();  // token + sso: the window is full
+    EXPECT_EQ(send(get("/v1/api/portfolio/accounts", bearer)).reason, "global_rate_limited");
+}
+
+TEST_F(ibkr_model_test, endpoint_limits_can_be_lifted_for_benchmarks) {
+    auto c = default_config();
+    c.max_requests_per_second = 0;
+    c.endpoint_limits = false;
+    configure(c);
+    const std::string bearer = trading_bearer();
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(send(get(orders_path, bearer)).response.result_int(), 200u) << i;
+}
+
+TEST_F(ibkr_model_test, history_answers_period_over_bar_bars_in_ibkr_shape) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const auto r = send(get("/v1/api/iserver/marketdata/history?conid=265598&period=2d&bar=1h", bearer));
+    ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    EXPECT_TRUE(r.holds_history_slot);
+    model_->release_history_slot();
+    const auto body = body_of(r);
+    const auto data = body.at("data").as_array();
+    ASSERT_EQ(data.size(), 48u);
+    for (const std::string_view key : {"o", "c", "h", "l", "v", "t"}) EXPECT_TRUE(data[0].as_object().contains(key));
+    EXPECT_EQ(data[1].at("t").as_int64() - data[0].at("t").as_int64(), 3'600'000);
+    EXPECT_EQ(body.at("timePeriod"), "2d");
+    EXPECT_EQ(body.at("barLength"), 3600);
+    for (const std::string_view q : {"conid=x&period=1d&bar=1h", "conid=1&period=1q&bar=1h", "conid=1&period=1d&bar=1y"}) {
+        const auto bad = send(get("/v1/api/iserver/marketdata/history?" + std::string(q), bearer));
+        EXPECT_EQ(bad.response.result_int(), 400u) << q;
+        EXPECT_EQ(bad.reason, "history_bad_query");
+        EXPECT_FALSE(bad.holds_history_slot);
+    }
+}
+
+TEST_F(ibkr_model_test, history_can_be_asked_for_a_body_of_several_mebibytes_and_caps_its_bars) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const auto r = send(get("/v1/api/iserver/marketdata/history?conid=1&period=100d&bar=1min", bearer));
+    ASSERT_EQ(r.response.result_int(), 200u);
+    model_->release_history_slot();
+    EXPECT_EQ(body_of(r).at("data").as_array().size(), max_history_bars);
+    EXPECT_GT(r.response.body().size(), 3u * 1024 * 1024);
+}
+
+TEST_F(ibkr_model_test, history_takes_5_concurrent_requests) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const std::string target = "/v1/api/iserver/marketdata/history?conid=1&period=1d&bar=1h";
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(send(get(target, bearer)).holds_history_slot) << i;
+    const auto sixth = send(get(target, bearer));
+    EXPECT_EQ(sixth.response.result_int(), 429u);
+    EXPECT_EQ(sixth.reason, "history_concurrency_limited");
+    EXPECT_EQ(model_->history_in_flight(), 5u);
+    model_->release_history_slot();
+    EXPECT_EQ(send(get(target, bearer)).response.result_int(), 200u);
+    EXPECT_EQ(model_->history_max_in_flight(), 5u);
+}
+
+// ---------------------------------------------------------------- WebSocket upgrade
+
+TEST_F(ibkr_model_test, grants_a_websocket_with_the_bearer_in_the_query_and_the_session_cookie) {
+    const std::string bearer = trading_bearer();
+    const std::string session = session_token(bearer);
+    const auto r = send(websocket_upgrade("/v1/api/ws?bearer_token=" + bearer, "x=1; api=" + session));
+    ASSERT_TRUE(r.websocket.has_value()) << r.response.body();
+    EXPECT_EQ(r.websocket->bearer, bearer);
+    EXPECT_EQ(r.websocket->session_token, session);
+    EXPECT_EQ(r.response.result_int(), 101u);
+    EXPECT_TRUE(r.reason.empty());
+    EXPECT_EQ(model_->counters().websockets_accepted, 1u);
+}
+
+TEST_F(ibkr_model_test, refuses_a_websocket_upgrade_without_both_credentials) {
+    configure_pacing(0, {});
+    const std::string bearer = trading_bearer();
+    const std::string session = session_token(bearer);
+    const struct {
+        std::string target;
+        std::string cookie;
+        std::string_view reason;
+    } cases[] = {
+        {"/v1/api/ws", "api=" + session, "missing_bearer"},
+        {"/v1/api/ws?bearer_token=nope", "api=" + session, "unknown_bearer"},
+        {"/v1/api/ws?bearer_token=" + bearer, "", "websocket_missing_api_cookie"},
+        {"/v1/api/ws?bearer_token=" + bearer, "api=other", "websocket_wrong_api_cookie"},
+        {"/v1/api/ws?bearer_token=" + bearer, "api={\"session\":\"" + session + "\"}", "websocket_wrong_api_cookie"},
+    };
+    for (const auto& c : cases) {
+        const auto r = send(websocket_upgrade(c.target, c.cookie));
+        EXPECT_FALSE(r.websocket.has_value()) << c.reason;
+        EXPECT_EQ(r.response.result_int(), 401u) << c.reason;
+        EXPECT_EQ(r.reason, c.reason);
+        EXPECT_EQ(body_of(r).at("statusCode"), 401);
+    }
+    // An Authorization header does not stand in for the query (no IBKR sample sends one on the upgrade).
+    auto with_header = websocket_upgrade("/v1/api/ws", "api=" + session);
+    with_header.set(http::field::authorization, "Bearer " + bearer);
+    EXPECT_EQ(send(with_header).reason, "missing_bearer");
+    const auto plain = send(get("/v1/api/ws?bearer_token=" + bearer));
+    EXPECT_EQ(plain.response.result_int(), 400u);
+    EXPECT_EQ(plain.reason, "websocket_not_upgrade");
+}
+
+TEST_F(ibkr_model_test, a_websocket_bearer_stops_being_active_with_its_session) {
+    const std::string bearer = sso_bearer();
+    EXPECT_TRUE(model_->sso_bearer_active(bearer, now_));
+    model_->expire_sessions();
+    EXPECT_FALSE(model_->sso_bearer_active(bearer, now_));
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 
 namespace sessiond::sim::requests {
@@ -66,6 +68,51 @@ form_fields with_field(form_fields fields, std::string_view name, std::string va
     std::erase_if(fields, [&](const auto& f) { return f.first == name; });
     if (!remove) fields.emplace_back(std::string(name), std::move(value));
     return fields;
+}
+
+using sessiond::testing::http_client;
+using sessiond::testing::http_request_options;
+
+http_request_options with_bearer(std::string_view bearer, std::optional<std::string> content_type) {
+    http_request_options o;
+    o.headers.emplace_back("Authorization", "Bearer " + std::string(bearer));
+    o.content_type = std::move(content_type);
+    return o;
+}
+
+std::string open_sso_session(http_client& client) {
+    const client_identity id;
+    const auto now = std::chrono::system_clock::now();
+    http_request_options form;
+    form.content_type = "application/x-www-form-urlencoded";
+    auto token = client.post("/oauth2/api/v1/token", form_body(token_form(id, sign(assertion_claims(id, now), "main"))), form);
+    EXPECT_TRUE(token.has_value()) << (token ? "" : token.error().message);
+    if (!token) return {};
+    EXPECT_EQ(token->status, 200u) << token->body;
+    const std::string access_token(token->json().at("access_token").as_string());
+    auto sso = client.post("/gw/api/v1/sso-sessions", sign(sso_claims(id, now), "main"),
+                           with_bearer(access_token, "application/jwt"));
+    EXPECT_TRUE(sso.has_value()) << (sso ? "" : sso.error().message);
+    if (!sso) return {};
+    EXPECT_EQ(sso->status, 200u) << sso->body;
+    return std::string(sso->json().at("access_token").as_string());
+}
+
+void establish_brokerage(http_client& client, std::string_view bearer) {
+    auto init = client.post_json("/v1/api/iserver/auth/ssodh/init",
+                                 boost::json::object{{"publish", true}, {"compete", true}}, with_bearer(bearer));
+    ASSERT_TRUE(init.has_value()) << init.error().message;
+    ASSERT_EQ(init->status, 200u) << init->body;
+    auto accounts = client.get("/v1/api/iserver/accounts", with_bearer(bearer));
+    ASSERT_TRUE(accounts.has_value()) << accounts.error().message;
+    ASSERT_EQ(accounts->status, 200u) << accounts->body;
+}
+
+std::string tickle_session(http_client& client, std::string_view bearer) {
+    auto tickle = client.post("/v1/api/tickle", "", with_bearer(bearer));
+    EXPECT_TRUE(tickle.has_value()) << (tickle ? "" : tickle.error().message);
+    if (!tickle || tickle->status != 200) return {};
+    return std::string(tickle->json().at("session").as_string());
 }
 
 }  // namespace sessiond::sim::requests

@@ -2,12 +2,14 @@
 // What a correct IBKR client sends, built with the project's own JWS signer, so that each test can
 // break exactly one thing.
 
+#include "support/http_client.hpp"
 #include "support/test_keys.hpp"
 
 #include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,5 +46,17 @@ form_fields token_form(const client_identity& id, std::string assertion);
 std::string form_body(const form_fields& fields);
 // Replaces (or, with an empty value and remove = true, removes) a field.
 form_fields with_field(form_fields fields, std::string_view name, std::string value, bool remove = false);
+
+// ---- over a real connection (an http_client to the simulator) ----
+
+// Authorization: Bearer <bearer>, and the Content-Type if given.
+sessiond::testing::http_request_options with_bearer(std::string_view bearer,
+                                                    std::optional<std::string> content_type = std::nullopt);
+// Steps 1 and 2 as the daemon performs them; returns the SSO bearer (empty, with a test failure, if refused).
+std::string open_sso_session(sessiond::testing::http_client& client);
+// ssodh/init and /iserver/accounts: the brokerage session is ready for /iserver calls.
+void establish_brokerage(sessiond::testing::http_client& client, std::string_view bearer);
+// The "session" value /tickle returns.
+std::string tickle_session(sessiond::testing::http_client& client, std::string_view bearer);
 
 }  // namespace sessiond::sim::requests

@@ -101,6 +101,32 @@ TEST_F(sim_config_test, reads_the_request_rate_limit_and_the_penalty_box) {
     EXPECT_EQ(r->config.model.max_requests_per_second, 10000u);
 }
 
+TEST_F(sim_config_test, reads_the_trading_and_websocket_flags_with_ibkr_defaults) {
+    const auto defaults = parse({});
+    ASSERT_TRUE(defaults.has_value()) << defaults.error().message;
+    EXPECT_TRUE(defaults->config.model.endpoint_limits);
+    EXPECT_EQ(defaults->config.server.history_delay, 0s);
+    EXPECT_EQ(defaults->config.server.ws_heartbeat, 10s);
+    EXPECT_EQ(defaults->config.server.ws_market_data_interval, 1s);
+    EXPECT_EQ(defaults->config.server.ws_send_queue, 1024u * 1024);
+    EXPECT_EQ(defaults->config.server.ws_idle_timeout, 90s);
+
+    const auto r = parse({"--no-endpoint-limits", "--history-delay", "0.5", "--ws-heartbeat=0.2",
+                          "--ws-market-data-interval", "0.01", "--ws-send-queue", "4096", "--ws-idle-timeout", "5"});
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_FALSE(r->config.model.endpoint_limits);
+    EXPECT_EQ(r->config.server.history_delay, 500ms);
+    EXPECT_EQ(r->config.server.ws_heartbeat, 200ms);
+    EXPECT_EQ(r->config.server.ws_market_data_interval, 10ms);
+    EXPECT_EQ(r->config.server.ws_send_queue, 4096u);
+    EXPECT_EQ(r->config.server.ws_idle_timeout, 5s);
+
+    EXPECT_NE(error_of({"--ws-heartbeat", "0"}).find("--ws-heartbeat"), std::string::npos);
+    EXPECT_NE(error_of({"--ws-idle-timeout", "0"}).find("--ws-idle-timeout"), std::string::npos);
+    EXPECT_NE(error_of({"--ws-market-data-interval", "0.001"}).find("--ws-market-data-interval"), std::string::npos);
+    EXPECT_NE(error_of({"--ws-send-queue", "10"}).find("--ws-send-queue"), std::string::npos);
+}
+
 TEST_F(sim_config_test, derives_the_public_key_from_a_private_key_file) {
     const auto private_key = dir_.write("private.pem", shared_rsa_key().pkcs1_pem).string();
     const auto r = parse({"--client-public-key", private_key}, false);

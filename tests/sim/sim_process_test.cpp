@@ -30,9 +30,10 @@ using sessiond::testing::sim_options;
 using sessiond::testing::sim_process;
 using sessiond::testing::subprocess;
 using sessiond::testing::subprocess_options;
+using requests::open_sso_session;
+using requests::with_bearer;
 
 constexpr std::string_view token_path = "/oauth2/api/v1/token";
-constexpr std::string_view sso_path = "/gw/api/v1/sso-sessions";
 constexpr std::string_view tickle_path = "/v1/api/tickle";
 
 std::string read_file(const std::filesystem::path& p) {
@@ -42,34 +43,10 @@ std::string read_file(const std::filesystem::path& p) {
     return s.str();
 }
 
-http_request_options with_bearer(std::string_view bearer, std::optional<std::string> content_type = std::nullopt) {
-    http_request_options o;
-    o.headers.emplace_back("Authorization", "Bearer " + std::string(bearer));
-    o.content_type = std::move(content_type);
-    return o;
-}
-
 http_request_options form() {
     http_request_options o;
     o.content_type = "application/x-www-form-urlencoded";
     return o;
-}
-
-// Steps 1 and 2 as the daemon performs them; returns the SSO bearer.
-std::string open_sso_session(http_client& client) {
-    const requests::client_identity id;
-    const auto now = std::chrono::system_clock::now();
-    auto token = client.post(token_path, requests::form_body(requests::token_form(id, requests::sign(requests::assertion_claims(id, now), "main"))), form());
-    EXPECT_TRUE(token.has_value()) << (token ? "" : token.error().message);
-    if (!token) return {};
-    EXPECT_EQ(token->status, 200u) << token->body;
-    const std::string access_token(token->json().at("access_token").as_string());
-    auto sso = client.post(sso_path, requests::sign(requests::sso_claims(id, now), "main"),
-                           with_bearer(access_token, "application/jwt"));
-    EXPECT_TRUE(sso.has_value()) << (sso ? "" : sso.error().message);
-    if (!sso) return {};
-    EXPECT_EQ(sso->status, 200u) << sso->body;
-    return std::string(sso->json().at("access_token").as_string());
 }
 
 // Polls /control/state (control requests never count as IBKR requests) until `done` or the timeout:

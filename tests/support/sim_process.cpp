@@ -90,6 +90,10 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
         {"--clock-skew", &options_.clock_skew},
         {"--max-assertion-life", &options_.max_assertion_life},
         {"--penalty-box", &options_.penalty_box},
+        {"--history-delay", &options_.history_delay},
+        {"--ws-heartbeat", &options_.ws_heartbeat},
+        {"--ws-market-data-interval", &options_.ws_market_data_interval},
+        {"--ws-idle-timeout", &options_.ws_idle_timeout},
     };
     for (const auto& [flag, value] : durations) {
         if (!value->has_value()) continue;
@@ -100,6 +104,11 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
         argv.emplace_back("--max-requests-per-second");
         argv.push_back(std::to_string(*options_.max_requests_per_second));
     }
+    if (options_.ws_send_queue) {
+        argv.emplace_back("--ws-send-queue");
+        argv.push_back(std::to_string(*options_.ws_send_queue));
+    }
+    if (!options_.endpoint_limits) argv.emplace_back("--no-endpoint-limits");
     if (!options_.validate_extends) argv.emplace_back("--no-validate-extends");
     if (options_.tickle_extends) argv.emplace_back("--tickle-extends");
     if (options_.cert_host) {
@@ -171,41 +180,48 @@ void sim_process::nightly_reset(std::chrono::milliseconds maintenance) {
     control_post("/control/nightly-reset", &body);
 }
 
-boost::json::object sim_process::state() {
+boost::json::object sim_process::control_get(std::string_view target) {
     http_request_options options;
     options.timeout = control_timeout;
-    auto res = control_client()->get("/control/state", options);
+    auto res = control_client()->get(target, options);
     if (!res || res->status != 200 || !res->json().is_object()) {
-        ADD_FAILURE() << "control /control/state failed: " << (res ? res->body : res.error().message);
+        ADD_FAILURE() << "control " << target << " failed: " << (res ? res->body : res.error().message);
         return {};
     }
     return res->json().as_object();
+}
+
+boost::json::object sim_process::state() { return control_get("/control/state"); }
+
+boost::json::array sim_process::order_bodies() {
+    const auto answer = control_get("/control/orders");
+    const auto* orders = answer.if_contains("orders");
+    return orders != nullptr && orders->is_array() ? orders->as_array() : boost::json::array{};
+}
+
+boost::json::array sim_process::websockets() {
+    const auto answer = control_get("/control/ws");
+    const auto* sockets = answer.if_contains("websockets");
+    return sockets != nullptr && sockets->is_array() ? sockets->as_array() : boost::json::array{};
+}
+
+std::uint64_t sim_process::drop_websockets() {
+    const auto answer = control_post("/control/ws/drop", nullptr);
+    const auto* dropped = answer.if_contains("dropped");
+    return dropped != nullptr && dropped->is_number() ? dropped->to_number<std::uint64_t>() : 0;
 }
 
 std::vector<std::string> sim_process::issued_tokens() {
     std::vector<std::string> out;
     if (!running()) return out;
-    http_request_options options;
-    options.timeout = control_timeout;
-    auto res = control_client()->get("/control/issued-tokens", options);
-    if (!res || res->status != 200 || !res->json().is_object()) {
-        ADD_FAILURE() << "control /control/issued-tokens failed: " << (res ? res->body : res.error().message);
-        return out;
-    }
-    const boost::json::value body = res->json();
-    for (const auto& t : body.as_object().at("tokens").as_array()) out.emplace_back(t.as_string());
+    const auto body = control_get("/control/issued-tokens");
+    if (const auto* tokens = body.if_contains("tokens"); tokens != nullptr && tokens->is_array())
+        for (const auto& t : tokens->as_array()) out.emplace_back(t.as_string());
     return out;
 }
 
 boost::json::object sim_process::events(std::uint64_t since) {
-    http_request_options options;
-    options.timeout = control_timeout;
-    auto res = control_client()->get("/control/events?since=" + std::to_string(since), options);
-    if (!res || res->status != 200 || !res->json().is_object()) {
-        ADD_FAILURE() << "control /control/events failed: " << (res ? res->body : res.error().message);
-        return {};
-    }
-    return res->json().as_object();
+    return control_get("/control/events?since=" + std::to_string(since));
 }
 
 bool sim_process::await_calls(std::string_view path, std::uint64_t count, std::chrono::milliseconds timeout,

@@ -6,6 +6,7 @@
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -40,6 +41,13 @@ struct sim_options {
     std::optional<double> clock_skew;
     std::optional<double> max_assertion_life;
     std::optional<double> penalty_box;
+    // --history-delay, --ws-heartbeat, --ws-market-data-interval, --ws-idle-timeout (seconds).
+    std::optional<double> history_delay;
+    std::optional<double> ws_heartbeat;
+    std::optional<double> ws_market_data_interval;
+    std::optional<double> ws_idle_timeout;
+    std::optional<std::size_t> ws_send_queue;  // bytes
+    bool endpoint_limits = true;               // false: --no-endpoint-limits (benchmarks only)
     // IBKR requests per sliding second; unset leaves the simulator's default (10), 0 = no limit.
     std::optional<unsigned> max_requests_per_second;
     bool validate_extends = true;
@@ -84,6 +92,13 @@ public:
     void reset_stats();
     boost::json::object state();
     boost::json::object events(std::uint64_t since = 0);
+    // The bodies that reached POST /v1/api/iserver/account/{id}/orders, oldest first:
+    // [{"seq","account","body","status","reason"}].
+    boost::json::array order_bodies();
+    // The open WebSockets: [{"id","subscriptions":{"authenticated","smd","sor","spl","str"},"queued_bytes"}].
+    boost::json::array websockets();
+    // Closes every open WebSocket abruptly; returns how many.
+    std::uint64_t drop_websockets();
     // Every token the simulator handed out: what the daemon must never print.
     std::vector<std::string> issued_tokens();
     // True once `count` requests to path (with that status, if given) were recorded; false at the timeout.
@@ -103,6 +118,8 @@ public:
 private:
     void start(std::optional<std::uint16_t> https_port);
     boost::json::object control_post(std::string_view target, const boost::json::value* body);
+    // A GET to the control API whose answer is a JSON object; fails the test (and returns {}) otherwise.
+    boost::json::object control_get(std::string_view target);
 
     sim_options options_;
     temp_dir dir_;

@@ -8,6 +8,7 @@
 #include "ibkr_sim/ibkr_model.hpp"
 #include "ibkr_sim/request_journal.hpp"
 #include "ibkr_sim/sim_config.hpp"
+#include "ibkr_sim/websocket_registry.hpp"
 
 #include "sessiond/core/error.hpp"
 #include "sessiond/server/route_table.hpp"
@@ -51,7 +52,8 @@ class control_api {
 public:
     using connection_source = std::function<connection_stats()>;
 
-    control_api(ibkr_model& model, fault_injector& faults, request_journal& journal, connection_source connections);
+    control_api(ibkr_model& model, fault_injector& faults, request_journal& journal, websocket_registry& websockets,
+                connection_source connections);
 
     // Every control request except GET /control/await, which the control server waits for.
     http_response handle(const http_request& req, wall_time now);
@@ -78,10 +80,16 @@ private:
     http_response events(const http_request& req, wall_time now);
     http_response issued_tokens(const http_request& req, wall_time now);
     http_response awaited_elsewhere(const http_request& req, wall_time now);
+    http_response order_bodies(const http_request& req, wall_time now);
+    http_response list_websockets(const http_request& req, wall_time now);
+    http_response drop_websockets(const http_request& req, wall_time now);
+    // The sockets of sessions that a control action ended close with them.
+    void close_ended_websockets(wall_time now);
 
     ibkr_model& model_;
     fault_injector& faults_;
     request_journal& journal_;
+    websocket_registry& websockets_;
     connection_source connections_;
     const route_table<endpoint> routes_;
 };

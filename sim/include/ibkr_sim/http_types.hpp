@@ -8,6 +8,8 @@
 #include "sessiond/core/error.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +31,13 @@ std::string_view target_query(std::string_view target);
 // The decoded name=value pairs of a query string or an application/x-www-form-urlencoded body, in
 // order ('+' is a space). Fails on malformed percent-encoding.
 expected<std::vector<std::pair<std::string, std::string>>> parse_url_encoded(std::string_view text);
+
+// A query string's parameters, decoded; a repeated name keeps its first value.
+using query_params = std::map<std::string, std::string, std::less<>>;
+expected<query_params> parse_query(std::string_view query);
+
+// The value of cookie `name` in the request's Cookie header(s), as sent.
+std::optional<std::string_view> cookie_value(const http_request& req, std::string_view name);
 
 // "Application/JSON; charset=utf-8" -> "application/json"
 std::string media_type(std::string_view content_type);

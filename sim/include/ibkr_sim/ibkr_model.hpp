@@ -7,6 +7,7 @@
 // `now` gives the same answer.
 
 #include "ibkr_sim/http_types.hpp"
+#include "ibkr_sim/order_book.hpp"
 #include "ibkr_sim/rate_limiter.hpp"
 #include "ibkr_sim/rsa_public_key.hpp"
 #include "ibkr_sim/sim_config.hpp"
@@ -28,9 +29,22 @@ namespace sessiond::sim {
 using random_source = std::function<std::string(std::size_t)>;
 std::string openssl_random_bytes(std::size_t n);
 
+// What a WebSocket upgrade to /v1/api/ws was granted with: the I/O layer accepts the upgrade and
+// keeps these to check the session's {"session":...} message and to end the socket with the session.
+struct websocket_grant {
+    std::string bearer;
+    std::string session_token;
+};
+
 struct model_reply {
     http_response response;
     std::string reason;  // why the request was refused; empty when it was served
+    // A history request in flight: the caller answers it and then calls release_history_slot().
+    bool holds_history_slot = false;
+    // Orders were placed: WebSocket subscribers of sor/str/spl get an update.
+    bool orders_changed = false;
+    // An accepted WebSocket upgrade (the response is a placeholder 101; the I/O layer answers it).
+    std::optional<websocket_grant> websocket;
 };
 
 struct brokerage_status {
@@ -49,6 +63,8 @@ struct model_counters {
     std::uint64_t accounts = 0;
     std::uint64_t tickles = 0;
     std::uint64_t logouts = 0;
+    std::uint64_t orders_placed = 0;
+    std::uint64_t websockets_accepted = 0;
     // Not an operation: requests that arrived while the penalty box was closed (each one got 429).
     std::uint64_t penalty_box_violations = 0;
 };
@@ -68,7 +84,10 @@ public:
     // IBKR's daily reset: every session ends now (expire_sessions, and the competing platform's
     // brokerage session too), then maintenance for `maintenance` (none when 0).
     void nightly_reset(wall_time now, sim_duration maintenance);
-    void reset_counters() noexcept { counters_ = {}; }
+    // Resets the counters and the received order bodies (not the orders, nor the limiters).
+    void reset_counters() noexcept;
+    // Ends a history request that held a slot of the 5 concurrent ones.
+    void release_history_slot() noexcept;
 
     [[nodiscard]] const model_counters& counters() const noexcept { return counters_; }
     [[nodiscard]] std::size_t active_sso_sessions(wall_time now) const;
@@ -80,6 +99,12 @@ public:
     // Until the penalty box opens; nullopt when it is open.
     [[nodiscard]] std::optional<sim_duration> penalty_box_left(wall_time now) const noexcept;
     [[nodiscard]] const model_config& config() const noexcept { return config_; }
+    [[nodiscard]] const order_book& orders() const noexcept { return orders_; }
+    // Whether `bearer` is the user's SSO bearer and its session has not ended.
+    [[nodiscard]] bool sso_bearer_active(std::string_view bearer, wall_time now) const;
+    [[nodiscard]] std::size_t history_in_flight() const noexcept { return history_in_flight_; }
+    [[nodiscard]] std::size_t history_max_in_flight() const noexcept { return history_max_in_flight_; }
+    static constexpr std::size_t max_concurrent_history = 5;
     // Every access token and SSO bearer handed out (the latest 1024), so that tests can prove the
     // daemon never prints one. The simulator's tokens protect nothing.
     [[nodiscard]] const std::deque<std::string>& issued_tokens() const noexcept { return issued_tokens_; }
@@ -114,6 +139,8 @@ private:
         std::optional<sliding_window_limiter> request_limit;  // all endpoints together; none when 0
         sliding_window_limiter tickle_limit;
         sliding_window_limiter validate_limit;
+        // IBKR's per-endpoint table (section 4 of the gateway reference), by path; empty when switched off.
+        std::map<std::string, sliding_window_limiter, std::less<>> endpoint_limits;
     };
 
     // The answer for a request that passed the pacing: 411, 404/405, maintenance, the endpoint.
@@ -128,9 +155,22 @@ private:
     model_reply tickle(user_state& user, wall_time now);
     model_reply auth_status(const user_state& user, wall_time now) const;
     model_reply logout(user_state& user);
+    model_reply accept_websocket(const http_request& req, wall_time now);
+    model_reply portfolio_accounts() const;
+    model_reply account_orders() const;
+    model_reply account_trades() const;
+    model_reply pnl_partitioned(wall_time now) const;
+    model_reply snapshot(const http_request& req, wall_time now) const;
+    model_reply history(const http_request& req, wall_time now);
+    model_reply place_order(const http_request& req, std::string_view account, wall_time now);
+    // The endpoint's own pacing (snapshot 10/s, orders 1/5 s ...): a 429 or nothing.
+    std::optional<model_reply> pace_endpoint(user_state& user, std::string_view path, wall_time now);
+    // /iserver/* beyond /iserver/accounts: a 400 "no bridge" without a brokerage session, a 500
+    // "Please query /accounts first" before /iserver/accounts, or nothing.
+    std::optional<model_reply> require_brokerage(const user_state& user) const;
 
     // The user whose active SSO bearer the request carries, or the 401 IBKR answers.
-    checked<user_state*> authorize_sso_bearer(const http_request& req, wall_time now);
+    checked<user_state*> authorize_sso_bearer(std::optional<std::string_view> bearer, wall_time now);
     std::optional<rejection> authorize_oauth_token(const http_request& req, wall_time now);
 
     void end_sso_session(user_state& user, std::string_view why);
@@ -156,6 +196,9 @@ private:
     // IBKR boxes the violating IP address; the simulator has one client, so the box is global.
     std::optional<time_span> penalty_box_;
     model_counters counters_;
+    order_book orders_;
+    std::size_t history_in_flight_ = 0;
+    std::size_t history_max_in_flight_ = 0;
 };
 
 }  // namespace sessiond::sim

@@ -29,6 +29,10 @@ struct request_event {
 
 class request_journal {
 public:
+    // Distinct paths counted one by one; further paths are counted together under other_paths.
+    static constexpr std::size_t max_counted_paths = 1000;
+    inline static const std::string other_paths = "(other)";
+
     using steady_time = std::chrono::steady_clock::time_point;
     using listener = std::function<void()>;
 

@@ -45,6 +45,9 @@ struct model_config {
     std::size_t max_requests_per_second = 10;
     // After any 429 of the simulator's own limiters, every IBKR request gets 429 this long; 0 = off.
     sim_duration penalty_box{};
+    // IBKR's per-endpoint limits (snapshot 10/s, orders/trades/pnl/portfolio 1 per 5 s, history 5
+    // concurrent); off only for benchmarks (--no-endpoint-limits).
+    bool endpoint_limits = true;
     sim_duration clock_skew{std::chrono::seconds(30)};
     sim_duration max_assertion_life{std::chrono::seconds(300)};
 
@@ -63,6 +66,14 @@ struct server_config {
     std::optional<std::string> tls_key;
     std::optional<std::string> tls_dir;
     std::size_t max_connections = 256;
+    // /iserver/marketdata/history answers this late, so that concurrent requests exist (0 = at once).
+    sim_duration history_delay{};
+    // WebSocket: system heartbeat period, market data (smd) update period, the most bytes queued for a
+    // client before it is cut off, and how long without any frame from the client before it is closed.
+    sim_duration ws_heartbeat{std::chrono::seconds(10)};
+    sim_duration ws_market_data_interval{std::chrono::seconds(1)};
+    std::size_t ws_send_queue = 1024 * 1024;
+    sim_duration ws_idle_timeout{std::chrono::seconds(90)};
     spdlog::level::level_enum log_level = spdlog::level::info;
 };
 

@@ -9,6 +9,7 @@
 #include "ibkr_sim/ibkr_model.hpp"
 #include "ibkr_sim/request_journal.hpp"
 #include "ibkr_sim/sim_config.hpp"
+#include "ibkr_sim/websocket_registry.hpp"
 
 #include "sessiond/core/error.hpp"
 #include "sessiond/log/log.hpp"
@@ -47,6 +48,7 @@ private:
     ibkr_model model_;
     fault_injector faults_;
     request_journal journal_;
+    websocket_registry websockets_;
     https_server https_;
     control_api control_api_;
     control_server control_;
