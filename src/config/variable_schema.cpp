@@ -79,9 +79,9 @@ constexpr variable_row schema[] = {
      .doc = "the daemon's HTTP API: HOST:PORT or [IPv6]:PORT; port 0 picks a free one"},
     {.name = "SESSIOND_API_TOKEN", .secret = true, .parser = identifier, .default_value = "",
      .doc = "bearer token for POST /api/ibkr/test (at least 16 characters)"},
-    {.name = "IBKR_MAX_REQUESTS_PER_SECOND", .parser = count, .bounds = {1, false, max_requests_per_second},
+    {.name = "IBKR_MAX_REQUESTS_PER_SECOND", .parser = count, .bounds = {0, false, max_requests_per_second},
      .count = &session_options::max_requests_per_second, .limit = ten_requests_per_second, .default_value = "10",
-     .doc = "all calls together, in any second"},
+     .doc = "all calls together, in any second; 0: no global limit (ibkr-sim only, e.g. to benchmark the gateway)"},
     {.name = "SESSIOND_LOGIN_MIN_INTERVAL", .parser = seconds, .bounds = {0, false, 3600},
      .seconds = &session_options::login_min_interval, .limit = login_spacing, .default_value = "10",
      .doc = "seconds between two full logins at least"},
@@ -153,7 +153,8 @@ std::vector<limit_breach> limits_looser_than_ibkr(const session_options& o) {
     for (const variable_row& row : schema) {
         if (row.limit.text.empty()) continue;
         const double value = row.seconds != nullptr ? (o.*row.seconds).count() : o.*row.count;
-        if (row.limit.is_maximum ? value <= row.limit.value : value >= row.limit.value) continue;
+        // A maximum of 0 is no limit at all (IBKR_MAX_REQUESTS_PER_SECOND=0): the loosest there is.
+        if (row.limit.is_maximum ? (value <= row.limit.value && value > 0) : value >= row.limit.value) continue;
         out.push_back({row.name,
                        row.seconds != nullptr ? format_seconds(value) + " s" : std::to_string(o.*row.count),
                        row.limit.text});

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 
 namespace sessiond {
 
@@ -117,7 +118,26 @@ public:
         idle_.push_back({std::make_unique<https_client>(executor_, tls_, endpoint_, max_response_body), true});
         return idle_.back().client.get();
     }
+    // Waits (oldest first) until a connection is free, the deadline passes (null) or `cancelled` fires.
+    asio::awaitable<https_client*> take(steady::time_point deadline, asio::cancellation_slot cancelled) {
+        if (waiters_.empty())
+            if (https_client* c = take()) co_return c;
+        waiter w{asio::steady_timer(executor_), nullptr};
+        w.turn.expires_at(deadline);
+        waiters_.push_back(&w);
+        (void)co_await w.turn.async_wait(asio::bind_cancellation_slot(cancelled, asio::as_tuple(asio::use_awaitable)));
+        std::erase(waiters_, &w);
+        co_return w.given;
+    }
+    // The connection's exchange is over: the oldest waiter gets it, else it waits idle.
     void give_back(https_client* c) {
+        if (!waiters_.empty()) {
+            waiter* next = waiters_.front();
+            waiters_.erase(waiters_.begin());
+            next->given = c;
+            next->turn.cancel();
+            return;
+        }
         for (auto& e : idle_)
             if (e.client.get() == c) e.busy = false;
     }
@@ -134,6 +154,11 @@ private:
     std::shared_ptr<asio::ssl::context> tls_;
     base_url endpoint_;
     std::vector<entry> idle_;
+    struct waiter {
+        asio::steady_timer turn;
+        https_client* given;  // set when woken with a connection
+    };
+    std::deque<waiter*> waiters_;  // calls waiting for a connection, oldest first
 };
 
 struct gateway::user_state {
@@ -369,11 +394,12 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
                                                "the IBKR session was lost while the call waited; not sent"));
     }
     const std::shared_ptr<connection_pool> pool = user.pool;
-    https_client* connection = pool->take();
+    https_client* connection = co_await pool->take(deadline, context.closed);
+    if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
     if (connection == nullptr) {
         ++stats_.local_503;
         co_return answer(req, cls, retry_later(req, http::status::service_unavailable, std::chrono::seconds(1),
-                                               "too many calls to IBKR in flight for this user; not sent"));
+                                               "every connection to IBKR of this user stayed busy; not sent"));
     }
     const auto content_type = req[http::field::content_type];
     const auto accept = req[http::field::accept];

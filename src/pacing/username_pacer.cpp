@@ -47,7 +47,10 @@ void username_pacer::record_row(std::size_t row, wall_time at) {
 }
 
 wall_time username_pacer::ready_at(std::string_view path, wall_time now, int spare) const {
-    wall_time ready = std::max(now, requests_.next_allowed(now, limits_.max_requests_per_second - spare));
+    // 0: no global limit (ibkr-sim only, SESSIOND_SIMULATOR_LIMITS).
+    wall_time ready = limits_.max_requests_per_second <= 0
+                          ? now
+                          : std::max(now, requests_.next_allowed(now, limits_.max_requests_per_second - spare));
     ready = std::max(ready, endpoint_ready_at(path, now));
     if (penalty_until_) ready = std::max(ready, *penalty_until_);
     return ready;

@@ -38,7 +38,7 @@ namespace sessiond {
 inline constexpr std::chrono::milliseconds ibkr_pace_margin{200};
 
 struct pacer_limits {
-    int max_requests_per_second = 10;
+    int max_requests_per_second = 10;  // 0: none (ibkr-sim only)
     std::chrono::milliseconds pace_tickle{1'000};
     std::chrono::milliseconds pace_validate{60'000};
     login_budget_settings logins;

@@ -1078,6 +1078,7 @@ constexpr looser_limit looser_limits[] = {
     {"IBKR_PACE_VALIDATE", "0", "0 s is looser than IBKR's limit of one validate per minute (60 s)"},
     {"IBKR_PACE_VALIDATE", "59", "59 s is looser than IBKR's limit of one validate per minute (60 s)"},
     {"IBKR_MAX_REQUESTS_PER_SECOND", "11", "11 is looser than IBKR's documented global limit of 10 requests per second"},
+    {"IBKR_MAX_REQUESTS_PER_SECOND", "0", "0 is looser than IBKR's documented global limit of 10 requests per second"},
     {"SESSIOND_LOGIN_MIN_INTERVAL", "0",
      "0 s is looser than the login budget's 10 s between logins, which protects the IBKR account"},
     {"SESSIOND_LOGINS_PER_HOUR", "31",
@@ -1165,11 +1166,11 @@ TEST_F(config_settings, counts_are_whole_numbers_within_their_range) {
         EXPECT_EQ(problems_with("SESSIOND_LOGINS_PER_HOUR", text),
                   strings{"SESSIOND_LOGINS_PER_HOUR: \"" + std::string(text) + "\" is not a whole number from 1 to 1000"});
     }
-    for (const char* text : {"0", "51"}) {
+    for (const char* text : {"-1", "51"}) {
         SCOPED_TRACE(text);
         sources.environment = valid_environment();
         EXPECT_EQ(problems_with("IBKR_MAX_REQUESTS_PER_SECOND", text),
-                  strings{"IBKR_MAX_REQUESTS_PER_SECOND: \"" + std::string(text) + "\" is not a whole number from 1 to 50"});
+                  strings{"IBKR_MAX_REQUESTS_PER_SECOND: \"" + std::string(text) + "\" is not a whole number from 0 to 50"});
     }
     sources.environment = valid_environment();
     EXPECT_EQ(problems_with("SESSIOND_RATE_LIMIT_PENALTY", "0"),

@@ -139,6 +139,26 @@ TEST(username_pacer, only_the_first_restore_counts) {
     EXPECT_EQ(p.login_ready_at(t0 + 1s), t0 + 1s);
 }
 
+TEST(username_pacer, a_caller_that_leaves_room_for_others_waits_while_they_still_may_call) {
+    pacer_limits l = production();
+    l.max_requests_per_second = 3;
+    username_pacer p(l);
+    p.record_start("/v1/api/iserver/accounts", t0);
+    p.record_start("/v1/api/iserver/accounts", t0);
+    EXPECT_EQ(p.ready_at("/v1/api/tickle", t0), t0) << "the third request of the second is the session's";
+    EXPECT_GT(p.ready_at("/v1/api/iserver/accounts", t0, 1), t0) << "not the gateway's";
+}
+
+TEST(username_pacer, a_global_rate_of_zero_is_no_global_limit_for_the_simulator) {
+    pacer_limits l = production();
+    l.max_requests_per_second = 0;
+    username_pacer p(l);
+    for (int i = 0; i < 100; ++i) p.record_start("/v1/api/iserver/accounts", t0);
+    EXPECT_EQ(p.ready_at("/v1/api/iserver/accounts", t0), t0);
+    p.record_start("/v1/api/portfolio/accounts", t0);
+    EXPECT_GT(p.ready_at("/v1/api/portfolio/accounts", t0), t0) << "the endpoint limits still hold";
+}
+
 TEST(username_pacer, new_limits_keep_what_was_recorded) {
     username_pacer p(production());
     p.record_start("/v1/api/sso/validate", t0);
