@@ -34,6 +34,7 @@ SIM = os.path.join(BIN, "ibkr-sim")
 PYTHON = "/usr/bin/python3"  # Debian's, where python3-jwt is installed
 REFERENCE_SCRIPT = os.path.join(ROOT, "bench", "reference_login.py")
 NGINX_TEMPLATE = os.path.join(ROOT, "bench", "nginx.conf.in")
+NGINX_PROXY_TEMPLATE = os.path.join(ROOT, "bench", "nginx-proxy.conf.in")
 ACCOUNT = "DU1234567"
 
 
@@ -211,15 +212,16 @@ def median(xs):
 # The simulator, the daemon, nginx, wrk.
 
 class Sim:
-    def __init__(self, bench):
+    def __init__(self, bench, name="sim", ca_file=None, extra_args=()):
         self.bench = bench
-        self.log_file = open(os.path.join(bench.work, "sim.log"), "w")
-        self.proc = spawn([SIM, "--env-file", bench.env_file, "--ca-out", bench.ca_file,
+        self.ca_file = ca_file or bench.ca_file
+        self.log_file = open(os.path.join(bench.work, f"{name}.log"), "w")
+        self.proc = spawn([SIM, "--env-file", bench.env_file, "--ca-out", self.ca_file,
                            # Benchmarks log in many times in a row (twenty daemons and twenty scripts
                            # back to back, retry loops at 30 a second): lift IBKR's pacing and its
                            # global request limit in the simulator; each daemon still paces its own calls.
                            "--validate-min-interval", "0", "--tickle-min-interval", "0",
-                           "--max-requests-per-second", "0"],
+                           "--max-requests-per-second", "0", *extra_args],
                           cpu=CPUS.load, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = read_line_with_timeout(self.proc.stdout, 20)
         if not line:
@@ -343,9 +345,11 @@ def cpu_ns(pid):
     return total
 
 
-def wrk(port, path, connections, duration, server_pid=None):
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-            f"http://127.0.0.1:{port}{path}"]
+def wrk(port, path, connections, duration, server_pid=None, headers=(), scheme="http"):
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(f"{scheme}://127.0.0.1:{port}{path}")
     cpu_before = cpu_ns(server_pid) if server_pid else 0
     with on_cpu(CPUS.load):
         out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
@@ -1041,6 +1045,90 @@ def fig_idle(b):
 
 # ---------------------------------------------------------------------------------------------
 
+# --- 7. the gateway ---------------------------------------------------------------------------------
+
+def start_nginx_proxy(b, sim_port, ca_file, bearer):
+    d = os.path.join(b.work, "nginx-proxy")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    with open(NGINX_PROXY_TEMPLATE) as f:
+        conf = f.read()
+    conf = (conf.replace("@DIR@", d).replace("@PORT@", str(port)).replace("@SIM_PORT@", str(sim_port))
+            .replace("@CA@", ca_file).replace("@BEARER@", bearer))
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    proc = spawn(["nginx", "-p", d + "/", "-c", path, "-e", os.path.join(d, "nginx-error.log"), "-g", "daemon off;"],
+                 cpu=CPUS.sut, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError):
+            code, _ = http_get(port, GATEWAY_PATH, timeout=1)
+            if code == 200:
+                return proc, port
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise BenchError("the nginx proxy did not start: see " + os.path.join(d, "nginx-error.log"))
+        time.sleep(0.05)
+
+
+GATEWAY_PATH = "/v1/api/iserver/accounts"
+
+
+def fig_gateway(b):
+    say(f"7. gateway: a forwarded call, the daemon against nginx as a reverse proxy adding the same bearer, "
+        f"each in front of its own ibkr-sim (no pacing); {b.args.slices} x {b.args.slice} s per point")
+    # The daemon's simulator is the shared one; nginx gets one of its own, logged in by the reference
+    # script (one SSO session per username and simulator: the two never replace each other's).
+    d = Daemon(b, {"IBKR_MAX_REQUESTS_PER_SECOND": "0", "SESSIOND_SIMULATOR_LIMITS": "true"}, name="daemon-gateway")
+    d.wait_state("connected")
+    other = Sim(b, name="sim-nginx", ca_file=os.path.join(b.work, "sim-nginx-ca.pem"))
+    env = b.base_env()
+    env.update({"IBKR_CLIENT_ID": "bench-client", "IBKR_CLIENT_KEY_ID": "main", "IBKR_PRIVATE_KEY_FILE": b.key,
+                "IBKR_CREDENTIAL": "benchuser", "IBKR_ACCOUNT_ID": ACCOUNT, "IBKR_ALLOWED_IP": "127.0.0.1",
+                "IBKR_BASE_URL": f"https://127.0.0.1:{other.https_port}", "IBKR_CA_FILE": other.ca_file,
+                "REFERENCE_PRINT_BEARER": "1"})
+    out = subprocess.run([PYTHON, REFERENCE_SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    lines = out.stdout.split()
+    if out.returncode != 0 or not lines:
+        raise BenchError("the reference login for nginx failed: " + out.stderr)
+    bearer = lines[-1]
+    ngx, ngx_port = start_nginx_proxy(b, other.https_port, other.ca_file, bearer)
+    direct = {"port": other.https_port, "headers": (f"Authorization: Bearer {bearer}",), "scheme": "https"}
+    servers = {"daemon": {"port": d.port, "headers": (), "scheme": "http", "pid": d.pid},
+               "nginx": {"port": ngx_port, "headers": (), "scheme": "http", "pid": ngx.pid},
+               "direct": dict(direct, pid=other.proc.pid)}
+    for s_ in servers.values():  # warm-up
+        wrk(s_["port"], GATEWAY_PATH, 8, 1, headers=s_["headers"], scheme=s_["scheme"])
+    results = {}
+    for rnd in range(b.args.slices):
+        for c in (1, 64):
+            order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
+            for name in order:
+                s_ = servers[name]
+                r = wrk(s_["port"], GATEWAY_PATH, c, b.args.slice, s_["pid"], s_["headers"], s_["scheme"])
+                results.setdefault((name, c), []).append(r)
+                note(f"{name:6} c={c:2}: {rate(r['rps']):>10}  p50 {ms(r['p50'])}  p99 {ms(r['p99'])}"
+                     + (f"  {r['errors_text']}" if r["errors"] else "")
+                     + (f"  non-2xx {r['non2xx']}" if r["non2xx"] else ""))
+    stop(ngx, signal.SIGQUIT)
+    other.proc.terminate()
+    d.stop()
+
+    def agg(name, c, key):
+        return median([r[key] for r in results[(name, c)]])
+
+    ratio = median([dr["rps"] / nr["rps"] for dr, nr in zip(results[("daemon", 64)], results[("nginx", 64)])])
+    b.row("7 gateway c=64, forwarded GET", f"{rate(agg('daemon', 64, 'rps'))}, p50 {ms(agg('daemon', 64, 'p50'))}, "
+          f"p99 {ms(agg('daemon', 64, 'p99'))}",
+          f"nginx proxy {rate(agg('nginx', 64, 'rps'))}, p50 {ms(agg('nginx', 64, 'p50'))}; direct "
+          f"{rate(agg('direct', 64, 'rps'))}", f">= nginx: x{ratio:.2f}", yes_no(ratio >= 1.0))
+    added = [(dr["p50"] - sr["p50"]) * 1000 for dr, sr in zip(results[("daemon", 1)], results[("direct", 1)])]
+    nadded = [(nr["p50"] - sr["p50"]) * 1000 for nr, sr in zip(results[("nginx", 1)], results[("direct", 1)])]
+    b.row("7 gateway c=1, added p50 over calling ibkr-sim directly", f"{median(added):.0f} µs",
+          f"nginx proxy {median(nadded):.0f} µs; direct p50 {ms(agg('direct', 1, 'p50'))}", "< 50 µs",
+          yes_no(median(added) < 50))
+
+
 def table(b):
     lines = ["| figure | daemon | reference | ratio / target | met? |", "|---|---|---|---|---|"]
     for r in b.rows:
@@ -1052,7 +1140,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short points, fewer starts (a smoke run)")
     parser.add_argument("--long", action="store_true", help="idle figures over the full ten minutes")
-    parser.add_argument("--only", default="6,3,1,2,4,5", help="figures to run, in order (default 6,3,1,2,4,5)")
+    parser.add_argument("--only", default="6,3,1,2,4,5,7", help="figures to run, in order (default 6,3,1,2,4,5,7)")
     parser.add_argument("--out", help="also write the final table (markdown) to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, perf data)")
     parser.add_argument("--boost", action="store_true",
@@ -1090,7 +1178,7 @@ def main():
               f"{'measured processes at nice -10 (--boost)' if args.boost else 'default priority'}; "
               f"load average {os.getloadavg()[0]:.2f}")
         figures = {"1": fig_throughput, "2": fig_stress, "3": fig_time_to_connected, "4": fig_recovery,
-                   "5": fig_idle, "6": fig_startup}
+                   "5": fig_idle, "6": fig_startup, "7": fig_gateway}
         for f in args.only.split(","):
             figures[f.strip()](b)
         say(f"results ({time.monotonic() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")

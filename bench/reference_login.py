@@ -73,6 +73,10 @@ def main() -> int:
     if not tickle.get("iserver", {}).get("authStatus", {}).get("authenticated"):
         raise RuntimeError("tickle: not authenticated")
     print("authenticated tickle", flush=True)
+    # For the gateway figure: nginx, the reference proxy, sends this bearer to a simulator of its own
+    # (the simulator's tokens protect nothing; never do this against IBKR).
+    if os.environ.get("REFERENCE_PRINT_BEARER") == "1":
+        print(sso["access_token"], flush=True)
     conn.close()
     return 0
 
