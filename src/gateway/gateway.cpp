@@ -450,7 +450,8 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
     out.keep_alive(req.keep_alive());
     out.body() = std::move(ibkr.body());
     out.prepare_payload();
-    const auto level = status >= 400 || waited >= 0.001 ? spdlog::level::info : spdlog::level::debug;
+    // Paced: held 50 ms or more by the session, IBKR's limits or a busy connection.
+    const auto level = status >= 400 || waited >= 0.05 ? spdlog::level::info : spdlog::level::debug;
     if (log_.enabled(level))
         log_.log(level, {.http_status = static_cast<int>(status)},
                  fmt::format("gateway: {} {} -> {} ({} bytes, waited {} ms)", method, path_logged, status,
