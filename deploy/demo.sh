@@ -115,6 +115,24 @@ api GET '/readyz?verbose' | sed 's/^/    /'
 api POST /api/ibkr/test | sed 's/^/    /'
 api GET /metrics | grep -E '^(ibkr_session_up|ibkr_logins_total|ibkr_tickles_total|sessiond_build_info)' | sed 's/^/    /'
 
+say "a trading application's calls through the daemon's gateway (no credentials: the daemon's session)"
+gw() {
+  python3 - "$1" "http://127.0.0.1:$api_port$2" <<'PY'
+import sys, urllib.error, urllib.request
+method, url = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+try:
+    res = urllib.request.urlopen(req, timeout=30)
+except urllib.error.HTTPError as e:
+    res = e
+print(f"{method} {url} -> {res.status}: {res.read().decode()[:160]}")
+PY
+}
+gw GET /v1/api/iserver/accounts | sed 's/^/    /'
+gw POST /v1/api/tickle | sed 's/^/    /'
+gw GET '/v1/api/iserver/marketdata/snapshot?conids=265598&fields=31' | sed 's/^/    /'
+gw POST /v1/api/logout | sed 's/^/    /'
+
 say "stopping ibkr-sessiond (SIGTERM: logs out of IBKR, exits 0)"
 kill -TERM "$daemon_pid"
 while IFS= read -r -t 10 line <&4; do echo "    $line"; done

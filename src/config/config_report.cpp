@@ -32,6 +32,20 @@ std::string describe_state_directory(const service_options& svc) {
     return "state directory: none";
 }
 
+// "on at http://127.0.0.1:4257/v1/api/ and https://127.0.0.1:5000/v1/api/ (generated certificate), loopback
+// clients, waits at most 7 s", or "off (SESSIOND_GATEWAY=off)".
+std::string describe_gateway(const settings& s) {
+    const gateway_options& gw = s.gateway;
+    if (!gw.enabled) return "off (SESSIOND_GATEWAY=off)";
+    std::string out = "on at http://" + to_string(s.service.listen) + "/v1/api/";
+    if (gw.https_listen)
+        out += " and https://" + to_string(*gw.https_listen) + "/v1/api/ (" +
+               (gw.tls_cert ? "certificate " + gw.tls_cert->string() : std::string("generated certificate")) + ")";
+    out += gw.token ? ", clients bearing the gateway token (from " + gw.token_source + ")" : ", loopback clients only";
+    out += ", a call waits at most " + format_seconds(static_cast<double>(gw.max_wait.count()) / 1000.0) + " s";
+    return out;
+}
+
 }  // namespace
 
 // Built only from checked values, problem texts and warnings, none of which ever holds a secret.
@@ -50,6 +64,7 @@ std::string format_config_report(const config_report& report) {
                (s.service.api_token ? "POST /api/ibkr/test enabled (token from " + s.service.api_token_source + ")"
                                     : std::string("no API token: POST /api/ibkr/test answers 403")) +
                "\n";
+        out += "  gateway: " + describe_gateway(s) + "\n";
         out += "  " + describe_state_directory(s.service) + "\n";
     } else {
         out += "configuration has " + std::to_string(report.problems.size()) + " problem(s):\n";

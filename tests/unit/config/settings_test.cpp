@@ -814,6 +814,7 @@ TEST_F(config_settings, the_report_of_a_good_configuration_names_environment_acc
                   "  maintenance windows: IBKR_REGION=new_york: daily reset 01:00 America/New_York, weekly "
                   "maintenance Saturday 17:00 to Sunday 02:00\n"
                   "  API: http://127.0.0.1:4257, no API token: POST /api/ibkr/test answers 403\n"
+                  "  gateway: on at http://127.0.0.1:4257/v1/api/, loopback clients only, a call waits at most 7 s\n"
                   "  state directory: none\n"  // no HOME here, and use_state_directory() has not run
                   "warning: IBKR_PRIVATE_KEY_FILE " +
                   path.string() + " is readable by other users (mode 0440); chmod 600 it\n");
