@@ -116,11 +116,12 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
     co_return std::move(*reply);
 }
 
-std::size_t api::body_limit(const server_request& header) const {
+std::size_t api::body_limit(const server_request& header, const peer_info& peer) const {
     if (gateway_ == nullptr || !gateway_->enabled()) return api_body_limit;
     const std::string_view target = header.target();
     const gateway_route route = route_gateway_request(target.substr(0, target.find('?')));
-    return route.action == gateway_action::forward ? gateway::max_request_body : api_body_limit;
+    if (route.action != gateway_action::forward || !gateway_->allowed(header, peer)) return api_body_limit;
+    return gateway::max_request_body;
 }
 
 server_reply api::missing(const server_request& req, const route_table<endpoint>::match& m, std::string_view path) const {

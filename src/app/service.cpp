@@ -45,7 +45,7 @@ service::service(asio::io_context& io, std::function<config_report()> load_confi
       server_(io.get_executor(),
               [this](server_request r, const connection_context& c) { return api_.handle(std::move(r), c); },
               server_options{server_limits{}, nullptr, {}, {},
-                             [this](const server_request& header) { return api_.body_limit(header); }},
+                             [this](const server_request& header, const peer_info& peer) { return api_.body_limit(header, peer); }},
               log_) {}
 
 bool service::start_https_listener() {
@@ -83,7 +83,7 @@ bool service::start_https_listener() {
     https_server_ = std::make_unique<http_server>(
         io_.get_executor(), [this](server_request r, const connection_context& c) { return api_.handle(std::move(r), c); },
         server_options{server_limits{}, https_tls_.get(), {}, {},
-                       [this](const server_request& header) { return api_.body_limit(header); }},
+                       [this](const server_request& header, const peer_info& peer) { return api_.body_limit(header, peer); }},
         log_);
     auto bound = https_server_->listen(*gw.https_listen);
     if (!bound) {

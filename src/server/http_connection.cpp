@@ -232,7 +232,7 @@ asio::awaitable<http_connection::read_result> http_connection::read_request(cloc
     else parser.body_limit(limits.body_limit);
     boost::system::error_code ec = co_await read_header(parser);
     if (!ec && limit_of) {
-        const std::size_t limit = limit_of(parser.get());
+        const std::size_t limit = limit_of(parser.get(), peer_);
         if (parser.content_length() && *parser.content_length() > limit) ec = http::error::body_limit;
         else parser.body_limit(limit);
     }

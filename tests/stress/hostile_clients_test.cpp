@@ -245,8 +245,8 @@ protected:
     // A connected daemon under production limits: systemd's default descriptor limit (it inherits
     // this process's otherwise, which the attacks raise), its session's counters and its memory
     // taken as the baseline of what follows.
-    daemon_process& daemon_under_attack() {
-        auto& d = connected_daemon();
+    daemon_process& daemon_under_attack(daemon_options options = {}) {
+        auto& d = connected_daemon(std::move(options));
         port_ = d.api_port().value_or(0);
         EXPECT_NE(port_, 0) << d.output();
         rlimit limit{};
@@ -594,6 +594,56 @@ TEST_F(hostile_clients, pipelined_garbage_gets_400_after_the_valid_requests_and_
               static_cast<double>(garbage_after_requests));
     EXPECT_EQ(m.value_of("sessiond_http_rejected_requests_total", {{"reason", "malformed"}}),
               static_cast<double>(swarm.size()));
+}
+
+
+// The gateway's paths, from clients it does not serve (no gateway token): a body announced at 1 MiB is
+// refused before it is read (the daemon holds 16 KiB at most for a client it refuses), garbage gets
+// 400, and calls get 401 without reaching IBKR; the session and /livez do not notice.
+TEST_F(hostile_clients, gateway_paths_from_clients_it_does_not_serve_cost_neither_memory_nor_ibkr_calls) {
+    constexpr std::size_t attackers = 480;
+    std::string why;
+    if (!raise_descriptor_limit(4 * attackers, why)) GTEST_SKIP() << why;
+    daemon_options o;
+    o.environment["SESSIOND_GATEWAY_TOKEN"] = "gateway-canary-" + canary_api_token().substr(0, 24);
+    auto& d = daemon_under_attack(std::move(o));
+    ASSERT_NE(port_, 0);
+    const auto forwarded_before = sim_calls(accounts_path);
+
+    auto attack = [](std::size_t i) -> std::string {
+        switch (i % 3) {
+            case 0:  // an order body of 1 MiB announced, 60 KiB of it sent, the rest never
+                return "POST /v1/api/iserver/account/DU1234567/orders HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n" +
+                       std::string(60 * 1024, '{');
+            case 1:  // garbage after a gateway path
+                return "GET /v1/api/iserver/accounts HTTP/1.1\r\nHost: x\r\n\x01\x02 garbage\r\n\r\n";
+            default:  // a call without the token
+                return "GET /v1/api/iserver/accounts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        }
+    };
+    livez_monitor monitor(port_);
+    connection_swarm swarm(port_);
+    const auto began = clock::now();
+    open_at_attack_rate(swarm, attackers, request_attack_rate, [&](std::size_t c) { swarm.send(c, attack(c)); });
+    ASSERT_TRUE(swarm.run_until(
+        [&] { return swarm.count(connection_swarm::phase::closed_by_server) + swarm.count(connection_swarm::phase::failed) == attackers; },
+        began + std::chrono::seconds(30)))
+        << swarm.count(connection_swarm::phase::open) << " connections still open";
+    ASSERT_TRUE(monitor.await_probes(min_probes));
+    const auto ended = clock::now();
+    const auto probes = monitor.stop();
+
+    for (std::size_t i = 0; i < swarm.size(); ++i) {
+        const auto answers = statuses_in(swarm[i].received);
+        if (answers.empty()) continue;  // evicted before the daemon read it
+        const unsigned expected = i % 3 == 0 ? 413u : i % 3 == 1 ? 400u : 401u;
+        EXPECT_EQ(answers, std::vector<unsigned>{expected}) << "connection " << i;
+    }
+    expect_every_probe_in_time(probes, began, ended, "gateway paths without the token");
+    expect_session_undisturbed(d);
+    expect_memory_bounded(d, "gateway paths without the token");
+    EXPECT_EQ(sim_calls(accounts_path), forwarded_before) << "nothing reached IBKR";
 }
 
 }  // namespace

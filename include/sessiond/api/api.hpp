@@ -68,8 +68,10 @@ public:
     api(api_backend& backend, boost::asio::any_io_executor executor, gateway* gw = nullptr);
 
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context);
-    // The body limit of a request (the server's hook): the gateway's for its paths, the API's 16 KiB otherwise.
-    [[nodiscard]] std::size_t body_limit(const server_request& header) const;
+    // The body limit of a request (the server's hook): the gateway's for the calls it forwards from the
+    // clients it serves, the API's 16 KiB otherwise (a client the gateway refuses cannot make the
+    // daemon hold a large body).
+    [[nodiscard]] std::size_t body_limit(const server_request& header, const peer_info& peer) const;
     static constexpr std::size_t api_body_limit = 16 * 1024;
     [[nodiscard]] const served_requests& served() const noexcept { return served_; }
 

@@ -76,6 +76,9 @@ public:
     [[nodiscard]] bool enabled() const noexcept { return options_.enabled; }
     [[nodiscard]] const gateway_options& options() const noexcept { return options_; }
 
+    // Whether the gateway serves this client: loopback, or with a gateway token, one bearing it.
+    [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer) const;
+
     // A request the router sent here (route.action is not not_gateway).
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context,
                                                 gateway_route route);
@@ -97,7 +100,6 @@ private:
     struct user_state;
     class connection_pool;
 
-    [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer) const;
     boost::asio::awaitable<server_reply> forward(server_request request, const connection_context& context,
                                                  const gateway_route& route);
     server_reply local_answer(const server_request& request, gateway_action action);

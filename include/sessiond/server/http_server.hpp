@@ -70,9 +70,10 @@ using handshake_hook = std::function<boost::asio::awaitable<bool>(server_stream&
 using refusal_hook = std::function<server_response(boost::beast::http::status status,
                                                    std::chrono::steady_clock::time_point began)>;
 
-// A request's own body limit, chosen from its header once that has been read (the gateway forwards
-// bodies up to 1 MiB where the daemon's API takes 16 KiB). Without a hook: limits.body_limit.
-using body_limit_hook = std::function<std::size_t(const server_request& header)>;
+// A request's own body limit, chosen from its header (and who sent it) once that has been read: the
+// gateway takes bodies up to 1 MiB from the clients it serves, where the daemon's API takes 16 KiB.
+// Without a hook: limits.body_limit.
+using body_limit_hook = std::function<std::size_t(const server_request& header, const peer_info& peer)>;
 
 struct server_options {
     server_limits limits;
