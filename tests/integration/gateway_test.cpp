@@ -229,6 +229,10 @@ TEST_F(gateway_test, an_order_arrives_at_ibkr_byte_exact_and_once) {
     const auto bodies = sim().order_bodies();
     ASSERT_EQ(bodies.size(), 1u) << "sent once";
     EXPECT_EQ(bodies.at(0).at("body").as_string(), order);
+    // Nothing a client sends is logged, not even at debug (the fixture's daemons log at debug).
+    EXPECT_TRUE(d.wait_for_log("gateway: POST /v1/api/iserver/account/DU1234567/orders -> 200")) << d.output();
+    EXPECT_EQ(d.output().find("gw-test-"), std::string::npos) << "the order's cOID was logged";
+    EXPECT_EQ(d.output().find("265598"), std::string::npos) << "the order's conid was logged";
 }
 
 TEST_F(gateway_test, ibkrs_per_endpoint_limits_hold_whatever_the_clients_send) {
