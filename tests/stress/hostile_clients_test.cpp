@@ -234,6 +234,29 @@ std::vector<http::response<http::string_body>> responses_in(std::string_view byt
     return out;
 }
 
+// An attack of `attackers` connections opened at the attack rate, each starting with on_open, run until
+// the daemon has closed every one, with /livez probed throughout: the probes and the attack's span.
+struct attack_outcome {
+    clock::time_point began;
+    clock::time_point ended;
+    std::vector<probe_result> probes;
+};
+attack_outcome attack_until_all_closed(std::uint16_t port, connection_swarm& swarm, std::size_t attackers,
+                                       const std::function<void(std::size_t)>& on_open) {
+    livez_monitor monitor(port);
+    attack_outcome out;
+    out.began = clock::now();
+    open_at_attack_rate(swarm, attackers, request_attack_rate, on_open);
+    const bool all_closed = swarm.run_until(
+        [&] { return swarm.count(connection_swarm::phase::closed_by_server) + swarm.count(connection_swarm::phase::failed) == attackers; },
+        out.began + std::chrono::seconds(30));
+    EXPECT_TRUE(all_closed) << swarm.count(connection_swarm::phase::open) << " connections still open";
+    EXPECT_TRUE(monitor.await_probes(min_probes));
+    out.ended = clock::now();
+    out.probes = monitor.stop();
+    return out;
+}
+
 std::vector<unsigned> statuses_in(std::string_view bytes) {
     std::vector<unsigned> out;
     for (const auto& r : responses_in(bytes)) out.push_back(r.result_int());
@@ -498,18 +521,10 @@ TEST_F(hostile_clients, headers_of_empty_fields_are_refused_at_the_field_limit_b
 
     std::string fields = "GET /api/ibkr/status HTTP/1.1\r\nHost: x\r\n";
     while (fields.size() < 8000) fields += "a:\r\n";
-    livez_monitor monitor(port_);
     connection_swarm swarm(port_);
-    const auto began = clock::now();
     // Half of them end their header, half never do; none stops sending: the daemon ends them all.
-    open_at_attack_rate(swarm, attackers, request_attack_rate, [&](std::size_t c) { swarm.send(c, c % 2 == 0 ? fields + "\r\n" : fields); });
-    ASSERT_TRUE(swarm.run_until(
-        [&] { return swarm.count(connection_swarm::phase::closed_by_server) + swarm.count(connection_swarm::phase::failed) == attackers; },
-        began + std::chrono::seconds(30)))
-        << swarm.count(connection_swarm::phase::open) << " connections still open";
-    ASSERT_TRUE(monitor.await_probes(min_probes));
-    const auto ended = clock::now();
-    const auto probes = monitor.stop();
+    const auto [began, ended, probes] = attack_until_all_closed(
+        port_, swarm, attackers, [&](std::size_t c) { swarm.send(c, c % 2 == 0 ? fields + "\r\n" : fields); });
 
     // Each is refused, or evicted before the daemon read it when more came than the cap holds.
     std::size_t unread = 0;
@@ -622,17 +637,9 @@ TEST_F(hostile_clients, gateway_paths_from_clients_it_does_not_serve_cost_neithe
                 return "GET /v1/api/iserver/accounts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
         }
     };
-    livez_monitor monitor(port_);
     connection_swarm swarm(port_);
-    const auto began = clock::now();
-    open_at_attack_rate(swarm, attackers, request_attack_rate, [&](std::size_t c) { swarm.send(c, attack(c)); });
-    ASSERT_TRUE(swarm.run_until(
-        [&] { return swarm.count(connection_swarm::phase::closed_by_server) + swarm.count(connection_swarm::phase::failed) == attackers; },
-        began + std::chrono::seconds(30)))
-        << swarm.count(connection_swarm::phase::open) << " connections still open";
-    ASSERT_TRUE(monitor.await_probes(min_probes));
-    const auto ended = clock::now();
-    const auto probes = monitor.stop();
+    const auto [began, ended, probes] =
+        attack_until_all_closed(port_, swarm, attackers, [&](std::size_t c) { swarm.send(c, attack(c)); });
 
     for (std::size_t i = 0; i < swarm.size(); ++i) {
         const auto answers = statuses_in(swarm[i].received);
