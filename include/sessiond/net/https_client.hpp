@@ -9,6 +9,7 @@
 
 #include "sessiond/core/values.hpp"
 #include "sessiond/net/http_message.hpp"
+#include "sessiond/net/tls_dialer.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -61,12 +62,10 @@ public:
     [[nodiscard]] std::chrono::steady_clock::time_point last_request_sent() const noexcept { return last_sent_; }
 
 private:
-    using tls_stream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+    using tls_stream = tls_tcp_stream;
     using clock = std::chrono::steady_clock;
 
     boost::asio::awaitable<boost::system::result<void, transport_failure>> connect(clock::time_point deadline);
-    boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::results_type, transport_failure>>
-    resolve(clock::time_point deadline);
     transport_failure failure_of(const boost::system::error_code& ec, std::string_view during);
     // Whether the open connection can carry a request: the server has not closed it (FIN, a TLS
     // close_notify waiting) nor sent anything unasked. Looks at the socket without blocking.
@@ -74,17 +73,12 @@ private:
 
     boost::asio::any_io_executor executor_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
-    base_url endpoint_;
     std::size_t body_limit_;
-    std::optional<boost::asio::ip::address> literal_address_;
-    boost::asio::ip::tcp::resolver resolver_;
-    boost::asio::steady_timer resolve_timer_;
+    tls_dialer dialer_;
     std::optional<tls_stream> stream_;
     boost::beast::flat_buffer buffer_;
     std::chrono::milliseconds timeout_{0};
     bool open_ = false;
-    bool cancelled_ = false;
-    bool resolve_timed_out_ = false;
     std::uint64_t connections_opened_ = 0;
     clock::duration last_connect_{0};
     clock::time_point last_sent_{};
