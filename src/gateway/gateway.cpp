@@ -10,8 +10,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -87,6 +89,30 @@ std::optional<milliseconds> retry_after_of(const http_response& res) {
         seconds = seconds * 10 + (c - '0');
     }
     return milliseconds(seconds * 1000);
+}
+
+// The cookie a WebSocket client may carry the gateway token in (ibind's WS client sends cookies).
+constexpr std::string_view token_cookie = "sessiond_gateway_token";
+
+bool cookie_matches(const server_request& req, std::string_view name, const secret& token) {
+    const std::string_view expected = token.reveal();
+    if (expected.empty()) return false;
+    for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+        std::string_view rest = it->value();
+        while (!rest.empty()) {
+            const auto semi = rest.find(';');
+            std::string_view pair = rest.substr(0, semi);
+            rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
+            const auto eq = pair.find('=');
+            if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+            const std::string_view value = pair.substr(eq + 1);
+            if (value.size() == expected.size() && CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0)
+                return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace
@@ -166,6 +192,39 @@ struct gateway::user_state {
     std::unique_ptr<pacing_queue> queue;
 };
 
+// The WebSocket relay's view of the sessions: the gateway's target user's session, and its pacing.
+class gateway::ws_sessions final : public ws_session_source {
+public:
+    explicit ws_sessions(gateway& owner) : owner_(owner) {}
+
+    std::optional<login> login_for(std::string_view username) override {
+        session_keeper* session = session_of(username);
+        if (session == nullptr) return std::nullopt;
+        auto now = session->websocket_login_now();
+        if (!now) return std::nullopt;
+        return login{std::move(now->bearer), std::move(now->tickle_session), std::move(now->cookies), now->generation,
+                     session->tls(), session->config().options.endpoint};
+    }
+    asio::awaitable<bool> pace_upgrade(std::string username) override {
+        session_keeper* session = session_of(username);
+        if (session == nullptr) co_return false;
+        const auto alive = owner_.alive_;
+        pacing_queue::result paced = co_await owner_.user_for(username, *session).queue->acquire(
+            "/v1/api/ws", steady::now() + owner_.options_.max_wait, asio::cancellation_slot());
+        co_return *alive && std::holds_alternative<pacing_permit>(paced);
+    }
+    void upgrade_refused(std::string_view username) override {
+        if (session_keeper* session = session_of(username)) session->check_now("IBKR refused the WebSocket upgrade");
+    }
+
+private:
+    session_keeper* session_of(std::string_view username) {
+        const auto target = owner_.sessions_.gateway_target_for(username);
+        return target ? target->session : nullptr;
+    }
+    gateway& owner_;
+};
+
 struct gateway::session_waiter {
     explicit session_waiter(const asio::any_io_executor& ex) : timer(ex) {}
     asio::steady_timer timer;
@@ -175,7 +234,12 @@ struct gateway::session_waiter {
 // ---- the gateway --------------------------------------------------------------------------------
 
 gateway::gateway(asio::any_io_executor executor, session_registry& sessions, logger log)
-    : executor_(std::move(executor)), sessions_(sessions), log_(std::move(log)), local_session_(random_hex(16)) {}
+    : executor_(std::move(executor)),
+      sessions_(sessions),
+      log_(std::move(log)),
+      local_session_(random_hex(16)),
+      ws_sessions_(std::make_unique<ws_sessions>(*this)),
+      relay_(executor_, *ws_sessions_, log_, stats_.websocket) {}
 
 gateway::~gateway() {
     *alive_ = false;
@@ -217,6 +281,7 @@ std::size_t gateway::waiting() const noexcept {
 }
 
 void gateway::on_sessions_changed() {
+    relay_.on_sessions_changed();
     for (session_waiter* w : session_waiters_) {
         w->woken = true;
         w->timer.cancel();
@@ -225,14 +290,17 @@ void gateway::on_sessions_changed() {
 
 void gateway::stop() {
     stopping_ = true;
+    relay_.stop();
     on_sessions_changed();
     for (auto& [name, u] : users_) {
         if (u->pool) u->pool->close_all();
     }
 }
 
-bool gateway::allowed(const server_request& req, const peer_info& peer) const {
-    if (options_.token) return bearer_matches(req, *options_.token);
+bool gateway::allowed(const server_request& req, const peer_info& peer, gateway_action action) const {
+    if (options_.token)
+        return bearer_matches(req, *options_.token) ||
+               (action == gateway_action::websocket && cookie_matches(req, token_cookie, *options_.token));
     return loopback_peer(peer.remote.address());
 }
 
@@ -243,7 +311,7 @@ server_response gateway::answer(const server_request& req, std::string_view endp
 }
 
 asio::awaitable<server_reply> gateway::handle(server_request req, const connection_context& context, gateway_route route) {
-    if (!allowed(req, context.peer)) {
+    if (!allowed(req, context.peer, route.action)) {
         server_response res = error_answer(req, http::status::unauthorized,
                                            options_.token ? "the gateway needs Authorization: Bearer <gateway token>"
                                                           : "the gateway serves loopback clients only");
@@ -266,9 +334,7 @@ asio::awaitable<server_reply> gateway::handle(server_request req, const connecti
         case gateway_action::validate:
             co_return local_answer(req, route.action);
         case gateway_action::websocket:
-            co_return answer(req, route.endpoint_class,
-                             error_answer(req, http::status::not_implemented,
-                                          "the gateway's WebSocket is not available in this version"));
+            co_return co_await open_websocket(std::move(req), context, route);
         case gateway_action::forward:
             co_return co_await forward(std::move(req), context, route);
         case gateway_action::not_gateway:
@@ -332,6 +398,58 @@ gateway::user_state& gateway::user_for(std::string_view username, session_keeper
     return *slot;
 }
 
+server_response gateway::session_unavailable(const server_request& req, std::string_view what) {
+    ++stats_.local_503;
+    const auto target = sessions_.gateway_target_for();
+    std::string why = "the IBKR session is not connected";
+    std::chrono::nanoseconds after = std::chrono::seconds(5);
+    if (stopping_) why = "the daemon is stopping";
+    else if (target && target->session != nullptr) {
+        const session_snapshot& s = target->session->snapshot();
+        why += " (" + std::string(to_string(s.state)) + (s.reason.empty() ? "" : ": " + s.reason) + ")";
+        if (s.next_call_at) after = std::max<std::chrono::nanoseconds>(after, *s.next_call_at - wall_clock::now());
+    }
+    log_.info({.http_status = 503}, "gateway: {}: {} within {} ms", what, why, options_.max_wait.count());
+    return retry_later(req, http::status::service_unavailable, after, why);
+}
+
+asio::awaitable<server_reply> gateway::open_websocket(server_request req, const connection_context& context,
+                                                      const gateway_route& route) {
+    const auto alive = alive_;
+    const std::string_view cls = route.endpoint_class;
+    if (!boost::beast::websocket::is_upgrade(req)) {
+        server_response res = error_answer(req, http::status::upgrade_required,
+                                           "/v1/api/ws is IBKR's WebSocket: send a WebSocket upgrade");
+        res.set(http::field::upgrade, "websocket");
+        co_return answer(req, cls, std::move(res));
+    }
+    if (!sessions_.gateway_target_for()) {
+        ++stats_.local_503;
+        co_return answer(req, cls,
+                         retry_later(req, http::status::service_unavailable, std::chrono::seconds(30),
+                                     "the daemon is not configured: no IBKR session to open the WebSocket with"));
+    }
+    std::shared_ptr<void> held = relay_.reserve();
+    if (!held) {
+        ++stats_.local_503;
+        log_.warn({.http_status = 503}, "gateway: WebSocket refused: {} open, the cap", relay_.options().max_sockets);
+        co_return answer(req, cls,
+                         retry_later(req, http::status::service_unavailable, std::chrono::seconds(5),
+                                     "too many gateway WebSockets are open (" +
+                                         std::to_string(relay_.options().max_sockets) + ")"));
+    }
+    session_keeper* session = co_await session_in_time(steady::now() + options_.max_wait, context);
+    if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
+    const auto target = sessions_.gateway_target_for();
+    if (session == nullptr || !target) co_return answer(req, cls, session_unavailable(req, "WebSocket not opened"));
+    ++stats_.answers[{cls, 101u}];
+    connection_takeover relay = [this, held, req = std::move(req), username = std::string(target->username)](
+                                    server_stream& stream, boost::beast::flat_buffer& /*unread*/) {
+        return relay_.serve(stream, req, username);
+    };
+    co_return relay;
+}
+
 asio::awaitable<server_reply> gateway::forward(server_request req, const connection_context& context,
                                                const gateway_route& route) {
     const auto alive = alive_;
@@ -350,21 +468,7 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
     }
     session_keeper* session = co_await session_in_time(deadline, context);
     if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
-    if (session == nullptr) {
-        ++stats_.local_503;
-        const auto target = sessions_.gateway_target_for();
-        std::string why = "the IBKR session is not connected";
-        std::chrono::nanoseconds after = std::chrono::seconds(5);
-        if (stopping_) why = "the daemon is stopping";
-        else if (target && target->session != nullptr) {
-            const session_snapshot& s = target->session->snapshot();
-            why += " (" + std::string(to_string(s.state)) + (s.reason.empty() ? "" : ": " + s.reason) + ")";
-            if (s.next_call_at) after = std::max<std::chrono::nanoseconds>(after, *s.next_call_at - wall_clock::now());
-        }
-        log_.info({.http_status = 503}, "gateway: {} {} not sent: {} within {} ms", method, path_logged, why,
-                  options_.max_wait.count());
-        co_return answer(req, cls, retry_later(req, http::status::service_unavailable, after, why));
-    }
+    if (session == nullptr) co_return answer(req, cls, session_unavailable(req, method + " " + path_logged + " not sent"));
 
     user_state& user = user_for(sessions_.gateway_target_for()->username, *session);
     const std::string upstream_path(req.target().substr(0, req.target().find('?')));

@@ -18,12 +18,18 @@
 //      is kept by the session. A 401 makes the session check itself at once (and log in again when
 //      its SSO session is gone); a 429 silences every caller of the username for its period.
 //
+// The WebSocket (/v1/api/ws) passes the same access rule (with a token set, the cookie
+// sessiond_gateway_token=<token> also serves, since WebSocket clients send cookies more easily than
+// headers) and waits for the session the same way; beyond ws_relay_options::max_sockets it is
+// refused 503. An accepted upgrade is handed to the ws_relay (ws_relay.hpp).
+//
 // What the gateway logs: one line per non-2xx answer and per call that waited; routine 200s at
 // debug. Never a body, a token or a cookie.
 
 #include "sessiond/config/settings.hpp"
 #include "sessiond/gateway/gateway_routes.hpp"
 #include "sessiond/gateway/pacing_queue.hpp"
+#include "sessiond/gateway/ws_relay.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/metrics/histogram.hpp"
 #include "sessiond/server/http_handler.hpp"
@@ -55,6 +61,7 @@ struct gateway_stats {
     std::uint64_t ibkr_429 = 0;
     histogram queue_wait{request_duration_buckets()};       // seconds a forwarded call waited (session + pacing)
     histogram upstream_latency{request_duration_buckets()};  // seconds IBKR took to answer
+    ws_relay_stats websocket;  // the gateway's WebSocket (ws_relay.hpp)
 };
 
 class gateway {
@@ -76,8 +83,10 @@ public:
     [[nodiscard]] bool enabled() const noexcept { return options_.enabled; }
     [[nodiscard]] const gateway_options& options() const noexcept { return options_; }
 
-    // Whether the gateway serves this client: loopback, or with a gateway token, one bearing it.
-    [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer) const;
+    // Whether the gateway serves this client: loopback, or with a gateway token, one bearing it (as
+    // Authorization: Bearer, or for the WebSocket also as the cookie sessiond_gateway_token).
+    [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer,
+                               gateway_action action = gateway_action::forward) const;
 
     // A request the router sent here (route.action is not not_gateway).
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context,
@@ -100,6 +109,10 @@ private:
     struct user_state;
     class connection_pool;
 
+    boost::asio::awaitable<server_reply> open_websocket(server_request request, const connection_context& context,
+                                                        const gateway_route& route);
+    // 503 with Retry-After: the session does not serve clients within the gateway's wait.
+    server_response session_unavailable(const server_request& request, std::string_view what);
     boost::asio::awaitable<server_reply> forward(server_request request, const connection_context& context,
                                                  const gateway_route& route);
     server_reply local_answer(const server_request& request, gateway_action action);
@@ -124,6 +137,9 @@ private:
     std::string http_url_;
     std::string https_url_;
     gateway_stats stats_;
+    class ws_sessions;
+    std::unique_ptr<ws_sessions> ws_sessions_;  // the registry's sessions, as the relay sees them
+    ws_relay relay_;
     bool stopping_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
