@@ -22,7 +22,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using asio::as_tuple;
 using asio::use_awaitable;
-using tcp = asio::ip::tcp;
 
 https_client::https_client(asio::any_io_executor executor, std::shared_ptr<ssl::context> tls, base_url endpoint,
                            std::size_t body_limit)

@@ -155,6 +155,21 @@ TEST_F(gateway_websocket_test, a_client_that_does_not_read_is_cut_off_alone) {
     EXPECT_EQ(d.count_in_log("cut off"), 1u);
 }
 
+TEST_F(gateway_websocket_test, while_the_session_does_not_serve_clients_the_upgrade_waits_then_gets_503) {
+    start_sim(ws_sim());
+    daemon_options o;
+    o.private_key_pem = other_rsa_key().pkcs8_pem;  // IBKR refuses every login
+    o.environment["SESSIOND_GATEWAY_MAX_WAIT"] = "0.2";
+    auto& d = start_daemon(std::move(o));
+    ASSERT_TRUE(d.wait_for_log("oauth failed: HTTP 401")) << d.output();
+    auto& c = client(d);
+    EXPECT_FALSE(c.upgraded());
+    EXPECT_EQ(c.refused_status(), 503u);
+    EXPECT_FALSE(c.refused_retry_after().empty());
+    EXPECT_NE(c.refused_body().find("not connected"), std::string::npos) << c.refused_body();
+    EXPECT_EQ(sim().websockets().size(), 0u);
+}
+
 TEST_F(gateway_websocket_test, a_plain_get_is_told_to_upgrade) {
     auto& d = ws_daemon();
     auto api = d.api();

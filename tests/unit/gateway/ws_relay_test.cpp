@@ -100,7 +100,7 @@ public:
     }
     std::size_t count(const std::string& frame) {
         std::lock_guard lock(mutex_);
-        return static_cast<std::size_t>(std::count(frames_.begin(), frames_.end(), frame));
+        return count_locked(frame);
     }
     std::vector<upgrade_seen> upgrades() {
         std::lock_guard lock(mutex_);
@@ -111,7 +111,9 @@ public:
         return authenticated_;
     }
     // Guarded state the predicates of wait_until() read (the mutex is held there).
-    const std::vector<std::string>& frames_locked() const { return frames_; }
+    std::size_t count_locked(const std::string& frame) const {
+        return static_cast<std::size_t>(std::count(frames_.begin(), frames_.end(), frame));
+    }
     std::size_t authenticated_locked() const { return authenticated_; }
     std::size_t upgrades_locked() const { return upgrades_.size(); }
 
@@ -333,9 +335,16 @@ const std::string sts_true = R"({"topic":"sts","args":{"authenticated":true}})";
 // A client whose subscription IBKR has seen.
 void subscribe_and_wait(relay_fixture& f, ws_client& c, const std::string& frame, std::size_t times = 1) {
     c.send(frame);
-    ASSERT_TRUE(f.ibkr().wait_until([&] {
-        return static_cast<std::size_t>(std::count(f.ibkr().frames_locked().begin(), f.ibkr().frames_locked().end(), frame)) >= times;
-    })) << frame;
+    ASSERT_TRUE(f.ibkr().wait_until([&] { return f.ibkr().count_locked(frame) >= times; })) << frame;
+}
+
+// IBKR sends a market data update; it reaches the client.
+void expect_update_reaches(relay_fixture& f, ws_client& c) {
+    f.on_loop([&] {
+        f.ibkr().broadcast(md_update);
+        return 0;
+    });
+    EXPECT_TRUE(c.read_until(md_update));
 }
 
 TEST(ws_relay, the_upstream_is_opened_with_the_sessions_bearer_and_cookies_and_authenticated_by_the_daemon) {
@@ -355,11 +364,7 @@ TEST(ws_relay, a_subscription_reaches_ibkr_and_its_updates_reach_the_client) {
     relay_fixture f;
     ws_client c(f.endpoint());
     subscribe_and_wait(f, c, md_subscribe);
-    f.on_loop([&] {
-        f.ibkr().broadcast(md_update);
-        return 0;
-    });
-    EXPECT_TRUE(c.read_until(md_update));
+    expect_update_reaches(f, c);
     EXPECT_GE(f.stats().frames_to_clients, 1u);
 }
 
@@ -386,9 +391,8 @@ TEST(ws_relay, two_clients_share_one_subscription_and_one_leaving_does_not_end_t
     EXPECT_EQ(f.ibkr().count(md_subscribe), 1u) << "the second subscribe joined the first";
     EXPECT_EQ(f.ibkr().count("umd+265598+{}"), 0u);
     a.close();
-    ASSERT_TRUE(f.ibkr().wait_until([&] {
-        return std::count(f.ibkr().frames_locked().begin(), f.ibkr().frames_locked().end(), "umd+265598+{}") == 1;
-    })) << "the last holder left: IBKR is told";
+    ASSERT_TRUE(f.ibkr().wait_until([&] { return f.ibkr().count_locked("umd+265598+{}") == 1; }))
+        << "the last holder left: IBKR is told";
 }
 
 TEST(ws_relay, tic_ech_and_the_clients_session_are_answered_here_never_forwarded) {
@@ -415,9 +419,7 @@ TEST(ws_relay, the_daemon_sends_ibkr_its_own_tic) {
     options.tic_interval = 20ms;
     relay_fixture f(options);
     ws_client c(f.endpoint());
-    EXPECT_TRUE(f.ibkr().wait_until([&] {
-        return std::count(f.ibkr().frames_locked().begin(), f.ibkr().frames_locked().end(), "tic") >= 2;
-    }));
+    EXPECT_TRUE(f.ibkr().wait_until([&] { return f.ibkr().count_locked("tic") >= 2; }));
 }
 
 TEST(ws_relay, an_upstream_drop_reopens_it_and_resends_every_subscription_while_clients_stay) {
@@ -430,15 +432,10 @@ TEST(ws_relay, an_upstream_drop_reopens_it_and_resends_every_subscription_while_
         return 0;
     });
     ASSERT_TRUE(f.ibkr().wait_until([&] {
-        const auto& fr = f.ibkr().frames_locked();
-        return f.ibkr().upgrades_locked() == 2 && std::count(fr.begin(), fr.end(), md_subscribe) == 2 &&
-               std::count(fr.begin(), fr.end(), "sor+{}") == 2;
+        return f.ibkr().upgrades_locked() == 2 && f.ibkr().count_locked(md_subscribe) == 2 &&
+               f.ibkr().count_locked("sor+{}") == 2;
     }));
-    f.on_loop([&] {
-        f.ibkr().broadcast(md_update);
-        return 0;
-    });
-    EXPECT_TRUE(c.read_until(md_update));
+    expect_update_reaches(f, c);
     EXPECT_EQ(f.stats().upstream_reconnects, 1u);
 }
 
@@ -451,15 +448,9 @@ TEST(ws_relay, a_new_login_reopens_the_upstream_with_the_new_session) {
         f.relay().on_sessions_changed();
         return 0;
     });
-    ASSERT_TRUE(f.ibkr().wait_until([&] {
-        const auto& fr = f.ibkr().frames_locked();
-        return f.ibkr().upgrades_locked() == 2 && std::count(fr.begin(), fr.end(), md_subscribe) == 2;
-    }));
-    f.on_loop([&] {
-        f.ibkr().broadcast(md_update);
-        return 0;
-    });
-    EXPECT_TRUE(c.read_until(md_update));
+    ASSERT_TRUE(f.ibkr().wait_until(
+        [&] { return f.ibkr().upgrades_locked() == 2 && f.ibkr().count_locked(md_subscribe) == 2; }));
+    expect_update_reaches(f, c);
 }
 
 TEST(ws_relay, clients_are_closed_with_a_reason_when_the_session_does_not_come_back) {
