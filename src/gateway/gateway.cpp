@@ -205,12 +205,12 @@ public:
         return login{std::move(now->bearer), std::move(now->tickle_session), std::move(now->cookies), now->generation,
                      session->tls(), session->config().options.endpoint};
     }
-    asio::awaitable<bool> pace_upgrade(std::string username) override {
+    asio::awaitable<bool> pace_upgrade(std::string username, asio::cancellation_slot cancelled) override {
         session_keeper* session = session_of(username);
         if (session == nullptr) co_return false;
         const auto alive = owner_.alive_;
         pacing_queue::result paced = co_await owner_.user_for(username, *session).queue->acquire(
-            "/v1/api/ws", steady::now() + owner_.options_.max_wait, asio::cancellation_slot());
+            "/v1/api/ws", steady::now() + owner_.options_.max_wait, cancelled);
         co_return *alive && std::holds_alternative<pacing_permit>(paced);
     }
     void upgrade_refused(std::string_view username) override {

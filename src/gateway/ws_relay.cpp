@@ -94,6 +94,7 @@ struct ws_relay::link : std::enable_shared_from_this<ws_relay::link> {
     asio::steady_timer timer;   // run_link()'s waits: the backoff, the session's return
     bool waiting_for_session = false;  // on `timer`: a session change wakes it
     asio::steady_timer linger;  // from the last client's leaving to the upstream's closing
+    asio::cancellation_signal stopped;  // ends the wait for IBKR's limits when the daemon stops
 };
 
 // One socket counted against the cap, from the upgrade's answer until the connection ends.
@@ -424,7 +425,7 @@ asio::awaitable<void> ws_relay::run_link(std::shared_ptr<link> l) {
             continue;
         }
 
-        const bool paced = co_await sessions_.pace_upgrade(l->username);
+        const bool paced = co_await sessions_.pace_upgrade(l->username, l->stopped.slot());
         if (!*alive) co_return;
         if (!paced) {
             last_failure = "IBKR's limits did not allow the upgrade in time";
@@ -515,6 +516,7 @@ void ws_relay::stop() {
     for (auto& [name, l] : links_) {
         l->timer.cancel();
         l->linger.cancel();
+        l->stopped.emit(asio::cancellation_type::all);
         if (l->current) {
             l->current->ended = true;
             l->current->socket.cancel();

@@ -34,6 +34,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -62,8 +63,8 @@ public:
     // While `username`'s session serves clients; nothing otherwise.
     [[nodiscard]] virtual std::optional<login> login_for(std::string_view username) = 0;
     // Waits until IBKR's limits for `username` allow the upgrade request (it counts against IBKR's
-    // rate like any request); false when they do not within the gateway's wait.
-    virtual boost::asio::awaitable<bool> pace_upgrade(std::string username) = 0;
+    // rate like any request); false when they do not within the gateway's wait, or on `cancelled`.
+    virtual boost::asio::awaitable<bool> pace_upgrade(std::string username, boost::asio::cancellation_slot cancelled) = 0;
     // IBKR refused the upgrade: the session should check itself at once.
     virtual void upgrade_refused(std::string_view username) = 0;
 };

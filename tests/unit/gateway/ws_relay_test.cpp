@@ -227,7 +227,7 @@ public:
         return login{secret(bearer_value), secret(tickle_value), secret("other=" + cookie_value), generation, tls_,
                      base_url{"https://127.0.0.1:" + std::to_string(port_), "127.0.0.1", port_}};
     }
-    asio::awaitable<bool> pace_upgrade(std::string /*username*/) override {
+    asio::awaitable<bool> pace_upgrade(std::string /*username*/, asio::cancellation_slot /*cancelled*/) override {
         ++upgrades_paced;
         co_return true;
     }
