@@ -271,7 +271,15 @@ json::object gateway::status_json() const {
             {"forwarded", stats_.forwarded},
             {"answered_locally", json::object{{"rate_limited", stats_.local_429}, {"not_connected", stats_.local_503}}},
             {"upstream_failures", stats_.upstream_failures},
-            {"ibkr_refused", json::object{{"unauthorized", stats_.ibkr_401}, {"rate_limited", stats_.ibkr_429}}}};
+            {"ibkr_refused", json::object{{"unauthorized", stats_.ibkr_401}, {"rate_limited", stats_.ibkr_429}}},
+            {"websockets", json::object{{"open", stats_.websocket.open},
+                                        {"max", relay_.options().max_sockets},
+                                        {"frames_to_clients", stats_.websocket.frames_to_clients},
+                                        {"frames_to_ibkr", stats_.websocket.frames_to_ibkr},
+                                        {"upstream_reconnects", stats_.websocket.upstream_reconnects},
+                                        {"clients_cut_off", stats_.websocket.clients_cut_off},
+                                        {"clients_closed_upstream_lost", stats_.websocket.clients_failed},
+                                        {"refused_at_cap", stats_.websocket.refused_full}}}};
 }
 
 std::size_t gateway::waiting() const noexcept {

@@ -113,6 +113,14 @@ TEST_F(gateway_websocket_test, an_upstream_drop_ends_with_the_subscriptions_rese
     EXPECT_TRUE(upstream_has_market_data("265598"));
     EXPECT_TRUE(upstream_subscriptions().at("sor").as_bool());
     EXPECT_TRUE(d.wait_for_log("IBKR's WebSocket reopened"));
+    auto api = d.api();
+    const auto status = api.get("/api/ibkr/status");
+    ASSERT_TRUE(status);
+    const auto body = status->json();
+    const auto& ws = body.at("gateway").at("websockets");
+    EXPECT_EQ(ws.at("open").to_number<int>(), 1) << status->body;
+    EXPECT_EQ(ws.at("upstream_reconnects").to_number<int>(), 1) << status->body;
+    EXPECT_GT(ws.at("frames_to_clients").to_number<int>(), 0) << status->body;
 }
 
 TEST_F(gateway_websocket_test, a_relogin_ends_with_the_subscriptions_resent_and_updates_flowing_again) {
