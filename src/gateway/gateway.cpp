@@ -440,7 +440,10 @@ asio::awaitable<server_reply> gateway::open_websocket(server_request req, const 
     std::shared_ptr<void> held = relay_.reserve();
     if (!held) {
         ++stats_.local_503;
-        log_.warn({.http_status = 503}, "gateway: WebSocket refused: {} open, the cap", relay_.options().max_sockets);
+        // A flood of upgrades must not become a flood of log lines: the first, then every thousandth.
+        if (const auto n = stats_.websocket.refused_full; n == 1 || n % 1000 == 0)
+            log_.warn({.http_status = 503}, "gateway: WebSocket refused: {} open, the cap ({} refused so far)",
+                      relay_.options().max_sockets, n);
         co_return answer(req, cls,
                          retry_later(req, http::status::service_unavailable, std::chrono::seconds(5),
                                      "too many gateway WebSockets are open (" +

@@ -376,6 +376,52 @@ TEST_F(hostile_clients, ten_thousand_idle_connections_neither_lock_out_livez_nor
               static_cast<double>(probes.size()));
 }
 
+TEST_F(hostile_clients, ten_thousand_idle_websocket_upgrades_stop_at_the_gateways_cap_without_locking_out_livez) {
+    constexpr std::size_t attackers = 10'000;
+    constexpr std::size_t websocket_cap = 256;  // ws_relay_options::max_sockets, below the server's 512
+    std::string why;
+    if (!raise_descriptor_limit(attackers + 256, why)) GTEST_SKIP() << "10,000 connections need descriptors: " << why;
+    auto& d = daemon_under_attack();
+    ASSERT_NE(port_, 0);
+
+    const std::string upgrade =
+        "GET /v1/api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    livez_monitor monitor(port_);
+    connection_swarm swarm(port_);
+    const auto began = clock::now();
+    open_at_attack_rate(swarm, attackers, idle_attack_rate, [&](std::size_t i) { swarm.send(i, upgrade); });
+    const auto deadline = began + std::chrono::seconds(60);
+    ASSERT_TRUE(swarm.run_until([&] { return swarm.count(connection_swarm::phase::connecting) == 0; }, deadline));
+    // Each attempt is answered (101 up to the cap, 503 beyond) or evicted to make room; the upgraded
+    // ones then sit idle, never evicted, and the server keeps half its connections for the others.
+    const auto settled = [&] {
+        for (std::size_t i = 0; i < swarm.size(); ++i)
+            if (swarm[i].received.empty() && swarm[i].state == connection_swarm::phase::open) return false;
+        return true;
+    };
+    ASSERT_TRUE(swarm.run_until(settled, deadline));
+    ASSERT_TRUE(monitor.await_probes(monitor.probes() + min_probes / 2));
+    const auto ended = clock::now();
+    const auto probes = monitor.stop();
+
+    std::size_t upgraded = 0;
+    std::size_t refused = 0;
+    for (std::size_t i = 0; i < swarm.size(); ++i) {
+        upgraded += swarm[i].received.starts_with("HTTP/1.1 101") ? 1 : 0;
+        refused += swarm[i].received.starts_with("HTTP/1.1 503") ? 1 : 0;
+    }
+    std::printf("[ figures  ] 10,000 WebSocket upgrades: %zu upgraded, %zu refused 503, the rest evicted\n", upgraded,
+                refused);
+    EXPECT_GT(upgraded, 0u);
+    EXPECT_LE(upgraded, websocket_cap);
+    EXPECT_GT(refused, 0u) << "beyond the cap the upgrade is refused";
+    expect_every_probe_in_time(probes, began, ended, "10,000 WebSocket upgrades");
+    expect_session_undisturbed(d);
+    expect_memory_bounded(d, "10,000 WebSocket upgrades");
+    EXPECT_EQ(sim().websockets().size(), 1u) << "one upstream socket for every client";
+}
+
 TEST_F(hostile_clients, slow_lorises_are_evicted_or_timed_out_without_locking_out_livez_or_running_up_memory) {
     constexpr std::size_t attackers = 600;  // more than the cap
     std::string why;
