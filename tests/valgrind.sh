@@ -5,7 +5,7 @@
 #   bash tests/valgrind.sh [GTEST_FILTER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter=${1:-'session_flow.*:recovery.*:refusal.*:fault_matrix.an_expired*:fault_matrix.the_simulator_killed*:service_api.status_when_connected*:service_api.connection_test_verifies*:systemd_notify.sigterm*:systemd_reload.*'}
+filter=${1:-'session_flow.*:recovery.*:refusal.*:fault_matrix.an_expired*:fault_matrix.the_simulator_killed*:service_api.status_when_connected*:service_api.connection_test_verifies*:systemd_notify.sigterm*:systemd_reload.*:gateway_test.a_clients_call*:gateway_test.an_order*:gateway_websocket_test.an_upstream_drop*'}
 valgrind=$(command -v valgrind) || { echo "valgrind.sh: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 # Still-reachable blocks at exit are OpenSSL's and glibc's process-lifetime caches, not leaks.
 export SESSIOND_TEST_DAEMON_WRAPPER="$valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes"

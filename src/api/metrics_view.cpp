@@ -199,6 +199,20 @@ void write_gateway(prometheus_text& out, const gateway_stats& g, std::size_t wai
     out.histogram({}, g.queue_wait);
     out.family("sessiond_gateway_upstream_latency_seconds", type::histogram, "How long IBKR took to answer forwarded calls.");
     out.histogram({}, g.upstream_latency);
+
+    const ws_relay_stats& ws = g.websocket;
+    gauge(out, "sessiond_gateway_websockets_open", "Client WebSockets open now.", {}, static_cast<double>(ws.open));
+    counter(out, "sessiond_gateway_websockets_opened_total", "Client WebSockets accepted.", {}, ws.opened);
+    out.family("sessiond_gateway_websocket_frames_total", type::counter, "Frames relayed, by direction.");
+    out.sample({{"direction", "to_clients"}}, static_cast<double>(ws.frames_to_clients));
+    out.sample({{"direction", "to_ibkr"}}, static_cast<double>(ws.frames_to_ibkr));
+    counter(out, "sessiond_gateway_websocket_upstream_reconnects_total",
+            "IBKR's WebSocket reopened after a drop or a new login while clients stayed.", {}, ws.upstream_reconnects);
+    out.family("sessiond_gateway_websocket_clients_closed_total", type::counter,
+               "Client WebSockets the daemon closed: too slow to read, IBKR's could not be reopened, at the cap.");
+    out.sample({{"reason", "too_slow"}}, static_cast<double>(ws.clients_cut_off));
+    out.sample({{"reason", "upstream_lost"}}, static_cast<double>(ws.clients_failed));
+    out.sample({{"reason", "refused_at_cap"}}, static_cast<double>(ws.refused_full));
 }
 
 }  // namespace

@@ -121,6 +121,10 @@ TEST_F(gateway_websocket_test, an_upstream_drop_ends_with_the_subscriptions_rese
     EXPECT_EQ(ws.at("open").to_number<int>(), 1) << status->body;
     EXPECT_EQ(ws.at("upstream_reconnects").to_number<int>(), 1) << status->body;
     EXPECT_GT(ws.at("frames_to_clients").to_number<int>(), 0) << status->body;
+    const auto metrics = api.get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("sessiond_gateway_websockets_open 1\n"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("sessiond_gateway_websocket_upstream_reconnects_total 1\n"), std::string::npos);
 }
 
 TEST_F(gateway_websocket_test, a_relogin_ends_with_the_subscriptions_resent_and_updates_flowing_again) {
