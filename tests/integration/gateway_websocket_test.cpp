@@ -3,7 +3,10 @@
 // across an upstream drop and a re-login without doing anything.
 
 #include "daemon_fixture.hpp"
+#include "support/temp_dir.hpp"
 #include "support/ws_test_client.hpp"
+
+#include <regex>
 
 #include <boost/beast/websocket/error.hpp>
 #include <boost/json/serialize.hpp>
@@ -125,6 +128,27 @@ TEST_F(gateway_websocket_test, an_upstream_drop_ends_with_the_subscriptions_rese
     ASSERT_TRUE(metrics);
     EXPECT_NE(metrics->body.find("sessiond_gateway_websockets_open 1\n"), std::string::npos) << metrics->body;
     EXPECT_NE(metrics->body.find("sessiond_gateway_websocket_upstream_reconnects_total 1\n"), std::string::npos);
+}
+
+TEST_F(gateway_websocket_test, wss_on_the_https_listener_relays_the_same_way) {
+    temp_dir state;
+    daemon_options o;
+    o.environment["SESSIOND_GATEWAY_HTTPS_LISTEN"] = "127.0.0.1:0";
+    o.environment["SESSIOND_STATE_DIR"] = state.path().string();
+    auto& d = ws_daemon(std::move(o));
+    ASSERT_TRUE(d.wait_for_log("gateway also on https://127.0.0.1:")) << d.output();
+    std::smatch m;
+    const std::string out = d.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex("gateway also on https://127\\.0\\.0\\.1:([0-9]+)/v1/api/")));
+    const auto port = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+    ws_test_client c(tcp::endpoint(boost::asio::ip::address_v4::loopback(), port), {}, "/v1/api/ws",
+                     tls_client_settings{state.path() / "gateway-tls" / "ca.pem", "localhost"});
+    ASSERT_TRUE(c.upgraded()) << c.error().message() << " " << c.refused_status() << " " << c.refused_body();
+    c.send(md_subscribe);
+    EXPECT_FALSE(c.read_until_containing(md_topic).empty()) << c.error().message() << "\n" << d.output();
+    const std::vector<std::string> tokens = sim().issued_tokens();
+    expect_no_secrets(c.transcript(), d.private_key_pem(), tokens, "wss frames");
+    c.close();
 }
 
 TEST_F(gateway_websocket_test, a_relogin_ends_with_the_subscriptions_resent_and_updates_flowing_again) {

@@ -3,11 +3,14 @@
 // IbkrWsClient): plain ws:// to a local gateway, text frames. Every operation gives up after
 // `patience` (the socket is then closed), so a server bug fails a test instead of hanging it.
 
+#include "support/http_client.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,10 +22,11 @@ class ws_test_client {
 public:
     static constexpr std::chrono::seconds patience{15};
 
-    // Connects and asks for the upgrade with these extra headers; see upgraded().
+    // Connects and asks for the upgrade with these extra headers; see upgraded(). With `tls`, over TLS
+    // (wss://), verifying the server against its CA file and name.
     explicit ws_test_client(const boost::asio::ip::tcp::endpoint& at,
                             std::vector<std::pair<std::string, std::string>> headers = {},
-                            std::string target = "/v1/api/ws");
+                            std::string target = "/v1/api/ws", std::optional<tls_client_settings> tls = std::nullopt);
     ~ws_test_client();
     ws_test_client(const ws_test_client&) = delete;
     ws_test_client& operator=(const ws_test_client&) = delete;
