@@ -274,7 +274,10 @@ TEST_F(gateway_test, history_calls_are_held_to_five_in_flight_and_a_large_answer
     auto o = fast_sim();
     o.history_delay = 0.5;
     start_sim(o);
-    auto& d = start_daemon();
+    // 3.5 MB built and sent by a simulator that may run under a sanitizer: more than the tests' 2 s.
+    daemon_options options;
+    options.environment["IBKR_HTTP_TIMEOUT"] = "15";
+    auto& d = start_daemon(std::move(options));
     ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
     std::vector<std::future<std::pair<unsigned, std::size_t>>> calls;
     for (int i = 0; i < 8; ++i) {
