@@ -28,7 +28,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "build", "release", "daemon")
+# SESSIOND_BENCH_BIN: another build's binaries (a smoke run of the driver itself; figures from the
+# release build only).
+BIN = os.environ.get("SESSIOND_BENCH_BIN") or os.path.join(ROOT, "build", "release", "daemon")
 DAEMON = os.path.join(BIN, "ibkr-sessiond")
 SIM = os.path.join(BIN, "ibkr-sim")
 PYTHON = "/usr/bin/python3"  # Debian's, where python3-jwt is installed
@@ -1129,6 +1131,88 @@ def fig_gateway(b):
           yes_no(median(added) < 50))
 
 
+# --- 8. the gateway's WebSocket ----------------------------------------------------------------------
+
+def fig_websocket(b):
+    import websocket  # python3-websocket (websocket-client), installed by run.sh
+
+    clients_n, idle_n, conids = 8, 200, 20
+    say(f"8. gateway WebSocket: {clients_n} clients sharing {conids} market-data subscriptions the simulator "
+        f"updates every 10 ms (fanned out from one upstream socket), then {idle_n} idle sockets for memory")
+    sim = Sim(b, name="sim-ws", ca_file=os.path.join(b.work, "sim-ws-ca.pem"),
+              extra_args=["--ws-market-data-interval", "0.01", "--no-endpoint-limits"])
+    env = {"IBKR_BASE_URL": f"https://127.0.0.1:{sim.https_port}", "IBKR_CA_FILE": sim.ca_file,
+           "IBKR_MAX_REQUESTS_PER_SECOND": "0", "SESSIOND_SIMULATOR_LIMITS": "true"}
+    d = Daemon(b, env, name="daemon-ws")
+    d.wait_state("connected")
+    url = f"ws://127.0.0.1:{d.port}/v1/api/ws"
+
+    def rss_kib():
+        with open(f"/proc/{d.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def gateway_ws():
+        return d.status()["gateway"]["websockets"]
+
+    # Relay rate: every client reads as fast as it can on its own thread.
+    stop_reading = threading.Event()
+    received = [0] * clients_n
+    sockets = []
+    for i in range(clients_n):
+        ws = websocket.create_connection(url, timeout=10)
+        for c in range(conids):
+            ws.send(f'smd+{265598 + c}+{{"fields":["31","84","86"]}}')
+        sockets.append(ws)
+
+    def read(i, ws):
+        ws.settimeout(1)
+        while not stop_reading.is_set():
+            with contextlib.suppress(websocket.WebSocketTimeoutException):
+                ws.recv()
+                received[i] += 1
+
+    readers = [threading.Thread(target=read, args=(i, ws), daemon=True) for i, ws in enumerate(sockets)]
+    for t in readers:
+        t.start()
+    time.sleep(2)  # warm-up: every subscription flowing
+    seconds = 10 if not b.args.quick else 3
+    before, cpu0, t0 = gateway_ws(), cpu_ns(d.pid), time.monotonic()
+    time.sleep(seconds)
+    after, cpu1, t1 = gateway_ws(), cpu_ns(d.pid), time.monotonic()
+    stop_reading.set()
+    for t in readers:
+        t.join(timeout=5)
+    for ws in sockets:
+        with contextlib.suppress(Exception):
+            ws.close()
+    relayed = (after["frames_to_clients"] - before["frames_to_clients"]) / (t1 - t0)
+    upstream = relayed / clients_n
+    cpu_per_frame_us = (cpu1 - cpu0) / 1e3 / max(after["frames_to_clients"] - before["frames_to_clients"], 1)
+    cut = after.get("clients_cut_off", 0)
+    note(f"relayed {relayed:.0f} frames/s to {clients_n} clients ({upstream:.0f}/s from IBKR's socket), "
+         f"{cpu_per_frame_us:.2f} µs of the daemon's CPU per relayed frame; clients cut off: {cut}")
+    b.row("8 WebSocket frames relayed", f"{relayed:,.0f}/s to {clients_n} clients",
+          f"{upstream:,.0f}/s from one upstream socket", f"{cpu_per_frame_us:.2f} µs CPU/frame", "—")
+
+    # Memory per open socket: idle clients, RSS before and after.
+    time.sleep(1)
+    base = rss_kib()
+    idle = [websocket.create_connection(url, timeout=10) for _ in range(idle_n)]
+    time.sleep(1)
+    grown = rss_kib() - base
+    note(f"{idle_n} idle WebSockets: daemon RSS {base / 1024:.1f} MiB -> {(base + grown) / 1024:.1f} MiB")
+    b.row("8 memory per open WebSocket", f"{grown / idle_n:.1f} KiB", f"{idle_n} idle sockets, RSS +{grown / 1024:.1f} MiB",
+          "—", "—")
+    for ws in idle:
+        with contextlib.suppress(Exception):
+            ws.close()
+    d.stop()
+    sim.proc.terminate()
+
+
 def table(b):
     lines = ["| figure | daemon | reference | ratio / target | met? |", "|---|---|---|---|---|"]
     for r in b.rows:
@@ -1140,7 +1224,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short points, fewer starts (a smoke run)")
     parser.add_argument("--long", action="store_true", help="idle figures over the full ten minutes")
-    parser.add_argument("--only", default="6,3,1,2,4,5,7", help="figures to run, in order (default 6,3,1,2,4,5,7)")
+    parser.add_argument("--only", default="6,3,1,2,4,5,7,8", help="figures to run, in order (default 6,3,1,2,4,5,7,8)")
     parser.add_argument("--out", help="also write the final table (markdown) to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, perf data)")
     parser.add_argument("--boost", action="store_true",
@@ -1178,7 +1262,7 @@ def main():
               f"{'measured processes at nice -10 (--boost)' if args.boost else 'default priority'}; "
               f"load average {os.getloadavg()[0]:.2f}")
         figures = {"1": fig_throughput, "2": fig_stress, "3": fig_time_to_connected, "4": fig_recovery,
-                   "5": fig_idle, "6": fig_startup, "7": fig_gateway}
+                   "5": fig_idle, "6": fig_startup, "7": fig_gateway, "8": fig_websocket}
         for f in args.only.split(","):
             figures[f.strip()](b)
         say(f"results ({time.monotonic() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")
