@@ -140,6 +140,8 @@ std::optional<int> daemon_process::wait_exit(std::chrono::milliseconds timeout) 
 }
 
 std::optional<std::uint16_t> daemon_process::api_port(std::chrono::milliseconds timeout) {
+    // Tests ask from several threads at once (clients bursting in parallel): one finds it, all read it.
+    std::lock_guard guard(api_port_lock_);
     if (api_port_) return api_port_;
     constexpr std::string_view marker = "API listening on http://";
     if (!wait_for_log(marker, 1, timeout)) return std::nullopt;

@@ -78,6 +78,7 @@ private:
     std::string key_pem_;
     std::unique_ptr<subprocess> process_;
     std::optional<std::uint16_t> api_port_;
+    std::mutex api_port_lock_;
     std::string api_token_;
     struct transcript {
         std::mutex lock;
