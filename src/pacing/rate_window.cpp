@@ -29,6 +29,14 @@ void rate_window::record(wall_time at) {
     keep_newest();
 }
 
+void rate_window::move(wall_time from, wall_time to) {
+    if (to <= from) return;
+    const auto it = std::find(recent_.begin(), recent_.end(), from);
+    if (it == recent_.end()) return;
+    recent_.erase(it);
+    recent_.insert(std::upper_bound(recent_.begin(), recent_.end(), to), to);
+}
+
 void rate_window::insert(wall_time at) {
     if (recent_.size() >= static_cast<std::size_t>(limit_) && at <= recent_.front()) return;  // no room, oldest
     recent_.insert(std::upper_bound(recent_.begin(), recent_.end(), at), at);

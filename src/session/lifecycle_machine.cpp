@@ -86,9 +86,12 @@ directive lifecycle_machine::start(wall_time now) {
     return full_login(milliseconds(0), now);
 }
 
-void lifecycle_machine::on_request_sent(wall_time at) { pacer_->record_sent(path_of(pending_.next), at); }
+void lifecycle_machine::on_request_sent(wall_time at) {
+    pacer_->record_sent(path_of(pending_.next), call_started_at_, at);
+}
 
 void lifecycle_machine::on_call_started(wall_time now) {
+    call_started_at_ = now;
     pacer_->record_start(path_of(pending_.next), now);
     if (pending_.next == step::oauth) {
         ++snap_.counters.login_attempts;

@@ -31,6 +31,9 @@ public:
 
     // An event at `at`; recorded even when it was not allowed: it happened.
     void record(wall_time at);
+    // The event recorded at `from` happened at `to` instead (later: a request that left after it
+    // started). Nothing changes when no event has that stamp or `to` is not later.
+    void move(wall_time from, wall_time to);
     // An event restored from a record (any order): kept in order, and only the newest `limit` remain.
     void insert(wall_time at);
 

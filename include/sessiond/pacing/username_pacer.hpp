@@ -65,9 +65,10 @@ public:
     [[nodiscard]] wall_time endpoint_ready_at(std::string_view path, wall_time now) const;
     // A request to `path` started at `now` (recorded whether or not it was allowed: it happened).
     void record_start(std::string_view path, wall_time now);
-    // That request left later than it started (it had to open a connection first): the endpoint's
-    // pace counts from `at`, as IBKR's does from its arrival. An earlier time changes nothing.
-    void record_sent(std::string_view path, wall_time at);
+    // That request (started at `started`) left later (it had to open a connection first): the
+    // endpoint's pace and IBKR's global rate count it from `at`, as IBKR does from its arrival. An
+    // earlier time changes nothing.
+    void record_sent(std::string_view path, wall_time started, wall_time at);
     // When the newest request to `path` started (or was sent), if the endpoint has a limit of its own.
     [[nodiscard]] std::optional<wall_time> last_start(std::string_view path) const;
 

@@ -242,6 +242,7 @@ private:
     session_snapshot snap_;
     std::shared_ptr<username_pacer> pacer_;
     directive pending_;
+    wall_time call_started_at_{};  // of the call in progress (on_call_started)
     bool has_sso_ = false;
     bool ever_connected_ = false;
     bool refreshing_sso_ = false;       // the validate in flight is a refresh, not part of a login

@@ -100,10 +100,21 @@ TEST(username_pacer, a_429_silences_every_caller_until_the_penalty_ends) {
 TEST(username_pacer, a_request_that_left_late_paces_from_when_it_left) {
     username_pacer p(production());
     p.record_start("/v1/api/tickle", t0);
-    p.record_sent("/v1/api/tickle", t0 + 300ms);
+    p.record_sent("/v1/api/tickle", t0, t0 + 300ms);
     EXPECT_EQ(p.ready_at("/v1/api/tickle", t0 + 500ms), t0 + 1300ms + margin);
-    p.record_sent("/v1/api/tickle", t0 + 100ms);
+    p.record_sent("/v1/api/tickle", t0, t0 + 100ms);
     EXPECT_EQ(p.last_start("/v1/api/tickle"), t0 + 300ms) << "an earlier time changes nothing";
+}
+
+TEST(username_pacer, a_request_that_left_late_counts_in_ibkrs_global_rate_from_when_it_left) {
+    pacer_limits l = production();
+    l.max_requests_per_second = 2;
+    username_pacer p(l);
+    p.record_start("/v1/api/iserver/accounts", t0);  // opened a connection first: left 700 ms later
+    p.record_sent("/v1/api/iserver/accounts", t0, t0 + 700ms);
+    p.record_start("/v1/api/iserver/accounts", t0 + 800ms);
+    // IBKR saw the two at +700 and +800 ms: the third waits until the first has left IBKR's window.
+    EXPECT_EQ(p.ready_at("/v1/api/iserver/accounts", t0 + 1300ms), t0 + 700ms + 1s + margin);
 }
 
 TEST(username_pacer, history_allows_five_requests_in_flight) {
