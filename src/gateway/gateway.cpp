@@ -2,6 +2,7 @@
 
 #include "sessiond/gateway/local_answers.hpp"
 #include "sessiond/ibkr/requests.hpp"
+#include "sessiond/ibkr/responses.hpp"
 #include "sessiond/net/https_client.hpp"
 #include "sessiond/session/session_keeper.hpp"
 #include "sessiond/session/session_registry.hpp"
@@ -75,20 +76,6 @@ server_response retry_later(const server_request& req, http::status status, std:
 bool loopback_peer(const asio::ip::address& a) {
     if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
     return a.is_loopback();
-}
-
-// A 429's Retry-After in whole seconds, when IBKR gives one (it documents none).
-std::optional<milliseconds> retry_after_of(const http_response& res) {
-    const auto it = res.find(http::field::retry_after);
-    if (it == res.end()) return std::nullopt;
-    const std::string_view v = it->value();
-    std::int64_t seconds = 0;
-    if (v.empty() || v.size() > 6) return std::nullopt;
-    for (const char c : v) {
-        if (c < '0' || c > '9') return std::nullopt;
-        seconds = seconds * 10 + (c - '0');
-    }
-    return milliseconds(seconds * 1000);
 }
 
 // The cookie a WebSocket client may carry the gateway token in (ibind's WS client sends cookies).
@@ -312,9 +299,8 @@ bool gateway::allowed(const server_request& req, const peer_info& peer, gateway_
     return loopback_peer(peer.remote.address());
 }
 
-server_response gateway::answer(const server_request& req, std::string_view endpoint_class, server_response res) {
+server_response gateway::answer(const server_request& /*req*/, std::string_view endpoint_class, server_response res) {
     ++stats_.answers[{endpoint_class, res.result_int()}];
-    (void)req;
     return res;
 }
 
@@ -553,7 +539,10 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
         if (current != nullptr) current->check_now("a gateway call got 401 from IBKR");
     } else if (status == 429) {
         ++stats_.ibkr_429;
-        const milliseconds penalty = retry_after_of(ibkr).value_or(rate_limit_penalty_);
+        // IBKR's Retry-After when it sends one (seconds or a date: the session's own parser), else the penalty.
+        milliseconds penalty = rate_limit_penalty_;
+        if (const auto it = ibkr.find(http::field::retry_after); it != ibkr.end())
+            if (const auto after = parse_retry_after(it->value(), wall_clock::now())) penalty = *after;
         user.queue->pacer()->penalise(wall_clock::now() + penalty);
         user.queue->poke();
         log_.error({.http_status = 429}, "gateway: IBKR answered 429 to {} {}: no call for this username for {} s",
