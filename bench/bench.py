@@ -1109,7 +1109,8 @@ def fig_gateway(b):
                 s_ = servers[name]
                 r = wrk(s_["port"], GATEWAY_PATH, c, b.args.slice, s_["pid"], s_["headers"], s_["scheme"])
                 results.setdefault((name, c), []).append(r)
-                note(f"{name:6} c={c:2}: {rate(r['rps']):>10}  p50 {ms(r['p50'])}  p99 {ms(r['p99'])}"
+                note(f"{name:6} c={c:2}: {rate(r['rps']):>10}  p50 {ms(r['p50'])}  p99 {ms(r['p99'])}  "
+                     f"CPU {r['cpu_us']:.1f} µs/request"
                      + (f"  {r['errors_text']}" if r["errors"] else "")
                      + (f"  non-2xx {r['non2xx']}" if r["non2xx"] else ""))
     stop(ngx, signal.SIGQUIT)

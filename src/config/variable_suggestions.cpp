@@ -17,10 +17,6 @@ namespace {
 constexpr std::array<std::string_view, 2> daemon_prefixes = {"IBKR_", "SESSIOND_"};
 constexpr int max_suggestion_distance = 2;
 
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() && equals_ignoring_case(text.substr(0, prefix.size()), prefix);
-}
-
 }  // namespace
 
 int edit_distance(std::string_view a, std::string_view b) {

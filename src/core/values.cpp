@@ -125,15 +125,6 @@ expected<base_url> parse_base_url(std::string_view text) {
     return out;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return true;
-}
-
 std::string format_seconds(double seconds) {
     // Fixed notation, shortest form that reads back as the same double: 2, 0.5, 86400.
     std::array<char, 400> buffer{};

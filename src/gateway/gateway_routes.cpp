@@ -1,6 +1,6 @@
 #include "sessiond/gateway/gateway_routes.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
+#include "sessiond/core/ascii.hpp"
 
 #include <array>
 
@@ -21,7 +21,7 @@ constexpr std::string_view session_endpoint =
 // IBKR's login endpoints, wherever they are asked for.
 bool is_login_endpoint(std::string_view path) {
     for (std::string_view prefix : {"/oauth/", "/oauth2/", "/gw/"})
-        if (boost::algorithm::istarts_with(path, prefix) || boost::algorithm::iequals(path, prefix.substr(0, prefix.size() - 1)))
+        if (starts_with_ignoring_case(path, prefix) || equals_ignoring_case(path, prefix.substr(0, prefix.size() - 1)))
             return true;
     return false;
 }
@@ -43,9 +43,9 @@ bool plain_path(std::string_view path) {
     }
 }
 
-bool is(std::string_view path, std::string_view name) { return boost::algorithm::iequals(path, name); }
+bool is(std::string_view path, std::string_view name) { return equals_ignoring_case(path, name); }
 bool under(std::string_view path, std::string_view prefix) {
-    return is(path, prefix) || (boost::algorithm::istarts_with(path, prefix) && path.size() > prefix.size() &&
+    return is(path, prefix) || (starts_with_ignoring_case(path, prefix) && path.size() > prefix.size() &&
                                 path[prefix.size()] == '/');
 }
 
@@ -54,9 +54,9 @@ std::string_view class_of(std::string_view p) {
     if (under(p, "/iserver/marketdata/history")) return "history";
     if (under(p, "/iserver/marketdata")) return "marketdata";
     if (under(p, "/iserver/account/orders") ||
-        (boost::algorithm::istarts_with(p, "/iserver/account/") &&
-         (boost::algorithm::iends_with(p, "/orders") || boost::algorithm::iends_with(p, "/order") ||
-          boost::algorithm::icontains(p, "/order/"))))
+        (starts_with_ignoring_case(p, "/iserver/account/") &&
+         (ends_with_ignoring_case(p, "/orders") || ends_with_ignoring_case(p, "/order") ||
+          contains_ignoring_case(p, "/order/"))))
         return "orders";
     if (under(p, "/iserver/account") || under(p, "/iserver/accounts")) return "account";
     if (under(p, "/iserver/scanner")) return "scanner";

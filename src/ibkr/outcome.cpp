@@ -1,6 +1,7 @@
 #include "sessiond/ibkr/outcome.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
+#include "sessiond/core/ascii.hpp"
+
 #include <boost/beast/http/field.hpp>
 
 namespace sessiond {
@@ -40,7 +41,7 @@ bool is_json_type(std::string_view content_type) {
     const auto semi = content_type.find(';');
     std::string_view type = content_type.substr(0, semi);
     while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    return boost::algorithm::iequals(type, "application/json") || boost::algorithm::iends_with(type, "+json");
+    return equals_ignoring_case(type, "application/json") || ends_with_ignoring_case(type, "+json");
 }
 
 template <class T>

@@ -1,9 +1,8 @@
 #include "sessiond/ibkr/responses.hpp"
 
+#include "sessiond/core/ascii.hpp"
 #include "sessiond/core/json.hpp"
 #include "sessiond/log/redact.hpp"
-
-#include <boost/algorithm/string/predicate.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -67,7 +66,7 @@ expected<oauth_token> parse_oauth_token(std::string_view body) {
     if (!o) return o.error();
     const auto token = json_string(*o, "access_token");
     if (!token || token->empty()) return missing("access_token");
-    if (const auto type = json_string(*o, "token_type"); type && !boost::algorithm::iequals(*type, "bearer"))
+    if (const auto type = json_string(*o, "token_type"); type && !equals_ignoring_case(*type, "bearer"))
         return make_error("token_type is not Bearer");
     oauth_token out;
     out.access_token = secret(*token);

@@ -1,6 +1,7 @@
 #include "sessiond/net/cookie_jar.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
+#include "sessiond/core/ascii.hpp"
+
 #include <boost/beast/http/field.hpp>
 
 #include <algorithm>
@@ -19,7 +20,7 @@ std::string_view trim(std::string_view s) {
 bool has_expired(std::string_view line) {
     for (std::size_t at = line.find(';'); at != std::string_view::npos; at = line.find(';', at + 1)) {
         std::string_view attribute = trim(line.substr(at + 1, line.find(';', at + 1) - at - 1));
-        if (attribute.size() < 8 || !boost::algorithm::iequals(attribute.substr(0, 8), "max-age=")) continue;
+        if (attribute.size() < 8 || !equals_ignoring_case(attribute.substr(0, 8), "max-age=")) continue;
         attribute.remove_prefix(8);
         if (attribute.starts_with('-')) return true;
         return !attribute.empty() && attribute.find_first_not_of('0') == std::string_view::npos;

@@ -1,6 +1,7 @@
 #include "sessiond/server/http_messages.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
+#include "sessiond/core/ascii.hpp"
+
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/write.hpp>
@@ -130,7 +131,7 @@ bool bearer_matches(const server_request& request, const secret& token) {
     if (it == request.end()) return false;
     std::string_view value = it->value();
     constexpr std::string_view scheme = "bearer ";
-    if (value.size() < scheme.size() || !boost::algorithm::iequals(value.substr(0, scheme.size()), scheme)) return false;
+    if (value.size() < scheme.size() || !equals_ignoring_case(value.substr(0, scheme.size()), scheme)) return false;
     value.remove_prefix(scheme.size());
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);

@@ -6,6 +6,7 @@
 // parse_seconds, parse_bool and check_ip_literal read as a predicate ("is not a boolean ..."); those
 // of parse_base_url are complete ("must start with https:// ...").
 
+#include "sessiond/core/ascii.hpp"
 #include "sessiond/core/error.hpp"
 
 #include <chrono>
@@ -55,8 +56,5 @@ expected<base_url> parse_base_url(std::string_view text);
 
 // A number of seconds as an operator writes it: 2 not 2.000000, 0.5, 86400.
 std::string format_seconds(double seconds);
-
-// ASCII comparison ignoring case, as every keyword of the configuration is compared ("Paper", "TRUE").
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace sessiond

@@ -140,12 +140,5 @@ TEST(config_values, formats_seconds_without_needless_decimals) {
     EXPECT_EQ(format_seconds(1e20), "100000000000000000000");
 }
 
-TEST(config_values, compares_keywords_ignoring_ascii_case_only) {
-    EXPECT_TRUE(equals_ignoring_case("Paper", "paper"));
-    EXPECT_TRUE(equals_ignoring_case("", ""));
-    EXPECT_FALSE(equals_ignoring_case("paper", "papers"));
-    EXPECT_FALSE(equals_ignoring_case("live", "l1ve"));
-}
-
 }  // namespace
 }  // namespace sessiond
