@@ -15,6 +15,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 
 namespace sessiond {
@@ -127,6 +130,28 @@ TEST_F(vault_cross_check, python_recomputes_audit_macs_of_a_chain_across_key_ver
         EXPECT_EQ(r.out, hex(mac)) << "seq " << e->seq;
         previous = mac;
     }
+}
+
+// The other direction: the fuzz seeds were sealed by Python (the same format code as the script) under
+// fixed keys that are not secrets, and must open here.
+TEST(vault_cross_check_seeds, a_record_python_sealed_opens_here) {
+    std::map<std::uint32_t, secret> keys;
+    keys.emplace(1, secret(std::string(32, '\x01')));
+    keys.emplace(2, secret(std::string(32, '\x02')));
+    const auto keyring = master_keyring::from_keys(std::move(keys)).value();
+    const fs::path seeds = fs::path(SESSIOND_SOURCE_DIR) / "fuzz/corpus/credential_record";
+    const auto read = [&](std::string_view name) {
+        std::ifstream in(seeds / name, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    };
+    const record_binding binding{"fuzz-user", "fuzz-credential", "fuzz-column"};
+    const auto v1 = open_record(keyring, binding, read("v1-record.bin"));
+    ASSERT_TRUE(v1) << v1.error().message;
+    EXPECT_EQ(v1->reveal(), "a credential sealed under the fuzz key");
+    const auto v2 = open_record(keyring, binding, read("v2-empty-plaintext.bin"));
+    ASSERT_TRUE(v2) << v2.error().message;
+    EXPECT_TRUE(v2->empty());
+    EXPECT_EQ(open_record(keyring, binding, read("v1-other-user.bin")).error().kind, record_failure::tampered);
 }
 
 }  // namespace
