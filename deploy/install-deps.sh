@@ -12,6 +12,8 @@ packages=(
   libsystemd-dev systemd
   libgtest-dev
   python3 procps tzdata valgrind
+  # the tests' independent reading of the vault's formats (tests/vault/decrypt_record.py)
+  python3-cryptography
   "$@"
 )
 

@@ -2,6 +2,7 @@
 // input that once broke a parser (fuzz/regressions/<target>/) and every seed (fuzz/corpus/<target>/)
 // must keep the invariants the fuzzer checks. See fuzz/README.md.
 
+#include "../../fuzz/harness/credential_record.hpp"
 #include "../../fuzz/harness/env_file.hpp"
 #include "../../fuzz/harness/http_request.hpp"
 #include "../../fuzz/harness/ibkr_responses.hpp"
@@ -115,6 +116,10 @@ TEST(fuzz_regressions, pacing_records_are_refused_with_one_line_or_read_within_t
 
 TEST(fuzz_regressions, tzif_inputs_are_refused_with_one_line_or_give_sane_offsets) {
     EXPECT_GT(replay("tzif", fuzz::tzif), 0u);
+}
+
+TEST(fuzz_regressions, credential_records_are_refused_with_one_line_or_open_and_rewrap_intact) {
+    EXPECT_GT(replay("credential_record", fuzz::credential_record), 0u);
 }
 
 // The findings themselves, stated as behaviour, so that a reader need not decode the stored files.
