@@ -541,9 +541,13 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
         ++stats_.ibkr_429;
         // IBKR's Retry-After when it sends one (seconds or a date: the session's own parser), else the penalty.
         milliseconds penalty = rate_limit_penalty_;
+        penalty_scope scope = penalty_scope::address;  // IBKR's penalty box, unless it names its own end
         if (const auto it = ibkr.find(http::field::retry_after); it != ibkr.end())
-            if (const auto after = parse_retry_after(it->value(), wall_clock::now())) penalty = *after;
-        user.queue->pacer()->penalise(wall_clock::now() + penalty);
+            if (const auto after = parse_retry_after(it->value(), wall_clock::now())) {
+                penalty = *after;
+                scope = penalty_scope::username;
+            }
+        user.queue->pacer()->penalise(wall_clock::now() + penalty, scope);
         user.queue->poke();
         log_.error({.http_status = 429}, "gateway: IBKR answered 429 to {} {}: no call for this username for {} s",
                    method, path_logged, penalty.count() / 1000);

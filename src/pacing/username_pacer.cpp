@@ -52,7 +52,7 @@ wall_time username_pacer::ready_at(std::string_view path, wall_time now, int spa
                           ? now
                           : std::max(now, requests_.next_allowed(now, limits_.max_requests_per_second - spare));
     ready = std::max(ready, endpoint_ready_at(path, now));
-    if (penalty_until_) ready = std::max(ready, *penalty_until_);
+    if (const auto penalty = penalty_until(now)) ready = std::max(ready, *penalty);
     return ready;
 }
 
@@ -96,13 +96,20 @@ void username_pacer::end_in_flight(std::string_view path) {
     if (const auto row = table_.row_of(path); row && history_[*row].in_flight > 0) --history_[*row].in_flight;
 }
 
-void username_pacer::penalise(wall_time until) {
+void username_pacer::penalise(wall_time until, penalty_scope scope) {
+    if (scope == penalty_scope::address && box_) {
+        box_->penalise(until);
+        return;
+    }
     if (!penalty_until_ || until > *penalty_until_) penalty_until_ = until;
 }
 
 std::optional<wall_time> username_pacer::penalty_until(wall_time now) const {
-    if (penalty_until_ && *penalty_until_ > now) return penalty_until_;
-    return std::nullopt;
+    std::optional<wall_time> until;
+    if (penalty_until_ && *penalty_until_ > now) until = penalty_until_;
+    if (box_)
+        if (const auto boxed = box_->until(now); boxed && (!until || *boxed > *until)) until = boxed;
+    return until;
 }
 
 wall_time username_pacer::login_ready_at(wall_time now) {

@@ -393,8 +393,9 @@ directive lifecycle_machine::on_failure(const step_outcome& o, wall_time now) {
         case failure::rate_limited: {
             snap_.rate_limited = true;
             const milliseconds wait = o.retry_after ? milliseconds(*o.retry_after) : settings_.rate_limit_penalty;
-            // IBKR's penalty lands on every caller of the username, the gateway's included.
-            pacer_->penalise(now + wait);
+            // IBKR's penalty lands on every caller of the username, the gateway's included; one
+            // without Retry-After is its penalty box, on every username of the same address.
+            pacer_->penalise(now + wait, o.retry_after ? penalty_scope::username : penalty_scope::address);
             return is_login_step(o.which) ? full_login(wait, now) : call(o.which, wait, now, settings_.compete);
         }
         case failure::unauthorized:

@@ -138,6 +138,7 @@ void session_registry::start(const std::string& username, slot& s) {
     s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
                                          s.pacer, make_store_(config), blocking_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
+    s.pacer->share_penalty_box(penalty_box_for(config.profile.allowed_ip));
     s.active->on_change([this] { notify(); });
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.
@@ -147,6 +148,21 @@ void session_registry::start(const std::string& username, slot& s) {
             if (!run_test(username, t)) t(not_run("the user's session was removed from the configuration"));
         });
     }
+}
+
+std::shared_ptr<ip_penalty_box> session_registry::penalty_box_for(std::string_view address) {
+    // Addresses no pacer uses any more are dropped now and then, at a cost that stays linear overall.
+    if (penalty_boxes_.size() >= penalty_boxes_pruned_at_ * 2 + 16) {
+        std::erase_if(penalty_boxes_, [](const auto& e) { return e.second.expired(); });
+        penalty_boxes_pruned_at_ = penalty_boxes_.size();
+    }
+    auto& entry = penalty_boxes_[std::string(address)];
+    auto box = entry.lock();
+    if (!box) {
+        box = std::make_shared<ip_penalty_box>();
+        entry = box;
+    }
+    return box;
 }
 
 void session_registry::retire(const std::string& username, slot& s) {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace sessiond::testing {
@@ -158,6 +159,31 @@ TEST_F(session_registry_test, two_users_in_one_process_have_one_status_entry_and
     EXPECT_GE(bob.state().at("tickles").as_int64(), bob_tickles);
     stop_all();
     EXPECT_TRUE(alice.await_calls("/v1/api/logout", 1, 5s));
+}
+
+TEST_F(session_registry_test, usernames_logging_in_from_one_address_share_its_penalty_box_and_no_other) {
+    sim_process alice(sim_for("alice", "DU1111111"));
+    sim_process bob(sim_for("bob", "DU2222222"));
+    auto carol_options = sim_for("carol", "DU3333333");
+    carol_options.allowed_ip = "127.0.0.2";
+    sim_process carol(carol_options);
+    std::vector<desired_session> desired;
+    desired.push_back(desired_for(alice));
+    desired.push_back(desired_for(bob));
+    desired.push_back(desired_for(carol));
+    EXPECT_EQ(desired.back().config.profile.allowed_ip, "127.0.0.2");
+    registry_.reconcile(std::move(desired));
+    ASSERT_TRUE(run_until([&] { return registry_.users().size() == 3 && registry_.users()[2].running != nullptr; }));
+
+    std::map<std::string, const username_pacer*> pacers;
+    for (const auto& u : registry_.users()) {
+        ASSERT_NE(u.running, nullptr);
+        pacers[u.config->profile.credential] = u.running->pacer().get();
+    }
+    ASSERT_NE(pacers["alice"]->penalty_box(), nullptr);
+    EXPECT_EQ(pacers["alice"]->penalty_box(), pacers["bob"]->penalty_box()) << "one box per address";
+    EXPECT_NE(pacers["alice"]->penalty_box(), pacers["carol"]->penalty_box()) << "another address, another box";
+    stop_all();
 }
 
 TEST_F(session_registry_test, a_changed_login_starts_only_after_the_old_one_logged_out_whatever_comes_meanwhile) {

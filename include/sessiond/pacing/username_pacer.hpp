@@ -10,7 +10,8 @@
 //   - IBKR's global rate (IBKR_MAX_REQUESTS_PER_SECOND in any second);
 //   - the per-endpoint limits (endpoint_limits.hpp), /tickle and /sso/validate among them;
 //   - the login budget (login_budget.hpp) and the earliest next login after a restart;
-//   - the 429 penalty;
+//   - the 429 penalty, and the penalty box of its IP address (shared with every username that logs in
+//     from the same address, see ip_penalty_box);
 //   - what the last validate said (paper or live), for a login that defers its validate.
 // The logins and the last validate survive restarts through a pacing_store (pacing_store.hpp).
 //
@@ -29,6 +30,7 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -45,6 +47,28 @@ struct pacer_limits {
     // How late a request stamped before a restart may have reached IBKR (its HTTP timeout).
     std::chrono::milliseconds http_timeout{10'000};
 };
+
+// IBKR's limits are per username, but its penalty box is per IP address: a client that breaks the
+// global rate gets 429s for every request from its address. A 429 that names its own end
+// (Retry-After) is taken as the username's; one without is the box, and pauses every username whose
+// requests come from that address (the same IBKR_ALLOWED_IP). One object per address, shared by the
+// pacers of its usernames (the registry hands it out).
+class ip_penalty_box {
+public:
+    void penalise(wall_time until) noexcept {
+        if (!until_ || until > *until_) until_ = until;
+    }
+    [[nodiscard]] std::optional<wall_time> until(wall_time now) const noexcept {
+        if (until_ && *until_ > now) return until_;
+        return std::nullopt;
+    }
+
+private:
+    std::optional<wall_time> until_;
+};
+
+// Whose penalty a 429 is: the username's own (IBKR said when it ends), or its address's box.
+enum class penalty_scope { username, address };
 
 class username_pacer {
 public:
@@ -78,9 +102,15 @@ public:
     bool begin_in_flight(std::string_view path);
     void end_in_flight(std::string_view path);
 
-    // IBKR answered 429: nobody calls IBKR for this username before `until`.
-    void penalise(wall_time until);
+    // IBKR answered 429: nobody calls IBKR for this username before `until`, and with
+    // penalty_scope::address nobody for any username sharing its address's box either.
+    void penalise(wall_time until, penalty_scope scope = penalty_scope::username);
+    // The later of the username's own penalty and its address's box, while either lasts.
     [[nodiscard]] std::optional<wall_time> penalty_until(wall_time now) const;
+    // The box of the address this username's requests come from (replaces any earlier one: a reload
+    // may change IBKR_ALLOWED_IP). Without one, an address penalty stays the username's.
+    void share_penalty_box(std::shared_ptr<ip_penalty_box> box) { box_ = std::move(box); }
+    [[nodiscard]] const std::shared_ptr<ip_penalty_box>& penalty_box() const noexcept { return box_; }
 
     // Full logins (the OAuth token request that begins token + SSO): when the next may start (the
     // budget, and after a restart the newest login's possible lateness), and recording one.
@@ -122,6 +152,7 @@ private:
     login_budget logins_;
     wall_time login_not_before_{};
     std::optional<wall_time> penalty_until_;
+    std::shared_ptr<ip_penalty_box> box_;
     std::optional<ibkr_environment> validated_;
     bool restored_ = false;
 };

@@ -135,6 +135,11 @@ private:
     logger log_;
     offload blocking_;
     std::map<std::string, slot> slots_;  // keyed by IBKR username (never logged)
+    // IBKR's penalty box of each address the sessions log in from (IBKR_ALLOWED_IP), shared by the
+    // pacers of its usernames; an entry goes when its last pacer does.
+    std::map<std::string, std::weak_ptr<ip_penalty_box>, std::less<>> penalty_boxes_;
+    std::size_t penalty_boxes_pruned_at_ = 0;
+    std::shared_ptr<ip_penalty_box> penalty_box_for(std::string_view address);
     std::function<void()> observer_;
     claim_function claim_;
     store_factory make_store_;

@@ -97,6 +97,32 @@ TEST(username_pacer, a_429_silences_every_caller_until_the_penalty_ends) {
     EXPECT_EQ(p.ready_at("/v1/api/iserver/accounts", t0 + 16min), t0 + 16min);
 }
 
+TEST(username_pacer, a_429_without_its_own_end_boxes_every_username_of_the_address_and_no_other) {
+    auto box = std::make_shared<ip_penalty_box>();
+    username_pacer alice(production()), bob(production()), carol(production());
+    alice.share_penalty_box(box);
+    bob.share_penalty_box(box);
+    carol.share_penalty_box(std::make_shared<ip_penalty_box>());  // another address
+
+    alice.penalise(t0 + 15min, penalty_scope::address);
+    EXPECT_EQ(bob.ready_at("/v1/api/tickle", t0 + 1s), t0 + 15min) << "the same address: boxed too";
+    EXPECT_EQ(bob.penalty_until(t0), t0 + 15min);
+    EXPECT_FALSE(carol.penalty_until(t0)) << "another address is not IBKR's box";
+    EXPECT_EQ(carol.ready_at("/v1/api/iserver/accounts", t0 + 1s), t0 + 1s);
+    EXPECT_FALSE(alice.penalty_until(t0 + 15min)) << "over when it ends";
+
+    // Retry-After named the username's own end: its neighbours keep going.
+    bob.penalise(t0 + 20min, penalty_scope::username);
+    EXPECT_EQ(bob.penalty_until(t0 + 16min), t0 + 20min);
+    EXPECT_FALSE(alice.penalty_until(t0 + 16min));
+}
+
+TEST(username_pacer, an_address_penalty_without_a_shared_box_stays_the_usernames) {
+    username_pacer p(production());
+    p.penalise(t0 + 15min, penalty_scope::address);
+    EXPECT_EQ(p.penalty_until(t0), t0 + 15min);
+}
+
 TEST(username_pacer, a_request_that_left_late_paces_from_when_it_left) {
     username_pacer p(production());
     p.record_start("/v1/api/tickle", t0);
