@@ -40,11 +40,11 @@ void finalize_all(std::unordered_map<std::string, sqlite3_stmt*>& statements) {
 
 }  // namespace
 
-expected<std::unique_ptr<sqlite_database>> sqlite_database::open(const std::filesystem::path& file) {
+expected<std::unique_ptr<sqlite_database>> sqlite_database::open(const std::filesystem::path& file, const char* vfs) {
     if (auto created = create_private_file(file); !created) return created.error();
     sqlite3* db = nullptr;
     // The journal files (-wal, -shm) take the database file's mode: private too.
-    const int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    const int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, vfs);
     if (rc != SQLITE_OK) {
         auto e = make_error(fmt::format("database {}: cannot open: {}", file.string(),
                                         db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));

@@ -54,7 +54,8 @@ public:
     virtual ~database() = default;
 
     // Runs `body` in a write transaction: everything it did is committed when it returns success,
-    // nothing when it returns an error (or throws: a programming error, which still rolls back).
+    // nothing when it returns an error. An exception (a programming error) rolls back as it passes;
+    // on the store's thread it then ends the process, and an uncommitted transaction is never seen.
     // Waits for another writer of the same database up to the engine's busy timeout.
     virtual expected<void> transaction(const transaction_body& body) = 0;
     // For messages: the file (or, later, the server) this is.

@@ -29,8 +29,9 @@ public:
     inline static constexpr int busy_timeout_ms = 5000;
 
     // Opens `file`, creating it (mode 0600; an existing file is narrowed to 0600) in a directory
-    // that must already exist. The error names the file.
-    static expected<std::unique_ptr<sqlite_database>> open(const std::filesystem::path& file);
+    // that must already exist. The error names the file. `vfs` names SQLite's OS layer; null is the
+    // platform's own (another, e.g. "unix-dotfile" without shared memory, is how the WAL refusal is tested).
+    static expected<std::unique_ptr<sqlite_database>> open(const std::filesystem::path& file, const char* vfs = nullptr);
 
     ~sqlite_database() override;
     sqlite_database(const sqlite_database&) = delete;

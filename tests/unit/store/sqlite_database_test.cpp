@@ -83,6 +83,16 @@ TEST(store_sqlite_database, refuses_a_directory_that_does_not_exist_naming_the_f
     EXPECT_FALSE(std::filesystem::exists(file.parent_path()));
 }
 
+TEST(store_sqlite_database, refuses_a_file_where_wal_does_not_take_naming_it) {
+    testing::temp_dir dir;
+    const auto file = dir.path() / "sessiond.db";
+    // SQLite's dot-file locking offers no shared memory, as some network filesystems do not.
+    auto db = sqlite_database::open(file, "unix-dotfile");
+    ASSERT_FALSE(db);
+    EXPECT_NE(db.error().message.find("WAL"), std::string::npos) << db.error().message;
+    EXPECT_NE(db.error().message.find(file.string()), std::string::npos) << db.error().message;
+}
+
 TEST(store_sqlite_database, a_failing_body_rolls_back_what_it_wrote) {
     testing::temp_dir dir;
     auto db = open_ok(dir.path() / "sessiond.db");
