@@ -99,4 +99,13 @@ std::string pacing_file_name(std::string_view credential) {
     return name;
 }
 
+expected<std::optional<persisted_pacing>> parse_stored_pacing(const expected<std::optional<std::string>>& stored,
+                                                              login_budget_settings limits, wall_time now) {
+    if (!stored) return stored.error();
+    if (!*stored) return std::optional<persisted_pacing>();
+    auto parsed = parse_pacing_record(**stored, limits, now);
+    if (!parsed) return parsed.error();
+    return std::optional<persisted_pacing>(std::move(*parsed));
+}
+
 }  // namespace sessiond

@@ -19,17 +19,8 @@ pacing_file_store::pacing_file_store(const std::filesystem::path& state_dir, std
 asio::awaitable<pacing_store::loaded> pacing_file_store::load(login_budget_settings limits, wall_time now) {
     auto read = [path = path_] { return std::make_pair(remove_leftover_temporaries(path), read_small_file(path)); };
     const auto [removed, text] = co_await blocking_.run(std::move(read));
-    loaded out{std::optional<persisted_pacing>(), {}};
+    loaded out{parse_stored_pacing(text, limits, now), {}};
     if (removed > 0) out.note = fmt::format("removed {} temporary file(s) left by an interrupted write", removed);
-    if (!text) {
-        out.record = text.error();
-    } else if (*text) {
-        auto parsed = parse_pacing_record(**text, limits, now);
-        if (parsed)
-            out.record = std::optional<persisted_pacing>(std::move(*parsed));
-        else
-            out.record = parsed.error();
-    }
     co_return out;
 }
 

@@ -35,4 +35,8 @@ std::string serialize_pacing(const login_budget& logins, std::optional<wall_time
 
 expected<persisted_pacing> parse_pacing_record(std::string_view text, login_budget_settings limits, wall_time now);
 
+// What a store read (nothing on a first start, or an error), parsed: the one reading of every store's answer.
+expected<std::optional<persisted_pacing>> parse_stored_pacing(const expected<std::optional<std::string>>& stored,
+                                                              login_budget_settings limits, wall_time now);
+
 }  // namespace sessiond

@@ -1,0 +1,68 @@
+#pragma once
+// The database engine under the store of multi-user mode: SQLite now (sqlite_database.hpp),
+// PostgreSQL later behind the same two classes. The store's SQL is written once, in the subset
+// both engines accept: $1, $2 ... placeholders, INTEGER/BIGINT/TEXT columns, ON CONFLICT upserts,
+// LIMIT with a bound value. The one type they name differently, a byte string (BLOB, BYTEA), is
+// written "{blob}" in schema text and substituted per engine (engine_sql).
+//
+// Every call blocks: they run on the store's database thread (credential_store.hpp), never on the
+// event loop. Values only ever travel as bound parameters, never inside SQL text. Error messages
+// name the operation and the engine's reason, never a value.
+
+#include "sessiond/core/error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sessiond {
+
+using byte_string = std::vector<std::uint8_t>;
+
+// One bound parameter or one column of a result: NULL, an integer, text or bytes.
+using sql_value = std::variant<std::nullptr_t, std::int64_t, std::string, byte_string>;
+using sql_row = std::vector<sql_value>;
+
+// What a transaction's body talks to. Handed out only inside database::transaction, so that every
+// statement of the store runs in one.
+class sql_connection {
+public:
+    virtual ~sql_connection() = default;
+
+    // The rows of a statement with parameters $1..$n bound from `params` (exactly as many). The
+    // operation names the caller's step in an error ("find_user: ...").
+    virtual expected<std::vector<sql_row>> query(std::string_view operation, std::string_view sql,
+                                                 std::span<const sql_value> params) = 0;
+    // A statement without result rows; how many rows it changed.
+    virtual expected<std::int64_t> execute(std::string_view operation, std::string_view sql,
+                                           std::span<const sql_value> params) = 0;
+    // Several statements without parameters (schema migrations only).
+    virtual expected<void> execute_script(std::string_view operation, std::string_view sql) = 0;
+    // "BLOB" or "BYTEA": what "{blob}" in schema text becomes.
+    [[nodiscard]] virtual std::string_view blob_type() const = 0;
+};
+
+using transaction_body = std::function<expected<void>(sql_connection&)>;
+
+class database {
+public:
+    virtual ~database() = default;
+
+    // Runs `body` in a write transaction: everything it did is committed when it returns success,
+    // nothing when it returns an error. An exception (a programming error) rolls back as it passes;
+    // on the store's thread it then ends the process, and an uncommitted transaction is never seen.
+    // Waits for another writer of the same database up to the engine's busy timeout.
+    virtual expected<void> transaction(const transaction_body& body) = 0;
+    // For messages: the file (or, later, the server) this is.
+    [[nodiscard]] virtual std::string where() const = 0;
+};
+
+// Schema text for one engine: each "{blob}" replaced by its byte-string type. Pure.
+std::string engine_sql(std::string_view text, std::string_view blob_type);
+
+}  // namespace sessiond

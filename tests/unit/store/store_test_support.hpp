@@ -1,0 +1,86 @@
+#pragma once
+// A store on a real file in a temporary directory, and its calls awaited on the test's own loop.
+
+#include "sessiond/store/credential_store.hpp"
+#include "support/temp_dir.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <optional>
+
+namespace sessiond::store_test {
+
+namespace asio = boost::asio;
+
+// Runs the loop until `a` has finished; its result.
+template <class T>
+T await_on(asio::io_context& io, asio::awaitable<T> a) {
+    std::optional<T> out;
+    asio::co_spawn(io, std::move(a), [&out](std::exception_ptr e, T v) {
+        if (e) std::rethrow_exception(e);
+        out.emplace(std::move(v));
+    });
+    io.restart();
+    io.run();
+    return std::move(*out);
+}
+
+inline std::unique_ptr<credential_store> open_store(asio::io_context& io, const std::filesystem::path& file) {
+    auto opened = await_on(io, credential_store::open_sqlite(file));
+    if (!opened) {
+        ADD_FAILURE() << opened.error().message;
+        return nullptr;
+    }
+    return std::move(*opened);
+}
+
+class store_fixture : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store = open_store(io, file());
+        ASSERT_NE(store, nullptr);
+    }
+
+    [[nodiscard]] std::filesystem::path file() const { return dir.path() / "sessiond.db"; }
+
+    template <class F>
+    auto transact(F fn) {
+        return await_on(io, store->transact(std::move(fn)));
+    }
+
+    testing::temp_dir dir;
+    asio::io_context io;
+    std::unique_ptr<credential_store> store;  // destroyed before the loop, as it must be
+};
+
+inline credential_row credential_for(std::string user_id, std::int64_t key_version = 1) {
+    credential_row c;
+    c.user_id = user_id;
+    c.credential_id = "cred-" + user_id;
+    c.client_id = "client";
+    c.client_key_id = "kid";
+    c.username = "ibkr-" + user_id;
+    c.account_id = "U123";
+    c.allowed_ip = "203.0.113.7";
+    c.environment = "live";
+    c.key_fingerprint = "sha256:ab";
+    c.key_record = {0x00, 0x01, 0xff, 0x00, 0x7f};  // bytes, zeros included: not text
+    c.key_version = key_version;
+    c.etag = "etag-1";
+    c.created_ms = 1000;
+    c.updated_ms = 1000;
+    return c;
+}
+
+inline user_row user(std::string id, std::int64_t created_ms = 1000) {
+    user_row u;
+    u.id = std::move(id);
+    u.created_ms = created_ms;
+    return u;
+}
+
+}  // namespace sessiond::store_test
