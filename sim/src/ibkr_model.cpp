@@ -26,6 +26,8 @@ namespace json = boost::json;
 
 constexpr std::string_view mac_address = "98:F2:B3:23:BF:A0";
 constexpr std::int64_t user_id = 12345678;
+// At least these many live OAuth tokens, recently ended bearers and handed-out tokens are kept; with
+// many users, more (see the constructor), so that no user's live token is pushed out by others'.
 constexpr std::size_t max_oauth_tokens = 1024;
 constexpr std::size_t max_ended_bearers = 64;
 constexpr std::string_view grant_type = "client_credentials";
@@ -224,7 +226,12 @@ expected<ibkr_model> ibkr_model::create(model_config config, random_source rando
 }
 
 ibkr_model::ibkr_model(model_config config, std::vector<client_state> clients, random_source random)
-    : config_(std::move(config)), random_(std::move(random)), clients_(std::move(clients)) {
+    : config_(std::move(config)),
+      random_(std::move(random)),
+      clients_(std::move(clients)),
+      oauth_token_limit_(std::max(max_oauth_tokens, 2 * clients_.size())),
+      ended_bearer_limit_(std::max(max_ended_bearers, config_.users.size())),
+      issued_token_limit_(std::max(max_issued_tokens, 2 * (clients_.size() + config_.users.size()))) {
     for (std::size_t c = 0; c < clients_.size(); ++c) {
         client_index_.emplace(clients_[c].id, c);
         if (clients_[c].users.size() > 1 && config_.max_requests_per_second > 0)
@@ -407,7 +414,7 @@ model_reply ibkr_model::create_token(const http_request& req, wall_time now) {
         return problem(*r);
 
     std::erase_if(oauth_tokens_, [&](const auto& t) { return now >= t.second.expires; });
-    if (oauth_tokens_.size() >= max_oauth_tokens)
+    if (oauth_tokens_.size() >= oauth_token_limit_)
         oauth_tokens_.erase(std::min_element(oauth_tokens_.begin(), oauth_tokens_.end(), [](const auto& a, const auto& b) {
             return a.second.expires < b.second.expires;
         }));
@@ -503,7 +510,7 @@ void ibkr_model::end_sso_session(user_state& user, std::string_view why) {
     if (!user.sso) return;
     sso_bearers_.erase(user.sso->bearer);
     ended_bearers_.push_back({std::move(user.sso->bearer), std::string(why), index_of(user)});
-    if (ended_bearers_.size() > max_ended_bearers) ended_bearers_.pop_front();
+    if (ended_bearers_.size() > ended_bearer_limit_) ended_bearers_.pop_front();
     user.sso.reset();
     user.brokerage = {};
 }
@@ -942,7 +949,7 @@ brokerage_status ibkr_model::brokerage(std::size_t user, wall_time now) const { 
 std::string ibkr_model::random_token() {
     std::string token = base64url_encode(random_(32));
     issued_tokens_.push_back(token);
-    if (issued_tokens_.size() > max_issued_tokens) issued_tokens_.pop_front();
+    if (issued_tokens_.size() > issued_token_limit_) issued_tokens_.pop_front();
     return token;
 }
 

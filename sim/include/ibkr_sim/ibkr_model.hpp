@@ -126,8 +126,9 @@ public:
     [[nodiscard]] std::size_t history_in_flight() const noexcept { return history_in_flight_; }
     [[nodiscard]] std::size_t history_max_in_flight() const noexcept { return history_max_in_flight_; }
     static constexpr std::size_t max_concurrent_history = 5;  // per user
-    // Every access token and SSO bearer handed out, to any client or user (the latest 1024), so that
-    // tests can prove the daemon never prints one. The simulator's tokens protect nothing.
+    // Every access token and SSO bearer handed out, to any client or user (the latest 1024, or two
+    // per client and user when that is more), so that tests can prove the daemon never prints one.
+    // The simulator's tokens protect nothing.
     [[nodiscard]] const std::deque<std::string>& issued_tokens() const noexcept { return issued_tokens_; }
     static constexpr std::size_t max_issued_tokens = 1024;
     // Every body that reached the order endpoint.
@@ -267,6 +268,9 @@ private:
     model_config config_;
     random_source random_;
     std::vector<client_state> clients_;
+    std::size_t oauth_token_limit_;
+    std::size_t ended_bearer_limit_;
+    std::size_t issued_token_limit_;
     std::map<std::string, std::size_t, std::less<>> client_index_;  // client_id -> clients_
     std::vector<user_state> users_;                                 // as config_.users
     std::map<std::string, std::size_t, std::less<>> user_index_;    // username -> users_
