@@ -50,6 +50,28 @@ expected<json::object> parse_object(std::string_view body, std::initializer_list
     return std::move(v.as_object());
 }
 
+// The optional "user" field: a username.
+expected<std::optional<std::string>> user_field(const json::object& o) {
+    const auto* user = o.if_contains("user");
+    if (user == nullptr) return std::optional<std::string>{};
+    if (!user->is_string() || user->get_string().empty()) return make_error(R"(field "user" must be a username)");
+    return std::optional<std::string>(std::string(user->get_string()));
+}
+
+// An empty body, {} or {"user":"<username>"}: the user a control action applies to (nullopt: every user).
+expected<std::optional<std::string>> parse_user_body(std::string_view body) {
+    auto o = parse_object(body, {"user"}, true, R"(empty, {} or {"user": "<username>"})");
+    if (!o) return o.error();
+    return user_field(*o);
+}
+
+json::object brokerage_json(const brokerage_status& b) {
+    return {{"authenticated", b.authenticated},
+            {"connected", b.connected},
+            {"competing", b.competing},
+            {"established", b.established}};
+}
+
 expected<sim_duration> duration_field(const json::object& o, std::int64_t least) {
     const auto n = json_integer(o.at("duration_ms"));
     if (!n || *n < least || *n > max_maintenance_ms)
@@ -159,8 +181,17 @@ http_response control_api::clear_faults(const http_request& /*req*/, wall_time /
     return ok();
 }
 
-http_response control_api::expire_sessions(const http_request& /*req*/, wall_time now) {
-    model_.expire_sessions();
+control_api::user_choice control_api::chosen_user(const std::optional<std::string>& name) const {
+    if (name && !model_.find_user(*name)) return bad_request("unknown user \"" + *name + "\"");
+    return name;
+}
+
+http_response control_api::expire_sessions(const http_request& req, wall_time now) {
+    const auto body = parse_user_body(req.body());
+    if (!body) return bad_request(body.error().message);
+    const auto user = chosen_user(*body);
+    if (!user) return user.error();
+    model_.expire_sessions(*user);
     close_ended_websockets(now);
     return ok();
 }
@@ -170,7 +201,7 @@ void control_api::close_ended_websockets(wall_time now) {
 }
 
 http_response control_api::order_bodies(const http_request& /*req*/, wall_time /*now*/) {
-    return json_response(http::status::ok, model_.orders().received_json());
+    return json_response(http::status::ok, model_.order_bodies().to_json());
 }
 
 http_response control_api::list_websockets(const http_request& /*req*/, wall_time /*now*/) {
@@ -181,8 +212,12 @@ http_response control_api::drop_websockets(const http_request& /*req*/, wall_tim
     return ok({{"dropped", websockets_.drop_all()}});
 }
 
-http_response control_api::drop_brokerage(const http_request& /*req*/, wall_time /*now*/) {
-    model_.drop_brokerage();
+http_response control_api::drop_brokerage(const http_request& req, wall_time /*now*/) {
+    const auto body = parse_user_body(req.body());
+    if (!body) return bad_request(body.error().message);
+    const auto user = chosen_user(*body);
+    if (!user) return user.error();
+    model_.drop_brokerage(*user);
     return ok();
 }
 
@@ -194,12 +229,15 @@ http_response control_api::reset_stats(const http_request& /*req*/, wall_time /*
 }
 
 http_response control_api::competing(const http_request& req, wall_time /*now*/) {
-    boost::system::error_code ec;
-    const json::value body = json::parse(req.body(), ec);
-    const json::value* on = (!ec && body.is_object()) ? body.as_object().if_contains("on") : nullptr;
-    if (on == nullptr || !on->is_bool() || body.as_object().size() != 1)
-        return bad_request("body must be {\"on\": true} or {\"on\": false}");
-    model_.set_competing(on->get_bool());
+    constexpr std::string_view shape = R"({"on": true} or {"on": false}, with "user": "<username>" for one user)";
+    const auto body = parse_object(req.body(), {"on", "user"}, false, shape);
+    const json::value* on = body ? body->if_contains("on") : nullptr;
+    if (on == nullptr || !on->is_bool()) return bad_request("body must be " + std::string(shape));
+    const auto name = user_field(*body);
+    if (!name) return bad_request(name.error().message);
+    const auto user = chosen_user(*name);
+    if (!user) return user.error();
+    model_.set_competing(on->get_bool(), *user);
     return ok();
 }
 
@@ -221,8 +259,18 @@ http_response control_api::nightly_reset(const http_request& req, wall_time now)
     return ok();
 }
 
-http_response control_api::state(const http_request& /*req*/, wall_time now) {
-    return json_response(http::status::ok, state_json(now));
+http_response control_api::state(const http_request& req, wall_time now) {
+    auto params = parse_query(target_query(req.target()));
+    if (!params) return bad_request(params.error().message);
+    std::optional<std::string> name;
+    for (const auto& [key, value] : *params) {
+        if (key != "user") return bad_request("unknown parameter \"" + key + "\"");
+        name = value;
+    }
+    const auto user = chosen_user(name);
+    if (!user) return user.error();
+    return json_response(http::status::ok,
+                         state_json(now, *user ? model_.find_user(**user) : std::optional<std::size_t>{}));
 }
 
 http_response control_api::issued_tokens(const http_request& /*req*/, wall_time /*now*/) {
@@ -256,7 +304,29 @@ http_response control_api::events(const http_request& req, wall_time /*now*/) {
     return json_response(http::status::ok, journal_.events_since(since));
 }
 
-json::object control_api::state_json(wall_time now) const {
+json::object control_api::user_json(std::size_t user, wall_time now) const {
+    const user_counters& c = model_.counters(user);
+    return {{"sso_active", model_.sso_active(user, now)},
+            {"brokerage", brokerage_json(model_.brokerage(user, now))},
+            {"competing_session", model_.competing(user)},
+            {"penalty_box_ends_in_ms", ms_or_null(model_.penalty_box_left(now, model_.user(user).allowed_ip))},
+            {"counters", json::object{{"sso_sessions_created", c.sso_sessions_created},
+                                      {"validates", c.validates},
+                                      {"inits", c.inits},
+                                      {"accounts", c.accounts},
+                                      {"tickles", c.tickles},
+                                      {"logouts", c.logouts},
+                                      {"orders_placed", c.orders_placed},
+                                      {"websockets_accepted", c.websockets_accepted}}}};
+}
+
+json::object control_api::state_json(wall_time now, std::optional<std::size_t> user) const {
+    json::object users;
+    if (user) {
+        users[model_.user(*user).username] = user_json(*user, now);
+    } else {
+        for (std::size_t u = 0; u < model_.user_count(); ++u) users[model_.user(u).username] = user_json(u, now);
+    }
     const model_counters& c = model_.counters();
     const brokerage_status b = model_.brokerage(now);
     const connection_stats connections = connections_ ? connections_() : connection_stats{};
@@ -276,10 +346,7 @@ json::object control_api::state_json(wall_time now) const {
             {"websockets", websockets_.stats_json()},
             {"rejections", journal_.rejections_json()},
             {"active_sso_sessions", model_.active_sso_sessions(now)},
-            {"brokerage", json::object{{"authenticated", b.authenticated},
-                                       {"connected", b.connected},
-                                       {"competing", b.competing},
-                                       {"established", b.established}}},
+            {"brokerage", brokerage_json(b)},
             {"competing_session", model_.competing()},
             {"maintenance", model_.maintenance(now)},
             {"maintenance_ends_in_ms", ms_or_null(model_.maintenance_left(now))},
@@ -287,7 +354,8 @@ json::object control_api::state_json(wall_time now) const {
             {"penalty_box_violations", c.penalty_box_violations},
             {"open_connections", connections.open},
             {"refused_connections", connections.refused},
-            {"pending_faults", faults_.pending()}};
+            {"pending_faults", faults_.pending()},
+            {"users", std::move(users)}};
 }
 
 }  // namespace sessiond::sim

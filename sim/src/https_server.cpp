@@ -102,7 +102,7 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
         // A logout, a new SSO session or an expiry ends the sockets of the session that ended.
         if (websockets_.open() > 0)
             websockets_.close_ended([&](std::string_view bearer) { return model_.sso_bearer_active(bearer, now); });
-        if (reply.orders_changed) websockets_.orders_changed();
+        if (reply.orders_changed) websockets_.orders_changed(*reply.orders_changed);
         if (reply.websocket) {
             connection_takeover takeover = [this, req = std::move(req), grant = std::move(*reply.websocket),
                                             e = std::move(e), began](server_stream& stream, beast::flat_buffer&) {
@@ -110,7 +110,7 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
             };
             co_return takeover;
         }
-        if (reply.holds_history_slot) co_await hold_history_slot(context);
+        if (reply.history_slot) co_await hold_history_slot(context, *reply.history_slot);
         res = std::move(reply.response);
         e.reason = std::move(reply.reason);
         if (action == fault_action::content_type) res.set(http::field::content_type, "text/html; charset=utf-8");
@@ -142,13 +142,13 @@ asio::awaitable<void> https_server::serve_websocket(server_stream& stream, http_
     co_await connection.run(std::move(upgrade));
 }
 
-asio::awaitable<void> https_server::hold_history_slot(const connection_context& context) {
+asio::awaitable<void> https_server::hold_history_slot(const connection_context& context, std::size_t user) {
     if (options_.history_delay.count() > 0) {
         asio::steady_timer timer(co_await asio::this_coro::executor);
         timer.expires_after(options_.history_delay);
         co_await timer.async_wait(asio::bind_cancellation_slot(context.closed, use_tuple));
     }
-    model_.release_history_slot();
+    model_.release_history_slot(user);
 }
 
 asio::awaitable<void> https_server::break_connection(server_stream& stream, fault f, request_event e,

@@ -122,22 +122,22 @@ boost::system::result<std::vector<placed_order>, order_book::order_error> order_
     return orders;
 }
 
-json::array order_book::place(std::vector<placed_order> orders, wall_time now) {
+json::array order_book::place(std::vector<placed_order> orders, wall_time now, std::int64_t& next_order_id) {
     json::array answer;
     for (auto& o : orders) {
-        o.order_id = next_order_id_++;
+        o.order_id = next_order_id++;
         o.placed = now;
         o.filled = o.order_type == "MKT";
         o.fill_price_cents = o.filled ? last_price_cents(o.conid, now) : 0;
         answer.push_back(json::object{
             {"order_id", std::to_string(o.order_id)}, {"order_status", "Submitted"}, {"encrypt_message", "1"}});
         orders_.push_back(std::move(o));
-        if (orders_.size() > max_orders) orders_.pop_front();
+        if (orders_.size() > max_orders) orders_.erase(orders_.begin());
     }
     return answer;
 }
 
-void order_book::record_body(received_order_body received) {
+void order_body_log::record(received_order_body received) {
     received.seq = next_seq_++;
     received_.push_back(std::move(received));
     if (received_.size() > max_received_bodies) received_.pop_front();
@@ -229,7 +229,7 @@ json::object order_book::pnl_json(wall_time now) const {
     return upnl;
 }
 
-json::object order_book::received_json() const {
+json::object order_body_log::to_json() const {
     json::array bodies;
     for (const auto& r : received_)
         bodies.push_back(json::object{

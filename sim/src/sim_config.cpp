@@ -7,8 +7,10 @@
 #include "sessiond/crypto/rsa_key.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -113,6 +115,141 @@ expected<void> apply_env_file(const std::string& path, identity_flags& id) {
     return {};
 }
 
+namespace json = boost::json;
+
+// The flags that describe the one user of the single-user mode; --users excludes them.
+constexpr std::array<std::string_view, 9> single_user_flags{
+    "--env-file", "--client-id", "--client-key-id", "--client-public-key", "--credential",
+    "--allowed-ip", "--account",  "--login-type",    "--scope"};
+
+bool is_single_user_flag(std::string_view flag) {
+    return std::find(single_user_flags.begin(), single_user_flags.end(), flag) != single_user_flags.end();
+}
+
+expected<command_line> checked_settings(command_line out);
+
+// "users[3].username"
+std::string user_field(std::size_t index, std::string_view field) {
+    std::string out = "users[" + std::to_string(index) + "]";
+    if (!field.empty()) {
+        out += '.';
+        out += field;
+    }
+    return out;
+}
+
+// A public key PEM from a public or private key PEM: IBKR holds the public half.
+expected<std::string> public_key_pem_of(std::string_view pem) {
+    auto key = rsa_public_key::from_pem(pem);
+    if (!key) return key.error();
+    return key->pem();
+}
+
+// One entry of the users file; key files already read are looked up in `keys` (path -> public PEM).
+expected<user_config> parse_user(const json::value& entry, std::size_t index,
+                                 std::map<std::string, std::string>& keys) {
+    if (!entry.is_object()) return make_error(user_field(index, "") + ": must be an object");
+    const json::object& o = entry.as_object();
+    static constexpr std::array<std::string_view, 9> known{"client_id",  "key_id",      "public_key_file",
+                                                           "public_key", "username",    "accounts",
+                                                           "environment", "allowed_ip", "scope"};
+    for (const auto& field : o)
+        if (std::find(known.begin(), known.end(), field.key()) == known.end())
+            return make_error(user_field(index, field.key()) + ": unknown field");
+    auto text = [&](std::string_view name, bool required) -> expected<std::optional<std::string>> {
+        const auto* v = o.if_contains(name);
+        if (v == nullptr) {
+            if (required) return make_error(user_field(index, name) + ": missing");
+            return std::optional<std::string>{};
+        }
+        if (!v->is_string() || v->get_string().empty())
+            return make_error(user_field(index, name) + ": must be a non-empty string");
+        return std::optional<std::string>(std::string(v->get_string()));
+    };
+    user_config u;
+    for (const auto& [name, into] : std::array<std::pair<std::string_view, std::string*>, 3>{
+             {{"client_id", &u.client_id}, {"key_id", &u.key_id}, {"username", &u.username}}}) {
+        auto v = text(name, true);
+        if (!v) return v.error();
+        *into = std::move(**v);
+    }
+    auto scope = text("scope", false);
+    if (!scope) return scope.error();
+    if (*scope) u.scope = std::move(**scope);
+
+    auto environment = text("environment", true);
+    if (!environment) return environment.error();
+    auto login = parse_login_type(**environment);
+    if (!login) return make_error(user_field(index, "environment") + ": " + sim::quoted(**environment) + " " + login.error().message);
+    u.login = *login;
+
+    auto ip_text = text("allowed_ip", true);
+    if (!ip_text) return ip_text.error();
+    auto ip = checked_ip(**ip_text);
+    if (!ip) return make_error(user_field(index, "allowed_ip") + ": " + ip.error().message);
+    u.allowed_ip = std::move(*ip);
+
+    const auto* accounts = o.if_contains("accounts");
+    if (accounts == nullptr) return make_error(user_field(index, "accounts") + ": missing");
+    if (!accounts->is_array() || accounts->as_array().empty())
+        return make_error(user_field(index, "accounts") + ": must be a non-empty array of account ids");
+    u.accounts.clear();
+    for (const auto& a : accounts->as_array()) {
+        if (!a.is_string() || a.get_string().empty())
+            return make_error(user_field(index, "accounts") + ": must be a non-empty array of account ids");
+        u.accounts.emplace_back(a.get_string());
+    }
+
+    auto key_file = text("public_key_file", false);
+    if (!key_file) return key_file.error();
+    auto key_text = text("public_key", false);
+    if (!key_text) return key_text.error();
+    if (key_file->has_value() == key_text->has_value())
+        return make_error(user_field(index, "public_key_file") + ": give exactly one of public_key_file and public_key");
+    if (*key_text) {
+        auto pem = public_key_pem_of(**key_text);
+        if (!pem) return make_error(user_field(index, "public_key") + ": " + pem.error().message);
+        u.public_key_pem = std::move(*pem);
+    } else if (const auto known_key = keys.find(**key_file); known_key != keys.end()) {
+        u.public_key_pem = known_key->second;
+    } else {
+        auto file = read_text_file(**key_file);
+        if (!file) return make_error(user_field(index, "public_key_file") + ": " + file.error().message);
+        auto pem = public_key_pem_of(*file);
+        wipe(*file);
+        if (!pem) return make_error(user_field(index, "public_key_file") + ": " + **key_file + ": " + pem.error().message);
+        u.public_key_pem = keys.emplace(**key_file, std::move(*pem)).first->second;
+    }
+    return u;
+}
+
+// Usernames and accounts belong to one user each; users of one client agree on what IBKR keeps per client.
+expected<void> check_users(const std::vector<user_config>& users) {
+    std::map<std::string_view, std::size_t> usernames;
+    std::map<std::string_view, std::size_t> accounts;
+    std::map<std::string_view, std::size_t> clients;  // client_id -> its first user
+    for (std::size_t i = 0; i < users.size(); ++i) {
+        const user_config& u = users[i];
+        if (const auto [it, added] = usernames.emplace(u.username, i); !added)
+            return make_error(user_field(i, "username") + ": " + sim::quoted(u.username) + " is also " + user_field(it->second, ""));
+        for (const auto& a : u.accounts)
+            if (const auto [it, added] = accounts.emplace(a, i); !added)
+                return make_error(user_field(i, "accounts") + ": " + sim::quoted(a) + " is also an account of " +
+                                  user_field(it->second, ""));
+        const auto [first, added] = clients.emplace(u.client_id, i);
+        if (added) continue;
+        const user_config& f = users[first->second];
+        auto differs = [&](std::string_view field) {
+            return make_error(user_field(i, field) + ": differs from " + user_field(first->second, field) +
+                              " of the same client_id " + sim::quoted(u.client_id) + " (one client, one key and scope)");
+        };
+        if (u.key_id != f.key_id) return differs("key_id");
+        if (u.public_key_pem != f.public_key_pem) return differs("public_key");
+        if (u.scope != f.scope) return differs("scope");
+    }
+    return {};
+}
+
 std::optional<std::size_t> parse_whole_number(std::string_view text) {
     std::size_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -160,12 +297,43 @@ expected<sim_duration> parse_seconds(std::string_view text) {
     return sim_duration(static_cast<sim_duration::rep>(std::llround(value * 1000.0)));
 }
 
+expected<std::vector<user_config>> parse_users(std::string_view json_text) {
+    boost::system::error_code ec;
+    const json::value doc = json::parse(json_text, ec);
+    if (ec) return make_error("not JSON: " + ec.message());
+    const json::value* list = doc.is_object() ? doc.as_object().if_contains("users") : nullptr;
+    if (list == nullptr || !list->is_array() || doc.as_object().size() != 1)
+        return make_error(R"(must be {"users":[...]})");
+    if (list->as_array().empty()) return make_error("users: at least one user is needed");
+    if (list->as_array().size() > max_users) return make_error("users: at most " + std::to_string(max_users));
+    std::vector<user_config> users;
+    users.reserve(list->as_array().size());
+    std::map<std::string, std::string> keys;
+    for (const auto& entry : list->as_array()) {
+        auto u = parse_user(entry, users.size(), keys);
+        if (!u) return u.error();
+        users.push_back(std::move(*u));
+    }
+    if (auto checked = check_users(users); !checked) return checked.error();
+    return users;
+}
+
+expected<std::vector<user_config>> load_users_file(const std::string& path) {
+    auto text = read_text_file(path);
+    if (!text) return text.error();
+    auto users = parse_users(*text);
+    wipe(*text);  // may hold private keys
+    return users;
+}
+
 expected<command_line> parse_command_line(std::span<const std::string_view> args) {
     command_line out;
     model_config& m = out.config.model;
     server_config& s = out.config.server;
     identity_flags id;
     std::optional<std::string> env_file;
+    std::optional<std::string> users_file;
+    std::vector<std::string_view> identity_given;  // the single-user flags on the line, which --users excludes
 
     auto seconds_into = [](sim_duration& into) {
         return [&into](std::string_view v) -> expected<void> {
@@ -215,6 +383,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         {"--tls-key", text_into(s.tls_key)},
         {"--tls-dir", text_into(s.tls_dir)},
         {"--env-file", text_into(env_file)},
+        {"--users", text_into(users_file)},
         {"--client-id", text_into(id.client_id)},
         {"--client-key-id", text_into(id.key_id)},
         {"--client-public-key",
@@ -314,8 +483,19 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
         }
         if (auto applied = flag->second(value); !applied)
             return make_error(std::string(arg) + ": " + applied.error().message);
+        if (is_single_user_flag(arg)) identity_given.push_back(arg);
     }
     if (out.help) return out;
+
+    if (users_file) {
+        if (!identity_given.empty())
+            return make_error("--users replaces the single-user flags: drop " + std::string(identity_given.front()) +
+                              " (or drop --users)");
+        auto users = load_users_file(*users_file);
+        if (!users) return make_error("--users " + *users_file + ": " + users.error().message);
+        m.users = std::move(*users);
+        return checked_settings(std::move(out));
+    }
 
     if (env_file) {
         if (auto applied = apply_env_file(*env_file, id); !applied)
@@ -324,15 +504,24 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
     if (!id.public_key_pem)
         return make_error("no client public key: pass --client-public-key PATH (public key PEM, or the private key "
                           "PEM to derive it from), or --env-file with IBKR_PRIVATE_KEY or IBKR_PRIVATE_KEY_FILE");
-    m.public_key_pem = std::move(*id.public_key_pem);
-    if (id.client_id) m.client_id = *id.client_id;
-    if (id.key_id) m.key_id = *id.key_id;
-    if (id.credential) m.credential = *id.credential;
-    if (id.allowed_ip) m.allowed_ip = *id.allowed_ip;
-    if (!id.accounts.empty()) m.accounts = id.accounts;
-    if (id.login) m.login = *id.login;
-    if (id.scope) m.scope = *id.scope;
+    user_config& u = m.users.front();
+    u.public_key_pem = std::move(*id.public_key_pem);
+    if (id.client_id) u.client_id = *id.client_id;
+    if (id.key_id) u.key_id = *id.key_id;
+    if (id.credential) u.username = *id.credential;
+    if (id.allowed_ip) u.allowed_ip = *id.allowed_ip;
+    if (!id.accounts.empty()) u.accounts = id.accounts;
+    if (id.login) u.login = *id.login;
+    if (id.scope) u.scope = *id.scope;
+    return checked_settings(std::move(out));
+}
 
+namespace {
+
+// The checks of the settings that do not depend on where the users came from.
+expected<command_line> checked_settings(command_line out) {
+    const model_config& m = out.config.model;
+    const server_config& s = out.config.server;
     if (s.tls_cert.has_value() != s.tls_key.has_value()) return make_error("--tls-cert and --tls-key go together");
     if (s.tls_cert && (s.cert_host || s.tls_dir || s.ca_out))
         return make_error("--tls-cert/--tls-key replace the generated identity; drop --cert-host, --tls-dir and --ca-out");
@@ -348,6 +537,8 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
     return out;
 }
 
+}  // namespace
+
 std::string usage_text() {
     return R"(ibkr-sim: a local HTTPS stand-in for api.ibkr.com (OAuth 2.0 token, SSO session, /v1/api session
 and trading endpoints, the /v1/api/ws WebSocket) with a control API for fault injection. Durations
@@ -362,7 +553,12 @@ TLS identity (default: a fresh CA and a server certificate for localhost, 127.0.
   --cert-host NAME               the server certificate names exactly NAME (DNS name or IP)
   --tls-dir DIR                  reuse DIR/{ca,server-cert,server-key}.pem, or create them there
   --tls-cert PATH --tls-key PATH use these files instead of a generated identity
-The client (flags override --env-file)
+Users (one by default, from the flags below; or many from --users)
+  --users FILE                   JSON {"users":[{"client_id","key_id","public_key_file" (or "public_key": PEM
+                                 text; a private key PEM is accepted),"username","accounts":[..],
+                                 "environment":"paper"|"live","allowed_ip"[,"scope"]}, ...]}; users of one
+                                 client_id share its key id, key and scope. Excludes the flags below
+The single user (flags override --env-file)
   --env-file PATH                the daemon's env file: IBKR_CLIENT_ID, IBKR_CLIENT_KEY_ID, IBKR_PRIVATE_KEY or
                                  IBKR_PRIVATE_KEY_FILE, IBKR_CREDENTIAL, IBKR_ACCOUNT_ID, IBKR_ALLOWED_IP,
                                  IBKR_SCOPE, IBKR_ENV
@@ -384,10 +580,11 @@ Session rules
   --brokerage-idle-timeout S     brokerage session ends after this long without /v1/api requests (default 300)
   --tickle-min-interval S        closer tickles get 429 (default 1)
   --validate-min-interval S      closer validates get 429 (default 60)
-  --max-requests-per-second N    IBKR requests accepted in any sliding second, all endpoints together;
-                                 more get 429 (default 10, 0 = no limit)
-  --penalty-box S                after a 429 of any of these limits every IBKR request gets 429 for S
-                                 seconds, restarted by each request meanwhile (default 0 = off)
+  --max-requests-per-second N    IBKR requests accepted in any sliding second, all endpoints together, per
+                                 username (token requests per client); more get 429 (default 10, 0 = no limit)
+  --penalty-box S                after a 429 of any of these limits every IBKR request from the same IP
+                                 address (the users' allowed_ip) gets 429 for S seconds, restarted by each
+                                 request meanwhile (default 0 = off)
   --clock-skew S                 how far iat may be in the future (default 30)
   --max-assertion-life S         longest exp - iat of a client assertion (default 300)
   --no-endpoint-limits           lift IBKR's per-endpoint limits (snapshot 10/s, orders, trades, pnl and

@@ -49,15 +49,15 @@ simulator::~simulator() {
 }
 
 expected<std::unique_ptr<simulator>> simulator::create(asio::io_context& ioc, const sim_config& config, logger log) {
-    auto key = rsa_public_key::from_pem(config.model.public_key_pem);
-    if (!key) return make_error("client public key: " + key.error().message);
+    auto model = ibkr_model::create(config.model);
+    if (!model) return make_error(model.error().message);
     auto identity = identity_for(config.server);
     if (!identity) return make_error("TLS identity: " + identity.error().message);
     auto tls = make_server_context(*identity);
     if (!tls) return make_error("TLS identity: " + tls.error().message);
 
     std::unique_ptr<simulator> sim(
-        new simulator(ioc, std::move(*tls), ibkr_model(config.model, std::move(*key)), config, log));
+        new simulator(ioc, std::move(*tls), std::move(*model), config, log));
     if (!identity->ca_pem.empty()) {
         const std::filesystem::path path =
             config.server.ca_out ? std::filesystem::path(*config.server.ca_out)

@@ -34,8 +34,9 @@ std::size_t websocket_registry::close_ended(const std::function<bool(std::string
     return n;
 }
 
-void websocket_registry::orders_changed() {
-    for (const auto& [id, peer] : peers_) peer->orders_changed();
+void websocket_registry::orders_changed(std::size_t user) {
+    for (const auto& [id, peer] : peers_)
+        if (peer->user() == user) peer->orders_changed();
 }
 
 boost::json::array websocket_registry::describe() const {

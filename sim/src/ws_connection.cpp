@@ -142,7 +142,7 @@ void ws_connection::send(std::string message) {
 }
 
 bool ws_connection::sts_value() const {
-    return subscriptions_.authenticated() && model_.brokerage(wall_clock::now()).authenticated;
+    return subscriptions_.authenticated() && model_.brokerage(grant_.user, wall_clock::now()).authenticated;
 }
 
 void ws_connection::answer(std::string_view message) {
@@ -154,7 +154,8 @@ void ws_connection::answer(std::string_view message) {
         case ws_action::session_accepted:
             last_sts_ = sts_value();
             send(ws_message::sts(*last_sts_));
-            send(ws_message::system_user(model_.config().credential, model_.config().login == login_type::paper));
+            send(ws_message::system_user(model_.user(grant_.user).username,
+                                         model_.user(grant_.user).login == login_type::paper));
             break;
         case ws_action::session_refused:
             last_sts_ = false;
@@ -163,22 +164,24 @@ void ws_connection::answer(std::string_view message) {
         case ws_action::market_data:
             send(ws_message::market_data(a.conid, subscriptions_.market_data().at(a.conid), now));
             break;
-        case ws_action::orders: send(ws_message::topic_args("sor", model_.orders().order_items())); break;
-        case ws_action::pnl: send(ws_message::topic_args("spl", model_.orders().pnl_json(now))); break;
-        case ws_action::trades: send(ws_message::topic_args("str", model_.orders().trades_json())); break;
+        case ws_action::orders: send(ws_message::topic_args("sor", orders().order_items())); break;
+        case ws_action::pnl: send(ws_message::topic_args("spl", orders().pnl_json(now))); break;
+        case ws_action::trades: send(ws_message::topic_args("str", orders().trades_json())); break;
         case ws_action::error: send(ws_message::error(a.text)); break;
     }
 }
 
 void ws_connection::orders_changed() {
     const auto now = wall_clock::now();
-    if (subscriptions_.orders()) send(ws_message::topic_args("sor", model_.orders().order_items()));
-    if (subscriptions_.trades()) send(ws_message::topic_args("str", model_.orders().trades_json()));
-    if (subscriptions_.pnl()) send(ws_message::topic_args("spl", model_.orders().pnl_json(now)));
+    if (subscriptions_.orders()) send(ws_message::topic_args("sor", orders().order_items()));
+    if (subscriptions_.trades()) send(ws_message::topic_args("str", orders().trades_json()));
+    if (subscriptions_.pnl()) send(ws_message::topic_args("spl", orders().pnl_json(now)));
 }
 
 boost::json::object ws_connection::describe() const {
-    return {{"subscriptions", subscriptions_.to_json()}, {"queued_bytes", queue_.bytes()}};
+    return {{"user", model_.user(grant_.user).username},
+            {"subscriptions", subscriptions_.to_json()},
+            {"queued_bytes", queue_.bytes()}};
 }
 
 }  // namespace sessiond::sim

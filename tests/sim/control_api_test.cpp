@@ -22,13 +22,13 @@ using namespace std::chrono_literals;
 class control_api_test : public ::testing::Test {
 protected:
     control_api_test()
-        : model_(make_config(), rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value()),
+        : model_(ibkr_model::create(make_config()).value()),
           journal_(std::chrono::steady_clock::now()),
           api_(model_, faults_, journal_, websockets_, [] { return connection_stats{3, 1}; }) {}
 
     static model_config make_config() {
         model_config c;
-        c.public_key_pem = sessiond::testing::shared_rsa_key().public_pem;
+        c.users.front().public_key_pem = sessiond::testing::shared_rsa_key().public_pem;
         return c;
     }
 
@@ -220,7 +220,7 @@ TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_
     model_config c = make_config();
     c.max_requests_per_second = 1;
     c.penalty_box = 600s;
-    ibkr_model model(c, rsa_public_key::from_pem(sessiond::testing::shared_rsa_key().public_pem).value());
+    ibkr_model model = ibkr_model::create(c).value();
     control_api api(model, faults_, journal_, websockets_, {});
     const http_request tickle{http::verb::get, "/v1/api/tickle", 11};
     ASSERT_EQ(model.handle(tickle, now_).reason, "missing_bearer");
@@ -234,6 +234,80 @@ TEST_F(control_api_test, state_counts_penalty_box_violations_and_shows_when_the_
     EXPECT_TRUE(api.state_json(now_ + 800s).at("penalty_box_ends_in_ms").is_null());
     ASSERT_EQ(api.handle(http_request{http::verb::post, "/control/reset-stats", 11}, now_).result_int(), 200u);
     EXPECT_EQ(api.state_json(now_ + 250s).at("penalty_box_violations"), 0);
+}
+
+// Two users: control actions take an optional user, and /control/state has a block per user.
+class control_api_users_test : public control_api_test {
+protected:
+    control_api_users_test() : users_model_(ibkr_model::create(two_users()).value()),
+                               users_api_(users_model_, faults_, journal_, websockets_, {}) {}
+
+    static model_config two_users() {
+        model_config c = make_config();
+        user_config bob = c.users.front();
+        bob.username = "bob";
+        bob.accounts = {"DU7654321"};
+        bob.allowed_ip = "10.0.0.2";
+        c.users.front().username = "alice";
+        c.users.push_back(bob);
+        return c;
+    }
+    http_response call_users(http::verb method, std::string_view target, std::string body = {}) {
+        http_request req{method, target, 11};
+        req.body() = std::move(body);
+        req.prepare_payload();
+        return users_api_.handle(req, now_);
+    }
+
+    ibkr_model users_model_;
+    control_api users_api_;
+};
+
+TEST_F(control_api_users_test, state_has_a_block_per_user_and_can_show_one) {
+    const auto state = body_of(call_users(http::verb::get, "/control/state"));
+    ASSERT_TRUE(state.contains("users"));
+    const auto& users = state.at("users").as_object();
+    ASSERT_EQ(users.size(), 2u);
+    const auto& bob = users.at("bob").as_object();
+    EXPECT_EQ(bob.at("sso_active"), false);
+    EXPECT_EQ(bob.at("brokerage").at("authenticated"), false);
+    EXPECT_EQ(bob.at("competing_session"), false);
+    EXPECT_TRUE(bob.at("penalty_box_ends_in_ms").is_null());
+    EXPECT_EQ(bob.at("counters").at("tickles"), 0);
+    EXPECT_EQ(state.at("active_sso_sessions"), 0);  // the top-level fields stay, as totals
+
+    const auto one = body_of(call_users(http::verb::get, "/control/state?user=alice"));
+    EXPECT_EQ(one.at("users").as_object().size(), 1u);
+    EXPECT_TRUE(one.at("users").as_object().contains("alice"));
+    EXPECT_EQ(call_users(http::verb::get, "/control/state?user=nobody").result_int(), 400u);
+    EXPECT_EQ(call_users(http::verb::get, "/control/state?everyone=1").result_int(), 400u);
+}
+
+TEST_F(control_api_users_test, competing_applies_to_the_named_user_or_to_every_user) {
+    ASSERT_EQ(call_users(http::verb::post, "/control/competing", R"({"on":true,"user":"bob"})").result_int(), 200u);
+    EXPECT_FALSE(users_model_.competing(0));
+    EXPECT_TRUE(users_model_.competing(1));
+    auto state = body_of(call_users(http::verb::get, "/control/state"));
+    EXPECT_EQ(state.at("competing_session"), true);  // some user meets a competing session
+    EXPECT_EQ(state.at("users").at("alice").at("competing_session"), false);
+    EXPECT_EQ(state.at("users").at("bob").at("competing_session"), true);
+    ASSERT_EQ(call_users(http::verb::post, "/control/competing", R"({"on":true})").result_int(), 200u);
+    EXPECT_TRUE(users_model_.competing(0));
+    EXPECT_EQ(call_users(http::verb::post, "/control/competing", R"({"on":true,"user":"carol"})").result_int(), 400u);
+    EXPECT_EQ(call_users(http::verb::post, "/control/competing", R"({"on":true,"user":7})").result_int(), 400u);
+    EXPECT_EQ(call_users(http::verb::post, "/control/competing", R"({"on":true,"who":"bob"})").result_int(), 400u);
+}
+
+TEST_F(control_api_users_test, expire_sessions_and_drop_brokerage_take_an_optional_user) {
+    for (const char* target : {"/control/expire-sessions", "/control/drop-brokerage"}) {
+        EXPECT_EQ(call_users(http::verb::post, target).result_int(), 200u) << target;
+        EXPECT_EQ(call_users(http::verb::post, target, "{}").result_int(), 200u) << target;
+        EXPECT_EQ(call_users(http::verb::post, target, R"({"user":"bob"})").result_int(), 200u) << target;
+        const auto unknown = call_users(http::verb::post, target, R"({"user":"carol"})");
+        EXPECT_EQ(unknown.result_int(), 400u) << target;
+        EXPECT_NE(body_of(unknown).at("error").as_string().find("unknown user \"carol\""), json::string::npos);
+        EXPECT_EQ(call_users(http::verb::post, target, "please").result_int(), 400u) << target;
+    }
 }
 
 TEST_F(control_api_test, events_take_a_since_parameter) {

@@ -28,7 +28,7 @@ constexpr std::string_view sso_path = "/gw/api/v1/sso-sessions";
 
 model_config default_config() {
     model_config c;
-    c.public_key_pem = shared_rsa_key().public_pem;
+    c.users.front().public_key_pem = shared_rsa_key().public_pem;
     return c;
 }
 
@@ -45,7 +45,7 @@ protected:
 
     void configure(model_config c) {
         config_ = c;
-        model_.emplace(std::move(c), rsa_public_key::from_pem(shared_rsa_key().public_pem).value());
+        model_.emplace(ibkr_model::create(std::move(c)).value());
     }
 
     // The default configuration with these pacing limits.
@@ -496,7 +496,7 @@ TEST_F(ibkr_model_test, validate_reports_the_sso_session) {
 
 TEST_F(ibkr_model_test, validate_reports_live_login_type) {
     auto c = default_config();
-    c.login = login_type::live;
+    c.users.front().login = login_type::live;
     configure(c);
     const auto body = body_of(validate(sso_bearer()));
     EXPECT_EQ(body.at("LOGIN_TYPE"), 1);
@@ -682,7 +682,7 @@ TEST_F(ibkr_model_test, accounts_before_init_has_no_bridge) {
 
 TEST_F(ibkr_model_test, accounts_after_init_lists_accounts_and_establishes_the_session) {
     auto c = default_config();
-    c.accounts = {"DU1111111", "DU2222222"};
+    c.users.front().accounts = {"DU1111111", "DU2222222"};
     configure(c);
     const std::string bearer = sso_bearer();
     ASSERT_EQ(init(bearer).response.result_int(), 200u);
@@ -1051,7 +1051,7 @@ TEST_F(ibkr_model_test, places_an_order_and_lists_it) {
     const std::string bearer = trading_bearer();
     const auto r = place(bearer, limit_order);
     ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
-    EXPECT_TRUE(r.orders_changed);
+    EXPECT_EQ(r.orders_changed, 0u);
     const auto answer = json_of(r).as_array();
     ASSERT_EQ(answer.size(), 1u);
     EXPECT_EQ(answer[0].at("order_status"), "Submitted");
@@ -1100,7 +1100,7 @@ TEST_F(ibkr_model_test, refuses_orders_for_unknown_accounts_and_malformed_orders
         EXPECT_EQ(r.reason, "order_rejected") << body;
         EXPECT_TRUE(body_of(r).at("error").is_string()) << body;
     }
-    EXPECT_EQ(model_->orders().size(), 0u);
+    EXPECT_EQ(model_->orders(0).size(), 0u);
 }
 
 TEST_F(ibkr_model_test, a_repeated_customer_order_id_is_refused) {
@@ -1109,7 +1109,7 @@ TEST_F(ibkr_model_test, a_repeated_customer_order_id_is_refused) {
     const auto again = place(bearer, limit_order);
     EXPECT_EQ(again.response.result_int(), 400u);
     EXPECT_EQ(body_of(again).at("error"), "Local order ID=a1 is already registered.");
-    EXPECT_EQ(model_->orders().size(), 1u);
+    EXPECT_EQ(model_->orders(0).size(), 1u);
 }
 
 TEST_F(ibkr_model_test, keeps_every_order_body_byte_exact_with_its_answer) {
@@ -1117,7 +1117,7 @@ TEST_F(ibkr_model_test, keeps_every_order_body_byte_exact_with_its_answer) {
     const std::string spaced = "{ \"orders\" : [ {\"conid\":8314, \"orderType\":\"MKT\",\"side\":\"BUY\",\"quantity\":1,\"tif\":\"DAY\"} ] }\n";
     ASSERT_EQ(place(bearer, spaced).response.result_int(), 200u);
     ASSERT_EQ(place(bearer, limit_order, "DU999").response.result_int(), 400u);
-    const auto& received = model_->orders().received();
+    const auto& received = model_->order_bodies().received();
     ASSERT_EQ(received.size(), 2u);
     EXPECT_EQ(received[0].body, spaced);
     EXPECT_EQ(received[0].account, "DU1234567");
@@ -1125,7 +1125,7 @@ TEST_F(ibkr_model_test, keeps_every_order_body_byte_exact_with_its_answer) {
     EXPECT_EQ(received[1].body, limit_order);
     EXPECT_EQ(received[1].reason, "unknown_account");
     for (int i = 0; i < 300; ++i) place(bearer, "x");
-    EXPECT_EQ(model_->orders().received().size(), order_book::max_received_bodies);
+    EXPECT_EQ(model_->order_bodies().received().size(), order_body_log::max_received_bodies);
 }
 
 TEST_F(ibkr_model_test, the_order_path_takes_only_post) {
@@ -1217,8 +1217,8 @@ TEST_F(ibkr_model_test, history_answers_period_over_bar_bars_in_ibkr_shape) {
     const std::string bearer = trading_bearer();
     const auto r = send(get("/v1/api/iserver/marketdata/history?conid=265598&period=2d&bar=1h", bearer));
     ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
-    EXPECT_TRUE(r.holds_history_slot);
-    model_->release_history_slot();
+    EXPECT_TRUE(r.history_slot.has_value());
+    model_->release_history_slot(0);
     const auto body = body_of(r);
     const auto data = body.at("data").as_array();
     ASSERT_EQ(data.size(), 48u);
@@ -1230,7 +1230,7 @@ TEST_F(ibkr_model_test, history_answers_period_over_bar_bars_in_ibkr_shape) {
         const auto bad = send(get("/v1/api/iserver/marketdata/history?" + std::string(q), bearer));
         EXPECT_EQ(bad.response.result_int(), 400u) << q;
         EXPECT_EQ(bad.reason, "history_bad_query");
-        EXPECT_FALSE(bad.holds_history_slot);
+        EXPECT_FALSE(bad.history_slot.has_value());
     }
 }
 
@@ -1239,7 +1239,7 @@ TEST_F(ibkr_model_test, history_can_be_asked_for_a_body_of_several_mebibytes_and
     const std::string bearer = trading_bearer();
     const auto r = send(get("/v1/api/iserver/marketdata/history?conid=1&period=100d&bar=1min", bearer));
     ASSERT_EQ(r.response.result_int(), 200u);
-    model_->release_history_slot();
+    model_->release_history_slot(0);
     EXPECT_EQ(body_of(r).at("data").as_array().size(), max_history_bars);
     EXPECT_GT(r.response.body().size(), 3u * 1024 * 1024);
 }
@@ -1248,12 +1248,12 @@ TEST_F(ibkr_model_test, history_takes_5_concurrent_requests) {
     configure_pacing(0, {});
     const std::string bearer = trading_bearer();
     const std::string target = "/v1/api/iserver/marketdata/history?conid=1&period=1d&bar=1h";
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(send(get(target, bearer)).holds_history_slot) << i;
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(send(get(target, bearer)).history_slot.has_value()) << i;
     const auto sixth = send(get(target, bearer));
     EXPECT_EQ(sixth.response.result_int(), 429u);
     EXPECT_EQ(sixth.reason, "history_concurrency_limited");
     EXPECT_EQ(model_->history_in_flight(), 5u);
-    model_->release_history_slot();
+    model_->release_history_slot(0);
     EXPECT_EQ(send(get(target, bearer)).response.result_int(), 200u);
     EXPECT_EQ(model_->history_max_in_flight(), 5u);
 }

@@ -80,17 +80,16 @@ http_request_options with_bearer(std::string_view bearer, std::optional<std::str
     return o;
 }
 
-std::string open_sso_session(http_client& client) {
-    const client_identity id;
+std::string open_sso_session(http_client& client, const client_identity& id) {
     const auto now = std::chrono::system_clock::now();
     http_request_options form;
     form.content_type = "application/x-www-form-urlencoded";
-    auto token = client.post("/oauth2/api/v1/token", form_body(token_form(id, sign(assertion_claims(id, now), "main"))), form);
+    auto token = client.post("/oauth2/api/v1/token", form_body(token_form(id, sign(assertion_claims(id, now), id.key_id))), form);
     EXPECT_TRUE(token.has_value()) << (token ? "" : token.error().message);
     if (!token) return {};
     EXPECT_EQ(token->status, 200u) << token->body;
     const std::string access_token(token->json().at("access_token").as_string());
-    auto sso = client.post("/gw/api/v1/sso-sessions", sign(sso_claims(id, now), "main"),
+    auto sso = client.post("/gw/api/v1/sso-sessions", sign(sso_claims(id, now), id.key_id),
                            with_bearer(access_token, "application/jwt"));
     EXPECT_TRUE(sso.has_value()) << (sso ? "" : sso.error().message);
     if (!sso) return {};

@@ -52,8 +52,9 @@ form_fields with_field(form_fields fields, std::string_view name, std::string va
 // Authorization: Bearer <bearer>, and the Content-Type if given.
 sessiond::testing::http_request_options with_bearer(std::string_view bearer,
                                                     std::optional<std::string> content_type = std::nullopt);
-// Steps 1 and 2 as the daemon performs them; returns the SSO bearer (empty, with a test failure, if refused).
-std::string open_sso_session(sessiond::testing::http_client& client);
+// Steps 1 and 2 as the daemon performs them, signed with shared_rsa_key(); returns the SSO bearer
+// (empty, with a test failure, if refused).
+std::string open_sso_session(sessiond::testing::http_client& client, const client_identity& id = {});
 // ssodh/init and /iserver/accounts: the brokerage session is ready for /iserver calls.
 void establish_brokerage(sessiond::testing::http_client& client, std::string_view bearer);
 // The "session" value /tickle returns.

@@ -45,13 +45,13 @@ TEST_F(sim_config_test, has_the_documented_defaults) {
     const auto r = parse({});
     ASSERT_TRUE(r.has_value()) << r.error().message;
     const model_config& m = r->config.model;
-    EXPECT_EQ(m.client_id, "sim-client");
-    EXPECT_EQ(m.key_id, "main");
-    EXPECT_EQ(m.credential, "simuser");
-    EXPECT_EQ(m.allowed_ip, "127.0.0.1");
-    EXPECT_EQ(m.accounts, std::vector<std::string>{"DU1234567"});
-    EXPECT_EQ(m.login, login_type::paper);
-    EXPECT_EQ(m.scope, "sso-sessions.write");
+    EXPECT_EQ(m.users.front().client_id, "sim-client");
+    EXPECT_EQ(m.users.front().key_id, "main");
+    EXPECT_EQ(m.users.front().username, "simuser");
+    EXPECT_EQ(m.users.front().allowed_ip, "127.0.0.1");
+    EXPECT_EQ(m.users.front().accounts, std::vector<std::string>{"DU1234567"});
+    EXPECT_EQ(m.users.front().login, login_type::paper);
+    EXPECT_EQ(m.users.front().scope, "sso-sessions.write");
     EXPECT_EQ(m.token_lifetime, 86400s);
     EXPECT_EQ(m.sso_lifetime, 600s);
     EXPECT_EQ(m.sso_max_life, 86400s);
@@ -64,7 +64,7 @@ TEST_F(sim_config_test, has_the_documented_defaults) {
     EXPECT_EQ(m.max_assertion_life, 300s);
     EXPECT_EQ(m.max_requests_per_second, 10u);
     EXPECT_EQ(m.penalty_box, 0s);
-    EXPECT_NE(m.public_key_pem.find("BEGIN PUBLIC KEY"), std::string::npos);
+    EXPECT_NE(m.users.front().public_key_pem.find("BEGIN PUBLIC KEY"), std::string::npos);
     EXPECT_EQ(r->config.server.https.host, "127.0.0.1");
     EXPECT_EQ(r->config.server.https.port, 0);
     EXPECT_EQ(r->config.server.max_connections, 256u);
@@ -78,8 +78,8 @@ TEST_F(sim_config_test, reads_every_kind_of_value) {
     EXPECT_EQ(r->config.server.https.port, 8443);
     EXPECT_EQ(r->config.server.control.host, "::1");
     EXPECT_EQ(r->config.server.control.port, 9000);
-    EXPECT_EQ(r->config.model.accounts, (std::vector<std::string>{"DU1", "DU2"}));
-    EXPECT_EQ(r->config.model.login, login_type::live);
+    EXPECT_EQ(r->config.model.users.front().accounts, (std::vector<std::string>{"DU1", "DU2"}));
+    EXPECT_EQ(r->config.model.users.front().login, login_type::live);
     EXPECT_EQ(r->config.model.sso_lifetime, 500ms);
     EXPECT_FALSE(r->config.model.validate_extends);
     EXPECT_TRUE(r->config.model.tickle_extends);
@@ -131,7 +131,7 @@ TEST_F(sim_config_test, derives_the_public_key_from_a_private_key_file) {
     const auto private_key = dir_.write("private.pem", shared_rsa_key().pkcs1_pem).string();
     const auto r = parse({"--client-public-key", private_key}, false);
     ASSERT_TRUE(r.has_value()) << r.error().message;
-    EXPECT_EQ(r->config.model.public_key_pem, shared_rsa_key().public_pem);
+    EXPECT_EQ(r->config.model.users.front().public_key_pem, shared_rsa_key().public_pem);
 }
 
 TEST_F(sim_config_test, takes_the_client_from_the_env_file_and_lets_flags_override_it) {
@@ -147,13 +147,13 @@ TEST_F(sim_config_test, takes_the_client_from_the_env_file_and_lets_flags_overri
     const auto r = parse({"--credential", "flaguser", "--env-file", env.string()}, false);
     ASSERT_TRUE(r.has_value()) << r.error().message;
     const model_config& m = r->config.model;
-    EXPECT_EQ(m.client_id, "env-client");
-    EXPECT_EQ(m.key_id, "env-kid");
-    EXPECT_EQ(m.credential, "flaguser");
-    EXPECT_EQ(m.accounts, std::vector<std::string>{"U7654321"});
-    EXPECT_EQ(m.allowed_ip, "203.0.113.9");
-    EXPECT_EQ(m.login, login_type::live);
-    EXPECT_EQ(m.public_key_pem, shared_rsa_key().public_pem);
+    EXPECT_EQ(m.users.front().client_id, "env-client");
+    EXPECT_EQ(m.users.front().key_id, "env-kid");
+    EXPECT_EQ(m.users.front().username, "flaguser");
+    EXPECT_EQ(m.users.front().accounts, std::vector<std::string>{"U7654321"});
+    EXPECT_EQ(m.users.front().allowed_ip, "203.0.113.9");
+    EXPECT_EQ(m.users.front().login, login_type::live);
+    EXPECT_EQ(m.users.front().public_key_pem, shared_rsa_key().public_pem);
 }
 
 TEST_F(sim_config_test, reads_an_inline_private_key_with_escaped_newlines_from_the_env_file) {
@@ -162,7 +162,7 @@ TEST_F(sim_config_test, reads_an_inline_private_key_with_escaped_newlines_from_t
     const auto env = dir_.write("sessiond.env", "IBKR_PRIVATE_KEY='" + escaped + "'\n");
     const auto r = parse({"--env-file", env.string()}, false);
     ASSERT_TRUE(r.has_value()) << r.error().message;
-    EXPECT_EQ(r->config.model.public_key_pem, shared_rsa_key().public_pem);
+    EXPECT_EQ(r->config.model.users.front().public_key_pem, shared_rsa_key().public_pem);
 }
 
 TEST_F(sim_config_test, refuses_to_start_without_a_client_public_key) {
@@ -198,6 +198,122 @@ TEST_F(sim_config_test, refuses_operator_certificates_mixed_with_a_generated_ide
     EXPECT_NE(error_of({"--tls-cert", "c.pem"}).find("--tls-key"), std::string::npos);
     EXPECT_NE(error_of({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--cert-host", "x"}).find("--cert-host"),
               std::string::npos);
+}
+
+// ---------------------------------------------------------------- --users
+
+class users_file_test : public sim_config_test {
+protected:
+    users_file_test() { key_file_ = dir_.write("client.pem", shared_rsa_key().public_pem).string(); }
+
+    // One valid entry, as JSON text, with `extra` fields merged over it.
+    std::string entry(std::string_view username, std::string_view account, std::string_view extra = {}) const {
+        std::string e = R"({"client_id":"c-)" + std::string(username) + R"(","key_id":"main","public_key_file":")" +
+                        key_file_ + R"(","username":")" + std::string(username) + R"(","accounts":[")" +
+                        std::string(account) + R"("],"environment":"paper","allowed_ip":"127.0.0.1")";
+        if (!extra.empty()) e += "," + std::string(extra);
+        return e + "}";
+    }
+    // Entries may repeat a field: boost::json keeps the last one, so `extra` overrides.
+    std::string users_file(const std::vector<std::string>& entries) {
+        std::string text = R"({"users":[)";
+        for (std::size_t i = 0; i < entries.size(); ++i) text += (i > 0 ? "," : "") + entries[i];
+        return dir_.write("users-" + std::to_string(++files_) + ".json", text + "]}").string();
+    }
+    std::string users_error(const std::vector<std::string>& entries) {
+        return error_of({"--users", users_file(entries)}, false);
+    }
+
+    std::string key_file_;
+    int files_ = 0;
+};
+
+TEST_F(users_file_test, reads_every_field_and_derives_public_keys_from_private_ones) {
+    const auto private_key = dir_.write("private.pem", shared_rsa_key().pkcs1_pem).string();
+    std::string inline_pem;
+    for (const char c : shared_rsa_key().public_pem) inline_pem += c == '\n' ? std::string("\\n") : std::string(1, c);
+    const auto r = parse({"--users", users_file({entry("u1", "DU0000001", R"("scope":"sso-sessions.write")"),
+                                                 entry("u2", "DU0000002", R"("public_key_file":")" + private_key +
+                                                                               R"(","environment":"live","allowed_ip":"10.1.2.3")"),
+                                                 R"({"client_id":"c3","key_id":"k3","public_key":")" + inline_pem +
+                                                     R"(","username":"u3","accounts":["U3","U4"],"environment":"LIVE","allowed_ip":"::1"})"})},
+                         false);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    const auto& users = r->config.model.users;
+    ASSERT_EQ(users.size(), 3u);
+    EXPECT_EQ(users[0].client_id, "c-u1");
+    EXPECT_EQ(users[0].username, "u1");
+    EXPECT_EQ(users[0].scope, "sso-sessions.write");
+    EXPECT_EQ(users[1].login, login_type::live);
+    EXPECT_EQ(users[1].allowed_ip, "10.1.2.3");
+    EXPECT_EQ(users[1].public_key_pem, shared_rsa_key().public_pem);
+    EXPECT_EQ(users[2].key_id, "k3");
+    EXPECT_EQ(users[2].accounts, (std::vector<std::string>{"U3", "U4"}));
+    EXPECT_EQ(users[2].public_key_pem, shared_rsa_key().public_pem);
+}
+
+TEST_F(users_file_test, lets_several_usernames_share_a_client) {
+    const auto r = parse({"--users", users_file({entry("u1", "DU1", R"("client_id":"app")"),
+                                                 entry("u2", "DU2", R"("client_id":"app")")})},
+                         false);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->config.model.users[1].client_id, "app");
+}
+
+TEST_F(users_file_test, errors_name_the_user_and_the_field) {
+    const auto other_key = dir_.write("other.pem", sessiond::testing::other_rsa_key().public_pem).string();
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{entry("u1", "DU1"), entry("u1", "DU2")}, "users[1].username: \"u1\" is also users[0]"},
+        {{entry("u1", "DU1"), entry("u2", "DU1")}, "users[1].accounts: \"DU1\" is also an account of users[0]"},
+        {{entry("u1", "DU1", R"("environment":"demo")")}, "users[0].environment: \"demo\" must be paper or live"},
+        {{entry("u1", "DU1"), entry("u2", "DU2", R"("public_key_file":"/nonexistent/key.pem")")},
+         "users[1].public_key_file:"},
+        {{entry("u1", "DU1", R"("public_key_file":")" + dir_.write("junk.pem", "not a key").string() + "\"")},
+         "users[0].public_key_file:"},
+        {{R"({"client_id":"c","key_id":"main","public_key_file":")" + key_file_ +
+          R"(","accounts":["DU1"],"environment":"paper","allowed_ip":"127.0.0.1"})"},
+         "users[0].username: missing"},
+        {{entry("u1", "DU1"), R"({"client_id":"c","key_id":"main","public_key_file":")" + key_file_ +
+                                  R"(","username":"u2","accounts":["DU2"],"environment":"paper"})"},
+         "users[1].allowed_ip: missing"},
+        {{entry("u1", "DU1", R"("allowed_ip":"localhost")")}, "users[0].allowed_ip:"},
+        {{entry("u1", "DU1", R"("accounts":[])")}, "users[0].accounts:"},
+        {{entry("u1", "DU1", R"("password":"x")")}, "users[0].password: unknown field"},
+        {{entry("u1", "DU1", R"("public_key":"x")")}, "users[0].public_key_file: give exactly one"},
+        {{entry("u1", "DU1", R"("client_id":"app")"), entry("u2", "DU2", R"("client_id":"app","key_id":"other")")},
+         "users[1].key_id: differs from users[0].key_id of the same client_id \"app\""},
+        {{entry("u1", "DU1", R"("client_id":"app")"),
+          entry("u2", "DU2", R"("client_id":"app","public_key_file":")" + other_key + "\"")},
+         "users[1].public_key: differs from users[0].public_key"},
+        {{entry("u1", "DU1", R"("client_id":"app")"), entry("u2", "DU2", R"("client_id":"app","scope":"x")")},
+         "users[1].scope: differs"},
+        {{}, "users: at least one user"},
+        {{"42"}, "users[0]: must be an object"},
+    };
+    for (const auto& [entries, expected] : cases) {
+        const std::string error = users_error(entries);
+        EXPECT_NE(error.find("--users "), std::string::npos) << error;
+        EXPECT_NE(error.find(expected), std::string::npos) << error << "\n  expected: " << expected;
+    }
+    EXPECT_NE(error_of({"--users", dir_.write("bad.json", "{\"users\":").string()}, false).find("not JSON"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--users", dir_.write("shape.json", "[]").string()}, false).find(R"(must be {"users":[...]})"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--users", "/nonexistent/users.json"}, false).find("--users /nonexistent/users.json"),
+              std::string::npos);
+}
+
+TEST_F(users_file_test, refuses_users_together_with_the_single_user_flags) {
+    const auto file = users_file({entry("u1", "DU1")});
+    for (const std::vector<std::string>& line :
+         {std::vector<std::string>{"--credential", "someone"}, {"--account", "DU9"}, {"--env-file", "x.env"},
+          {"--client-id", "c"}, {"--allowed-ip", "127.0.0.1"}}) {
+        std::vector<std::string> args{"--users", file};
+        args.insert(args.end(), line.begin(), line.end());
+        const std::string error = error_of(args, false);
+        EXPECT_NE(error.find("--users replaces the single-user flags: drop " + line.front()), std::string::npos) << error;
+    }
+    EXPECT_NE(error_of({"--users", file}, true).find("drop --client-public-key"), std::string::npos);
 }
 
 TEST(parse_seconds, accepts_fractions_and_refuses_the_rest) {

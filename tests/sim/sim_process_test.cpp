@@ -5,6 +5,8 @@
 #include "support/http_client.hpp"
 #include "support/sim_process.hpp"
 #include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_keys.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -14,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -114,6 +117,46 @@ TEST(sim_process, serves_a_whole_session_over_tls_on_one_keep_alive_connection) 
     EXPECT_EQ(state.at("active_sso_sessions"), 0);
     EXPECT_NE(sim.output().find("POST /v1/api/tickle 200"), std::string::npos);
     EXPECT_EQ(sim.output().find(bearer), std::string::npos);  // the log never carries a bearer
+}
+
+TEST(sim_process, serves_the_users_of_a_users_file_each_in_its_own_session) {
+    sessiond::testing::temp_dir dir;
+    const auto key = dir.write("client.pem", sessiond::testing::shared_rsa_key().pkcs8_pem).string();
+    auto entry = [&](std::string_view client, std::string_view username, std::string_view account) {
+        return json::object{{"client_id", client},  {"key_id", "main"},
+                            {"public_key_file", key}, {"username", username},
+                            {"accounts", json::array{account}}, {"environment", "paper"},
+                            {"allowed_ip", "127.0.0.1"}};
+    };
+    const json::object file{{"users", json::array{entry("app-1", "alice", "DU0000001"), entry("app-1", "bob", "DU0000002"),
+                                                  entry("app-2", "carol", "DU0000003")}}};
+    sim_options o;
+    o.users_file = dir.write("users.json", json::serialize(file)).string();
+    sim_process sim(o);
+    auto client = sim.https_client();
+    std::map<std::string, std::string> bearers;
+    for (const auto& [client_id, username] : {std::pair{"app-1", "alice"}, {"app-1", "bob"}, {"app-2", "carol"}}) {
+        requests::client_identity id;
+        id.client_id = client_id;
+        id.credential = username;
+        bearers[username] = open_sso_session(*client, id);
+        ASSERT_FALSE(bearers[username].empty()) << username;
+    }
+    for (const auto& [username, bearer] : bearers) {
+        requests::establish_brokerage(*client, bearer);
+        auto accounts = client->get("/v1/api/iserver/accounts", with_bearer(bearer));
+        ASSERT_TRUE(accounts.has_value()) << accounts.error().message;
+        EXPECT_EQ(accounts->json().at("accounts").as_array().size(), 1u) << username;
+    }
+    const auto refused = client->post("/v1/api/iserver/account/DU0000002/orders", R"({"orders":[]})",
+                                      with_bearer(bearers["alice"], "application/json"));
+    ASSERT_TRUE(refused.has_value()) << refused.error().message;
+    EXPECT_EQ(refused->status, 400u);
+    const auto state = sim.state();
+    EXPECT_EQ(state.at("active_sso_sessions"), 3);
+    for (const char* username : {"alice", "bob", "carol"})
+        EXPECT_EQ(state.at("users").at(username).at("sso_active"), true) << username;
+    EXPECT_EQ(state.at("rejections").at("account_not_owned"), 1);
 }
 
 TEST(sim_process, answers_411_to_a_post_without_content_length) {

@@ -129,7 +129,7 @@ TEST(send_queue, refuses_a_message_that_would_pass_its_bound_and_counts_bytes) {
 
 class fake_peer final : public ws_peer {
 public:
-    explicit fake_peer(std::string bearer) : bearer_(std::move(bearer)) {}
+    explicit fake_peer(std::string bearer, std::size_t user = 0) : bearer_(std::move(bearer)), user_(user) {}
     bool close() override {
         if (closed) return false;
         closed = true;
@@ -137,6 +137,7 @@ public:
     }
     void orders_changed() override { ++order_updates; }
     [[nodiscard]] const std::string& bearer() const override { return bearer_; }
+    [[nodiscard]] std::size_t user() const override { return user_; }
     [[nodiscard]] json::object describe() const override { return {{"bearer", bearer_}}; }
 
     bool closed = false;
@@ -144,6 +145,7 @@ public:
 
 private:
     std::string bearer_;
+    std::size_t user_;
 };
 
 TEST(websocket_registry, closes_the_sockets_of_ended_sessions_once) {
@@ -170,13 +172,24 @@ TEST(websocket_registry, drops_every_socket_and_lists_them_with_ids) {
     ASSERT_EQ(listed.size(), 2u);
     EXPECT_EQ(listed[0].at("id"), id);
     EXPECT_EQ(listed[0].at("bearer"), "a");
-    r.orders_changed();
+    r.orders_changed(0);
     EXPECT_EQ(a.order_updates, 1);
     EXPECT_EQ(r.drop_all(), 2u);
     EXPECT_TRUE(a.closed && b.closed);
     r.remove(id);
     EXPECT_EQ(r.open(), 1u);
     EXPECT_EQ(r.stats_json().at("dropped"), 2);
+}
+
+TEST(websocket_registry, sends_order_updates_only_to_the_sockets_of_the_user_whose_orders_changed) {
+    websocket_registry r;
+    fake_peer mine("a", 1);
+    fake_peer theirs("b", 2);
+    r.add(mine);
+    r.add(theirs);
+    r.orders_changed(1);
+    EXPECT_EQ(mine.order_updates, 1);
+    EXPECT_EQ(theirs.order_updates, 0);
 }
 
 }  // namespace

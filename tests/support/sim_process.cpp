@@ -60,25 +60,19 @@ void sim_process::start(std::optional<std::uint16_t> https_port) {
                                   (dir_.path() / "tls").string(),
                                   "--ca-out",
                                   (dir_.path() / "ca.pem").string(),
-                                  "--client-public-key",
-                                  public_key_file_.string(),
-                                  "--client-id",
-                                  options_.client_id,
-                                  "--client-key-id",
-                                  options_.key_id,
-                                  "--credential",
-                                  options_.credential,
-                                  "--allowed-ip",
-                                  options_.allowed_ip,
-                                  "--login-type",
-                                  options_.login_type,
-                                  "--scope",
-                                  options_.scope,
                                   "--log-level",
                                   options_.log_level};
-    for (const auto& account : options_.accounts) {
-        argv.emplace_back("--account");
-        argv.push_back(account);
+    if (options_.users_file) {
+        argv.insert(argv.end(), {"--users", *options_.users_file});
+    } else {
+        argv.insert(argv.end(), {"--client-public-key", public_key_file_.string(), "--client-id", options_.client_id,
+                                 "--client-key-id", options_.key_id, "--credential", options_.credential,
+                                 "--allowed-ip", options_.allowed_ip, "--login-type", options_.login_type, "--scope",
+                                 options_.scope});
+        for (const auto& account : options_.accounts) {
+            argv.emplace_back("--account");
+            argv.push_back(account);
+        }
     }
     const std::pair<const char*, const std::optional<double>*> durations[] = {
         {"--token-lifetime", &options_.token_lifetime},

@@ -55,6 +55,8 @@ struct sim_options {
     std::optional<std::string> cert_host;  // the certificate names only this host
     std::string log_level = "info";
     std::vector<std::string> extra_args;
+    // --users FILE instead of the single-user flags above (client_id ... scope, public_key_pem).
+    std::optional<std::string> users_file;
 };
 
 class sim_process {

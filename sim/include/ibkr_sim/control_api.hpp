@@ -63,7 +63,8 @@ public:
     static http_response await_response(std::uint64_t count, bool reached);
     static http_response bad_request(std::string_view message);
 
-    [[nodiscard]] boost::json::object state_json(wall_time now) const;
+    // The whole state, its "users" block every user's or only `user`'s (an index of ibkr_model::user()).
+    [[nodiscard]] boost::json::object state_json(wall_time now, std::optional<std::size_t> user = std::nullopt) const;
 
 private:
     using endpoint = http_response (control_api::*)(const http_request& req, wall_time now);
@@ -85,6 +86,11 @@ private:
     http_response drop_websockets(const http_request& req, wall_time now);
     // The sockets of sessions that a control action ended close with them.
     void close_ended_websockets(wall_time now);
+    // The "user" a control request names (POST body field or GET ?user=), checked to exist: nullopt
+    // for every user, or the 400 the request gets.
+    using user_choice = boost::system::result<std::optional<std::string>, http_response>;
+    [[nodiscard]] user_choice chosen_user(const std::optional<std::string>& name) const;
+    [[nodiscard]] boost::json::object user_json(std::size_t user, wall_time now) const;
 
     ibkr_model& model_;
     fault_injector& faults_;

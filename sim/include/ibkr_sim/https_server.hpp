@@ -62,7 +62,7 @@ private:
     asio::awaitable<void> serve_websocket(server_stream& stream, http_request upgrade, websocket_grant grant,
                                           request_event e, steady_time began);
     // Holds a history request's slot for history_delay (or until the connection closes), then frees it.
-    asio::awaitable<void> hold_history_slot(const connection_context& context);
+    asio::awaitable<void> hold_history_slot(const connection_context& context, std::size_t user);
     void record(request_event e, steady_time began);
 
     ibkr_model& model_;

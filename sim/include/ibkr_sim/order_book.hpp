@@ -1,8 +1,8 @@
 #pragma once
-// The orders IBKR keeps for the user: placed through POST /iserver/account/{accountId}/orders, listed
-// by /iserver/account/orders and /trades and pushed on the WebSocket's sor/str/spl topics. It also
-// keeps, byte-exact, every body that arrived at the order endpoint, so that tests can prove that a
-// proxy forwarded an order once and unchanged. No I/O; bounded.
+// The orders IBKR keeps for one user: placed through POST /iserver/account/{accountId}/orders, listed
+// by /iserver/account/orders and /trades and pushed on the WebSocket's sor/str/spl topics. Beside it,
+// order_body_log keeps, byte-exact, every body that arrived at the order endpoint (any user's), so
+// that tests can prove that a proxy forwarded an order once and unchanged. No I/O; bounded.
 
 #include "ibkr_sim/sim_types.hpp"
 
@@ -46,7 +46,6 @@ struct received_order_body {
 class order_book {
 public:
     static constexpr std::size_t max_orders = 1000;
-    static constexpr std::size_t max_received_bodies = 256;
     static constexpr std::size_t max_orders_per_request = 20;
 
     explicit order_book(std::vector<std::string> accounts) : accounts_(std::move(accounts)) {}
@@ -59,11 +58,9 @@ public:
     };
     [[nodiscard]] boost::system::result<std::vector<placed_order>, order_error> parse(std::string_view account,
                                                                                       std::string_view body) const;
-    // Places them (ids assigned here) and returns IBKR's answer: [{"order_id","order_status","encrypt_message"}].
-    boost::json::array place(std::vector<placed_order> orders, wall_time now);
-
-    void record_body(received_order_body received);
-    void clear_received() { received_.clear(); }
+    // Places them and returns IBKR's answer: [{"order_id","order_status","encrypt_message"}]. Ids come
+    // from `next_order_id`, which IBKR counts across users.
+    boost::json::array place(std::vector<placed_order> orders, wall_time now, std::int64_t& next_order_id);
 
     // {"orders":[...],"snapshot":true}
     [[nodiscard]] boost::json::object orders_json() const;
@@ -73,18 +70,32 @@ public:
     [[nodiscard]] boost::json::array trades_json() const;
     // /iserver/account/pnl/partitioned's "upnl" (and the spl topic's args): per "<account>.Core".
     [[nodiscard]] boost::json::object pnl_json(wall_time now) const;
-    // {"orders":[{"seq","account","body","status","reason"}]}: the received bodies, oldest first.
-    [[nodiscard]] boost::json::object received_json() const;
-    [[nodiscard]] const std::deque<received_order_body>& received() const noexcept { return received_; }
     [[nodiscard]] std::size_t size() const noexcept { return orders_.size(); }
 
 private:
     std::vector<std::string> accounts_;
-    std::deque<placed_order> orders_;  // oldest first
+    // Oldest first. A vector, not a deque: an empty one costs no heap, and a book per user is kept.
+    std::vector<placed_order> orders_;
+};
+
+// The bodies that arrived at POST /iserver/account/{accountId}/orders, whoever sent them.
+class order_body_log {
+public:
+    static constexpr std::size_t max_received_bodies = 256;
+
+    void record(received_order_body received);
+    void clear() { received_.clear(); }
+    // {"orders":[{"seq","account","body","status","reason"}]}: the received bodies, oldest first.
+    [[nodiscard]] boost::json::object to_json() const;
+    [[nodiscard]] const std::deque<received_order_body>& received() const noexcept { return received_; }
+
+private:
     std::deque<received_order_body> received_;
-    std::int64_t next_order_id_ = 1'000'000'001;
     std::uint64_t next_seq_ = 1;
 };
+
+// The first order id IBKR hands out in the simulator.
+inline constexpr std::int64_t first_order_id = 1'000'000'001;
 
 // "/v1/api/iserver/account/DU123/orders" -> "DU123"; nullopt for any other path.
 std::optional<std::string_view> order_placement_account(std::string_view path);

@@ -22,16 +22,25 @@ using sim_duration = std::chrono::milliseconds;
 
 enum class login_type { paper, live };
 
-// What the IBKR side knows about the one configured client and its user, and how it paces them.
-struct model_config {
+// One IBKR username as IBKR knows it: the registered OAuth client (client_id, key id, public key,
+// granted scope) it logs in through, the address it logs in from, its accounts and its environment.
+// Several users may share a client (one OAuth app, several usernames); they then agree on the
+// client's key id, key and scope.
+struct user_config {
     std::string client_id = "sim-client";
     std::string key_id = "main";
     std::string public_key_pem;  // SubjectPublicKeyInfo PEM of the client's RSA key
-    std::string credential = "simuser";
+    std::string username = "simuser";  // what the SSO JWT's credential claim names
     std::string allowed_ip = "127.0.0.1";
     std::vector<std::string> accounts{"DU1234567"};
     login_type login = login_type::paper;
     std::string scope = "sso-sessions.write";
+};
+
+// What the IBKR side knows about its clients and users, and how it paces them.
+struct model_config {
+    // At least one; the single-user flags (or --env-file) make exactly one, --users any number.
+    std::vector<user_config> users{user_config{}};
 
     sim_duration token_lifetime{std::chrono::seconds(86400)};
     sim_duration sso_lifetime{std::chrono::seconds(600)};
@@ -87,8 +96,17 @@ struct command_line {
     bool help = false;
 };
 
-// args excludes argv[0]. Reads --env-file, --client-public-key and key files named in the env file.
+// args excludes argv[0]. Reads --env-file, --client-public-key and key files named in the env file,
+// or --users and the key files it names.
 expected<command_line> parse_command_line(std::span<const std::string_view> args);
+
+// The --users file: {"users":[{"client_id","key_id","public_key_file" or "public_key","username",
+// "accounts":[..],"environment":"paper"|"live","allowed_ip"[,"scope"]}, ...]}. Errors name the
+// entry and the field ("users[3].username: ...").
+expected<std::vector<user_config>> load_users_file(const std::string& path);
+// The same from the file's text (key files are still read from disk).
+expected<std::vector<user_config>> parse_users(std::string_view json_text);
+inline constexpr std::size_t max_users = 100'000;
 
 std::string usage_text();
 

@@ -23,6 +23,8 @@ public:
     // Orders were placed: send the sor/str/spl updates the socket subscribed to.
     virtual void orders_changed() = 0;
     [[nodiscard]] virtual const std::string& bearer() const = 0;
+    // Whose session the socket belongs to (an index of ibkr_model::user()).
+    [[nodiscard]] virtual std::size_t user() const = 0;
     // {"subscriptions":{...},...}
     [[nodiscard]] virtual boost::json::object describe() const = 0;
 };
@@ -45,7 +47,8 @@ public:
     std::size_t drop_all();
     // Closes the sockets whose bearer no longer has a live session; returns how many.
     std::size_t close_ended(const std::function<bool(std::string_view bearer)>& alive);
-    void orders_changed();
+    // The user's orders changed: its sockets send their updates.
+    void orders_changed(std::size_t user);
 
     [[nodiscard]] std::size_t open() const noexcept { return peers_.size(); }
     // [{"id":n, ...describe()}]

@@ -40,6 +40,7 @@ public:
     bool close() override;
     void orders_changed() override;
     [[nodiscard]] const std::string& bearer() const override { return grant_.bearer; }
+    [[nodiscard]] std::size_t user() const override { return grant_.user; }
     [[nodiscard]] boost::json::object describe() const override;
 
 private:
@@ -58,6 +59,8 @@ private:
     void answer(std::string_view message);
     // The sts the socket should see now: the session message matched and the brokerage is authenticated.
     [[nodiscard]] bool sts_value() const;
+    // The orders of the socket's user.
+    [[nodiscard]] const order_book& orders() const { return model_.orders(grant_.user); }
 
     server_stream& stream_;
     boost::beast::websocket::stream<server_stream&> ws_;
