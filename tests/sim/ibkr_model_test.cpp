@@ -61,20 +61,9 @@ protected:
 
     static http_request post(std::string_view path, std::string body, std::string_view content_type,
                              std::string_view bearer = {}) {
-        http_request req{http::verb::post, path, 11};
-        if (!content_type.empty()) req.set(http::field::content_type, content_type);
-        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
-        req.body() = std::move(body);
-        req.prepare_payload();
-        req.content_length(req.body().size());
-        return req;
+        return requests::post(path, std::move(body), content_type, bearer);
     }
-
-    static http_request get(std::string_view path, std::string_view bearer = {}) {
-        http_request req{http::verb::get, path, 11};
-        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
-        return req;
-    }
+    static http_request get(std::string_view path, std::string_view bearer = {}) { return requests::get(path, bearer); }
 
     // ---- step 1 ----
     json::object assertion_claims() const { return requests::assertion_claims(id_, now_); }

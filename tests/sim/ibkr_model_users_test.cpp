@@ -68,18 +68,9 @@ protected:
 
     static http_request post(std::string_view path, std::string body, std::string_view content_type,
                              std::string_view bearer = {}) {
-        http_request req{http::verb::post, path, 11};
-        if (!content_type.empty()) req.set(http::field::content_type, content_type);
-        if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
-        req.body() = std::move(body);
-        req.content_length(req.body().size());
-        return req;
+        return requests::post(path, std::move(body), content_type, bearer);
     }
-    static http_request get(std::string_view path, std::string_view bearer) {
-        http_request req{http::verb::get, path, 11};
-        req.set(http::field::authorization, "Bearer " + std::string(bearer));
-        return req;
-    }
+    static http_request get(std::string_view path, std::string_view bearer = {}) { return requests::get(path, bearer); }
 
     model_reply request_token(const client_identity& id, const rsa_test_key& key) {
         const auto assertion = requests::sign(requests::assertion_claims(id, now_), id.key_id, key);

@@ -13,6 +13,21 @@
 
 namespace sessiond::sim::requests {
 
+http_request post(std::string_view path, std::string body, std::string_view content_type, std::string_view bearer) {
+    http_request req{http::verb::post, path, 11};
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
+    req.body() = std::move(body);
+    req.content_length(req.body().size());
+    return req;
+}
+
+http_request get(std::string_view path, std::string_view bearer) {
+    http_request req{http::verb::get, path, 11};
+    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + std::string(bearer));
+    return req;
+}
+
 std::int64_t epoch_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }

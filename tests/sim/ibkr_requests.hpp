@@ -2,6 +2,7 @@
 // What a correct IBKR client sends, built with the project's own JWS signer, so that each test can
 // break exactly one thing.
 
+#include "ibkr_sim/http_types.hpp"
 #include "support/http_client.hpp"
 #include "support/test_keys.hpp"
 
@@ -46,6 +47,13 @@ form_fields token_form(const client_identity& id, std::string assertion);
 std::string form_body(const form_fields& fields);
 // Replaces (or, with an empty value and remove = true, removes) a field.
 form_fields with_field(form_fields fields, std::string_view name, std::string value, bool remove = false);
+
+// ---- in memory (a request handed to ibkr_model::handle) ----
+
+// A POST with Content-Length set (IBKR insists on it), the Content-Type and bearer when not empty.
+http_request post(std::string_view path, std::string body, std::string_view content_type, std::string_view bearer = {});
+// A GET, with the bearer when not empty.
+http_request get(std::string_view path, std::string_view bearer = {});
 
 // ---- over a real connection (an http_client to the simulator) ----
 
