@@ -8,7 +8,7 @@ set -euo pipefail
 seconds=${1:-30}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build/fuzz
-targets=(${FUZZ_TARGETS:-env_file settings pem_key ibkr_responses http_request pacing_record tzif credential_record})
+targets=(${FUZZ_TARGETS:-env_file settings pem_key ibkr_responses http_request pacing_record tzif credential_record credential_request})
 
 # The build's own dependencies, then clang and the libFuzzer/sanitizer runtimes (libclang_rt.fuzzer,
 # .asan, .ubsan), which clang-14 does not pull in by itself. Only what is missing is installed.

@@ -25,10 +25,13 @@ public:
         : in_(in), host_(host), profile_(profile), options_(options) {}
 
     void run() {
-        load_identity();
-        load_private_key();
+        run_identity();
         load_endpoint();
         load_calendar();
+    }
+    void run_identity() {
+        load_identity();
+        load_private_key();
     }
 
 private:
@@ -178,6 +181,11 @@ private:
 
 void load_user_rows(variable_reader& in, const user_host& host, ibkr_profile& profile, session_options& options) {
     user_rows_loader(in, host, profile, options).run();
+}
+
+void load_user_identity(variable_reader& in, const user_host& host, ibkr_profile& profile) {
+    session_options unused;
+    user_rows_loader(in, host, profile, unused).run_identity();
 }
 
 }  // namespace sessiond

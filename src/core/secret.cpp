@@ -6,20 +6,31 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 namespace sessiond {
 
 namespace {
 
-// Secrets shorter than this are not worth scanning for (and would redact ordinary words).
+// Secrets shorter than this are not worth scanning for (and would redact ordinary words). It is
+// also the length of the prefix the registry indexes them by.
 constexpr std::size_t min_redactable = 6;
+
+// The first min_redactable bytes of a text, packed: the index's key (exact, not a hash).
+std::uint64_t prefix_key(std::string_view text) noexcept {
+    std::uint64_t key = 0;
+    for (std::size_t i = 0; i < min_redactable; ++i) key = (key << 8) | static_cast<unsigned char>(text[i]);
+    return key;
+}
 
 struct registry {
     std::mutex mutex;
-    std::vector<const secret*> live;
+    // Live secrets by their prefix; a bucket holds the few that share one (usually one).
+    std::unordered_map<std::uint64_t, std::vector<const secret*>> by_prefix;
 };
 
 registry& the_registry() {
@@ -81,19 +92,31 @@ void secret::enroll() {
     if (value_.size() < min_redactable) return;
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
-    r.live.push_back(this);
+    r.by_prefix[prefix_key(value_)].push_back(this);
 }
 
+// Called while value_ still holds what enroll() indexed (clear() withdraws before it wipes).
 void secret::withdraw() noexcept {
+    if (value_.size() < min_redactable) return;
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
-    std::erase(r.live, this);
+    const auto bucket = r.by_prefix.find(prefix_key(value_));
+    if (bucket == r.by_prefix.end()) return;
+    std::erase(bucket->second, this);
+    if (bucket->second.empty()) r.by_prefix.erase(bucket);
 }
 
-void for_each_live_secret(const std::function<void(std::string_view)>& visit) {
+void find_live_secrets(std::string_view text, const std::function<void(std::size_t, std::size_t)>& found) {
+    if (text.size() < min_redactable) return;
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
-    for (const secret* s : r.live) visit(s->reveal());
+    if (r.by_prefix.empty()) return;
+    for (std::size_t at = 0; at + min_redactable <= text.size(); ++at) {
+        const auto bucket = r.by_prefix.find(prefix_key(text.substr(at)));
+        if (bucket == r.by_prefix.end()) continue;
+        for (const secret* s : bucket->second)
+            if (text.substr(at).starts_with(s->reveal())) found(at, at + s->size());
+    }
 }
 
 void throw_exception_from_error(const error& e, const boost::source_location&) {

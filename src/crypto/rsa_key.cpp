@@ -102,6 +102,32 @@ expected<rsa_private_key> rsa_private_key::from_pem(std::string_view input) {
     return rsa_private_key(std::move(key), format);
 }
 
+expected<rsa_private_key> rsa_private_key::from_pkcs8_der(std::string_view der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    EVP_PKEY* raw = d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size()));
+    ERR_clear_error();
+    if (raw == nullptr) return make_error("the stored private key does not parse as DER");
+    std::shared_ptr<evp_pkey_st> key(raw, EVP_PKEY_free);
+    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+        return make_error("the stored private key has bytes after its DER");
+    if (EVP_PKEY_get_base_id(raw) != EVP_PKEY_RSA || EVP_PKEY_get_bits(raw) < 2048)
+        return make_error("the stored private key is not an RSA key of at least 2048 bits");
+    return rsa_private_key(std::move(key), "PKCS#8");
+}
+
+secret rsa_private_key::pkcs8_der() const {
+    // i2d_PrivateKey would write RSA's traditional (PKCS#1) form; PKCS#8 names its algorithm.
+    PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(key_.get());
+    if (info == nullptr) return {};
+    unsigned char* der = nullptr;
+    const int len = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    if (len <= 0) return {};
+    secret out(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len)));
+    OPENSSL_clear_free(der, static_cast<std::size_t>(len));
+    return out;
+}
+
 int rsa_private_key::bits() const { return EVP_PKEY_get_bits(key_.get()); }
 
 std::string rsa_private_key::public_key_pem() const {

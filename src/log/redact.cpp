@@ -36,11 +36,7 @@ std::size_t jwt_end(std::string_view s, std::size_t i) {
 // Only positions leave the registry's lock, never the values.
 void redact_live_secrets(std::string& text) {
     std::vector<std::pair<std::size_t, std::size_t>> spans;
-    for_each_live_secret([&](std::string_view s) {
-        if (s.empty()) return;
-        for (std::size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 1))
-            spans.emplace_back(at, at + s.size());
-    });
+    find_live_secrets(text, [&](std::size_t start, std::size_t end) { spans.emplace_back(start, end); });
     if (spans.empty()) return;
     std::sort(spans.begin(), spans.end());
     std::string out;

@@ -3,6 +3,7 @@
 // must keep the invariants the fuzzer checks. See fuzz/README.md.
 
 #include "../../fuzz/harness/credential_record.hpp"
+#include "../../fuzz/harness/credential_request.hpp"
 #include "../../fuzz/harness/env_file.hpp"
 #include "../../fuzz/harness/http_request.hpp"
 #include "../../fuzz/harness/ibkr_responses.hpp"
@@ -64,6 +65,16 @@ std::vector<std::string> generated_inputs(std::string_view target) {
     }
     if (target == "settings")
         return {"IBKR_PRIVATE_KEY=\"-----BEGIN RSA PRIVATE KEY\\n" + line.substr(0, 48) + "\\n-----END RSA PRIVATE KEY-----\"\n"};
+    if (target == "credential_request") {
+        // A complete body with this build's key (the profile's side), and the key in the wrong field.
+        std::string pem = testing::shared_rsa_key().pkcs8_pem;
+        std::string escaped;
+        for (const char c : pem) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+        const std::string fields = R"("client_id":"acme","client_key_id":"main","credential":"alice",)"
+                                   R"("allowed_ip":"203.0.113.7","environment":"paper",)";
+        return {"{" + fields + R"("account_id":"DU1234567","private_key":")" + escaped + "\"}",
+                "{" + fields + R"("private_key":"x","account_id":")" + escaped + "\"}"};
+    }
     return {};
 }
 
@@ -120,6 +131,10 @@ TEST(fuzz_regressions, tzif_inputs_are_refused_with_one_line_or_give_sane_offset
 
 TEST(fuzz_regressions, credential_records_are_refused_with_one_line_or_open_and_rewrap_intact) {
     EXPECT_GT(replay("credential_record", fuzz::credential_record), 0u);
+}
+
+TEST(fuzz_regressions, credential_request_bodies_give_a_profile_or_named_one_line_problems) {
+    EXPECT_GT(replay("credential_request", fuzz::credential_request), 0u);
 }
 
 // The findings themselves, stated as behaviour, so that a reader need not decode the stored files.

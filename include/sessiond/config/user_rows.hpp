@@ -20,5 +20,9 @@ struct user_host {
 // Reads every user-scoped row through `in` into `profile` and the user's fields of `options` (the
 // others are left as they are), reporting each problem through `in`.
 void load_user_rows(variable_reader& in, const user_host& host, ibkr_profile& profile, session_options& options);
+// Only the identity and the private key (IBKR_CLIENT_ID, IBKR_CLIENT_KEY_ID, IBKR_CREDENTIAL,
+// IBKR_ACCOUNT_ID, IBKR_ALLOWED_IP, IBKR_ENV, IBKR_SCOPE and the key's sources), by the same rules:
+// what a user's credential record holds in multi-user mode. Reads no file unless a key file is named.
+void load_user_identity(variable_reader& in, const user_host& host, ibkr_profile& profile);
 
 }  // namespace sessiond

@@ -19,6 +19,11 @@ public:
     // Refuses encrypted keys, public keys, certificates, non-RSA keys and keys under 2048 bits,
     // each with its own message. The message never quotes the input.
     static expected<rsa_private_key> from_pem(std::string_view pem);
+    // The form a key is stored in once parsed (sealed, in multi-user mode): PKCS#8 DER, as
+    // pkcs8_der() wrote it. The message never quotes the input.
+    static expected<rsa_private_key> from_pkcs8_der(std::string_view der);
+    // PKCS#8 DER of the private key, in a secret (wiped when it goes); empty if OpenSSL fails.
+    [[nodiscard]] secret pkcs8_der() const;
 
     [[nodiscard]] int bits() const;
     // "PKCS#1" or "PKCS#8".

@@ -17,8 +17,8 @@ namespace {
 // How many live secrets hold exactly this value.
 int live_count(std::string_view value) {
     int n = 0;
-    for_each_live_secret([&](std::string_view s) {
-        if (s == value) ++n;
+    find_live_secrets(value, [&](std::size_t start, std::size_t end) {
+        if (start == 0 && end == value.size()) ++n;
     });
     return n;
 }
@@ -32,6 +32,19 @@ TEST(core_secret, holds_and_reveals_its_value) {
     EXPECT_FALSE(s.empty());
     const secret from_view(std::string_view("view-built-secret"));
     EXPECT_EQ(from_view.reveal(), "view-built-secret");
+}
+
+TEST(core_secret, among_many_live_secrets_each_is_found_where_it_occurs_and_only_there) {
+    // What 10,000 users' sessions hold at once; secrets sharing their first bytes land in one bucket.
+    std::vector<secret> many;
+    many.reserve(20'000);
+    for (int i = 0; i < 10'000; ++i) many.emplace_back("bearer-" + std::to_string(1'000'000 + i) + "-x");
+    for (int i = 0; i < 10'000; ++i) many.emplace_back("cookie" + std::to_string(i));
+    EXPECT_EQ(live_count("bearer-1004242-x"), 1);
+    // cookie10001 is no live secret, but cookie1, cookie10, cookie100 and cookie1000 are: the longest
+    // occurrence goes whole, the 1 after it stays.
+    EXPECT_EQ(redact("sent bearer-1004242-x; cookie77 cookie10001 bearer-2"),
+              "sent [redacted]; [redacted] [redacted]1 bearer-2");
 }
 
 TEST(core_secret, default_secret_is_empty) {
