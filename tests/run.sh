@@ -2,9 +2,10 @@
 # Sets up and runs every test: installs what is missing, then
 #   1. builds build/test and runs all suites (unit, sim, integration, then the serial stress suite);
 #   2. builds build/asan (AddressSanitizer + UndefinedBehaviorSanitizer) and runs them all again;
-#   3. builds build/tsan (ThreadSanitizer) and runs all but the stress suite, whose latency bounds
-#      are for the unsanitised and ASan builds, the status-fault variants and the production pacing
-#      wait (TSan's job is races; the same threads run in the other suites);
+#   3. builds build/tsan (ThreadSanitizer) with what runs more than one thread: the integration
+#      suite (the real daemon, its worker and database threads) and the unit tests that start
+#      threads (tests/CMakeLists.txt), and runs them but for the status-fault variants and the
+#      production pacing wait (TSan's job is races; the same threads run in the other tests);
 #   4. runs the real daemon under valgrind --leak-check=full through a set of integration tests;
 #   5. builds the libFuzzer targets with clang and runs each for a short while (fuzz/run.sh).
 #   --quick   only step 1
@@ -31,7 +32,7 @@ if [[ ${1:-} != --quick ]]; then
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
   # Races, not protocol: the 30 status-fault variants and the minute-long production pacing wait
   # add nothing the other integration tests do not already run through the worker thread.
-  run_suites tsan -LE stress -E '^(every_endpoint/status_fault[.]|production_pacing[.])'
+  run_suites tsan -E '^(every_endpoint/status_fault[.]|production_pacing[.])'
   echo "== valgrind (the daemon in build/test)" >&2
   bash tests/valgrind.sh
   echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)" >&2
