@@ -35,10 +35,18 @@ public:
         read_env_file();
         choose_values();
         warn_about_variables();
-        load_user_rows(in_, host(), report_.values.profile, report_.values.options);
+        load_features();  // first: multi-user mode reads no user's identity from here
+        if (report_.values.multi_user) {
+            load_shared_user_rows(in_, host(), report_.values.options);
+            for (const std::string_view name : identity_variables())
+                if (in_.optional(name))
+                    in_.warn(std::string(name) + " is ignored in multi-user mode (ENABLE_MULTI_USER=true): each "
+                                                 "user's IBKR credentials come from PUT /api/users/{id}/ibkr-credentials");
+        } else {
+            load_user_rows(in_, host(), report_.values.profile, report_.values.options);
+        }
         load_timing();
         check_ibkr_limits();
-        load_features();
         load_service();
         load_gateway();
         return std::move(report_);
@@ -173,11 +181,12 @@ private:
             if (equals_ignoring_case(*v, "ibkr")) s.broker_provider = "ibkr";
             else in_.problem("BROKER_PROVIDER", in_.shown("BROKER_PROVIDER", *v) + " is not supported; only ibkr");
         }
-        if (const auto b = in_.boolean("ENABLE_MULTI_USER")) {
-            s.multi_user = *b;
-            if (*b)
-                in_.problem("ENABLE_MULTI_USER", "multi-user mode is not supported yet; set ENABLE_MULTI_USER=false "
-                                                 "(one IBKR user per daemon for now)");
+        if (const auto b = in_.boolean("ENABLE_MULTI_USER")) s.multi_user = *b;
+        if (const auto v = in_.optional("SESSIOND_MASTER_KEY_FILE")) {
+            if (v->empty() || v->front() != '/')
+                in_.problem("SESSIOND_MASTER_KEY_FILE",
+                            in_.shown("SESSIOND_MASTER_KEY_FILE", *v) + " is not an absolute path");
+            else s.master_key_file = std::filesystem::path(*v);
         }
     }
 
@@ -211,6 +220,10 @@ private:
                                                    " is reachable from other hosts but no API token is set; set "
                                                    "SESSIOND_API_TOKEN (or the credential sessiond-api-token), or "
                                                    "listen on 127.0.0.1");
+        if (report_.values.multi_user && !svc.api_token)
+            service_problem("SESSIOND_API_TOKEN", "multi-user mode (ENABLE_MULTI_USER=true) needs the admin token that "
+                                                  "adds and removes users: set SESSIOND_API_TOKEN (or the credential "
+                                                  "sessiond-api-token)");
     }
 
     // ---- the gateway --------------------------------------------------------------------------

@@ -53,7 +53,10 @@ constexpr variable_row schema[] = {
      .doc = "https, host and port only"},
     {.name = "BROKER_PROVIDER", .parser = provider, .default_value = "ibkr", .doc = "only ibkr"},
     {.name = "ENABLE_MULTI_USER", .parser = boolean, .default_value = "false",
-     .doc = "true is reported as not supported yet"},
+     .doc = "true: many IBKR users, added over the API (README, Multi-user mode)"},
+    {.name = "SESSIOND_MASTER_KEY_FILE", .parser = file_path, .default_value = "",
+     .doc = "multi-user mode: the master key file (32 bytes, mode 0400), or a directory of versions; the "
+            "systemd credential sessiond-master-key comes first"},
     {.name = "IBKR_CA_FILE", .scope = user, .parser = file_path, .default_value = "",
      .doc = "extra PEM trust anchors (the system store is always used)"},
     {.name = "IBKR_TICKLE_INTERVAL", .parser = seconds, .bounds = {0, true, max_tickle_interval},

@@ -78,7 +78,7 @@ expected<chain_verdict> verify_audit_log(store_tx& tx, const master_keyring& key
         entries.reserve(rows->size());
         for (const auto& r : *rows) {
             auto e = to_audit_entry(r);
-            if (!e) return chain_verdict{.fault = chain_fault::mac_mismatch, .bad_seq = r.seq, .message = e.error().message};
+            if (!e) return chain_verdict{.fault = chain_fault::mac_mismatch, .bad_seq = r.seq, .message = e.error().message, .last_good = std::nullopt};
             entries.push_back(std::move(*e));
         }
         chain_verdict v = verify_chain(keyring, entries, anchor);

@@ -71,7 +71,8 @@ struct settings {
     service_options service;
     gateway_options gateway;
     std::string broker_provider = "ibkr";
-    bool multi_user = false;
+    bool multi_user = false;                                // ENABLE_MULTI_USER
+    std::optional<std::filesystem::path> master_key_file;  // SESSIOND_MASTER_KEY_FILE
     // SESSIOND_SIMULATOR_LIMITS: allows pacing looser than IBKR's documented limits; for ibkr-sim
     // only, never against IBKR.
     bool simulator_limits = false;
