@@ -91,6 +91,10 @@ constexpr variable_row schema[] = {
     {.name = "SESSIOND_LOGINS_PER_HOUR", .parser = count, .bounds = {1, false, max_logins_per_hour},
      .count = &session_options::logins_per_hour, .limit = logins_per_hour, .default_value = "30",
      .doc = "full logins in any 60 minutes at most"},
+    {.name = "SESSIOND_DAEMON_LOGIN_INTERVAL", .parser = seconds, .bounds = {0, false, 60},
+     .seconds = &session_options::daemon_login_interval, .default_value = "0.5",
+     .doc = "seconds between any two logins of the daemon, all users together: 1,000 users start "
+            "within 500 s"},
     {.name = "SESSIOND_RATE_LIMIT_PENALTY", .parser = seconds, .bounds = {0, true, 86400},
      .seconds = &session_options::rate_limit_penalty, .limit = penalty_box, .default_value = "900",
      .doc = "seconds without any call after a 429 that has no Retry-After"},

@@ -147,9 +147,16 @@ std::shared_ptr<username_pacer> session_registry::pacer_for(const settings& conf
     slot& s = slots_.try_emplace(config.profile.credential).first->second;
     if (!s.pacer) {
         s.pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
-        s.pacer->share_penalty_box(penalty_box_for(config.profile.allowed_ip));
+        share_daemon_limits(config, *s.pacer);
     }
     return s.pacer;
+}
+
+void session_registry::share_daemon_limits(const settings& config, username_pacer& pacer) {
+    pacer.share_penalty_box(penalty_box_for(config.profile.allowed_ip));
+    login_slots_->set_interval(
+        std::chrono::duration_cast<std::chrono::microseconds>(config.options.daemon_login_interval));
+    pacer.share_login_slots(login_slots_);
 }
 
 void session_registry::start(const std::string& username, slot& s) {
@@ -157,7 +164,7 @@ void session_registry::start(const std::string& username, slot& s) {
     s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
                                          s.pacer, make_store_(config), blocking_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
-    s.pacer->share_penalty_box(penalty_box_for(config.profile.allowed_ip));
+    share_daemon_limits(config, *s.pacer);
     s.active->on_change([this] { notify(); });
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.

@@ -147,6 +147,9 @@ private:
     std::map<std::string, std::weak_ptr<ip_penalty_box>, std::less<>> penalty_boxes_;
     std::size_t penalty_boxes_pruned_at_ = 0;
     std::shared_ptr<ip_penalty_box> penalty_box_for(std::string_view address);
+    // Every username's logins take the daemon's slots (SESSIOND_DAEMON_LOGIN_INTERVAL apart).
+    std::shared_ptr<login_slots> login_slots_ = std::make_shared<login_slots>(std::chrono::microseconds(0));
+    void share_daemon_limits(const settings& config, username_pacer& pacer);
     std::function<void()> observer_;
     claim_function claim_;
     store_factory make_store_;
