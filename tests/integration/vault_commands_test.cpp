@@ -2,14 +2,9 @@
 // test fills through the library (and keeps open, as the daemon would), with master key files on disk.
 
 #include "sessiond/users/audit_log.hpp"
-#include "sessiond/users/sealed_key.hpp"
-#include "sessiond/vault/credential_record.hpp"
 #include "support/daemon_process.hpp"
-#include "support/temp_dir.hpp"
-#include "unit/store/store_test_support.hpp"
+#include "unit/users/sealed_credentials.hpp"
 #include "unit/vault/vault_test_keys.hpp"
-
-#include <sqlite3.h>
 
 #include <gtest/gtest.h>
 
@@ -22,22 +17,20 @@ namespace sessiond::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using store_test::await_on;
+using users_test::record_bytes;
 using vault_testing::expect_no_key_material;
 using vault_testing::random_bytes;
-
-std::string_view text_of(const byte_string& bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
 
 bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
 const std::vector<std::vector<std::string>> every_command = {{"keys", "status"}, {"keys", "rewrap"}, {"audit", "verify"}};
 
-class vault_commands : public ::testing::Test {
+// The store of the fixture stays open while the commands run: the daemon's connection.
+class vault_commands : public store_test::store_fixture {
 protected:
     void SetUp() override {
         add_key(1);
-        store = store_test::open_store(io, database());
-        ASSERT_NE(store, nullptr);
+        store_fixture::SetUp();
     }
 
     void TearDown() override {
@@ -45,15 +38,14 @@ protected:
         expect_no_key_material(printed, every_key);
     }
 
-    [[nodiscard]] fs::path database() const { return dir.path() / "sessiond.sqlite3"; }
     [[nodiscard]] fs::path key_dir() const { return dir.path() / "master-keys"; }
 
     // Master key version v: 32 random bytes in <key_dir>/<v>, mode 0400.
     void add_key(std::uint32_t version) {
         keys.raw[version] = random_bytes(master_key_size);
         every_key.push_back(keys.raw[version]);
-        const fs::path file = dir.write("master-keys/" + std::to_string(version), keys.raw[version]);
-        fs::permissions(file, fs::perms::owner_read);
+        const fs::path key = dir.write("master-keys/" + std::to_string(version), keys.raw[version]);
+        fs::permissions(key, fs::perms::owner_read);
     }
     void retire_key(std::uint32_t version) {
         fs::remove(key_dir() / std::to_string(version));
@@ -61,7 +53,7 @@ protected:
     }
 
     [[nodiscard]] environment_overrides environment() const {
-        return {{"SESSIOND_DATABASE", database().string()},
+        return {{"SESSIOND_DATABASE", file().string()},
                 {"SESSIOND_MASTER_KEY_FILE", key_dir().string()},
                 {"HOME", dir.path().string()}};
     }
@@ -73,24 +65,15 @@ protected:
     }
     command_result run(std::vector<std::string> args) { return run(std::move(args), environment()); }
 
-    template <class F>
-    auto transact(F fn) {
-        return await_on(io, store->transact(std::move(fn)));
-    }
-
     // Users with a credential sealed under the current master key, each created with its audit entry.
     void add_users(const std::vector<std::string>& ids) {
         const master_keyring keyring = keys.keyring();
         for (const std::string& id : ids) {
-            credential_row c = store_test::credential_for(id, keyring.current_version());
-            c.key_fingerprint = "sha256:fp-" + id;
-            c.etag = "etag-" + id;
             plaintexts[id] = random_bytes(300);  // stands for the PKCS#8 DER: binary, zeros included
-            const std::string record = seal_record(keyring, key_record_binding(c), plaintexts[id]).value();
-            c.key_record.assign(record.begin(), record.end());
+            credential_row c = users_test::sealed_credential(id, keyring, plaintexts[id]);
+            c.etag = "etag-" + id;
             auto added = transact([&keyring, c](store_tx& tx) -> expected<void> {
-                if (auto u = tx.insert_user(store_test::user(c.user_id)); !u) return u.error();
-                if (auto p = tx.put_credential(c); !p) return p.error();
+                if (auto p = users_test::put_with_user(tx, c); !p) return p.error();
                 audit_event created{.actor = "admin", .source = "127.0.0.1", .action = "credential.create",
                                     .target = c.user_id, .outcome = "ok", .details = {{"key_fingerprint", c.key_fingerprint}}};
                 if (auto a = append_audit_event(tx, keyring, created, 1000); !a) return a.error();
@@ -100,41 +83,16 @@ protected:
         }
     }
 
-    credential_row credential(const std::string& id) {
-        auto found = transact([id](store_tx& tx) { return tx.find_credential(id); });
-        EXPECT_TRUE(found && *found) << id;
-        return found && *found ? **found : credential_row{};
-    }
-
-    std::vector<audit_row> audit() {
-        auto rows = transact([](store_tx& tx) { return tx.audit_all(0, 1000); });
-        EXPECT_TRUE(rows);
-        return rows ? *rows : std::vector<audit_row>{};
-    }
-
-    // What someone with write access to the file does behind the daemon's back.
-    void tamper(const std::string& sql) {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(database().c_str(), &db), SQLITE_OK);
-        char* message = nullptr;
-        EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK) << (message ? message : "");
-        sqlite3_free(message);
-        sqlite3_close(db);
-    }
-
-    temp_dir dir;
     vault_testing::test_keys keys;  // the versions loaded now
     std::vector<std::string> every_key;
     std::map<std::string, std::string> plaintexts;
     std::string printed;
-    boost::asio::io_context io;
-    std::unique_ptr<credential_store> store;  // open while the commands run: the daemon's connection
 };
 
 TEST_F(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_beside_another_connection) {
     const std::vector<std::string> users = {"alice", "bob", "carol", "dave", "erin"};
     add_users(users);
-    const auto before = credential("carol");
+    const auto before = stored_credential("carol");
     add_key(2);
 
     const auto status = run({"keys", "status"});
@@ -149,19 +107,19 @@ TEST_F(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_b
 
     const master_keyring only_v2 = keys.keyring({2});
     for (const std::string& id : users) {
-        const credential_row c = credential(id);
+        const credential_row c = stored_credential(id);
         EXPECT_EQ(c.key_version, 2) << id;
-        const auto opened = open_record(only_v2, key_record_binding(c), text_of(c.key_record));
+        const auto opened = open_record(only_v2, key_record_binding(c), record_bytes(c));
         ASSERT_TRUE(opened) << id << ": " << opened.error().message;
         EXPECT_EQ(opened->reveal(), plaintexts[id]) << id;
         EXPECT_EQ(c.etag, "etag-" + id) << "only the wrapped data key changed";
     }
-    const auto after = credential("carol");
-    EXPECT_EQ(text_of(after.key_record).substr(record_header_size), text_of(before.key_record).substr(record_header_size));
-    EXPECT_NE(text_of(after.key_record).substr(0, record_header_size),
-              text_of(before.key_record).substr(0, record_header_size));
+    const auto after = stored_credential("carol");
+    EXPECT_EQ(record_bytes(after).substr(record_header_size), record_bytes(before).substr(record_header_size));
+    EXPECT_NE(record_bytes(after).substr(0, record_header_size),
+              record_bytes(before).substr(0, record_header_size));
 
-    const auto entries = audit();
+    const auto entries = stored_audit_log();
     ASSERT_EQ(entries.size(), 10u);
     for (std::size_t i = 0; i < users.size(); ++i) {
         const audit_row& e = entries[5 + i];
@@ -191,12 +149,12 @@ TEST_F(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_b
     const auto again = run({"keys", "rewrap"});
     EXPECT_EQ(again.exit_code, 0);
     EXPECT_EQ(again.out, "keys rewrap: 0 rewrapped to master key version 2, 0 skipped (changed meanwhile), 0 failed\n");
-    EXPECT_EQ(audit().size(), 10u);
+    EXPECT_EQ(stored_audit_log().size(), 10u);
 }
 
 TEST_F(vault_commands, a_record_that_does_not_open_is_reported_by_user_and_fails_the_run_after_the_rest) {
     add_users({"alice", "bob", "carol"});
-    credential_row tampered = credential("bob");
+    credential_row tampered = stored_credential("bob");
     tampered.key_record.back() ^= 0x01;  // the data's tag
     ASSERT_TRUE(transact([tampered](store_tx& tx) { return tx.put_credential(tampered); }));
     add_key(2);
@@ -208,13 +166,13 @@ TEST_F(vault_commands, a_record_that_does_not_open_is_reported_by_user_and_fails
     EXPECT_TRUE(contains(rewrap.out, "keys rewrap: 2 rewrapped to master key version 2, 0 skipped (changed "
                                      "meanwhile), 1 failed (left as they were, listed above)\n"))
         << rewrap.out;
-    EXPECT_EQ(credential("alice").key_version, 2);
-    EXPECT_EQ(credential("carol").key_version, 2);
-    const auto bob = credential("bob");
+    EXPECT_EQ(stored_credential("alice").key_version, 2);
+    EXPECT_EQ(stored_credential("carol").key_version, 2);
+    const auto bob = stored_credential("bob");
     EXPECT_EQ(bob.key_version, 1);
     EXPECT_EQ(bob.key_record, tampered.key_record) << "a tampered record never gets a fresh wrap";
 
-    const auto entries = audit();
+    const auto entries = stored_audit_log();
     ASSERT_EQ(entries.size(), 6u);
     EXPECT_EQ(entries[4].target, "bob");
     EXPECT_EQ(entries[4].outcome, "failed");

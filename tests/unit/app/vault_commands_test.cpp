@@ -3,8 +3,7 @@
 
 #include "sessiond/app/vault_commands.hpp"
 
-#include "sessiond/users/sealed_key.hpp"
-#include "unit/store/store_test_support.hpp"
+#include "unit/users/sealed_credentials.hpp"
 #include "unit/vault/vault_test_keys.hpp"
 
 #include <gtest/gtest.h>
@@ -16,8 +15,10 @@ namespace sessiond {
 namespace {
 
 using store_test::await_on;
-using store_test::credential_for;
 using store_test::store_fixture;
+using users_test::put_with_user;
+using users_test::record_bytes;
+using users_test::sealed_credential;
 using vault_testing::make_keys;
 
 // ---- keys status ------------------------------------------------------------------------------
@@ -119,44 +120,21 @@ TEST(vault_commands, allow_unverifiable_accepts_them_and_still_lists_them) {
 
 std::string plaintext_of(const std::string& user) { return "pretend PKCS#8 DER of " + user; }
 
-std::string_view record_text(const byte_string& bytes) {
-    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
 class rewrap_test : public store_fixture {
 protected:
     // A user with a credential sealed under `keyring`'s current version.
     credential_row add(const std::string& user, const master_keyring& keyring, const std::string& etag = "etag-1") {
-        credential_row c = credential_for(user, keyring.current_version());
+        credential_row c = sealed_credential(user, keyring, plaintext_of(user));
         c.etag = etag;
-        c.key_fingerprint = "sha256:" + user;
-        const std::string record = seal_record(keyring, key_record_binding(c), plaintext_of(user)).value();
-        c.key_record.assign(record.begin(), record.end());
-        auto put = transact([c](store_tx& tx) -> expected<void> {
-            if (auto u = tx.find_user(c.user_id); !u || !*u)
-                if (auto i = tx.insert_user(store_test::user(c.user_id)); !i) return i.error();
-            return tx.put_credential(c);
-        });
+        auto put = transact([c](store_tx& tx) { return put_with_user(tx, c); });
         EXPECT_TRUE(put) << put.error().message;
         return c;
     }
 
-    credential_row read(const std::string& user) {
-        auto found = transact([user](store_tx& tx) { return tx.find_credential(user); });
-        EXPECT_TRUE(found && *found);
-        return found && *found ? **found : credential_row{};
-    }
-
-    std::vector<audit_row> audit() {
-        auto rows = transact([](store_tx& tx) { return tx.audit_all(0, 1000); });
-        EXPECT_TRUE(rows);
-        return rows ? *rows : std::vector<audit_row>{};
-    }
-
     void expect_opens_under_only(const vault_testing::test_keys& keys, std::uint32_t version, const std::string& user) {
-        const credential_row c = read(user);
+        const credential_row c = stored_credential(user);
         EXPECT_EQ(c.key_version, version);
-        const auto opened = open_record(keys.keyring({version}), key_record_binding(c), record_text(c.key_record));
+        const auto opened = open_record(keys.keyring({version}), key_record_binding(c), record_bytes(c));
         ASSERT_TRUE(opened) << user << ": " << opened.error().message;
         EXPECT_EQ(opened->reveal(), plaintext_of(user));
     }
@@ -172,13 +150,13 @@ TEST_F(rewrap_test, a_credential_is_rewrapped_in_place_with_its_audit_entry) {
     EXPECT_EQ(done->step, rewrap_step::rewrapped);
 
     expect_opens_under_only(keys, 2, "alice");
-    const credential_row after = read("alice");
+    const credential_row after = stored_credential("alice");
     EXPECT_EQ(after.etag, before.etag) << "the content did not change";
     EXPECT_EQ(after.updated_ms, before.updated_ms);
     // Only the wrapped data key changed: the data part is the same bytes.
-    EXPECT_EQ(record_text(after.key_record).substr(record_header_size), record_text(before.key_record).substr(record_header_size));
+    EXPECT_EQ(record_bytes(after).substr(record_header_size), record_bytes(before).substr(record_header_size));
 
-    const auto entries = audit();
+    const auto entries = stored_audit_log();
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0].actor, "admin");
     EXPECT_EQ(entries[0].source, "local");
@@ -186,7 +164,7 @@ TEST_F(rewrap_test, a_credential_is_rewrapped_in_place_with_its_audit_entry) {
     EXPECT_EQ(entries[0].target, "alice");
     EXPECT_EQ(entries[0].outcome, "ok");
     EXPECT_EQ(entries[0].at_ms, 5000);
-    EXPECT_EQ(entries[0].details, R"({"from_key_version":1,"to_key_version":2,"key_fingerprint":"sha256:alice"})");
+    EXPECT_EQ(entries[0].details, R"({"from_key_version":1,"to_key_version":2,"key_fingerprint":"sha256:fp-alice"})");
     EXPECT_EQ(entries[0].key_version, 2);
 }
 
@@ -194,12 +172,12 @@ TEST_F(rewrap_test, a_row_changed_since_it_was_read_is_not_written) {
     const auto keys = make_keys({1, 2});
     const credential_row stale = add("alice", keys.keyring({1}), "etag-1");
     add("alice", keys.keyring({1}), "etag-2");  // replaced meanwhile
-    const credential_row replaced = read("alice");
+    const credential_row replaced = stored_credential("alice");
     const auto done = transact([&keys, stale](store_tx& tx) { return rewrap_credential(tx, keys.keyring(), stale, 5000); });
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(done->step, rewrap_step::changed_meanwhile);
-    EXPECT_EQ(read("alice").key_record, replaced.key_record);
-    EXPECT_TRUE(audit().empty());
+    EXPECT_EQ(stored_credential("alice").key_record, replaced.key_record);
+    EXPECT_TRUE(stored_audit_log().empty());
 }
 
 TEST_F(rewrap_test, a_tampered_record_is_never_rewrapped_and_its_failure_is_audited) {
@@ -212,13 +190,13 @@ TEST_F(rewrap_test, a_tampered_record_is_never_rewrapped_and_its_failure_is_audi
     EXPECT_EQ(done->step, rewrap_step::failed);
     EXPECT_FALSE(done->reason.empty());
     vault_testing::expect_no_key_material(done->reason, keys);
-    EXPECT_EQ(read("alice").key_record, c.key_record);
-    EXPECT_EQ(read("alice").key_version, 1);
-    const auto entries = audit();
+    EXPECT_EQ(stored_credential("alice").key_record, c.key_record);
+    EXPECT_EQ(stored_credential("alice").key_version, 1);
+    const auto entries = stored_audit_log();
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0].outcome, "failed");
     EXPECT_EQ(entries[0].details,
-              R"({"from_key_version":1,"to_key_version":2,"key_fingerprint":"sha256:alice","reason":"tampered"})");
+              R"({"from_key_version":1,"to_key_version":2,"key_fingerprint":"sha256:fp-alice","reason":"tampered"})");
 }
 
 TEST_F(rewrap_test, a_row_replaced_meanwhile_is_read_again_and_its_new_record_rewrapped) {
@@ -228,13 +206,13 @@ TEST_F(rewrap_test, a_row_replaced_meanwhile_is_read_again_and_its_new_record_re
     const auto done = transact([&keys, stale](store_tx& tx) { return rewrap_row(tx, keys.keyring(), stale, 5000); });
     ASSERT_TRUE(done) << done.error().message;
     EXPECT_EQ(done->step, rewrap_step::rewrapped);
-    const credential_row now = read("alice");
+    const credential_row now = stored_credential("alice");
     EXPECT_EQ(now.etag, "etag-2");
-    EXPECT_EQ(record_text(now.key_record).substr(record_header_size),
-              record_text(replaced.key_record).substr(record_header_size))
+    EXPECT_EQ(record_bytes(now).substr(record_header_size),
+              record_bytes(replaced).substr(record_header_size))
         << "the record written meanwhile was rewrapped, not the stale one";
     expect_opens_under_only(keys, 2, "alice");
-    EXPECT_EQ(audit().size(), 1u);
+    EXPECT_EQ(stored_audit_log().size(), 1u);
 }
 
 TEST_F(rewrap_test, a_row_deleted_or_resealed_under_the_current_version_meanwhile_is_skipped) {
@@ -248,7 +226,7 @@ TEST_F(rewrap_test, a_row_deleted_or_resealed_under_the_current_version_meanwhil
         ASSERT_TRUE(done) << done.error().message;
         EXPECT_EQ(done->step, rewrap_step::skipped) << row.user_id;
     }
-    EXPECT_TRUE(audit().empty());
+    EXPECT_TRUE(stored_audit_log().empty());
 }
 
 TEST_F(rewrap_test, rewrap_all_pages_through_every_older_version_and_reports_each_failure) {
@@ -256,7 +234,7 @@ TEST_F(rewrap_test, rewrap_all_pages_through_every_older_version_and_reports_eac
     for (const char* user : {"a", "b", "c", "d"}) add(user, keys.keyring({1}));
     add("e", keys.keyring({1, 2}));
     add("f", keys.keyring());  // already current
-    credential_row bad = read("c");
+    credential_row bad = stored_credential("c");
     bad.key_record[10] ^= 0x80;
     ASSERT_TRUE(transact([bad](store_tx& tx) { return tx.put_credential(bad); }));
 
@@ -272,7 +250,7 @@ TEST_F(rewrap_test, rewrap_all_pages_through_every_older_version_and_reports_eac
     EXPECT_EQ(reported, std::vector<std::string>{"c"});
 
     for (const char* user : {"a", "b", "d", "e", "f"}) expect_opens_under_only(keys, 3, user);
-    EXPECT_EQ(read("c").key_version, 1) << "left as it was";
+    EXPECT_EQ(stored_credential("c").key_version, 1) << "left as it was";
     const auto verdict = transact([&keys](store_tx& tx) { return verify_audit_log(tx, keys.keyring()); });
     ASSERT_TRUE(verdict);
     EXPECT_TRUE(verdict->fully_verified()) << verdict->chain.message;

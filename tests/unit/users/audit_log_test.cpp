@@ -2,8 +2,6 @@
 
 #include "unit/store/store_test_support.hpp"
 
-#include <sqlite3.h>
-
 #include <gtest/gtest.h>
 
 #include <map>
@@ -38,15 +36,6 @@ protected:
         auto v = transact([&keyring, page](store_tx& tx) { return verify_audit_log(tx, keyring, page); });
         EXPECT_TRUE(v) << (v ? "" : v.error().message);
         return v ? *v : audit_log_verdict{};
-    }
-    // What someone with write access to the database file does behind the daemon's back.
-    void tamper(const char* sql) {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
-        char* message = nullptr;
-        EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &message), SQLITE_OK) << (message ? message : "");
-        sqlite3_free(message);
-        sqlite3_close(db);
     }
 };
 
@@ -136,29 +125,32 @@ TEST_F(audit_log_test, entries_under_a_version_not_loaded_are_reported_as_runs_a
     EXPECT_EQ(only_v1.unverifiable, (std::vector<unverifiable_entries>{{2, 4, 5}}));
 }
 
-TEST_F(audit_log_test, an_edit_after_unverifiable_entries_is_still_found) {
-    append(keyring_of({{1, 'a'}}), 3);
-    const auto v2 = keyring_of({{1, 'a'}, {2, 'b'}});
-    append(v2, 3);  // seq 4-6
-    tamper("UPDATE audit_log SET target = 'someone-else' WHERE seq = 5");
-    const auto v = verify(keyring_of({{2, 'b'}}));
+// Entries under version 1 then under version 2, `sql` run behind the store's back, and the log as
+// a keyring that has retired version 1 sees it.
+class retired_version_test : public audit_log_test {
+protected:
+    audit_log_verdict tampered_after_retiring_v1(int v1_entries, int v2_entries, const std::string& sql) {
+        append(keyring_of({{1, 'a'}}), v1_entries);
+        append(keyring_of({{1, 'a'}, {2, 'b'}}), v2_entries);
+        tamper(sql);
+        return verify(keyring_of({{2, 'b'}}));
+    }
+};
+
+TEST_F(retired_version_test, an_edit_after_unverifiable_entries_is_still_found) {
+    const auto v = tampered_after_retiring_v1(3, 3, "UPDATE audit_log SET target = 'someone-else' WHERE seq = 5");
     EXPECT_EQ(v.chain.fault, chain_fault::mac_mismatch);
     EXPECT_EQ(v.chain.bad_seq, 5);
 }
 
-TEST_F(audit_log_test, a_changed_mac_of_an_unverifiable_entry_breaks_the_next_verified_one) {
-    append(keyring_of({{1, 'a'}}), 2);
-    append(keyring_of({{1, 'a'}, {2, 'b'}}), 1);  // seq 3
-    tamper("UPDATE audit_log SET mac = zeroblob(32) WHERE seq = 2");
-    const auto v = verify(keyring_of({{2, 'b'}}));
+TEST_F(retired_version_test, a_changed_mac_of_an_unverifiable_entry_breaks_the_next_verified_one) {
+    const auto v = tampered_after_retiring_v1(2, 1, "UPDATE audit_log SET mac = zeroblob(32) WHERE seq = 2");
     EXPECT_EQ(v.chain.fault, chain_fault::mac_mismatch);
     EXPECT_EQ(v.chain.bad_seq, 3);
 }
 
-TEST_F(audit_log_test, a_deleted_unverifiable_entry_is_still_a_gap) {
-    append(keyring_of({{1, 'a'}}), 4);
-    tamper("DELETE FROM audit_log WHERE seq = 2");
-    const auto v = verify(keyring_of({{2, 'b'}}));
+TEST_F(retired_version_test, a_deleted_unverifiable_entry_is_still_a_gap) {
+    const auto v = tampered_after_retiring_v1(4, 0, "DELETE FROM audit_log WHERE seq = 2");
     EXPECT_EQ(v.chain.fault, chain_fault::seq_gap);
     EXPECT_EQ(v.chain.bad_seq, 3);
     EXPECT_EQ(v.unverifiable, (std::vector<unverifiable_entries>{{1, 1, 1}}));
