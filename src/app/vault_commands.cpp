@@ -9,8 +9,11 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <string_view>
 #include <system_error>
 
