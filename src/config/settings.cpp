@@ -197,15 +197,21 @@ private:
         in_.problem(variable, std::move(message), true);
     }
 
+    // An optional path that must be absolute: relative to what would depend on how the daemon was started.
+    std::optional<std::filesystem::path> absolute_path(std::string_view variable) {
+        const auto v = in_.optional(variable);
+        if (!v) return std::nullopt;
+        if (v->front() != '/') {
+            in_.problem(variable, in_.shown(variable, *v) + " is not an absolute path");
+            return std::nullopt;
+        }
+        return std::filesystem::path(*v);
+    }
+
     void load_service() {
         service_options& svc = report_.values.service;
-        std::optional<std::filesystem::path> configured_state_dir;
-        if (const auto v = in_.optional("SESSIOND_STATE_DIR")) {
-            if (v->empty() || v->front() != '/')
-                in_.problem("SESSIOND_STATE_DIR", in_.shown("SESSIOND_STATE_DIR", *v) + " is not an absolute path");
-            else configured_state_dir = std::filesystem::path(*v);
-        }
-        svc.state_dirs = resolve_state_directory(configured_state_dir, sources_.environment);
+        svc.state_dirs = resolve_state_directory(absolute_path("SESSIOND_STATE_DIR"), sources_.environment);
+        svc.database = absolute_path("SESSIOND_DATABASE");
         if (const auto v = in_.optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -345,6 +351,14 @@ void use_state_directory(config_report& report) {
     svc.state_dir.reset();
     svc.state_dir_rule.clear();
     svc.state_dir_unavailable = "no usable state directory (" + tried + ")";
+}
+
+expected<std::filesystem::path> database_file(const service_options& svc) {
+    if (svc.database) return *svc.database;
+    if (svc.state_dir) return *svc.state_dir / default_database_name;
+    std::string why = svc.state_dir_unavailable.empty() ? "no state directory is in use" : svc.state_dir_unavailable;
+    return make_error("no database file: set SESSIOND_DATABASE to the absolute path of the SQLite file (" + why +
+                      ", where it would be " + std::string(default_database_name) + " by default)");
 }
 
 bool config_report::can_start() const noexcept {

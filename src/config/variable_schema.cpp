@@ -102,6 +102,8 @@ constexpr variable_row schema[] = {
      .doc = "allows pacing looser than IBKR's documented limits; for ibkr-sim only, never against IBKR"},
     {.name = "SESSIOND_STATE_DIR", .parser = file_path, .default_value = "see text",
      .doc = "absolute path where the pacing record survives restarts"},
+    {.name = "SESSIOND_DATABASE", .parser = file_path, .default_value = "see text",
+     .doc = "absolute path of multi-user mode's SQLite file; unset: sessiond.sqlite3 in the state directory"},
     {.name = "SESSIOND_GATEWAY", .parser = boolean, .default_value = "on",
      .doc = "on: trading applications call IBKR's Web API through the daemon (/v1/api/...); off: no gateway"},
     {.name = "SESSIOND_GATEWAY_TOKEN", .secret = true, .parser = identifier, .default_value = "",
