@@ -7,15 +7,14 @@ namespace sessiond {
 
 namespace asio = boost::asio;
 
-expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, const std::filesystem::path& database) {
-    // The systemd credentials directory of the process; the key file as the settings name it (the
-    // environment or the env file).
+expected<master_keyring> multi_user_mode::read_keyring(const std::optional<std::filesystem::path>& master_key_file) {
     keyring_environment where = keyring_environment_from_process();
-    where.master_key_file =
-        with.master_key_file ? std::optional<std::string>(with.master_key_file->string()) : std::nullopt;
-    auto keyring = load_master_keyring_from_environment(where);
-    if (!keyring) return make_error("multi-user mode needs its master key: " + keyring.error().message);
+    where.master_key_file = master_key_file ? std::optional<std::string>(master_key_file->string()) : std::nullopt;
+    return load_master_keyring_from_environment(where);
+}
 
+expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, master_keyring keys,
+                                                                 const std::filesystem::path& database) {
     // The loop does not run yet: the store is opened on a loop of its own, and waited for.
     std::optional<expected<std::unique_ptr<credential_store>>> opened;
     {
@@ -31,11 +30,11 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, con
 
     std::unique_ptr<multi_user_mode> mode(new multi_user_mode());
     mode->log_ = with.log;
-    mode->keyring_.emplace(std::move(*keyring));
+    mode->keyring_ = std::make_shared<const master_keyring>(std::move(keys));
     mode->store_ = std::move(**opened);
     mode->sessions_ = std::make_unique<multi_user_sessions>(with.executor, with.registry, std::move(with.tls),
                                                             std::move(with.signer), std::move(with.daemon));
-    mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, *mode->keyring_, *mode->sessions_,
+    mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, mode->keyring_, *mode->sessions_,
                                                   with.log);
     return mode;
 }
@@ -48,6 +47,11 @@ asio::awaitable<void> multi_user_mode::load() {
         co_return;
     }
     log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; their sessions start at the login rate", *kept);
+}
+
+void multi_user_mode::use_keyring(master_keyring keyring) {
+    keyring_ = std::make_shared<const master_keyring>(std::move(keyring));
+    users_->use_keyring(keyring_);
 }
 
 std::optional<std::string> multi_user_mode::username_for_token(std::string_view token) const {

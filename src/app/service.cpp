@@ -100,8 +100,9 @@ bool service::start_https_listener() {
 service::~service() = default;
 
 service::loaded_config service::load(const std::function<config_report()>& load_config) {
-    loaded_config out{load_config(), std::nullopt};
+    loaded_config out{load_config(), std::nullopt, std::nullopt};
     if (out.report.ok()) out.tls = make_client_tls_context(out.report.values.options.ca_file);
+    if (out.report.values.multi_user) out.keys = multi_user_mode::read_keyring(out.report.values.master_key_file);
     return out;
 }
 
@@ -173,18 +174,21 @@ bool service::open_multi_user(const loaded_config& loaded) {
                    loaded.tls ? loaded.tls->error().message : std::string("no TLS context"));
         return false;
     }
-    if (!values.service.state_dir) {
-        log_.error({}, "cannot start: multi-user mode keeps its users in a database in the state directory, and none "
-                       "is usable: {}",
-                   values.service.state_dir_unavailable);
+    if (!loaded.keys || !*loaded.keys) {
+        log_.error({}, "cannot start: multi-user mode needs its master key: {}",
+                   loaded.keys ? loaded.keys->error().message : std::string("not read"));
         return false;
     }
-    const std::filesystem::path database = *values.service.state_dir / "sessiond.sqlite3";
+    const auto file = database_file(values.service);
+    if (!file) {
+        log_.error({}, "cannot start: multi-user mode: {}", file.error().message);
+        return false;
+    }
+    const std::filesystem::path& database = *file;
     auto opened = multi_user_mode::open(
         {io_.get_executor(), sessions_, **loaded.tls, worker_.work(),
-         multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_,
-         values.master_key_file},
-        database);
+         multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_},
+        **loaded.keys, database);
     if (!opened) {
         log_.error({}, "cannot start: {}", opened.error().message);
         start_failure_ = exit_config;
@@ -350,7 +354,7 @@ void service::apply_reload(loaded_config loaded) {
     if (next.values.multi_user != config_.values.multi_user)
         return refuse("ENABLE_MULTI_USER changed: restart the daemon to switch modes");
     if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
-    if (multi_user_) return apply_multi_user_reload(std::move(next));
+    if (multi_user_) return apply_multi_user_reload(std::move(loaded));
 
     std::vector<desired_session> desired = desired_sessions(loaded);
     auto claims = sessions_.claim(desired);
@@ -374,13 +378,25 @@ void service::apply_reload(loaded_config loaded) {
     publish_status();
 }
 
-void service::apply_multi_user_reload(config_report next) {
+void service::apply_multi_user_reload(loaded_config loaded) {
+    config_report& next = loaded.report;
     const bool gateway_changed = next.values.gateway.enabled != config_.values.gateway.enabled;
     config_ = std::move(next);
     gateway_.configure(config_.values);
     if (gateway_changed && endpoint_) log_gateway(url_of("http", *endpoint_));
     // Every user's session gets the daemon's new settings (same login: in place).
     multi_user_->sessions().reconfigure();
+    // A key rotation adds a master key version: from now on new records and audit entries use it.
+    if (!loaded.keys || !*loaded.keys) {
+        log_.error({}, "reload: the master keys: {}; keeping the keys in use",
+                   loaded.keys ? loaded.keys->error().message : std::string("not read"));
+    } else {
+        multi_user_->use_keyring(std::move(**loaded.keys));
+        std::string list;
+        for (const auto v : multi_user_->keyring().versions()) list += (list.empty() ? "" : ", ") + std::to_string(v);
+        log_.info({}, "master key versions loaded: {} (new records use {})", list,
+                  multi_user_->keyring().current_version());
+    }
     log_.info({}, "reloaded");
     notifier_.ready();
     publish_status();

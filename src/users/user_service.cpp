@@ -1,6 +1,7 @@
 #include "sessiond/users/user_service.hpp"
 
 #include "sessiond/users/api_token.hpp"
+#include "sessiond/users/sealed_key.hpp"
 #include "sessiond/vault/credential_record.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -19,8 +20,6 @@ namespace json = boost::json;
 
 namespace {
 
-// The column a private key's record is bound to (record_binding::column).
-constexpr std::string_view private_key_column = "private_key";
 // A credential that IBKR would not prove answers 503 with this when IBKR named no time.
 constexpr std::chrono::seconds default_retry_after{60};
 // How many users one page of the start-up read holds.
@@ -141,9 +140,13 @@ ibkr_profile profile_of(const credential_row& row, rsa_private_key key) {
 
 }  // namespace
 
-user_service::user_service(asio::any_io_executor executor, credential_store& store, const master_keyring& keyring,
-                           user_sessions& sessions, logger log)
-    : executor_(std::move(executor)), store_(store), keyring_(keyring), sessions_(sessions), log_(std::move(log)) {}
+user_service::user_service(asio::any_io_executor executor, credential_store& store,
+                           std::shared_ptr<const master_keyring> keyring, user_sessions& sessions, logger log)
+    : executor_(std::move(executor)),
+      store_(store),
+      keyring_(std::move(keyring)),
+      sessions_(sessions),
+      log_(std::move(log)) {}
 
 void user_service::journal(const audit_row& row) const {
     log_.info({}, "audit #{}: {} by {} from {} on {}: {}", row.seq, row.action, row.actor, row.source,
@@ -162,8 +165,8 @@ user_problem user_service::store_failed(std::string_view what, const error& e) {
 }
 
 asio::awaitable<expected<std::size_t>> user_service::load() {
-    const master_keyring& keyring = keyring_;
-    auto read = [&keyring](store_tx& tx) -> expected<loaded_state> {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto read = [keyring](store_tx& tx) -> expected<loaded_state> {
         loaded_state out;
         std::string after;
         const std::int64_t at = now_ms();
@@ -178,9 +181,8 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
                 if (!*row) continue;
                 const credential_row& c = **row;
                 opened_credential opened{c.user_id, std::nullopt, {}};
-                const record_binding binding{c.user_id, c.credential_id, std::string(private_key_column)};
                 const std::string_view record(reinterpret_cast<const char*>(c.key_record.data()), c.key_record.size());
-                auto der = open_record(keyring, binding, record);
+                auto der = open_record(*keyring, key_record_binding(c), record);
                 std::string outcome = "ok";
                 if (!der) {
                     outcome = der.error().kind == record_failure::tampered ? "tampered" : "failed";
@@ -192,7 +194,7 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
                     opened.profile = profile_of(c, std::move(*key));
                 }
                 auto entry = append_audit_event(
-                    tx, keyring,
+                    tx, *keyring,
                     {"daemon", "local", "key.decrypt", c.user_id, outcome,
                      json::object{{"key_fingerprint", c.key_fingerprint}, {"key_version", c.key_version}}},
                     at);
@@ -239,8 +241,8 @@ asio::awaitable<user_result<user_created>> user_service::create_user(const calle
     };
     secret token = issue_api_token();
     const byte_string hash = api_token_hash(token.reveal());
-    const master_keyring& keyring = keyring_;
-    auto write = [&keyring, id, hash, ev = event(by, "user.create", id, "ok")](store_tx& tx) mutable -> expected<result> {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, hash, ev = event(by, "user.create", id, "ok")](store_tx& tx) mutable -> expected<result> {
         const std::int64_t at = now_ms();
         auto existing = tx.find_user(id);
         if (!existing) return existing.error();
@@ -253,7 +255,7 @@ asio::awaitable<user_result<user_created>> user_service::create_user(const calle
             out.created = true;
             out.hash = hash;
         }
-        auto entry = append_audit_event(tx, keyring, ev, at);
+        auto entry = append_audit_event(tx, *keyring, ev, at);
         if (!entry) return entry.error();
         out.audited = std::move(*entry);
         return out;
@@ -278,8 +280,8 @@ asio::awaitable<user_result<secret>> user_service::replace_token(const caller& b
     };
     secret token = issue_api_token();
     const byte_string hash = api_token_hash(token.reveal());
-    const master_keyring& keyring = keyring_;
-    auto write = [&keyring, id, hash, ev = event(by, "token.replace", id, "ok")](store_tx& tx) mutable -> expected<result> {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, hash, ev = event(by, "token.replace", id, "ok")](store_tx& tx) mutable -> expected<result> {
         const std::int64_t at = now_ms();
         auto existing = tx.find_user(id);
         if (!existing) return existing.error();
@@ -292,7 +294,7 @@ asio::awaitable<user_result<secret>> user_service::replace_token(const caller& b
             out.found = true;
             ev.details["previous_token"] = out.old_hash ? "revoked" : "none";
         }
-        auto entry = append_audit_event(tx, keyring, ev, at);
+        auto entry = append_audit_event(tx, *keyring, ev, at);
         if (!entry) return entry.error();
         out.audited = std::move(*entry);
         return out;
@@ -312,8 +314,8 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_user(const cal
         bool found = false;
         audit_row audited;
     };
-    const master_keyring& keyring = keyring_;
-    auto write = [&keyring, id, ev = event(by, "user.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, ev = event(by, "user.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
         auto existing = tx.find_user(id);
         if (!existing) return existing.error();
         result out;
@@ -327,7 +329,7 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_user(const cal
             out.hash = (*existing)->token_hash;
             out.found = true;
         }
-        auto entry = append_audit_event(tx, keyring, ev, now_ms());
+        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
         if (!entry) return entry.error();
         out.audited = std::move(*entry);
         return out;
@@ -418,7 +420,7 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
         }
     }
 
-    const master_keyring& keyring = keyring_;
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
     const bool replacing = before->stored.has_value();
     credential_row row;
     row.user_id = id;
@@ -437,28 +439,28 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
     row.last_validated_ms = proved_at;
     if (!refused) {
         const secret der = profile.private_key->pkcs8_der();
-        auto sealed = seal_record(keyring, {id, row.credential_id, std::string(private_key_column)}, der.reveal());
+        auto sealed = seal_record(*keyring, key_record_binding(row), der.reveal());
         if (!sealed) {
             log_.error({}, "user {}: sealing the private key failed: {}", id, sealed.error().message);
             co_return problem(500, "sealing failed", "the private key could not be encrypted; nothing was stored");
         }
         row.key_record.assign(sealed->begin(), sealed->end());
         wipe(*sealed);
-        row.key_version = keyring.current_version();
+        row.key_version = keyring->current_version();
     }
 
     struct result {
         std::optional<user_problem> problem;
         std::vector<audit_row> audited;
     };
-    auto write = [&keyring, row, if_match, refused, replacing,
+    auto write = [keyring, row, if_match, refused, replacing,
                   validate = event(by, "credential.validate", id, outcome,
                                    json::object{{"key_fingerprint", fingerprint}, {"http_status", proof.http_status}}),
                   change = event(by, replacing ? "credential.replace" : "credential.create", id, "ok",
                                  json::object{{"key_fingerprint", fingerprint}})](store_tx& tx) mutable
         -> expected<result> {
         result out;
-        auto validated = append_audit_event(tx, keyring, validate, row.updated_ms);
+        auto validated = append_audit_event(tx, *keyring, validate, row.updated_ms);
         if (!validated) return validated.error();
         out.audited.push_back(std::move(*validated));
         if (refused) return out;  // only the validation is recorded
@@ -480,7 +482,7 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
             if (auto put = tx.put_credential(row); !put) return put.error();
             change.details["key_version"] = row.key_version;
         }
-        auto changed = append_audit_event(tx, keyring, change, row.updated_ms);
+        auto changed = append_audit_event(tx, *keyring, change, row.updated_ms);
         if (!changed) return changed.error();
         out.audited.push_back(std::move(*changed));
         return out;
@@ -522,8 +524,8 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(co
         std::optional<user_problem> problem;
         audit_row audited;
     };
-    const master_keyring& keyring = keyring_;
-    auto write = [&keyring, id, ev = event(by, "credential.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, ev = event(by, "credential.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
         result out;
         auto user = tx.find_user(id);
         if (!user) return user.error();
@@ -539,7 +541,7 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(co
             ev.details["key_fingerprint"] = (*row)->key_fingerprint;
             if (auto deleted = tx.delete_credential(id); !deleted) return deleted.error();
         }
-        auto entry = append_audit_event(tx, keyring, ev, now_ms());
+        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
         if (!entry) return entry.error();
         out.audited = std::move(*entry);
         return out;
@@ -591,8 +593,8 @@ void user_service::record_denied(std::string source, std::string actor, std::str
 }
 
 asio::awaitable<void> user_service::append_denied(audit_event ev) {
-    const master_keyring& keyring = keyring_;
-    auto write = [&keyring, ev = std::move(ev)](store_tx& tx) { return append_audit_event(tx, keyring, ev, now_ms()); };
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, ev = std::move(ev)](store_tx& tx) { return append_audit_event(tx, *keyring, ev, now_ms()); };
     auto done = co_await store_.transact(std::move(write));
     if (!done) {
         log_.error({}, "the database: recording a denied request: {}", done.error().message);

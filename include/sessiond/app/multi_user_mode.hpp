@@ -24,13 +24,12 @@ public:
         offload signer;
         multi_user_sessions::daemon_view daemon;
         logger log;
-        std::optional<std::filesystem::path> master_key_file;  // SESSIOND_MASTER_KEY_FILE
     };
 
-    // The keyring from the systemd credentials or SESSIOND_MASTER_KEY_FILE and the database at
-    // `database`, opened (and migrated) before the event loop runs. The error says what is missing
-    // and how to make it; the daemon then exits 78.
-    static expected<std::unique_ptr<multi_user_mode>> open(parts with, const std::filesystem::path& database);
+    // With the master keys (read_keyring) and the database at `database`, opened (and migrated)
+    // before the event loop runs. The error says what failed; the daemon then exits 78.
+    static expected<std::unique_ptr<multi_user_mode>> open(parts with, master_keyring keys,
+                                                           const std::filesystem::path& database);
 
     // Reads the users and starts a session for each credential; what the log and readiness report
     // when the database fails.
@@ -38,6 +37,13 @@ public:
 
     [[nodiscard]] user_service& users() noexcept { return *users_; }
     [[nodiscard]] multi_user_sessions& sessions() noexcept { return *sessions_; }
+    // The master keys from the systemd credentials directory of the process, or the key file the
+    // settings name (SESSIOND_MASTER_KEY_FILE). Reads files: off the loop once it runs.
+    static expected<master_keyring> read_keyring(const std::optional<std::filesystem::path>& master_key_file);
+    // A reload read the keys again: a version added for a rotation is used from now on.
+    void use_keyring(master_keyring keyring);
+    [[nodiscard]] const master_keyring& keyring() const noexcept { return *keyring_; }
+
     // The IBKR username whose session a user's API token reaches (the gateway's question).
     [[nodiscard]] std::optional<std::string> username_for_token(std::string_view token) const;
 
@@ -45,7 +51,7 @@ private:
     multi_user_mode() = default;
 
     logger log_;
-    std::optional<master_keyring> keyring_;
+    std::shared_ptr<const master_keyring> keyring_;
     std::unique_ptr<credential_store> store_;
     std::unique_ptr<multi_user_sessions> sessions_;
     std::unique_ptr<user_service> users_;

@@ -70,6 +70,8 @@ private:
     struct loaded_config {
         config_report report;
         std::optional<expected<std::shared_ptr<boost::asio::ssl::context>>> tls;
+        // Multi-user mode's master keys, read again on a reload (a rotation adds a version).
+        std::optional<expected<master_keyring>> keys;
     };
     static loaded_config load(const std::function<config_report()>& load_config);
     boost::asio::awaitable<void> reload_off_the_loop();
@@ -92,7 +94,7 @@ private:
     // ENABLE_MULTI_USER=true: the keyring and the database, before the API binds (false, after
     // logging why: exit 78); the users' sessions start once the loop runs.
     bool open_multi_user(const loaded_config& loaded);
-    void apply_multi_user_reload(config_report next);
+    void apply_multi_user_reload(loaded_config next);
     int start_failure_ = exit_config;
 
     boost::asio::io_context& io_;

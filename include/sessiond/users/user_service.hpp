@@ -47,8 +47,11 @@ public:
 
 class user_service final : public user_directory {
 public:
-    user_service(boost::asio::any_io_executor executor, credential_store& store, const master_keyring& keyring,
-                 user_sessions& sessions, logger log);
+    user_service(boost::asio::any_io_executor executor, credential_store& store,
+                 std::shared_ptr<const master_keyring> keyring, user_sessions& sessions, logger log);
+    // The master keys from now on (a reload found a new version): new records and audit entries use
+    // its current version. Transactions already queued finish with the keyring they started with.
+    void use_keyring(std::shared_ptr<const master_keyring> keyring) { keyring_ = std::move(keyring); }
 
     // At start: reads every user's token hash and opens every credential (one "key.decrypt" audit
     // entry each, with its outcome), and keeps a session for each credential that opened. A
@@ -90,7 +93,7 @@ private:
 
     boost::asio::any_io_executor executor_;
     credential_store& store_;
-    const master_keyring& keyring_;
+    std::shared_ptr<const master_keyring> keyring_;
     user_sessions& sessions_;
     logger log_;
     // SHA-256 of a token (as raw bytes in a string) → user id.

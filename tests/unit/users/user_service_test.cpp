@@ -22,10 +22,10 @@ namespace json = boost::json;
 using store_test::await_on;
 using store_test::store_fixture;
 
-master_keyring one_key() {
+std::shared_ptr<const master_keyring> one_key() {
     std::map<std::uint32_t, secret> keys;
     keys.emplace(1, secret(std::string(32, 'k')));
-    return *master_keyring::from_keys(std::move(keys));
+    return std::make_shared<const master_keyring>(*master_keyring::from_keys(std::move(keys)));
 }
 
 // Records what the directory asks of the sessions; proves credentials as told.
@@ -108,7 +108,7 @@ protected:
     }
 
     caller admin{caller::kind::admin, {}, "127.0.0.1"};
-    master_keyring keyring = one_key();
+    std::shared_ptr<const master_keyring> keyring = one_key();
     recorded_sessions sessions;
     std::unique_ptr<user_service> service;
 };
@@ -177,9 +177,9 @@ TEST_F(user_service_test, credentials_proved_by_ibkr_are_sealed_stored_audited_a
     EXPECT_EQ(value_of(replaced).metadata.created_ms, s.metadata.created_ms);
     EXPECT_EQ(actions(), (std::vector<std::string>{"user.create:ok", "credential.validate:ok", "credential.create:ok",
                                                    "credential.validate:ok", "credential.replace:ok"}));
-    const auto verdict = transact([this](store_tx& tx) { return verify_audit_log(tx, keyring); });
+    const auto verdict = transact([this](store_tx& tx) { return verify_audit_log(tx, *keyring); });
     ASSERT_TRUE(verdict);
-    EXPECT_TRUE(verdict->intact()) << verdict->message;
+    EXPECT_TRUE(verdict->fully_verified()) << verdict->chain.message;
 }
 
 TEST_F(user_service_test, invalid_fields_answer_422_by_field_without_asking_ibkr) {
