@@ -37,7 +37,8 @@ std::string_view failure_name(record_failure kind) {
 
 // The settings that say where the database is; the others are not these commands' business.
 bool places_the_database(std::string_view variable) {
-    return variable == "--env-file" || variable == "SESSIOND_STATE_DIR" || variable == "SESSIOND_DATABASE";
+    return variable == "--env-file" || variable == "SESSIOND_STATE_DIR" || variable == "SESSIOND_DATABASE" ||
+           variable == "SESSIOND_MASTER_KEY_FILE";
 }
 
 std::int64_t system_unix_ms() {
@@ -299,7 +300,10 @@ int run_vault_command(const command_line& cli, config_report report, const keyri
     }
     if (!placed) return exit_config;
 
-    const auto keyring = load_master_keyring_from_environment(keys);
+    // SESSIOND_MASTER_KEY_FILE as the settings read it: the environment, or the env file.
+    keyring_environment where = keys;
+    if (report.values.master_key_file) where.master_key_file = report.values.master_key_file->string();
+    const auto keyring = load_master_keyring_from_environment(where);
     if (!keyring) {
         err << "master key: " << keyring.error().message << "\n";
         return exit_config;
