@@ -126,15 +126,24 @@ std::string path_for_log(std::string_view target) {
     return out;
 }
 
-bool bearer_matches(const server_request& request, const secret& token) {
+std::optional<std::string_view> bearer_token(const server_request& request) {
     const auto it = request.find(http::field::authorization);
-    if (it == request.end()) return false;
+    if (it == request.end()) return std::nullopt;
     std::string_view value = it->value();
     constexpr std::string_view scheme = "bearer ";
-    if (value.size() < scheme.size() || !equals_ignoring_case(value.substr(0, scheme.size()), scheme)) return false;
+    if (value.size() < scheme.size() || !equals_ignoring_case(value.substr(0, scheme.size()), scheme))
+        return std::nullopt;
     value.remove_prefix(scheme.size());
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+    return value;
+}
+
+bool bearer_matches(const server_request& request, const secret& token) {
+    const std::optional<std::string_view> sent = bearer_token(request);
+    if (!sent) return false;
+    const std::string_view value = *sent;
     const std::string_view expected = token.reveal();
     if (value.size() != expected.size() || expected.empty()) return false;
     return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;

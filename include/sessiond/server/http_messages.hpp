@@ -66,6 +66,10 @@ private:
     bool keep_alive_ = false;  // the response does not say "Connection: close"
 };
 
+// The token of "Authorization: Bearer <token>" (scheme in any case, blanks around the token
+// trimmed); none without that header, with another scheme or with an empty token.
+std::optional<std::string_view> bearer_token(const server_request& request);
+
 // True when the request carries "Authorization: Bearer <token>" with exactly this token (compared in
 // constant time; an empty token never matches).
 bool bearer_matches(const server_request& request, const secret& token);
