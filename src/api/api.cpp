@@ -1,11 +1,9 @@
 #include "sessiond/api/api.hpp"
 
+#include "sessiond/api/connection_test_wait.hpp"
+#include "sessiond/api/responses.hpp"
 #include "sessiond/metrics/prometheus_text.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -20,16 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-server_response respond(const server_request& req, http::status status, std::string body, std::string_view type) {
-    server_response res{status, req.version()};
-    res.set(http::field::content_type, type);
-    res.set(http::field::cache_control, "no-store");
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
-}
-
 // A constant 200 JSON answer, serialised once (the server picks the version and keep-alive).
 std::shared_ptr<const prebuilt_response> prebuilt_json(std::string body) {
     const server_request any_request{http::verb::get, "/", 11};
@@ -42,10 +30,6 @@ unsigned status_of(const server_reply& reply) {
     if (const auto* prebuilt = std::get_if<std::shared_ptr<const prebuilt_response>>(&reply.value))
         return (*prebuilt)->status();
     return 101;  // the connection was taken over (an upgrade)
-}
-
-server_response json_response(const server_request& req, http::status status, const json::object& body) {
-    return respond(req, status, json::serialize(body), "application/json");
 }
 
 server_response error_response(const server_request& req, http::status status, std::string_view message) {
@@ -191,27 +175,17 @@ asio::awaitable<server_reply> api::connection_test(const server_request& req, co
         co_return json_response(req, http::status::conflict, body);
     }
 
-    // The session calls back on the event loop; the state outlives this coroutine if the client
-    // goes away first.
-    struct waiting {
-        explicit waiting(const asio::any_io_executor& ex) : timer(ex) {}
-        asio::steady_timer timer;
-        std::optional<connection_test_report> report;
+    test_starter start = [this](std::function<void(const connection_test_report&)> done) {
+        backend_.run_connection_test(std::move(done));
+        return true;
     };
-    auto state = std::make_shared<waiting>(executor_);
-    state->timer.expires_after(backend_.test_timeout());
-    backend_.run_connection_test([state](const connection_test_report& r) {
-        state->report = r;
-        state->timer.cancel();
-    });
-    // Ends early when the connection closes (the daemon stopping): nobody is left to answer.
-    if (!state->report)
-        co_await state->timer.async_wait(asio::bind_cancellation_slot(context.closed, asio::as_tuple(asio::use_awaitable)));
-    if (!state->report) {
+    const awaited_test test =
+        co_await await_connection_test(executor_, backend_.test_timeout(), std::move(start), context.closed);
+    if (!test.report) {
         co_return error_response(req, http::status::gateway_timeout,
                                  "the connection test is still running; see GET /api/ibkr/status");
     }
-    json::object body = to_json(*state->report);
+    json::object body = to_json(*test.report);
     body["status"] = overall_status(backend_.status_now());
     co_return json_response(req, http::status::ok, body);
 }
