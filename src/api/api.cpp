@@ -46,16 +46,7 @@ server_response method_not_allowed(const server_request& req, std::string_view a
     return res;
 }
 
-bool has_query_flag(std::string_view query, std::string_view flag) {
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        if (item == flag || item.starts_with(std::string(flag) + "=")) return true;
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-    return false;
-}
+bool has_query_flag(std::string_view query, std::string_view flag) { return !query_values(query, flag).empty(); }
 
 }  // namespace
 

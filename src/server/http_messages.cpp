@@ -140,6 +140,19 @@ std::optional<std::string_view> bearer_token(const server_request& request) {
     return value;
 }
 
+std::vector<std::string_view> query_values(std::string_view query, std::string_view name) {
+    std::vector<std::string_view> values;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        const auto eq = item.find('=');
+        if (item.substr(0, eq) == name) values.push_back(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return values;
+}
+
 bool bearer_matches(const server_request& request, const secret& token) {
     const std::optional<std::string_view> sent = bearer_token(request);
     if (!sent) return false;

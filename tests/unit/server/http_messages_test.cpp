@@ -266,6 +266,18 @@ TEST(http_messages, path_for_log_never_cuts_an_escape_in_half) {
     EXPECT_EQ(logged.size() - 3, 199u);  // "/" and 66 escapes: a 67th would pass 200
 }
 
+// --- query parameters ---
+
+TEST(http_messages, query_values_are_every_value_of_a_name_as_sent) {
+    using values = std::vector<std::string_view>;
+    EXPECT_EQ(query_values("a=1&b=2&a=3", "a"), (values{"1", "3"}));
+    EXPECT_EQ(query_values("verbose", "verbose"), (values{""}));
+    EXPECT_EQ(query_values("verbose=&x", "verbose"), (values{""}));
+    EXPECT_EQ(query_values("verbosely=1&x=verbose", "verbose"), values{});
+    EXPECT_EQ(query_values("a=%20&&a", "a"), (values{"%20", ""}));
+    EXPECT_EQ(query_values("", "a"), values{});
+}
+
 // --- bearer tokens ---
 
 server_request with_authorization(std::string_view value) {
