@@ -51,11 +51,13 @@ bool has_query_flag(std::string_view query, std::string_view flag) { return !que
 }  // namespace
 
 void served_requests::count(std::string_view path, unsigned status) {
+    const std::string_view area = users_api_area(path);
+    if (!area.empty()) path = area;
     const auto known = std::find(api_paths.begin(), api_paths.end(), path);
     ++counts_[{known != api_paths.end() ? *known : std::string_view("other"), status}];
 }
 
-api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)
+api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw, user_directory* users)
     : backend_(backend),
       executor_(std::move(executor)),
       gateway_(gw),
@@ -68,7 +70,9 @@ api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)
           {http::verb::get, "/metrics", {&api::metrics}},
       },
       // Answering at all is the proof: this runs on the event loop that does everything else.
-      alive_(prebuilt_json(R"({"status":"ok"})")) {}
+      alive_(prebuilt_json(R"({"status":"ok"})")) {
+    if (users != nullptr) users_.emplace(*users, backend_, executor_);
+}
 
 asio::awaitable<server_reply> api::handle(server_request request, const connection_context& context) {
     const std::string_view target = request.target();
@@ -81,7 +85,12 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
     }
     const route_table<endpoint>::match m = routes_.find(request.method(), path);
     std::optional<server_reply> reply;
-    if (m.target == nullptr)
+    if (!users_api_area(path).empty()) {
+        if (users_)
+            reply.emplace(co_await users_->handle(request, path, query, context));
+        else
+            reply.emplace(multi_user_off(request));
+    } else if (m.target == nullptr)
         reply.emplace(missing(request, m, path));
     else if (m.target->answer != nullptr)
         reply.emplace((this->*(m.target->answer))(request, query));
@@ -92,6 +101,7 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
 }
 
 std::size_t api::body_limit(const server_request& header, const peer_info& peer) const {
+    if (users_ && users_->may_send_credentials(header)) return max_credential_request_size;
     if (gateway_ == nullptr || !gateway_->enabled()) return api_body_limit;
     const std::string_view target = header.target();
     const gateway_route route = route_gateway_request(target.substr(0, target.find('?')));
@@ -105,7 +115,10 @@ server_reply api::missing(const server_request& req, const route_table<endpoint>
     return method_not_allowed(req, m.allow);
 }
 
-server_reply api::status(const server_request& /*req*/, std::string_view /*query*/) const {
+server_reply api::status(const server_request& req, std::string_view /*query*/) const {
+    if (users_) {
+        if (const std::optional<std::string> user = users_->token_user(req)) return users_->own_status(req, *user);
+    }
     const std::uint64_t generation = backend_.status_generation();
     const std::int64_t second =
         std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count();
@@ -143,13 +156,19 @@ server_reply api::metrics(const server_request& req, std::string_view /*query*/)
 }
 
 asio::awaitable<server_reply> api::connection_test(const server_request& req, const connection_context& context) {
+    if (users_) {
+        if (std::optional<std::string> user = users_->token_user(req))
+            co_return co_await users_->own_test(req, std::move(*user), context);
+    }
     const auto& token = backend_.api_token();
     if (!token) {
+        if (users_) users_->record_denied(context, "/api/ibkr/test", 403);
         co_return error_response(req, http::status::forbidden,
                                  "POST /api/ibkr/test is disabled: no API token is configured (set SESSIOND_API_TOKEN "
                                  "or the systemd credential sessiond-api-token)");
     }
     if (!bearer_matches(req, *token)) {
+        if (users_) users_->record_denied(context, "/api/ibkr/test", 401);
         server_response res = error_response(req, http::status::unauthorized,
                                              "missing or wrong API token: send Authorization: Bearer <token>");
         res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond\"");
