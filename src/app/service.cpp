@@ -195,6 +195,7 @@ bool service::open_multi_user(const loaded_config& loaded) {
         return false;
     }
     multi_user_ = std::move(*opened);
+    api_.serve_users(multi_user_->users());
     gateway_.resolve_users_with(
         [this](std::string_view token) { return multi_user_->username_for_token(token); });
     log_.info({}, "multi-user mode: users and their sealed IBKR credentials in {}", database.string());

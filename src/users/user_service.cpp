@@ -53,10 +53,6 @@ user_problem problem(unsigned status, std::string title, std::string detail) {
     return p;
 }
 
-user_problem no_such_user(std::string_view id) {
-    return problem(404, "no such user", "there is no user " + std::string(id));
-}
-
 user_problem no_credential(std::string_view id) {
     return problem(404, "no credentials", "user " + std::string(id) + " has no IBKR credentials");
 }
