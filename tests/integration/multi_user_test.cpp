@@ -253,7 +253,8 @@ TEST_F(multi_user, a_user_deleted_while_connected_is_logged_out_audited_and_refu
     ASSERT_TRUE(audit.has_value());
     EXPECT_EQ(audit->status, 200u) << audit->body;
     std::vector<std::string> actions;
-    for (const auto& e : audit->json().at("entries").as_array())
+    const json::value page = audit->json();
+    for (const auto& e : page.at("entries").as_array())
         actions.emplace_back(e.at("action").as_string());
     EXPECT_EQ(actions, (std::vector<std::string>{"user.create", "credential.validate", "credential.create",
                                                  "user.delete"}));
@@ -276,11 +277,16 @@ TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {
 }
 
 TEST_F(multi_user, refuses_to_start_without_a_master_key_and_says_how_to_make_one) {
-    daemon_options o = multi_user_options();
-    o.environment["SESSIOND_MASTER_KEY_FILE"] = std::nullopt;
-    daemon_process& d = start_daemon(std::move(o));
-    EXPECT_EQ(d.wait_exit(20s), 78) << d.output();
-    EXPECT_NE(d.output().find("master key"), std::string::npos) << d.output();
+    environment_overrides env = daemon_environment(sim(), dir_.write("key.pem", shared_rsa_key().pkcs8_pem));
+    env["HOME"] = dir_.path().string();
+    env["SESSIOND_API_TOKEN"] = canary_api_token();
+    for (auto& [name, value] : multi_user_options().environment) env[name] = value;
+    env["SESSIOND_MASTER_KEY_FILE"] = std::nullopt;
+    const command_result run = run_sessiond(env, {"run"});
+    EXPECT_EQ(run.exit_code, 78) << run.err;
+    EXPECT_NE(run.err.find("multi-user mode needs its master key: no master key is configured"), std::string::npos)
+        << run.err;
+    EXPECT_NE(run.err.find("head -c 32 /dev/urandom"), std::string::npos) << "says how to make one: " << run.err;
     EXPECT_FALSE(fs::exists(state_dir_ / "sessiond.sqlite3"));
 }
 
