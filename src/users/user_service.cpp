@@ -107,6 +107,23 @@ audit_event event(const caller& by, std::string action, std::string target, std:
                        std::move(details)};
 }
 
+// Whether a user exists, and their credential if they have one.
+struct user_credential {
+    bool user = false;
+    std::optional<credential_row> stored;
+};
+
+expected<user_credential> find_user_credential(store_tx& tx, const std::string& id) {
+    auto user = tx.find_user(id);
+    if (!user) return user.error();
+    user_credential out{user->has_value(), std::nullopt};
+    if (!out.user) return out;
+    auto stored = tx.find_credential(id);
+    if (!stored) return stored.error();
+    out.stored = std::move(*stored);
+    return out;
+}
+
 // What the start-up read gives back for each credential.
 struct opened_credential {
     std::string user_id;
@@ -369,20 +386,7 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
 
     // Before IBKR is asked: the user must exist, If-Match must hold, and the IBKR username must not be
     // another user's (one brokerage session per username).
-    struct precheck {
-        bool user = false;
-        std::optional<credential_row> stored;
-    };
-    auto look = [id](store_tx& tx) -> expected<precheck> {
-        auto user = tx.find_user(id);
-        if (!user) return user.error();
-        precheck out{user->has_value(), std::nullopt};
-        if (!out.user) return out;
-        auto stored = tx.find_credential(id);
-        if (!stored) return stored.error();
-        out.stored = std::move(*stored);
-        return out;
-    };
+    auto look = [id](store_tx& tx) { return find_user_credential(tx, id); };
     auto before = co_await store_.transact(std::move(look));
     if (!before) co_return store_failed("reading the credential of user " + id, before.error());
     if (!before->user) co_return no_such_user(id);
@@ -462,14 +466,12 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
         if (refused) return out;  // only the validation is recorded
         // Checked again in the transaction that writes: the user or the credential may have changed
         // while IBKR was asked.
-        auto user = tx.find_user(row.user_id);
-        if (!user) return user.error();
-        auto stored = tx.find_credential(row.user_id);
-        if (!stored) return stored.error();
-        if (!*user) {
+        auto now = find_user_credential(tx, row.user_id);
+        if (!now) return now.error();
+        if (!now->user) {
             out.problem = no_such_user(row.user_id);
-        } else if (!if_match_holds(if_match, *stored) || stored->has_value() != replacing ||
-                   (replacing && (*stored)->credential_id != row.credential_id)) {
+        } else if (!if_match_holds(if_match, now->stored) || now->stored.has_value() != replacing ||
+                   (replacing && now->stored->credential_id != row.credential_id)) {
             out.problem = problem(412, "precondition failed", "the credential changed while IBKR was asked; read it and try again");
         }
         if (out.problem) {
@@ -494,25 +496,12 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
 }
 
 asio::awaitable<user_result<credential_metadata>> user_service::get_credentials(const caller& /*by*/, std::string id) {
-    struct result {
-        bool user = false;
-        std::optional<credential_row> row;
-    };
-    auto read = [id](store_tx& tx) -> expected<result> {
-        auto user = tx.find_user(id);
-        if (!user) return user.error();
-        result out{user->has_value(), std::nullopt};
-        if (!out.user) return out;
-        auto row = tx.find_credential(id);
-        if (!row) return row.error();
-        out.row = std::move(*row);
-        return out;
-    };
+    auto read = [id](store_tx& tx) { return find_user_credential(tx, id); };
     auto done = co_await store_.transact(std::move(read));
     if (!done) co_return store_failed("reading the credential of user " + id, done.error());
     if (!done->user) co_return no_such_user(id);
-    if (!done->row) co_return no_credential(id);
-    co_return metadata_of(*done->row);
+    if (!done->stored) co_return no_credential(id);
+    co_return metadata_of(*done->stored);
 }
 
 asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(const caller& by, std::string id) {
@@ -523,18 +512,16 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(co
     const std::shared_ptr<const master_keyring> keyring = keyring_;
     auto write = [keyring, id, ev = event(by, "credential.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
         result out;
-        auto user = tx.find_user(id);
-        if (!user) return user.error();
-        auto row = tx.find_credential(id);
-        if (!row) return row.error();
-        if (!*user) {
+        auto now = find_user_credential(tx, id);
+        if (!now) return now.error();
+        if (!now->user) {
             out.problem = no_such_user(id);
             ev.outcome = "no such user";
-        } else if (!*row) {
+        } else if (!now->stored) {
             out.problem = no_credential(id);
             ev.outcome = "no credential";
         } else {
-            ev.details["key_fingerprint"] = (*row)->key_fingerprint;
+            ev.details["key_fingerprint"] = now->stored->key_fingerprint;
             if (auto deleted = tx.delete_credential(id); !deleted) return deleted.error();
         }
         auto entry = append_audit_event(tx, *keyring, ev, now_ms());
