@@ -4,6 +4,7 @@
 #include "sessiond/app/daemon_test_client.hpp"
 #include "sessiond/app/hardening.hpp"
 #include "sessiond/app/service.hpp"
+#include "sessiond/app/vault_commands.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/config/systemd_environment.hpp"
 #include "sessiond/host/username_lock.hpp"
@@ -116,6 +117,11 @@ int main(int argc, char** argv) {
         case command::help: std::cout << usage_text(); return exit_ok;
         case command::version: std::cout << version_text(); return exit_ok;
         case command::check_config: return check_config(*cli);
+        case command::keys_status:
+        case command::keys_rewrap:
+        case command::audit_verify:
+            return run_vault_command(*cli, load_settings(sources_from_process(cli->env_file)),
+                                     keyring_environment_from_process(), std::cout, std::cerr);
         default: break;
     }
     // Native journal entries (with IBKR_STATE=... fields) when stderr is the journal, else lines.

@@ -1,11 +1,9 @@
 #include "sessiond/api/api.hpp"
 
+#include "sessiond/api/connection_test_wait.hpp"
+#include "sessiond/api/responses.hpp"
 #include "sessiond/metrics/prometheus_text.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -20,16 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-server_response respond(const server_request& req, http::status status, std::string body, std::string_view type) {
-    server_response res{status, req.version()};
-    res.set(http::field::content_type, type);
-    res.set(http::field::cache_control, "no-store");
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
-}
-
 // A constant 200 JSON answer, serialised once (the server picks the version and keep-alive).
 std::shared_ptr<const prebuilt_response> prebuilt_json(std::string body) {
     const server_request any_request{http::verb::get, "/", 11};
@@ -42,10 +30,6 @@ unsigned status_of(const server_reply& reply) {
     if (const auto* prebuilt = std::get_if<std::shared_ptr<const prebuilt_response>>(&reply.value))
         return (*prebuilt)->status();
     return 101;  // the connection was taken over (an upgrade)
-}
-
-server_response json_response(const server_request& req, http::status status, const json::object& body) {
-    return respond(req, status, json::serialize(body), "application/json");
 }
 
 server_response error_response(const server_request& req, http::status status, std::string_view message) {
@@ -62,25 +46,18 @@ server_response method_not_allowed(const server_request& req, std::string_view a
     return res;
 }
 
-bool has_query_flag(std::string_view query, std::string_view flag) {
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        if (item == flag || item.starts_with(std::string(flag) + "=")) return true;
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-    return false;
-}
+bool has_query_flag(std::string_view query, std::string_view flag) { return !query_values(query, flag).empty(); }
 
 }  // namespace
 
 void served_requests::count(std::string_view path, unsigned status) {
+    const std::string_view area = users_api_area(path);
+    if (!area.empty()) path = area;
     const auto known = std::find(api_paths.begin(), api_paths.end(), path);
     ++counts_[{known != api_paths.end() ? *known : std::string_view("other"), status}];
 }
 
-api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)
+api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw, user_directory* users)
     : backend_(backend),
       executor_(std::move(executor)),
       gateway_(gw),
@@ -93,7 +70,11 @@ api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw)
           {http::verb::get, "/metrics", {&api::metrics}},
       },
       // Answering at all is the proof: this runs on the event loop that does everything else.
-      alive_(prebuilt_json(R"({"status":"ok"})")) {}
+      alive_(prebuilt_json(R"({"status":"ok"})")) {
+    if (users != nullptr) serve_users(*users);
+}
+
+void api::serve_users(user_directory& users) { users_.emplace(users, backend_, executor_); }
 
 asio::awaitable<server_reply> api::handle(server_request request, const connection_context& context) {
     const std::string_view target = request.target();
@@ -106,7 +87,12 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
     }
     const route_table<endpoint>::match m = routes_.find(request.method(), path);
     std::optional<server_reply> reply;
-    if (m.target == nullptr)
+    if (!users_api_area(path).empty()) {
+        if (users_)
+            reply.emplace(co_await users_->handle(request, path, query, context));
+        else
+            reply.emplace(multi_user_off(request));
+    } else if (m.target == nullptr)
         reply.emplace(missing(request, m, path));
     else if (m.target->answer != nullptr)
         reply.emplace((this->*(m.target->answer))(request, query));
@@ -117,6 +103,7 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
 }
 
 std::size_t api::body_limit(const server_request& header, const peer_info& peer) const {
+    if (users_ && users_->may_send_credentials(header)) return max_credential_request_size;
     if (gateway_ == nullptr || !gateway_->enabled()) return api_body_limit;
     const std::string_view target = header.target();
     const gateway_route route = route_gateway_request(target.substr(0, target.find('?')));
@@ -130,7 +117,10 @@ server_reply api::missing(const server_request& req, const route_table<endpoint>
     return method_not_allowed(req, m.allow);
 }
 
-server_reply api::status(const server_request& /*req*/, std::string_view /*query*/) const {
+server_reply api::status(const server_request& req, std::string_view /*query*/) const {
+    if (users_) {
+        if (const std::optional<std::string> user = users_->token_user(req)) return users_->own_status(req, *user);
+    }
     const std::uint64_t generation = backend_.status_generation();
     const std::int64_t second =
         std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count();
@@ -168,13 +158,19 @@ server_reply api::metrics(const server_request& req, std::string_view /*query*/)
 }
 
 asio::awaitable<server_reply> api::connection_test(const server_request& req, const connection_context& context) {
+    if (users_) {
+        if (std::optional<std::string> user = users_->token_user(req))
+            co_return co_await users_->own_test(req, std::move(*user), context);
+    }
     const auto& token = backend_.api_token();
     if (!token) {
+        if (users_) users_->record_denied(context, "/api/ibkr/test", 403);
         co_return error_response(req, http::status::forbidden,
                                  "POST /api/ibkr/test is disabled: no API token is configured (set SESSIOND_API_TOKEN "
                                  "or the systemd credential sessiond-api-token)");
     }
     if (!bearer_matches(req, *token)) {
+        if (users_) users_->record_denied(context, "/api/ibkr/test", 401);
         server_response res = error_response(req, http::status::unauthorized,
                                              "missing or wrong API token: send Authorization: Bearer <token>");
         res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond\"");
@@ -191,27 +187,17 @@ asio::awaitable<server_reply> api::connection_test(const server_request& req, co
         co_return json_response(req, http::status::conflict, body);
     }
 
-    // The session calls back on the event loop; the state outlives this coroutine if the client
-    // goes away first.
-    struct waiting {
-        explicit waiting(const asio::any_io_executor& ex) : timer(ex) {}
-        asio::steady_timer timer;
-        std::optional<connection_test_report> report;
+    test_starter start = [this](std::function<void(const connection_test_report&)> done) {
+        backend_.run_connection_test(std::move(done));
+        return true;
     };
-    auto state = std::make_shared<waiting>(executor_);
-    state->timer.expires_after(backend_.test_timeout());
-    backend_.run_connection_test([state](const connection_test_report& r) {
-        state->report = r;
-        state->timer.cancel();
-    });
-    // Ends early when the connection closes (the daemon stopping): nobody is left to answer.
-    if (!state->report)
-        co_await state->timer.async_wait(asio::bind_cancellation_slot(context.closed, asio::as_tuple(asio::use_awaitable)));
-    if (!state->report) {
+    const awaited_test test =
+        co_await await_connection_test(executor_, backend_.test_timeout(), std::move(start), context.closed);
+    if (!test.report) {
         co_return error_response(req, http::status::gateway_timeout,
                                  "the connection test is still running; see GET /api/ibkr/status");
     }
-    json::object body = to_json(*state->report);
+    json::object body = to_json(*test.report);
     body["status"] = overall_status(backend_.status_now());
     co_return json_response(req, http::status::ok, body);
 }

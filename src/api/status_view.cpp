@@ -290,6 +290,12 @@ json::object status_json(const status_input& in) {
 
 std::vector<readiness_check> readiness_checks(const status_input& in) {
     std::vector<readiness_check> checks;
+    if (in.store_reachable) {
+        checks.push_back({"not-stopping", !in.stopping, in.stopping ? "SIGTERM received" : ""});
+        checks.push_back({"database", *in.store_reachable,
+                          *in.store_reachable ? "" : "the database did not answer (see the log)"});
+        return checks;
+    }
     const bool configured = !in.users.empty();
     checks.push_back({"configured", configured, configured ? "" : status_line(in)});
     checks.push_back({"not-stopping", !in.stopping, in.stopping ? "SIGTERM received" : ""});

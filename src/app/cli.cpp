@@ -1,5 +1,7 @@
 #include "sessiond/app/cli.hpp"
 
+#include <algorithm>
+
 namespace sessiond {
 
 namespace {
@@ -13,11 +15,29 @@ std::optional<spdlog::level::level_enum> parse_level(std::string_view s) {
     return std::nullopt;
 }
 
+// The commands of two words: the first word, and what each second word means.
+struct subcommand {
+    std::string_view name;
+    command what;
+};
+struct command_group {
+    std::string_view name;
+    std::span<const subcommand> subcommands;
+    std::string_view choices;  // for the error: "status or rewrap"
+};
+constexpr subcommand keys_commands[] = {{"status", command::keys_status}, {"rewrap", command::keys_rewrap}};
+constexpr subcommand audit_commands[] = {{"verify", command::audit_verify}};
+constexpr command_group command_groups[] = {
+    {"keys", keys_commands, "status or rewrap"},
+    {"audit", audit_commands, "verify"},
+};
+
 }  // namespace
 
 expected<command_line> parse_command_line(std::span<const std::string_view> args) {
     command_line out;
     bool command_seen = false;
+    const command_group* group = nullptr;  // its second word still to come
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
         auto value = [&](std::string_view flag) -> expected<std::string_view> {
@@ -52,7 +72,20 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             out.allow_core_dumps = true;
             continue;
         }
+        if (a == "--allow-unverifiable") {
+            out.allow_unverifiable = true;
+            continue;
+        }
         if (a.starts_with("-")) return make_error("unknown option " + std::string(a));
+        if (group != nullptr) {
+            const auto sub = std::ranges::find(group->subcommands, a, &subcommand::name);
+            if (sub == group->subcommands.end())
+                return make_error("unknown " + std::string(group->name) + " command \"" + std::string(a) + "\" (" +
+                                  std::string(group->choices) + ")");
+            out.what = sub->what;
+            group = nullptr;
+            continue;
+        }
         if (command_seen) return make_error("unexpected argument \"" + std::string(a) + "\" (one command at a time)");
         command_seen = true;
         if (a == "run")
@@ -61,9 +94,16 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             out.what = command::check_config;
         else if (a == "test-connection")
             out.what = command::test_connection;
+        else if (const auto g = std::ranges::find(command_groups, a, &command_group::name); g != std::end(command_groups))
+            group = &*g;
         else
             return make_error("unknown command \"" + std::string(a) + "\"");
     }
+    if (group != nullptr)
+        return make_error(std::string(group->name) + " needs a command: " + std::string(group->name) + " " +
+                          std::string(group->choices));
+    if (out.allow_unverifiable && out.what != command::audit_verify)
+        return make_error("--allow-unverifiable goes with audit verify only");
     return out;
 }
 
@@ -78,16 +118,25 @@ std::string usage_text() {
            "  test-connection   run OAuth, SSO, validate and init once, print each step, log out;\n"
            "                    exit 0 only if every step passed. Beside a running daemon for this\n"
            "                    IBKR username it asks the daemon (SESSIOND_API_TOKEN) and never logs in\n"
+           "  keys status       multi-user mode: how many credentials each master key version seals,\n"
+           "                    and which versions can be retired\n"
+           "  keys rewrap       wrap every credential under an older master key version under the\n"
+           "                    current one, beside the running daemon; exit 1 if a record does not open\n"
+           "  audit verify      check the audit log's chain; exit 0 if intact, 1 naming the first bad\n"
+           "                    entry, or entries that cannot be verified (their key version not loaded)\n"
            "\n"
            "Options:\n"
            "  --env-file PATH   read settings from PATH (.env format); the real environment wins\n"
            "  --log-level LVL   trace, debug, info (default), warn or error\n"
            "  --allow-core-dumps  let the process dump core (it holds the private key: off by default)\n"
+           "  --allow-unverifiable  audit verify: accept entries under a retired master key version\n"
+           "                    (reported, not verified) instead of failing\n"
            "  --version         print the version\n"
            "  --help            print this help\n"
            "\n"
-           "Exit codes: 0 ok, 1 test failed, 64 usage, 71 lock socket unavailable, 75 another process\n"
-           "on this host keeps this IBKR username, 78 configuration broken.\n"
+           "Exit codes: 0 ok, 1 test or verification failed, 64 usage, 71 lock socket unavailable,\n"
+           "75 another process on this host keeps this IBKR username, 78 configuration broken (for keys\n"
+           "and audit also: no master key, no database file).\n"
            "\n"
            "Settings are environment variables; see README.md and config/ibkr-sessiond.env.example.\n";
 }

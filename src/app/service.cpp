@@ -100,8 +100,9 @@ bool service::start_https_listener() {
 service::~service() = default;
 
 service::loaded_config service::load(const std::function<config_report()>& load_config) {
-    loaded_config out{load_config(), std::nullopt};
+    loaded_config out{load_config(), std::nullopt, std::nullopt};
     if (out.report.ok()) out.tls = make_client_tls_context(out.report.values.options.ca_file);
+    if (out.report.values.multi_user) out.keys = multi_user_mode::read_keyring(out.report.values.master_key_file);
     return out;
 }
 
@@ -114,6 +115,7 @@ bool service::start() {
         config_ = std::move(loaded.report);
         return false;
     }
+    if (loaded.report.values.multi_user && !open_multi_user(loaded)) return false;
     std::vector<desired_session> desired = desired_sessions(loaded);
     config_ = std::move(loaded.report);  // with a CA file's problem added
     gateway_.configure(config_.values);
@@ -155,8 +157,48 @@ bool service::start() {
         gateway_.on_sessions_changed();
     });
     sessions_.reconcile(std::move(desired), std::move(*claims));
+    if (multi_user_) {
+        asio::co_spawn(io_, multi_user_->load(), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    }
     notifier_.ready();
     publish_status();
+    return true;
+}
+
+bool service::open_multi_user(const loaded_config& loaded) {
+    const settings& values = loaded.report.values;
+    if (!loaded.tls || !*loaded.tls) {
+        log_.error({}, "cannot start: multi-user mode: IBKR_CA_FILE: {}",
+                   loaded.tls ? loaded.tls->error().message : std::string("no TLS context"));
+        return false;
+    }
+    if (!loaded.keys || !*loaded.keys) {
+        log_.error({}, "cannot start: multi-user mode needs its master key: {}",
+                   loaded.keys ? loaded.keys->error().message : std::string("not read"));
+        return false;
+    }
+    const auto file = database_file(values.service);
+    if (!file) {
+        log_.error({}, "cannot start: multi-user mode: {}", file.error().message);
+        return false;
+    }
+    const std::filesystem::path& database = *file;
+    auto opened = multi_user_mode::open(
+        {io_.get_executor(), sessions_, **loaded.tls, worker_.work(),
+         multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_},
+        **loaded.keys, database);
+    if (!opened) {
+        log_.error({}, "cannot start: {}", opened.error().message);
+        start_failure_ = exit_config;
+        return false;
+    }
+    multi_user_ = std::move(*opened);
+    api_.serve_users(multi_user_->users());
+    gateway_.resolve_users_with(
+        [this](std::string_view token) { return multi_user_->username_for_token(token); });
+    log_.info({}, "multi-user mode: users and their sealed IBKR credentials in {}", database.string());
     return true;
 }
 
@@ -171,7 +213,7 @@ std::vector<desired_session> service::desired_sessions(loaded_config& loaded) {
     } else if (auto& tls = *loaded.tls; !tls) {
         config.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
-    } else {
+    } else if (!config.values.multi_user) {  // multi-user mode's sessions are its users'
         desired.push_back({config.values, std::move(*tls)});
     }
     return desired;
@@ -310,7 +352,10 @@ void service::apply_reload(loaded_config loaded) {
             asked.tls_key = now.tls_key;
         }
     }
+    if (next.values.multi_user != config_.values.multi_user)
+        return refuse("ENABLE_MULTI_USER changed: restart the daemon to switch modes");
     if (!next.ok() && sessions_.size() > 0) return refuse(std::to_string(next.problems.size()) + " problem(s)");
+    if (multi_user_) return apply_multi_user_reload(std::move(loaded));
 
     std::vector<desired_session> desired = desired_sessions(loaded);
     auto claims = sessions_.claim(desired);
@@ -334,8 +379,33 @@ void service::apply_reload(loaded_config loaded) {
     publish_status();
 }
 
+void service::apply_multi_user_reload(loaded_config loaded) {
+    config_report& next = loaded.report;
+    const bool gateway_changed = next.values.gateway.enabled != config_.values.gateway.enabled;
+    config_ = std::move(next);
+    gateway_.configure(config_.values);
+    if (gateway_changed && endpoint_) log_gateway(url_of("http", *endpoint_));
+    // Every user's session gets the daemon's new settings (same login: in place).
+    multi_user_->sessions().reconfigure();
+    // A key rotation adds a master key version: from now on new records and audit entries use it.
+    if (!loaded.keys || !*loaded.keys) {
+        log_.error({}, "reload: the master keys: {}; keeping the keys in use",
+                   loaded.keys ? loaded.keys->error().message : std::string("not read"));
+    } else {
+        multi_user_->use_keyring(std::move(**loaded.keys));
+        std::string list;
+        for (const auto v : multi_user_->keyring().versions()) list += (list.empty() ? "" : ", ") + std::to_string(v);
+        log_.info({}, "master key versions loaded: {} (new records use {})", list,
+                  multi_user_->keyring().current_version());
+    }
+    log_.info({}, "reloaded");
+    notifier_.ready();
+    publish_status();
+}
+
 status_input service::status_now() const {
     status_input in{config_, {}, stopping_, started_at_, wall_clock::now(), gateway_.status_json()};
+    if (multi_user_) in.store_reachable = multi_user_->users().store_reachable();
     for (const auto& u : sessions_.users())
         in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
     return in;

@@ -35,10 +35,18 @@ public:
         read_env_file();
         choose_values();
         warn_about_variables();
-        load_user_rows(in_, host(), report_.values.profile, report_.values.options);
+        load_features();  // first: multi-user mode reads no user's identity from here
+        if (report_.values.multi_user) {
+            load_shared_user_rows(in_, host(), report_.values.options);
+            for (const std::string_view name : identity_variables())
+                if (in_.optional(name))
+                    in_.warn(std::string(name) + " is ignored in multi-user mode (ENABLE_MULTI_USER=true): each "
+                                                 "user's IBKR credentials come from PUT /api/users/{id}/ibkr-credentials");
+        } else {
+            load_user_rows(in_, host(), report_.values.profile, report_.values.options);
+        }
         load_timing();
         check_ibkr_limits();
-        load_features();
         load_service();
         load_gateway();
         return std::move(report_);
@@ -173,11 +181,12 @@ private:
             if (equals_ignoring_case(*v, "ibkr")) s.broker_provider = "ibkr";
             else in_.problem("BROKER_PROVIDER", in_.shown("BROKER_PROVIDER", *v) + " is not supported; only ibkr");
         }
-        if (const auto b = in_.boolean("ENABLE_MULTI_USER")) {
-            s.multi_user = *b;
-            if (*b)
-                in_.problem("ENABLE_MULTI_USER", "multi-user mode is not supported yet; set ENABLE_MULTI_USER=false "
-                                                 "(one IBKR user per daemon for now)");
+        if (const auto b = in_.boolean("ENABLE_MULTI_USER")) s.multi_user = *b;
+        if (const auto v = in_.optional("SESSIOND_MASTER_KEY_FILE")) {
+            if (v->empty() || v->front() != '/')
+                in_.problem("SESSIOND_MASTER_KEY_FILE",
+                            in_.shown("SESSIOND_MASTER_KEY_FILE", *v) + " is not an absolute path");
+            else s.master_key_file = std::filesystem::path(*v);
         }
     }
 
@@ -188,15 +197,21 @@ private:
         in_.problem(variable, std::move(message), true);
     }
 
+    // An optional path that must be absolute: relative to what would depend on how the daemon was started.
+    std::optional<std::filesystem::path> absolute_path(std::string_view variable) {
+        const auto v = in_.optional(variable);
+        if (!v) return std::nullopt;
+        if (v->front() != '/') {
+            in_.problem(variable, in_.shown(variable, *v) + " is not an absolute path");
+            return std::nullopt;
+        }
+        return std::filesystem::path(*v);
+    }
+
     void load_service() {
         service_options& svc = report_.values.service;
-        std::optional<std::filesystem::path> configured_state_dir;
-        if (const auto v = in_.optional("SESSIOND_STATE_DIR")) {
-            if (v->empty() || v->front() != '/')
-                in_.problem("SESSIOND_STATE_DIR", in_.shown("SESSIOND_STATE_DIR", *v) + " is not an absolute path");
-            else configured_state_dir = std::filesystem::path(*v);
-        }
-        svc.state_dirs = resolve_state_directory(configured_state_dir, sources_.environment);
+        svc.state_dirs = resolve_state_directory(absolute_path("SESSIOND_STATE_DIR"), sources_.environment);
+        svc.database = absolute_path("SESSIOND_DATABASE");
         if (const auto v = in_.optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -211,6 +226,10 @@ private:
                                                    " is reachable from other hosts but no API token is set; set "
                                                    "SESSIOND_API_TOKEN (or the credential sessiond-api-token), or "
                                                    "listen on 127.0.0.1");
+        if (report_.values.multi_user && !svc.api_token)
+            service_problem("SESSIOND_API_TOKEN", "multi-user mode (ENABLE_MULTI_USER=true) needs the admin token that "
+                                                  "adds and removes users: set SESSIOND_API_TOKEN (or the credential "
+                                                  "sessiond-api-token)");
     }
 
     // ---- the gateway --------------------------------------------------------------------------
@@ -332,6 +351,14 @@ void use_state_directory(config_report& report) {
     svc.state_dir.reset();
     svc.state_dir_rule.clear();
     svc.state_dir_unavailable = "no usable state directory (" + tried + ")";
+}
+
+expected<std::filesystem::path> database_file(const service_options& svc) {
+    if (svc.database) return *svc.database;
+    if (svc.state_dir) return *svc.state_dir / default_database_name;
+    std::string why = svc.state_dir_unavailable.empty() ? "no state directory is in use" : svc.state_dir_unavailable;
+    return make_error("no database file: set SESSIOND_DATABASE to the absolute path of the SQLite file (" + why +
+                      ", where it would be " + std::string(default_database_name) + " by default)");
 }
 
 bool config_report::can_start() const noexcept {

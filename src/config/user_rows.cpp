@@ -26,6 +26,9 @@ public:
 
     void run() {
         run_identity();
+        run_shared();
+    }
+    void run_shared() {
         load_endpoint();
         load_calendar();
     }
@@ -181,6 +184,18 @@ private:
 
 void load_user_rows(variable_reader& in, const user_host& host, ibkr_profile& profile, session_options& options) {
     user_rows_loader(in, host, profile, options).run();
+}
+
+void load_shared_user_rows(variable_reader& in, const user_host& host, session_options& options) {
+    ibkr_profile unused;
+    user_rows_loader(in, host, unused, options).run_shared();
+}
+
+std::span<const std::string_view> identity_variables() {
+    static constexpr std::string_view names[] = {"IBKR_CLIENT_ID",  "IBKR_CLIENT_KEY_ID",    "IBKR_PRIVATE_KEY",
+                                                 "IBKR_PRIVATE_KEY_FILE", "IBKR_CREDENTIAL", "IBKR_ACCOUNT_ID",
+                                                 "IBKR_ALLOWED_IP", "IBKR_ENV",              "IBKR_SCOPE"};
+    return names;
 }
 
 void load_user_identity(variable_reader& in, const user_host& host, ibkr_profile& profile) {

@@ -81,9 +81,8 @@ bool loopback_peer(const asio::ip::address& a) {
 // The cookie a WebSocket client may carry the gateway token in (ibind's WS client sends cookies).
 constexpr std::string_view token_cookie = "sessiond_gateway_token";
 
-bool cookie_matches(const server_request& req, std::string_view name, const secret& token) {
-    const std::string_view expected = token.reveal();
-    if (expected.empty()) return false;
+// The value of the cookie `name`, in any of the request's Cookie headers.
+std::optional<std::string_view> cookie_value(const server_request& req, std::string_view name) {
     for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
         std::string_view rest = it->value();
         while (!rest.empty()) {
@@ -93,13 +92,18 @@ bool cookie_matches(const server_request& req, std::string_view name, const secr
             while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
             while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
             const auto eq = pair.find('=');
-            if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
-            const std::string_view value = pair.substr(eq + 1);
-            if (value.size() == expected.size() && CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0)
-                return true;
+            if (eq != std::string_view::npos && pair.substr(0, eq) == name && eq + 1 < pair.size())
+                return pair.substr(eq + 1);
         }
     }
-    return false;
+    return std::nullopt;
+}
+
+bool cookie_matches(const server_request& req, std::string_view name, const secret& token) {
+    const std::string_view expected = token.reveal();
+    const auto value = cookie_value(req, name);
+    if (expected.empty() || !value || value->size() != expected.size()) return false;
+    return CRYPTO_memcmp(value->data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace
@@ -292,11 +296,20 @@ void gateway::stop() {
     }
 }
 
-bool gateway::allowed(const server_request& req, const peer_info& peer, gateway_action action) const {
-    if (options_.token)
-        return bearer_matches(req, *options_.token) ||
-               (action == gateway_action::websocket && cookie_matches(req, token_cookie, *options_.token));
-    return loopback_peer(peer.remote.address());
+std::optional<std::string> gateway::client_of(const server_request& req, const peer_info& peer,
+                                              gateway_action action) const {
+    if (resolve_user_) {
+        std::optional<std::string_view> token = bearer_token(req);
+        if (!token && action == gateway_action::websocket) token = cookie_value(req, token_cookie);
+        if (!token) return std::nullopt;
+        return resolve_user_(*token);
+    }
+    const bool admitted =
+        options_.token ? bearer_matches(req, *options_.token) ||
+                             (action == gateway_action::websocket && cookie_matches(req, token_cookie, *options_.token))
+                       : loopback_peer(peer.remote.address());
+    if (!admitted) return std::nullopt;
+    return std::string();
 }
 
 server_response gateway::answer(const server_request& /*req*/, std::string_view endpoint_class, server_response res) {
@@ -305,11 +318,15 @@ server_response gateway::answer(const server_request& /*req*/, std::string_view 
 }
 
 asio::awaitable<server_reply> gateway::handle(server_request req, const connection_context& context, gateway_route route) {
-    if (!allowed(req, context.peer, route.action)) {
-        server_response res = error_answer(req, http::status::unauthorized,
-                                           options_.token ? "the gateway needs Authorization: Bearer <gateway token>"
-                                                          : "the gateway serves loopback clients only");
-        if (options_.token) res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond gateway\"");
+    std::optional<std::string> username = client_of(req, context.peer, route.action);
+    if (!username) {
+        server_response res = error_answer(
+            req, http::status::unauthorized,
+            resolve_user_ ? "the gateway needs Authorization: Bearer <your API token>, of a user with IBKR credentials"
+            : options_.token ? "the gateway needs Authorization: Bearer <gateway token>"
+                             : "the gateway serves loopback clients only");
+        if (options_.token || resolve_user_)
+            res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond gateway\"");
         log_.info({.http_status = 401}, "gateway: refused {} {}: not authorised", std::string(req.method_string()),
                   path_for_log(req.target()));
         co_return answer(req, route.endpoint_class, std::move(res));
@@ -326,19 +343,19 @@ asio::awaitable<server_reply> gateway::handle(server_request req, const connecti
         case gateway_action::tickle:
         case gateway_action::auth_status:
         case gateway_action::validate:
-            co_return local_answer(req, route.action);
+            co_return local_answer(req, route.action, *username);
         case gateway_action::websocket:
-            co_return co_await open_websocket(std::move(req), context, route);
+            co_return co_await open_websocket(std::move(req), context, route, std::move(*username));
         case gateway_action::forward:
-            co_return co_await forward(std::move(req), context, route);
+            co_return co_await forward(std::move(req), context, route, std::move(*username));
         case gateway_action::not_gateway:
             break;
     }
     co_return error_answer(req, http::status::not_found, "not a gateway path");
 }
 
-server_reply gateway::local_answer(const server_request& req, gateway_action action) {
-    const auto target = sessions_.gateway_target_for();
+server_reply gateway::local_answer(const server_request& req, gateway_action action, std::string_view username) {
+    const auto target = sessions_.gateway_target_for(username);
     const session_keeper* session = target ? target->session : nullptr;
     const session_snapshot* snap = session != nullptr ? &session->snapshot() : nullptr;
     const bool serving = session != nullptr && session->serves_clients();
@@ -361,11 +378,12 @@ server_reply gateway::local_answer(const server_request& req, gateway_action act
     return answer(req, cls, json_answer(req, http::status::ok, body));
 }
 
-asio::awaitable<session_keeper*> gateway::session_in_time(steady::time_point deadline, const connection_context& context) {
+asio::awaitable<session_keeper*> gateway::session_in_time(steady::time_point deadline, const connection_context& context,
+                                                          std::string username) {
     const auto alive = alive_;
     while (true) {
         if (!*alive || stopping_) co_return nullptr;
-        const auto target = sessions_.gateway_target_for();
+        const auto target = sessions_.gateway_target_for(username);
         if (!target) co_return nullptr;
         if (target->session != nullptr && target->session->serves_clients()) co_return target->session;
         if (steady::now() >= deadline) co_return nullptr;
@@ -392,9 +410,10 @@ gateway::user_state& gateway::user_for(std::string_view username, session_keeper
     return *slot;
 }
 
-server_response gateway::session_unavailable(const server_request& req, std::string_view what) {
+server_response gateway::session_unavailable(const server_request& req, std::string_view what,
+                                             std::string_view username) {
     ++stats_.local_503;
-    const auto target = sessions_.gateway_target_for();
+    const auto target = sessions_.gateway_target_for(username);
     std::string why = "the IBKR session is not connected";
     std::chrono::nanoseconds after = std::chrono::seconds(5);
     if (stopping_) why = "the daemon is stopping";
@@ -408,7 +427,7 @@ server_response gateway::session_unavailable(const server_request& req, std::str
 }
 
 asio::awaitable<server_reply> gateway::open_websocket(server_request req, const connection_context& context,
-                                                      const gateway_route& route) {
+                                                      const gateway_route& route, std::string username) {
     const auto alive = alive_;
     const std::string_view cls = route.endpoint_class;
     if (!boost::beast::websocket::is_upgrade(req)) {
@@ -417,7 +436,7 @@ asio::awaitable<server_reply> gateway::open_websocket(server_request req, const 
         res.set(http::field::upgrade, "websocket");
         co_return answer(req, cls, std::move(res));
     }
-    if (!sessions_.gateway_target_for()) {
+    if (!sessions_.gateway_target_for(username)) {
         ++stats_.local_503;
         co_return answer(req, cls,
                          retry_later(req, http::status::service_unavailable, std::chrono::seconds(30),
@@ -435,10 +454,10 @@ asio::awaitable<server_reply> gateway::open_websocket(server_request req, const 
                                      "too many gateway WebSockets are open (" +
                                          std::to_string(relay_.options().max_sockets) + ")"));
     }
-    session_keeper* session = co_await session_in_time(steady::now() + options_.max_wait, context);
+    session_keeper* session = co_await session_in_time(steady::now() + options_.max_wait, context, username);
     if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
-    const auto target = sessions_.gateway_target_for();
-    if (session == nullptr || !target) co_return answer(req, cls, session_unavailable(req, "WebSocket not opened"));
+    const auto target = sessions_.gateway_target_for(username);
+    if (session == nullptr || !target) co_return answer(req, cls, session_unavailable(req, "WebSocket not opened", username));
     ++stats_.answers[{cls, 101u}];
     connection_takeover relay = [this, held, req = std::move(req), username = std::string(target->username)](
                                     server_stream& stream, boost::beast::flat_buffer& /*unread*/) {
@@ -448,7 +467,7 @@ asio::awaitable<server_reply> gateway::open_websocket(server_request req, const 
 }
 
 asio::awaitable<server_reply> gateway::forward(server_request req, const connection_context& context,
-                                               const gateway_route& route) {
+                                               const gateway_route& route, std::string username) {
     const auto alive = alive_;
     const steady::time_point began = steady::now();
     const steady::time_point deadline = began + options_.max_wait;
@@ -456,18 +475,18 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
     const std::string path_logged = path_for_log(req.target());
     const std::string_view cls = route.endpoint_class;
 
-    if (!sessions_.gateway_target_for()) {
+    if (!sessions_.gateway_target_for(username)) {
         ++stats_.local_503;
         co_return answer(req, cls,
                          retry_later(req, http::status::service_unavailable, std::chrono::seconds(30),
                                      "the daemon is not configured: no IBKR session to send this call with (see GET "
                                      "/api/ibkr/status)"));
     }
-    session_keeper* session = co_await session_in_time(deadline, context);
+    session_keeper* session = co_await session_in_time(deadline, context, username);
     if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
-    if (session == nullptr) co_return answer(req, cls, session_unavailable(req, method + " " + path_logged + " not sent"));
+    if (session == nullptr) co_return answer(req, cls, session_unavailable(req, method + " " + path_logged + " not sent", username));
 
-    user_state& user = user_for(sessions_.gateway_target_for()->username, *session);
+    user_state& user = user_for(sessions_.gateway_target_for(username)->username, *session);
     const std::string upstream_path(req.target().substr(0, req.target().find('?')));
     pacing_queue::result paced = co_await user.queue->acquire(upstream_path, deadline, context.closed);
     if (!*alive) co_return error_answer(req, http::status::service_unavailable, "the daemon is stopping");
@@ -487,7 +506,7 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
     pacing_permit permit = std::move(std::get<pacing_permit>(paced));
 
     // The session may have ended while the call waited its turn: look again.
-    const auto target = sessions_.gateway_target_for();
+    const auto target = sessions_.gateway_target_for(username);
     session = target ? target->session : nullptr;
     if (session == nullptr || !session->serves_clients()) {
         ++stats_.local_503;
@@ -530,7 +549,7 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
                                                  "reached IBKR")));
     }
     http_response& ibkr = *response;
-    const auto now_target = sessions_.gateway_target_for();
+    const auto now_target = sessions_.gateway_target_for(username);
     session_keeper* current = now_target ? now_target->session : nullptr;
     if (current != nullptr) current->keep_cookies(ibkr);
     const unsigned status = ibkr.result_int();

@@ -38,9 +38,7 @@ failure classify_status(unsigned status) {
 
 // JSON bodies only: an HTML page with a 200 is a proxy or captive portal, not IBKR.
 bool is_json_type(std::string_view content_type) {
-    const auto semi = content_type.find(';');
-    std::string_view type = content_type.substr(0, semi);
-    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    const std::string_view type = media_type(content_type);
     return equals_ignoring_case(type, "application/json") || ends_with_ignoring_case(type, "+json");
 }
 

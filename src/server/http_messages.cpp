@@ -126,15 +126,37 @@ std::string path_for_log(std::string_view target) {
     return out;
 }
 
-bool bearer_matches(const server_request& request, const secret& token) {
+std::optional<std::string_view> bearer_token(const server_request& request) {
     const auto it = request.find(http::field::authorization);
-    if (it == request.end()) return false;
+    if (it == request.end()) return std::nullopt;
     std::string_view value = it->value();
     constexpr std::string_view scheme = "bearer ";
-    if (value.size() < scheme.size() || !equals_ignoring_case(value.substr(0, scheme.size()), scheme)) return false;
+    if (value.size() < scheme.size() || !equals_ignoring_case(value.substr(0, scheme.size()), scheme))
+        return std::nullopt;
     value.remove_prefix(scheme.size());
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+    return value;
+}
+
+std::vector<std::string_view> query_values(std::string_view query, std::string_view name) {
+    std::vector<std::string_view> values;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        const auto eq = item.find('=');
+        if (item.substr(0, eq) == name) values.push_back(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return values;
+}
+
+bool bearer_matches(const server_request& request, const secret& token) {
+    const std::optional<std::string_view> sent = bearer_token(request);
+    if (!sent) return false;
+    const std::string_view value = *sent;
     const std::string_view expected = token.reveal();
     if (value.size() != expected.size() || expected.empty()) return false;
     return CRYPTO_memcmp(value.data(), expected.data(), expected.size()) == 0;

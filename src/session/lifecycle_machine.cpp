@@ -463,7 +463,8 @@ directive lifecycle_machine::call(step s, milliseconds delay, wall_time now, boo
     if (pacer_->penalty_until(now)) snap_.rate_limited = true;
     if (s == step::oauth) {
         // The login budget outranks every other wait, the connection test's "now" included.
-        const wall_time allowed = pacer_->login_ready_at(now);
+        // Then the daemon-wide login slots: a slot at or after both, reserved for this login.
+        const wall_time allowed = pacer_->reserve_login(std::max(pacer_->login_ready_at(now), now + wait), now);
         snap_.logins_last_hour = pacer_->logins().recent().size();
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {

@@ -133,12 +133,38 @@ void session_registry::let_go(const std::function<bool(const std::string&)>& whi
     }
 }
 
+std::optional<session_registry::user_view> session_registry::user(std::string_view username) const {
+    const auto it = slots_.find(username);
+    if (it == slots_.end()) return std::nullopt;
+    const slot& s = it->second;
+    if (s.active) return user_view{&s.active->config(), s.active.get()};
+    if (s.desired) return user_view{&s.desired->config, nullptr};
+    return std::nullopt;
+}
+
+std::shared_ptr<username_pacer> session_registry::pacer_for(const settings& config) {
+    if (stopping_) return std::make_shared<username_pacer>(machine_settings::from(config).pacing());
+    slot& s = slots_.try_emplace(config.profile.credential).first->second;
+    if (!s.pacer) {
+        s.pacer = std::make_shared<username_pacer>(machine_settings::from(config).pacing());
+        share_daemon_limits(config, *s.pacer);
+    }
+    return s.pacer;
+}
+
+void session_registry::share_daemon_limits(const settings& config, username_pacer& pacer) {
+    pacer.share_penalty_box(penalty_box_for(config.profile.allowed_ip));
+    login_slots_->set_interval(
+        std::chrono::duration_cast<std::chrono::microseconds>(config.options.daemon_login_interval));
+    pacer.share_login_slots(login_slots_);
+}
+
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
     s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
                                          s.pacer, make_store_(config), blocking_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
-    s.pacer->share_penalty_box(penalty_box_for(config.profile.allowed_ip));
+    share_daemon_limits(config, *s.pacer);
     s.active->on_change([this] { notify(); });
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.

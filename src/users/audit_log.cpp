@@ -67,24 +67,62 @@ expected<audit_row> append_audit_event(store_tx& tx, const master_keyring& keyri
     return row;
 }
 
-expected<chain_verdict> verify_audit_log(store_tx& tx, const master_keyring& keyring, std::size_t page) {
-    std::optional<chain_anchor> anchor;
-    std::int64_t after = 0;
-    for (;;) {
-        const auto rows = tx.audit_all(after, page);
-        if (!rows) return rows.error();
-        if (rows->empty()) return chain_verdict{};
-        std::vector<audit_entry> entries;
-        entries.reserve(rows->size());
-        for (const auto& r : *rows) {
-            auto e = to_audit_entry(r);
-            if (!e) return chain_verdict{.fault = chain_fault::mac_mismatch, .bad_seq = r.seq, .message = e.error().message};
-            entries.push_back(std::move(*e));
+namespace {
+
+void pass_over(std::vector<unverifiable_entries>& runs, const audit_entry& e) {
+    if (!runs.empty() && runs.back().key_version == e.key_version && runs.back().last_seq + 1 == e.seq)
+        runs.back().last_seq = e.seq;
+    else runs.push_back({e.key_version, e.seq, e.seq});
+}
+
+}  // namespace
+
+expected<bool> verify_audit_page(store_tx& tx, const master_keyring& keyring, audit_log_verdict& so_far,
+                                 std::size_t page) {
+    if (!so_far.chain.intact()) return false;
+    std::optional<chain_anchor>& anchor = so_far.chain.last_good;
+    const auto rows = tx.audit_all(anchor ? anchor->seq : 0, page);
+    if (!rows) return rows.error();
+    if (rows->empty()) return false;
+    std::vector<audit_entry> entries;
+    entries.reserve(rows->size());
+    for (const auto& r : *rows) {
+        auto e = to_audit_entry(r);
+        if (!e) {
+            so_far.chain = {.fault = chain_fault::mac_mismatch, .bad_seq = r.seq, .message = e.error().message,
+                            .last_good = anchor};
+            return false;
         }
-        chain_verdict v = verify_chain(keyring, entries, anchor);
-        if (v.fault != chain_fault::none) return v;
-        anchor = chain_anchor{entries.back().seq, entries.back().mac};
-        after = entries.back().seq;
+        entries.push_back(std::move(*e));
+    }
+    std::span<const audit_entry> rest(entries);
+    while (!rest.empty()) {
+        chain_verdict v = verify_chain(keyring, rest, anchor);
+        if (v.fault == chain_fault::unknown_key_version) {
+            // The entries before it are consecutive (a gap would have been the fault): its index.
+            const auto at = static_cast<std::size_t>(v.bad_seq - rest.front().seq);
+            pass_over(so_far.unverifiable, rest[at]);
+            anchor = chain_anchor{rest[at].seq, rest[at].mac};
+            rest = rest.subspan(at + 1);
+            continue;
+        }
+        if (!v.intact()) {
+            so_far.chain = std::move(v);
+            return false;
+        }
+        anchor = v.last_good;
+        break;
+    }
+    so_far.entries += static_cast<std::int64_t>(entries.size());
+    return true;
+}
+
+expected<audit_log_verdict> verify_audit_log(store_tx& tx, const master_keyring& keyring, std::size_t page) {
+    audit_log_verdict out;
+    for (;;) {
+        const auto more = verify_audit_page(tx, keyring, out, page);
+        if (!more) return more.error();
+        if (!*more) return out;
     }
 }
 

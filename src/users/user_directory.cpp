@@ -12,4 +12,8 @@ bool valid_user_id(std::string_view id) {
     return true;
 }
 
+user_problem no_such_user(std::string_view id) {
+    return user_problem{404, "no such user", "no user \"" + std::string(id) + "\"", {}, std::nullopt};
+}
+
 }  // namespace sessiond

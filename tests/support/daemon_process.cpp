@@ -80,6 +80,7 @@ environment_overrides daemon_environment(const sim_process& sim, const std::file
     // The login budget has its own tests; elsewhere it stays out of the way of test-speed timings.
     env["SESSIOND_LOGIN_MIN_INTERVAL"] = "0";
     env["SESSIOND_LOGINS_PER_HOUR"] = "1000";
+    env["SESSIOND_DAEMON_LOGIN_INTERVAL"] = "0";
     // Whatever the day of the week CI runs on: a test that needs IBKR's calendar sets its own.
     env["IBKR_REGION"] = "none";
     // The pacing above (no login spacing, the simulator's validate pace) is looser than IBKR's.

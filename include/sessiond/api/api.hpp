@@ -6,11 +6,13 @@
 //   GET  /livez, /healthz   200 while the event loop turns (independent of IBKR)
 //   GET  /readyz[?verbose]  200 only when the brokerage session is authenticated and not competing
 //   GET  /metrics           Prometheus text format 0.0.4
+//   /api/users..., /api/audit  multi-user mode's users API (users_api.hpp); 404 in single-user mode
 //
 // Unknown paths get 404, wrong methods 405 (with Allow), all errors as JSON.
 
 #include "sessiond/api/metrics_view.hpp"
 #include "sessiond/api/status_view.hpp"
+#include "sessiond/api/users_api.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/gateway/gateway.hpp"
 #include "sessiond/server/http_server.hpp"
@@ -49,7 +51,8 @@ public:
     [[nodiscard]] virtual std::chrono::milliseconds test_timeout() const = 0;
 };
 
-// Requests served, by path (the API's own paths, or "other") and status code: bounded cardinality.
+// Requests served, by path (the API's own paths, the users API's two areas for every path in them
+// (users_api_area), or "other") and status code: bounded cardinality.
 class served_requests {
 public:
     void count(std::string_view path, unsigned status);
@@ -59,18 +62,25 @@ private:
     served_counts counts_;
 };
 
-inline constexpr std::array<std::string_view, 6> api_paths{"/api/ibkr/status", "/api/ibkr/test", "/livez",
-                                                           "/healthz",         "/readyz",        "/metrics"};
+inline constexpr std::array<std::string_view, 8> api_paths{"/api/ibkr/status", "/api/ibkr/test", "/livez",
+                                                           "/healthz",         "/readyz",        "/metrics",
+                                                           "/api/users",       "/api/audit"};
 
 class api {
 public:
     // `gw` serves /v1/api/... (and refuses IBKR's login paths) while it is enabled; null: no gateway.
-    api(api_backend& backend, boost::asio::any_io_executor executor, gateway* gw = nullptr);
+    // `users` serves the users API of multi-user mode; null: single-user mode.
+    api(api_backend& backend, boost::asio::any_io_executor executor, gateway* gw = nullptr,
+        user_directory* users = nullptr);
+
+    // Multi-user mode, known once the daemon has opened its database (before the API listens).
+    void serve_users(user_directory& users);
 
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context);
     // The body limit of a request (the server's hook): the gateway's for the calls it forwards from the
-    // clients it serves, the API's 16 KiB otherwise (a client the gateway refuses cannot make the
-    // daemon hold a large body).
+    // clients it serves, max_credential_request_size for a credential PUT by the admin or its user, the
+    // API's 16 KiB otherwise (a client the gateway or the users API refuses cannot make the daemon hold
+    // a large body).
     [[nodiscard]] std::size_t body_limit(const server_request& header, const peer_info& peer) const;
     static constexpr std::size_t api_body_limit = 16 * 1024;
     [[nodiscard]] const served_requests& served() const noexcept { return served_; }
@@ -94,6 +104,7 @@ private:
     api_backend& backend_;
     boost::asio::any_io_executor executor_;
     gateway* gateway_;
+    std::optional<users_api> users_;
     served_requests served_;
     const route_table<endpoint> routes_;
     // GET /livez and /healthz: the same bytes every time.

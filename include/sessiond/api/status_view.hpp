@@ -13,6 +13,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,9 @@ struct status_input {
     wall_time now{};
     // The gateway's block (gateway::status_json()); null when the daemon has no gateway.
     boost::json::value gateway = nullptr;
+    // Multi-user mode: whether the database answered its last call (none in single-user mode).
+    // Readiness is then the daemon's own, not every user's session (each user's is in their status).
+    std::optional<bool> store_reachable = std::nullopt;
 };
 
 // The single-user view: the configuration's user with this snapshot, or no user when null.
@@ -58,7 +62,8 @@ struct readiness_check {
     std::string detail;
 };
 
-// configured, not stopping, session authenticated, not competing.
+// configured, not stopping, session authenticated, not competing; in multi-user mode not stopping
+// and the database reachable.
 std::vector<readiness_check> readiness_checks(const status_input& in);
 bool is_ready(const std::vector<readiness_check>& checks) noexcept;
 

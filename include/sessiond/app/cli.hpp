@@ -24,7 +24,16 @@ inline constexpr int exit_oserr = 71;   // EX_OSERR: the host-wide username lock
 inline constexpr int exit_tempfail = 75;
 inline constexpr int exit_config = 78;  // EX_CONFIG
 
-enum class command { run, check_config, test_connection, version, help };
+enum class command {
+    run,
+    check_config,
+    test_connection,
+    keys_status,   // keys status: which master key versions seal how many credentials
+    keys_rewrap,   // keys rewrap: every credential under an older version wrapped under the current one
+    audit_verify,  // audit verify: the audit log's chain
+    version,
+    help,
+};
 
 struct command_line {
     command what = command::run;
@@ -33,6 +42,9 @@ struct command_line {
     // The process holds the private key: it refuses core dumps (and ptrace by other users) unless
     // told otherwise, for debugging.
     bool allow_core_dumps = false;
+    // audit verify: entries MAC'd under a master key version that is not loaded (retired) cannot be
+    // verified; they fail the verification unless this is set.
+    bool allow_unverifiable = false;
 };
 
 // args excludes the program name. Errors name the offending argument.

@@ -9,6 +9,7 @@
 
 #include "sessiond/api/api.hpp"
 #include "sessiond/app/cli.hpp"
+#include "sessiond/app/multi_user_mode.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/core/background_worker.hpp"
 #include "sessiond/gateway/gateway.hpp"
@@ -69,6 +70,8 @@ private:
     struct loaded_config {
         config_report report;
         std::optional<expected<std::shared_ptr<boost::asio::ssl::context>>> tls;
+        // Multi-user mode's master keys, read again on a reload (a rotation adds a version).
+        std::optional<expected<master_keyring>> keys;
     };
     static loaded_config load(const std::function<config_report()>& load_config);
     boost::asio::awaitable<void> reload_off_the_loop();
@@ -88,6 +91,10 @@ private:
     // error naming the holder when another process holds it (sets start_failure_).
     expected<username_lock> lock_username(const settings& config);
     [[nodiscard]] lock_holder self_description() const;
+    // ENABLE_MULTI_USER=true: the keyring and the database, before the API binds (false, after
+    // logging why: exit 78); the users' sessions start once the loop runs.
+    bool open_multi_user(const loaded_config& loaded);
+    void apply_multi_user_reload(loaded_config next);
     int start_failure_ = exit_config;
 
     boost::asio::io_context& io_;
@@ -105,6 +112,9 @@ private:
     api api_;
     http_server server_;
     std::optional<boost::asio::ip::tcp::endpoint> endpoint_;
+    // Multi-user mode's parts (none in single-user mode); before the registry's sessions end, after
+    // the API and the gateway that ask it stop being called.
+    std::unique_ptr<multi_user_mode> multi_user_;
     // The second, HTTPS listener of the gateway and the API (none unless configured).
     std::unique_ptr<boost::asio::ssl::context> https_tls_;
     std::unique_ptr<http_server> https_server_;

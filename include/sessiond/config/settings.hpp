@@ -10,6 +10,7 @@
 // missing or malformed variable, so that the daemon can sit in `not_configured` and say exactly why.
 
 #include "sessiond/config/state_directory.hpp"
+#include "sessiond/core/error.hpp"
 #include "sessiond/core/secret.hpp"
 #include "sessiond/core/values.hpp"
 #include "sessiond/ibkr/profile.hpp"
@@ -19,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sessiond {
@@ -48,7 +50,17 @@ struct service_options {
     std::optional<std::filesystem::path> state_dir;
     std::string state_dir_rule;  // which rule chose it, e.g. "default: $HOME/.local/state"
     std::string state_dir_unavailable;
+    // SESSIOND_DATABASE: multi-user mode's SQLite file; unset: database_file() takes the default.
+    std::optional<std::filesystem::path> database;
 };
+
+// The name of multi-user mode's SQLite file in the state directory, when SESSIOND_DATABASE is unset.
+inline constexpr std::string_view default_database_name = "sessiond.sqlite3";
+
+// The SQLite file multi-user mode uses: SESSIOND_DATABASE, else default_database_name in the state
+// directory in use (after use_state_directory()). An error says what to set when there is neither.
+// Pure: looks at no file.
+expected<std::filesystem::path> database_file(const service_options& svc);
 
 // The gateway: trading applications call IBKR's Web API (/v1/api/...) through the daemon's session,
 // on SESSIOND_LISTEN and, optionally, on a second, HTTPS listener.
@@ -71,7 +83,8 @@ struct settings {
     service_options service;
     gateway_options gateway;
     std::string broker_provider = "ibkr";
-    bool multi_user = false;
+    bool multi_user = false;                                // ENABLE_MULTI_USER
+    std::optional<std::filesystem::path> master_key_file;  // SESSIOND_MASTER_KEY_FILE
     // SESSIOND_SIMULATOR_LIMITS: allows pacing looser than IBKR's documented limits; for ibkr-sim
     // only, never against IBKR.
     bool simulator_limits = false;

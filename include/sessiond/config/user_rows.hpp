@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <span>
+#include <string_view>
 
 namespace sessiond {
 
@@ -24,5 +26,10 @@ void load_user_rows(variable_reader& in, const user_host& host, ibkr_profile& pr
 // IBKR_ACCOUNT_ID, IBKR_ALLOWED_IP, IBKR_ENV, IBKR_SCOPE and the key's sources), by the same rules:
 // what a user's credential record holds in multi-user mode. Reads no file unless a key file is named.
 void load_user_identity(variable_reader& in, const user_host& host, ibkr_profile& profile);
+// Multi-user mode: the rows every user shares (IBKR_BASE_URL, IBKR_CA_FILE, IBKR_COMPETE and the
+// region's maintenance calendar), read once for the daemon; each user's identity is their credential.
+void load_shared_user_rows(variable_reader& in, const user_host& host, session_options& options);
+// The variables load_user_identity reads: in multi-user mode they are ignored (with a warning).
+std::span<const std::string_view> identity_variables();
 
 }  // namespace sessiond

@@ -34,4 +34,13 @@ constexpr bool contains_ignoring_case(std::string_view text, std::string_view pa
     return false;
 }
 
+// The media type of a Content-Type value without its parameters: "application/json ; charset=utf-8"
+// -> "application/json" (compare it ignoring case).
+constexpr std::string_view media_type(std::string_view content_type) noexcept {
+    std::string_view type = content_type.substr(0, content_type.find(';'));
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    return type;
+}
+
 }  // namespace sessiond

@@ -83,10 +83,24 @@ public:
     [[nodiscard]] bool enabled() const noexcept { return options_.enabled; }
     [[nodiscard]] const gateway_options& options() const noexcept { return options_; }
 
+    // Multi-user mode: the token a client bears (Authorization: Bearer, or for the WebSocket the
+    // cookie sessiond_gateway_token) selects the IBKR username whose session serves it; none: the
+    // token is nobody's, or its user has no credential. Once set, neither the gateway token nor
+    // loopback admits anyone.
+    using user_resolver = std::function<std::optional<std::string>(std::string_view token)>;
+    void resolve_users_with(user_resolver resolve) { resolve_user_ = std::move(resolve); }
+
     // Whether the gateway serves this client: loopback, or with a gateway token, one bearing it (as
-    // Authorization: Bearer, or for the WebSocket also as the cookie sessiond_gateway_token).
+    // Authorization: Bearer, or for the WebSocket also as the cookie sessiond_gateway_token); in
+    // multi-user mode, a user's token.
     [[nodiscard]] bool allowed(const server_request& request, const peer_info& peer,
-                               gateway_action action = gateway_action::forward) const;
+                               gateway_action action = gateway_action::forward) const {
+        return client_of(request, peer, action).has_value();
+    }
+    // The IBKR username whose session serves this client ("" in single-user mode: the one user), or
+    // none when the gateway does not serve it.
+    [[nodiscard]] std::optional<std::string> client_of(const server_request& request, const peer_info& peer,
+                                                       gateway_action action) const;
 
     // A request the router sent here (route.action is not not_gateway).
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context,
@@ -109,16 +123,18 @@ private:
     struct user_state;
     class connection_pool;
 
+    // `username` is the client's (client_of): "" for the one user of single-user mode.
     boost::asio::awaitable<server_reply> open_websocket(server_request request, const connection_context& context,
-                                                        const gateway_route& route);
+                                                        const gateway_route& route, std::string username);
     // 503 with Retry-After: the session does not serve clients within the gateway's wait.
-    server_response session_unavailable(const server_request& request, std::string_view what);
+    server_response session_unavailable(const server_request& request, std::string_view what,
+                                        std::string_view username);
     boost::asio::awaitable<server_reply> forward(server_request request, const connection_context& context,
-                                                 const gateway_route& route);
-    server_reply local_answer(const server_request& request, gateway_action action);
+                                                 const gateway_route& route, std::string username);
+    server_reply local_answer(const server_request& request, gateway_action action, std::string_view username);
     // Waits until `username`'s session serves clients, or the deadline; the session then, or null.
     boost::asio::awaitable<session_keeper*> session_in_time(std::chrono::steady_clock::time_point deadline,
-                                                            const connection_context& context);
+                                                            const connection_context& context, std::string username);
     user_state& user_for(std::string_view username, session_keeper& session);
     server_response answer(const server_request& request, std::string_view endpoint_class,
                            server_response response);
@@ -127,6 +143,7 @@ private:
     session_registry& sessions_;
     logger log_;
     gateway_options options_;
+    user_resolver resolve_user_;
     std::chrono::milliseconds http_timeout_{10'000};
     std::chrono::milliseconds rate_limit_penalty_{900'000};
     std::map<std::string, std::unique_ptr<user_state>, std::less<>> users_;  // by IBKR username

@@ -25,6 +25,7 @@
 #include "sessiond/ibkr/profile.hpp"
 #include "sessiond/pacing/endpoint_limits.hpp"
 #include "sessiond/pacing/login_budget.hpp"
+#include "sessiond/pacing/login_slots.hpp"
 #include "sessiond/pacing/pacing_file.hpp"
 #include "sessiond/pacing/rate_window.hpp"
 
@@ -110,6 +111,13 @@ public:
     // The box of the address this username's requests come from (replaces any earlier one: a reload
     // may change IBKR_ALLOWED_IP). Without one, an address penalty stays the username's.
     void share_penalty_box(std::shared_ptr<ip_penalty_box> box) { box_ = std::move(box); }
+    // The daemon's login slots (login_slots.hpp), shared by every username's pacer; none: no
+    // daemon-wide spacing.
+    void share_login_slots(std::shared_ptr<login_slots> slots) { slots_ = std::move(slots); }
+    // A login that its own budget allows at `allowed`: the daemon-wide slot it takes (reserved now).
+    wall_time reserve_login(wall_time allowed, wall_time now) {
+        return slots_ ? slots_->reserve(allowed, now) : allowed;
+    }
     [[nodiscard]] const std::shared_ptr<ip_penalty_box>& penalty_box() const noexcept { return box_; }
 
     // Full logins (the OAuth token request that begins token + SSO): when the next may start (the
@@ -153,6 +161,7 @@ private:
     wall_time login_not_before_{};
     std::optional<wall_time> penalty_until_;
     std::shared_ptr<ip_penalty_box> box_;
+    std::shared_ptr<login_slots> slots_;
     std::optional<ibkr_environment> validated_;
     bool restored_ = false;
 };

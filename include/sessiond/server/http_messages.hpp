@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sessiond {
 
@@ -66,9 +67,17 @@ private:
     bool keep_alive_ = false;  // the response does not say "Connection: close"
 };
 
+// The token of "Authorization: Bearer <token>" (scheme in any case, blanks around the token
+// trimmed); none without that header, with another scheme or with an empty token.
+std::optional<std::string_view> bearer_token(const server_request& request);
+
 // True when the request carries "Authorization: Bearer <token>" with exactly this token (compared in
 // constant time; an empty token never matches).
 bool bearer_matches(const server_request& request, const secret& token);
+
+// The values of parameter `name` in a query string (without its '?'), in order and as sent (not
+// percent-decoded): "" for "name" and "name=". None of the API's parameters has a use for '%'.
+std::vector<std::string_view> query_values(std::string_view query, std::string_view name);
 
 // The path of a request target as it may appear in a log line: no query or fragment (they can carry
 // tokens), bytes outside printable ASCII (blanks and controls included) escaped as %XX, at most 200 characters.

@@ -90,6 +90,8 @@ public:
     };
     // The desired users in username order.
     [[nodiscard]] std::vector<user_view> users() const;
+    // One desired user by IBKR username, without walking the others; none when not desired.
+    [[nodiscard]] std::optional<user_view> user(std::string_view username) const;
     [[nodiscard]] std::size_t size() const noexcept { return slots_.size(); }
 
     // The session the gateway sends a user's calls with: `username`'s (the first user's when empty),
@@ -104,6 +106,11 @@ public:
     // still waiting for its predecessor runs the test once it has started. False when no such user
     // is desired.
     bool run_test(const std::string& username, test_callback done);
+
+    // The pacer of `config`'s IBKR username, for a call made outside its sessions (multi-user mode's
+    // proof of a new credential): the one its sessions use, or one made now and kept for its next
+    // session (until a reconcile() that does not desire the username).
+    std::shared_ptr<username_pacer> pacer_for(const settings& config);
 
     // True when some session's call has outlived its deadline twice over (see session_keeper::wedged).
     [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const;
@@ -134,12 +141,15 @@ private:
     boost::asio::any_io_executor executor_;
     logger log_;
     offload blocking_;
-    std::map<std::string, slot> slots_;  // keyed by IBKR username (never logged)
+    std::map<std::string, slot, std::less<>> slots_;  // keyed by IBKR username (never logged)
     // IBKR's penalty box of each address the sessions log in from (IBKR_ALLOWED_IP), shared by the
     // pacers of its usernames; an entry goes when its last pacer does.
     std::map<std::string, std::weak_ptr<ip_penalty_box>, std::less<>> penalty_boxes_;
     std::size_t penalty_boxes_pruned_at_ = 0;
     std::shared_ptr<ip_penalty_box> penalty_box_for(std::string_view address);
+    // Every username's logins take the daemon's slots (SESSIOND_DAEMON_LOGIN_INTERVAL apart).
+    std::shared_ptr<login_slots> login_slots_ = std::make_shared<login_slots>(std::chrono::microseconds(0));
+    void share_daemon_limits(const settings& config, username_pacer& pacer);
     std::function<void()> observer_;
     claim_function claim_;
     store_factory make_store_;

@@ -40,8 +40,37 @@ expected<audit_entry> to_audit_entry(const audit_row& r);
 expected<audit_row> append_audit_event(store_tx& tx, const master_keyring& keyring, const audit_event& event,
                                        std::int64_t at_ms);
 
-// Reads the whole log in pages of `page` and verifies its chain (what `ibkr-sessiond audit verify`
-// runs): the verdict names the first bad entry.
-expected<chain_verdict> verify_audit_log(store_tx& tx, const master_keyring& keyring, std::size_t page = 1000);
+// Consecutive entries MAC'd under one master key version that the keyring does not hold (a retired
+// version): their MACs cannot be checked, so a verification cannot vouch for what they say.
+struct unverifiable_entries {
+    std::uint32_t key_version = 0;
+    std::int64_t first_seq = 0;
+    std::int64_t last_seq = 0;
+    [[nodiscard]] std::int64_t count() const noexcept { return last_seq - first_seq + 1; }
+    bool operator==(const unverifiable_entries&) const = default;
+};
+
+struct audit_log_verdict {
+    // The first bad entry; intact when there is none. last_good: where the verification goes on.
+    chain_verdict chain;
+    std::int64_t entries = 0;  // how many entries were read while the chain was intact
+    // Passed over, not failed: the chain goes on from such an entry's stored MAC, so the entries
+    // after it are verified, and a gap in seq or a changed MAC is still found. Only their own
+    // content is not vouched for.
+    std::vector<unverifiable_entries> unverifiable;
+    // Intact, and every entry verified.
+    [[nodiscard]] bool fully_verified() const noexcept { return chain.intact() && unverifiable.empty(); }
+};
+
+// Reads the whole log in pages of `page` and verifies its chain: the verdict names the first bad
+// entry, and the entries it could not verify.
+expected<audit_log_verdict> verify_audit_log(store_tx& tx, const master_keyring& keyring, std::size_t page = 1000);
+
+// One page of that: the next `page` entries after those `so_far` covers, chained on from them. True
+// while there may be more to read; false when the log is done (so_far is then the whole log's
+// verdict) or its chain is broken. What `ibkr-sessiond audit verify` runs, a transaction per page,
+// so that a long log never holds the database from the daemon.
+expected<bool> verify_audit_page(store_tx& tx, const master_keyring& keyring, audit_log_verdict& so_far,
+                                 std::size_t page = 1000);
 
 }  // namespace sessiond

@@ -55,6 +55,10 @@ struct user_problem {
 template <class T>
 using user_result = std::variant<T, user_problem>;
 
+// The 404 for a user id that names no user. The API answers another user's id with exactly this, so
+// the directory must answer an unknown id with it too: then ids cannot be probed.
+user_problem no_such_user(std::string_view id);
+
 struct user_created {
     bool created = false;         // false: the user existed already (200, no token shown)
     std::optional<secret> token;  // only when created: shown once

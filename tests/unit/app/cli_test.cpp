@@ -35,6 +35,52 @@ TEST(cli, each_command_is_recognised) {
     EXPECT_EQ(parse({"test-connection"})->what, command::test_connection);
 }
 
+TEST(cli, the_vault_commands_are_two_words) {
+    EXPECT_EQ(parse({"keys", "status"})->what, command::keys_status);
+    EXPECT_EQ(parse({"keys", "rewrap"})->what, command::keys_rewrap);
+    EXPECT_EQ(parse({"audit", "verify"})->what, command::audit_verify);
+}
+
+TEST(cli, options_may_come_around_and_between_the_two_words) {
+    const auto c = parse({"--env-file", "a.env", "keys", "--log-level=debug", "rewrap", "--allow-core-dumps"});
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->what, command::keys_rewrap);
+    EXPECT_EQ(c->env_file, std::filesystem::path("a.env"));
+    EXPECT_EQ(c->log_level, spdlog::level::debug);
+    EXPECT_TRUE(c->allow_core_dumps);
+}
+
+TEST(cli, a_group_without_its_second_word_is_refused_naming_the_choices) {
+    EXPECT_EQ(error_of({"keys"}), "keys needs a command: keys status or rewrap");
+    EXPECT_EQ(error_of({"audit"}), "audit needs a command: audit verify");
+    EXPECT_EQ(error_of({"keys", "--env-file", "a.env"}), "keys needs a command: keys status or rewrap");
+}
+
+TEST(cli, an_unknown_second_word_is_refused_by_name) {
+    EXPECT_EQ(error_of({"keys", "frobnicate"}), "unknown keys command \"frobnicate\" (status or rewrap)");
+    EXPECT_EQ(error_of({"keys", "verify"}), "unknown keys command \"verify\" (status or rewrap)");
+    EXPECT_EQ(error_of({"audit", "status"}), "unknown audit command \"status\" (verify)");
+    EXPECT_EQ(error_of({"keys", "STATUS"}), "unknown keys command \"STATUS\" (status or rewrap)");
+}
+
+TEST(cli, a_second_word_alone_or_a_third_word_is_refused) {
+    EXPECT_EQ(error_of({"status"}), "unknown command \"status\"");
+    EXPECT_EQ(error_of({"rewrap"}), "unknown command \"rewrap\"");
+    EXPECT_EQ(error_of({"keys", "status", "rewrap"}), "unexpected argument \"rewrap\" (one command at a time)");
+    EXPECT_EQ(error_of({"audit", "verify", "keys"}), "unexpected argument \"keys\" (one command at a time)");
+    EXPECT_EQ(error_of({"run", "keys", "status"}), "unexpected argument \"keys\" (one command at a time)");
+}
+
+TEST(cli, allow_unverifiable_goes_with_audit_verify_only) {
+    EXPECT_FALSE(parse({"audit", "verify"})->allow_unverifiable);
+    EXPECT_TRUE(parse({"audit", "verify", "--allow-unverifiable"})->allow_unverifiable);
+    EXPECT_TRUE(parse({"--allow-unverifiable", "audit", "verify"})->allow_unverifiable);
+    constexpr std::string_view refused = "--allow-unverifiable goes with audit verify only";
+    EXPECT_EQ(error_of({"keys", "rewrap", "--allow-unverifiable"}), refused);
+    EXPECT_EQ(error_of({"check-config", "--allow-unverifiable"}), refused);
+    EXPECT_EQ(error_of({"--allow-unverifiable"}), refused) << "run, the default command";
+}
+
 TEST(cli, help_and_version_flags) {
     EXPECT_EQ(parse({"--help"})->what, command::help);
     EXPECT_EQ(parse({"-h"})->what, command::help);
@@ -141,7 +187,8 @@ TEST(cli, second_command_is_refused) {
 
 TEST(cli, usage_names_every_command_and_option) {
     const std::string usage = usage_text();
-    for (const char* word : {"run", "check-config", "test-connection", "--env-file", "--log-level", "--version",
+    for (const char* word : {"run", "check-config", "test-connection", "keys status", "keys rewrap", "audit verify",
+                             "--env-file", "--log-level", "--allow-core-dumps", "--allow-unverifiable", "--version",
                              "--help", "trace", "debug", "info", "warn", "error"}) {
         EXPECT_NE(usage.find(word), std::string::npos) << word;
     }

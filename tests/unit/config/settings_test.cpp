@@ -294,7 +294,6 @@ TEST_F(config_settings, reports_all_problems_together_and_keeps_the_valid_values
     sources.environment["IBKR_BASE_URL"] = "http://api.ibkr.com";
     sources.environment["IBKR_TICKLE_INTERVAL"] = "300";
     sources.environment["IBKR_COMPETE"] = "maybe";
-    sources.environment["ENABLE_MULTI_USER"] = "true";
     sources.environment["IBKR_PRIVATE_KEY"] = "not a key";
     const config_report report = load();
     EXPECT_EQ(problems_of(report),
@@ -306,8 +305,6 @@ TEST_F(config_settings, reports_all_problems_together_and_keeps_the_valid_values
                   "IBKR_COMPETE: \"maybe\" is not a boolean (true or false)",
                   "IBKR_TICKLE_INTERVAL: must be at most 290 s: the brokerage session lapses after about 5 minutes "
                   "without a tickle",
-                  "ENABLE_MULTI_USER: multi-user mode is not supported yet; set ENABLE_MULTI_USER=false (one IBKR "
-                  "user per daemon for now)",
               }));
     EXPECT_EQ(report.values.profile.account_id, "DU1234567");
     EXPECT_EQ(report.values.profile.client_key_id, "main-key");
@@ -670,11 +667,44 @@ TEST_F(config_settings, only_the_ibkr_broker_provider_is_supported) {
     EXPECT_EQ(problems_with("BROKER_PROVIDER", "IBKR"), strings{});
 }
 
-TEST_F(config_settings, multi_user_mode_is_refused_until_it_exists) {
-    const std::string refused = "ENABLE_MULTI_USER: multi-user mode is not supported yet; set ENABLE_MULTI_USER=false "
-                                "(one IBKR user per daemon for now)";
-    EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "true"), strings{refused});
-    EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "YES"), strings{refused});
+TEST_F(config_settings, multi_user_mode_reads_no_identity_and_warns_about_each_one_set) {
+    sources.environment["ENABLE_MULTI_USER"] = "YES";
+    sources.environment["SESSIOND_API_TOKEN"] = "an-admin-token-of-some-length";
+    sources.environment["IBKR_BASE_URL"] = "https://ibkr.example:8443";
+    sources.environment["IBKR_COMPETE"] = "false";
+    const config_report report = load();
+    EXPECT_TRUE(report.values.multi_user);
+    EXPECT_EQ(problems_of(report), strings{});
+    // The identity belongs to each user's credential: nothing of it is taken from here.
+    EXPECT_EQ(report.values.profile.client_id, "");
+    EXPECT_FALSE(report.values.profile.private_key.has_value());
+    // What every user shares still is.
+    EXPECT_EQ(report.values.options.endpoint.host, "ibkr.example");
+    EXPECT_FALSE(report.values.options.compete);
+    const std::string ignored = " is ignored in multi-user mode (ENABLE_MULTI_USER=true): each user's IBKR "
+                                "credentials come from PUT /api/users/{id}/ibkr-credentials";
+    EXPECT_EQ(report.warnings,
+              (strings{"IBKR_CLIENT_ID" + ignored, "IBKR_CLIENT_KEY_ID" + ignored, "IBKR_PRIVATE_KEY" + ignored,
+                       "IBKR_CREDENTIAL" + ignored, "IBKR_ACCOUNT_ID" + ignored, "IBKR_ALLOWED_IP" + ignored,
+                       "IBKR_ENV" + ignored}));
+    for (const auto& w : report.warnings) EXPECT_EQ(w.find("BEGIN"), std::string::npos) << "the key's value is never shown";
+}
+
+TEST_F(config_settings, multi_user_mode_needs_no_identity_but_the_admin_token) {
+    sources.environment = {{"ENABLE_MULTI_USER", "true"}};
+    config_report report = load();
+    EXPECT_EQ(problems_of(report),
+              strings{"SESSIOND_API_TOKEN: multi-user mode (ENABLE_MULTI_USER=true) needs the admin token that adds "
+                      "and removes users: set SESSIOND_API_TOKEN (or the credential sessiond-api-token)"});
+    EXPECT_FALSE(report.can_start());
+    sources.environment["SESSIOND_API_TOKEN"] = "an-admin-token-of-some-length";
+    report = load();
+    EXPECT_EQ(problems_of(report), strings{});
+    EXPECT_TRUE(report.warnings.empty());
+    EXPECT_TRUE(report.can_start());
+}
+
+TEST_F(config_settings, enable_multi_user_is_a_boolean) {
     EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "maybe"),
               strings{"ENABLE_MULTI_USER: \"maybe\" is not a boolean (true or false)"});
     EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "off"), strings{});

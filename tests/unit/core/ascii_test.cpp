@@ -27,6 +27,15 @@ TEST(ascii, finds_prefixes_suffixes_and_parts_ignoring_case) {
     EXPECT_TRUE(contains_ignoring_case("anything", ""));
 }
 
+TEST(ascii, media_type_drops_parameters_and_blanks) {
+    EXPECT_EQ(media_type("application/json"), "application/json");
+    EXPECT_EQ(media_type("Application/JSON ; charset=utf-8"), "Application/JSON");
+    EXPECT_EQ(media_type(" application/json;charset=UTF-8"), "application/json");
+    EXPECT_EQ(media_type("text/plain"), "text/plain");
+    EXPECT_EQ(media_type(""), "");
+    EXPECT_EQ(media_type("; charset=utf-8"), "");
+}
+
 static_assert(equals_ignoring_case("Bearer", "bearer"), "usable at compile time");
 
 }  // namespace

@@ -266,5 +266,42 @@ TEST(http_messages, path_for_log_never_cuts_an_escape_in_half) {
     EXPECT_EQ(logged.size() - 3, 199u);  // "/" and 66 escapes: a 67th would pass 200
 }
 
+// --- query parameters ---
+
+TEST(http_messages, query_values_are_every_value_of_a_name_as_sent) {
+    using values = std::vector<std::string_view>;
+    EXPECT_EQ(query_values("a=1&b=2&a=3", "a"), (values{"1", "3"}));
+    EXPECT_EQ(query_values("verbose", "verbose"), (values{""}));
+    EXPECT_EQ(query_values("verbose=&x", "verbose"), (values{""}));
+    EXPECT_EQ(query_values("verbosely=1&x=verbose", "verbose"), values{});
+    EXPECT_EQ(query_values("a=%20&&a", "a"), (values{"%20", ""}));
+    EXPECT_EQ(query_values("", "a"), values{});
+}
+
+// --- bearer tokens ---
+
+server_request with_authorization(std::string_view value) {
+    server_request req{http::verb::get, "/", 11};
+    req.set(http::field::authorization, value);
+    return req;
+}
+
+TEST(http_messages, bearer_token_is_read_in_any_scheme_case_with_blanks_trimmed) {
+    EXPECT_EQ(bearer_token(with_authorization("Bearer abc")), "abc");
+    EXPECT_EQ(bearer_token(with_authorization("bearer   abc  ")), "abc");
+    EXPECT_EQ(bearer_token(with_authorization("BEARER abc")), "abc");
+    EXPECT_FALSE(bearer_token(with_authorization("Basic YWxhZGRpbjpvcGVuc2VzYW1l")));
+    EXPECT_FALSE(bearer_token(with_authorization("Bearer    ")));
+    EXPECT_FALSE(bearer_token(server_request{http::verb::get, "/", 11}));
+}
+
+TEST(http_messages, bearer_matches_only_the_exact_token) {
+    const secret token(std::string("the-token"));
+    EXPECT_TRUE(bearer_matches(with_authorization("Bearer the-token"), token));
+    EXPECT_FALSE(bearer_matches(with_authorization("Bearer the-toke"), token));
+    EXPECT_FALSE(bearer_matches(with_authorization("Bearer the-token2"), token));
+    EXPECT_FALSE(bearer_matches(with_authorization("Bearer "), secret()));
+}
+
 }  // namespace
 }  // namespace sessiond

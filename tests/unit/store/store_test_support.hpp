@@ -4,6 +4,8 @@
 #include "sessiond/store/credential_store.hpp"
 #include "support/temp_dir.hpp"
 
+#include <sqlite3.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -11,6 +13,8 @@
 
 #include <exception>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace sessiond::store_test {
 
@@ -50,6 +54,30 @@ protected:
     template <class F>
     auto transact(F fn) {
         return await_on(io, store->transact(std::move(fn)));
+    }
+
+    // The user's credential as stored now; a failure when there is none.
+    credential_row stored_credential(const std::string& user_id) {
+        auto found = transact([user_id](store_tx& tx) { return tx.find_credential(user_id); });
+        EXPECT_TRUE(found && *found) << "no credential for " << user_id;
+        return found && *found ? **found : credential_row{};
+    }
+
+    // Every audit entry, in seq order.
+    std::vector<audit_row> stored_audit_log() {
+        auto rows = transact([](store_tx& tx) { return tx.audit_all(0, 100000); });
+        EXPECT_TRUE(rows) << (rows ? "" : rows.error().message);
+        return rows ? *rows : std::vector<audit_row>{};
+    }
+
+    // What someone with write access to the database file does behind the daemon's back.
+    void tamper(const std::string& sql) const {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
+        char* message = nullptr;
+        EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK) << (message ? message : "");
+        sqlite3_free(message);
+        sqlite3_close(db);
     }
 
     testing::temp_dir dir;

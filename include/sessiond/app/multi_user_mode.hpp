@@ -1,0 +1,60 @@
+#pragma once
+// Multi-user mode (ENABLE_MULTI_USER=true) as the daemon runs it: the master keyring, the database,
+// the users' sessions on the registry and the user directory the API and the gateway ask. Made at
+// start, before the event loop runs; load() then reads the users and starts their sessions.
+
+#include "sessiond/app/multi_user_sessions.hpp"
+#include "sessiond/store/credential_store.hpp"
+#include "sessiond/users/user_service.hpp"
+#include "sessiond/vault/master_keyring.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sessiond {
+
+class multi_user_mode {
+public:
+    struct parts {
+        boost::asio::any_io_executor executor;
+        session_registry& registry;
+        std::shared_ptr<boost::asio::ssl::context> tls;
+        offload signer;
+        multi_user_sessions::daemon_view daemon;
+        logger log;
+    };
+
+    // With the master keys (read_keyring) and the database at `database`, opened (and migrated)
+    // before the event loop runs. The error says what failed; the daemon then exits 78.
+    static expected<std::unique_ptr<multi_user_mode>> open(parts with, master_keyring keys,
+                                                           const std::filesystem::path& database);
+
+    // Reads the users and starts a session for each credential; what the log and readiness report
+    // when the database fails.
+    boost::asio::awaitable<void> load();
+
+    [[nodiscard]] user_service& users() noexcept { return *users_; }
+    [[nodiscard]] multi_user_sessions& sessions() noexcept { return *sessions_; }
+    // The master keys from the systemd credentials directory of the process, or the key file the
+    // settings name (SESSIOND_MASTER_KEY_FILE). Reads files: off the loop once it runs.
+    static expected<master_keyring> read_keyring(const std::optional<std::filesystem::path>& master_key_file);
+    // A reload read the keys again: a version added for a rotation is used from now on.
+    void use_keyring(master_keyring keyring);
+    [[nodiscard]] const master_keyring& keyring() const noexcept { return *keyring_; }
+
+    // The IBKR username whose session a user's API token reaches (the gateway's question).
+    [[nodiscard]] std::optional<std::string> username_for_token(std::string_view token) const;
+
+private:
+    multi_user_mode() = default;
+
+    logger log_;
+    std::shared_ptr<const master_keyring> keyring_;
+    std::unique_ptr<credential_store> store_;
+    std::unique_ptr<multi_user_sessions> sessions_;
+    std::unique_ptr<user_service> users_;
+};
+
+}  // namespace sessiond

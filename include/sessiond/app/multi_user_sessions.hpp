@@ -1,0 +1,71 @@
+#pragma once
+// The sessions of multi-user mode (users/user_service.hpp's user_sessions) on the session registry:
+// each user with a credential is one desired session, keyed in the registry by its IBKR username;
+// the daemon's settings give every user's endpoint, timing and pacing, the credential its identity.
+//
+// Changes are coalesced: any number of keep() and drop() calls in one turn of the event loop make
+// one reconcile of the registry (10,000 users loaded at start are one reconcile, not 10,000).
+//
+// In multi-user mode the host-wide username locks of single-user mode are not taken: the database
+// holds each IBKR username in at most one user's credential (user_service refuses a second).
+
+#include "sessiond/api/status_view.hpp"
+#include "sessiond/core/offload.hpp"
+#include "sessiond/session/session_registry.hpp"
+#include "sessiond/users/user_service.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sessiond {
+
+class multi_user_sessions final : public user_sessions {
+public:
+    // What a user's status is built with besides the session: the daemon's configuration (kept by
+    // the caller: read at each call) and its block of the status.
+    struct daemon_view {
+        const config_report* config = nullptr;
+        std::function<bool()> stopping;
+        wall_time started_at{};
+    };
+
+    multi_user_sessions(boost::asio::any_io_executor executor, session_registry& registry,
+                        std::shared_ptr<boost::asio::ssl::context> tls, offload signer, daemon_view daemon);
+
+    boost::asio::awaitable<step_outcome> prove(const ibkr_profile& profile) override;
+    void keep(const std::string& user_id, ibkr_profile profile) override;
+    void drop(const std::string& user_id) override;
+    [[nodiscard]] std::string state_line(std::string_view user_id) const override;
+    [[nodiscard]] std::optional<boost::json::object> status(std::string_view user_id) const override;
+    bool run_test(const std::string& user_id, std::function<void(const connection_test_report&)> done) override;
+
+    // The IBKR username whose session serves `user_id`, for the gateway; none without a credential.
+    [[nodiscard]] std::optional<std::string_view> username_of(std::string_view user_id) const;
+    // The daemon's settings changed (a reload): every user's session gets them.
+    void reconfigure();
+    [[nodiscard]] std::size_t size() const noexcept { return users_.size(); }
+
+private:
+    [[nodiscard]] settings settings_for(ibkr_profile profile) const;
+    [[nodiscard]] std::optional<status_input> status_input_of(std::string_view user_id) const;
+    void reconcile_soon();
+
+    boost::asio::any_io_executor executor_;
+    session_registry& registry_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
+    offload signer_;
+    daemon_view daemon_;
+    std::map<std::string, ibkr_profile, std::less<>> users_;  // user id -> the credential's identity
+    bool reconcile_posted_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+public:
+    ~multi_user_sessions() override { *alive_ = false; }
+};
+
+}  // namespace sessiond

@@ -1,0 +1,106 @@
+#pragma once
+// The user directory of multi-user mode (user_directory.hpp) over the store and the vault: users and
+// their API tokens, each user's IBKR credential sealed at rest, the audit entry of every operation
+// in the transaction of its change, and the sessions kept for the users with credentials.
+//
+// What it needs from the rest of the daemon is behind user_sessions: proving a credential against
+// IBKR (the OAuth token step only, paced as the username's other calls) and starting, replacing and
+// ending a user's session. The daemon's implementation drives the session registry; tests drive
+// their own.
+//
+// Memory: the token index (SHA-256 of each user's token → user id) and the IBKR username of each
+// user with a credential, nothing else per user. Every database call runs on the store's thread.
+
+#include "sessiond/ibkr/outcome.hpp"
+#include "sessiond/ibkr/profile.hpp"
+#include "sessiond/log/log.hpp"
+#include "sessiond/store/credential_store.hpp"
+#include "sessiond/users/audit_log.hpp"
+#include "sessiond/users/user_directory.hpp"
+#include "sessiond/vault/master_keyring.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace sessiond {
+
+class user_sessions {
+public:
+    virtual ~user_sessions() = default;
+    // The OAuth token step alone with `profile`, paced by its username's pacer: never an SSO or
+    // brokerage session, so that a session running elsewhere is not taken over.
+    virtual boost::asio::awaitable<step_outcome> prove(const ibkr_profile& profile) = 0;
+    // The user's session runs with `profile` from now on (started, or restarted when it changed).
+    virtual void keep(const std::string& user_id, ibkr_profile profile) = 0;
+    // The user's session logs out and goes.
+    virtual void drop(const std::string& user_id) = 0;
+    // One line: "connected", "authenticating", ... ("no credentials" when none is kept).
+    [[nodiscard]] virtual std::string state_line(std::string_view user_id) const = 0;
+    // GET /api/ibkr/status's JSON for the user; none when no session is kept.
+    [[nodiscard]] virtual std::optional<boost::json::object> status(std::string_view user_id) const = 0;
+    virtual bool run_test(const std::string& user_id, std::function<void(const connection_test_report&)> done) = 0;
+};
+
+class user_service final : public user_directory {
+public:
+    user_service(boost::asio::any_io_executor executor, credential_store& store,
+                 std::shared_ptr<const master_keyring> keyring, user_sessions& sessions, logger log);
+    // The master keys from now on (a reload found a new version): new records and audit entries use
+    // its current version. Transactions already queued finish with the keyring they started with.
+    void use_keyring(std::shared_ptr<const master_keyring> keyring) { keyring_ = std::move(keyring); }
+
+    // At start: reads every user's token hash and opens every credential (one "key.decrypt" audit
+    // entry each, with its outcome), and keeps a session for each credential that opened. A
+    // credential that does not open (tampered, unknown key version) is reported and left alone.
+    // The error is the store's: then the daemon cannot serve multi-user mode.
+    boost::asio::awaitable<expected<std::size_t>> load();
+
+    [[nodiscard]] std::optional<std::string> user_for_token(std::string_view token) const override;
+
+    boost::asio::awaitable<user_result<user_created>> create_user(const caller& by, std::string id) override;
+    boost::asio::awaitable<user_result<secret>> replace_token(const caller& by, std::string id) override;
+    boost::asio::awaitable<user_result<std::monostate>> delete_user(const caller& by, std::string id) override;
+    boost::asio::awaitable<user_result<user_page>> list_users(const caller& by, std::string after,
+                                                              std::size_t limit) override;
+
+    boost::asio::awaitable<user_result<credential_stored>> put_credentials(const caller& by, std::string id,
+                                                                           std::string body,
+                                                                           std::optional<std::string> if_match) override;
+    boost::asio::awaitable<user_result<credential_metadata>> get_credentials(const caller& by, std::string id) override;
+    boost::asio::awaitable<user_result<std::monostate>> delete_credentials(const caller& by, std::string id) override;
+
+    user_result<boost::json::object> user_status(std::string_view id) const override;
+    bool run_test(const std::string& id, std::function<void(const connection_test_report&)> done) override;
+
+    boost::asio::awaitable<user_result<std::vector<audit_entry_view>>> audit_page(const caller& by,
+                                                                                 audit_page_request request) override;
+    void record_denied(std::string source, std::string actor, std::string path, unsigned status) override;
+    [[nodiscard]] bool store_reachable() const override { return store_reachable_; }
+
+    [[nodiscard]] std::size_t users_with_credentials() const noexcept { return usernames_.size(); }
+
+private:
+    // The journal line of an appended entry (the audit log's copy for people reading journalctl).
+    void journal(const audit_row& row) const;
+    void journal(const std::vector<audit_row>& rows) const;
+    // A store error, as the API answers it (503: the database may come back) and as the log says it.
+    user_problem store_failed(std::string_view what, const error& e);
+    boost::asio::awaitable<void> append_denied(audit_event ev);
+
+    boost::asio::any_io_executor executor_;
+    credential_store& store_;
+    std::shared_ptr<const master_keyring> keyring_;
+    user_sessions& sessions_;
+    logger log_;
+    // SHA-256 of a token (as raw bytes in a string) → user id.
+    std::unordered_map<std::string, std::string> token_index_;
+    // user id → IBKR username of the credential kept for the user.
+    std::map<std::string, std::string, std::less<>> usernames_;
+    bool store_reachable_ = true;
+};
+
+}  // namespace sessiond

@@ -1,0 +1,65 @@
+#include "sessiond/app/multi_user_mode.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+
+expected<master_keyring> multi_user_mode::read_keyring(const std::optional<std::filesystem::path>& master_key_file) {
+    keyring_environment where = keyring_environment_from_process();
+    where.master_key_file = master_key_file ? std::optional<std::string>(master_key_file->string()) : std::nullopt;
+    return load_master_keyring_from_environment(where);
+}
+
+expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, master_keyring keys,
+                                                                 const std::filesystem::path& database) {
+    // The loop does not run yet: the store is opened on a loop of its own, and waited for.
+    std::optional<expected<std::unique_ptr<credential_store>>> opened;
+    {
+        asio::io_context opening;
+        asio::co_spawn(opening, credential_store::open_sqlite(database),
+                       [&opened](std::exception_ptr e, expected<std::unique_ptr<credential_store>> r) {
+                           if (e) std::rethrow_exception(e);
+                           opened.emplace(std::move(r));
+                       });
+        opening.run();
+    }
+    if (!*opened) return make_error("the database " + database.string() + ": " + opened->error().message);
+
+    std::unique_ptr<multi_user_mode> mode(new multi_user_mode());
+    mode->log_ = with.log;
+    mode->keyring_ = std::make_shared<const master_keyring>(std::move(keys));
+    mode->store_ = std::move(**opened);
+    mode->sessions_ = std::make_unique<multi_user_sessions>(with.executor, with.registry, std::move(with.tls),
+                                                            std::move(with.signer), std::move(with.daemon));
+    mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, mode->keyring_, *mode->sessions_,
+                                                  with.log);
+    return mode;
+}
+
+asio::awaitable<void> multi_user_mode::load() {
+    const auto kept = co_await users_->load();
+    if (!kept) {
+        log_.error({}, "multi-user mode: reading the users from the database failed: {}; no user's session runs",
+                   kept.error().message);
+        co_return;
+    }
+    log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; their sessions start at the login rate", *kept);
+}
+
+void multi_user_mode::use_keyring(master_keyring keyring) {
+    keyring_ = std::make_shared<const master_keyring>(std::move(keyring));
+    users_->use_keyring(keyring_);
+}
+
+std::optional<std::string> multi_user_mode::username_for_token(std::string_view token) const {
+    const auto user = users_->user_for_token(token);
+    if (!user) return std::nullopt;
+    const auto username = sessions_->username_of(*user);
+    if (!username) return std::nullopt;
+    return std::string(*username);
+}
+
+}  // namespace sessiond

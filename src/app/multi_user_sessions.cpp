@@ -1,0 +1,120 @@
+#include "sessiond/app/multi_user_sessions.hpp"
+
+#include "sessiond/ibkr/ibkr_client.hpp"
+#include "sessiond/ibkr/protocol.hpp"
+#include "sessiond/session/lifecycle_machine.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+multi_user_sessions::multi_user_sessions(asio::any_io_executor executor, session_registry& registry,
+                                         std::shared_ptr<asio::ssl::context> tls, offload signer, daemon_view daemon)
+    : executor_(std::move(executor)),
+      registry_(registry),
+      tls_(std::move(tls)),
+      signer_(std::move(signer)),
+      daemon_(std::move(daemon)) {}
+
+settings multi_user_sessions::settings_for(ibkr_profile profile) const {
+    settings s = daemon_.config->values;
+    s.profile = std::move(profile);
+    return s;
+}
+
+asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& profile) {
+    // The proof is one OAuth token request, what IBKR counts as the start of a login: it waits for
+    // nothing. When the username's pacing, login budget or a penalty says not now, the answer is when.
+    const settings config = settings_for(profile);
+    const std::shared_ptr<username_pacer> pacer = registry_.pacer_for(config);
+    const std::string_view path = endpoint_of(step::oauth).path;
+    const wall_time now = wall_clock::now();
+    wall_time ready = std::max(pacer->login_ready_at(now), pacer->ready_at(path, now));
+    if (const auto penalty = pacer->penalty_until(now)) ready = std::max(ready, *penalty);
+    if (ready > now) {
+        const auto wait = std::chrono::ceil<std::chrono::seconds>(ready - now);
+        step_outcome out = failed_outcome(step::oauth, failure::rate_limited,
+                                          "IBKR's limits for this username allow the next login in " +
+                                              std::to_string(wait.count()) + " s");
+        out.retry_after = wait;
+        co_return out;
+    }
+    pacer->record_login(now);
+    pacer->record_start(path, now);
+    ibkr_client client(executor_, tls_, config.profile, config.options, signer_);
+    step_outcome out = co_await client.call(step::oauth);
+    client.forget_session();
+    client.close();
+    if (out.kind == failure::rate_limited) {
+        const machine_settings limits = machine_settings::from(config);
+        const milliseconds wait = out.retry_after ? milliseconds(*out.retry_after) : limits.rate_limit_penalty;
+        pacer->penalise(wall_clock::now() + wait, out.retry_after ? penalty_scope::username : penalty_scope::address);
+        if (!out.retry_after) out.retry_after = std::chrono::ceil<std::chrono::seconds>(wait);
+    }
+    co_return out;
+}
+
+void multi_user_sessions::keep(const std::string& user_id, ibkr_profile profile) {
+    users_.insert_or_assign(user_id, std::move(profile));
+    reconcile_soon();
+}
+
+void multi_user_sessions::drop(const std::string& user_id) {
+    if (users_.erase(user_id) > 0) reconcile_soon();
+}
+
+void multi_user_sessions::reconfigure() { reconcile_soon(); }
+
+void multi_user_sessions::reconcile_soon() {
+    if (std::exchange(reconcile_posted_, true)) return;
+    asio::post(executor_, [this, alive = alive_] {
+        if (!*alive) return;
+        reconcile_posted_ = false;
+        std::vector<desired_session> desired;
+        desired.reserve(users_.size());
+        for (const auto& [id, profile] : users_) desired.push_back({settings_for(profile), tls_});
+        registry_.reconcile(std::move(desired));
+    });
+}
+
+std::optional<std::string_view> multi_user_sessions::username_of(std::string_view user_id) const {
+    const auto it = users_.find(user_id);
+    if (it == users_.end()) return std::nullopt;
+    return std::string_view(it->second.credential);
+}
+
+std::optional<status_input> multi_user_sessions::status_input_of(std::string_view user_id) const {
+    const auto username = username_of(user_id);
+    if (!username) return std::nullopt;
+    status_input in{*daemon_.config, {}, daemon_.stopping(), daemon_.started_at, wall_clock::now(), nullptr};
+    if (const auto view = registry_.user(*username))
+        in.users.push_back({view->config, view->running != nullptr ? &view->running->snapshot() : nullptr});
+    return in;
+}
+
+std::string multi_user_sessions::state_line(std::string_view user_id) const {
+    const auto in = status_input_of(user_id);
+    if (!in) return "no credentials";
+    if (in->users.empty()) return "starting";
+    return status_line(*in);
+}
+
+std::optional<boost::json::object> multi_user_sessions::status(std::string_view user_id) const {
+    const auto in = status_input_of(user_id);
+    if (!in) return std::nullopt;
+    return status_json(*in);
+}
+
+bool multi_user_sessions::run_test(const std::string& user_id, std::function<void(const connection_test_report&)> done) {
+    const auto username = username_of(user_id);
+    if (!username) return false;
+    return registry_.run_test(std::string(*username), std::move(done));
+}
+
+}  // namespace sessiond

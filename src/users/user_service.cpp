@@ -1,0 +1,589 @@
+#include "sessiond/users/user_service.hpp"
+
+#include "sessiond/users/api_token.hpp"
+#include "sessiond/users/sealed_key.hpp"
+#include "sessiond/vault/credential_record.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json/parse.hpp>
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace sessiond {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+// A credential that IBKR would not prove answers 503 with this when IBKR named no time.
+constexpr std::chrono::seconds default_retry_after{60};
+// How many users one page of the start-up read holds.
+constexpr std::size_t load_page = 1000;
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string hash_key(const byte_string& hash) { return std::string(hash.begin(), hash.end()); }
+
+// 16 random bytes, hex: credential ids and ETags.
+std::string random_id() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("the system's random generator failed");
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+    return out;
+}
+
+user_problem problem(unsigned status, std::string title, std::string detail) {
+    user_problem p;
+    p.status = status;
+    p.title = std::move(title);
+    p.detail = std::move(detail);
+    return p;
+}
+
+user_problem no_credential(std::string_view id) {
+    return problem(404, "no credentials", "user " + std::string(id) + " has no IBKR credentials");
+}
+
+credential_metadata metadata_of(const credential_row& row) {
+    return credential_metadata{.client_id = row.client_id,
+                               .client_key_id = row.client_key_id,
+                               .username = row.username,
+                               .account_id = row.account_id,
+                               .allowed_ip = row.allowed_ip,
+                               .environment = row.environment,
+                               .scope = row.scope.value_or(ibkr_profile{}.scope),
+                               .key_fingerprint = row.key_fingerprint,
+                               .created_ms = row.created_ms,
+                               .updated_ms = row.updated_ms,
+                               .last_validated_ms = row.last_validated_ms,
+                               .etag = "\"" + row.etag + "\""};
+}
+
+// If-Match against the stored credential (RFC 9110 13.1.1): "*" matches any, otherwise one of the
+// listed strong tags must be the credential's.
+bool if_match_holds(const std::optional<std::string>& if_match, const std::optional<credential_row>& stored) {
+    if (!if_match) return true;
+    if (!stored) return false;
+    std::string_view list = *if_match;
+    const std::string wanted = "\"" + stored->etag + "\"";
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (item == "*" || item == wanted) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+// The credential fields IBKR's refusal of the token step points at: its client assertion names the
+// client and key, and is signed with the key.
+std::vector<credential_field_problem> refused_fields(const step_outcome& out) {
+    const std::string why = "IBKR refused the OAuth token request (HTTP " + std::to_string(out.http_status) + ": " +
+                            out.detail + ")";
+    return {{"client_id", why + "; check the client id"},
+            {"client_key_id", why + "; check the key id and that the key is the one registered for it"},
+            {"private_key", why + "; check that this key is the one registered with IBKR"}};
+}
+
+audit_event event(const caller& by, std::string action, std::string target, std::string outcome,
+                  json::object details = {}) {
+    return audit_event{by.actor(), by.source, std::move(action), std::move(target), std::move(outcome),
+                       std::move(details)};
+}
+
+// Whether a user exists, and their credential if they have one.
+struct user_credential {
+    bool user = false;
+    std::optional<credential_row> stored;
+};
+
+expected<user_credential> find_user_credential(store_tx& tx, const std::string& id) {
+    auto user = tx.find_user(id);
+    if (!user) return user.error();
+    user_credential out{user->has_value(), std::nullopt};
+    if (!out.user) return out;
+    auto stored = tx.find_credential(id);
+    if (!stored) return stored.error();
+    out.stored = std::move(*stored);
+    return out;
+}
+
+// What the start-up read gives back for each credential.
+struct opened_credential {
+    std::string user_id;
+    std::optional<ibkr_profile> profile;  // none: it did not open (the audit entry says why)
+    std::string why;
+};
+
+struct loaded_state {
+    std::vector<std::pair<std::string, std::string>> tokens;  // hash, user id
+    std::vector<opened_credential> credentials;
+    std::vector<audit_row> audited;
+};
+
+ibkr_profile profile_of(const credential_row& row, rsa_private_key key) {
+    ibkr_profile p;
+    p.client_id = row.client_id;
+    p.client_key_id = row.client_key_id;
+    p.private_key = std::move(key);
+    p.private_key_source = "the credential of user " + row.user_id + " (database)";
+    p.credential = row.username;
+    p.account_id = row.account_id;
+    p.allowed_ip = row.allowed_ip;
+    p.scope = row.scope.value_or(p.scope);
+    p.environment = row.environment == "live" ? ibkr_environment::live : ibkr_environment::paper;
+    return p;
+}
+
+}  // namespace
+
+user_service::user_service(asio::any_io_executor executor, credential_store& store,
+                           std::shared_ptr<const master_keyring> keyring, user_sessions& sessions, logger log)
+    : executor_(std::move(executor)),
+      store_(store),
+      keyring_(std::move(keyring)),
+      sessions_(sessions),
+      log_(std::move(log)) {}
+
+void user_service::journal(const audit_row& row) const {
+    log_.info({}, "audit #{}: {} by {} from {} on {}: {}", row.seq, row.action, row.actor, row.source,
+              row.target.empty() ? std::string("-") : row.target, row.outcome);
+}
+
+void user_service::journal(const std::vector<audit_row>& rows) const {
+    for (const auto& r : rows) journal(r);
+}
+
+user_problem user_service::store_failed(std::string_view what, const error& e) {
+    log_.error({}, "the database: {}: {}", what, e.message);
+    user_problem p = problem(503, "database unavailable", "the database did not answer; try again");
+    p.retry_after = std::chrono::seconds(5);
+    return p;
+}
+
+asio::awaitable<expected<std::size_t>> user_service::load() {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto read = [keyring](store_tx& tx) -> expected<loaded_state> {
+        loaded_state out;
+        std::string after;
+        const std::int64_t at = now_ms();
+        for (;;) {
+            auto users = tx.list_users(after, load_page);
+            if (!users) return users.error();
+            if (users->empty()) break;
+            for (const auto& u : *users) {
+                if (u.token_hash) out.tokens.emplace_back(hash_key(*u.token_hash), u.id);
+                auto row = tx.find_credential(u.id);
+                if (!row) return row.error();
+                if (!*row) continue;
+                const credential_row& c = **row;
+                opened_credential opened{c.user_id, std::nullopt, {}};
+                const std::string_view record(reinterpret_cast<const char*>(c.key_record.data()), c.key_record.size());
+                auto der = open_record(*keyring, key_record_binding(c), record);
+                std::string outcome = "ok";
+                if (!der) {
+                    outcome = der.error().kind == record_failure::tampered ? "tampered" : "failed";
+                    opened.why = der.error().message;
+                } else if (auto key = rsa_private_key::from_pkcs8_der(der->reveal()); !key) {
+                    outcome = "failed";
+                    opened.why = key.error().message;
+                } else {
+                    opened.profile = profile_of(c, std::move(*key));
+                }
+                auto entry = append_audit_event(
+                    tx, *keyring,
+                    {"daemon", "local", "key.decrypt", c.user_id, outcome,
+                     json::object{{"key_fingerprint", c.key_fingerprint}, {"key_version", c.key_version}}},
+                    at);
+                if (!entry) return entry.error();
+                out.audited.push_back(std::move(*entry));
+                out.credentials.push_back(std::move(opened));
+            }
+            after = users->back().id;
+        }
+        return out;
+    };
+    auto state = co_await store_.transact(std::move(read));
+    if (!state) {
+        store_reachable_ = false;
+        co_return state.error();
+    }
+    journal(state->audited);
+    for (auto& [hash, id] : state->tokens) token_index_.emplace(std::move(hash), std::move(id));
+    std::size_t kept = 0;
+    for (auto& c : state->credentials) {
+        if (!c.profile) {
+            log_.error({}, "user {}: the stored IBKR credential does not open, no session for it: {}", c.user_id, c.why);
+            continue;
+        }
+        usernames_[c.user_id] = c.profile->credential;
+        sessions_.keep(c.user_id, std::move(*c.profile));
+        ++kept;
+    }
+    co_return kept;
+}
+
+std::optional<std::string> user_service::user_for_token(std::string_view token) const {
+    if (!token.starts_with(api_token_prefix)) return std::nullopt;
+    const auto it = token_index_.find(hash_key(api_token_hash(token)));
+    if (it == token_index_.end()) return std::nullopt;
+    return it->second;
+}
+
+asio::awaitable<user_result<user_created>> user_service::create_user(const caller& by, std::string id) {
+    struct result {
+        bool created = false;
+        std::optional<byte_string> hash;
+        audit_row audited;
+    };
+    secret token = issue_api_token();
+    const byte_string hash = api_token_hash(token.reveal());
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, hash, ev = event(by, "user.create", id, "ok")](store_tx& tx) mutable -> expected<result> {
+        const std::int64_t at = now_ms();
+        auto existing = tx.find_user(id);
+        if (!existing) return existing.error();
+        result out;
+        if (*existing) {
+            ev.outcome = "exists";
+        } else {
+            if (auto inserted = tx.insert_user({id, at, hash, at}); !inserted) return inserted.error();
+            ev.details["token"] = "issued";
+            out.created = true;
+            out.hash = hash;
+        }
+        auto entry = append_audit_event(tx, *keyring, ev, at);
+        if (!entry) return entry.error();
+        out.audited = std::move(*entry);
+        return out;
+    };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) co_return store_failed("creating user " + id, done.error());
+    journal(done->audited);
+    user_created out;
+    out.created = done->created;
+    if (done->created) {
+        token_index_[hash_key(*done->hash)] = id;
+        out.token = std::move(token);
+    }
+    co_return out;
+}
+
+asio::awaitable<user_result<secret>> user_service::replace_token(const caller& by, std::string id) {
+    struct result {
+        std::optional<byte_string> old_hash;
+        bool found = false;
+        audit_row audited;
+    };
+    secret token = issue_api_token();
+    const byte_string hash = api_token_hash(token.reveal());
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, hash, ev = event(by, "token.replace", id, "ok")](store_tx& tx) mutable -> expected<result> {
+        const std::int64_t at = now_ms();
+        auto existing = tx.find_user(id);
+        if (!existing) return existing.error();
+        result out;
+        if (!*existing) {
+            ev.outcome = "no such user";
+        } else {
+            if (auto set = tx.set_token_hash(id, hash, at); !set) return set.error();
+            out.old_hash = (*existing)->token_hash;
+            out.found = true;
+            ev.details["previous_token"] = out.old_hash ? "revoked" : "none";
+        }
+        auto entry = append_audit_event(tx, *keyring, ev, at);
+        if (!entry) return entry.error();
+        out.audited = std::move(*entry);
+        return out;
+    };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) co_return store_failed("replacing the token of user " + id, done.error());
+    journal(done->audited);
+    if (!done->found) co_return no_such_user(id);
+    if (done->old_hash) token_index_.erase(hash_key(*done->old_hash));
+    token_index_[hash_key(hash)] = id;
+    co_return std::move(token);
+}
+
+asio::awaitable<user_result<std::monostate>> user_service::delete_user(const caller& by, std::string id) {
+    struct result {
+        std::optional<byte_string> hash;
+        bool found = false;
+        audit_row audited;
+    };
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, ev = event(by, "user.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
+        auto existing = tx.find_user(id);
+        if (!existing) return existing.error();
+        result out;
+        if (!*existing) {
+            ev.outcome = "no such user";
+        } else {
+            auto credential = tx.find_credential(id);
+            if (!credential) return credential.error();
+            if (*credential) ev.details["key_fingerprint"] = (*credential)->key_fingerprint;
+            if (auto deleted = tx.delete_user(id); !deleted) return deleted.error();
+            out.hash = (*existing)->token_hash;
+            out.found = true;
+        }
+        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
+        if (!entry) return entry.error();
+        out.audited = std::move(*entry);
+        return out;
+    };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) co_return store_failed("deleting user " + id, done.error());
+    journal(done->audited);
+    if (!done->found) co_return no_such_user(id);
+    if (done->hash) token_index_.erase(hash_key(*done->hash));
+    if (usernames_.erase(id) > 0) sessions_.drop(id);
+    co_return std::monostate{};
+}
+
+asio::awaitable<user_result<user_page>> user_service::list_users(const caller& /*by*/, std::string after,
+                                                                 std::size_t limit) {
+    auto read = [after, limit](store_tx& tx) { return tx.list_users(after, limit + 1); };
+    auto rows = co_await store_.transact(std::move(read));
+    if (!rows) co_return store_failed("listing users", rows.error());
+    user_page page;
+    for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
+        const std::string& id = (*rows)[i].id;
+        page.users.push_back({id, sessions_.state_line(id)});
+    }
+    if (rows->size() > limit) page.next = page.users.back().id;
+    co_return page;
+}
+
+asio::awaitable<user_result<credential_stored>> user_service::put_credentials(const caller& by, std::string id,
+                                                                              std::string body,
+                                                                              std::optional<std::string> if_match) {
+    credential_request_check check = check_credential_request(body);
+    wipe(body);
+    if (!check.profile) {
+        user_problem p = problem(422, "invalid credentials", "the request names " +
+                                                                 std::to_string(check.problems.size()) +
+                                                                 " problem(s); see errors");
+        p.fields = std::move(check.problems);
+        co_return p;
+    }
+    ibkr_profile profile = std::move(*check.profile);
+
+    // Before IBKR is asked: the user must exist, If-Match must hold, and the IBKR username must not be
+    // another user's (one brokerage session per username).
+    auto look = [id](store_tx& tx) { return find_user_credential(tx, id); };
+    auto before = co_await store_.transact(std::move(look));
+    if (!before) co_return store_failed("reading the credential of user " + id, before.error());
+    if (!before->user) co_return no_such_user(id);
+    if (!if_match_holds(if_match, before->stored))
+        co_return problem(412, "precondition failed",
+                          before->stored ? "the credential has changed: its ETag is no longer the one in If-Match"
+                                         : "user " + id + " has no credential for If-Match to match");
+    for (const auto& [other, username] : usernames_)
+        if (other != id && username == profile.credential)
+            co_return problem(409, "IBKR username in use",
+                              "another user of this daemon keeps a session for this IBKR username (one brokerage "
+                              "session per username)");
+
+    const std::string fingerprint = profile.private_key->fingerprint();
+    const step_outcome proof = co_await sessions_.prove(profile);
+    const std::int64_t proved_at = now_ms();
+    std::optional<user_problem> refused;
+    std::string outcome = "ok";
+    if (!proof.ok()) {
+        if (proof.kind == failure::unauthorized || proof.kind == failure::forbidden || proof.kind == failure::rejected) {
+            refused = problem(422, "credentials refused by IBKR",
+                              "IBKR refused the OAuth token request: " + proof.detail);
+            refused->fields = refused_fields(proof);
+            outcome = "refused";
+        } else {
+            refused = problem(503, "IBKR unavailable",
+                              "IBKR could not be asked to prove the credential (" + std::string(to_string(proof.kind)) +
+                                  (proof.detail.empty() ? "" : ": " + proof.detail) + "); nothing was stored");
+            refused->retry_after = proof.retry_after.value_or(default_retry_after);
+            outcome = "unavailable";
+        }
+    }
+
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    const bool replacing = before->stored.has_value();
+    credential_row row;
+    row.user_id = id;
+    row.credential_id = replacing ? before->stored->credential_id : random_id();
+    row.client_id = profile.client_id;
+    row.client_key_id = profile.client_key_id;
+    row.username = profile.credential;
+    row.account_id = profile.account_id;
+    row.allowed_ip = profile.allowed_ip;
+    row.environment = std::string(to_string(*profile.environment));
+    row.scope = profile.scope;
+    row.key_fingerprint = fingerprint;
+    row.etag = random_id();
+    row.created_ms = replacing ? before->stored->created_ms : proved_at;
+    row.updated_ms = proved_at;
+    row.last_validated_ms = proved_at;
+    if (!refused) {
+        const secret der = profile.private_key->pkcs8_der();
+        auto sealed = seal_record(*keyring, key_record_binding(row), der.reveal());
+        if (!sealed) {
+            log_.error({}, "user {}: sealing the private key failed: {}", id, sealed.error().message);
+            co_return problem(500, "sealing failed", "the private key could not be encrypted; nothing was stored");
+        }
+        row.key_record.assign(sealed->begin(), sealed->end());
+        wipe(*sealed);
+        row.key_version = keyring->current_version();
+    }
+
+    struct result {
+        std::optional<user_problem> problem;
+        std::vector<audit_row> audited;
+    };
+    auto write = [keyring, row, if_match, refused, replacing,
+                  validate = event(by, "credential.validate", id, outcome,
+                                   json::object{{"key_fingerprint", fingerprint}, {"http_status", proof.http_status}}),
+                  change = event(by, replacing ? "credential.replace" : "credential.create", id, "ok",
+                                 json::object{{"key_fingerprint", fingerprint}})](store_tx& tx) mutable
+        -> expected<result> {
+        result out;
+        auto validated = append_audit_event(tx, *keyring, validate, row.updated_ms);
+        if (!validated) return validated.error();
+        out.audited.push_back(std::move(*validated));
+        if (refused) return out;  // only the validation is recorded
+        // Checked again in the transaction that writes: the user or the credential may have changed
+        // while IBKR was asked.
+        auto now = find_user_credential(tx, row.user_id);
+        if (!now) return now.error();
+        if (!now->user) {
+            out.problem = no_such_user(row.user_id);
+        } else if (!if_match_holds(if_match, now->stored) || now->stored.has_value() != replacing ||
+                   (replacing && now->stored->credential_id != row.credential_id)) {
+            out.problem = problem(412, "precondition failed", "the credential changed while IBKR was asked; read it and try again");
+        }
+        if (out.problem) {
+            change.outcome = out.problem->status == 404 ? "no such user" : "conflict";
+        } else {
+            if (auto put = tx.put_credential(row); !put) return put.error();
+            change.details["key_version"] = row.key_version;
+        }
+        auto changed = append_audit_event(tx, *keyring, change, row.updated_ms);
+        if (!changed) return changed.error();
+        out.audited.push_back(std::move(*changed));
+        return out;
+    };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) co_return store_failed("storing the credential of user " + id, done.error());
+    journal(done->audited);
+    if (refused) co_return std::move(*refused);
+    if (done->problem) co_return std::move(*done->problem);
+    usernames_[id] = profile.credential;
+    sessions_.keep(id, std::move(profile));
+    co_return credential_stored{!replacing, metadata_of(row)};
+}
+
+asio::awaitable<user_result<credential_metadata>> user_service::get_credentials(const caller& /*by*/, std::string id) {
+    auto read = [id](store_tx& tx) { return find_user_credential(tx, id); };
+    auto done = co_await store_.transact(std::move(read));
+    if (!done) co_return store_failed("reading the credential of user " + id, done.error());
+    if (!done->user) co_return no_such_user(id);
+    if (!done->stored) co_return no_credential(id);
+    co_return metadata_of(*done->stored);
+}
+
+asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(const caller& by, std::string id) {
+    struct result {
+        std::optional<user_problem> problem;
+        audit_row audited;
+    };
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, id, ev = event(by, "credential.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
+        result out;
+        auto now = find_user_credential(tx, id);
+        if (!now) return now.error();
+        if (!now->user) {
+            out.problem = no_such_user(id);
+            ev.outcome = "no such user";
+        } else if (!now->stored) {
+            out.problem = no_credential(id);
+            ev.outcome = "no credential";
+        } else {
+            ev.details["key_fingerprint"] = now->stored->key_fingerprint;
+            if (auto deleted = tx.delete_credential(id); !deleted) return deleted.error();
+        }
+        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
+        if (!entry) return entry.error();
+        out.audited = std::move(*entry);
+        return out;
+    };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) co_return store_failed("deleting the credential of user " + id, done.error());
+    journal(done->audited);
+    if (done->problem) co_return std::move(*done->problem);
+    if (usernames_.erase(id) > 0) sessions_.drop(id);
+    co_return std::monostate{};
+}
+
+user_result<json::object> user_service::user_status(std::string_view id) const {
+    if (auto st = sessions_.status(id)) return std::move(*st);
+    return no_credential(id);
+}
+
+bool user_service::run_test(const std::string& id, std::function<void(const connection_test_report&)> done) {
+    if (!usernames_.contains(id)) return false;
+    return sessions_.run_test(id, std::move(done));
+}
+
+asio::awaitable<user_result<std::vector<audit_entry_view>>> user_service::audit_page(const caller& /*by*/,
+                                                                                    audit_page_request request) {
+    auto read = [request](store_tx& tx) {
+        return request.user ? tx.audit_page(*request.user, request.after, request.limit)
+                            : tx.audit_all(request.after, request.limit);
+    };
+    auto rows = co_await store_.transact(std::move(read));
+    if (!rows) co_return store_failed("reading the audit log", rows.error());
+    std::vector<audit_entry_view> out;
+    out.reserve(rows->size());
+    for (auto& r : *rows) {
+        json::object details;
+        boost::system::error_code ec;
+        if (auto v = json::parse(r.details, ec); !ec && v.is_object()) details = std::move(v.as_object());
+        out.push_back({r.seq, r.at_ms, std::move(r.actor), std::move(r.source), std::move(r.action),
+                       std::move(r.target), std::move(r.outcome), std::move(details), r.key_version});
+    }
+    co_return out;
+}
+
+void user_service::record_denied(std::string source, std::string actor, std::string path, unsigned status) {
+    if (path.size() > 200) path.resize(200);
+    asio::co_spawn(executor_,
+                   append_denied({std::move(actor), std::move(source), "request.denied", {}, std::to_string(status),
+                                  json::object{{"path", std::move(path)}}}),
+                   asio::detached);
+}
+
+asio::awaitable<void> user_service::append_denied(audit_event ev) {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    auto write = [keyring, ev = std::move(ev)](store_tx& tx) { return append_audit_event(tx, *keyring, ev, now_ms()); };
+    auto done = co_await store_.transact(std::move(write));
+    if (!done) {
+        log_.error({}, "the database: recording a denied request: {}", done.error().message);
+        co_return;
+    }
+    journal(*done);
+}
+
+}  // namespace sessiond

@@ -1,0 +1,294 @@
+// Multi-user mode end to end: the real daemon with ENABLE_MULTI_USER=true, a master key file, its
+// SQLite database in the test's state directory, and ibkr-sim serving several users (--users).
+// Users are added, given credentials and deleted over the API as an operator would with curl; their
+// sessions reach IBKR (the simulator) and the gateway serves each user only their own account.
+
+#include "daemon_fixture.hpp"
+
+#include "support/test_keys.hpp"
+
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <tuple>
+
+namespace sessiond::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using boost::beast::http::verb;
+
+struct sim_user {
+    std::string client_id;
+    std::string username;
+    std::string account;
+    const rsa_test_key* key;
+};
+
+// The private key's PKCS#8 DER: the bytes that must never reach the database in clear.
+std::string der_of(const std::string& pem) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    unsigned char* der = nullptr;
+    PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(key);
+    const int len = i2d_PKCS8_PRIV_KEY_INFO(info, &der);
+    std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    EVP_PKEY_free(key);
+    return out;
+}
+
+std::string file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class multi_user : public daemon_fixture {
+protected:
+    void SetUp() override {
+        users_ = {{"client-a", "ibkr-alice", "DU0000001", &shared_rsa_key()},
+                  {"client-b", "ibkr-bob", "DU0000002", &other_rsa_key()}};
+        json::array list;
+        for (const auto& u : users_)
+            list.push_back(json::object{{"client_id", u.client_id},
+                                        {"key_id", "main"},
+                                        {"public_key", u.key->public_pem},
+                                        {"username", u.username},
+                                        {"accounts", json::array{json::value(u.account)}},
+                                        {"environment", "paper"},
+                                        {"allowed_ip", "127.0.0.1"}});
+        sim_options o = fast_sim();
+        o.users_file = dir_.write("users.json", json::serialize(json::object{{"users", std::move(list)}})).string();
+        start_sim(std::move(o));
+
+        unsigned char key[32];
+        ASSERT_EQ(RAND_bytes(key, sizeof key), 1);
+        master_key_ = dir_.write("master-key", std::string_view(reinterpret_cast<const char*>(key), sizeof key));
+        fs::permissions(master_key_, fs::perms::owner_read);
+        state_dir_ = dir_.path() / "state";
+    }
+
+    daemon_options multi_user_options() {
+        daemon_options o;
+        o.environment["ENABLE_MULTI_USER"] = "true";
+        o.environment["SESSIOND_MASTER_KEY_FILE"] = master_key_.string();
+        o.environment["SESSIOND_STATE_DIR"] = state_dir_.string();
+        for (const char* name : {"IBKR_CLIENT_ID", "IBKR_CLIENT_KEY_ID", "IBKR_PRIVATE_KEY_FILE", "IBKR_CREDENTIAL",
+                                 "IBKR_ACCOUNT_ID", "IBKR_ALLOWED_IP", "IBKR_ENV"})
+            o.environment[name] = std::nullopt;
+        return o;
+    }
+
+    static http_request_options bearer(const std::string& token) {
+        http_request_options o;
+        o.headers.emplace_back("Authorization", "Bearer " + token);
+        return o;
+    }
+
+    static http_request_options json_bearer(const std::string& token) {
+        http_request_options o = bearer(token);
+        o.content_type = "application/json";
+        return o;
+    }
+
+    static std::string credential_body(const sim_user& u, const std::string& pem) {
+        return json::serialize(json::object{{"client_id", u.client_id},
+                                            {"client_key_id", "main"},
+                                            {"private_key", pem},
+                                            {"credential", u.username},
+                                            {"account_id", u.account},
+                                            {"allowed_ip", "127.0.0.1"},
+                                            {"environment", "paper"}});
+    }
+
+    // PUT /api/users/{id} as the admin: the user's token.
+    std::string add_user(daemon_process& d, const std::string& id) {
+        auto r = d.api().request(verb::put, "/api/users/" + id, {}, bearer(d.api_token()));
+        EXPECT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+        if (!r || r->status != 201) return {};
+        return std::string(r->json().at("token").as_string());
+    }
+
+    http_result put_credentials(daemon_process& d, const std::string& id, const std::string& token,
+                                const std::string& body) {
+        auto r = d.api().request(verb::put, "/api/users/" + id + "/ibkr-credentials", body, json_bearer(token));
+        EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+        return r ? *r : http_result{};
+    }
+
+    std::vector<sim_user> users_;
+    temp_dir dir_;
+    fs::path master_key_;
+    fs::path state_dir_;
+};
+
+TEST_F(multi_user, each_user_added_over_the_api_reaches_only_their_own_account_through_the_gateway) {
+    daemon_process& d = start_daemon(multi_user_options());
+    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+
+    const std::string alice = add_user(d, "alice");
+    const std::string bob = add_user(d, "bob");
+    ASSERT_FALSE(alice.empty());
+    ASSERT_FALSE(bob.empty());
+    ASSERT_NE(alice, bob);
+
+    const http_result a = put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs8_pem));
+    EXPECT_EQ(a.status, 201u) << a.body;
+    EXPECT_FALSE(a.header("ETag").empty());
+    EXPECT_EQ(a.body.find("PRIVATE KEY"), std::string::npos);
+    // The admin may give a user their credentials too.
+    const http_result b = put_credentials(d, "bob", d.api_token(), credential_body(users_[1], users_[1].key->pkcs1_pem));
+    EXPECT_EQ(b.status, 201u) << b.body;
+    ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+
+    for (const auto& [token, mine, theirs] : {std::tuple{alice, "DU0000001", "DU0000002"}, std::tuple{bob, "DU0000002", "DU0000001"}}) {
+        auto accounts = d.api().get("/v1/api/iserver/accounts", bearer(token));
+        ASSERT_TRUE(accounts.has_value());
+        EXPECT_EQ(accounts->status, 200u) << accounts->body;
+        EXPECT_NE(accounts->body.find(mine), std::string::npos) << accounts->body;
+        EXPECT_EQ(accounts->body.find(theirs), std::string::npos) << accounts->body;
+    }
+    // The gateway needs a user's token: neither the admin's nor none (loopback does not suffice).
+    auto as_admin = d.api().get("/v1/api/iserver/accounts", bearer(d.api_token()));
+    ASSERT_TRUE(as_admin.has_value());
+    EXPECT_EQ(as_admin->status, 401u);
+    auto anonymous = d.api().get("/v1/api/iserver/accounts");
+    ASSERT_TRUE(anonymous.has_value());
+    EXPECT_EQ(anonymous->status, 401u);
+
+    // A user's token reaches their own resources only: another user's answer 404 as if there were none.
+    auto own = d.api().get("/api/users/alice/ibkr-credentials", bearer(alice));
+    ASSERT_TRUE(own.has_value());
+    EXPECT_EQ(own->status, 200u) << own->body;
+    EXPECT_EQ(own->json().at("username").as_string(), "ibkr-alice");
+    auto other = d.api().get("/api/users/bob/ibkr-credentials", bearer(alice));
+    auto nobody = d.api().get("/api/users/carol/ibkr-credentials", bearer(d.api_token()));
+    ASSERT_TRUE(other && nobody);
+    EXPECT_EQ(other->status, 404u);
+    EXPECT_EQ(nobody->status, 404u);
+    auto status = d.api().get("/api/ibkr/status", bearer(bob));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->status, 200u);
+    EXPECT_NE(status->body.find("DU0000002"), std::string::npos) << status->body;
+    EXPECT_EQ(status->body.find("DU0000001"), std::string::npos) << status->body;
+
+    expect_no_secrets(d.output(), users_[0].key->pkcs8_pem, {alice, bob, d.api_token()}, "the daemon's log");
+    expect_no_secrets(d.output(), users_[1].key->pkcs8_pem, {}, "the daemon's log");
+}
+
+TEST_F(multi_user, the_database_file_its_wal_and_journal_never_hold_the_key_in_any_form) {
+    daemon_process& d = start_daemon(multi_user_options());
+    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+    const std::string alice = add_user(d, "alice");
+    EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs1_pem)).status, 201u);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+
+    const std::string der = der_of(users_[0].key->pkcs8_pem);
+    const std::string pkcs1_der_part = der.substr(der.size() / 2, 64);  // inside the RSA key's own DER
+    std::size_t scanned = 0;
+    for (const char* suffix : {"", "-wal", "-journal", "-shm"}) {
+        const fs::path file = state_dir_ / (std::string("sessiond.sqlite3") + suffix);
+        if (!fs::exists(file)) continue;
+        const std::string bytes = file_bytes(file);
+        scanned += bytes.size();
+        EXPECT_EQ(bytes.find(der), std::string::npos) << file;
+        EXPECT_EQ(bytes.find(pkcs1_der_part), std::string::npos) << file;
+        EXPECT_EQ(bytes.find("PRIVATE KEY"), std::string::npos) << file;
+        std::istringstream pem(users_[0].key->pkcs1_pem + users_[0].key->pkcs8_pem);
+        for (std::string line; std::getline(pem, line);)
+            if (line.size() > 20) EXPECT_EQ(bytes.find(line), std::string::npos) << file << ": a PEM line";
+        EXPECT_EQ(bytes.find(alice), std::string::npos) << file << ": the user's token in clear";
+    }
+    EXPECT_GT(scanned, 0u);
+}
+
+TEST_F(multi_user, credentials_ibkr_refuses_answer_422_and_nothing_is_stored) {
+    daemon_process& d = start_daemon(multi_user_options());
+    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+    const std::string alice = add_user(d, "alice");
+    // bob's key under alice's client: a well-formed key IBKR does not know for that client.
+    const http_result refused = put_credentials(d, "alice", alice, credential_body(users_[0], users_[1].key->pkcs8_pem));
+    EXPECT_EQ(refused.status, 422u) << refused.body;
+    EXPECT_EQ(refused.header("Content-Type"), "application/problem+json");
+    EXPECT_NE(refused.body.find("private_key"), std::string::npos) << refused.body;
+    auto stored = d.api().get("/api/users/alice/ibkr-credentials", bearer(alice));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->status, 404u);
+    // A field the settings' rules refuse never reaches IBKR.
+    const auto tokens_before = sim().state().at("tokens_issued").as_int64();
+    std::string bad = credential_body(users_[0], users_[0].key->pkcs8_pem);
+    bad.replace(bad.find("127.0.0.1"), 9, "not-an-ip");
+    const http_result invalid = put_credentials(d, "alice", alice, bad);
+    EXPECT_EQ(invalid.status, 422u);
+    EXPECT_NE(invalid.body.find("allowed_ip"), std::string::npos) << invalid.body;
+    EXPECT_EQ(sim().state().at("tokens_issued").as_int64(), tokens_before);
+}
+
+TEST_F(multi_user, a_user_deleted_while_connected_is_logged_out_audited_and_refused_by_the_gateway) {
+    daemon_process& d = start_daemon(multi_user_options());
+    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+    const std::string alice = add_user(d, "alice");
+    EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs8_pem)).status, 201u);
+    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+
+    auto deleted = d.api().request(verb::delete_, "/api/users/alice", {}, bearer(d.api_token()));
+    ASSERT_TRUE(deleted.has_value());
+    EXPECT_EQ(deleted->status, 204u) << deleted->body;
+    EXPECT_TRUE(sim().await_calls("/v1/api/logout", 1, 20s)) << d.output();
+    auto gateway = d.api().get("/v1/api/iserver/accounts", bearer(alice));
+    ASSERT_TRUE(gateway.has_value());
+    EXPECT_EQ(gateway->status, 401u);
+    auto audit = d.api().get("/api/audit?user=alice", bearer(d.api_token()));
+    ASSERT_TRUE(audit.has_value());
+    EXPECT_EQ(audit->status, 200u) << audit->body;
+    std::vector<std::string> actions;
+    const json::value page = audit->json();
+    for (const auto& e : page.at("entries").as_array())
+        actions.emplace_back(e.at("action").as_string());
+    EXPECT_EQ(actions, (std::vector<std::string>{"user.create", "credential.validate", "credential.create",
+                                                 "user.delete"}));
+}
+
+TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {
+    {
+        daemon_process& d = start_daemon(multi_user_options());
+        ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+        const std::string alice = add_user(d, "alice");
+        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs8_pem)).status,
+                  201u);
+        ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+        EXPECT_EQ(d.stop(), 0);
+    }
+    daemon_process& again = start_daemon(multi_user_options());
+    EXPECT_TRUE(again.wait_for_log("multi-user mode: 1 user(s)")) << again.output();
+    EXPECT_TRUE(again.wait_for_log("session connected")) << again.output();
+    EXPECT_TRUE(again.wait_for_log("key.decrypt by daemon from local on alice: ok")) << again.output();
+}
+
+TEST_F(multi_user, refuses_to_start_without_a_master_key_and_says_how_to_make_one) {
+    environment_overrides env = daemon_environment(sim(), dir_.write("key.pem", shared_rsa_key().pkcs8_pem));
+    env["HOME"] = dir_.path().string();
+    env["SESSIOND_API_TOKEN"] = canary_api_token();
+    for (auto& [name, value] : multi_user_options().environment) env[name] = value;
+    env["SESSIOND_MASTER_KEY_FILE"] = std::nullopt;
+    const command_result run = run_sessiond(env, {"run"});
+    EXPECT_EQ(run.exit_code, 78) << run.err;
+    EXPECT_NE(run.err.find("multi-user mode needs its master key: no master key is configured"), std::string::npos)
+        << run.err;
+    EXPECT_NE(run.err.find("head -c 32 /dev/urandom"), std::string::npos) << "says how to make one: " << run.err;
+    EXPECT_FALSE(fs::exists(state_dir_ / "sessiond.sqlite3"));
+}
+
+}  // namespace
+}  // namespace sessiond::testing

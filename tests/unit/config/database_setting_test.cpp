@@ -1,0 +1,110 @@
+// SESSIOND_DATABASE: multi-user mode's SQLite file, and which file is used when it is unset.
+
+#include "sessiond/config/settings.hpp"
+#include "sessiond/config/variable_schema.hpp"
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace sessiond {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::temp_dir;
+
+std::vector<std::string> database_problems(const config_report& report) {
+    std::vector<std::string> out;
+    for (const config_problem& p : report.problems)
+        if (p.variable == "SESSIOND_DATABASE") out.push_back(p.message + (p.blocks_start ? " (blocks start)" : ""));
+    return out;
+}
+
+TEST(database_setting, is_a_daemon_wide_variable_beside_the_state_directory) {
+    const variable_row* row = find_variable("SESSIOND_DATABASE");
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(row->scope, variable_scope::daemon);
+    EXPECT_FALSE(row->secret);
+    EXPECT_EQ(row->parser, value_parser::file_path);
+    const auto names = known_variables();
+    const auto at = std::find(names.begin(), names.end(), "SESSIOND_DATABASE");
+    ASSERT_NE(at, names.begin());
+    EXPECT_EQ(*(at - 1), "SESSIOND_STATE_DIR");
+}
+
+TEST(database_setting, an_absolute_path_is_taken_as_configured) {
+    config_sources sources;
+    sources.environment["SESSIOND_DATABASE"] = "/srv/sessiond/users.sqlite3";
+    const config_report report = load_settings(sources);
+    EXPECT_TRUE(database_problems(report).empty());
+    EXPECT_EQ(report.values.service.database, fs::path("/srv/sessiond/users.sqlite3"));
+}
+
+TEST(database_setting, from_the_env_file_counts_as_configured) {
+    const temp_dir dir;
+    config_sources sources;
+    sources.env_file = dir.write("sessiond.env", "SESSIOND_DATABASE=/srv/from-file.sqlite3\n");
+    EXPECT_EQ(load_settings(sources).values.service.database, fs::path("/srv/from-file.sqlite3"));
+}
+
+TEST(database_setting, a_relative_path_is_a_problem_naming_the_variable_and_is_not_used) {
+    config_sources sources;
+    sources.environment["SESSIOND_DATABASE"] = "data/sessiond.sqlite3";
+    const config_report report = load_settings(sources);
+    EXPECT_EQ(database_problems(report), std::vector<std::string>{"\"data/sessiond.sqlite3\" is not an absolute path"});
+    EXPECT_FALSE(report.values.service.database);
+}
+
+TEST(database_setting, unset_or_empty_means_the_default) {
+    config_sources sources;
+    EXPECT_FALSE(load_settings(sources).values.service.database);
+    sources.environment["SESSIOND_DATABASE"] = "";
+    const config_report report = load_settings(sources);
+    EXPECT_FALSE(report.values.service.database);
+    EXPECT_TRUE(database_problems(report).empty());
+}
+
+TEST(database_setting, the_configured_file_wins_over_the_state_directory) {
+    service_options svc;
+    svc.state_dir = "/var/lib/ibkr-sessiond";
+    svc.database = "/srv/users.sqlite3";
+    const auto file = database_file(svc);
+    ASSERT_TRUE(file) << file.error().message;
+    EXPECT_EQ(*file, fs::path("/srv/users.sqlite3"));
+}
+
+TEST(database_setting, defaults_to_sessiond_sqlite3_in_the_state_directory_in_use) {
+    service_options svc;
+    svc.state_dir = "/var/lib/ibkr-sessiond";
+    const auto file = database_file(svc);
+    ASSERT_TRUE(file) << file.error().message;
+    EXPECT_EQ(*file, fs::path("/var/lib/ibkr-sessiond/sessiond.sqlite3"));
+}
+
+TEST(database_setting, the_default_follows_the_directory_use_state_directory_chose) {
+    const temp_dir dir;
+    config_sources sources;
+    sources.environment["SESSIOND_STATE_DIR"] = (dir.path() / "state").string();
+    config_report report = load_settings(sources);
+    use_state_directory(report);
+    const auto file = database_file(report.values.service);
+    ASSERT_TRUE(file) << file.error().message;
+    EXPECT_EQ(*file, dir.path() / "state" / "sessiond.sqlite3");
+}
+
+TEST(database_setting, without_either_the_error_says_what_to_set_and_why_there_is_no_default) {
+    service_options svc;
+    svc.state_dir_unavailable = "no usable state directory (HOME: not set)";
+    const auto file = database_file(svc);
+    ASSERT_FALSE(file);
+    EXPECT_EQ(file.error().message,
+              "no database file: set SESSIOND_DATABASE to the absolute path of the SQLite file (no usable state "
+              "directory (HOME: not set), where it would be sessiond.sqlite3 by default)");
+    EXPECT_NE(database_file(service_options{}).error().message.find("set SESSIOND_DATABASE"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sessiond
