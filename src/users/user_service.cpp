@@ -569,18 +569,25 @@ asio::awaitable<user_result<std::vector<audit_entry_view>>> user_service::audit_
 
 void user_service::record_denied(std::string source, std::string actor, std::string path, unsigned status) {
     if (path.size() > 200) path.resize(200);
-    asio::co_spawn(executor_,
-                   append_denied({std::move(actor), std::move(source), "request.denied", {}, std::to_string(status),
-                                  json::object{{"path", std::move(path)}}}),
-                   asio::detached);
+    append_later({std::move(actor), std::move(source), "request.denied", {}, std::to_string(status),
+                  json::object{{"path", std::move(path)}}});
 }
 
-asio::awaitable<void> user_service::append_denied(audit_event ev) {
+void user_service::record_session_event(std::string user_id, std::string action, std::string outcome,
+                                        json::object details) {
+    append_later({"daemon", "local", std::move(action), std::move(user_id), std::move(outcome), std::move(details)});
+}
+
+void user_service::append_later(audit_event ev) {
+    asio::co_spawn(executor_, append_alone(std::move(ev)), asio::detached);
+}
+
+asio::awaitable<void> user_service::append_alone(audit_event ev) {
     const std::shared_ptr<const master_keyring> keyring = keyring_;
     auto write = [keyring, ev = std::move(ev)](store_tx& tx) { return append_audit_event(tx, *keyring, ev, now_ms()); };
     auto done = co_await store_.transact(std::move(write));
     if (!done) {
-        log_.error({}, "the database: recording a denied request: {}", done.error().message);
+        log_.error({}, "the database: an audit entry could not be written: {}", done.error().message);
         co_return;
     }
     journal(*done);
