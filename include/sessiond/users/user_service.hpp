@@ -92,6 +92,10 @@ private:
     void journal(const std::vector<audit_row>& rows) const;
     // A store error, as the API answers it (503: the database may come back) and as the log says it.
     user_problem store_failed(std::string_view what, const error& e);
+    // In one transaction: `change(tx, ev)` (expected<R>, which may set the event's outcome and
+    // details), then the event's audit entry; the entry goes to the journal once committed.
+    template <class R, class Change>
+    boost::asio::awaitable<expected<R>> audited(audit_event ev, Change change);
     // Appends `ev` on its own (no change goes with it); a failure is logged.
     void append_later(audit_event ev);
     boost::asio::awaitable<void> append_alone(audit_event ev);
