@@ -61,6 +61,10 @@ const session_counters& counters_of(const user_series& u) {
     return u.snapshot != nullptr ? u.snapshot->counters : none;
 }
 
+lifecycle state_of(const user_series& u) {
+    return u.snapshot != nullptr ? u.snapshot->state : u.configured ? lifecycle::connecting : lifecycle::not_configured;
+}
+
 void write_sessions(prometheus_text& out, const metrics_input& in) {
     const status_input& st = in.status;
     std::vector<user_series> users;
@@ -71,16 +75,26 @@ void write_sessions(prometheus_text& out, const metrics_input& in) {
                          i < in.running.size() ? in.running[i] : nullptr,
                          is_connected(st.users[i], st.stopping)});
     }
-    // Not configured: the configuration's account is down, so that an alert on ibkr_session_up fires.
-    if (users.empty()) users.push_back({{{"account", st.config.values.profile.account_id}}, nullptr, nullptr, false, false});
+    // Not configured: the configuration's account is down, so that an alert on ibkr_session_up fires
+    // (multi-user mode has no configured account: no users is no alarm).
+    if (users.empty() && !st.config.values.multi_user)
+        users.push_back({{{"account", st.config.values.profile.account_id}}, nullptr, nullptr, false, false});
+
+    // Every session by state, however many: what a dashboard of many users reads.
+    std::array<std::size_t, all_states.size()> by_state{};
+    for (const auto& u : users)
+        for (std::size_t i = 0; i < all_states.size(); ++i)
+            if (all_states[i] == state_of(u)) ++by_state[i];
+    out.family("ibkr_sessions", type::gauge, "Sessions by lifecycle state, every user's.");
+    for (std::size_t i = 0; i < all_states.size(); ++i)
+        out.sample({{"state", std::string(to_string(all_states[i]))}}, static_cast<double>(by_state[i]));
+    if (users.size() > in.per_user_limit) return;
 
     per_user(out, "ibkr_session_up", type::gauge, "1 when the brokerage session is authenticated and not competing.",
              users, [](const user_series& u) { return u.up ? 1.0 : 0.0; });
     out.family("ibkr_session_state", type::gauge, "The session's lifecycle state (1 for the current one).");
     for (const auto& u : users) {
-        const lifecycle state = u.snapshot != nullptr ? u.snapshot->state
-                                : u.configured        ? lifecycle::connecting
-                                                      : lifecycle::not_configured;
+        const lifecycle state = state_of(u);
         for (const lifecycle l : all_states) {
             label_set labels = u.account;
             labels.emplace_back("state", to_string(l));

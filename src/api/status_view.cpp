@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 namespace sessiond {
 
 namespace json = boost::json;
@@ -231,14 +233,66 @@ bool is_connected(const user_status& user, bool stopping) noexcept {
     return user.snapshot != nullptr && user.snapshot->state == lifecycle::connected && !stopping;
 }
 
+namespace {
+
+// Multi-user mode, the admin's view (status_input::store_reachable).
+bool multi_user_view(const status_input& in) noexcept { return in.store_reachable.has_value(); }
+
+// At most this many of the users not connected are named in the admin's status.
+constexpr std::size_t not_connected_listed = 100;
+
+std::string multi_user_line(const status_input& in) {
+    if (in.stopping) return "stopping: logging out";
+    if (in.users.empty()) return "multi-user mode: no user has IBKR credentials yet";
+    std::size_t connected = 0;
+    std::optional<std::size_t> first_down;
+    for (std::size_t i = 0; i < in.users.size(); ++i) {
+        if (user_connected(user_at(in, i))) ++connected;
+        else if (!first_down) first_down = i;
+    }
+    std::string line = fmt::format("{} of {} users connected", connected, in.users.size());
+    if (first_down) line += "; " + std::string(in.users[*first_down].user_id) + ": " + user_line(user_at(in, *first_down));
+    return bounded(std::move(line));
+}
+
+json::object multi_user_json(const status_input& in) {
+    std::map<std::string_view, std::size_t> by_state;
+    json::array not_connected;
+    std::size_t unlisted = 0;
+    for (std::size_t i = 0; i < in.users.size(); ++i) {
+        const user_in u = user_at(in, i);
+        const lifecycle state = u.snapshot != nullptr ? u.snapshot->state : lifecycle::connecting;
+        ++by_state[to_string(state)];
+        if (user_connected(u)) continue;
+        if (not_connected.size() == not_connected_listed) {
+            ++unlisted;
+            continue;
+        }
+        not_connected.push_back(json::object{{"user", in.users[i].user_id},
+                                             {"account_id", u.config.profile.account_id},
+                                             {"state", to_string(state)},
+                                             {"message", user_line(u)}});
+    }
+    json::object states;
+    for (const auto& [name, n] : by_state) states[name] = n;
+    return json::object{{"users", in.users.size()},
+                        {"by_state", std::move(states)},
+                        {"not_connected", std::move(not_connected)},
+                        {"not_connected_unlisted", unlisted},
+                        {"database", *in.store_reachable ? "reachable" : "unreachable"}};
+}
+
+}  // namespace
+
 std::string_view overall_status(const status_input& in) noexcept {
-    if (in.users.empty()) return "not_configured";
+    if (in.users.empty()) return multi_user_view(in) ? "configured_not_connected" : "not_configured";
     for (std::size_t i = 0; i < in.users.size(); ++i)
         if (!user_connected(user_at(in, i))) return "configured_not_connected";
     return "connected";
 }
 
 std::string status_line(const status_input& in) {
+    if (multi_user_view(in)) return multi_user_line(in);
     if (in.users.empty()) return in.stopping ? "stopping: logging out" : not_configured_line(in.config);
     if (in.users.size() == 1) return user_line(user_at(in, 0));
     std::size_t connected = 0;
@@ -262,17 +316,24 @@ status_input single_user_status(const config_report& config, const session_snaps
 }
 
 json::object status_json(const status_input& in) {
-    // Single-user clients read the first user's fields at the top level.
-    json::object out = user_json(primary(in));
-    out["status"] = overall_status(in);
-    out["message"] = status_line(in);
-    if (in.users.empty()) {
-        out["state"] = to_string(lifecycle::not_configured);
-        out["step"] = nullptr;
+    json::object out;
+    if (multi_user_view(in)) {
+        out["status"] = overall_status(in);
+        out["message"] = status_line(in);
+        out["multi_user"] = multi_user_json(in);
+    } else {
+        // Single-user clients read the first user's fields at the top level.
+        out = user_json(primary(in));
+        out["status"] = overall_status(in);
+        out["message"] = status_line(in);
+        if (in.users.empty()) {
+            out["state"] = to_string(lifecycle::not_configured);
+            out["step"] = nullptr;
+        }
+        json::array users;
+        for (std::size_t i = 0; i < in.users.size(); ++i) users.push_back(user_json(user_at(in, i)));
+        out["users"] = std::move(users);
     }
-    json::array users;
-    for (std::size_t i = 0; i < in.users.size(); ++i) users.push_back(user_json(user_at(in, i)));
-    out["users"] = std::move(users);
     json::array problems;
     for (const auto& p : in.config.problems) problems.push_back(json::object{{"variable", p.variable}, {"message", p.message}});
     out["problems"] = std::move(problems);

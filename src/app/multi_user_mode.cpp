@@ -36,6 +36,10 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
                                                             std::move(with.signer), std::move(with.daemon));
     mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, mode->keyring_, *mode->sessions_,
                                                   with.log);
+    mode->sessions_->on_session_event([users = mode->users_.get()](std::string user_id, std::string action,
+                                                                   std::string outcome, boost::json::object details) {
+        users->record_session_event(std::move(user_id), std::move(action), std::move(outcome), std::move(details));
+    });
     return mode;
 }
 

@@ -20,7 +20,31 @@ multi_user_sessions::multi_user_sessions(asio::any_io_executor executor, session
       registry_(registry),
       tls_(std::move(tls)),
       signer_(std::move(signer)),
-      daemon_(std::move(daemon)) {}
+      daemon_(std::move(daemon)) {
+    registry_.on_session_change(
+        [this](std::string_view username, const session_snapshot& snapshot) { session_changed(username, snapshot); });
+}
+
+void multi_user_sessions::session_changed(std::string_view username, const session_snapshot& snapshot) {
+    auto it = seen_.find(username);
+    if (it == seen_.end()) {
+        const std::string_view user = user_of(username);
+        if (user.empty()) return;
+        it = seen_.emplace(std::string(username), seen{std::string(user), 0, lifecycle::connecting}).first;
+    }
+    seen& s = it->second;
+    if (record_ && snapshot.counters.logins > s.logins)
+        record_(s.user_id, "session.login", "ok", boost::json::object{{"logins", snapshot.counters.logins}});
+    if (record_ && snapshot.state != s.state) {
+        if (snapshot.state == lifecycle::halted)
+            record_(s.user_id, "session.halt", "halted", boost::json::object{{"reason", snapshot.halt_reason}});
+        else if (snapshot.state == lifecycle::stopped)
+            record_(s.user_id, "session.logout", "ok", boost::json::object{});
+    }
+    s.logins = snapshot.counters.logins;
+    s.state = snapshot.state;
+    if (snapshot.state == lifecycle::stopped) seen_.erase(it);
+}
 
 settings multi_user_sessions::settings_for(ibkr_profile profile) const {
     settings s = daemon_.config->values;
@@ -61,12 +85,23 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
 }
 
 void multi_user_sessions::keep(const std::string& user_id, ibkr_profile profile) {
+    if (const auto it = users_.find(user_id); it != users_.end()) user_of_username_.erase(it->second.credential);
+    user_of_username_.insert_or_assign(profile.credential, user_id);
     users_.insert_or_assign(user_id, std::move(profile));
     reconcile_soon();
 }
 
 void multi_user_sessions::drop(const std::string& user_id) {
-    if (users_.erase(user_id) > 0) reconcile_soon();
+    const auto it = users_.find(user_id);
+    if (it == users_.end()) return;
+    user_of_username_.erase(it->second.credential);
+    users_.erase(it);
+    reconcile_soon();
+}
+
+std::string_view multi_user_sessions::user_of(std::string_view username) const {
+    const auto it = user_of_username_.find(username);
+    return it != user_of_username_.end() ? std::string_view(it->second) : std::string_view();
 }
 
 void multi_user_sessions::reconfigure() { reconcile_soon(); }

@@ -169,9 +169,14 @@ bool service::start() {
 
 bool service::open_multi_user(const loaded_config& loaded) {
     const settings& values = loaded.report.values;
-    if (!loaded.tls || !*loaded.tls) {
-        log_.error({}, "cannot start: multi-user mode: IBKR_CA_FILE: {}",
-                   loaded.tls ? loaded.tls->error().message : std::string("no TLS context"));
+    // What every user's session shares must be right: there is no "not configured" to stay up in.
+    if (!loaded.report.ok()) {
+        for (const auto& p : loaded.report.problems)
+            log_.error({}, "cannot start: multi-user mode: {}: {}", p.variable, p.message);
+        return false;
+    }
+    if (loaded.tls && !*loaded.tls) {
+        log_.error({}, "cannot start: multi-user mode: IBKR_CA_FILE: {}", loaded.tls->error().message);
         return false;
     }
     if (!loaded.keys || !*loaded.keys) {
@@ -251,9 +256,11 @@ void service::log_gateway(const std::string& url) const {
         log_.info({}, "gateway off (SESSIOND_GATEWAY=off): /v1/api/... is not served");
         return;
     }
+    const std::string clients = config_.values.multi_user ? std::string("clients bearing their user's API token")
+                                : gw.token ? "clients bearing the gateway token (" + gw.token_source + ")"
+                                           : std::string("loopback clients");
     log_.info({}, "gateway on {}/v1/api/ for {} (requests wait at most {} ms for IBKR's limits and the session)", url,
-              gw.token ? "clients bearing the gateway token (" + gw.token_source + ")" : std::string("loopback clients"),
-              gw.max_wait.count());
+              clients, gw.max_wait.count());
 }
 
 bool service::healthy() const {
@@ -406,8 +413,10 @@ void service::apply_multi_user_reload(loaded_config loaded) {
 status_input service::status_now() const {
     status_input in{config_, {}, stopping_, started_at_, wall_clock::now(), gateway_.status_json()};
     if (multi_user_) in.store_reachable = multi_user_->users().store_reachable();
-    for (const auto& u : sessions_.users())
+    for (const auto& u : sessions_.users()) {
         in.users.push_back({u.config, u.running != nullptr ? &u.running->snapshot() : nullptr});
+        if (multi_user_) in.users.back().user_id = multi_user_->sessions().user_of(u.config->profile.credential);
+    }
     return in;
 }
 
@@ -419,7 +428,8 @@ std::string service::metrics_text() const {
     const status_input st = status_now();
     const server_stats served_connections = server_.stats();
     metrics_input in{st, {}, &api_.served().counts(), read_process_stats(), watchdog_ ? watchdog_->pings() : 0,
-                     &served_connections, &gateway_.stats(), gateway_.waiting()};
+                     &served_connections, &gateway_.stats(), gateway_.waiting(),
+                     static_cast<std::size_t>(config_.values.options.metrics_user_series)};
     for (const auto& u : sessions_.users()) in.running.push_back(u.running);
     return render_metrics(in);
 }

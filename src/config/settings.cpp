@@ -240,6 +240,9 @@ private:
         if (auto token = read_token("SESSIOND_GATEWAY_TOKEN", gateway_token_credential)) {
             gw.token = std::move(token->value);
             gw.token_source = std::move(token->source);
+            if (report_.values.multi_user)
+                in_.warn("SESSIOND_GATEWAY_TOKEN is ignored in multi-user mode: each user's API token reaches "
+                         "that user's session through the gateway");
         }
         const value_bounds wait = schema_row("SESSIOND_GATEWAY_MAX_WAIT").bounds;
         if (const auto v = in_.seconds("SESSIOND_GATEWAY_MAX_WAIT")) {

@@ -95,6 +95,9 @@ constexpr variable_row schema[] = {
      .seconds = &session_options::daemon_login_interval, .default_value = "0.5",
      .doc = "seconds between any two logins of the daemon, all users together: 1,000 users start "
             "within 500 s"},
+    {.name = "SESSIOND_METRICS_USER_SERIES", .parser = count, .bounds = {0, false, 100000},
+     .count = &session_options::metrics_user_series, .default_value = "100",
+     .doc = "/metrics has per-user series while there are at most this many users (sessions by state always)"},
     {.name = "SESSIOND_RATE_LIMIT_PENALTY", .parser = seconds, .bounds = {0, true, 86400},
      .seconds = &session_options::rate_limit_penalty, .limit = penalty_box, .default_value = "900",
      .doc = "seconds without any call after a 429 that has no Retry-After"},

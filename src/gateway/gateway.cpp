@@ -256,7 +256,9 @@ json::object gateway::status_json() const {
     return {{"enabled", options_.enabled},
             {"http", options_.enabled ? url(http_url_) : json::value(nullptr)},
             {"https", options_.enabled ? url(https_url_) : json::value(nullptr)},
-            {"clients", options_.token ? "bearing the gateway token" : "loopback only"},
+            {"clients", resolve_user_    ? "bearing their user's API token"
+                        : options_.token ? "bearing the gateway token"
+                                         : "loopback only"},
             {"max_wait_seconds", static_cast<double>(options_.max_wait.count()) / 1000.0},
             {"waiting", waiting()},
             {"forwarded", stats_.forwarded},

@@ -165,7 +165,10 @@ void session_registry::start(const std::string& username, slot& s) {
                                          s.pacer, make_store_(config), blocking_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     share_daemon_limits(config, *s.pacer);
-    s.active->on_change([this] { notify(); });
+    s.active->on_change([this, username, keeper = s.active.get()] {
+        notify();
+        if (session_observer_) session_observer_(username, keeper->snapshot());
+    });
     s.active->start();
     // After the session's first turn of the loop, which decides its first call.
     for (auto& t : std::exchange(s.pending_tests, {})) {

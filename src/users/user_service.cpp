@@ -177,6 +177,26 @@ user_problem user_service::store_failed(std::string_view what, const error& e) {
     return p;
 }
 
+template <class R, class Change>
+asio::awaitable<expected<R>> user_service::audited(audit_event ev, Change change) {
+    struct result {
+        R value;
+        audit_row entry;
+    };
+    auto job = [keyring = keyring_, ev = std::move(ev), change = std::move(change)](store_tx& tx) mutable
+        -> expected<result> {
+        auto value = change(tx, ev);
+        if (!value) return value.error();
+        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
+        if (!entry) return entry.error();
+        return result{std::move(*value), std::move(*entry)};
+    };
+    auto done = co_await store_.transact(std::move(job));
+    if (!done) co_return done.error();
+    journal(done->entry);
+    co_return std::move(done->value);
+}
+
 asio::awaitable<expected<std::size_t>> user_service::load() {
     const std::shared_ptr<const master_keyring> keyring = keyring_;
     auto read = [keyring](store_tx& tx) -> expected<loaded_state> {
@@ -247,111 +267,75 @@ std::optional<std::string> user_service::user_for_token(std::string_view token) 
 }
 
 asio::awaitable<user_result<user_created>> user_service::create_user(const caller& by, std::string id) {
-    struct result {
-        bool created = false;
-        std::optional<byte_string> hash;
-        audit_row audited;
-    };
     secret token = issue_api_token();
     const byte_string hash = api_token_hash(token.reveal());
-    const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto write = [keyring, id, hash, ev = event(by, "user.create", id, "ok")](store_tx& tx) mutable -> expected<result> {
-        const std::int64_t at = now_ms();
+    auto change = [id, hash](store_tx& tx, audit_event& ev) -> expected<bool> {
         auto existing = tx.find_user(id);
         if (!existing) return existing.error();
-        result out;
         if (*existing) {
             ev.outcome = "exists";
-        } else {
-            if (auto inserted = tx.insert_user({id, at, hash, at}); !inserted) return inserted.error();
-            ev.details["token"] = "issued";
-            out.created = true;
-            out.hash = hash;
+            return false;
         }
-        auto entry = append_audit_event(tx, *keyring, ev, at);
-        if (!entry) return entry.error();
-        out.audited = std::move(*entry);
-        return out;
+        const std::int64_t at = now_ms();
+        if (auto inserted = tx.insert_user({id, at, hash, at}); !inserted) return inserted.error();
+        ev.details["token"] = "issued";
+        return true;
     };
-    auto done = co_await store_.transact(std::move(write));
-    if (!done) co_return store_failed("creating user " + id, done.error());
-    journal(done->audited);
+    auto created = co_await audited<bool>(event(by, "user.create", id, "ok"), std::move(change));
+    if (!created) co_return store_failed("creating user " + id, created.error());
     user_created out;
-    out.created = done->created;
-    if (done->created) {
-        token_index_[hash_key(*done->hash)] = id;
+    out.created = *created;
+    if (*created) {
+        token_index_[hash_key(hash)] = id;
         out.token = std::move(token);
     }
     co_return out;
 }
 
 asio::awaitable<user_result<secret>> user_service::replace_token(const caller& by, std::string id) {
-    struct result {
-        std::optional<byte_string> old_hash;
-        bool found = false;
-        audit_row audited;
-    };
     secret token = issue_api_token();
     const byte_string hash = api_token_hash(token.reveal());
-    const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto write = [keyring, id, hash, ev = event(by, "token.replace", id, "ok")](store_tx& tx) mutable -> expected<result> {
-        const std::int64_t at = now_ms();
+    // The replaced token's hash, when the user exists.
+    using replaced = std::optional<std::optional<byte_string>>;
+    auto change = [id, hash](store_tx& tx, audit_event& ev) -> expected<replaced> {
         auto existing = tx.find_user(id);
         if (!existing) return existing.error();
-        result out;
         if (!*existing) {
             ev.outcome = "no such user";
-        } else {
-            if (auto set = tx.set_token_hash(id, hash, at); !set) return set.error();
-            out.old_hash = (*existing)->token_hash;
-            out.found = true;
-            ev.details["previous_token"] = out.old_hash ? "revoked" : "none";
+            return replaced{};
         }
-        auto entry = append_audit_event(tx, *keyring, ev, at);
-        if (!entry) return entry.error();
-        out.audited = std::move(*entry);
-        return out;
+        if (auto set = tx.set_token_hash(id, hash, now_ms()); !set) return set.error();
+        ev.details["previous_token"] = (*existing)->token_hash ? "revoked" : "none";
+        return replaced{(*existing)->token_hash};
     };
-    auto done = co_await store_.transact(std::move(write));
+    auto done = co_await audited<replaced>(event(by, "token.replace", id, "ok"), std::move(change));
     if (!done) co_return store_failed("replacing the token of user " + id, done.error());
-    journal(done->audited);
-    if (!done->found) co_return no_such_user(id);
-    if (done->old_hash) token_index_.erase(hash_key(*done->old_hash));
+    if (!*done) co_return no_such_user(id);
+    if (const auto& old = **done) token_index_.erase(hash_key(*old));
     token_index_[hash_key(hash)] = id;
     co_return std::move(token);
 }
 
 asio::awaitable<user_result<std::monostate>> user_service::delete_user(const caller& by, std::string id) {
-    struct result {
-        std::optional<byte_string> hash;
-        bool found = false;
-        audit_row audited;
-    };
-    const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto write = [keyring, id, ev = event(by, "user.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
-        auto existing = tx.find_user(id);
-        if (!existing) return existing.error();
-        result out;
-        if (!*existing) {
+    // The deleted user's token hash, when there was such a user.
+    using deleted = std::optional<std::optional<byte_string>>;
+    auto change = [id](store_tx& tx, audit_event& ev) -> expected<deleted> {
+        auto now = find_user_credential(tx, id);
+        if (!now) return now.error();
+        if (!now->user) {
             ev.outcome = "no such user";
-        } else {
-            auto credential = tx.find_credential(id);
-            if (!credential) return credential.error();
-            if (*credential) ev.details["key_fingerprint"] = (*credential)->key_fingerprint;
-            if (auto deleted = tx.delete_user(id); !deleted) return deleted.error();
-            out.hash = (*existing)->token_hash;
-            out.found = true;
+            return deleted{};
         }
-        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
-        if (!entry) return entry.error();
-        out.audited = std::move(*entry);
-        return out;
+        auto user = tx.find_user(id);
+        if (!user) return user.error();
+        if (now->stored) ev.details["key_fingerprint"] = now->stored->key_fingerprint;
+        if (auto gone = tx.delete_user(id); !gone) return gone.error();
+        return deleted{*user ? (*user)->token_hash : std::nullopt};
     };
-    auto done = co_await store_.transact(std::move(write));
+    auto done = co_await audited<deleted>(event(by, "user.delete", id, "ok"), std::move(change));
     if (!done) co_return store_failed("deleting user " + id, done.error());
-    journal(done->audited);
-    if (!done->found) co_return no_such_user(id);
-    if (done->hash) token_index_.erase(hash_key(*done->hash));
+    if (!*done) co_return no_such_user(id);
+    if (const auto& hash = **done) token_index_.erase(hash_key(*hash));
     if (usernames_.erase(id) > 0) sessions_.drop(id);
     co_return std::monostate{};
 }
@@ -505,34 +489,24 @@ asio::awaitable<user_result<credential_metadata>> user_service::get_credentials(
 }
 
 asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(const caller& by, std::string id) {
-    struct result {
-        std::optional<user_problem> problem;
-        audit_row audited;
-    };
-    const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto write = [keyring, id, ev = event(by, "credential.delete", id, "ok")](store_tx& tx) mutable -> expected<result> {
-        result out;
+    auto change = [id](store_tx& tx, audit_event& ev) -> expected<std::optional<user_problem>> {
         auto now = find_user_credential(tx, id);
         if (!now) return now.error();
         if (!now->user) {
-            out.problem = no_such_user(id);
             ev.outcome = "no such user";
-        } else if (!now->stored) {
-            out.problem = no_credential(id);
-            ev.outcome = "no credential";
-        } else {
-            ev.details["key_fingerprint"] = now->stored->key_fingerprint;
-            if (auto deleted = tx.delete_credential(id); !deleted) return deleted.error();
+            return no_such_user(id);
         }
-        auto entry = append_audit_event(tx, *keyring, ev, now_ms());
-        if (!entry) return entry.error();
-        out.audited = std::move(*entry);
-        return out;
+        if (!now->stored) {
+            ev.outcome = "no credential";
+            return no_credential(id);
+        }
+        ev.details["key_fingerprint"] = now->stored->key_fingerprint;
+        if (auto gone = tx.delete_credential(id); !gone) return gone.error();
+        return std::optional<user_problem>{};
     };
-    auto done = co_await store_.transact(std::move(write));
+    auto done = co_await audited<std::optional<user_problem>>(event(by, "credential.delete", id, "ok"), std::move(change));
     if (!done) co_return store_failed("deleting the credential of user " + id, done.error());
-    journal(done->audited);
-    if (done->problem) co_return std::move(*done->problem);
+    if (*done) co_return std::move(**done);
     if (usernames_.erase(id) > 0) sessions_.drop(id);
     co_return std::monostate{};
 }
@@ -569,21 +543,23 @@ asio::awaitable<user_result<std::vector<audit_entry_view>>> user_service::audit_
 
 void user_service::record_denied(std::string source, std::string actor, std::string path, unsigned status) {
     if (path.size() > 200) path.resize(200);
-    asio::co_spawn(executor_,
-                   append_denied({std::move(actor), std::move(source), "request.denied", {}, std::to_string(status),
-                                  json::object{{"path", std::move(path)}}}),
-                   asio::detached);
+    append_later({std::move(actor), std::move(source), "request.denied", {}, std::to_string(status),
+                  json::object{{"path", std::move(path)}}});
 }
 
-asio::awaitable<void> user_service::append_denied(audit_event ev) {
-    const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto write = [keyring, ev = std::move(ev)](store_tx& tx) { return append_audit_event(tx, *keyring, ev, now_ms()); };
-    auto done = co_await store_.transact(std::move(write));
-    if (!done) {
-        log_.error({}, "the database: recording a denied request: {}", done.error().message);
-        co_return;
-    }
-    journal(*done);
+void user_service::record_session_event(std::string user_id, std::string action, std::string outcome,
+                                        json::object details) {
+    append_later({"daemon", "local", std::move(action), std::move(user_id), std::move(outcome), std::move(details)});
+}
+
+void user_service::append_later(audit_event ev) {
+    asio::co_spawn(executor_, append_alone(std::move(ev)), asio::detached);
+}
+
+asio::awaitable<void> user_service::append_alone(audit_event ev) {
+    auto nothing_else = [](store_tx& /*tx*/, audit_event& /*ev*/) -> expected<bool> { return true; };
+    if (auto done = co_await audited<bool>(std::move(ev), std::move(nothing_else)); !done)
+        log_.error({}, "the database: an audit entry could not be written: {}", done.error().message);
 }
 
 }  // namespace sessiond

@@ -246,6 +246,7 @@ TEST_F(multi_user, a_user_deleted_while_connected_is_logged_out_audited_and_refu
     ASSERT_TRUE(deleted.has_value());
     EXPECT_EQ(deleted->status, 204u) << deleted->body;
     EXPECT_TRUE(sim().await_calls("/v1/api/logout", 1, 20s)) << d.output();
+    EXPECT_TRUE(d.wait_for_log("session.logout by daemon from local on alice: ok")) << d.output();
     auto gateway = d.api().get("/v1/api/iserver/accounts", bearer(alice));
     ASSERT_TRUE(gateway.has_value());
     EXPECT_EQ(gateway->status, 401u);
@@ -257,7 +258,7 @@ TEST_F(multi_user, a_user_deleted_while_connected_is_logged_out_audited_and_refu
     for (const auto& e : page.at("entries").as_array())
         actions.emplace_back(e.at("action").as_string());
     EXPECT_EQ(actions, (std::vector<std::string>{"user.create", "credential.validate", "credential.create",
-                                                 "user.delete"}));
+                                                 "session.login", "user.delete", "session.logout"}));
 }
 
 TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {

@@ -44,6 +44,9 @@ struct metrics_input {
     // The gateway's counts (null: no gateway) and the calls waiting in it now.
     const gateway_stats* gateway = nullptr;
     std::size_t gateway_waiting = 0;
+    // Per-user series only while there are at most this many users (SESSIOND_METRICS_USER_SERIES):
+    // the sessions by state are always there, and /metrics stays bounded at 10,000 users.
+    std::size_t per_user_limit = 100;
 };
 
 std::string render_metrics(const metrics_input& in);

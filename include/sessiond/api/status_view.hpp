@@ -24,6 +24,7 @@ namespace sessiond {
 struct user_status {
     const settings* config = nullptr;
     const session_snapshot* snapshot = nullptr;  // null while the session waits to start (a predecessor logs out)
+    std::string_view user_id{};                  // multi-user mode: whose session this is
 };
 
 // The daemon block plus one entry per configured user. "Configured" is a fact of the configuration:
@@ -38,7 +39,9 @@ struct status_input {
     // The gateway's block (gateway::status_json()); null when the daemon has no gateway.
     boost::json::value gateway = nullptr;
     // Multi-user mode: whether the database answered its last call (none in single-user mode).
-    // Readiness is then the daemon's own, not every user's session (each user's is in their status).
+    // Readiness is then the daemon's own, not every user's session (each user's is in their status),
+    // and the status is the admin's: the daemon and a summary of the users' sessions by state,
+    // naming those not connected, never every user's fields.
     std::optional<bool> store_reachable = std::nullopt;
 };
 

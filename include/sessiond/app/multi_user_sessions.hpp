@@ -46,14 +46,23 @@ public:
 
     // The IBKR username whose session serves `user_id`, for the gateway; none without a credential.
     [[nodiscard]] std::optional<std::string_view> username_of(std::string_view user_id) const;
+    // The user whose session logs in as `username` (the registry's key), for the admin's status.
+    [[nodiscard]] std::string_view user_of(std::string_view username) const;
     // The daemon's settings changed (a reload): every user's session gets them.
     void reconfigure();
+
+    // What the audit log records of a user's session: its logins, its logout, a halt.
+    using session_event = std::function<void(std::string user_id, std::string action, std::string outcome,
+                                             boost::json::object details)>;
+    void on_session_event(session_event record) { record_ = std::move(record); }
     [[nodiscard]] std::size_t size() const noexcept { return users_.size(); }
 
 private:
     [[nodiscard]] settings settings_for(ibkr_profile profile) const;
     [[nodiscard]] std::optional<status_input> status_input_of(std::string_view user_id) const;
     void reconcile_soon();
+    // The registry's report of one session: the audit entries its change calls for.
+    void session_changed(std::string_view username, const session_snapshot& snapshot);
 
     boost::asio::any_io_executor executor_;
     session_registry& registry_;
@@ -61,11 +70,24 @@ private:
     offload signer_;
     daemon_view daemon_;
     std::map<std::string, ibkr_profile, std::less<>> users_;  // user id -> the credential's identity
+    std::map<std::string, std::string, std::less<>> user_of_username_;  // IBKR username -> user id
+    // What the audit log last heard of each session, by IBKR username (with the user it was for, so
+    // that a session still logging out after its user went is recorded for that user).
+    struct seen {
+        std::string user_id;
+        std::uint64_t logins = 0;
+        lifecycle state = lifecycle::connecting;
+    };
+    std::map<std::string, seen, std::less<>> seen_;
+    session_event record_;
     bool reconcile_posted_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
 public:
-    ~multi_user_sessions() override { *alive_ = false; }
+    ~multi_user_sessions() override {
+        *alive_ = false;
+        registry_.on_session_change(nullptr);
+    }
 };
 
 }  // namespace sessiond

@@ -49,6 +49,7 @@ struct session_options {
     seconds_f login_min_interval{10.0};                // SESSIOND_LOGIN_MIN_INTERVAL: between two full logins
     int logins_per_hour = 30;                          // SESSIOND_LOGINS_PER_HOUR: in any 60 minutes
     seconds_f daemon_login_interval{0.5};              // SESSIOND_DAEMON_LOGIN_INTERVAL: any two users' logins
+    int metrics_user_series = 100;                     // SESSIOND_METRICS_USER_SERIES: per-user series up to this many users
     // IBKR_REGION (new_york, zug, hong_kong or none) and IBKR_RESET_TIME (local, default 01:00): when
     // IBKR's maintenance windows are. Null with IBKR_REGION=none, or when the time zone cannot be read
     // (a warning says so): then every failure is an ordinary one.

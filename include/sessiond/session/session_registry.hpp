@@ -62,6 +62,10 @@ public:
 
     // Called on the event loop after any change of any session (state, snapshot, start, end).
     void on_change(std::function<void()> observer) { observer_ = std::move(observer); }
+    // Called on the event loop after any change of one session (a retiring one's logout included),
+    // with its IBKR username and snapshot: what per-user bookkeeping needs without walking every session.
+    using session_observer = std::function<void(std::string_view username, const session_snapshot& snapshot)>;
+    void on_session_change(session_observer observer) { session_observer_ = std::move(observer); }
     void on_claim(claim_function claim) { claim_ = std::move(claim); }
 
     // Step one of a change of configuration: every desired user's username lock, taken before
@@ -151,6 +155,7 @@ private:
     std::shared_ptr<login_slots> login_slots_ = std::make_shared<login_slots>(std::chrono::microseconds(0));
     void share_daemon_limits(const settings& config, username_pacer& pacer);
     std::function<void()> observer_;
+    session_observer session_observer_;
     claim_function claim_;
     store_factory make_store_;
     std::vector<std::function<void()>> stop_callbacks_;

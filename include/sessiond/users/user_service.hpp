@@ -79,6 +79,9 @@ public:
     boost::asio::awaitable<user_result<std::vector<audit_entry_view>>> audit_page(const caller& by,
                                                                                  audit_page_request request) override;
     void record_denied(std::string source, std::string actor, std::string path, unsigned status) override;
+    // A user's session logged in, out, or halted: one audit entry (fire and forget, as a denied request).
+    void record_session_event(std::string user_id, std::string action, std::string outcome,
+                              boost::json::object details);
     [[nodiscard]] bool store_reachable() const override { return store_reachable_; }
 
     [[nodiscard]] std::size_t users_with_credentials() const noexcept { return usernames_.size(); }
@@ -89,7 +92,13 @@ private:
     void journal(const std::vector<audit_row>& rows) const;
     // A store error, as the API answers it (503: the database may come back) and as the log says it.
     user_problem store_failed(std::string_view what, const error& e);
-    boost::asio::awaitable<void> append_denied(audit_event ev);
+    // In one transaction: `change(tx, ev)` (expected<R>, which may set the event's outcome and
+    // details), then the event's audit entry; the entry goes to the journal once committed.
+    template <class R, class Change>
+    boost::asio::awaitable<expected<R>> audited(audit_event ev, Change change);
+    // Appends `ev` on its own (no change goes with it); a failure is logged.
+    void append_later(audit_event ev);
+    boost::asio::awaitable<void> append_alone(audit_event ev);
 
     boost::asio::any_io_executor executor_;
     credential_store& store_;

@@ -65,6 +65,28 @@ TEST_F(metrics_view_test, recovering_session_shows_backoff_and_failures_by_reaso
     EXPECT_EQ(m.value_of("ibkr_reconnects_total", account), 1.0);
 }
 
+TEST_F(metrics_view_test, above_the_per_user_limit_only_the_sessions_by_state_are_written) {
+    connect();
+    feed(tickled());
+    std::vector<settings> users(3, config.values);
+    users[0].profile.account_id = "DU0000001";
+    users[1].profile.account_id = "DU0000002";
+    users[2].profile.account_id = "DU0000003";
+    const status_input st{config, {{&users[0], &snap()}, {&users[1], nullptr}, {&users[2], nullptr}}, false,
+                          now - std::chrono::seconds(60), now};
+    for (const std::size_t limit : {2u, 3u}) {
+        const metrics_input in{st, {}, nullptr, process_stats{1e6, 12, 0.5}, 0, &server, nullptr, 0, limit};
+        const auto parsed = parse_prometheus_text(render_metrics(in));
+        ASSERT_TRUE(parsed) << parsed.error().message;
+        EXPECT_EQ(parsed->value_of("ibkr_sessions", {{"state", "connected"}}), 1.0);
+        EXPECT_EQ(parsed->value_of("ibkr_sessions", {{"state", "connecting"}}), 2.0);
+        EXPECT_EQ(parsed->value_of("ibkr_sessions", {{"state", "reconnecting"}}), 0.0);
+        const auto up = parsed->value_of("ibkr_session_up", {{"account", "DU0000001"}});
+        if (limit == 2) EXPECT_EQ(up, std::nullopt) << "3 users are above a limit of 2: no per-user series";
+        else EXPECT_EQ(up, 1.0);
+    }
+}
+
 TEST_F(metrics_view_test, not_configured_still_parses_and_counts_the_problems) {
     config.problems = {{"IBKR_CLIENT_ID", "missing", false}};
     const auto m = scrape(nullptr);

@@ -34,6 +34,38 @@ protected:
     bool stopping = false;
 };
 
+TEST_F(status_test, the_admins_multi_user_status_is_a_summary_naming_who_is_not_connected) {
+    config.values.multi_user = true;
+    status_input empty{config, {}, false, now - std::chrono::seconds(90), now, nullptr, true};
+    auto j = status_json(empty);
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_EQ(j.at("message"), "multi-user mode: no user has IBKR credentials yet");
+    EXPECT_EQ(j.at("multi_user").at("users"), 0);
+    EXPECT_TRUE(is_ready(readiness_checks(empty)));
+
+    connect();
+    feed(tickled());
+    std::vector<settings> users(2, config.values);
+    users[1].profile.account_id = "DU0000002";
+    status_input two{config, {{&users[0], &snap(), "alice"}, {&users[1], nullptr, "bob"}}, false,
+                     now - std::chrono::seconds(90), now, nullptr, true};
+    j = status_json(two);
+    EXPECT_EQ(j.at("status"), "configured_not_connected");
+    EXPECT_TRUE(j.at("message").as_string().starts_with("1 of 2 users connected; bob: ")) << j.at("message");
+    const auto& summary = j.at("multi_user").as_object();
+    EXPECT_EQ(summary.at("by_state").at("connected"), 1);
+    EXPECT_EQ(summary.at("by_state").at("connecting"), 1);
+    ASSERT_EQ(summary.at("not_connected").as_array().size(), 1u);
+    EXPECT_EQ(summary.at("not_connected").at(0).at("user"), "bob");
+    EXPECT_EQ(summary.at("database"), "reachable");
+    EXPECT_FALSE(j.contains("users")) << "no user's fields in the admin's view";
+    EXPECT_FALSE(j.contains("account_id"));
+    // Ready: the daemon serves and the database answers, whatever each user's session does.
+    EXPECT_TRUE(is_ready(readiness_checks(two)));
+    two.store_reachable = false;
+    EXPECT_FALSE(is_ready(readiness_checks(two)));
+}
+
 TEST_F(status_test, not_configured_names_every_problem_and_has_no_session_fields) {
     config.problems = {{"IBKR_CLIENT_ID", "missing", false}, {"IBKR_ENV", "\"demo\" must be paper or live", false}};
     const auto j = json_of(nullptr);

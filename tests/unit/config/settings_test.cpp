@@ -704,6 +704,16 @@ TEST_F(config_settings, multi_user_mode_needs_no_identity_but_the_admin_token) {
     EXPECT_TRUE(report.can_start());
 }
 
+TEST_F(config_settings, multi_user_mode_says_the_gateway_token_is_not_used) {
+    sources.environment = {{"ENABLE_MULTI_USER", "true"},
+                           {"SESSIOND_API_TOKEN", "an-admin-token-of-some-length"},
+                           {"SESSIOND_GATEWAY_TOKEN", "a-gateway-token-of-some-length"}};
+    const config_report report = load();
+    EXPECT_EQ(problems_of(report), strings{});
+    EXPECT_EQ(report.warnings, strings{"SESSIOND_GATEWAY_TOKEN is ignored in multi-user mode: each user's API token "
+                                       "reaches that user's session through the gateway"});
+}
+
 TEST_F(config_settings, enable_multi_user_is_a_boolean) {
     EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "maybe"),
               strings{"ENABLE_MULTI_USER: \"maybe\" is not a boolean (true or false)"});

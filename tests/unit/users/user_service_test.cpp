@@ -267,7 +267,8 @@ TEST_F(user_service_test, a_restart_opens_each_credential_once_audited_and_refus
     EXPECT_TRUE(after_tampering.kept.contains("alice"));
     EXPECT_FALSE(after_tampering.kept.contains("bob"));
     std::vector<std::string> decrypts;
-    for (const auto& e : value_of(run(again.audit_page(admin, {}))))
+    const auto audit = run(again.audit_page(admin, {}));
+    for (const auto& e : value_of(audit))
         if (e.action == "key.decrypt") decrypts.push_back(e.target + ":" + e.outcome);
     EXPECT_EQ(decrypts, (std::vector<std::string>{"alice:ok", "bob:ok", "alice:ok", "bob:tampered"}));
 }
