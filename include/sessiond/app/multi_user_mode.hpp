@@ -8,6 +8,8 @@
 #include "sessiond/users/user_service.hpp"
 #include "sessiond/vault/master_keyring.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -52,6 +54,10 @@ private:
 
     logger log_;
     std::shared_ptr<const master_keyring> keyring_;
+    // The loop the store was opened on (the daemon's does not run yet). Destroyed after the store,
+    // whose thread may still be returning from its post to it (ThreadSanitizer saw that race when
+    // it was a local).
+    std::unique_ptr<boost::asio::io_context> opening_;
     std::unique_ptr<credential_store> store_;
     std::unique_ptr<multi_user_sessions> sessions_;
     std::unique_ptr<user_service> users_;
