@@ -34,7 +34,12 @@ bool ibkr_client::authorize(http_request& req) const {
 asio::awaitable<expected<http_request>> ibkr_client::prepare(step s, const request_context& ctx) {
     if (!is_login_step(s)) co_return build_request(s, ctx);
     // The token and SSO requests carry an RSA signature: about a millisecond of CPU, off the loop.
-    auto sign = [&s, &ctx] { return build_request(s, ctx); };
+    // The endpoint goes along as a copy: a reload may apply new options on the loop meanwhile
+    // (ThreadSanitizer saw that race once multi-user mode reconciled often).
+    auto sign = [&s, &ctx, endpoint = ctx.endpoint] {
+        return build_request(s, request_context{ctx.profile, endpoint, ctx.now, ctx.oauth_token, ctx.sso_bearer,
+                                                ctx.compete});
+    };
     auto signed_request = co_await signer_.run(std::move(sign));
     co_return signed_request;
 }
