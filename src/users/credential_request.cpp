@@ -59,9 +59,12 @@ credential_request_check check_credential_request(std::string_view body) {
 
     // The fields as the variables they stand for; the body keeps the storage alive meanwhile.
     configured_values values;
-    for (const auto& [key, value] : parsed.as_object()) {
+    for (const auto& item : parsed.as_object()) {
+        // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+        const std::string_view key = item.key();
+        const boost::json::value& value = item.value();
         const auto known = std::find_if(credential_fields().begin(), credential_fields().end(),
-                                        [&](const credential_field& f) { return f.field == key; });
+                                        [key](const credential_field& f) { return f.field == key; });
         if (known == credential_fields().end()) {
             // Never quoted: a key pasted as a field name would be shown.
             out.problems.push_back({"", "a field is not one of an IBKR credential (" + field_list() + ")"});
