@@ -27,12 +27,8 @@ constexpr std::string_view audit_path = "/api/audit";
 constexpr std::string_view user_id_rule =
     "a user id is 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'";
 
-user_problem problem(unsigned status, std::string title, std::string detail) {
-    return user_problem{status, std::move(title), std::move(detail), {}, std::nullopt};
-}
-
 user_problem bad_parameter(std::string_view name, std::string_view rule) {
-    user_problem p = problem(400, "invalid query parameter", std::string(name) + ": " + std::string(rule));
+    user_problem p = make_problem(400, "invalid query parameter", std::string(name) + ": " + std::string(rule));
     p.fields.push_back({std::string(name), std::string(rule)});
     return p;
 }
@@ -199,7 +195,7 @@ json::object audit_entry_json(const audit_entry_view& e) {
 }
 
 server_response multi_user_off(const server_request& req) {
-    return problem_response(req, problem(404, "multi-user mode is off",
+    return problem_response(req, make_problem(404, "multi-user mode is off",
                                          "the users API and the audit log exist in multi-user mode only; this "
                                          "daemon runs in single-user mode (ENABLE_MULTI_USER=false)"));
 }
@@ -268,10 +264,10 @@ asio::awaitable<server_reply> users_api::handle(const server_request& req, std::
     const users_api_path where = parse_users_api_path(path);
     const route_table<endpoint>::match m = routes_.find(req.method(), where.route);
     if (m.target == nullptr && !m.known_path)
-        co_return problem_response(req, problem(404, "no such endpoint", "no such endpoint: " + path_for_log(path)));
+        co_return problem_response(req, make_problem(404, "no such endpoint", "no such endpoint: " + path_for_log(path)));
     if (m.target == nullptr) {
         server_response res = problem_response(
-            req, problem(405, "method not allowed",
+            req, make_problem(405, "method not allowed",
                          "method " + std::string(req.method_string()) + " is not allowed here; use " + std::string(m.allow)));
         res.set(http::field::allow, m.allow);
         co_return res;
@@ -281,18 +277,18 @@ asio::awaitable<server_reply> users_api::handle(const server_request& req, std::
     if (by) by->source = context.peer.remote.address().to_string();
     if (e.admin_only && !backend_.api_token()) {
         co_return deny(req, context, by, path,
-                       problem(403, "admin token not configured",
+                       make_problem(403, "admin token not configured",
                                "this endpoint needs the admin token, and none is configured (set SESSIOND_API_TOKEN "
                                "or the systemd credential sessiond-api-token)"));
     }
     if (!by) {
         co_return deny(req, context, by, path,
-                       problem(401, "unauthorized", "missing or unknown API token: send Authorization: Bearer <token>"));
+                       make_problem(401, "unauthorized", "missing or unknown API token: send Authorization: Bearer <token>"));
     }
     if (e.admin_only && by->who == caller::kind::user)
-        co_return deny(req, context, by, path, problem(403, "forbidden", "this endpoint needs the admin token"));
+        co_return deny(req, context, by, path, make_problem(403, "forbidden", "this endpoint needs the admin token"));
     if (where.names_user()) {
-        if (!valid_user_id(where.id)) co_return problem_response(req, problem(400, "invalid user id", std::string(user_id_rule)));
+        if (!valid_user_id(where.id)) co_return problem_response(req, make_problem(400, "invalid user id", std::string(user_id_rule)));
         if (by->who == caller::kind::user && by->user_id != where.id)
             co_return deny(req, context, by, path, no_such_user(where.id));
     }
@@ -338,7 +334,7 @@ asio::awaitable<server_reply> users_api::list_users(const users_request& r) {
 asio::awaitable<server_reply> users_api::put_credentials(const users_request& r) {
     const auto type = r.http.find(http::field::content_type);
     if (type == r.http.end() || !equals_ignoring_case(media_type(type->value()), "application/json")) {
-        co_return problem_response(r.http, problem(415, "unsupported media type",
+        co_return problem_response(r.http, make_problem(415, "unsupported media type",
                                                    "send the credentials as Content-Type: application/json"));
     }
     std::optional<std::string> if_match;
@@ -394,19 +390,19 @@ asio::awaitable<server_reply> users_api::own_test(const server_request& req, std
     if (auto status = directory_.user_status(user); std::holds_alternative<user_problem>(status))
         co_return problem_response(req, std::get<user_problem>(status));
     if (backend_.status_now().stopping)
-        co_return problem_response(req, problem(503, "stopping", "the daemon is stopping"));
+        co_return problem_response(req, make_problem(503, "stopping", "the daemon is stopping"));
     test_starter start = [this, &user](std::function<void(const connection_test_report&)> done) {
         return directory_.run_test(user, std::move(done));
     };
     const awaited_test test = co_await await_connection_test(executor_, backend_.test_timeout(), std::move(start),
                                                              context.closed);
     if (!test.started) {
-        co_return problem_response(req, problem(409, "no session",
+        co_return problem_response(req, make_problem(409, "no session",
                                                 "the user has no IBKR session: store their credentials first (PUT "
                                                 "/api/users/" + user + "/ibkr-credentials)"));
     }
     if (!test.report) {
-        co_return problem_response(req, problem(504, "test still running",
+        co_return problem_response(req, make_problem(504, "test still running",
                                                 "the connection test is still running; see GET /api/users/" + user +
                                                     "/ibkr/status"));
     }

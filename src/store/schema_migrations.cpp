@@ -60,8 +60,15 @@ CREATE TABLE pacing (
 );
 )sql";
 
+// One brokerage session per IBKR username: two users' credentials for one username would log each
+// other out, so the database itself refuses a second.
+constexpr std::string_view schema_v2 = R"sql(
+CREATE UNIQUE INDEX credentials_by_username ON credentials(username);
+)sql";
+
 constexpr std::array migrations{
     schema_migration{1, schema_v1},
+    schema_migration{2, schema_v2},
 };
 
 }  // namespace

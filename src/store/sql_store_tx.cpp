@@ -79,6 +79,14 @@ constexpr std::string_view credential_columns =
     "user_id, credential_id, client_id, client_key_id, username, account_id, allowed_ip, environment, scope, "
     "key_fingerprint, key_record, key_version, etag, created_ms, updated_ms, last_validated_ms";
 
+// A row of one text column.
+expected<std::string> read_text(const sql_row& row, std::string_view operation) {
+    row_reader r(row, operation);
+    auto value = r.take<std::string>();
+    if (auto ok = r.finish(); !ok) return ok.error();
+    return value;
+}
+
 expected<credential_row> read_credential(const sql_row& row, std::string_view operation) {
     row_reader r(row, operation);
     credential_row c;
@@ -196,6 +204,12 @@ expected<std::optional<credential_row>> sql_store_tx::find_credential(std::strin
     const auto rows = sql_.query(
         "find_credential", fmt::format("SELECT {} FROM credentials WHERE user_id = $1", credential_columns), p);
     return read_one<credential_row>(rows, "find_credential", read_credential);
+}
+
+expected<std::optional<std::string>> sql_store_tx::credential_owner(std::string_view username) {
+    const std::array<sql_value, 1> p{text(username)};
+    const auto rows = sql_.query("credential_owner", "SELECT user_id FROM credentials WHERE username = $1", p);
+    return read_one<std::string>(rows, "credential_owner", read_text);
 }
 
 expected<void> sql_store_tx::put_credential(const credential_row& c) {
@@ -316,12 +330,7 @@ expected<std::vector<audit_row>> sql_store_tx::audit_all(std::int64_t after_seq,
 expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view username) {
     const std::array<sql_value, 1> p{text(username)};
     const auto rows = sql_.query("load_pacing", "SELECT record FROM pacing WHERE username = $1", p);
-    return read_one<std::string>(rows, "load_pacing", [](const sql_row& row, std::string_view operation) -> expected<std::string> {
-        row_reader r(row, operation);
-        auto record = r.take<std::string>();
-        if (auto ok = r.finish(); !ok) return ok.error();
-        return record;
-    });
+    return read_one<std::string>(rows, "load_pacing", read_text);
 }
 
 expected<void> sql_store_tx::save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) {

@@ -17,6 +17,7 @@ public:
     expected<std::vector<user_row>> list_users(std::string_view after_id, std::size_t limit) override;
 
     expected<std::optional<credential_row>> find_credential(std::string_view user_id) override;
+    expected<std::optional<std::string>> credential_owner(std::string_view username) override;
     expected<void> put_credential(const credential_row& credential) override;
     expected<bool> delete_credential(std::string_view user_id) override;
     expected<std::vector<key_version_count>> list_key_versions() override;

@@ -12,8 +12,12 @@ bool valid_user_id(std::string_view id) {
     return true;
 }
 
+user_problem make_problem(unsigned status, std::string title, std::string detail) {
+    return user_problem{status, std::move(title), std::move(detail), {}, std::nullopt};
+}
+
 user_problem no_such_user(std::string_view id) {
-    return user_problem{404, "no such user", "no user \"" + std::string(id) + "\"", {}, std::nullopt};
+    return make_problem(404, "no such user", "no user \"" + std::string(id) + "\"");
 }
 
 }  // namespace sessiond

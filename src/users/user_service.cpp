@@ -45,16 +45,8 @@ std::string random_id() {
     return out;
 }
 
-user_problem problem(unsigned status, std::string title, std::string detail) {
-    user_problem p;
-    p.status = status;
-    p.title = std::move(title);
-    p.detail = std::move(detail);
-    return p;
-}
-
 user_problem no_credential(std::string_view id) {
-    return problem(404, "no credentials", "user " + std::string(id) + " has no IBKR credentials");
+    return make_problem(404, "no credentials", "user " + std::string(id) + " has no IBKR credentials");
 }
 
 credential_metadata metadata_of(const credential_row& row) {
@@ -124,6 +116,19 @@ expected<user_credential> find_user_credential(store_tx& tx, const std::string& 
     return out;
 }
 
+// Another user's credential logs in as this IBKR username: one brokerage session per username.
+expected<bool> username_taken(store_tx& tx, const std::string& id, const std::string& username) {
+    auto owner = tx.credential_owner(username);
+    if (!owner) return owner.error();
+    return owner->has_value() && **owner != id;
+}
+
+user_problem username_in_use() {
+    return make_problem(409, "IBKR username in use",
+                   "another user of this daemon keeps a session for this IBKR username (one brokerage session per "
+                   "username)");
+}
+
 // What the start-up read gives back for each credential.
 struct opened_credential {
     std::string user_id;
@@ -172,7 +177,7 @@ void user_service::journal(const std::vector<audit_row>& rows) const {
 
 user_problem user_service::store_failed(std::string_view what, const error& e) {
     log_.error({}, "the database: {}: {}", what, e.message);
-    user_problem p = problem(503, "database unavailable", "the database did not answer; try again");
+    user_problem p = make_problem(503, "database unavailable", "the database did not answer; try again");
     p.retry_after = std::chrono::seconds(5);
     return p;
 }
@@ -191,7 +196,7 @@ asio::awaitable<expected<R>> user_service::audited(audit_event ev, Change change
         if (!entry) return entry.error();
         return result{std::move(*value), std::move(*entry)};
     };
-    auto done = co_await store_.transact(std::move(job));
+    auto done = co_await transact(std::move(job));
     if (!done) co_return done.error();
     journal(done->entry);
     co_return std::move(done->value);
@@ -239,11 +244,8 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
         }
         return out;
     };
-    auto state = co_await store_.transact(std::move(read));
-    if (!state) {
-        store_reachable_ = false;
-        co_return state.error();
-    }
+    auto state = co_await transact(std::move(read));
+    if (!state) co_return state.error();
     journal(state->audited);
     for (auto& [hash, id] : state->tokens) token_index_.emplace(std::move(hash), std::move(id));
     std::size_t kept = 0;
@@ -252,7 +254,6 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
             log_.error({}, "user {}: the stored IBKR credential does not open, no session for it: {}", c.user_id, c.why);
             continue;
         }
-        usernames_[c.user_id] = c.profile->credential;
         sessions_.keep(c.user_id, std::move(*c.profile));
         ++kept;
     }
@@ -336,14 +337,14 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_user(const cal
     if (!done) co_return store_failed("deleting user " + id, done.error());
     if (!*done) co_return no_such_user(id);
     if (const auto& hash = **done) token_index_.erase(hash_key(*hash));
-    if (usernames_.erase(id) > 0) sessions_.drop(id);
+    sessions_.drop(id);
     co_return std::monostate{};
 }
 
 asio::awaitable<user_result<user_page>> user_service::list_users(const caller& /*by*/, std::string after,
                                                                  std::size_t limit) {
     auto read = [after, limit](store_tx& tx) { return tx.list_users(after, limit + 1); };
-    auto rows = co_await store_.transact(std::move(read));
+    auto rows = co_await transact(std::move(read));
     if (!rows) co_return store_failed("listing users", rows.error());
     user_page page;
     for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
@@ -360,9 +361,9 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
     credential_request_check check = check_credential_request(body);
     wipe(body);
     if (!check.profile) {
-        user_problem p = problem(422, "invalid credentials", "the request names " +
+        user_problem p = make_problem(422, "invalid credentials", "the request names " +
                                                                  std::to_string(check.problems.size()) +
-                                                                 " problem(s); see errors");
+                                                                 " make_problem(s); see errors");
         p.fields = std::move(check.problems);
         co_return p;
     }
@@ -370,19 +371,26 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
 
     // Before IBKR is asked: the user must exist, If-Match must hold, and the IBKR username must not be
     // another user's (one brokerage session per username).
-    auto look = [id](store_tx& tx) { return find_user_credential(tx, id); };
-    auto before = co_await store_.transact(std::move(look));
-    if (!before) co_return store_failed("reading the credential of user " + id, before.error());
+    struct precheck {
+        user_credential now;
+        bool username_taken = false;
+    };
+    auto look = [id, username = profile.credential](store_tx& tx) -> expected<precheck> {
+        auto now = find_user_credential(tx, id);
+        if (!now) return now.error();
+        auto taken = username_taken(tx, id, username);
+        if (!taken) return taken.error();
+        return precheck{std::move(*now), *taken};
+    };
+    auto checked = co_await transact(std::move(look));
+    if (!checked) co_return store_failed("reading the credential of user " + id, checked.error());
+    const user_credential* before = &checked->now;
     if (!before->user) co_return no_such_user(id);
     if (!if_match_holds(if_match, before->stored))
-        co_return problem(412, "precondition failed",
+        co_return make_problem(412, "precondition failed",
                           before->stored ? "the credential has changed: its ETag is no longer the one in If-Match"
                                          : "user " + id + " has no credential for If-Match to match");
-    for (const auto& [other, username] : usernames_)
-        if (other != id && username == profile.credential)
-            co_return problem(409, "IBKR username in use",
-                              "another user of this daemon keeps a session for this IBKR username (one brokerage "
-                              "session per username)");
+    if (checked->username_taken) co_return username_in_use();
 
     const std::string fingerprint = profile.private_key->fingerprint();
     const step_outcome proof = co_await sessions_.prove(profile);
@@ -391,12 +399,12 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
     std::string outcome = "ok";
     if (!proof.ok()) {
         if (proof.kind == failure::unauthorized || proof.kind == failure::forbidden || proof.kind == failure::rejected) {
-            refused = problem(422, "credentials refused by IBKR",
+            refused = make_problem(422, "credentials refused by IBKR",
                               "IBKR refused the OAuth token request: " + proof.detail);
             refused->fields = refused_fields(proof);
             outcome = "refused";
         } else {
-            refused = problem(503, "IBKR unavailable",
+            refused = make_problem(503, "IBKR unavailable",
                               "IBKR could not be asked to prove the credential (" + std::string(to_string(proof.kind)) +
                                   (proof.detail.empty() ? "" : ": " + proof.detail) + "); nothing was stored");
             refused->retry_after = proof.retry_after.value_or(default_retry_after);
@@ -426,7 +434,7 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
         auto sealed = seal_record(*keyring, key_record_binding(row), der.reveal());
         if (!sealed) {
             log_.error({}, "user {}: sealing the private key failed: {}", id, sealed.error().message);
-            co_return problem(500, "sealing failed", "the private key could not be encrypted; nothing was stored");
+            co_return make_problem(500, "sealing failed", "the private key could not be encrypted; nothing was stored");
         }
         row.key_record.assign(sealed->begin(), sealed->end());
         wipe(*sealed);
@@ -452,11 +460,15 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
         // while IBKR was asked.
         auto now = find_user_credential(tx, row.user_id);
         if (!now) return now.error();
-        if (!now->user) {
+        auto taken = username_taken(tx, row.user_id, row.username);
+        if (!taken) return taken.error();
+        if (*taken) {
+            out.problem = username_in_use();  // another user's credential for it came in meanwhile
+        } else if (!now->user) {
             out.problem = no_such_user(row.user_id);
         } else if (!if_match_holds(if_match, now->stored) || now->stored.has_value() != replacing ||
                    (replacing && now->stored->credential_id != row.credential_id)) {
-            out.problem = problem(412, "precondition failed", "the credential changed while IBKR was asked; read it and try again");
+            out.problem = make_problem(412, "precondition failed", "the credential changed while IBKR was asked; read it and try again");
         }
         if (out.problem) {
             change.outcome = out.problem->status == 404 ? "no such user" : "conflict";
@@ -469,19 +481,18 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
         out.audited.push_back(std::move(*changed));
         return out;
     };
-    auto done = co_await store_.transact(std::move(write));
+    auto done = co_await transact(std::move(write));
     if (!done) co_return store_failed("storing the credential of user " + id, done.error());
     journal(done->audited);
     if (refused) co_return std::move(*refused);
     if (done->problem) co_return std::move(*done->problem);
-    usernames_[id] = profile.credential;
     sessions_.keep(id, std::move(profile));
     co_return credential_stored{!replacing, metadata_of(row)};
 }
 
 asio::awaitable<user_result<credential_metadata>> user_service::get_credentials(const caller& /*by*/, std::string id) {
     auto read = [id](store_tx& tx) { return find_user_credential(tx, id); };
-    auto done = co_await store_.transact(std::move(read));
+    auto done = co_await transact(std::move(read));
     if (!done) co_return store_failed("reading the credential of user " + id, done.error());
     if (!done->user) co_return no_such_user(id);
     if (!done->stored) co_return no_credential(id);
@@ -507,7 +518,7 @@ asio::awaitable<user_result<std::monostate>> user_service::delete_credentials(co
     auto done = co_await audited<std::optional<user_problem>>(event(by, "credential.delete", id, "ok"), std::move(change));
     if (!done) co_return store_failed("deleting the credential of user " + id, done.error());
     if (*done) co_return std::move(**done);
-    if (usernames_.erase(id) > 0) sessions_.drop(id);
+    sessions_.drop(id);
     co_return std::monostate{};
 }
 
@@ -517,7 +528,6 @@ user_result<json::object> user_service::user_status(std::string_view id) const {
 }
 
 bool user_service::run_test(const std::string& id, std::function<void(const connection_test_report&)> done) {
-    if (!usernames_.contains(id)) return false;
     return sessions_.run_test(id, std::move(done));
 }
 
@@ -527,7 +537,7 @@ asio::awaitable<user_result<std::vector<audit_entry_view>>> user_service::audit_
         return request.user ? tx.audit_page(*request.user, request.after, request.limit)
                             : tx.audit_all(request.after, request.limit);
     };
-    auto rows = co_await store_.transact(std::move(read));
+    auto rows = co_await transact(std::move(read));
     if (!rows) co_return store_failed("reading the audit log", rows.error());
     std::vector<audit_entry_view> out;
     out.reserve(rows->size());

@@ -7,7 +7,8 @@
 // one reconcile of the registry (10,000 users loaded at start are one reconcile, not 10,000).
 //
 // In multi-user mode the host-wide username locks of single-user mode are not taken: the database
-// holds each IBKR username in at most one user's credential (user_service refuses a second).
+// holds each IBKR username in at most one user's credential (a unique index; user_service answers
+// 409 to a second).
 
 #include "sessiond/api/status_view.hpp"
 #include "sessiond/core/offload.hpp"

@@ -107,6 +107,8 @@ public:
     // Inserts, or replaces the user's credential in place (its user must exist).
     virtual expected<void> put_credential(const credential_row& credential) = 0;
     virtual expected<bool> delete_credential(std::string_view user_id) = 0;
+    // The user whose credential logs in as this IBKR username (at most one: a unique index).
+    virtual expected<std::optional<std::string>> credential_owner(std::string_view username) = 0;
     // How many credentials each key version seals, by version: what a key rotation has left to do.
     virtual expected<std::vector<key_version_count>> list_key_versions() = 0;
     virtual expected<std::vector<credential_row>> credentials_with_key_version(std::int64_t key_version,

@@ -58,6 +58,8 @@ using user_result = std::variant<T, user_problem>;
 // The 404 for a user id that names no user. The API answers another user's id with exactly this, so
 // the directory must answer an unknown id with it too: then ids cannot be probed.
 user_problem no_such_user(std::string_view id);
+// A problem without fields or Retry-After: the one way every side makes one.
+user_problem make_problem(unsigned status, std::string title, std::string detail);
 
 struct user_created {
     bool created = false;         // false: the user existed already (200, no token shown)

@@ -8,8 +8,8 @@
 // ending a user's session. The daemon's implementation drives the session registry; tests drive
 // their own.
 //
-// Memory: the token index (SHA-256 of each user's token → user id) and the IBKR username of each
-// user with a credential, nothing else per user. Every database call runs on the store's thread.
+// Memory: the token index (SHA-256 of each user's token → user id), nothing else per user (the
+// sessions keep each user's identity). Every database call runs on the store's thread.
 
 #include "sessiond/ibkr/outcome.hpp"
 #include "sessiond/ibkr/profile.hpp"
@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 namespace sessiond {
@@ -36,12 +37,13 @@ public:
     virtual boost::asio::awaitable<step_outcome> prove(const ibkr_profile& profile) = 0;
     // The user's session runs with `profile` from now on (started, or restarted when it changed).
     virtual void keep(const std::string& user_id, ibkr_profile profile) = 0;
-    // The user's session logs out and goes.
+    // The user's session logs out and goes (nothing when the user has none).
     virtual void drop(const std::string& user_id) = 0;
     // One line: "connected", "authenticating", ... ("no credentials" when none is kept).
     [[nodiscard]] virtual std::string state_line(std::string_view user_id) const = 0;
     // GET /api/ibkr/status's JSON for the user; none when no session is kept.
     [[nodiscard]] virtual std::optional<boost::json::object> status(std::string_view user_id) const = 0;
+    // False when the user has no session.
     virtual bool run_test(const std::string& user_id, std::function<void(const connection_test_report&)> done) = 0;
 };
 
@@ -84,14 +86,19 @@ public:
                               boost::json::object details);
     [[nodiscard]] bool store_reachable() const override { return store_reachable_; }
 
-    [[nodiscard]] std::size_t users_with_credentials() const noexcept { return usernames_.size(); }
-
 private:
     // The journal line of an appended entry (the audit log's copy for people reading journalctl).
     void journal(const audit_row& row) const;
     void journal(const std::vector<audit_row>& rows) const;
     // A store error, as the API answers it (503: the database may come back) and as the log says it.
     user_problem store_failed(std::string_view what, const error& e);
+    // The store's transaction; whether it answered is what readiness reports.
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F&, store_tx&>> transact(F fn) {
+        auto result = co_await store_.transact(std::move(fn));
+        store_reachable_ = result.has_value();
+        co_return result;
+    }
     // In one transaction: `change(tx, ev)` (expected<R>, which may set the event's outcome and
     // details), then the event's audit entry; the entry goes to the journal once committed.
     template <class R, class Change>
@@ -107,8 +114,6 @@ private:
     logger log_;
     // SHA-256 of a token (as raw bytes in a string) → user id.
     std::unordered_map<std::string, std::string> token_index_;
-    // user id → IBKR username of the credential kept for the user.
-    std::map<std::string, std::string, std::less<>> usernames_;
     bool store_reachable_ = true;
 };
 
