@@ -563,6 +563,15 @@ void user_service::record_session_event(std::string user_id, std::string action,
 }
 
 void user_service::append_later(audit_event ev) {
+    // A flood of denied requests must not queue without end behind a slow disk: past the bound the
+    // entries are counted, and the count is written once the queue has drained.
+    if (appends_pending_ >= max_pending_appends) {
+        if (unrecorded_++ == 0)
+            log_.warn({}, "the database is behind: audit entries of denied requests and session events are counted, "
+                          "not written, until it catches up");
+        return;
+    }
+    ++appends_pending_;
     asio::co_spawn(executor_, append_alone(std::move(ev)), asio::detached);
 }
 
@@ -570,6 +579,10 @@ asio::awaitable<void> user_service::append_alone(audit_event ev) {
     auto nothing_else = [](store_tx& /*tx*/, audit_event& /*ev*/) -> expected<bool> { return true; };
     if (auto done = co_await audited<bool>(std::move(ev), std::move(nothing_else)); !done)
         log_.error({}, "the database: an audit entry could not be written: {}", done.error().message);
+    if (--appends_pending_ == 0 && unrecorded_ > 0) {
+        const std::size_t count = std::exchange(unrecorded_, 0);
+        append_later({"daemon", "local", "audit.unrecorded", {}, "counted", json::object{{"entries", count}}});
+    }
 }
 
 }  // namespace sessiond

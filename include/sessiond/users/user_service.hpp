@@ -115,6 +115,11 @@ private:
     // SHA-256 of a token (as raw bytes in a string) → user id.
     std::unordered_map<std::string, std::string> token_index_;
     bool store_reachable_ = true;
+    // Entries appended on their own (denied requests, session events) waiting for the database, and
+    // those counted instead of written while that queue was full.
+    static constexpr std::size_t max_pending_appends = 1024;
+    std::size_t appends_pending_ = 0;
+    std::size_t unrecorded_ = 0;
 };
 
 }  // namespace sessiond

@@ -234,6 +234,20 @@ TEST_F(user_service_test, deleting_a_user_drops_their_session_token_and_credenti
     EXPECT_EQ(problem_of(run(service->delete_user(admin, "alice"))).status, 404u);
 }
 
+TEST_F(user_service_test, a_flood_of_denied_requests_queues_a_bounded_number_and_counts_the_rest) {
+    // Nothing runs until the loop does: 3,000 denials arrive while the database has written none.
+    for (int i = 0; i < 3000; ++i) service->record_denied("198.51.100.7", "anonymous", "/api/users", 401);
+    io.restart();
+    io.run();
+    const auto rows = transact([](store_tx& tx) { return tx.audit_all(0, 5000); });
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1025u);
+    EXPECT_EQ(rows->front().action, "request.denied");
+    EXPECT_EQ(rows->at(1023).action, "request.denied");
+    EXPECT_EQ(rows->back().action, "audit.unrecorded");
+    EXPECT_EQ(rows->back().details, R"({"entries":1976})");
+}
+
 TEST_F(user_service_test, a_restart_opens_each_credential_once_audited_and_refuses_a_row_moved_to_another_user) {
     const std::string alice_token = create("alice");
     create("bob");
