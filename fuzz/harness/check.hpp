@@ -32,6 +32,23 @@ inline std::string check_one_line(std::string_view what, std::string_view text, 
     return {};
 }
 
+// "" when a one-line message that may quote an operator's own value (a settings problem, a field of a
+// request body) is at most max bytes of well-formed UTF-8 without a control byte, else what is wrong:
+// printable() keeps a value's non-ASCII characters and cuts it on a character boundary.
+inline std::string check_quoting_line(std::string_view what, std::string_view text, std::size_t max) {
+    if (text.size() > max) return std::string(what) + ": " + std::to_string(text.size()) + " bytes, more than " + std::to_string(max);
+    for (std::size_t i = 0; i < text.size();) {
+        const auto u = static_cast<unsigned char>(text[i]);
+        if (u < 0x20 || u == 0x7f) return std::string(what) + ": holds a control byte";
+        const std::size_t length = u < 0x80 ? 1 : (u & 0xE0) == 0xC0 ? 2 : (u & 0xF0) == 0xE0 ? 3 : (u & 0xF8) == 0xF0 ? 4 : 0;
+        if (length == 0 || i + length > text.size()) return std::string(what) + ": is not well-formed UTF-8";
+        for (std::size_t k = 1; k < length; ++k)
+            if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return std::string(what) + ": is not well-formed UTF-8";
+        i += length;
+    }
+    return {};
+}
+
 // Text that went through the IBKR responses' bounding (printable_remote_text): at most 200 characters
 // plus "...", printable, and redacted: redact() finds nothing left to remove. When the text was cut, only
 // the part before its last blank is judged, since the cut may split the "[redacted]" marker itself.

@@ -1,7 +1,8 @@
 #pragma once
 // The body of PUT /api/users/{id}/ibkr-credentials (users/credential_request.hpp). Any bytes give
 // either a profile whose every field is set and whose key is RSA of at least 2048 bits, or problems:
-// each names a field of the body (or none, for the body as a whole) and is one printable line that
+// each names a field of the body (or none, for the body as a whole) and is one line of UTF-8 without
+// control bytes (a value is quoted as the body's JSON gave it, which Boost.JSON checked is UTF-8) that
 // never quotes a private key's PEM or the body's username.
 
 #include "check.hpp"
@@ -29,7 +30,7 @@ inline std::string credential_request(std::string_view input) {
         bool known = problem.field.empty();
         for (const auto& f : credential_fields()) known = known || f.field == problem.field;
         if (!known) return "a problem names a field that is not one: " + problem.field;
-        if (auto bad = check_one_line("problem", problem.message, 400); !bad.empty()) return bad;
+        if (auto bad = check_quoting_line("problem", problem.message, 400); !bad.empty()) return bad;
         if (problem.message.find("PRIVATE KEY-----") != std::string::npos) return "a problem quotes a PEM line";
     }
     return {};
