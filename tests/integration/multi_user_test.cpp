@@ -5,7 +5,12 @@
 
 #include "daemon_fixture.hpp"
 
+#include "sessiond/crypto/rsa_key.hpp"
+#include "sessiond/users/sealed_key.hpp"
+#include "sessiond/vault/credential_record.hpp"
 #include "support/test_keys.hpp"
+#include "unit/store/store_test_support.hpp"
+#include "unit/users/sealed_credentials.hpp"
 
 #include <boost/json.hpp>
 
@@ -15,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -26,6 +32,12 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using boost::beast::http::verb;
+
+http_request_options bearer_of(const std::string& token) {
+    http_request_options o;
+    o.headers.emplace_back("Authorization", "Bearer " + token);
+    return o;
+}
 
 struct sim_user {
     std::string client_id;
@@ -289,6 +301,114 @@ TEST_F(multi_user, refuses_to_start_without_a_master_key_and_says_how_to_make_on
         << run.err;
     EXPECT_NE(run.err.find("head -c 32 /dev/urandom"), std::string::npos) << "says how to make one: " << run.err;
     EXPECT_FALSE(fs::exists(state_dir_ / "sessiond.sqlite3"));
+}
+
+// 1,000 users stored before the start (sealed as the daemon seals them, through the library): the
+// daemon opens every credential, and their logins go out one SESSIOND_DAEMON_LOGIN_INTERVAL apart
+// rather than all at once, until every session is connected.
+class many_users : public daemon_fixture {};
+
+TEST_F(many_users, a_thousand_users_start_within_the_daemon_wide_login_rate_and_all_connect) {
+    constexpr int users = 1000;
+    // 1,000 logins over at least 40 s, spread over 10 OAuth clients of 100 users each: ibkr-sim (as
+    // IBKR) allows a client 10 token and SSO requests a second, and a login is one of each.
+    constexpr int clients = 10;
+    constexpr double interval = 0.04;
+    temp_dir dir;
+    const fs::path public_key = dir.write("client.pem", shared_rsa_key().public_pem);
+    json::array list;
+    for (int i = 0; i < users; ++i) {
+        const std::string n = std::to_string(i);
+        list.push_back(json::object{{"client_id", "client-" + std::to_string(i % clients)},
+                                    {"key_id", "main"},
+                                    {"public_key_file", public_key.string()},
+                                    {"username", "ibkr-user-" + n},
+                                    {"accounts", json::array{json::value("DU" + std::string(7 - n.size(), '0') + n)}},
+                                    {"environment", "paper"},
+                                    {"allowed_ip", "127.0.0.1"}});
+    }
+    sim_options o = fast_sim();
+    o.users_file = dir.write("users.json", json::serialize(json::object{{"users", std::move(list)}})).string();
+    start_sim(std::move(o));
+
+    const std::string key(32, 'm');
+    const fs::path master_key = dir.write("master-key", key);
+    fs::permissions(master_key, fs::perms::owner_read);
+    const fs::path state = dir.path() / "state";
+    fs::create_directories(state);
+    {
+        std::map<std::uint32_t, secret> keys;
+        keys.emplace(1, secret(key));
+        const auto keyring = std::make_shared<const master_keyring>(*master_keyring::from_keys(std::move(keys)));
+        boost::asio::io_context io;
+        auto store = store_test::open_store(io, state / "sessiond.sqlite3");
+        ASSERT_NE(store, nullptr);
+        const auto der = rsa_private_key::from_pem(shared_rsa_key().pkcs8_pem)->pkcs8_der();
+        auto fill = [&keyring, &der](store_tx& tx) -> expected<void> {
+            for (int i = 0; i < users; ++i) {
+                const std::string n = std::to_string(i);
+                credential_row c = store_test::credential_for("user-" + n);
+                c.client_id = "client-" + std::to_string(i % clients);
+                c.client_key_id = "main";
+                c.username = "ibkr-user-" + n;
+                c.account_id = "DU" + std::string(7 - n.size(), '0') + n;
+                c.allowed_ip = "127.0.0.1";
+                c.environment = "paper";
+                c.credential_id = "credential-" + n;
+                const std::string record = seal_record(*keyring, key_record_binding(c), der.reveal()).value();
+                c.key_record.assign(record.begin(), record.end());
+                if (auto put = users_test::put_with_user(tx, c); !put) return put.error();
+            }
+            return {};
+        };
+        const auto filled = store_test::await_on(io, store->transact(std::move(fill)));
+        ASSERT_TRUE(filled) << filled.error().message;
+    }
+
+    daemon_options d;
+    d.environment["ENABLE_MULTI_USER"] = "true";
+    d.environment["SESSIOND_MASTER_KEY_FILE"] = master_key.string();
+    d.environment["SESSIOND_STATE_DIR"] = state.string();
+    d.environment["SESSIOND_DAEMON_LOGIN_INTERVAL"] = std::to_string(interval);
+    d.environment["IBKR_TICKLE_INTERVAL"] = "60";  // this test is about the start, not about 1,000 tickles a second
+    d.environment["IBKR_PACE_VALIDATE"] = "60";
+    d.args = {"run"};  // info: the debug lines of 1,000 sessions would only slow the test down
+    for (const char* name : {"IBKR_CLIENT_ID", "IBKR_CLIENT_KEY_ID", "IBKR_PRIVATE_KEY_FILE", "IBKR_CREDENTIAL",
+                             "IBKR_ACCOUNT_ID", "IBKR_ALLOWED_IP", "IBKR_ENV"})
+        d.environment[name] = std::nullopt;
+    daemon_process& daemon = start_daemon(std::move(d));
+    ASSERT_TRUE(daemon.wait_for_log("multi-user mode: 1000 user(s)", 1, 60s)) << daemon.output().substr(0, 4000);
+    ASSERT_TRUE(daemon.wait_for_log("session connected", users, 300s))
+        << daemon.count_in_log("session connected") << " connected";
+
+    // The logins (their OAuth token requests, as the daemon logged them) never came faster than the
+    // daemon-wide rate allows: in any second, at most one per interval (and one for the edge).
+    std::vector<std::int64_t> at_ms;
+    std::istringstream lines(daemon.log());
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find(" oauth: HTTP 200") == std::string::npos) continue;
+        // 2026-12-05T10:36:09.852+00:00
+        const int h = std::stoi(line.substr(11, 2)), m = std::stoi(line.substr(14, 2)), sec = std::stoi(line.substr(17, 2));
+        const int ms = std::stoi(line.substr(20, 3));
+        at_ms.push_back(((h * 60 + m) * 60 + sec) * 1000LL + ms);
+    }
+    ASSERT_EQ(at_ms.size(), static_cast<std::size_t>(users));
+    std::sort(at_ms.begin(), at_ms.end());
+    const auto per_second_allowed = static_cast<std::size_t>(1.0 / interval) + 1;
+    std::size_t first = 0;
+    std::size_t most = 0;
+    for (std::size_t last = 0; last < at_ms.size(); ++last) {
+        while (at_ms[last] - at_ms[first] >= 1000) ++first;
+        most = std::max(most, last - first + 1);
+    }
+    EXPECT_LE(most, per_second_allowed + 5) << "logins in the busiest second";
+    EXPECT_GE(at_ms.back() - at_ms.front(), static_cast<std::int64_t>((users - 1) * interval * 1000) - 1000);
+
+    auto status = daemon.api().get("/api/ibkr/status", bearer_of(daemon.api_token()));
+    ASSERT_TRUE(status.has_value());
+    const json::value summary = status->json();
+    EXPECT_EQ(summary.at("multi_user").at("by_state").at("connected"), users) << status->body.substr(0, 2000);
+    EXPECT_EQ(summary.at("status"), "connected");
 }
 
 }  // namespace
