@@ -111,12 +111,13 @@ private:
 
     void load_timing() {
         session_options& o = report_.values.options;
-        // The plain numbers, in the order their problems have always been reported.
-        for (const std::string_view name :
-             {"IBKR_PACE_TICKLE", "IBKR_PACE_VALIDATE", "IBKR_INIT_SETTLE", "IBKR_HTTP_TIMEOUT",
-              "SESSIOND_BACKOFF_INITIAL", "SESSIOND_RATE_LIMIT_PENALTY", "SESSIOND_LOGIN_MIN_INTERVAL",
-              "SESSIOND_LOGINS_PER_HOUR", "IBKR_MAX_REQUESTS_PER_SECOND"})
-            in_.load_number(schema_row(name), o);
+        // Every plain number of the schema, in the schema's order; the two with rules of their own
+        // follow. Not a list of names: SESSIOND_DAEMON_LOGIN_INTERVAL and SESSIOND_METRICS_USER_SERIES
+        // were once in the schema (and the README) but missing from such a list, so never read.
+        for (const variable_row& row : variable_schema())
+            if ((row.seconds != nullptr || row.count != nullptr) && row.name != "IBKR_TICKLE_INTERVAL" &&
+                row.name != "SESSIOND_BACKOFF_MAX")
+                in_.load_number(row, o);
 
         // IBKR_PACE_TICKLE is at most 60 s, so only a configured interval can fall below it.
         const value_bounds tickle = schema_row("IBKR_TICKLE_INTERVAL").bounds;

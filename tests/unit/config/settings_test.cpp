@@ -206,6 +206,32 @@ TEST_F(config_settings, reads_every_optional_variable) {
     EXPECT_EQ(o.pace_validate.count(), 0);
 }
 
+// Each number of the schema, set alone to a value other than its default, is what the settings hold:
+// SESSIOND_DAEMON_LOGIN_INTERVAL and SESSIOND_METRICS_USER_SERIES were once documented but never read.
+TEST_F(config_settings, reads_every_number_the_schema_documents) {
+    const session_options defaults;
+    int checked = 0;
+    for (const variable_row& row : variable_schema()) {
+        if (row.seconds == nullptr && row.count == nullptr) continue;
+        const double old = row.seconds != nullptr ? (defaults.*row.seconds).count() : defaults.*row.count;
+        // Below the default where the bounds allow it (IBKR_TICKLE_INTERVAL and SESSIOND_BACKOFF_MAX
+        // must stay above their partners' defaults, which the default of each already is).
+        double value = row.bounds.min_exclusive || row.bounds.min == old ? row.bounds.min + 1 : row.bounds.min;
+        if (value >= old) value = old + 1;
+        if (row.name == "IBKR_TICKLE_INTERVAL" || row.name == "SESSIOND_BACKOFF_MAX") value = old + 1;
+        ASSERT_TRUE(row.bounds.contains(value)) << row.name << " " << value;
+        sources.environment = valid_environment();
+        sources.environment["SESSIOND_SIMULATOR_LIMITS"] = "true";  // the loosened limits are values too
+        sources.environment[std::string(row.name)] = format_seconds(value);
+        const config_report report = load();
+        ASSERT_TRUE(report.ok()) << row.name << "=" << value << ": " << format_config_report(report);
+        const session_options& o = report.values.options;
+        EXPECT_EQ(row.seconds != nullptr ? (o.*row.seconds).count() : o.*row.count, value) << row.name;
+        ++checked;
+    }
+    EXPECT_GE(checked, 13);
+}
+
 // ---- required variables -----------------------------------------------------------------------
 
 TEST_F(config_settings, reports_every_missing_required_variable) {
