@@ -117,6 +117,12 @@ std::string user_line(const user_in& in) {
         case lifecycle::stopped: return "stopped";
         case lifecycle::throttled: {
             const auto& o = in.config.options;
+            if (s.throttled_by_login_rate) {
+                std::string line = fmt::format("throttled: waiting for a slot of the daemon-wide login rate (one login "
+                                               "every {} s, all users together)", format_seconds(o.daemon_login_interval.count()));
+                if (s.throttled_until) line += "; login in " + human_duration(until(*s.throttled_until, in.now));
+                return bounded(std::move(line));
+            }
             std::string line = fmt::format("throttled: {} login(s) in the last hour (at most {}, {} apart)",
                                            s.logins_last_hour, o.logins_per_hour,
                                            human_duration(std::chrono::duration_cast<std::chrono::milliseconds>(o.login_min_interval)));

@@ -99,6 +99,7 @@ void lifecycle_machine::on_call_started(wall_time now) {
         snap_.logins_last_hour = pacer_->logins().recent().size();
         if (snap_.state == lifecycle::throttled) snap_.state = ever_connected_ ? lifecycle::reconnecting : lifecycle::connecting;
         snap_.throttled_until.reset();
+        snap_.throttled_by_login_rate = false;
     }
     snap_.waiting = false;
     snap_.next_call_at.reset();
@@ -464,13 +465,15 @@ directive lifecycle_machine::call(step s, milliseconds delay, wall_time now, boo
     if (s == step::oauth) {
         // The login budget outranks every other wait, the connection test's "now" included.
         // Then the daemon-wide login slots: a slot at or after both, reserved for this login.
-        const wall_time allowed = pacer_->reserve_login(std::max(pacer_->login_ready_at(now), now + wait), now);
+        const wall_time budget_allows = std::max(pacer_->login_ready_at(now), now + wait);
+        const wall_time allowed = pacer_->reserve_login(budget_allows, now);
         snap_.logins_last_hour = pacer_->logins().recent().size();
         const milliseconds budget_wait = allowed > now ? std::chrono::ceil<milliseconds>(allowed - now) : milliseconds(0);
         if (budget_wait > wait) {
             wait = budget_wait;
             snap_.state = lifecycle::throttled;
             snap_.throttled_until = allowed;
+            snap_.throttled_by_login_rate = allowed > budget_allows;
         } else {
             snap_.throttled_until.reset();
         }

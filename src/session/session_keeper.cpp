@@ -27,13 +27,14 @@ std::shared_ptr<pacing_store> state_directory_store(const settings& config, offl
 }
 
 session_keeper::session_keeper(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
-                 std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking)
+                 std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking,
+                 std::shared_ptr<idle_connections> shared)
     : executor_(executor),
       blocking_(blocking),
       config_(std::move(config)),
       log_(std::move(log)),
       tls_(tls),
-      client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking)),
+      client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking), std::move(shared)),
       random_(std::random_device{}()),
       machine_(machine_settings::from(config_),
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }, std::move(pacer)),
@@ -106,9 +107,11 @@ asio::awaitable<void> session_keeper::load_pacing() {
                   human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
         co_return;
     }
-    log_.info({}, "state directory {} ({}): the login budget and IBKR's validate pace survive a restart",
-              config_.service.state_dir ? config_.service.state_dir->string() : pacing_store_->where(),
-              config_.service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_.service.state_dir_rule);
+    // Said once by the daemon in multi-user mode, where every session keeps its record there.
+    log_.log(config_.multi_user ? spdlog::level::debug : spdlog::level::info, {},
+             fmt::format("state directory {} ({}): the login budget and IBKR's validate pace survive a restart",
+                         config_.service.state_dir ? config_.service.state_dir->string() : pacing_store_->where(),
+                         config_.service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_.service.state_dir_rule));
     username_pacer& pacer = *machine_.shared_pacer();
     if (pacer.restored()) co_return;  // read when this username's first session started
     auto loaded = co_await pacing_store_->load(pacer.logins().limits(), wall_clock::now());
@@ -429,6 +432,15 @@ void session_keeper::log_transition(lifecycle before) const {
         }
         case lifecycle::halted: log_.error(fields, "session halted: {}", snap.halt_reason); break;
         case lifecycle::throttled:
+            // Waiting for a slot of the daemon-wide rate is how many sessions start, not a warning:
+            // a start with 10,000 users would print 10,000 of them.
+            if (snap.throttled_by_login_rate) {
+                log_.debug(fields, "waiting for a login slot (SESSIOND_DAEMON_LOGIN_INTERVAL={} s, all users' logins "
+                                   "together): this session's login is at {}",
+                           format_seconds(config_.options.daemon_login_interval.count()),
+                           snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?"));
+                break;
+            }
             log_.warn(fields, "throttled: the login budget ({} an hour, {} apart) allows the next login at {}",
                       config_.options.logins_per_hour,
                       human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)),

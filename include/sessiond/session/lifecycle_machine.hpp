@@ -149,8 +149,11 @@ struct session_snapshot {
     bool rate_limited = false;  // waiting out a 429
     // The IBKR maintenance window the last failure fell in: failures there are expected, not alarms.
     std::optional<maintenance_window> maintenance;
-    // While throttled: when the login budget allows the next login.
+    // While throttled: when the login budget allows the next login, and whether what holds it back is
+    // the daemon-wide login rate (SESSIOND_DAEMON_LOGIN_INTERVAL: other users' logins take the slots
+    // before it) rather than this username's own budget.
     std::optional<wall_time> throttled_until;
+    bool throttled_by_login_rate = false;
     // Full logins in the last hour, as of the last one started or refused by the budget.
     std::size_t logins_last_hour = 0;
     std::string halt_reason;

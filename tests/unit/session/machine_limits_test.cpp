@@ -34,6 +34,24 @@ TEST_F(login_budget_machine, a_failed_login_is_retried_no_sooner_than_the_minimu
     EXPECT_EQ(*snap().throttled_until, now + d.delay);
 }
 
+// A login whose own budget says "now" but whose daemon-wide slot is later (other users' logins took
+// the earlier ones) is throttled by the login rate, and says so: not by its budget.
+TEST_F(login_budget_machine, a_later_daemon_wide_login_slot_is_told_apart_from_the_budget) {
+    auto slots = std::make_shared<login_slots>(500ms);
+    slots->reserve(now, now);  // another user's login holds the first slot
+    machine.shared_pacer()->share_login_slots(slots);
+    start();
+    EXPECT_EQ(snap().state, lifecycle::throttled);
+    EXPECT_TRUE(snap().throttled_by_login_rate);
+    EXPECT_EQ(snap().throttled_until, now + 500ms);
+
+    // Its own budget, after a failed login: the budget's 10 s, no longer the rate.
+    now += 500ms;
+    feed(failed(step::oauth, failure::server_error, 503));
+    EXPECT_EQ(snap().state, lifecycle::throttled);
+    EXPECT_FALSE(snap().throttled_by_login_rate);
+}
+
 TEST_F(login_budget_machine, past_the_hourly_cap_the_next_login_waits_until_the_oldest_is_an_hour_old) {
     const wall_time first = now;
     start();
