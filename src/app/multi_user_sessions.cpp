@@ -71,7 +71,7 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
     }
     pacer->record_login(now);
     pacer->record_start(path, now);
-    ibkr_client client(executor_, tls_, config.profile, config.options, signer_);
+    ibkr_client client(executor_, tls_, config.profile, config.options, signer_, registry_.shared_connections());
     step_outcome out = co_await client.call(step::oauth);
     client.forget_session();
     client.close();

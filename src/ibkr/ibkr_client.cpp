@@ -10,11 +10,12 @@ namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
 ibkr_client::ibkr_client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
-                         const ibkr_profile& profile, const session_options& options, offload signer)
+                         const ibkr_profile& profile, const session_options& options, offload signer,
+                         std::shared_ptr<idle_connections> shared)
     : profile_(profile),
       options_(options),
       signer_(std::move(signer)),
-      http_(std::move(executor), std::move(tls), options.endpoint) {}
+      http_(std::move(executor), std::move(tls), options.endpoint, https_client::max_response_body, std::move(shared)) {}
 
 void ibkr_client::forget_session() noexcept {
     oauth_token_.clear();

@@ -24,8 +24,12 @@ using asio::as_tuple;
 using asio::use_awaitable;
 
 https_client::https_client(asio::any_io_executor executor, std::shared_ptr<ssl::context> tls, base_url endpoint,
-                           std::size_t body_limit)
-    : executor_(std::move(executor)), tls_(std::move(tls)), body_limit_(body_limit), dialer_(executor_, std::move(endpoint)) {}
+                           std::size_t body_limit, std::shared_ptr<idle_connections> shared)
+    : executor_(std::move(executor)),
+      tls_(std::move(tls)),
+      body_limit_(body_limit),
+      shared_(std::move(shared)),
+      dialer_(executor_, std::move(endpoint)) {}
 
 void https_client::close() noexcept {
     open_ = false;
@@ -49,14 +53,14 @@ transport_failure https_client::failure_of(const boost::system::error_code& ec, 
             return {transport_error::bad_response,
                     "response header larger than " + std::to_string(max_response_header) + " bytes"};
     }
-    return dialer_.failure_of(ec, during, stream_ ? &*stream_ : nullptr);
+    return dialer_.failure_of(ec, during, stream_.get());
 }
 
 asio::awaitable<boost::system::result<void, transport_failure>> https_client::connect(clock::time_point deadline) {
     const auto began = clock::now();
     last_connect_ = clock::duration(0);
     close();
-    stream_.emplace(executor_, *tls_);
+    stream_ = std::make_unique<tls_stream>(executor_, *tls_);
     buffer_.clear();
     auto dialed = co_await dialer_.dial(*stream_, deadline);
     if (dialed || dialed.error().kind == transport_error::tls) ++connections_opened_;
@@ -76,12 +80,31 @@ bool https_client::reusable() {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+void https_client::take_shared() {
+    if (!shared_ || open_) return;
+    while (auto connection = shared_->take(*tls_, dialer_.endpoint())) {
+        stream_ = std::move(connection);
+        buffer_.clear();
+        open_ = true;
+        if (reusable()) return;
+        close();
+    }
+}
+
+void https_client::give_back_shared() {
+    if (!shared_ || !open_ || buffer_.size() > 0) return;
+    open_ = false;
+    buffer_.shrink_to_fit();  // an idle session keeps no buffer either
+    shared_->give_back(*tls_, dialer_.endpoint(), std::move(stream_));
+}
+
 asio::awaitable<boost::system::result<http_response, transport_failure>> https_client::send(
     http_request request, std::chrono::milliseconds timeout) {
     timeout_ = timeout;
     dialer_.begin(timeout);
     const auto deadline = clock::now() + timeout;
     if (open_ && !reusable()) close();
+    take_shared();
     if (!open_) {
         auto connected = co_await connect(deadline);
         if (!connected) {
@@ -110,6 +133,7 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
     tcp_layer.expires_never();
     http_response response = parser.release();
     if (!response.keep_alive()) close();
+    give_back_shared();
     co_return response;
 }
 

@@ -162,7 +162,7 @@ void session_registry::share_daemon_limits(const settings& config, username_pace
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
     s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
-                                         s.pacer, make_store_(config), blocking_);
+                                         s.pacer, make_store_(config), blocking_, idle_connections_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     share_daemon_limits(config, *s.pacer);
     s.active->on_change([this, username, keeper = s.active.get()] {

@@ -329,6 +329,9 @@ TEST_F(many_users, a_thousand_users_start_within_the_daemon_wide_login_rate_and_
     }
     sim_options o = fast_sim();
     o.users_file = dir.write("users.json", json::serialize(json::object{{"users", std::move(list)}})).string();
+    // The sessions share the daemon's connections to IBKR (idle_connections.hpp): 1,000 sessions
+    // need a few, not one each, and the simulator refuses the 17th at once.
+    o.extra_args = {"--max-connections", "16"};
     start_sim(std::move(o));
 
     const std::string key(32, 'm');
@@ -403,6 +406,10 @@ TEST_F(many_users, a_thousand_users_start_within_the_daemon_wide_login_rate_and_
     }
     EXPECT_LE(most, per_second_allowed + 5) << "logins in the busiest second";
     EXPECT_GE(at_ms.back() - at_ms.front(), static_cast<std::int64_t>((users - 1) * interval * 1000) - 1000);
+
+    // Not one call failed on the way: no refused connection, no 429, no retry.
+    EXPECT_EQ(daemon.count_in_log(" failed: "), 0u);
+    EXPECT_EQ(daemon.count_in_log("oauth: HTTP 200"), static_cast<std::size_t>(users));
 
     auto status = daemon.api().get("/api/ibkr/status", bearer_of(daemon.api_token()));
     ASSERT_TRUE(status.has_value());

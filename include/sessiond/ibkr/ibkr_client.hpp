@@ -25,8 +25,10 @@ namespace sessiond {
 class ibkr_client {
 public:
     // Requests that carry a signature (token, SSO) are signed on `signer`'s worker, off the loop.
+    // `shared`: the daemon's idle connections, where this client's waits between calls (none: kept here).
     ibkr_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-                const ibkr_profile& profile, const session_options& options, offload signer = {});
+                const ibkr_profile& profile, const session_options& options, offload signer = {},
+                std::shared_ptr<idle_connections> shared = nullptr);
 
     // Step oauth starts a new login: every token and cookie of the previous one is dropped first.
     // timeout 0 means the configured IBKR_HTTP_TIMEOUT.

@@ -1,5 +1,7 @@
 #pragma once
-// One HTTPS connection to the IBKR endpoint, kept alive between calls.
+// One HTTPS connection to the IBKR endpoint at a time, kept alive between calls: by this client, or,
+// when it is given the daemon's idle_connections, there, for whichever client sends next (the
+// connection is then this client's only for the length of an exchange).
 //
 // Every exchange has one deadline that covers resolving, connecting, the TLS handshake, writing and
 // reading: a peer that stops answering at any point costs at most the timeout, never a hang. The
@@ -9,6 +11,7 @@
 
 #include "sessiond/core/values.hpp"
 #include "sessiond/net/http_message.hpp"
+#include "sessiond/net/idle_connections.hpp"
 #include "sessiond/net/tls_dialer.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -33,9 +36,11 @@ public:
     static constexpr std::size_t max_response_body = 1024 * 1024;
     static constexpr std::size_t max_response_header = 16 * 1024;
 
-    // `body_limit`: the largest response body read (a bigger one fails as bad_response).
+    // `body_limit`: the largest response body read (a bigger one fails as bad_response). `shared`:
+    // where the connection waits between exchanges (none: with this client).
     https_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-                 base_url endpoint, std::size_t body_limit = max_response_body);
+                 base_url endpoint, std::size_t body_limit = max_response_body,
+                 std::shared_ptr<idle_connections> shared = nullptr);
     https_client(const https_client&) = delete;
     https_client& operator=(const https_client&) = delete;
 
@@ -52,7 +57,8 @@ public:
     // Drops the connection (the next send opens a new one).
     void close() noexcept;
     [[nodiscard]] bool is_open() const noexcept { return open_; }
-    // Connections opened so far (each one is a TCP connect and a TLS handshake).
+    // Connections this client opened so far (each one is a TCP connect and a TLS handshake); one
+    // taken from the shared idle connections is not counted.
     [[nodiscard]] std::uint64_t connections_opened() const noexcept { return connections_opened_; }
     // How long the last connection took to open (resolve, TCP connect, TLS handshake); zero while one
     // is opening or when the last one failed to.
@@ -70,12 +76,17 @@ private:
     // Whether the open connection can carry a request: the server has not closed it (FIN, a TLS
     // close_notify waiting) nor sent anything unasked. Looks at the socket without blocking.
     [[nodiscard]] bool reusable();
+    // With shared idle connections: a usable one becomes this client's (stale ones are closed).
+    void take_shared();
+    // After a clean exchange: the connection goes to the shared idle connections.
+    void give_back_shared();
 
     boost::asio::any_io_executor executor_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
     std::size_t body_limit_;
+    std::shared_ptr<idle_connections> shared_;
     tls_dialer dialer_;
-    std::optional<tls_stream> stream_;
+    std::unique_ptr<tls_stream> stream_;
     boost::beast::flat_buffer buffer_;
     std::chrono::milliseconds timeout_{0};
     bool open_ = false;

@@ -39,10 +39,11 @@ public:
 
     // `pacer` is the username's (shared with whatever else calls IBKR for it; null: a pacer of its
     // own), `store` where its record survives a restart (null: in memory only). `blocking` runs what must not block the
-    // loop: the login's RSA signatures (inline when default-constructed).
+    // loop: the login's RSA signatures (inline when default-constructed). `shared`: the daemon's idle
+    // connections to IBKR, where the session's connection waits between calls (none: kept by the session).
     session_keeper(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
             logger log, std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store,
-            offload blocking = {});
+            offload blocking = {}, std::shared_ptr<idle_connections> shared = nullptr);
     ~session_keeper();
     session_keeper(const session_keeper&) = delete;
     session_keeper& operator=(const session_keeper&) = delete;

@@ -115,6 +115,9 @@ public:
     // proof of a new credential): the one its sessions use, or one made now and kept for its next
     // session (until a reconcile() that does not desire the username).
     std::shared_ptr<username_pacer> pacer_for(const settings& config);
+    // The connections to IBKR every session's calls share (idle_connections.hpp): a session holds one
+    // only while a call of its is in flight.
+    [[nodiscard]] const std::shared_ptr<idle_connections>& shared_connections() const noexcept { return idle_connections_; }
 
     // True when some session's call has outlived its deadline twice over (see session_keeper::wedged).
     [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const;
@@ -153,6 +156,7 @@ private:
     std::shared_ptr<ip_penalty_box> penalty_box_for(std::string_view address);
     // Every username's logins take the daemon's slots (SESSIOND_DAEMON_LOGIN_INTERVAL apart).
     std::shared_ptr<login_slots> login_slots_ = std::make_shared<login_slots>(std::chrono::microseconds(0));
+    std::shared_ptr<idle_connections> idle_connections_ = std::make_shared<idle_connections>();
     void share_daemon_limits(const settings& config, username_pacer& pacer);
     std::function<void()> observer_;
     session_observer session_observer_;
