@@ -95,6 +95,12 @@ server_response with_etag(server_response res, const credential_metadata& m) {
     return res;
 }
 
+// A 201 names what it created (RFC 9110 section 15.3.2). User ids are [A-Za-z0-9._-]: no escaping.
+server_response with_location(server_response res, const std::string& path) {
+    if (res.result() == http::status::created) res.set(http::field::location, path);
+    return res;
+}
+
 }  // namespace
 
 // ---- Pure parts ----
@@ -301,7 +307,8 @@ asio::awaitable<server_reply> users_api::create_user(const users_request& r) {
     co_return answer(r.http, result, [&](const user_created& created) {
         json::object body{{"id", r.id}};
         if (created.created && created.token) body["token"] = created.token->reveal();
-        return json_response(r.http, created.created ? http::status::created : http::status::ok, body);
+        return with_location(json_response(r.http, created.created ? http::status::created : http::status::ok, body),
+                             std::string(users_prefix) + "/" + r.id);
     });
 }
 
@@ -341,9 +348,10 @@ asio::awaitable<server_reply> users_api::put_credentials(const users_request& r)
     if (const auto it = r.http.find(http::field::if_match); it != r.http.end()) if_match.emplace(it->value());
     auto result = co_await directory_.put_credentials(r.by, r.id, r.http.body(), std::move(if_match));
     co_return answer(r.http, result, [&](const credential_stored& stored) {
-        return with_etag(json_response(r.http, stored.created ? http::status::created : http::status::ok,
-                                       metadata_json(stored.metadata)),
-                         stored.metadata);
+        return with_location(with_etag(json_response(r.http, stored.created ? http::status::created : http::status::ok,
+                                                     metadata_json(stored.metadata)),
+                                       stored.metadata),
+                             std::string(users_prefix) + "/" + r.id + "/ibkr-credentials");
     });
 }
 

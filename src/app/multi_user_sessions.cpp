@@ -5,6 +5,8 @@
 #include "sessiond/session/lifecycle_machine.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -53,24 +55,38 @@ settings multi_user_sessions::settings_for(ibkr_profile profile) const {
 }
 
 asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& profile) {
-    // The proof is one OAuth token request, what IBKR counts as the start of a login: it waits for
-    // nothing. When the username's pacing, login budget or a penalty says not now, the answer is when.
+    // The proof is one OAuth token request, what IBKR counts as the start of a login: the username's
+    // budget and pacing apply, and so does the daemon-wide login rate (an admin's script adding 1,000
+    // users must not fire 1,000 token requests at once, or IBKR's penalty box would hold every user of
+    // the address). A slot within max_proof_wait is waited for; a later one is answered with when.
     const settings config = settings_for(profile);
     const std::shared_ptr<username_pacer> pacer = registry_.pacer_for(config);
     const std::string_view path = endpoint_of(step::oauth).path;
     const wall_time now = wall_clock::now();
-    wall_time ready = std::max(pacer->login_ready_at(now), pacer->ready_at(path, now));
-    if (const auto penalty = pacer->penalty_until(now)) ready = std::max(ready, *penalty);
-    if (ready > now) {
-        const auto wait = std::chrono::ceil<std::chrono::seconds>(ready - now);
-        step_outcome out = failed_outcome(step::oauth, failure::rate_limited,
-                                          "IBKR's limits for this username allow the next login in " +
-                                              std::to_string(wait.count()) + " s");
+    wall_time allowed = std::max(pacer->login_ready_at(now), pacer->ready_at(path, now));
+    if (const auto penalty = pacer->penalty_until(now)) allowed = std::max(allowed, *penalty);
+    const wall_time slot = pacer->first_login_slot(allowed);
+    if (slot > now + max_proof_wait) {
+        const auto wait = std::chrono::ceil<std::chrono::seconds>(slot - now);
+        const bool budget = allowed > now + max_proof_wait;
+        step_outcome out = failed_outcome(
+            step::oauth, failure::rate_limited,
+            (budget ? "IBKR's limits for this username allow the next login in "
+                    : "the daemon's login rate (SESSIOND_DAEMON_LOGIN_INTERVAL, all users' logins together) has the "
+                      "next free slot in ") +
+                std::to_string(wait.count()) + " s");
         out.retry_after = wait;
         co_return out;
     }
+    // Counted when the slot is taken (the budget keeps no future times), so that a second proof for
+    // the username meanwhile waits after this one; the request itself goes at the slot.
+    const wall_time at = pacer->reserve_login(allowed, now);
     pacer->record_login(now);
     pacer->record_start(path, now);
+    if (at > now) {
+        asio::steady_timer turn(executor_, std::chrono::ceil<std::chrono::milliseconds>(at - now));
+        co_await turn.async_wait(asio::use_awaitable);
+    }
     ibkr_client client(executor_, tls_, config.profile, config.options, signer_, registry_.shared_connections());
     step_outcome out = co_await client.call(step::oauth);
     client.forget_session();
@@ -113,7 +129,7 @@ void multi_user_sessions::reconcile_soon() {
         reconcile_posted_ = false;
         std::vector<desired_session> desired;
         desired.reserve(users_.size());
-        for (const auto& [id, profile] : users_) desired.push_back({settings_for(profile), tls_});
+        for (const auto& [id, profile] : users_) desired.push_back({settings_for(profile), tls_, id});
         registry_.reconcile(std::move(desired));
     });
 }

@@ -4,11 +4,8 @@
 
 namespace sessiond {
 
-login_slots::clock::time_point login_slots::reserve(clock::time_point earliest, clock::time_point now) {
+login_slots::clock::time_point login_slots::first_free(clock::time_point earliest) const {
     if (interval_.count() <= 0) return earliest;
-    // What ended no longer holds anyone up.
-    while (!busy_.empty() && busy_.begin()->second <= now) busy_.erase(busy_.begin());
-
     // A slot is [t, t + interval): it must not overlap a run. Start in the run that may hold
     // `earliest` (the last one starting at or before it) and move past every run the slot would hit.
     clock::time_point t = earliest;
@@ -21,6 +18,14 @@ login_slots::clock::time_point login_slots::reserve(clock::time_point earliest, 
         t = std::max(t, it->second);
         ++it;
     }
+    return t;
+}
+
+login_slots::clock::time_point login_slots::reserve(clock::time_point earliest, clock::time_point now) {
+    if (interval_.count() <= 0) return earliest;
+    // What ended no longer holds anyone up.
+    while (!busy_.empty() && busy_.begin()->second <= now) busy_.erase(busy_.begin());
+    const clock::time_point t = first_free(earliest);
     // Reserve [t, t + interval), merged with the runs it touches.
     clock::time_point start = t;
     clock::time_point end = t + interval_;

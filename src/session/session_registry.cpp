@@ -161,7 +161,8 @@ void session_registry::share_daemon_limits(const settings& config, username_pace
 
 void session_registry::start(const std::string& username, slot& s) {
     const settings& config = s.desired->config;
-    s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), config.profile.account_id),
+    const std::string& log_name = s.desired->log_name.empty() ? config.profile.account_id : s.desired->log_name;
+    s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), log_name),
                                          s.pacer, make_store_(config), blocking_, idle_connections_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     share_daemon_limits(config, *s.pacer);

@@ -129,6 +129,7 @@ protected:
         auto r = d.api().request(verb::put, "/api/users/" + id, {}, bearer(d.api_token()));
         EXPECT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
         if (!r || r->status != 201) return {};
+        EXPECT_EQ(r->header("Location"), "/api/users/" + id);
         return std::string(r->json().at("token").as_string());
     }
 
@@ -163,6 +164,10 @@ TEST_F(multi_user, each_user_added_over_the_api_reaches_only_their_own_account_t
     const http_result b = put_credentials(d, "bob", d.api_token(), credential_body(users_[1], users_[1].key->pkcs1_pem));
     EXPECT_EQ(b.status, 201u) << b.body;
     ASSERT_TRUE(d.wait_for_log("session connected", 2)) << d.output();
+    // Each session's lines name it by its user, as the operator knows it.
+    EXPECT_EQ(d.count_in_log("session connected: account DU0000001 (paper), server"), 1u);
+    EXPECT_NE(d.log().find("session=alice state=connected"), std::string::npos) << d.log();
+    EXPECT_NE(d.log().find("session=bob state=connected"), std::string::npos) << d.log();
 
     for (const auto& [token, mine, theirs] : {std::tuple{alice, "DU0000001", "DU0000002"}, std::tuple{bob, "DU0000002", "DU0000001"}}) {
         auto accounts = d.api().get("/v1/api/iserver/accounts", bearer(token));
@@ -197,6 +202,36 @@ TEST_F(multi_user, each_user_added_over_the_api_reaches_only_their_own_account_t
 
     expect_no_secrets(d.output(), users_[0].key->pkcs8_pem, {alice, bob, d.api_token()}, "the daemon's log");
     expect_no_secrets(d.output(), users_[1].key->pkcs8_pem, {}, "the daemon's log");
+}
+
+// A credential's proof is the start of a login: it takes a slot of the daemon-wide login rate like
+// any other. A slot a few seconds away is waited for; a later one is answered 503 with when, and
+// IBKR is not asked.
+TEST_F(multi_user, a_proof_takes_a_slot_of_the_daemon_wide_login_rate_or_says_when_there_is_one) {
+    daemon_options o = multi_user_options();
+    o.environment["SESSIOND_DAEMON_LOGIN_INTERVAL"] = "60";
+    daemon_process& d = start_daemon(std::move(o));
+    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+    const std::string alice = add_user(d, "alice");
+    const std::string bob = add_user(d, "bob");
+    const http_result first = put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs8_pem));
+    ASSERT_EQ(first.status, 201u) << first.body;
+    EXPECT_EQ(first.header("Location"), "/api/users/alice/ibkr-credentials");
+
+    // alice's proof took the slot of now (and her session's login, once it starts, the next one): bob's
+    // is one or two minutes off.
+    const auto tokens_before = sim().state().at("tokens_issued").as_int64();
+    const http_result second = put_credentials(d, "bob", bob, credential_body(users_[1], users_[1].key->pkcs8_pem));
+    EXPECT_EQ(second.status, 503u) << second.body;
+    EXPECT_EQ(second.header("Content-Type"), "application/problem+json");
+    EXPECT_NE(second.body.find("login rate"), std::string::npos) << second.body;
+    const int retry_after = std::stoi(second.header("Retry-After").empty() ? "0" : second.header("Retry-After"));
+    EXPECT_GE(retry_after, 50) << second.body;
+    EXPECT_LE(retry_after, 120) << second.body;
+    EXPECT_EQ(sim().state().at("tokens_issued").as_int64(), tokens_before);
+    auto stored = d.api().get("/api/users/bob/ibkr-credentials", bearer(bob));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->status, 404u);
 }
 
 TEST_F(multi_user, the_database_file_its_wal_and_journal_never_hold_the_key_in_any_form) {

@@ -38,6 +38,9 @@ public:
     multi_user_sessions(boost::asio::any_io_executor executor, session_registry& registry,
                         std::shared_ptr<boost::asio::ssl::context> tls, offload signer, daemon_view daemon);
 
+    // At most this long a proof waits for its slot of the daemon-wide login rate; later, the answer
+    // is 503 with Retry-After.
+    static constexpr std::chrono::seconds max_proof_wait{5};
     boost::asio::awaitable<step_outcome> prove(const ibkr_profile& profile) override;
     void keep(const std::string& user_id, ibkr_profile profile) override;
     void drop(const std::string& user_id) override;

@@ -26,6 +26,8 @@ public:
     // The earliest start at or after `earliest` at which no other reserved login is within one
     // interval, reserved for the caller. `now` drops what has ended.
     clock::time_point reserve(clock::time_point earliest, clock::time_point now);
+    // The start reserve() would give, without reserving it.
+    [[nodiscard]] clock::time_point first_free(clock::time_point earliest) const;
 
     void set_interval(std::chrono::microseconds interval) { interval_ = interval; }
     [[nodiscard]] std::chrono::microseconds interval() const noexcept { return interval_; }

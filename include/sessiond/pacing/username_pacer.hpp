@@ -118,6 +118,10 @@ public:
     wall_time reserve_login(wall_time allowed, wall_time now) {
         return slots_ ? slots_->reserve(allowed, now) : allowed;
     }
+    // The slot reserve_login() would give, without taking it.
+    [[nodiscard]] wall_time first_login_slot(wall_time allowed) const {
+        return slots_ ? slots_->first_free(allowed) : allowed;
+    }
     [[nodiscard]] const std::shared_ptr<ip_penalty_box>& penalty_box() const noexcept { return box_; }
 
     // Full logins (the OAuth token request that begins token + SSO): when the next may start (the

@@ -35,6 +35,9 @@ namespace sessiond {
 struct desired_session {
     settings config;
     std::shared_ptr<boost::asio::ssl::context> tls;
+    // What the session's log lines name it by (session=...): the account id when empty; the user id
+    // in multi-user mode, where that is how the operator knows the user.
+    std::string log_name;
 };
 
 // Whether two configurations are for the same IBKR login (same client, key, user, account, IP,
