@@ -3,6 +3,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 #include <set>
 
 namespace sessiond {
@@ -129,8 +131,29 @@ void session_registry::let_go(const std::function<bool(const std::string&)>& whi
         if (s.active) retire(it->first, s);
         for (auto& t : std::exchange(s.pending_tests, {}))
             asio::post(executor_, [t = std::move(t), why] { t(not_run(why)); });
-        it = s.retiring ? std::next(it) : slots_.erase(it);
+        if (s.retiring) {
+            ++it;
+        } else if (keeps_pacer(s)) {
+            s.lock.reset();  // no session of its: the username is free for another process
+            ++it;
+        } else {
+            it = slots_.erase(it);
+        }
     }
+}
+
+std::size_t session_registry::size() const noexcept {
+    return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const auto& entry) {
+        const slot& s = entry.second;
+        return s.desired || s.active || s.retiring;
+    }));
+}
+
+bool session_registry::keeps_pacer(const slot& s) const {
+    if (stopping_ || !s.pacer) return false;
+    if (s.pacer.use_count() > 1) return true;  // a proof in flight, or a gateway call
+    const auto& logins = s.pacer->logins().recent();
+    return !logins.empty() && logins.back() > wall_clock::now() - login_budget::window;
 }
 
 std::optional<session_registry::user_view> session_registry::user(std::string_view username) const {
@@ -216,7 +239,8 @@ void session_registry::on_retired(const std::string& username) {
     } else {
         for (auto& t : std::exchange(s.pending_tests, {}))
             asio::post(executor_, [t = std::move(t)] { t(not_run("the daemon is stopping")); });
-        slots_.erase(it);
+        if (keeps_pacer(s)) s.lock.reset();
+        else slots_.erase(it);
     }
     notify();
     finish_stop_if_done();

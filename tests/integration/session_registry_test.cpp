@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -183,6 +184,40 @@ TEST_F(session_registry_test, usernames_logging_in_from_one_address_share_its_pe
     ASSERT_NE(pacers["alice"]->penalty_box(), nullptr);
     EXPECT_EQ(pacers["alice"]->penalty_box(), pacers["bob"]->penalty_box()) << "one box per address";
     EXPECT_NE(pacers["alice"]->penalty_box(), pacers["carol"]->penalty_box()) << "another address, another box";
+    stop_all();
+}
+
+// A username's pacer (its login budget) outlives a reconcile that does not want it while a call
+// holds it (a proof in flight while another user's change reconciles) or while it counts a login
+// within the hour (a user removed and added again): its next session never starts the budget afresh.
+TEST_F(session_registry_test, a_usernames_pacer_outlives_a_reconcile_without_it_while_it_still_counts) {
+    sim_process alice(sim_for("alice", "DU1111111"));
+    sim_process bob(sim_for("bob", "DU2222222"));
+    const desired_session for_bob = desired_for(bob);
+
+    // bob's proof: the pacer is taken and a login counted before bob's session is wanted...
+    std::shared_ptr<username_pacer> proof = registry_.pacer_for(for_bob.config);
+    proof->record_login(wall_clock::now());
+    // ...when alice's change reconciles without bob.
+    std::vector<desired_session> only_alice;
+    only_alice.push_back(desired_for(alice));
+    registry_.reconcile(std::move(only_alice));
+    const username_pacer* held = proof.get();
+    proof.reset();  // the proof ends
+    EXPECT_EQ(registry_.pacer_for(for_bob.config).get(), held) << "kept: it counts bob's login";
+
+    std::vector<desired_session> both;
+    both.push_back(desired_for(alice));
+    both.push_back(for_bob);
+    registry_.reconcile(std::move(both));
+    ASSERT_TRUE(run_until([&] { return registry_.users().size() == 2 && registry_.users()[1].running != nullptr; }));
+    const auto users = registry_.users();
+    const auto bobs = std::find_if(users.begin(), users.end(),
+                                   [](const auto& u) { return u.config->profile.credential == "bob"; });
+    ASSERT_NE(bobs, users.end());
+    ASSERT_NE(bobs->running, nullptr);
+    EXPECT_EQ(bobs->running->pacer().get(), held);
+    EXPECT_GE(bobs->running->pacer()->logins().recent().size(), 1u);
     stop_all();
 }
 

@@ -99,7 +99,8 @@ public:
     [[nodiscard]] std::vector<user_view> users() const;
     // One desired user by IBKR username, without walking the others; none when not desired.
     [[nodiscard]] std::optional<user_view> user(std::string_view username) const;
-    [[nodiscard]] std::size_t size() const noexcept { return slots_.size(); }
+    // Usernames with a session (running or logging out) or one wanted; not those kept for their pacer.
+    [[nodiscard]] std::size_t size() const noexcept;
 
     // The session the gateway sends a user's calls with: `username`'s (the first user's when empty),
     // null while none runs. Empty when no such user is desired.
@@ -116,7 +117,9 @@ public:
 
     // The pacer of `config`'s IBKR username, for a call made outside its sessions (multi-user mode's
     // proof of a new credential): the one its sessions use, or one made now and kept for its next
-    // session (until a reconcile() that does not desire the username).
+    // session. A username no longer desired keeps its pacer while a call holds it or it counts a
+    // login within the hour: a proof made while another user's change reconciled, or a user removed
+    // and added again, never starts the username's login budget afresh.
     std::shared_ptr<username_pacer> pacer_for(const settings& config);
     // The connections to IBKR every session's calls share (idle_connections.hpp): a session holds one
     // only while a call of its is in flight.
@@ -145,6 +148,8 @@ private:
     // The users `which` names are no longer desired: their sessions log out (the slot goes once
     // that has ended, at once when there is none), their waiting tests end with `why`.
     void let_go(const std::function<bool(const std::string&)>& which, const char* why);
+    // Whether a slot without a session stays for its pacer (see pacer_for).
+    [[nodiscard]] bool keeps_pacer(const slot& s) const;
     void notify() const;
     void finish_stop_if_done();
 
