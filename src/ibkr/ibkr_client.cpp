@@ -36,9 +36,13 @@ asio::awaitable<expected<http_request>> ibkr_client::prepare(step s, const reque
     if (!is_login_step(s)) co_return build_request(s, ctx);
     // The token and SSO requests carry an RSA signature: about a millisecond of CPU, off the loop.
     // The endpoint goes along as a copy: a reload may apply new options on the loop meanwhile
-    // (ThreadSanitizer saw that race once multi-user mode reconciled often).
+    // (ThreadSanitizer saw that race once multi-user mode reconciled often). The assertion's iat and
+    // exp are stamped when it is signed, not when the job was queued: behind many sessions' pacing
+    // saves on a slow disk, the wait for the worker once outlasted the assertion's 20 s (IBKR: 401,
+    // "client assertion has expired").
     auto sign = [&s, &ctx, endpoint = ctx.endpoint] {
-        return build_request(s, request_context{ctx.profile, endpoint, ctx.now, ctx.oauth_token, ctx.sso_bearer,
+        const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+        return build_request(s, request_context{ctx.profile, endpoint, now, ctx.oauth_token, ctx.sso_bearer,
                                                 ctx.compete});
     };
     auto signed_request = co_await signer_.run(std::move(sign));
