@@ -41,6 +41,7 @@ void https_client::close() noexcept {
 
 void https_client::cancel() {
     dialer_.cancel();
+    if (waiting_ != nullptr) waiting_->cancel();
     if (stream_) beast::get_lowest_layer(*stream_).cancel();
     close();
 }
@@ -103,6 +104,25 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
     timeout_ = timeout;
     dialer_.begin(timeout);
     const auto deadline = clock::now() + timeout;
+    // With shared connections: a place among the exchanges in flight first, held to the end.
+    struct place {
+        idle_connections* shared = nullptr;
+        const asio::ssl::context* tls = nullptr;
+        const base_url* endpoint = nullptr;
+        place() = default;
+        place(const place&) = delete;
+        place& operator=(const place&) = delete;
+        ~place() {
+            if (shared != nullptr) shared->leave(*tls, *endpoint);
+        }
+    } held;
+    if (shared_) {
+        const bool entered = co_await shared_->enter(*tls_, dialer_.endpoint(), deadline, &waiting_);
+        if (!entered) co_return failure_of(beast::error::timeout, "waiting for one of the daemon's connections to IBKR");
+        held.tls = tls_.get();  // member by member: a temporary place would leave() as it went
+        held.endpoint = &dialer_.endpoint();
+        held.shared = shared_.get();
+    }
     if (open_ && !reusable()) close();
     take_shared();
     if (!open_) {

@@ -85,6 +85,7 @@ private:
     std::shared_ptr<boost::asio::ssl::context> tls_;
     std::size_t body_limit_;
     std::shared_ptr<idle_connections> shared_;
+    idle_connections::waiter* waiting_ = nullptr;  // while waiting for a place among the shared
     tls_dialer dialer_;
     std::unique_ptr<tls_stream> stream_;
     boost::beast::flat_buffer buffer_;

@@ -1,10 +1,13 @@
 #include "sessiond/net/idle_connections.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 
 namespace sessiond {
 namespace {
@@ -72,6 +75,92 @@ TEST_F(idle_connections_test, drops_connections_that_waited_longer_than_max_idle
     EXPECT_NE(pool.take(tls, ibkr, t0 + 40s), nullptr);  // the second, 20 s idle
     EXPECT_EQ(pool.idle(), 0u);                          // the first, 40 s idle, was dropped
     EXPECT_EQ(pool.take(tls, ibkr, t0 + 40s), nullptr);
+}
+
+// Places for exchanges: at most max_in_flight at once, the others wait in order within their deadline.
+class places_test : public idle_connections_test {
+protected:
+    // Asks for a place; `answer` holds the outcome once the loop has run far enough.
+    void ask(idle_connections& pool, std::optional<bool>& answer, idle_connections::waiter** waiting = nullptr,
+             std::chrono::seconds within = 60s) {
+        asio::co_spawn(io, pool.enter(tls, ibkr, idle_connections::clock::now() + within, waiting),
+                       [&answer](std::exception_ptr e, bool entered) {
+                           if (e) std::rethrow_exception(e);
+                           answer = entered;
+                       });
+        turn();
+    }
+    // Runs what is ready (an io_context that ran out of work stops until restarted).
+    void turn() {
+        io.restart();
+        io.poll();
+    }
+};
+
+TEST_F(places_test, the_first_max_in_flight_enter_at_once_the_next_waits_for_one_to_leave_in_order) {
+    idle_connections pool(8, 1h, 2);
+    std::optional<bool> a, b, c, d;
+    ask(pool, a);
+    ask(pool, b);
+    EXPECT_EQ(a, true);
+    EXPECT_EQ(b, true);
+    ask(pool, c);
+    ask(pool, d);
+    EXPECT_FALSE(c.has_value());
+    EXPECT_FALSE(d.has_value());
+    EXPECT_EQ(pool.in_flight(), 2u);
+    EXPECT_EQ(pool.waiting(), 2u);
+
+    pool.leave(tls, ibkr);  // a's exchange ends: c, who asked first, goes
+    turn();
+    EXPECT_EQ(c, true);
+    EXPECT_FALSE(d.has_value());
+    EXPECT_EQ(pool.in_flight(), 2u);
+    pool.leave(tls, ibkr);
+    turn();
+    EXPECT_EQ(d, true);
+    pool.leave(tls, ibkr);
+    pool.leave(tls, ibkr);
+    EXPECT_EQ(pool.in_flight(), 0u);
+    EXPECT_EQ(pool.waiting(), 0u);
+}
+
+TEST_F(places_test, a_wait_ends_unanswered_at_its_deadline_or_when_cancelled_and_leaves_the_queue) {
+    idle_connections pool(8, 1h, 1);
+    std::optional<bool> first, late, cancelled;
+    ask(pool, first);
+    ASSERT_EQ(first, true);
+    idle_connections::waiter* waiting = nullptr;
+    ask(pool, cancelled, &waiting);
+    ASSERT_NE(waiting, nullptr);
+    waiting->cancel();
+    turn();
+    EXPECT_EQ(cancelled, false);
+    EXPECT_EQ(waiting, nullptr);
+
+    ask(pool, late, nullptr, 0s);  // its deadline is now
+    io.restart();
+    io.run_for(1s);  // until the timer's handler has run
+    EXPECT_EQ(late, false);
+    EXPECT_EQ(pool.waiting(), 0u);
+    pool.leave(tls, ibkr);
+    EXPECT_EQ(pool.in_flight(), 0u) << "nobody was waiting any more: the place is free";
+}
+
+TEST_F(places_test, a_waiter_whose_frame_is_destroyed_unresumed_leaves_the_queue) {
+    idle_connections pool(8, 1h, 1);
+    {
+        asio::io_context other;
+        std::optional<bool> first;
+        ask(pool, first);
+        ASSERT_EQ(first, true);
+        asio::co_spawn(other, pool.enter(tls, ibkr, idle_connections::clock::now() + 60s, nullptr), asio::detached);
+        other.poll();
+        EXPECT_EQ(pool.waiting(), 1u);
+    }  // `other` goes with the waiting coroutine
+    EXPECT_EQ(pool.waiting(), 0u);
+    pool.leave(tls, ibkr);
+    EXPECT_EQ(pool.in_flight(), 0u);
 }
 
 TEST_F(idle_connections_test, giving_back_nothing_keeps_nothing) {
