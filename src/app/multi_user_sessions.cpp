@@ -88,6 +88,7 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
         co_await turn.async_wait(asio::use_awaitable);
     }
     ibkr_client client(executor_, tls_, config.profile, config.options, signer_, registry_.shared_connections());
+    client.gate_logins(login_send_gate(pacer));
     step_outcome out = co_await client.call(step::oauth);
     client.forget_session();
     client.close();

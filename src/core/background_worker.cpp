@@ -4,7 +4,6 @@
 
 #include <future>
 
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -15,13 +14,10 @@ background_worker::background_worker() {
     std::promise<bool> lowered;
     auto answer = lowered.get_future();
     boost::asio::post(pool_, [&lowered] {
-        // SCHED_IDLE: a waking loop preempts the worker at once (at nice +10 alone it could wait out
-        // the rest of a signature, a millisecond, behind it). Under full load the worker still gets
-        // CFS's small share for idle tasks: a signature is late by a fraction of a second, not starved.
-        const sched_param none{};
-        const bool idle = ::sched_setscheduler(::gettid(), SCHED_IDLE, &none) == 0;
+        // nice +10: about a tenth of a core beside busy nice-0 processes (SCHED_IDLE got about 0.3 %:
+        // starved), and behind the loop whenever both want the same core.
         const bool niced = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) == 0;
-        lowered.set_value(idle || niced);
+        lowered.set_value(niced);
     });
     yields_ = answer.get();
 }

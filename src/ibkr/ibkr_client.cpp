@@ -2,6 +2,8 @@
 
 #include "sessiond/ibkr/requests.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 
 namespace sessiond {
@@ -12,7 +14,8 @@ using std::chrono::milliseconds;
 ibkr_client::ibkr_client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
                          const ibkr_profile& profile, const session_options& options, offload signer,
                          std::shared_ptr<idle_connections> shared)
-    : profile_(profile),
+    : executor_(executor),
+      profile_(profile),
       options_(options),
       signer_(std::move(signer)),
       http_(std::move(executor), std::move(tls), options.endpoint, https_client::max_response_body, std::move(shared)) {}
@@ -61,6 +64,19 @@ asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, millisecon
                               sso_bearer_.empty() ? nullptr : &sso_bearer_,
                               compete};
     auto request = co_await prepare(s, ctx);
+    // A login's signed request waits for its turn on the wire; a token request whose assertion grew
+    // older than half its life meanwhile is signed again (and waits again: never a burst).
+    for (bool fresh = false; request && login_gate_ && is_login_step(s) && !cancelled_ && !fresh;) {
+        const auto signed_at = std::chrono::system_clock::now();
+        if (const auto at = login_gate_(s, signed_at); at > signed_at) {
+            asio::steady_timer turn(executor_, std::chrono::ceil<milliseconds>(at - signed_at));
+            gate_wait_ = &turn;
+            (void)co_await turn.async_wait(asio::as_tuple(asio::use_awaitable));
+            gate_wait_ = nullptr;
+        }
+        fresh = s != step::oauth || std::chrono::system_clock::now() - signed_at < assertion_lifetime / 2;
+        if (!fresh && !cancelled_) request = co_await prepare(s, ctx);
+    }
     if (cancelled_) co_return failed_outcome(s, failure::cancelled, "cancelled before the request was sent");
     if (!request) co_return failed_outcome(s, failure::bad_response, "cannot build the request: " + request.error().message);
     if (!is_login_step(s)) {

@@ -1,5 +1,6 @@
 #include "sessiond/pacing/login_slots.hpp"
 
+#include <algorithm>
 #include <iterator>
 
 namespace sessiond {
@@ -19,6 +20,13 @@ login_slots::clock::time_point login_slots::first_free(clock::time_point earlies
         ++it;
     }
     return t;
+}
+
+login_slots::clock::time_point login_slots::claim_send(request which, clock::time_point now) {
+    if (interval_.count() <= 0) return now;
+    clock::time_point& last = which == request::token ? last_token_sent_ : last_sso_sent_;
+    last = std::max(now, last + interval_);
+    return last;
 }
 
 login_slots::clock::time_point login_slots::reserve(clock::time_point earliest, clock::time_point now) {

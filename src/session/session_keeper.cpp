@@ -43,7 +43,9 @@ session_keeper::session_keeper(asio::any_io_executor executor, settings config, 
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets()), histogram(request_duration_buckets()),
                  histogram(request_duration_buckets())},
-      pacing_store_(std::move(store)) {}
+      pacing_store_(std::move(store)) {
+    client_.gate_logins(login_send_gate(machine_.shared_pacer()));
+}
 
 session_keeper::~session_keeper() { *alive_ = false; }
 

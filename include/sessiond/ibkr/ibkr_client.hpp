@@ -15,9 +15,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace sessiond {
@@ -34,6 +36,12 @@ public:
     // timeout 0 means the configured IBKR_HTTP_TIMEOUT.
     boost::asio::awaitable<step_outcome> call(step s, bool compete = true,
                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+    // Asked, once a login's request (token or SSO) is signed, when it may go on the wire (the
+    // daemon-wide login rate, username_pacer::claim_login_send); without one it goes at once. A token
+    // request held so long that its assertion (20 s) grew old is signed again.
+    using login_gate = std::function<std::chrono::system_clock::time_point(step, std::chrono::system_clock::time_point)>;
+    void gate_logins(login_gate gate) { login_gate_ = std::move(gate); }
 
     [[nodiscard]] bool has_sso_session() const noexcept { return !sso_bearer_.empty(); }
     // A request the gateway forwards gets the SSO bearer and IBKR's cookies; false without an SSO session.
@@ -52,6 +60,7 @@ public:
     // Aborts the call in flight, a signature still being made included (its request is then not sent).
     void cancel() {
         cancelled_ = true;
+        if (gate_wait_ != nullptr) gate_wait_->cancel();
         http_.cancel();
     }
     void close() noexcept { http_.close(); }
@@ -60,8 +69,11 @@ public:
 private:
     boost::asio::awaitable<expected<http_request>> prepare(step s, const request_context& ctx);
 
+    boost::asio::any_io_executor executor_;
     const ibkr_profile& profile_;
     const session_options& options_;
+    login_gate login_gate_;
+    boost::asio::steady_timer* gate_wait_ = nullptr;  // while a signed token request waits its turn
     offload signer_;
     https_client http_;
     cookie_jar cookies_;

@@ -29,6 +29,14 @@ public:
     // The start reserve() would give, without reserving it.
     [[nodiscard]] clock::time_point first_free(clock::time_point earliest) const;
 
+    // A login's signed request (its token request, or its SSO request) about to go on the wire: the
+    // earliest moment it may, one interval after the last of its kind sent, taken for it. The slots
+    // space the logins' starts; this spaces what IBKR sees when the signing worker, held up on a busy
+    // machine, releases several at once (the simulator then saw a burst and boxed the address for 15
+    // minutes).
+    enum class request { token, sso };
+    clock::time_point claim_send(request which, clock::time_point now);
+
     void set_interval(std::chrono::microseconds interval) { interval_ = interval; }
     [[nodiscard]] std::chrono::microseconds interval() const noexcept { return interval_; }
     // How many runs of reserved slots are kept (for tests and the memory bound).
@@ -37,6 +45,8 @@ public:
 private:
     std::chrono::microseconds interval_;
     std::map<clock::time_point, clock::time_point> busy_;  // start -> end of each run, disjoint, sorted
+    clock::time_point last_token_sent_{};
+    clock::time_point last_sso_sent_{};
 };
 
 }  // namespace sessiond

@@ -23,6 +23,7 @@
 // Pure: the caller passes the time; nothing here does I/O.
 
 #include "sessiond/ibkr/profile.hpp"
+#include "sessiond/ibkr/protocol.hpp"
 #include "sessiond/pacing/endpoint_limits.hpp"
 #include "sessiond/pacing/login_budget.hpp"
 #include "sessiond/pacing/login_slots.hpp"
@@ -31,6 +32,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -118,6 +120,10 @@ public:
     wall_time reserve_login(wall_time allowed, wall_time now) {
         return slots_ ? slots_->reserve(allowed, now) : allowed;
     }
+    // When a login's signed first request may go on the wire (login_slots::claim_send), taken for it.
+    wall_time claim_login_send(login_slots::request which, wall_time now) {
+        return slots_ ? slots_->claim_send(which, now) : now;
+    }
     // The slot reserve_login() would give, without taking it.
     [[nodiscard]] wall_time first_login_slot(wall_time allowed) const {
         return slots_ ? slots_->first_free(allowed) : allowed;
@@ -169,5 +175,13 @@ private:
     std::optional<ibkr_environment> validated_;
     bool restored_ = false;
 };
+
+// What an ibkr_client asks before a login's signed request goes on the wire (ibkr_client::gate_logins):
+// the username's pacer, and through it the daemon-wide login rate, gives the moment.
+inline std::function<wall_time(step, wall_time)> login_send_gate(std::shared_ptr<username_pacer> pacer) {
+    return [pacer = std::move(pacer)](step s, wall_time now) {
+        return pacer->claim_login_send(s == step::oauth ? login_slots::request::token : login_slots::request::sso, now);
+    };
+}
 
 }  // namespace sessiond

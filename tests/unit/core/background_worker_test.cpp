@@ -24,7 +24,7 @@ TEST(background_worker, runs_its_work_below_the_loops_priority) {
     auto probe = [] {
         errno = 0;
         const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-        EXPECT_EQ(::sched_getscheduler(0), SCHED_IDLE) << "preempted by the loop at once";
+        EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER) << "not SCHED_IDLE: starved beside busy processes";
         return std::make_pair(nice, ::gettid());
     };
     auto measured = boost::asio::co_spawn(

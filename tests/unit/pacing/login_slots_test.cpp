@@ -20,6 +20,22 @@ TEST(login_slots, a_burst_is_spread_one_interval_apart_in_one_run) {
     EXPECT_EQ(s.runs(), 1u);
 }
 
+// Logins whose signatures come back all at once (the worker was held up) still go on the wire one
+// interval apart; one that is ready after a quiet spell goes at once.
+TEST(login_slots, signed_logins_released_together_go_on_the_wire_one_interval_apart) {
+    login_slots s(40ms);
+    using request = login_slots::request;
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(s.claim_send(request::token, t0), t0 + i * 40ms);
+    EXPECT_EQ(s.claim_send(request::token, t0 + 10s), t0 + 10s);
+    EXPECT_EQ(s.claim_send(request::token, t0 + 10s), t0 + 10s + 40ms);
+    // SSO requests are spaced among themselves: a login's SSO request never waits for its own token's.
+    EXPECT_EQ(s.claim_send(request::sso, t0 + 10s), t0 + 10s);
+    EXPECT_EQ(s.claim_send(request::sso, t0 + 10s), t0 + 10s + 40ms);
+    login_slots unspaced(0ms);
+    EXPECT_EQ(unspaced.claim_send(request::token, t0), t0);
+    EXPECT_EQ(unspaced.claim_send(request::token, t0), t0);
+}
+
 TEST(login_slots, a_login_far_ahead_holds_nobody_up_meanwhile) {
     login_slots s(1s);
     EXPECT_EQ(s.reserve(t0 + 1h, t0), t0 + 1h);  // its own budget allows it only then
