@@ -443,10 +443,17 @@ void session_keeper::log_transition(lifecycle before) const {
                            snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?"));
                 break;
             }
-            log_.warn(fields, "throttled: the login budget ({} an hour, {} apart) allows the next login at {}",
-                      config_.options.logins_per_hour,
-                      human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)),
-                      snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?"));
+            // The hour's logins spent is trouble (a warning); the spacing after a recent login (a
+            // credential's proof, a failed attempt) is how logins are paced, said at info: adding
+            // 1,000 users printed 1,000 warnings.
+            log_.log(snap.logins_last_hour >= static_cast<std::size_t>(config_.options.logins_per_hour)
+                         ? spdlog::level::warn
+                         : spdlog::level::info,
+                     fields,
+                     fmt::format("throttled: the login budget ({} an hour, {} apart) allows the next login at {}",
+                                 config_.options.logins_per_hour,
+                                 human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)),
+                                 snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?")));
             break;
         case lifecycle::competing:
             log_.warn(fields, "another session is using this IBKR username (competing); IBKR_COMPETE={}",

@@ -133,6 +133,8 @@ TEST_F(restart_safety, a_restart_with_the_hours_budget_spent_starts_throttled_an
     auto& d = start_daemon(budget_in(state, 2));
     forget_killed();
     ASSERT_TRUE(d.wait_for_log("throttled: the login budget (2 an hour")) << d.output();
+    EXPECT_NE(d.log().find("warning throttled: the login budget (2 an hour"), std::string::npos)
+        << "the hour's logins spent is a warning";
     const auto status = d.api().get("/api/ibkr/status");
     ASSERT_TRUE(status);
     const auto j = status->json().as_object();
