@@ -45,7 +45,8 @@ void rate_window::insert(wall_time at) {
 
 void rate_window::advance(wall_time now) {
     for (auto it = recent_.rbegin(); it != recent_.rend() && *it > now; ++it) *it = now;  // stays sorted
-    while (!recent_.empty() && recent_.front() <= now - window_) recent_.pop_front();
+    const auto kept = std::find_if(recent_.begin(), recent_.end(), [&](wall_time t) { return t > now - window_; });
+    recent_.erase(recent_.begin(), kept);
 }
 
 void rate_window::set_limits(int limit, milliseconds min_spacing) {
@@ -55,7 +56,8 @@ void rate_window::set_limits(int limit, milliseconds min_spacing) {
 }
 
 void rate_window::keep_newest() {
-    while (recent_.size() > static_cast<std::size_t>(limit_)) recent_.pop_front();
+    if (recent_.size() > static_cast<std::size_t>(limit_))
+        recent_.erase(recent_.begin(), recent_.end() - limit_);
 }
 
 }  // namespace sessiond

@@ -43,7 +43,7 @@ void username_pacer::record_row(std::size_t row, wall_time at) {
     auto& starts = history_[row].starts;
     starts.insert(std::upper_bound(starts.begin(), starts.end(), at), at);
     const auto keep = static_cast<std::size_t>(std::max(table_.rows()[row].count, 1));
-    while (starts.size() > keep) starts.pop_front();
+    if (starts.size() > keep) starts.erase(starts.begin(), starts.end() - static_cast<std::ptrdiff_t>(keep));
 }
 
 wall_time username_pacer::ready_at(std::string_view path, wall_time now, int spare) const {

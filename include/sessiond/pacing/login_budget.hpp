@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 
 namespace sessiond {
 
@@ -45,7 +44,7 @@ public:
 
     // The attempts kept, oldest first, as of the last record() or advance(): at most per_hour, none
     // older than an hour then. Bounded memory however often record() is called.
-    [[nodiscard]] const std::deque<wall_time>& recent() const noexcept { return window_.recent(); }
+    [[nodiscard]] const time_points& recent() const noexcept { return window_.recent(); }
     [[nodiscard]] login_budget_settings limits() const noexcept { return {window_.min_spacing(), window_.limit()}; }
 
     // Lowering per_hour forgets the oldest attempts beyond it (so raising it again within the hour

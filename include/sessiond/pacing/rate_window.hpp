@@ -12,11 +12,16 @@
 // Memory is bounded by `limit`, however many events are recorded.
 
 #include <chrono>
-#include <deque>
+#include <vector>
 
 namespace sessiond {
 
 using wall_time = std::chrono::system_clock::time_point;
+
+// A few request times, sorted, oldest first. A vector, not a deque: a deque allocates its first
+// 512-byte block however few it holds, and a username keeps one per limited endpoint (8 KiB a
+// session in multi-user mode, measured).
+using time_points = std::vector<wall_time>;
 
 class rate_window {
 public:
@@ -47,7 +52,7 @@ public:
 
     // The events kept, oldest first: at most `limit`, none older than `window` as of the last
     // record() or advance().
-    [[nodiscard]] const std::deque<wall_time>& recent() const noexcept { return recent_; }
+    [[nodiscard]] const time_points& recent() const noexcept { return recent_; }
     [[nodiscard]] std::chrono::milliseconds window() const noexcept { return window_; }
     [[nodiscard]] int limit() const noexcept { return limit_; }
     [[nodiscard]] std::chrono::milliseconds min_spacing() const noexcept { return min_spacing_; }
@@ -58,7 +63,7 @@ private:
     std::chrono::milliseconds window_;
     int limit_;
     std::chrono::milliseconds min_spacing_;
-    std::deque<wall_time> recent_;  // sorted, oldest first
+    time_points recent_;  // sorted, oldest first
 };
 
 }  // namespace sessiond

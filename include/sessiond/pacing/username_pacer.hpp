@@ -31,7 +31,6 @@
 #include "sessiond/pacing/rate_window.hpp"
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -158,7 +157,7 @@ private:
     // One endpoint row's recent starts, newest last: at most the row's count. A start stamped after
     // `now` is honoured as stamped (a restored request may reach IBKR that late).
     struct endpoint_history {
-        std::deque<wall_time> starts;
+        time_points starts;
         int in_flight = 0;
     };
     void record_row(std::size_t row, wall_time at);

@@ -148,7 +148,7 @@ TEST(login_budget, recent_is_oldest_first) {
     b.record(t0);
     b.record(t0 + 20s);
     b.record(t0 + 40s);
-    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0, t0 + 20s, t0 + 40s}));
+    EXPECT_EQ(b.recent(), (time_points{t0, t0 + 20s, t0 + 40s}));
 }
 
 TEST(login_budget, lowering_per_hour_forgets_the_oldest_logins_and_applies_at_once) {
@@ -212,7 +212,7 @@ TEST(login_budget, recording_an_earlier_time_than_the_last_keeps_the_record_orde
     login_budget b(limits(10s, 30));
     b.record(t0 + 1min);
     b.record(t0);  // the clock stepped back a minute
-    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0, t0}));
+    EXPECT_EQ(b.recent(), (time_points{t0, t0}));
     EXPECT_EQ(b.next_allowed(t0), t0 + 10s);
 }
 
@@ -221,7 +221,7 @@ TEST(login_budget, a_restored_login_an_hour_old_is_forgotten_and_one_from_the_fu
     b.add_restored(t0 - 1h, t0);
     b.add_restored(t0 - 1h + 1ms, t0);
     b.add_restored(t0 + 1h, t0);
-    EXPECT_EQ(b.recent(), (std::deque<wall_time>{t0 - 1h + 1ms, t0}));
+    EXPECT_EQ(b.recent(), (time_points{t0 - 1h + 1ms, t0}));
 }
 
 }  // namespace

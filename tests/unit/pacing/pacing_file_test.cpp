@@ -72,18 +72,18 @@ TEST(pacing_file, accepts_a_header_alone_and_a_missing_final_newline) {
     EXPECT_TRUE(empty.logins.recent().empty());
     EXPECT_FALSE(empty.last_validate);
     restore_ok("sessiond-pacing 1");
-    EXPECT_EQ(restore_ok(std::string(header) + "login " + unix_ms(t0 - 1s)).logins.recent(), (std::deque<wall_time>{t0 - 1s}));
+    EXPECT_EQ(restore_ok(std::string(header) + "login " + unix_ms(t0 - 1s)).logins.recent(), (time_points{t0 - 1s}));
 }
 
 TEST(pacing_file, sorts_the_logins) {
     const auto r = restore_ok(std::string(header) + login_line(t0 - 1min) + login_line(t0 - 3min) + login_line(t0 - 2min));
-    EXPECT_EQ(r.logins.recent(), (std::deque<wall_time>{t0 - 3min, t0 - 2min, t0 - 1min}));
+    EXPECT_EQ(r.logins.recent(), (time_points{t0 - 3min, t0 - 2min, t0 - 1min}));
 }
 
 TEST(pacing_file, forgets_logins_an_hour_old_or_older_but_keeps_an_old_validate) {
     const auto r = restore_ok(std::string(header) + login_line(t0 - 5h) + login_line(t0 - 1h) + login_line(t0 - 1h + 1ms) +
                               "login 0\nvalidate " + unix_ms(t0 - 2h) + "\n");
-    EXPECT_EQ(r.logins.recent(), (std::deque<wall_time>{t0 - 1h + 1ms}));
+    EXPECT_EQ(r.logins.recent(), (time_points{t0 - 1h + 1ms}));
     EXPECT_EQ(r.last_validate, t0 - 2h);
 }
 
@@ -99,7 +99,7 @@ TEST(pacing_file, keeps_only_the_newest_per_hour_logins) {
 TEST(pacing_file, reads_times_in_the_future_as_just_now) {
     const auto r = restore_ok(std::string(header) + login_line(t0 + 1s) + login_line(t0 + 24h) +
                               "login 9223372036854775807\nvalidate " + unix_ms(t0 + 1h) + "\n");
-    EXPECT_EQ(r.logins.recent(), (std::deque<wall_time>{t0, t0, t0})) << "a clock step must never unlock a storm";
+    EXPECT_EQ(r.logins.recent(), (time_points{t0, t0, t0})) << "a clock step must never unlock a storm";
     EXPECT_EQ(r.logins.next_allowed(t0), t0 + 10s);
     EXPECT_EQ(r.last_validate, t0);
 }
