@@ -83,7 +83,7 @@ bool https_client::reusable() {
 
 void https_client::take_shared() {
     if (!shared_ || open_) return;
-    while (auto connection = shared_->take(*tls_, dialer_.endpoint())) {
+    while (auto connection = shared_->take(tls_, dialer_.endpoint())) {
         stream_ = std::move(connection);
         buffer_.clear();
         open_ = true;
@@ -96,7 +96,7 @@ void https_client::give_back_shared() {
     if (!shared_ || !open_ || buffer_.size() > 0) return;
     open_ = false;
     buffer_.shrink_to_fit();  // an idle session keeps no buffer either
-    shared_->give_back(*tls_, dialer_.endpoint(), std::move(stream_));
+    shared_->give_back(tls_, dialer_.endpoint(), std::move(stream_));
 }
 
 asio::awaitable<boost::system::result<http_response, transport_failure>> https_client::send(
@@ -107,7 +107,7 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
     // With shared connections: a place among the exchanges in flight first, held to the end.
     struct place {
         idle_connections* shared = nullptr;
-        const asio::ssl::context* tls = nullptr;
+        const std::shared_ptr<asio::ssl::context>* tls = nullptr;
         const base_url* endpoint = nullptr;
         place() = default;
         place(const place&) = delete;
@@ -117,9 +117,9 @@ asio::awaitable<boost::system::result<http_response, transport_failure>> https_c
         }
     } held;
     if (shared_) {
-        const bool entered = co_await shared_->enter(*tls_, dialer_.endpoint(), deadline, &waiting_);
+        const bool entered = co_await shared_->enter(tls_, dialer_.endpoint(), deadline, &waiting_);
         if (!entered) co_return failure_of(beast::error::timeout, "waiting for one of the daemon's connections to IBKR");
-        held.tls = tls_.get();  // member by member: a temporary place would leave() as it went
+        held.tls = &tls_;  // member by member: a temporary place would leave() as it went
         held.endpoint = &dialer_.endpoint();
         held.shared = shared_.get();
     }

@@ -18,12 +18,22 @@ void close_quietly(tls_tcp_stream& s) {
 
 }  // namespace
 
-idle_connections::bucket* idle_connections::find(const boost::asio::ssl::context& tls, const base_url& endpoint,
-                                                 bool create) {
-    for (auto& b : buckets_)
-        if (b.tls == &tls && b.port == endpoint.port && b.host == endpoint.host) return &b;
-    if (!create) return nullptr;
-    buckets_.push_back({&tls, endpoint.host, endpoint.port, {}});
+idle_connections::bucket* idle_connections::find(const std::shared_ptr<boost::asio::ssl::context>& tls,
+                                                 const base_url& endpoint, bool create) {
+    bucket* found = nullptr;
+    for (auto& b : buckets_) {
+        if (b.tls.expired()) {
+            // Its context was replaced (a reload): its idle connections go. The entry stays (tiny), so
+            // that a coroutine waiting on it keeps a valid reference.
+            for (auto& p : b.connections) close_quietly(*p.connection);
+            b.connections.clear();
+            continue;
+        }
+        const bool same_context = !b.tls.owner_before(tls) && !tls.owner_before(b.tls);
+        if (same_context && b.port == endpoint.port && b.host == endpoint.host) found = &b;
+    }
+    if (found != nullptr || !create) return found;
+    buckets_.push_back({tls, endpoint.host, endpoint.port, {}});
     return &buckets_.back();
 }
 
@@ -35,7 +45,7 @@ void idle_connections::drop_stale(bucket& b, clock::time_point now) {
     }
 }
 
-std::unique_ptr<tls_tcp_stream> idle_connections::take(const boost::asio::ssl::context& tls,
+std::unique_ptr<tls_tcp_stream> idle_connections::take(const std::shared_ptr<boost::asio::ssl::context>& tls,
                                                         const base_url& endpoint, clock::time_point now) {
     bucket* b = find(tls, endpoint, false);
     if (b == nullptr) return nullptr;
@@ -47,7 +57,7 @@ std::unique_ptr<tls_tcp_stream> idle_connections::take(const boost::asio::ssl::c
     return connection;
 }
 
-void idle_connections::give_back(const boost::asio::ssl::context& tls, const base_url& endpoint,
+void idle_connections::give_back(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint,
                                  std::unique_ptr<tls_tcp_stream> connection, clock::time_point now) {
     if (!connection) return;
     bucket& b = *find(tls, endpoint, true);
@@ -55,7 +65,7 @@ void idle_connections::give_back(const boost::asio::ssl::context& tls, const bas
     drop_stale(b, now);
 }
 
-boost::asio::awaitable<bool> idle_connections::enter(const boost::asio::ssl::context& tls, const base_url& endpoint,
+boost::asio::awaitable<bool> idle_connections::enter(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint,
                                                      clock::time_point deadline, waiter** waiting) {
     bucket& b = *find(tls, endpoint, true);  // a deque's elements stay where they are
     if (b.in_flight < max_in_flight_ && b.waiters.empty()) {
@@ -80,7 +90,7 @@ boost::asio::awaitable<bool> idle_connections::enter(const boost::asio::ssl::con
     co_return w.given;  // a place handed over counts, even if the deadline came at the same moment
 }
 
-void idle_connections::leave(const boost::asio::ssl::context& tls, const base_url& endpoint) {
+void idle_connections::leave(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint) {
     bucket* b = find(tls, endpoint, false);
     if (b == nullptr) return;
     if (!b->waiters.empty()) {  // the place passes on; in_flight stays

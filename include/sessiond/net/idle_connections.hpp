@@ -4,7 +4,7 @@
 // gives it back after, so connections grow with the calls in flight, not with the sessions. HTTP
 // allows it: what makes a call a user's (the SSO bearer, IBKR's cookies) travels in each request,
 // never in the connection. A connection only ever goes back to the endpoint (host, port) and TLS
-// context (the CA it verified IBKR with) it was opened for.
+// context (the CA it verified IBKR with) it was opened for, and not once that context is gone.
 //
 // At most max_in_flight exchanges run at once per endpoint, the others wait their turn (first come,
 // first served) within their own deadline: 10,000 sessions stopping together, each logging out, open
@@ -55,18 +55,18 @@ public:
     // A place for one exchange to `endpoint`, at once or when one is left; false when `deadline`
     // passed or the wait was cancelled first. While it waits, `*waiting` points at its waiter. Every
     // true answer is followed by one leave().
-    boost::asio::awaitable<bool> enter(const boost::asio::ssl::context& tls, const base_url& endpoint,
+    boost::asio::awaitable<bool> enter(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint,
                                        clock::time_point deadline, waiter** waiting);
-    void leave(const boost::asio::ssl::context& tls, const base_url& endpoint);
+    void leave(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint);
     // Exchanges under way and waiting now, over every endpoint (for tests).
     [[nodiscard]] std::size_t in_flight() const noexcept;
     [[nodiscard]] std::size_t waiting() const noexcept;
 
     // The newest idle connection to `endpoint` opened with `tls`, or null.
-    std::unique_ptr<tls_tcp_stream> take(const boost::asio::ssl::context& tls, const base_url& endpoint,
+    std::unique_ptr<tls_tcp_stream> take(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint,
                                          clock::time_point now = clock::now());
     // A connection whose exchange ended cleanly (a whole response read, keep-alive), for the next one.
-    void give_back(const boost::asio::ssl::context& tls, const base_url& endpoint,
+    void give_back(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint,
                    std::unique_ptr<tls_tcp_stream> connection, clock::time_point now = clock::now());
 
     [[nodiscard]] std::size_t idle() const noexcept;
@@ -79,14 +79,16 @@ private:
         clock::time_point since;
     };
     struct bucket {
-        const boost::asio::ssl::context* tls;
+        // Weak: a reload's new TLS context (another CA) never gets a connection the old one verified,
+        // even if it took the old one's address; the old one's idle connections go when it does.
+        std::weak_ptr<boost::asio::ssl::context> tls;
         std::string host;
         std::uint16_t port;
         std::deque<parked> connections;  // oldest first
         std::size_t in_flight = 0;
         std::deque<waiter*> waiters;  // oldest first
     };
-    bucket* find(const boost::asio::ssl::context& tls, const base_url& endpoint, bool create);
+    bucket* find(const std::shared_ptr<boost::asio::ssl::context>& tls, const base_url& endpoint, bool create);
     void drop_stale(bucket& b, clock::time_point now);
 
     std::size_t max_per_endpoint_;

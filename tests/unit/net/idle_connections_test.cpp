@@ -18,11 +18,11 @@ using namespace std::chrono_literals;
 
 class idle_connections_test : public ::testing::Test {
 protected:
-    std::unique_ptr<tls_tcp_stream> connection() { return std::make_unique<tls_tcp_stream>(io, tls); }
+    std::unique_ptr<tls_tcp_stream> connection() { return std::make_unique<tls_tcp_stream>(io, *tls); }
 
     asio::io_context io;
-    ssl::context tls{ssl::context::tls_client};
-    ssl::context other_tls{ssl::context::tls_client};
+    std::shared_ptr<ssl::context> tls = std::make_shared<ssl::context>(ssl::context::tls_client);
+    std::shared_ptr<ssl::context> other_tls = std::make_shared<ssl::context>(ssl::context::tls_client);
     base_url ibkr{"https://api.ibkr.com", "api.ibkr.com", 443};
     base_url sim{"https://127.0.0.1:8443", "127.0.0.1", 8443};
     idle_connections::clock::time_point t0 = idle_connections::clock::now();
@@ -161,6 +161,15 @@ TEST_F(places_test, a_waiter_whose_frame_is_destroyed_unresumed_leaves_the_queue
     EXPECT_EQ(pool.waiting(), 0u);
     pool.leave(tls, ibkr);
     EXPECT_EQ(pool.in_flight(), 0u);
+}
+
+TEST_F(idle_connections_test, a_replaced_tls_context_gets_none_of_the_old_ones_connections) {
+    idle_connections pool;
+    pool.give_back(tls, ibkr, connection(), t0);
+    tls.reset();  // a reload made a new context (another CA); the old one is gone
+    auto reloaded = std::make_shared<ssl::context>(ssl::context::tls_client);
+    EXPECT_EQ(pool.take(reloaded, ibkr, t0), nullptr);
+    EXPECT_EQ(pool.idle(), 0u) << "the old context's idle connections were closed";
 }
 
 TEST_F(idle_connections_test, giving_back_nothing_keeps_nothing) {
