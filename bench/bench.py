@@ -214,11 +214,12 @@ def median(xs):
 # The simulator, the daemon, nginx, wrk.
 
 class Sim:
-    def __init__(self, bench, name="sim", ca_file=None, extra_args=()):
+    def __init__(self, bench, name="sim", ca_file=None, extra_args=(), users_file=None):
         self.bench = bench
         self.ca_file = ca_file or bench.ca_file
         self.log_file = open(os.path.join(bench.work, f"{name}.log"), "w")
-        self.proc = spawn([SIM, "--env-file", bench.env_file, "--ca-out", self.ca_file,
+        who = ["--users", users_file] if users_file else ["--env-file", bench.env_file]
+        self.proc = spawn([SIM, *who, "--ca-out", self.ca_file,
                            # Benchmarks log in many times in a row (twenty daemons and twenty scripts
                            # back to back, retry loops at 30 a second): lift IBKR's pacing and its
                            # global request limit in the simulator; each daemon still paces its own calls.
@@ -1214,6 +1215,213 @@ def fig_websocket(b):
     sim.proc.terminate()
 
 
+# --- 9. many users in one daemon (multi-user mode) ------------------------------------------------
+
+class MultiUserDaemon:
+    """A multi-user daemon on a database in `state` (kept across restarts), with its admin token."""
+
+    def __init__(self, b, state, master_key, token, login_interval, name):
+        env = b.base_env()
+        env.update({"ENABLE_MULTI_USER": "true", "SESSIOND_MASTER_KEY_FILE": master_key,
+                    "SESSIOND_STATE_DIR": state, "SESSIOND_API_TOKEN": token, "SESSIOND_LISTEN": "127.0.0.1:0",
+                    "HOME": b.work, "IBKR_BASE_URL": f"https://127.0.0.1:{b.many_sim.https_port}",
+                    "IBKR_CA_FILE": b.many_sim.ca_file, "SESSIOND_DAEMON_LOGIN_INTERVAL": str(login_interval)})
+        self.token = token
+        self.log_file = open(os.path.join(b.work, f"{name}.log"), "w")
+        self.proc = spawn([DAEMON, "run"], cpu=CPUS.sut, env=env, stderr=subprocess.PIPE)
+        self.pid = self.proc.pid
+        self.log = LineLog(self.proc.stderr, self.log_file)
+        _, _, m = self.log.wait_for(r"API listening on http://127\.0\.0\.1:(\d+)", timeout=30)
+        self.port = int(m.group(1))
+
+    def call(self, method, path, body=None, conn=None, token=None):
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            res = conn.getresponse()
+            return res.status, res.read()
+        finally:
+            if own:
+                conn.close()
+
+    def connected(self):
+        code, body = self.call("GET", "/api/ibkr/status")
+        if code != 200:
+            raise BenchError(f"status answered {code}: {body[:300]!r}")
+        return json.loads(body)["multi_user"]["by_state"].get("connected", 0)
+
+    def stop(self, timeout=120):
+        return stop(self.proc, timeout=timeout)
+
+
+def many_user_id(i):
+    return f"user-{i:05d}"
+
+
+def many_account(i):
+    return f"DU{i:07d}"
+
+
+def add_many_users(d, first, last, pem, clients, threads=4):
+    """Creates users first..last-1 with their credentials through the API (each proven against the sim)."""
+    errors = []
+
+    def work(k):
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        try:
+            for i in range(first + k, last, threads):
+                uid = many_user_id(i)
+                code, body = d.call("PUT", f"/api/users/{uid}", conn=conn)
+                if code not in (200, 201):
+                    errors.append(f"PUT /api/users/{uid}: {code} {body[:200]!r}")
+                    return
+                cred = {"client_id": f"many-client-{i % clients}", "client_key_id": "main", "private_key": pem,
+                        "credential": f"many-user-{i}", "account_id": many_account(i), "allowed_ip": "127.0.0.1",
+                        "environment": "paper"}
+                for attempt in range(20):
+                    code, body = d.call("PUT", f"/api/users/{uid}/ibkr-credentials", cred, conn=conn)
+                    if code != 503:
+                        break
+                    time.sleep(1)  # IBKR (the sim) limited the proof: Retry-After is seconds
+                if code not in (200, 201):
+                    errors.append(f"PUT credentials of {uid}: {code} {body[:200]!r}")
+                    return
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise BenchError("adding users failed: " + "; ".join(errors[:3]))
+
+
+def wait_all_connected(d, users, timeout, on_poll=None):
+    """Seconds from now until every user's session is connected (polled every second)."""
+    start = time.monotonic()
+    while True:
+        n = d.connected()
+        if on_poll:
+            on_poll(n)
+        if n >= users:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise BenchError(f"{n} of {users} sessions connected after {timeout} s:\n{d.log.tail()}")
+        time.sleep(1)
+
+
+def settled_rss_kib(pid, seconds=5):
+    time.sleep(seconds)
+    return memory(pid).get("VmRSS", 0)
+
+
+def fig_many_users(b):
+    small, large = (100, 1000) if b.args.quick else (1000, b.args.many_users)
+    interval = b.args.many_interval
+    window = b.args.idle
+    say(f"9. {large} users in one daemon: start-up at SESSIOND_DAEMON_LOGIN_INTERVAL={interval} s, memory per "
+        f"session ({small} -> {large}), CPU and /livez p99 over a {window} s window of tickles every 60 s")
+    clients = max(1, large // 100)  # ibkr-sim, as IBKR, allows a client 10 token and SSO requests a second
+    public_pem = subprocess.run(["openssl", "pkey", "-in", b.key, "-pubout"], check=True, capture_output=True,
+                                text=True).stdout
+    public_file = os.path.join(b.work, "many-public.pem")
+    with open(public_file, "w") as f:
+        f.write(public_pem)
+    users_file = os.path.join(b.work, "many-users.json")
+    with open(users_file, "w") as f:
+        json.dump({"users": [{"client_id": f"many-client-{i % clients}", "key_id": "main",
+                              "public_key_file": public_file, "username": f"many-user-{i}",
+                              "accounts": [many_account(i)], "environment": "paper", "allowed_ip": "127.0.0.1"}
+                             for i in range(large)]}, f)
+    b.many_sim = Sim(b, name="many-sim", ca_file=os.path.join(b.work, "many-sim-ca.pem"),
+                     users_file=users_file)
+    with open(b.key) as f:
+        pem = f.read()
+    master_key = os.path.join(b.work, "many-master-key")
+    with open(master_key, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(master_key, 0o400)
+    state = tempfile.mkdtemp(prefix="many-state.", dir=b.work)
+    token = "bench-admin-" + os.urandom(16).hex()
+    fast = 0.01  # while the users are added: the measured starts use `interval`
+
+    def run(users, name, keep_going):
+        # The users' own login budgets must not hold the start: after a restart, a username's next login
+        # waits until its newest is IBKR_HTTP_TIMEOUT + SESSIOND_LOGIN_MIN_INTERVAL (10 + 10 s) old.
+        time.sleep(25)
+        t0 = time.monotonic()  # from the spawn: opening the database and every credential count
+        d = MultiUserDaemon(b, state, master_key, token, interval, name)
+        wait_all_connected(d, users, timeout=users * interval * 3 + 120)
+        took = time.monotonic() - t0
+        rss = settled_rss_kib(d.pid)
+        note(f"{users} users: all connected {took:.1f} s after the start "
+             f"({users} x {interval} s = {users * interval:.0f} s of login slots); VmRSS {rss / 1024:.1f} MiB")
+        if keep_going:
+            return d, took, rss
+        d.stop()
+        return None, took, rss
+
+    d = MultiUserDaemon(b, state, master_key, token, fast, "many-add-1")
+    add_many_users(d, 0, small, pem, clients)
+    wait_all_connected(d, small, timeout=small * fast * 5 + 120)
+    d.stop()
+    _, _, rss_small = run(small, "many-start-small", False)
+
+    d = MultiUserDaemon(b, state, master_key, token, fast, "many-add-2")
+    add_many_users(d, small, large, pem, clients)
+    wait_all_connected(d, large, timeout=large * fast * 5 + 300)
+    d.stop()
+    d, startup, rss_large = run(large, "many-start-large", True)
+
+    # Every session connected, tickling every 60 s: the daemon's CPU and /livez while they do.
+    samples = []
+    before = task_stats(d.pid)
+    t_start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+    while time.monotonic() - t_start < window:
+        t = time.perf_counter_ns()
+        conn.request("GET", "/livez")
+        res = conn.getresponse()
+        res.read()
+        samples.append((time.perf_counter_ns() - t) / 1e6)
+        if res.status != 200:
+            raise BenchError(f"/livez answered {res.status}")
+        time.sleep(0.02)
+    conn.close()
+    after = task_stats(d.pid)
+    seconds = time.monotonic() - t_start
+    still = d.connected()
+    d.stop()
+    stop(b.many_sim.proc)
+    cpu_s = (after["run_ns"] - before["run_ns"]) / 1e9
+    per_hour = cpu_s * 3600 / seconds
+    samples.sort()
+    p99 = samples[int(len(samples) * 0.99) - 1] if samples else float("nan")
+    marginal = (rss_large - rss_small) / (large - small)
+    note(f"CPU {cpu_s:.2f} s in {seconds:.0f} s with {still} of {large} connected ({100 * cpu_s / seconds:.1f}% of "
+         f"one core; {per_hour:.0f} CPU s per hour); /livez {len(samples)} probes, median "
+         f"{median(samples):.3f} ms, p99 {p99:.3f} ms, max {samples[-1]:.3f} ms")
+    b.row(f"9 start-up, {large} users to all connected", f"{startup:.0f} s at {interval} s a login",
+          f"{large} x {interval} s = {large * interval:.0f} s (the rate's floor); at the default 0.5 s: "
+          f"{large * 0.5:.0f} s", "the login rate sets it", yes_no(startup < large * interval * 1.2 + 30))
+    b.row(f"9 memory per session (marginal, {small} -> {large})", f"{marginal:.1f} KiB",
+          f"RSS {rss_small / 1024:.1f} MiB at {small}, {rss_large / 1024:.1f} MiB at {large}", "< 20 KiB",
+          yes_no(marginal < 20))
+    b.row(f"9 CPU, {large} sessions tickling every 60 s ({seconds:.0f} s window)",
+          f"{100 * cpu_s / seconds:.1f}% of one core ({per_hour:.0f} s an hour)", "—",
+          "a small fraction of one core", yes_no(cpu_s / seconds < 0.1))
+    b.row(f"9 /livez p99 while {large} sessions tickle", ms(p99), f"median {ms(median(samples))}", "< 5 ms",
+          yes_no(p99 < 5))
+
+
 def table(b):
     lines = ["| figure | daemon | reference | ratio / target | met? |", "|---|---|---|---|---|"]
     for r in b.rows:
@@ -1225,7 +1433,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short points, fewer starts (a smoke run)")
     parser.add_argument("--long", action="store_true", help="idle figures over the full ten minutes")
-    parser.add_argument("--only", default="6,3,1,2,4,5,7,8", help="figures to run, in order (default 6,3,1,2,4,5,7,8)")
+    parser.add_argument("--only", default="6,3,1,2,4,5,7,8,9",
+                        help="figures to run, in order (default 6,3,1,2,4,5,7,8,9)")
+    parser.add_argument("--many-users", type=int, default=10000, help="figure 9: users in the daemon (default 10000)")
+    parser.add_argument("--many-interval", type=float, default=0.05,
+                        help="figure 9: SESSIOND_DAEMON_LOGIN_INTERVAL of the measured starts (default 0.05 s)")
     parser.add_argument("--out", help="also write the final table (markdown) to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, perf data)")
     parser.add_argument("--boost", action="store_true",
@@ -1263,7 +1475,7 @@ def main():
               f"{'measured processes at nice -10 (--boost)' if args.boost else 'default priority'}; "
               f"load average {os.getloadavg()[0]:.2f}")
         figures = {"1": fig_throughput, "2": fig_stress, "3": fig_time_to_connected, "4": fig_recovery,
-                   "5": fig_idle, "6": fig_startup, "7": fig_gateway, "8": fig_websocket}
+                   "5": fig_idle, "6": fig_startup, "7": fig_gateway, "8": fig_websocket, "9": fig_many_users}
         for f in args.only.split(","):
             figures[f.strip()](b)
         say(f"results ({time.monotonic() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")
