@@ -361,9 +361,9 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
     credential_request_check check = check_credential_request(body);
     wipe(body);
     if (!check.profile) {
-        user_problem p = make_problem(422, "invalid credentials", "the request names " +
-                                                                 std::to_string(check.problems.size()) +
-                                                                 " make_problem(s); see errors");
+        user_problem p = make_problem(422, "invalid credentials",
+                                      "the request names " + std::to_string(check.problems.size()) +
+                                          " problem(s); see errors");
         p.fields = std::move(check.problems);
         co_return p;
     }

@@ -190,6 +190,7 @@ TEST_F(user_service_test, invalid_fields_answer_422_by_field_without_asking_ibkr
     EXPECT_EQ(p.status, 422u);
     ASSERT_FALSE(p.fields.empty());
     EXPECT_EQ(p.fields.front().field, "private_key");
+    EXPECT_EQ(p.detail, "the request names " + std::to_string(p.fields.size()) + " problem(s); see errors");
     EXPECT_EQ(sessions.proofs, 0);
 }
 
