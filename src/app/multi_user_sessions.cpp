@@ -63,8 +63,8 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
     const std::shared_ptr<username_pacer> pacer = registry_.pacer_for(config);
     const std::string_view path = endpoint_of(step::oauth).path;
     const wall_time now = wall_clock::now();
-    wall_time allowed = std::max(pacer->login_ready_at(now), pacer->ready_at(path, now));
-    if (const auto penalty = pacer->penalty_until(now)) allowed = std::max(allowed, *penalty);
+    // ready_at() includes a 429 penalty (the username's or its address's box).
+    const wall_time allowed = std::max(pacer->login_ready_at(now), pacer->ready_at(path, now));
     const wall_time slot = pacer->first_login_slot(allowed);
     if (slot > now + max_proof_wait) {
         const auto wait = std::chrono::ceil<std::chrono::seconds>(slot - now);
