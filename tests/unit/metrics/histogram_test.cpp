@@ -71,14 +71,14 @@ TEST(metrics_histogram, sums_and_counts_every_observation) {
 }
 
 TEST(metrics_histogram, without_bounds_counts_everything_in_the_inf_bucket) {
-    histogram h({});
+    histogram h(std::vector<double>{});
     h.observe(-1);
     h.observe(1);
     EXPECT_EQ(counts_of(h), (counts{2}));
 }
 
 TEST(metrics_histogram, request_duration_buckets_span_five_milliseconds_to_ten_seconds) {
-    EXPECT_EQ(request_duration_buckets(),
+    EXPECT_EQ(*request_duration_buckets(),
               (std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}));
 }
 
