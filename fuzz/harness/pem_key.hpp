@@ -17,8 +17,10 @@
 namespace sessiond::fuzz {
 
 inline std::string pkcs8_pem(const rsa_private_key& key) {
+    const auto pkey = key.open();
+    if (!pkey) return {};
     const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.native(), nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
+    if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey->get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
     char* data = nullptr;
     const long len = BIO_get_mem_data(bio.get(), &data);
     std::string out(data, static_cast<std::size_t>(len));

@@ -36,7 +36,10 @@ void multi_user_sessions::session_changed(std::string_view username, const sessi
     }
     seen& s = it->second;
     if (record_ && snapshot.counters.logins > s.logins)
-        record_(s.user_id, "session.login", "ok", boost::json::object{{"logins", snapshot.counters.logins}});
+        // A user's key is kept sealed (user_service.cpp): a login is when it is decrypted, for the
+        // login's two signatures, and freed again.
+        record_(s.user_id, "session.login", "ok",
+                boost::json::object{{"logins", snapshot.counters.logins}, {"key", "decrypted for the login's signatures"}});
     if (record_ && snapshot.state != s.state) {
         if (snapshot.state == lifecycle::halted)
             record_(s.user_id, "session.halt", "halted", boost::json::object{{"reason", snapshot.halt_reason}});
@@ -51,6 +54,14 @@ void multi_user_sessions::session_changed(std::string_view username, const sessi
 settings multi_user_sessions::settings_for(ibkr_profile profile) const {
     settings s = daemon_.config->values;
     s.profile = std::move(profile);
+    // What only the daemon uses: a session never reads it, and 10,000 copies of it (two a session:
+    // the registry's and the keeper's) were a tenth of a session's memory. The tokens are the admin's
+    // and the gateway's, not the user's.
+    s.service.state_dirs = {};
+    s.service.api_token.reset();
+    s.service.api_token_source.clear();
+    s.gateway.token.reset();
+    s.gateway.token_source.clear();
     return s;
 }
 

@@ -115,7 +115,30 @@ expected<rsa_private_key> rsa_private_key::from_pkcs8_der(std::string_view der) 
     return rsa_private_key(std::move(key), "PKCS#8");
 }
 
+rsa_private_key rsa_private_key::sealed(const rsa_private_key& parsed, opener open) {
+    auto form = std::make_shared<sealed_key>();
+    form->open = std::move(open);
+    form->fingerprint = parsed.fingerprint();
+    form->bits = parsed.bits();
+    rsa_private_key out(nullptr, "PKCS#8");
+    out.sealed_ = std::move(form);
+    return out;
+}
+
+expected<std::shared_ptr<evp_pkey_st>> rsa_private_key::open() const {
+    if (!sealed_) return key_;
+    auto der = sealed_->open();
+    if (!der) return make_error("the sealed private key does not open: " + der.error().message);
+    auto key = from_pkcs8_der(der->reveal());  // `der` wipes itself when it goes
+    if (!key) return key.error();
+    return std::move(key->key_);
+}
+
 secret rsa_private_key::pkcs8_der() const {
+    if (sealed_) {
+        auto der = sealed_->open();
+        return der ? std::move(*der) : secret{};
+    }
     // i2d_PrivateKey would write RSA's traditional (PKCS#1) form; PKCS#8 names its algorithm.
     PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(key_.get());
     if (info == nullptr) return {};
@@ -128,17 +151,20 @@ secret rsa_private_key::pkcs8_der() const {
     return out;
 }
 
-int rsa_private_key::bits() const { return EVP_PKEY_get_bits(key_.get()); }
+int rsa_private_key::bits() const { return sealed_ ? sealed_->bits : EVP_PKEY_get_bits(key_.get()); }
 
 std::string rsa_private_key::public_key_pem() const {
+    const auto key = open();
+    if (!key) return {};
     bio_ptr bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1) return {};
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key->get()) != 1) return {};
     char* data = nullptr;
     const long len = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(len));
 }
 
 std::string rsa_private_key::fingerprint() const {
+    if (sealed_) return sealed_->fingerprint;
     unsigned char* der = nullptr;
     const int len = i2d_PUBKEY(key_.get(), &der);
     if (len <= 0) return {};
@@ -156,10 +182,12 @@ std::string rsa_private_key::fingerprint() const {
 }
 
 expected<std::string> sign_rs256(const rsa_private_key& key, std::string_view input) {
+    const auto pkey = key.open();
+    if (!pkey) return pkey.error();
     std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx(EVP_MD_CTX_new());
     if (!ctx) return make_error("out of memory signing");
     std::size_t len = 0;
-    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()) != 1 ||
+    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey->get()) != 1 ||
         EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
         ERR_clear_error();
         return make_error("RS256 signing failed to start");

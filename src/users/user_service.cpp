@@ -142,6 +142,22 @@ struct loaded_state {
     std::vector<audit_row> audited;
 };
 
+// The session's key stays sealed as it is stored: each login opens the record and parses the key
+// for its signatures, then frees it. The keyring is the one that opened it now, so that the record
+// still opens after `keys rewrap` (which changes the stored record, not this copy) has retired the
+// version it was wrapped with; the daemon's next start reads the rewrapped one.
+rsa_private_key sealed_key_of(const std::shared_ptr<const master_keyring>& keyring, const credential_row& row,
+                              const rsa_private_key& parsed) {
+    auto open = [keyring, binding = key_record_binding(row),
+                 record = std::string(reinterpret_cast<const char*>(row.key_record.data()), row.key_record.size())]()
+        -> expected<secret> {
+        auto der = open_record(*keyring, binding, record);
+        if (!der) return make_error(der.error().message);
+        return std::move(*der);
+    };
+    return rsa_private_key::sealed(parsed, std::move(open));
+}
+
 ibkr_profile profile_of(const credential_row& row, rsa_private_key key) {
     ibkr_profile p;
     p.client_id = row.client_id;
@@ -229,7 +245,7 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
                     outcome = "failed";
                     opened.why = key.error().message;
                 } else {
-                    opened.profile = profile_of(c, std::move(*key));
+                    opened.profile = profile_of(c, sealed_key_of(keyring, c, *key));
                 }
                 auto entry = append_audit_event(
                     tx, *keyring,
@@ -486,6 +502,7 @@ asio::awaitable<user_result<credential_stored>> user_service::put_credentials(co
     journal(done->audited);
     if (refused) co_return std::move(*refused);
     if (done->problem) co_return std::move(*done->problem);
+    profile.private_key = sealed_key_of(keyring, row, *profile.private_key);
     sessions_.keep(id, std::move(profile));
     co_return credential_stored{!replacing, metadata_of(row)};
 }
