@@ -18,7 +18,7 @@ login_budget_settings budget_of(const pacer_limits& l) { return l.logins; }
 username_pacer::username_pacer(pacer_limits limits)
     : limits_(limits),
       table_(limits.pace_tickle, limits.pace_validate),
-      history_(table_.rows().size()),
+      history_(endpoint_limits::size()),
       requests_(request_window, limits.max_requests_per_second, milliseconds(0)),
       logins_(budget_of(limits)) {}
 
@@ -32,7 +32,7 @@ void username_pacer::reconfigure(pacer_limits limits) {
 wall_time username_pacer::endpoint_ready_at(std::string_view path, wall_time now) const {
     const auto row = table_.row_of(path);
     if (!row) return now;
-    const endpoint_limit& limit = table_.rows()[*row];
+    const endpoint_limit limit = table_.row(*row);
     const auto& starts = history_[*row].starts;
     if (limit.max_in_flight > 0 || limit.window <= milliseconds(0)) return now;
     if (starts.size() < static_cast<std::size_t>(std::max(limit.count, 1))) return now;
@@ -42,7 +42,7 @@ wall_time username_pacer::endpoint_ready_at(std::string_view path, wall_time now
 void username_pacer::record_row(std::size_t row, wall_time at) {
     auto& starts = history_[row].starts;
     starts.insert(std::upper_bound(starts.begin(), starts.end(), at), at);
-    const auto keep = static_cast<std::size_t>(std::max(table_.rows()[row].count, 1));
+    const auto keep = static_cast<std::size_t>(std::max(table_.row(row).count, 1));
     if (starts.size() > keep) starts.erase(starts.begin(), starts.end() - static_cast<std::ptrdiff_t>(keep));
 }
 
@@ -82,7 +82,7 @@ std::optional<wall_time> username_pacer::last_start(std::string_view path) const
 bool username_pacer::has_room(std::string_view path) const {
     const auto row = table_.row_of(path);
     if (!row) return true;
-    const int most = table_.rows()[*row].max_in_flight;
+    const int most = table_.row(*row).max_in_flight;
     return most <= 0 || history_[*row].in_flight < most;
 }
 

@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <optional>
 #include <string_view>
-#include <vector>
 
 namespace sessiond {
 
@@ -31,13 +30,18 @@ public:
     // IBKR's table, with /tickle and /sso/validate paced as given.
     endpoint_limits(std::chrono::milliseconds pace_tickle, std::chrono::milliseconds pace_validate);
 
-    // The row `path` falls under, as an index into rows(): the exact row first, else the longest
+    // The row `path` falls under, as an index for row(): the exact row first, else the longest
     // prefix. `path` may carry the /v1/api prefix and a query string. Null: only the global rate.
     [[nodiscard]] std::optional<std::size_t> row_of(std::string_view path) const noexcept;
-    [[nodiscard]] const std::vector<endpoint_limit>& rows() const noexcept { return rows_; }
+    // Row i (< size()), with the configured paces.
+    [[nodiscard]] endpoint_limit row(std::size_t i) const noexcept;
+    [[nodiscard]] static std::size_t size() noexcept;
 
 private:
-    std::vector<endpoint_limit> rows_;
+    // IBKR's table is one for the process (endpoint_limits.cpp); a username's pacer keeps only its
+    // two paces, not a copy of the rows (half a KiB a username).
+    std::chrono::milliseconds pace_tickle_;
+    std::chrono::milliseconds pace_validate_;
 };
 
 // "/v1/api/tickle?x=1" -> "/tickle": the part of a request path the table names.

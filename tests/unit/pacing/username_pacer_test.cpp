@@ -18,7 +18,7 @@ TEST(endpoint_limits, names_the_row_of_a_path_with_or_without_the_api_prefix_and
     const endpoint_limits table(1s, 60s);
     const auto tickle = table.row_of("/v1/api/tickle");
     ASSERT_TRUE(tickle);
-    EXPECT_EQ(table.rows()[*tickle].path, "/tickle");
+    EXPECT_EQ(table.row(*tickle).path, "/tickle");
     EXPECT_EQ(table.row_of("/tickle"), tickle);
     EXPECT_EQ(table.row_of("/v1/api/tickle?x=1"), tickle);
     EXPECT_FALSE(table.row_of("/v1/api/tickler")) << "an exact row is not a prefix";
@@ -30,19 +30,19 @@ TEST(endpoint_limits, a_family_row_covers_every_path_below_it) {
     const endpoint_limits table(1s, 60s);
     const auto pa = table.row_of("/v1/api/pa/performance");
     ASSERT_TRUE(pa);
-    EXPECT_EQ(table.rows()[*pa].path, "/pa/");
+    EXPECT_EQ(table.row(*pa).path, "/pa/");
     EXPECT_EQ(table.row_of("/v1/api/pa/transactions"), pa);
     EXPECT_FALSE(table.row_of("/v1/api/pax"));
 }
 
 TEST(endpoint_limits, tickle_and_validate_take_the_configured_paces_and_the_rest_ibkrs) {
     const endpoint_limits table(2s, 90s);
-    EXPECT_EQ(table.rows()[*table.row_of("/tickle")].window, 2s);
-    EXPECT_EQ(table.rows()[*table.row_of("/sso/validate")].window, 90s);
-    EXPECT_EQ(table.rows()[*table.row_of("/iserver/account/orders")].window, 5s);
-    EXPECT_EQ(table.rows()[*table.row_of("/iserver/marketdata/snapshot")].count, 10);
-    EXPECT_EQ(table.rows()[*table.row_of("/iserver/scanner/params")].window, 15min);
-    EXPECT_EQ(table.rows()[*table.row_of("/iserver/marketdata/history")].max_in_flight, 5);
+    EXPECT_EQ(table.row(*table.row_of("/tickle")).window, 2s);
+    EXPECT_EQ(table.row(*table.row_of("/sso/validate")).window, 90s);
+    EXPECT_EQ(table.row(*table.row_of("/iserver/account/orders")).window, 5s);
+    EXPECT_EQ(table.row(*table.row_of("/iserver/marketdata/snapshot")).count, 10);
+    EXPECT_EQ(table.row(*table.row_of("/iserver/scanner/params")).window, 15min);
+    EXPECT_EQ(table.row(*table.row_of("/iserver/marketdata/history")).max_in_flight, 5);
 }
 
 TEST(username_pacer, an_endpoint_with_one_call_per_window_waits_the_window_and_the_margin) {
