@@ -70,7 +70,8 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
     // budget and pacing apply, and so does the daemon-wide login rate (an admin's script adding 1,000
     // users must not fire 1,000 token requests at once, or IBKR's penalty box would hold every user of
     // the address). A slot within max_proof_wait is waited for; a later one is answered with when.
-    const settings config = settings_for(profile);
+    const auto shared = std::make_shared<const settings>(settings_for(profile));
+    const settings& config = *shared;
     const std::shared_ptr<username_pacer> pacer = registry_.pacer_for(config);
     const std::string_view path = endpoint_of(step::oauth).path;
     const wall_time now = wall_clock::now();
@@ -98,7 +99,9 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
         asio::steady_timer turn(executor_, std::chrono::ceil<std::chrono::milliseconds>(at - now));
         co_await turn.async_wait(asio::use_awaitable);
     }
-    ibkr_client client(executor_, tls_, config.profile, config.options, signer_, registry_.shared_connections());
+    ibkr_client client(executor_, tls_, std::shared_ptr<const ibkr_profile>(shared, &shared->profile),
+                       std::shared_ptr<const session_options>(shared, &shared->options), signer_,
+                       registry_.shared_connections());
     client.gate_logins(login_send_gate(pacer));
     step_outcome out = co_await client.call(step::oauth);
     client.forget_session();
@@ -113,16 +116,16 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
 }
 
 void multi_user_sessions::keep(const std::string& user_id, ibkr_profile profile) {
-    if (const auto it = users_.find(user_id); it != users_.end()) user_of_username_.erase(it->second.credential);
+    if (const auto it = users_.find(user_id); it != users_.end()) user_of_username_.erase(it->second->profile.credential);
     user_of_username_.insert_or_assign(profile.credential, user_id);
-    users_.insert_or_assign(user_id, std::move(profile));
+    users_.insert_or_assign(user_id, std::make_shared<const settings>(settings_for(std::move(profile))));
     reconcile_soon();
 }
 
 void multi_user_sessions::drop(const std::string& user_id) {
     const auto it = users_.find(user_id);
     if (it == users_.end()) return;
-    user_of_username_.erase(it->second.credential);
+    user_of_username_.erase(it->second->profile.credential);
     users_.erase(it);
     reconcile_soon();
 }
@@ -132,7 +135,11 @@ std::string_view multi_user_sessions::user_of(std::string_view username) const {
     return it != user_of_username_.end() ? std::string_view(it->second) : std::string_view();
 }
 
-void multi_user_sessions::reconfigure() { reconcile_soon(); }
+void multi_user_sessions::reconfigure() {
+    // Each user's settings are the daemon's with the user's credential: made again from the new ones.
+    for (auto& [id, config] : users_) config = std::make_shared<const settings>(settings_for(config->profile));
+    reconcile_soon();
+}
 
 void multi_user_sessions::reconcile_soon() {
     if (std::exchange(reconcile_posted_, true)) return;
@@ -141,7 +148,7 @@ void multi_user_sessions::reconcile_soon() {
         reconcile_posted_ = false;
         std::vector<desired_session> desired;
         desired.reserve(users_.size());
-        for (const auto& [id, profile] : users_) desired.push_back({settings_for(profile), tls_, id});
+        for (const auto& [id, config] : users_) desired.push_back({config, tls_, id});
         registry_.reconcile(std::move(desired));
     });
 }
@@ -149,7 +156,7 @@ void multi_user_sessions::reconcile_soon() {
 std::optional<std::string_view> multi_user_sessions::username_of(std::string_view user_id) const {
     const auto it = users_.find(user_id);
     if (it == users_.end()) return std::nullopt;
-    return std::string_view(it->second.credential);
+    return std::string_view(it->second->profile.credential);
 }
 
 std::optional<status_input> multi_user_sessions::status_input_of(std::string_view user_id) const {

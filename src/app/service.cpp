@@ -219,7 +219,7 @@ std::vector<desired_session> service::desired_sessions(loaded_config& loaded) {
         config.problems.push_back({"IBKR_CA_FILE", tls.error().message, false});
         log_.error({.state = "not_configured"}, "not configured: IBKR_CA_FILE: {}", tls.error().message);
     } else if (!config.values.multi_user) {  // multi-user mode's sessions are its users'
-        desired.push_back({config.values, std::move(*tls), {}});
+        desired.push_back({std::make_shared<const settings>(config.values), std::move(*tls), {}});
     }
     return desired;
 }

@@ -12,13 +12,13 @@ namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
 ibkr_client::ibkr_client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
-                         const ibkr_profile& profile, const session_options& options, offload signer,
-                         std::shared_ptr<idle_connections> shared)
+                         std::shared_ptr<const ibkr_profile> profile, std::shared_ptr<const session_options> options,
+                         offload signer, std::shared_ptr<idle_connections> shared)
     : executor_(executor),
-      profile_(profile),
-      options_(options),
+      profile_(std::move(profile)),
+      options_(std::move(options)),
       signer_(std::move(signer)),
-      http_(std::move(executor), std::move(tls), options.endpoint, https_client::max_response_body, std::move(shared)) {}
+      http_(std::move(executor), std::move(tls), options_->endpoint, https_client::max_response_body, std::move(shared)) {}
 
 void ibkr_client::forget_session() noexcept {
     oauth_token_.clear();
@@ -55,10 +55,13 @@ asio::awaitable<expected<http_request>> ibkr_client::prepare(step s, const reque
 asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, milliseconds timeout) {
     cancelled_ = false;
     if (s == step::oauth) forget_session();
-    if (timeout <= milliseconds(0)) timeout = std::chrono::duration_cast<milliseconds>(options_.http_timeout);
+    // This call's own references: a reload that reconfigures the client meanwhile frees nothing it uses.
+    const std::shared_ptr<const ibkr_profile> profile = profile_;
+    const std::shared_ptr<const session_options> options = options_;
+    if (timeout <= milliseconds(0)) timeout = std::chrono::duration_cast<milliseconds>(options->http_timeout);
 
-    const request_context ctx{profile_,
-                              options_.endpoint,
+    const request_context ctx{*profile,
+                              options->endpoint,
                               std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()),
                               oauth_token_.empty() ? nullptr : &oauth_token_,
                               sso_bearer_.empty() ? nullptr : &sso_bearer_,

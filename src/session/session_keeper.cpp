@@ -26,7 +26,8 @@ std::shared_ptr<pacing_store> state_directory_store(const settings& config, offl
     return std::make_shared<pacing_file_store>(*config.service.state_dir, config.profile.credential, std::move(blocking));
 }
 
-session_keeper::session_keeper(asio::any_io_executor executor, settings config, std::shared_ptr<asio::ssl::context> tls, logger log,
+session_keeper::session_keeper(asio::any_io_executor executor, std::shared_ptr<const settings> config,
+                               std::shared_ptr<asio::ssl::context> tls, logger log,
                  std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store, offload blocking,
                  std::shared_ptr<idle_connections> shared)
     : executor_(executor),
@@ -34,9 +35,10 @@ session_keeper::session_keeper(asio::any_io_executor executor, settings config, 
       config_(std::move(config)),
       log_(std::move(log)),
       tls_(tls),
-      client_(executor, std::move(tls), config_.profile, config_.options, std::move(blocking), std::move(shared)),
+      client_(executor, std::move(tls), std::shared_ptr<const ibkr_profile>(config_, &config_->profile),
+              std::shared_ptr<const session_options>(config_, &config_->options), std::move(blocking), std::move(shared)),
       random_(std::random_device{}()),
-      machine_(machine_settings::from(config_),
+      machine_(machine_settings::from(*config_),
                [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }, std::move(pacer)),
       wait_timer_(executor),
       durations_{histogram(request_duration_buckets()), histogram(request_duration_buckets()),
@@ -104,16 +106,16 @@ asio::awaitable<void> session_keeper::load_pacing() {
     if (!pacing_store_) {
         log_.warn({}, "{}: the login budget ({} logins an hour, {} apart) and IBKR's validate pace live in memory "
                       "and do not survive a restart",
-                  config_.service.state_dir_unavailable.empty() ? "no state directory" : config_.service.state_dir_unavailable,
-                  config_.options.logins_per_hour,
-                  human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)));
+                  config_->service.state_dir_unavailable.empty() ? "no state directory" : config_->service.state_dir_unavailable,
+                  config_->options.logins_per_hour,
+                  human_duration(std::chrono::duration_cast<milliseconds>(config_->options.login_min_interval)));
         co_return;
     }
     // Said once by the daemon in multi-user mode, where every session keeps its record there.
-    log_.log(config_.multi_user ? spdlog::level::debug : spdlog::level::info, {},
+    log_.log(config_->multi_user ? spdlog::level::debug : spdlog::level::info, {},
              fmt::format("state directory {} ({}): the login budget and IBKR's validate pace survive a restart",
-                         config_.service.state_dir ? config_.service.state_dir->string() : pacing_store_->where(),
-                         config_.service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_.service.state_dir_rule));
+                         config_->service.state_dir ? config_->service.state_dir->string() : pacing_store_->where(),
+                         config_->service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_->service.state_dir_rule));
     username_pacer& pacer = *machine_.shared_pacer();
     if (pacer.restored()) co_return;  // read when this username's first session started
     auto loaded = co_await pacing_store_->load(pacer.logins().limits(), wall_clock::now());
@@ -147,8 +149,8 @@ asio::awaitable<void> session_keeper::run() {
     next_ = machine_.start(wall_clock::now());
     first_call_decided_ = true;
     log_.info({.state = to_string(machine_.snapshot().state)}, "starting {} session for account {} at {}",
-              config_.profile.environment ? to_string(*config_.profile.environment) : "unknown",
-              config_.profile.account_id, config_.options.endpoint.text);
+              config_->profile.environment ? to_string(*config_->profile.environment) : "unknown",
+              config_->profile.account_id, config_->options.endpoint.text);
     log_transition(lifecycle::connecting);  // a restart within the login budget starts throttled
     notify();
     if (test_) begin_test();  // asked for before the first call was decided
@@ -287,14 +289,17 @@ bool session_keeper::wedged(std::chrono::steady_clock::time_point now) const noe
     // Every call has a deadline (IBKR_HTTP_TIMEOUT); one that outlives it twice over means the
     // event loop's work is stuck, which is what the watchdog exists to catch.
     if (!in_call_) return false;
-    const auto limit = 2 * std::chrono::duration_cast<milliseconds>(config_.options.http_timeout) + milliseconds(5'000);
+    const auto limit = 2 * std::chrono::duration_cast<milliseconds>(config_->options.http_timeout) + milliseconds(5'000);
     return now - call_started_ > limit;
 }
 
-void session_keeper::apply_options(const session_options& options) {
+void session_keeper::apply(std::shared_ptr<const settings> next) {
     // Only what the identity check left equal can differ: endpoint and CA file are the same.
-    config_.options = options;
-    machine_.reconfigure(machine_settings::from(config_));
+    if (next == config_) return;
+    config_ = std::move(next);
+    client_.reconfigure(std::shared_ptr<const ibkr_profile>(config_, &config_->profile),
+                        std::shared_ptr<const session_options>(config_, &config_->options));
+    machine_.reconfigure(machine_settings::from(*config_));
 }
 
 asio::awaitable<void> session_keeper::wait(milliseconds delay) {
@@ -311,7 +316,7 @@ asio::awaitable<void> session_keeper::logout_before_exit() {
         client_.close();
         co_return;
     }
-    const auto budget = std::min(logout_budget, std::chrono::duration_cast<milliseconds>(config_.options.http_timeout));
+    const auto budget = std::min(logout_budget, std::chrono::duration_cast<milliseconds>(config_->options.http_timeout));
     // The logout is a request like any other for IBKR's limits: a replacement session logging in
     // right after it must count it, and it must not be the request that earns a 429.
     username_pacer& pacer = *machine_.shared_pacer();
@@ -359,7 +364,7 @@ void session_keeper::log_outcome(const step_outcome& o, const directive& next) {
 
     if (o.ok() && o.validation && o.validation->result && !o.validation->login_type) {
         log_.warn(fields, "validate did not report LOGIN_TYPE: cannot confirm that this is a {} login",
-                  config_.profile.environment ? to_string(*config_.profile.environment) : "?");
+                  config_->profile.environment ? to_string(*config_->profile.environment) : "?");
     }
     if (o.ok()) log_deferred_validate(o);
     if (o.ok()) {
@@ -386,10 +391,10 @@ void session_keeper::log_outcome(const step_outcome& o, const directive& next) {
     if (verdict.previous_suppressed > 0)
         log_.warn(fields, "the previous failure repeated {} more time(s)", verdict.previous_suppressed);
     // In an IBKR maintenance window such failures are expected: information, not a warning.
-    const bool expected = snap.maintenance.has_value() && config_.options.calendar != nullptr;
+    const bool expected = snap.maintenance.has_value() && config_->options.calendar != nullptr;
     const auto level = !verdict.emit ? spdlog::level::debug : expected ? spdlog::level::info : spdlog::level::warn;
     if (!log_.enabled(level)) return;
-    const std::string window = expected ? " (expected: " + config_.options.calendar->describe(*snap.maintenance) + ")" : "";
+    const std::string window = expected ? " (expected: " + config_->options.calendar->describe(*snap.maintenance) + ")" : "";
     log_.log(level, fields,
              fmt::format("{} failed: {} after {} ms: {}{}{}{}; next: {}{}", to_string(o.which), status, o.duration.count(),
                          o.detail, hint.empty() ? "" : "; ", hint, window, then,
@@ -425,9 +430,9 @@ void session_keeper::log_transition(lifecycle before) const {
             if (snap.sso_expires_at)
                 sso = human_duration(std::chrono::duration_cast<milliseconds>(*snap.sso_expires_at - wall_clock::now()));
             log_.info(fields, "session connected: account {} ({}), server {} {}, SSO session expires in {}",
-                      config_.profile.account_id,
+                      config_->profile.account_id,
                       snap.login_type ? to_string(*snap.login_type)
-                                      : (config_.profile.environment ? to_string(*config_.profile.environment) : "?"),
+                                      : (config_->profile.environment ? to_string(*config_->profile.environment) : "?"),
                       snap.brokerage.server_name.empty() ? "?" : snap.brokerage.server_name,
                       snap.brokerage.server_version, sso);
             break;
@@ -439,25 +444,25 @@ void session_keeper::log_transition(lifecycle before) const {
             if (snap.throttled_by_login_rate) {
                 log_.debug(fields, "waiting for a login slot (SESSIOND_DAEMON_LOGIN_INTERVAL={} s, all users' logins "
                                    "together): this session's login is at {}",
-                           format_seconds(config_.options.daemon_login_interval.count()),
+                           format_seconds(config_->options.daemon_login_interval.count()),
                            snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?"));
                 break;
             }
             // The hour's logins spent is trouble (a warning); the spacing after a recent login (a
             // credential's proof, a failed attempt) is how logins are paced, said at info: adding
             // 1,000 users printed 1,000 warnings.
-            log_.log(snap.logins_last_hour >= static_cast<std::size_t>(config_.options.logins_per_hour)
+            log_.log(snap.logins_last_hour >= static_cast<std::size_t>(config_->options.logins_per_hour)
                          ? spdlog::level::warn
                          : spdlog::level::info,
                      fields,
                      fmt::format("throttled: the login budget ({} an hour, {} apart) allows the next login at {}",
-                                 config_.options.logins_per_hour,
-                                 human_duration(std::chrono::duration_cast<milliseconds>(config_.options.login_min_interval)),
+                                 config_->options.logins_per_hour,
+                                 human_duration(std::chrono::duration_cast<milliseconds>(config_->options.login_min_interval)),
                                  snap.throttled_until ? iso8601_utc(*snap.throttled_until) : std::string("?")));
             break;
         case lifecycle::competing:
             log_.warn(fields, "another session is using this IBKR username (competing); IBKR_COMPETE={}",
-                      config_.options.compete ? "true: taking it over" : "false: waiting");
+                      config_->options.compete ? "true: taking it over" : "false: waiting");
             break;
         case lifecycle::reconnecting:
             if (before == lifecycle::connected) {

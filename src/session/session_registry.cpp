@@ -52,7 +52,7 @@ expected<session_registry::claims> session_registry::claim(const std::vector<des
     claims taken(desired.size());
     if (!claim_) return taken;
     for (std::size_t i = 0; i < desired.size(); ++i) {
-        const settings& config = desired[i].config;
+        const settings& config = *desired[i].config;
         if (holds_lock(username_lock_name(config.profile.credential, config.options.endpoint))) continue;
         auto lock = claim_(config);
         if (!lock) return lock.error();  // what was taken so far is released with `taken`
@@ -72,8 +72,8 @@ void session_registry::describe_self(const lock_holder& self) {
 // still needs waits with it; one for the desired settings already held by the retiring session
 // comes back from it.
 void session_registry::take_lock(slot& s, std::optional<username_lock> taken) {
-    const std::string wanted = s.desired ? username_lock_name(s.desired->config.profile.credential,
-                                                              s.desired->config.options.endpoint)
+    const std::string wanted = s.desired ? username_lock_name(s.desired->config->profile.credential,
+                                                              s.desired->config->options.endpoint)
                                          : std::string();
     if (s.retiring_lock && s.retiring_lock->name() == wanted) std::swap(s.lock, s.retiring_lock);
     if (!taken) return;
@@ -89,14 +89,14 @@ void session_registry::reconcile(std::vector<desired_session> desired, claims ta
     std::set<std::string> wanted;
     for (std::size_t i = 0; i < desired.size(); ++i) {
         desired_session& d = desired[i];
-        const std::string username = d.config.profile.credential;
+        const std::string username = d.config->profile.credential;
         if (!wanted.insert(username).second) {
-            log_.error({}, "configuration names one IBKR username twice (account {}); keeping the first", d.config.profile.account_id);
+            log_.error({}, "configuration names one IBKR username twice (account {}); keeping the first", d.config->profile.account_id);
             continue;
         }
         slot& s = slots_[username];
-        if (s.active && same_identity(s.active->config(), d.config)) {
-            s.active->apply_options(d.config.options);
+        if (s.active && same_identity(s.active->config(), *d.config)) {
+            s.active->apply(d.config);  // the slot and the session share it
             s.desired = std::move(d);
             take_lock(s, std::move(taken[i]));
             continue;
@@ -112,7 +112,7 @@ void session_registry::reconcile(std::vector<desired_session> desired, claims ta
             start(username, s);
         } else {
             log_.info({}, "account {}: the previous session is still logging out; the new settings apply after it",
-                      s.desired->config.profile.account_id);
+                      s.desired->config->profile.account_id);
         }
     }
     let_go([&](const std::string& username) { return !wanted.contains(username); },
@@ -161,7 +161,7 @@ std::optional<session_registry::user_view> session_registry::user(std::string_vi
     if (it == slots_.end()) return std::nullopt;
     const slot& s = it->second;
     if (s.active) return user_view{&s.active->config(), s.active.get()};
-    if (s.desired) return user_view{&s.desired->config, nullptr};
+    if (s.desired) return user_view{s.desired->config.get(), nullptr};
     return std::nullopt;
 }
 
@@ -183,9 +183,9 @@ void session_registry::share_daemon_limits(const settings& config, username_pace
 }
 
 void session_registry::start(const std::string& username, slot& s) {
-    const settings& config = s.desired->config;
+    const settings& config = *s.desired->config;
     const std::string& log_name = s.desired->log_name.empty() ? config.profile.account_id : s.desired->log_name;
-    s.active = std::make_unique<session_keeper>(executor_, config, s.desired->tls, logger(log_.impl(), log_name),
+    s.active = std::make_unique<session_keeper>(executor_, s.desired->config, s.desired->tls, logger(log_.impl(), log_name),
                                          s.pacer, make_store_(config), blocking_, idle_connections_);
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     share_daemon_limits(config, *s.pacer);
@@ -270,7 +270,7 @@ std::vector<session_registry::user_view> session_registry::users() const {
         if (s.active)
             out.push_back({&s.active->config(), s.active.get()});
         else if (s.desired)
-            out.push_back({&s.desired->config, nullptr});
+            out.push_back({s.desired->config.get(), nullptr});
         else if (stopping_ && s.retiring)
             out.push_back({&s.retiring->config(), s.retiring.get()});  // logging out at shutdown
     }

@@ -10,7 +10,8 @@ void run_standalone_test(boost::asio::any_io_executor executor, const settings& 
                          std::shared_ptr<boost::asio::ssl::context> tls, logger log,
                          std::function<void(connection_test_report)> done) {
     // Alone with the username: a pacer of its own, kept from and to the state directory's record.
-    auto one_shot = std::make_shared<session_keeper>(executor, config, std::move(tls), std::move(log), nullptr,
+    auto one_shot = std::make_shared<session_keeper>(executor, std::make_shared<const settings>(config), std::move(tls),
+                                                     std::move(log), nullptr,
                                                      state_directory_store(config, offload{}));
     one_shot->start();
     one_shot->run_test([executor, one_shot, done = std::move(done)](const connection_test_report& report) mutable {

@@ -53,7 +53,7 @@ protected:
         EXPECT_TRUE(report.ok()) << format_config_report(report);
         auto tls = make_client_tls_context(report.values.options.ca_file);
         EXPECT_TRUE(tls);
-        return {report.values, tls ? *tls : nullptr};
+        return {std::make_shared<const settings>(report.values), tls ? *tls : nullptr, {}};
     }
 
     // Runs the loop until `done` holds after a change the registry reports, or the timeout.
@@ -172,7 +172,7 @@ TEST_F(session_registry_test, usernames_logging_in_from_one_address_share_its_pe
     desired.push_back(desired_for(alice));
     desired.push_back(desired_for(bob));
     desired.push_back(desired_for(carol));
-    EXPECT_EQ(desired.back().config.profile.allowed_ip, "127.0.0.2");
+    EXPECT_EQ(desired.back().config->profile.allowed_ip, "127.0.0.2");
     registry_.reconcile(std::move(desired));
     ASSERT_TRUE(run_until([&] { return registry_.users().size() == 3 && registry_.users()[2].running != nullptr; }));
 
@@ -196,7 +196,7 @@ TEST_F(session_registry_test, a_usernames_pacer_outlives_a_reconcile_without_it_
     const desired_session for_bob = desired_for(bob);
 
     // bob's proof: the pacer is taken and a login counted before bob's session is wanted...
-    std::shared_ptr<username_pacer> proof = registry_.pacer_for(for_bob.config);
+    std::shared_ptr<username_pacer> proof = registry_.pacer_for(*for_bob.config);
     proof->record_login(wall_clock::now());
     // ...when alice's change reconciles without bob.
     std::vector<desired_session> only_alice;
@@ -204,7 +204,7 @@ TEST_F(session_registry_test, a_usernames_pacer_outlives_a_reconcile_without_it_
     registry_.reconcile(std::move(only_alice));
     const username_pacer* held = proof.get();
     proof.reset();  // the proof ends
-    EXPECT_EQ(registry_.pacer_for(for_bob.config).get(), held) << "kept: it counts bob's login";
+    EXPECT_EQ(registry_.pacer_for(*for_bob.config).get(), held) << "kept: it counts bob's login";
 
     std::vector<desired_session> both;
     both.push_back(desired_for(alice));

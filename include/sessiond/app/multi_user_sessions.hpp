@@ -73,7 +73,9 @@ private:
     std::shared_ptr<boost::asio::ssl::context> tls_;
     offload signer_;
     daemon_view daemon_;
-    std::map<std::string, ibkr_profile, std::less<>> users_;  // user id -> the credential's identity
+    // user id -> the settings its session runs with (the daemon's, with the user's credential), shared
+    // with the registry and the session
+    std::map<std::string, std::shared_ptr<const settings>, std::less<>> users_;
     std::map<std::string, std::string, std::less<>> user_of_username_;  // IBKR username -> user id
     // What the audit log last heard of each session, by IBKR username (with the user it was for, so
     // that a session still logging out after its user went is recorded for that user).

@@ -28,9 +28,17 @@ class ibkr_client {
 public:
     // Requests that carry a signature (token, SSO) are signed on `signer`'s worker, off the loop.
     // `shared`: the daemon's idle connections, where this client's waits between calls (none: kept here).
+    // `profile` and `options` are usually parts of one shared settings (aliasing pointers): a session
+    // keeps no copy of its own.
     ibkr_client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-                const ibkr_profile& profile, const session_options& options, offload signer = {},
-                std::shared_ptr<idle_connections> shared = nullptr);
+                std::shared_ptr<const ibkr_profile> profile, std::shared_ptr<const session_options> options,
+                offload signer = {}, std::shared_ptr<idle_connections> shared = nullptr);
+    // A reload's settings for the same identity (same endpoint): the next call uses them, a call in
+    // flight finishes with those it started with.
+    void reconfigure(std::shared_ptr<const ibkr_profile> profile, std::shared_ptr<const session_options> options) {
+        profile_ = std::move(profile);
+        options_ = std::move(options);
+    }
 
     // Step oauth starts a new login: every token and cookie of the previous one is dropped first.
     // timeout 0 means the configured IBKR_HTTP_TIMEOUT.
@@ -70,8 +78,8 @@ private:
     boost::asio::awaitable<expected<http_request>> prepare(step s, const request_context& ctx);
 
     boost::asio::any_io_executor executor_;
-    const ibkr_profile& profile_;
-    const session_options& options_;
+    std::shared_ptr<const ibkr_profile> profile_;
+    std::shared_ptr<const session_options> options_;
     login_gate login_gate_;
     boost::asio::steady_timer* gate_wait_ = nullptr;  // while a signed token request waits its turn
     offload signer_;

@@ -41,7 +41,9 @@ public:
     // own), `store` where its record survives a restart (null: in memory only). `blocking` runs what must not block the
     // loop: the login's RSA signatures (inline when default-constructed). `shared`: the daemon's idle
     // connections to IBKR, where the session's connection waits between calls (none: kept by the session).
-    session_keeper(boost::asio::any_io_executor executor, settings config, std::shared_ptr<boost::asio::ssl::context> tls,
+    // `config` is shared, not copied: the registry's slot holds the same one.
+    session_keeper(boost::asio::any_io_executor executor, std::shared_ptr<const settings> config,
+            std::shared_ptr<boost::asio::ssl::context> tls,
             logger log, std::shared_ptr<username_pacer> pacer, std::shared_ptr<pacing_store> store,
             offload blocking = {}, std::shared_ptr<idle_connections> shared = nullptr);
     ~session_keeper();
@@ -55,7 +57,8 @@ public:
     void stop(std::function<void()> done);
 
     [[nodiscard]] const session_snapshot& snapshot() const noexcept { return machine_.snapshot(); }
-    [[nodiscard]] const settings& config() const noexcept { return config_; }
+    [[nodiscard]] const settings& config() const noexcept { return *config_; }
+    [[nodiscard]] const std::shared_ptr<const settings>& shared_config() const noexcept { return config_; }
     // How long IBKR took to answer each step's calls (for /metrics).
     [[nodiscard]] const histogram& request_durations(step s) const noexcept {
         return durations_[static_cast<std::size_t>(s)];
@@ -80,9 +83,10 @@ public:
     // watchdog should stop vouching for the process.
     [[nodiscard]] bool wedged(std::chrono::steady_clock::time_point now) const noexcept;
 
-    // Timing, pacing, backoff, budget and compete settings take effect from the next call (SIGHUP
-    // reload without a new login). Identity changes need a new session.
-    void apply_options(const session_options& options);
+    // A reload's settings for the same identity (same_identity()): timing, pacing, backoff, budget
+    // and compete settings take effect from the next call, without a new login. Identity changes
+    // need a new session.
+    void apply(std::shared_ptr<const settings> next);
 
     // ---- what the gateway asks of the session ----
     // Clients' calls are forwarded only while the brokerage session is connected: authenticated, not
@@ -139,7 +143,7 @@ private:
 
     boost::asio::any_io_executor executor_;
     offload blocking_;
-    settings config_;
+    std::shared_ptr<const settings> config_;
     logger log_;
     std::shared_ptr<boost::asio::ssl::context> tls_;
     ibkr_client client_;

@@ -33,7 +33,9 @@ namespace sessiond {
 
 // What the configuration asks for one IBKR user.
 struct desired_session {
-    settings config;
+    // Shared with the session that runs it (one copy a user, not one in the registry and one in the
+    // session); never changed once made: a reload makes new ones.
+    std::shared_ptr<const settings> config;
     std::shared_ptr<boost::asio::ssl::context> tls;
     // What the session's log lines name it by (session=...): the account id when empty; the user id
     // in multi-user mode, where that is how the operator knows the user.
