@@ -1,5 +1,7 @@
 #include "sessiond/ibkr/claims.hpp"
 
+#include <algorithm>
+
 namespace sessiond {
 
 namespace {
@@ -21,6 +23,14 @@ boost::json::object sso_session_claims(std::string_view client_id, std::string_v
             {"iss", client_id},
             {"iat", epoch(now)},
             {"exp", epoch(now + sso_request_lifetime)}};
+}
+
+login_send_plan plan_login_send(bool token_request, std::chrono::system_clock::time_point signed_at,
+                                std::chrono::system_clock::time_point turn) {
+    login_send_plan plan{std::nullopt, std::max(turn, signed_at)};
+    if (token_request && plan.send_at - signed_at >= assertion_lifetime / 2)
+        plan.sign_again_at = plan.send_at - resign_lead;
+    return plan;
 }
 
 }  // namespace sessiond

@@ -1,5 +1,6 @@
 #include "sessiond/ibkr/ibkr_client.hpp"
 
+#include "sessiond/ibkr/claims.hpp"
 #include "sessiond/ibkr/requests.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -67,18 +68,24 @@ asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, millisecon
                               sso_bearer_.empty() ? nullptr : &sso_bearer_,
                               compete};
     auto request = co_await prepare(s, ctx);
-    // A login's signed request waits for its turn on the wire; a token request whose assertion grew
-    // older than half its life meanwhile is signed again (and waits again: never a burst).
-    for (bool fresh = false; request && login_gate_ && is_login_step(s) && !cancelled_ && !fresh;) {
+    // A login's signed request waits for its turn on the wire, claimed once (plan_login_send): a token
+    // request whose turn is far off is signed again shortly before it.
+    if (request && login_gate_ && is_login_step(s) && !cancelled_) {
         const auto signed_at = std::chrono::system_clock::now();
-        if (const auto at = login_gate_(s, signed_at); at > signed_at) {
-            asio::steady_timer turn(executor_, std::chrono::ceil<milliseconds>(at - signed_at));
+        const login_send_plan plan = plan_login_send(s == step::oauth, signed_at, login_gate_(s, signed_at));
+        auto wait_until = [this](std::chrono::system_clock::time_point at) -> asio::awaitable<void> {
+            const auto now = std::chrono::system_clock::now();
+            if (at <= now || cancelled_) co_return;
+            asio::steady_timer turn(executor_, std::chrono::ceil<milliseconds>(at - now));
             gate_wait_ = &turn;
             (void)co_await turn.async_wait(asio::as_tuple(asio::use_awaitable));
             gate_wait_ = nullptr;
+        };
+        if (plan.sign_again_at) {
+            co_await wait_until(*plan.sign_again_at);
+            if (!cancelled_) request = co_await prepare(s, ctx);
         }
-        fresh = s != step::oauth || std::chrono::system_clock::now() - signed_at < assertion_lifetime / 2;
-        if (!fresh && !cancelled_) request = co_await prepare(s, ctx);
+        co_await wait_until(plan.send_at);
     }
     if (cancelled_) co_return failed_outcome(s, failure::cancelled, "cancelled before the request was sent");
     if (!request) co_return failed_outcome(s, failure::bad_response, "cannot build the request: " + request.error().message);

@@ -52,5 +52,35 @@ TEST(ibkr_claims, sso_request_has_no_audience_and_no_subject) {
     EXPECT_EQ(sso_request_lifetime, std::chrono::hours(24));
 }
 
+// A login's request goes at its claimed turn, never before; the turn is claimed once, and a token
+// assertion that would wait past half its life is signed again shortly before the turn instead.
+TEST(login_send_plan, a_turn_within_half_the_assertions_life_is_kept_without_signing_again) {
+    const std::chrono::system_clock::time_point signed_at{std::chrono::seconds(1'000)};
+    for (const auto wait : {std::chrono::seconds(0), std::chrono::seconds(3), std::chrono::seconds(9)}) {
+        const login_send_plan plan = plan_login_send(true, signed_at, signed_at + wait);
+        EXPECT_FALSE(plan.sign_again_at) << wait.count();
+        EXPECT_EQ(plan.send_at, signed_at + wait);
+    }
+    // A turn already past: at once.
+    EXPECT_EQ(plan_login_send(true, signed_at, signed_at - std::chrono::seconds(5)).send_at, signed_at);
+}
+
+TEST(login_send_plan, a_token_request_far_back_in_the_queue_is_signed_again_before_its_turn_not_queued_again) {
+    const std::chrono::system_clock::time_point signed_at{std::chrono::seconds(1'000)};
+    // 500 s: 10,000 logins queued 0.05 s apart, as a start of 10,000 users behind a busy worker did.
+    for (const auto wait : {assertion_lifetime / 2, std::chrono::seconds(60), std::chrono::seconds(500)}) {
+        const login_send_plan plan = plan_login_send(true, signed_at, signed_at + wait);
+        EXPECT_EQ(plan.send_at, signed_at + wait) << "the same turn, not a new one";
+        ASSERT_TRUE(plan.sign_again_at) << wait.count();
+        EXPECT_EQ(*plan.sign_again_at, plan.send_at - resign_lead);
+        // Sent with an assertion at most resign_lead old (plus the worker's delay): well inside its life.
+        EXPECT_LT(resign_lead, assertion_lifetime / 2);
+    }
+    // The SSO request's JWT lives a day: it waits for its turn as signed.
+    const login_send_plan sso = plan_login_send(false, signed_at, signed_at + std::chrono::seconds(500));
+    EXPECT_FALSE(sso.sign_again_at);
+    EXPECT_EQ(sso.send_at, signed_at + std::chrono::seconds(500));
+}
+
 }  // namespace
 }  // namespace sessiond
