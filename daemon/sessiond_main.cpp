@@ -7,6 +7,7 @@
 #include "sessiond/app/vault_commands.hpp"
 #include "sessiond/config/settings.hpp"
 #include "sessiond/config/systemd_environment.hpp"
+#include "sessiond/crypto/openssl_memory.hpp"
 #include "sessiond/host/username_lock.hpp"
 #include "sessiond/log/log.hpp"
 #include "sessiond/net/tls.hpp"
@@ -98,6 +99,10 @@ int run(const command_line& cli, const logger& log) {
     return exit_ok;
 }
 
+// Before every other constructor: Boost.Asio's SSL initialisation, a static object, allocates
+// through OpenSSL, and OpenSSL takes new memory functions only before its first allocation.
+__attribute__((constructor(101))) void wipe_what_openssl_frees() { (void)wipe_openssl_memory_when_freed(); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +118,9 @@ int main(int argc, char** argv) {
             return exit_failure;
         }
     }
+    if (!openssl_memory_is_wiped())
+        std::cerr << "ibkr-sessiond: warning: OpenSSL's memory is not wiped when freed (its memory functions "
+                     "were set after its first allocation)\n";
     switch (cli->what) {
         case command::help: std::cout << usage_text(); return exit_ok;
         case command::version: std::cout << version_text(); return exit_ok;

@@ -8,6 +8,7 @@
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/users/sealed_key.hpp"
 #include "sessiond/vault/credential_record.hpp"
+#include "support/process_memory.hpp"
 #include "support/test_keys.hpp"
 #include "unit/store/store_test_support.hpp"
 #include "unit/users/sealed_credentials.hpp"
@@ -16,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -57,6 +60,37 @@ std::string der_of(const std::string& pem) {
     std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
     OPENSSL_free(der);
     PKCS8_PRIV_KEY_INFO_free(info);
+    EVP_PKEY_free(key);
+    return out;
+}
+
+// What must not be found in the daemon's memory between logins: a slice of the key's DER, and of
+// each private number (d, p, q) as DER holds it (big-endian) and as OpenSSL's BIGNUMs on this
+// machine do (little-endian words: the bytes reversed).
+struct key_needles {
+    std::vector<std::string> bytes;
+    std::vector<std::string> names;
+};
+key_needles private_key_needles(const std::string& pem) {
+    key_needles out;
+    const std::string der = der_of(pem);
+    out.bytes.push_back(der.substr(der.size() / 2, 48));
+    out.names.emplace_back("48 bytes of the key's DER");
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    for (const char* param : {OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2}) {
+        BIGNUM* n = nullptr;
+        if (EVP_PKEY_get_bn_param(key, param, &n) != 1) continue;
+        std::string big(static_cast<std::size_t>(BN_num_bytes(n)), '\0');
+        BN_bn2bin(n, reinterpret_cast<unsigned char*>(big.data()));
+        BN_free(n);
+        const std::string slice = big.substr(big.size() / 2, 32);
+        out.bytes.push_back(slice);
+        out.names.push_back(std::string("32 bytes of ") + param + " (big-endian)");
+        out.bytes.emplace_back(slice.rbegin(), slice.rend());
+        out.names.push_back(std::string("32 bytes of ") + param + " (little-endian)");
+    }
     EVP_PKEY_free(key);
     return out;
 }
@@ -306,6 +340,39 @@ TEST_F(multi_user, a_user_deleted_while_connected_is_logged_out_audited_and_refu
         actions.emplace_back(e.at("action").as_string());
     EXPECT_EQ(actions, (std::vector<std::string>{"user.create", "credential.validate", "credential.create",
                                                  "session.login", "user.delete", "session.logout"}));
+}
+
+// Between logins the daemon holds no plaintext of a user's key (README, "Keys in memory"): neither
+// once the credential came in over the API (parsed, proven, sealed, the parsed key freed) nor after
+// a restart (the record opened at start, and for each login's signatures). Looked for in every
+// writable mapping of the idle daemon, freed heap included.
+TEST_F(multi_user, between_logins_the_daemons_memory_holds_no_plaintext_of_a_users_key) {
+    const key_needles needles = private_key_needles(users_[0].key->pkcs8_pem);
+    ASSERT_EQ(needles.bytes.size(), 7u);
+    auto holds = [&needles](daemon_process& d) -> std::optional<std::vector<std::string>> {
+        const auto found = find_in_process_memory(d.pid(), needles.bytes);
+        if (!found) return std::nullopt;
+        std::vector<std::string> names;
+        for (const std::size_t i : *found) names.push_back(needles.names[i]);
+        return names;
+    };
+    {
+        daemon_process& d = start_daemon(multi_user_options());
+        ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+        const std::string alice = add_user(d, "alice");
+        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs1_pem)).status,
+                  201u);
+        ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+        const auto found = holds(d);
+        if (!found) GTEST_SKIP() << "the daemon's memory cannot be read here (/proc/<pid>/mem needs root or ptrace)";
+        EXPECT_EQ(*found, std::vector<std::string>{}) << "after the credential came in over the API";
+        EXPECT_EQ(d.stop(), 0);
+    }
+    daemon_process& again = start_daemon(multi_user_options());
+    ASSERT_TRUE(again.wait_for_log("session connected")) << again.output();
+    const auto found = holds(again);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(*found, std::vector<std::string>{}) << "after a restart";
 }
 
 TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {
