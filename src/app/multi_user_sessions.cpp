@@ -115,19 +115,40 @@ asio::awaitable<step_outcome> multi_user_sessions::prove(const ibkr_profile& pro
     co_return out;
 }
 
+// One user's change reaches the registry alone (reconcile_one, let_go_one): adding the 10,000th
+// user costs what adding the first did, where a full reconcile for each walked every user. Posted,
+// in order, as the full reconcile of a reload is.
+namespace {
+constexpr const char* removed = "the user's session was removed from the configuration";
+}  // namespace
+
 void multi_user_sessions::keep(const std::string& user_id, ibkr_profile profile) {
-    if (const auto it = users_.find(user_id); it != users_.end()) user_of_username_.erase(it->second->profile.credential);
+    std::string previous;  // the IBKR username of the user's credential until now
+    if (const auto it = users_.find(user_id); it != users_.end()) {
+        previous = it->second->profile.credential;
+        user_of_username_.erase(previous);
+    }
     user_of_username_.insert_or_assign(profile.credential, user_id);
-    users_.insert_or_assign(user_id, std::make_shared<const settings>(settings_for(std::move(profile))));
-    reconcile_soon();
+    const auto config = std::make_shared<const settings>(settings_for(std::move(profile)));
+    users_.insert_or_assign(user_id, config);
+    if (previous == config->profile.credential) previous.clear();
+    asio::post(executor_, [this, alive = alive_, previous = std::move(previous),
+                           desired = desired_session{config, tls_, user_id}]() mutable {
+        if (!*alive) return;
+        if (!previous.empty()) registry_.let_go_one(previous, removed);
+        registry_.reconcile_one(std::move(desired));
+    });
 }
 
 void multi_user_sessions::drop(const std::string& user_id) {
     const auto it = users_.find(user_id);
     if (it == users_.end()) return;
-    user_of_username_.erase(it->second->profile.credential);
+    std::string username = it->second->profile.credential;
+    user_of_username_.erase(username);
     users_.erase(it);
-    reconcile_soon();
+    asio::post(executor_, [this, alive = alive_, username = std::move(username)] {
+        if (*alive) registry_.let_go_one(username, removed);
+    });
 }
 
 std::string_view multi_user_sessions::user_of(std::string_view username) const {

@@ -89,57 +89,69 @@ void session_registry::reconcile(std::vector<desired_session> desired, claims ta
     std::set<std::string> wanted;
     for (std::size_t i = 0; i < desired.size(); ++i) {
         desired_session& d = desired[i];
-        const std::string username = d.config->profile.credential;
-        if (!wanted.insert(username).second) {
+        if (!wanted.insert(d.config->profile.credential).second) {
             log_.error({}, "configuration names one IBKR username twice (account {}); keeping the first", d.config->profile.account_id);
             continue;
         }
-        slot& s = slots_[username];
-        if (s.active && same_identity(s.active->config(), *d.config)) {
-            s.active->apply(d.config);  // the slot and the session share it
-            s.desired = std::move(d);
-            take_lock(s, std::move(taken[i]));
-            continue;
-        }
-        s.desired = std::move(d);
-        // Before retire(): a lock the old session keeps moves aside with it.
-        take_lock(s, std::move(taken[i]));
-        if (s.active) {
-            log_.info({}, "the IBKR login of account {} changed: logging out before logging in with the new settings",
-                      s.active->config().profile.account_id);
-            retire(username, s);
-        } else if (!s.retiring) {
-            start(username, s);
-        } else {
-            log_.info({}, "account {}: the previous session is still logging out; the new settings apply after it",
-                      s.desired->config->profile.account_id);
-        }
+        adopt(std::move(d), std::move(taken[i]));
     }
     let_go([&](const std::string& username) { return !wanted.contains(username); },
            "the user's session was removed from the configuration");
     notify();
 }
 
-void session_registry::let_go(const std::function<bool(const std::string&)>& which, const char* why) {
-    for (auto it = slots_.begin(); it != slots_.end();) {
-        slot& s = it->second;
-        if (!which(it->first)) {
-            ++it;
-            continue;
-        }
-        s.desired.reset();
-        if (s.active) retire(it->first, s);
-        for (auto& t : std::exchange(s.pending_tests, {}))
-            asio::post(executor_, [t = std::move(t), why] { t(not_run(why)); });
-        if (s.retiring) {
-            ++it;
-        } else if (keeps_pacer(s)) {
-            s.lock.reset();  // no session of its: the username is free for another process
-            ++it;
-        } else {
-            it = slots_.erase(it);
-        }
+void session_registry::reconcile_one(desired_session desired) {
+    if (stopping_) return;
+    adopt(std::move(desired), std::nullopt);
+    notify();
+}
+
+void session_registry::let_go_one(std::string_view username, const char* why) {
+    if (stopping_) return;
+    if (const auto it = slots_.find(username); it != slots_.end()) release(it, why);
+    notify();
+}
+
+void session_registry::adopt(desired_session d, std::optional<username_lock> taken) {
+    const std::string username = d.config->profile.credential;
+    slot& s = slots_[username];
+    if (s.active && same_identity(s.active->config(), *d.config)) {
+        s.active->apply(d.config);  // the slot and the session share it
+        s.desired = std::move(d);
+        take_lock(s, std::move(taken));
+        return;
     }
+    s.desired = std::move(d);
+    // Before retire(): a lock the old session keeps moves aside with it.
+    take_lock(s, std::move(taken));
+    if (s.active) {
+        log_.info({}, "the IBKR login of account {} changed: logging out before logging in with the new settings",
+                  s.active->config().profile.account_id);
+        retire(username, s);
+    } else if (!s.retiring) {
+        start(username, s);
+    } else {
+        log_.info({}, "account {}: the previous session is still logging out; the new settings apply after it",
+                  s.desired->config->profile.account_id);
+    }
+}
+
+void session_registry::let_go(const std::function<bool(const std::string&)>& which, const char* why) {
+    for (auto it = slots_.begin(); it != slots_.end();) it = which(it->first) ? release(it, why) : std::next(it);
+}
+
+session_registry::slot_map::iterator session_registry::release(slot_map::iterator it, const char* why) {
+    slot& s = it->second;
+    s.desired.reset();
+    if (s.active) retire(it->first, s);
+    for (auto& t : std::exchange(s.pending_tests, {}))
+        asio::post(executor_, [t = std::move(t), why] { t(not_run(why)); });
+    if (s.retiring) return std::next(it);
+    if (keeps_pacer(s)) {
+        s.lock.reset();  // no session of its: the username is free for another process
+        return std::next(it);
+    }
+    return slots_.erase(it);
 }
 
 std::size_t session_registry::size() const noexcept {

@@ -162,6 +162,34 @@ TEST_F(session_registry_test, two_users_in_one_process_have_one_status_entry_and
     EXPECT_TRUE(alice.await_calls("/v1/api/logout", 1, 5s));
 }
 
+// Multi-user mode changes one user at a time (reconcile_one, let_go_one): the others' sessions are
+// not touched, not even looked at.
+TEST_F(session_registry_test, one_user_added_or_let_go_alone_leaves_every_other_session_as_it_is) {
+    sim_process alice(sim_for("alice", "DU1111111"));
+    sim_process bob(sim_for("bob", "DU2222222"));
+    std::vector<desired_session> only_alice;
+    only_alice.push_back(desired_for(alice));
+    registry_.reconcile(std::move(only_alice));
+    ASSERT_TRUE(run_until([&] { return all_connected(1); }));
+
+    registry_.reconcile_one(desired_for(bob));
+    ASSERT_TRUE(run_until([&] { return all_connected(2); })) << "bob joins, alice stays";
+    // The same settings again (a credential stored anew with the same identity): nothing restarts.
+    registry_.reconcile_one(desired_for(bob));
+    ASSERT_TRUE(all_connected(2));
+
+    registry_.let_go_one("alice", "the user's session was removed from the configuration");
+    ASSERT_TRUE(run_until([&] { return registry_.size() == 1; })) << "alice's session ends";
+    EXPECT_TRUE(alice.await_calls("/v1/api/logout", 1, 5s));
+    EXPECT_EQ(bob.state().at("logouts").as_int64(), 0);
+    EXPECT_EQ(bob.state().at("tokens_issued").as_int64(), 1) << "bob logged in once";
+    ASSERT_EQ(registry_.users().size(), 1u);
+    EXPECT_EQ(registry_.users().front().config->profile.credential, "bob");
+    registry_.let_go_one("nobody", "not there");  // unknown: nothing happens
+    EXPECT_EQ(registry_.size(), 1u);
+    stop_all();
+}
+
 TEST_F(session_registry_test, usernames_logging_in_from_one_address_share_its_penalty_box_and_no_other) {
     sim_process alice(sim_for("alice", "DU1111111"));
     sim_process bob(sim_for("bob", "DU2222222"));

@@ -87,6 +87,12 @@ public:
     // after that. Ignored once stop() was called.
     void reconcile(std::vector<desired_session> desired, claims taken = {});
 
+    // One user's part of reconcile(), the other users left as they are: what multi-user mode does
+    // when one user's credentials change (reconcile() walks every user: n additions cost n^2).
+    void reconcile_one(desired_session desired);
+    // One username no longer desired (its session logs out), the others left as they are.
+    void let_go_one(std::string_view username, const char* why);
+
     // Every session logs out (bounded by the session's logout budget); done runs on the event loop
     // once all have ended.
     void stop(std::function<void()> done);
@@ -144,6 +150,12 @@ private:
     [[nodiscard]] bool holds_lock(const std::string& name) const;
     void take_lock(slot& s, std::optional<username_lock> taken);
 
+    using slot_map = std::map<std::string, slot, std::less<>>;
+    // One desired session into its slot: the running session keeps it (same identity), or logs out
+    // first, or it starts.
+    void adopt(desired_session desired, std::optional<username_lock> taken);
+    // The slot's user is no longer desired: the next slot.
+    slot_map::iterator release(slot_map::iterator it, const char* why);
     void start(const std::string& username, slot& s);
     void retire(const std::string& username, slot& s);
     void on_retired(const std::string& username);
@@ -158,7 +170,7 @@ private:
     boost::asio::any_io_executor executor_;
     logger log_;
     offload blocking_;
-    std::map<std::string, slot, std::less<>> slots_;  // keyed by IBKR username (never logged)
+    slot_map slots_;  // keyed by IBKR username (never logged)
     // IBKR's penalty box of each address the sessions log in from (IBKR_ALLOWED_IP), shared by the
     // pacers of its usernames; an entry goes when its last pacer does.
     std::map<std::string, std::weak_ptr<ip_penalty_box>, std::less<>> penalty_boxes_;
