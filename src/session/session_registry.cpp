@@ -172,8 +172,9 @@ std::optional<session_registry::user_view> session_registry::user(std::string_vi
     const auto it = slots_.find(username);
     if (it == slots_.end()) return std::nullopt;
     const slot& s = it->second;
-    if (s.active) return user_view{&s.active->config(), s.active.get()};
-    if (s.desired) return user_view{s.desired->config.get(), nullptr};
+    const std::string_view name = s.desired ? std::string_view(s.desired->log_name) : std::string_view();
+    if (s.active) return user_view{&s.active->config(), s.active.get(), name};
+    if (s.desired) return user_view{s.desired->config.get(), nullptr, name};
     return std::nullopt;
 }
 
@@ -279,10 +280,11 @@ std::vector<session_registry::user_view> session_registry::users() const {
     std::vector<user_view> out;
     out.reserve(slots_.size());
     for (const auto& [username, s] : slots_) {
+        const std::string_view name = s.desired ? std::string_view(s.desired->log_name) : std::string_view();
         if (s.active)
-            out.push_back({&s.active->config(), s.active.get()});
+            out.push_back({&s.active->config(), s.active.get(), name});
         else if (s.desired)
-            out.push_back({s.desired->config.get(), nullptr});
+            out.push_back({s.desired->config.get(), nullptr, name});
         else if (stopping_ && s.retiring)
             out.push_back({&s.retiring->config(), s.retiring.get()});  // logging out at shutdown
     }

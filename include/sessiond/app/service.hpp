@@ -23,6 +23,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <functional>
@@ -80,6 +81,8 @@ private:
     // that could not be made is added to its problems).
     std::vector<desired_session> desired_sessions(loaded_config& config);
     void publish_status();
+    // After a session's change (see service.cpp).
+    void publish_status_soon();
     void log_gateway(const std::string& url) const;
     // The gateway's HTTPS listener (SESSIOND_GATEWAY_HTTPS_LISTEN), when configured: false, after
     // logging why, when it cannot be started.
@@ -120,6 +123,8 @@ private:
     std::unique_ptr<http_server> https_server_;
     std::optional<boost::asio::ip::tcp::endpoint> https_endpoint_;
     std::string published_status_;
+    boost::asio::steady_timer status_timer_{io_};
+    bool status_timer_armed_ = false;
     std::uint64_t status_generation_ = 0;
     bool stopping_ = false;
     bool reloading_ = false;

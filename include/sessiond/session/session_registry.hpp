@@ -102,6 +102,7 @@ public:
     struct user_view {
         const settings* config;
         const session_keeper* running;
+        std::string_view name = {};  // desired_session::log_name (multi-user mode: the user id); empty if none
     };
     // The desired users in username order.
     [[nodiscard]] std::vector<user_view> users() const;
