@@ -174,6 +174,21 @@ protected:
         return r ? *r : http_result{};
     }
 
+    // A daemon whose one user, alice, stored the credential `pem` over the API and is connected;
+    // alice's token.
+    struct started {
+        daemon_process& daemon;
+        std::string alice;
+    };
+    started start_with_alice_connected(const std::string& pem) {
+        daemon_process& d = start_daemon(multi_user_options());
+        EXPECT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
+        std::string alice = add_user(d, "alice");
+        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], pem)).status, 201u);
+        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
+        return {d, std::move(alice)};
+    }
+
     std::vector<sim_user> users_;
     temp_dir dir_;
     fs::path master_key_;
@@ -269,11 +284,8 @@ TEST_F(multi_user, a_proof_takes_a_slot_of_the_daemon_wide_login_rate_or_says_wh
 }
 
 TEST_F(multi_user, the_database_file_its_wal_and_journal_never_hold_the_key_in_any_form) {
-    daemon_process& d = start_daemon(multi_user_options());
-    ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
-    const std::string alice = add_user(d, "alice");
-    EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs1_pem)).status, 201u);
-    ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+    const std::string alice = start_with_alice_connected(users_[0].key->pkcs1_pem).alice;
+    ASSERT_FALSE(HasFailure());
 
     const std::string der = der_of(users_[0].key->pkcs8_pem);
     const std::string pkcs1_der_part = der.substr(der.size() / 2, 64);  // inside the RSA key's own DER
@@ -363,12 +375,8 @@ TEST_F(multi_user, between_logins_the_daemons_memory_holds_no_plaintext_of_a_use
         return names;
     };
     {
-        daemon_process& d = start_daemon(multi_user_options());
-        ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
-        const std::string alice = add_user(d, "alice");
-        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs1_pem)).status,
-                  201u);
-        ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+        daemon_process& d = start_with_alice_connected(users_[0].key->pkcs1_pem).daemon;
+        ASSERT_FALSE(HasFailure());
         const auto found = holds(d);
         if (!found) GTEST_SKIP() << "the daemon's memory cannot be read here (/proc/<pid>/mem needs root or ptrace)";
         EXPECT_EQ(*found, std::vector<std::string>{}) << "after the credential came in over the API";
@@ -383,12 +391,8 @@ TEST_F(multi_user, between_logins_the_daemons_memory_holds_no_plaintext_of_a_use
 
 TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {
     {
-        daemon_process& d = start_daemon(multi_user_options());
-        ASSERT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
-        const std::string alice = add_user(d, "alice");
-        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], users_[0].key->pkcs8_pem)).status,
-                  201u);
-        ASSERT_TRUE(d.wait_for_log("session connected")) << d.output();
+        daemon_process& d = start_with_alice_connected(users_[0].key->pkcs8_pem).daemon;
+        ASSERT_FALSE(HasFailure());
         EXPECT_EQ(d.stop(), 0);
     }
     daemon_process& again = start_daemon(multi_user_options());

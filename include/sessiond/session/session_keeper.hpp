@@ -58,7 +58,6 @@ public:
 
     [[nodiscard]] const session_snapshot& snapshot() const noexcept { return machine_.snapshot(); }
     [[nodiscard]] const settings& config() const noexcept { return *config_; }
-    [[nodiscard]] const std::shared_ptr<const settings>& shared_config() const noexcept { return config_; }
     // How long IBKR took to answer each step's calls (for /metrics).
     [[nodiscard]] const histogram& request_durations(step s) const noexcept {
         return durations_[static_cast<std::size_t>(s)];
