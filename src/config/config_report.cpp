@@ -41,7 +41,11 @@ std::string describe_gateway(const settings& s) {
     if (gw.https_listen)
         out += " and https://" + to_string(*gw.https_listen) + "/v1/api/ (" +
                (gw.tls_cert ? "certificate " + gw.tls_cert->string() : std::string("generated certificate")) + ")";
-    out += gw.token ? ", clients bearing the gateway token (from " + gw.token_source + ")" : ", loopback clients only";
+    // As the daemon says when it starts (service::log_gateway): in multi-user mode the user's token
+    // selects the session, and neither the gateway token nor loopback is enough.
+    out += s.multi_user ? ", clients bearing their user's API token"
+           : gw.token   ? ", clients bearing the gateway token (from " + gw.token_source + ")"
+                        : ", loopback clients only";
     out += ", a call waits at most " + format_seconds(static_cast<double>(gw.max_wait.count()) / 1000.0) + " s";
     return out;
 }

@@ -740,6 +740,17 @@ TEST_F(config_settings, multi_user_mode_says_the_gateway_token_is_not_used) {
                                        "reaches that user's session through the gateway"});
 }
 
+// check-config says who the gateway serves as the daemon does: with the gateway token ignored, not
+// "clients bearing the gateway token", and not "loopback clients only".
+TEST_F(config_settings, multi_user_modes_report_names_the_users_tokens_as_the_gateways_clients) {
+    sources.environment = {{"ENABLE_MULTI_USER", "true"},
+                           {"SESSIOND_API_TOKEN", "an-admin-token-of-some-length"},
+                           {"SESSIOND_GATEWAY_TOKEN", "a-gateway-token-of-some-length"}};
+    const std::string text = format_config_report(load());
+    EXPECT_NE(text.find("/v1/api/, clients bearing their user's API token, a call waits"), std::string::npos) << text;
+    EXPECT_EQ(text.find("gateway token"), std::string::npos) << text;
+}
+
 TEST_F(config_settings, enable_multi_user_is_a_boolean) {
     EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "maybe"),
               strings{"ENABLE_MULTI_USER: \"maybe\" is not a boolean (true or false)"});
