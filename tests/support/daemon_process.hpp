@@ -97,6 +97,9 @@ struct command_result {
 command_result run_sessiond(const environment_overrides& environment, std::vector<std::string> args,
                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// Where text holds something shaped like a JWT ("eyJ", base64url, then a dot), or npos.
+std::size_t find_jwt_shape(std::string_view text);
+
 // Fails the test when text holds any line of the private key, any of the tokens (those the
 // simulator issued, the API token), or anything shaped like a signed assertion (JWT) or a PEM block.
 void expect_no_secrets(std::string_view text, std::string_view private_key_pem,

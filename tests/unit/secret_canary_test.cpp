@@ -31,6 +31,15 @@ TEST(secret_canary, catches_a_signed_assertion_or_a_pem_block) {
     EXPECT_NONFATAL_FAILURE(expect_no_secrets("-----BEGIN PRIVATE KEY-----", "", {}, "text"), "PEM block");
 }
 
+TEST(secret_canary, a_random_token_that_happens_to_hold_eyJ_is_not_taken_for_a_jwt) {
+    // CI once failed on a user's API token (shown once, in the PUT's answer) that held "eyJ".
+    const std::string answer = R"({"id":"alice","token":"isd_Qw3eyJx9_kL0p-ZZr2mN8vB1cX4dE7fG6hH5jJ3kK2l"})";
+    expect_no_secrets(answer, "", {}, "text");
+    EXPECT_EQ(find_jwt_shape("eyJ"), std::string_view::npos);
+    EXPECT_EQ(find_jwt_shape("x eyJhbGciOiJSUzI1NiJ9.e30.c2ln"), 2u);
+    EXPECT_EQ(find_jwt_shape("eyJabc eyJhbGci."), 7u);
+}
+
 TEST(secret_canary, passes_clean_text) { expect_no_secrets("tickle: HTTP 200 in 3 ms", shared_rsa_key().pkcs8_pem, {"abcdefgh12"}, "text"); }
 
 }  // namespace
