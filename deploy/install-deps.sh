@@ -10,7 +10,7 @@ packages=(
   libssl-dev openssl ca-certificates
   libspdlog-dev libfmt-dev
   libsystemd-dev systemd
-  libsqlite3-dev
+  libsqlite3-dev libpq-dev
   libgtest-dev
   python3 procps tzdata valgrind
   # the tests' independent reading of the vault's formats (tests/vault/decrypt_record.py)

@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash deploy/install-deps.sh
+# postgresql-15: the store's tests start a throwaway cluster of their own (tests/support/postgres_cluster).
+bash deploy/install-deps.sh postgresql-15
 
 run_suites() {
   local flavour=$1

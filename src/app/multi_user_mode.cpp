@@ -14,18 +14,18 @@ expected<master_keyring> multi_user_mode::read_keyring(const std::optional<std::
 }
 
 expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, master_keyring keys,
-                                                                 const std::filesystem::path& database) {
+                                                                 database_target database) {
     std::unique_ptr<multi_user_mode> mode(new multi_user_mode());
     // The loop does not run yet: the store is opened on a loop of its own, and waited for.
     mode->opening_ = std::make_unique<asio::io_context>();
     std::optional<expected<std::unique_ptr<credential_store>>> opened;
-    asio::co_spawn(*mode->opening_, credential_store::open_sqlite(database),
+    asio::co_spawn(*mode->opening_, credential_store::open(std::move(database.opener)),
                    [&opened](std::exception_ptr e, expected<std::unique_ptr<credential_store>> r) {
                        if (e) std::rethrow_exception(e);
                        opened.emplace(std::move(r));
                    });
     mode->opening_->run();
-    if (!*opened) return make_error("the database " + database.string() + ": " + opened->error().message);
+    if (!*opened) return make_error("the database (" + database.name + "): " + opened->error().message);
 
     mode->log_ = with.log;
     mode->keyring_ = std::make_shared<const master_keyring>(std::move(keys));

@@ -184,16 +184,15 @@ bool service::open_multi_user(const loaded_config& loaded) {
                    loaded.keys ? loaded.keys->error().message : std::string("not read"));
         return false;
     }
-    const auto file = database_file(values.service);
-    if (!file) {
-        log_.error({}, "cannot start: multi-user mode: {}", file.error().message);
+    auto database = database_target_of(values.service);
+    if (!database) {
+        log_.error({}, "cannot start: multi-user mode: {}", database.error().message);
         return false;
     }
-    const std::filesystem::path& database = *file;
     auto opened = multi_user_mode::open(
         {io_.get_executor(), sessions_, **loaded.tls, worker_.work(),
          multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_},
-        **loaded.keys, database);
+        **loaded.keys, std::move(*database));
     if (!opened) {
         log_.error({}, "cannot start: {}", opened.error().message);
         start_failure_ = exit_config;
@@ -203,7 +202,7 @@ bool service::open_multi_user(const loaded_config& loaded) {
     api_.serve_users(multi_user_->users());
     gateway_.resolve_users_with(
         [this](std::string_view token) { return multi_user_->username_for_token(token); });
-    log_.info({}, "multi-user mode: users and their sealed IBKR credentials in {}", database.string());
+    log_.info({}, "multi-user mode: users and their sealed IBKR credentials in {}", multi_user_->database_where());
     return true;
 }
 

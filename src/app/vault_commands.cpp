@@ -1,5 +1,7 @@
 #include "sessiond/app/vault_commands.hpp"
 
+#include "sessiond/app/database_target.hpp"
+
 #include "sessiond/users/sealed_key.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -265,8 +267,8 @@ asio::awaitable<int> audit_verify(credential_store& store, const master_keyring&
 
 using store_command = std::function<asio::awaitable<int>(credential_store&)>;
 
-asio::awaitable<int> with_store(std::filesystem::path file, std::ostream& err, store_command body) {
-    auto opened = co_await credential_store::open_sqlite(file);
+asio::awaitable<int> with_store(credential_store::database_opener opener, std::ostream& err, store_command body) {
+    auto opened = co_await credential_store::open(std::move(opener));
     if (!opened) {
         err << opened.error().message << "\n";
         co_return exit_failure;
@@ -277,10 +279,10 @@ asio::awaitable<int> with_store(std::filesystem::path file, std::ostream& err, s
 }
 
 // The loop of a one-shot command: runs until the command is done.
-int run_on_store(const std::filesystem::path& file, std::ostream& err, store_command body) {
+int run_on_store(credential_store::database_opener opener, std::ostream& err, store_command body) {
     asio::io_context io;
     int code = exit_failure;
-    asio::co_spawn(io, with_store(file, err, std::move(body)), [&code](std::exception_ptr e, int c) {
+    asio::co_spawn(io, with_store(std::move(opener), err, std::move(body)), [&code](std::exception_ptr e, int c) {
         if (e) std::rethrow_exception(e);
         code = c;
     });
@@ -310,15 +312,16 @@ int run_vault_command(const command_line& cli, config_report report, const keyri
     }
 
     service_options& svc = report.values.service;
-    if (!svc.database) use_state_directory(report);  // the default is in it
-    const auto file = database_file(svc);
-    if (!file) {
-        err << file.error().message << "\n";
+    if (!svc.database && svc.database_server.empty()) use_state_directory(report);  // the default is in it
+    auto target = database_target_of(svc);
+    if (!target) {
+        err << target.error().message << "\n";
         return exit_config;
     }
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(*file, ec)) {
-        err << "SESSIOND_DATABASE: no database file at " << file->string()
+    // A SQLite file that is not there would be made, empty: these commands read the daemon's.
+    if (target->file && !std::filesystem::is_regular_file(*target->file, ec)) {
+        err << "SESSIOND_DATABASE: no database file at " << target->file->string()
             << (svc.database ? "" : " (the default, in the state directory)")
             << "; set SESSIOND_DATABASE to the file the daemon uses\n";
         return exit_config;
@@ -333,7 +336,7 @@ int run_vault_command(const command_line& cli, config_report report, const keyri
             break;
         default: std::abort();  // main dispatches only these here
     }
-    return run_on_store(*file, err, std::move(body));
+    return run_on_store(std::move(target->opener), err, std::move(body));
 }
 
 }  // namespace sessiond

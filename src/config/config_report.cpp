@@ -50,6 +50,25 @@ std::string describe_gateway(const settings& s) {
     return out;
 }
 
+// Multi-user mode's database as check-config names it, before anything is opened: "the SQLite file
+// /var/lib/ibkr-sessiond/sessiond.sqlite3 (default, in the state directory)", or "PostgreSQL
+// sessiond@db.internal:5432/sessiond (SESSIOND_DATABASE)" without a password.
+std::string describe_database(const service_options& svc) {
+    if (!svc.database_server.empty()) return "PostgreSQL " + describe_database_server(svc.database_server) + " (SESSIOND_DATABASE)";
+    if (svc.database) return "the SQLite file " + svc.database->string() + " (SESSIOND_DATABASE)";
+    const std::optional<std::filesystem::path> dir =
+        svc.state_dir                       ? svc.state_dir
+        : svc.state_dirs.candidates.empty() ? std::nullopt
+                                            : std::optional(svc.state_dirs.candidates.front().path);
+    if (!dir) return "none: set SESSIOND_DATABASE (there is no state directory to hold the default)";
+    return "the SQLite file " + (*dir / default_database_name).string() + " (default, in the state directory)";
+}
+
+std::string describe_master_key(const settings& s) {
+    if (s.master_key_file) return s.master_key_file->string() + " (SESSIOND_MASTER_KEY_FILE)";
+    return "the systemd credential sessiond-master-key (read at start; without it the daemon exits 78)";
+}
+
 }  // namespace
 
 // Built only from checked values, problem texts and warnings, none of which ever holds a secret.
@@ -58,11 +77,18 @@ std::string format_config_report(const config_report& report) {
     if (report.ok()) {
         const settings& s = report.values;
         out += "configuration OK\n";
-        out += "  environment: " +
-               std::string(s.profile.environment ? to_string(*s.profile.environment) : "not set") + "\n";
-        out += "  account: " + s.profile.account_id + "\n";
+        if (s.multi_user) {
+            // Each user's environment, account and key come from the database, not from here.
+            out += "  mode: multi-user (ENABLE_MULTI_USER=true): each user's IBKR credentials are in the database\n";
+            out += "  database: " + describe_database(s.service) + "\n";
+            out += "  master key: " + describe_master_key(s) + "\n";
+        } else {
+            out += "  environment: " +
+                   std::string(s.profile.environment ? to_string(*s.profile.environment) : "not set") + "\n";
+            out += "  account: " + s.profile.account_id + "\n";
+        }
         out += "  base URL: " + s.options.endpoint.text + "\n";
-        out += "  private key: " + describe_key(s.profile) + "\n";
+        if (!s.multi_user) out += "  private key: " + describe_key(s.profile) + "\n";
         out += "  maintenance windows: " + describe_calendar(s.options) + "\n";
         out += "  API: http://" + to_string(s.service.listen) + ", " +
                (s.service.api_token ? "POST /api/ibkr/test enabled (token from " + s.service.api_token_source + ")"

@@ -9,7 +9,10 @@
 #include "sessiond/core/secret.hpp"
 #include "sessiond/core/state_file.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <map>
 
 namespace sessiond {
 
@@ -209,10 +212,38 @@ private:
         return std::filesystem::path(*v);
     }
 
+    // SESSIOND_DATABASE: a SQLite file (an absolute path) or a PostgreSQL server (libpq's connection
+    // string, checked here as libpq reads it; connecting is the daemon's business).
+    void load_database() {
+        service_options& svc = report_.values.service;
+        const auto v = in_.optional("SESSIOND_DATABASE");
+        if (!v || !names_a_database_server(*v)) {
+            svc.database = absolute_path("SESSIOND_DATABASE");
+            return;
+        }
+        std::string text(*v);
+        char* reason = nullptr;
+        PQconninfoOption* parsed = PQconninfoParse(text.c_str(), &reason);
+        if (parsed == nullptr) {
+            // libpq's reason can quote the part it could not read, a password included.
+            std::string why = reason != nullptr ? reason : "";
+            if (const auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+            const bool may_quote = text.find("password") == std::string::npos && !why.empty();
+            in_.problem("SESSIOND_DATABASE",
+                        "is not a PostgreSQL connection string libpq can read" +
+                            (may_quote ? ": " + why : std::string(" (libpq's reason is not shown: it may quote the password)")));
+            if (reason != nullptr) PQfreemem(reason);
+        } else {
+            PQconninfoFree(parsed);
+            svc.database_server = secret(text);
+        }
+        wipe(text);
+    }
+
     void load_service() {
         service_options& svc = report_.values.service;
         svc.state_dirs = resolve_state_directory(absolute_path("SESSIOND_STATE_DIR"), sources_.environment);
-        svc.database = absolute_path("SESSIOND_DATABASE");
+        load_database();
         if (const auto v = in_.optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);
@@ -355,6 +386,31 @@ void use_state_directory(config_report& report) {
     svc.state_dir.reset();
     svc.state_dir_rule.clear();
     svc.state_dir_unavailable = "no usable state directory (" + tried + ")";
+}
+
+bool names_a_database_server(std::string_view value) noexcept {
+    if (value.starts_with("postgresql://") || value.starts_with("postgres://")) return true;
+    // key=value pairs: the first key is a word (host, dbname, service ...).
+    const auto eq = value.find('=');
+    if (eq == std::string_view::npos || eq == 0) return false;
+    const std::string_view key = value.substr(0, eq);
+    return std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+std::string describe_database_server(const secret& conninfo) {
+    std::string text(conninfo.reveal());
+    PQconninfoOption* options = PQconninfoParse(text.c_str(), nullptr);
+    wipe(text);
+    if (options == nullptr) return "(a connection string libpq cannot read)";
+    std::map<std::string, std::string, std::less<>> set;
+    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+        if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) != "password") set[o->keyword] = o->val;
+    PQconninfoFree(options);
+    const auto get = [&set](std::string_view key) {
+        const auto found = set.find(key);
+        return found != set.end() ? found->second : std::string("?");
+    };
+    return get("user") + "@" + get("host") + ":" + get("port") + "/" + get("dbname");
 }
 
 expected<std::filesystem::path> database_file(const service_options& svc) {

@@ -106,7 +106,8 @@ constexpr variable_row schema[] = {
     {.name = "SESSIOND_STATE_DIR", .parser = file_path, .default_value = "see text",
      .doc = "absolute path where the pacing record survives restarts"},
     {.name = "SESSIOND_DATABASE", .parser = file_path, .default_value = "see text",
-     .doc = "absolute path of multi-user mode's SQLite file; unset: sessiond.sqlite3 in the state directory"},
+     .doc = "multi-user mode's database: the absolute path of a SQLite file (unset: sessiond.sqlite3 in the state "
+            "directory), or a PostgreSQL server as libpq's connection string (postgresql://... or host=... dbname=...)"},
     {.name = "SESSIOND_GATEWAY", .parser = boolean, .default_value = "on",
      .doc = "on: trading applications call IBKR's Web API through the daemon (/v1/api/...); off: no gateway"},
     {.name = "SESSIOND_GATEWAY_TOKEN", .secret = true, .parser = identifier, .default_value = "",

@@ -1,5 +1,6 @@
 #include "sessiond/store/credential_store.hpp"
 
+#include "sessiond/store/postgresql_database.hpp"
 #include "sessiond/store/schema_migrations.hpp"
 #include "sessiond/store/sqlite_database.hpp"
 #include "sql_store_tx.hpp"
@@ -54,12 +55,23 @@ asio::awaitable<expected<std::unique_ptr<credential_store>>> credential_store::o
 }
 
 asio::awaitable<expected<std::unique_ptr<credential_store>>> credential_store::open_sqlite(std::filesystem::path file) {
-    database_opener opener = [file = std::move(file)]() -> expected<std::unique_ptr<database>> {
+    co_return co_await open(sqlite_opener(std::move(file)));
+}
+
+credential_store::database_opener credential_store::sqlite_opener(std::filesystem::path file) {
+    return [file = std::move(file)]() -> expected<std::unique_ptr<database>> {
         auto db = sqlite_database::open(file);
         if (!db) return db.error();
         return std::unique_ptr<database>(std::move(*db));
     };
-    co_return co_await open(std::move(opener));
+}
+
+credential_store::database_opener credential_store::postgresql_opener(secret conninfo) {
+    return [conninfo = std::move(conninfo)]() -> expected<std::unique_ptr<database>> {
+        auto db = postgresql_database::open(std::string(conninfo.reveal()));
+        if (!db) return db.error();
+        return std::unique_ptr<database>(std::move(*db));
+    };
 }
 
 }  // namespace sessiond

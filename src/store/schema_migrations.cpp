@@ -77,6 +77,9 @@ std::span<const schema_migration> store_migrations() { return migrations; }
 
 expected<std::int64_t> apply_migrations(sql_connection& sql, std::span<const schema_migration> known,
                                         std::int64_t applied_at_ms) {
+    // Daemons that start together against one server migrate one after the other: the second
+    // finds the versions the first recorded.
+    if (auto serial = sql.serialize("schema_migrations", serial_lock::schema); !serial) return serial.error();
     auto table = sql.execute_script("schema_migrations",
                                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                     "version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)");

@@ -279,6 +279,9 @@ expected<bool> sql_store_tx::update_key_record(std::string_view user_id, std::st
 // --- audit log
 
 expected<std::optional<audit_head>> sql_store_tx::last_audit() {
+    // The head read here is what the caller chains its entry to: no other writer may append
+    // between this read and that append (the end of the transaction).
+    if (auto serial = sql_.serialize("last_audit", serial_lock::audit_chain); !serial) return serial.error();
     const auto rows = sql_.query("last_audit", "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1", {});
     return read_one<audit_head>(rows, "last_audit", [](const sql_row& row, std::string_view operation) -> expected<audit_head> {
         row_reader r(row, operation);

@@ -8,6 +8,7 @@
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/users/sealed_key.hpp"
 #include "sessiond/vault/credential_record.hpp"
+#include "support/postgres_cluster.hpp"
 #include "support/process_memory.hpp"
 #include "support/test_keys.hpp"
 #include "unit/store/store_test_support.hpp"
@@ -130,6 +131,7 @@ protected:
         o.environment["ENABLE_MULTI_USER"] = "true";
         o.environment["SESSIOND_MASTER_KEY_FILE"] = master_key_.string();
         o.environment["SESSIOND_STATE_DIR"] = state_dir_.string();
+        if (!database_.empty()) o.environment["SESSIOND_DATABASE"] = database_;
         for (const char* name : {"IBKR_CLIENT_ID", "IBKR_CLIENT_KEY_ID", "IBKR_PRIVATE_KEY_FILE", "IBKR_CREDENTIAL",
                                  "IBKR_ACCOUNT_ID", "IBKR_ALLOWED_IP", "IBKR_ENV"})
             o.environment[name] = std::nullopt;
@@ -193,6 +195,7 @@ protected:
     temp_dir dir_;
     fs::path master_key_;
     fs::path state_dir_;
+    std::string database_;  // SESSIOND_DATABASE when set; unset: SQLite in the state directory
 };
 
 TEST_F(multi_user, each_user_added_over_the_api_reaches_only_their_own_account_through_the_gateway) {
@@ -399,6 +402,32 @@ TEST_F(multi_user, a_restart_opens_every_stored_credential_and_connects_again) {
     EXPECT_TRUE(again.wait_for_log("multi-user mode: 1 user(s)")) << again.output();
     EXPECT_TRUE(again.wait_for_log("session connected")) << again.output();
     EXPECT_TRUE(again.wait_for_log("key.decrypt by daemon from local on alice: ok")) << again.output();
+}
+
+TEST_F(multi_user, on_postgresql_users_credentials_and_the_audit_chain_outlive_a_restart) {
+    database_ = postgres_cluster::shared().create_database();
+    {
+        daemon_process& d = start_with_alice_connected(users_[0].key->pkcs8_pem).daemon;
+        ASSERT_FALSE(HasFailure());
+        EXPECT_TRUE(d.wait_for_log("sealed IBKR credentials in postgresql sessiond_test@")) << d.output();
+        EXPECT_EQ(d.stop(), 0);
+    }
+    EXPECT_FALSE(fs::exists(state_dir_ / "sessiond.sqlite3")) << "no SQLite file beside the server";
+    daemon_process& again = start_daemon(multi_user_options());
+    EXPECT_TRUE(again.wait_for_log("multi-user mode: 1 user(s)")) << again.output();
+    EXPECT_TRUE(again.wait_for_log("session connected")) << again.output();
+    EXPECT_TRUE(again.wait_for_log("key.decrypt by daemon from local on alice: ok")) << again.output();
+
+    // The operator's commands beside the running daemon, on the same server.
+    const environment_overrides env{{"SESSIOND_DATABASE", database_},
+                                    {"SESSIOND_MASTER_KEY_FILE", master_key_.string()},
+                                    {"HOME", dir_.path().string()}};
+    const auto verify = run_sessiond(env, {"audit", "verify"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    EXPECT_TRUE(verify.out.find("intact") != std::string::npos) << verify.out;
+    const auto status = run_sessiond(env, {"keys", "status"});
+    EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+    EXPECT_TRUE(status.out.find("seals 1 credential") != std::string::npos) << status.out;
 }
 
 TEST_F(multi_user, refuses_to_start_without_a_master_key_and_says_how_to_make_one) {

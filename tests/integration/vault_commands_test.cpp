@@ -1,5 +1,6 @@
-// The real ibkr-sessiond's keys status, keys rewrap and audit verify on a real SQLite file that the
-// test fills through the library (and keeps open, as the daemon would), with master key files on disk.
+// The real ibkr-sessiond's keys status, keys rewrap and audit verify on a real SQLite file, and on a
+// real PostgreSQL database, that the test fills through the library (and keeps open, as the daemon
+// would), with master key files on disk.
 
 #include "sessiond/users/audit_log.hpp"
 #include "support/daemon_process.hpp"
@@ -26,11 +27,11 @@ bool contains(const std::string& text, std::string_view part) { return text.find
 const std::vector<std::vector<std::string>> every_command = {{"keys", "status"}, {"keys", "rewrap"}, {"audit", "verify"}};
 
 // The store of the fixture stays open while the commands run: the daemon's connection.
-class vault_commands : public store_test::store_fixture {
+class vault_commands : public store_test::each_engine {
 protected:
     void SetUp() override {
         add_key(1);
-        store_fixture::SetUp();
+        each_engine::SetUp();
     }
 
     void TearDown() override {
@@ -53,7 +54,7 @@ protected:
     }
 
     [[nodiscard]] environment_overrides environment() const {
-        return {{"SESSIOND_DATABASE", file().string()},
+        return {{"SESSIOND_DATABASE", engine() == store_test::store_engine::postgresql ? conninfo : file().string()},
                 {"SESSIOND_MASTER_KEY_FILE", key_dir().string()},
                 {"HOME", dir.path().string()}};
     }
@@ -89,7 +90,7 @@ protected:
     std::string printed;
 };
 
-TEST_F(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_beside_another_connection) {
+TEST_P(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_beside_another_connection) {
     const std::vector<std::string> users = {"alice", "bob", "carol", "dave", "erin"};
     add_users(users);
     const auto before = stored_credential("carol");
@@ -152,7 +153,7 @@ TEST_F(vault_commands, keys_rewrap_rewraps_every_credential_to_the_new_version_b
     EXPECT_EQ(stored_audit_log().size(), 10u);
 }
 
-TEST_F(vault_commands, a_record_that_does_not_open_is_reported_by_user_and_fails_the_run_after_the_rest) {
+TEST_P(vault_commands, a_record_that_does_not_open_is_reported_by_user_and_fails_the_run_after_the_rest) {
     add_users({"alice", "bob", "carol"});
     credential_row tampered = stored_credential("bob");
     tampered.key_record.back() ^= 0x01;  // the data's tag
@@ -179,7 +180,7 @@ TEST_F(vault_commands, a_record_that_does_not_open_is_reported_by_user_and_fails
     EXPECT_TRUE(contains(entries[4].details, R"("reason":"tampered")")) << entries[4].details;
 }
 
-TEST_F(vault_commands, audit_verify_names_the_seq_of_an_edited_entry) {
+TEST_P(vault_commands, audit_verify_names_the_seq_of_an_edited_entry) {
     add_users({"alice", "bob", "carol", "dave"});
     const auto intact = run({"audit", "verify"});
     EXPECT_EQ(intact.exit_code, 0) << intact.out << intact.err;
@@ -191,7 +192,7 @@ TEST_F(vault_commands, audit_verify_names_the_seq_of_an_edited_entry) {
     EXPECT_TRUE(contains(edited.out, "audit log broken at seq 3: audit entry seq 3 does not match its MAC")) << edited.out;
 }
 
-TEST_F(vault_commands, audit_verify_names_the_seq_after_a_deleted_entry) {
+TEST_P(vault_commands, audit_verify_names_the_seq_after_a_deleted_entry) {
     add_users({"alice", "bob", "carol", "dave"});
     tamper("DELETE FROM audit_log WHERE seq = 2");
     const auto deleted = run({"audit", "verify"});
@@ -201,7 +202,7 @@ TEST_F(vault_commands, audit_verify_names_the_seq_after_a_deleted_entry) {
     EXPECT_EQ(run({"audit", "verify", "--allow-unverifiable"}).exit_code, 1);
 }
 
-TEST_F(vault_commands, entries_under_a_retired_version_are_unverifiable_not_tampered_and_pass_only_when_allowed) {
+TEST_P(vault_commands, entries_under_a_retired_version_are_unverifiable_not_tampered_and_pass_only_when_allowed) {
     add_users({"alice", "bob", "carol"});
     add_key(2);
     ASSERT_EQ(run({"keys", "rewrap"}).exit_code, 0);
@@ -232,7 +233,7 @@ TEST_F(vault_commands, entries_under_a_retired_version_are_unverifiable_not_tamp
     EXPECT_TRUE(contains(edited.out, "audit log broken at seq 5")) << edited.out;
 }
 
-TEST_F(vault_commands, without_a_master_key_every_command_exits_78_saying_how_to_make_one) {
+TEST_P(vault_commands, without_a_master_key_every_command_exits_78_saying_how_to_make_one) {
     add_users({"alice"});
     environment_overrides env = environment();
     env["SESSIOND_MASTER_KEY_FILE"] = std::nullopt;
@@ -251,8 +252,21 @@ TEST_F(vault_commands, without_a_master_key_every_command_exits_78_saying_how_to
     EXPECT_TRUE(contains(loose.err, (key_dir() / "1").string())) << loose.err;
 }
 
-TEST_F(vault_commands, without_the_database_file_every_command_exits_78_naming_sessiond_database_and_the_path) {
+TEST_P(vault_commands, without_the_database_file_every_command_exits_78_naming_sessiond_database_and_the_path) {
     environment_overrides env = environment();
+    if (engine() == store_test::store_engine::postgresql) {
+        // A server that is not there: every command fails naming it, and never shows the password.
+        env["SESSIOND_DATABASE"] = "host=" + (dir.path() / "no-server").string() + " dbname=sessiond password=pw-never-shown";
+        for (const std::vector<std::string>& command : every_command) {
+            SCOPED_TRACE(command[0] + " " + command[1]);
+            const auto r = run(command, env);
+            EXPECT_EQ(r.exit_code, 1);
+            EXPECT_TRUE(contains(r.err, "cannot connect")) << r.err;
+            EXPECT_TRUE(contains(r.err, (dir.path() / "no-server").string())) << r.err;
+            EXPECT_FALSE(contains(r.err + r.out, "pw-never-shown")) << r.err;
+        }
+        return;
+    }
     const fs::path missing = dir.path() / "elsewhere.sqlite3";
     env["SESSIOND_DATABASE"] = missing.string();
     for (const std::vector<std::string>& command : every_command) {
@@ -277,6 +291,8 @@ TEST_F(vault_commands, without_the_database_file_every_command_exits_78_naming_s
     EXPECT_EQ(relative.exit_code, 78);
     EXPECT_EQ(relative.err, "SESSIOND_DATABASE: \"relative.sqlite3\" is not an absolute path\n");
 }
+
+INSTANTIATE_TEST_SUITE_P(engines, vault_commands, store_test::each_engine::all, store_test::engine_name);
 
 }  // namespace
 }  // namespace sessiond::testing

@@ -3,6 +3,7 @@
 // the users' sessions on the registry and the user directory the API and the gateway ask. Made at
 // start, before the event loop runs; load() then reads the users and starts their sessions.
 
+#include "sessiond/app/database_target.hpp"
 #include "sessiond/app/multi_user_sessions.hpp"
 #include "sessiond/store/credential_store.hpp"
 #include "sessiond/users/user_service.hpp"
@@ -28,16 +29,17 @@ public:
         logger log;
     };
 
-    // With the master keys (read_keyring) and the database at `database`, opened (and migrated)
-    // before the event loop runs. The error says what failed; the daemon then exits 78.
-    static expected<std::unique_ptr<multi_user_mode>> open(parts with, master_keyring keys,
-                                                           const std::filesystem::path& database);
+    // With the master keys (read_keyring) and the database (database_target.hpp), opened (and
+    // migrated) before the event loop runs. The error says what failed; the daemon then exits 78.
+    static expected<std::unique_ptr<multi_user_mode>> open(parts with, master_keyring keys, database_target database);
 
     // Reads the users and starts a session for each credential; what the log and readiness report
     // when the database fails.
     boost::asio::awaitable<void> load();
 
     [[nodiscard]] user_service& users() noexcept { return *users_; }
+    // The SQLite file, or the PostgreSQL server as "postgresql user@host:port/database".
+    [[nodiscard]] const std::string& database_where() const noexcept { return store_->where(); }
     [[nodiscard]] multi_user_sessions& sessions() noexcept { return *sessions_; }
     // The master keys from the systemd credentials directory of the process, or the key file the
     // settings name (SESSIOND_MASTER_KEY_FILE). Reads files: off the loop once it runs.

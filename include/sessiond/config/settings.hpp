@@ -52,14 +52,24 @@ struct service_options {
     std::string state_dir_unavailable;
     // SESSIOND_DATABASE: multi-user mode's SQLite file; unset: database_file() takes the default.
     std::optional<std::filesystem::path> database;
+    // SESSIOND_DATABASE as a PostgreSQL server instead: libpq's connection string (a postgresql://
+    // URI, or key=value pairs). It may hold a password, so it is a secret, never shown.
+    secret database_server;
 };
+
+// Whether a SESSIOND_DATABASE value names a PostgreSQL server rather than a SQLite file: a
+// postgresql:// or postgres:// URI, or libpq's key=value form (a file path never starts with a key).
+[[nodiscard]] bool names_a_database_server(std::string_view value) noexcept;
+// "user@host:port/database" from a connection string libpq can read, never its password; "?" for
+// what the string leaves to the PG* variables and libpq's defaults.
+[[nodiscard]] std::string describe_database_server(const secret& conninfo);
 
 // The name of multi-user mode's SQLite file in the state directory, when SESSIOND_DATABASE is unset.
 inline constexpr std::string_view default_database_name = "sessiond.sqlite3";
 
 // The SQLite file multi-user mode uses: SESSIOND_DATABASE, else default_database_name in the state
 // directory in use (after use_state_directory()). An error says what to set when there is neither.
-// Pure: looks at no file.
+// Pure: looks at no file. Not called when SESSIOND_DATABASE names a server (database_server).
 expected<std::filesystem::path> database_file(const service_options& svc);
 
 // The gateway: trading applications call IBKR's Web API (/v1/api/...) through the daemon's session,

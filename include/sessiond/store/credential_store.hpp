@@ -14,6 +14,7 @@
 
 #include "sessiond/core/error.hpp"
 #include "sessiond/core/offload.hpp"
+#include "sessiond/core/secret.hpp"
 #include "sessiond/store/database.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -144,6 +145,10 @@ public:
     // (schema_migrations.hpp). An error names the database and what failed.
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open(database_opener opener);
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open_sqlite(std::filesystem::path file);
+    // The two engines' openers: a SQLite file (sqlite_database.hpp), a PostgreSQL server by libpq's
+    // connection string (postgresql_database.hpp).
+    static database_opener sqlite_opener(std::filesystem::path file);
+    static database_opener postgresql_opener(secret conninfo);
 
     // Runs what was already queued, then closes the database. Destroy the store before the
     // io_context of its callers: the last results are posted there.

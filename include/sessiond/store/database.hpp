@@ -1,6 +1,6 @@
 #pragma once
-// The database engine under the store of multi-user mode: SQLite now (sqlite_database.hpp),
-// PostgreSQL later behind the same two classes. The store's SQL is written once, in the subset
+// The database engine under the store of multi-user mode: SQLite (sqlite_database.hpp) or
+// PostgreSQL (postgresql_database.hpp), behind the same two classes. The store's SQL is written once, in the subset
 // both engines accept: $1, $2 ... placeholders, INTEGER/BIGINT/TEXT columns, ON CONFLICT upserts,
 // LIMIT with a bound value. The one type they name differently, a byte string (BLOB, BYTEA), is
 // written "{blob}" in schema text and substituted per engine (engine_sql).
@@ -28,6 +28,14 @@ using byte_string = std::vector<std::uint8_t>;
 using sql_value = std::variant<std::nullptr_t, std::int64_t, std::string, byte_string>;
 using sql_row = std::vector<sql_value>;
 
+// What must happen one writer at a time across every connection to the database, whatever the
+// engine: held from serialize() to the end of the transaction. SQLite's write transaction already
+// excludes every other writer; PostgreSQL takes an advisory lock with this number.
+enum class serial_lock : std::int64_t {
+    schema = 0x5e55'10d0'0001,       // the migrations, when several daemons start together
+    audit_chain = 0x5e55'10d0'0002,  // reading the chain's head and appending after it
+};
+
 // What a transaction's body talks to. Handed out only inside database::transaction, so that every
 // statement of the store runs in one.
 class sql_connection {
@@ -43,6 +51,8 @@ public:
                                            std::span<const sql_value> params) = 0;
     // Several statements without parameters (schema migrations only).
     virtual expected<void> execute_script(std::string_view operation, std::string_view sql) = 0;
+    // Waits until no other transaction holds `lock`, and holds it until this one ends.
+    virtual expected<void> serialize(std::string_view operation, serial_lock lock) = 0;
     // "BLOB" or "BYTEA": what "{blob}" in schema text becomes.
     [[nodiscard]] virtual std::string_view blob_type() const = 0;
 };
@@ -58,7 +68,7 @@ public:
     // on the store's thread it then ends the process, and an uncommitted transaction is never seen.
     // Waits for another writer of the same database up to the engine's busy timeout.
     virtual expected<void> transaction(const transaction_body& body) = 0;
-    // For messages: the file (or, later, the server) this is.
+    // For messages: the file or the server this is.
     [[nodiscard]] virtual std::string where() const = 0;
 };
 

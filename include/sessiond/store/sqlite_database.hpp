@@ -50,6 +50,8 @@ private:
     expected<std::int64_t> execute(std::string_view operation, std::string_view sql,
                                    std::span<const sql_value> params) override;
     expected<void> execute_script(std::string_view operation, std::string_view sql) override;
+    // BEGIN IMMEDIATE already holds the one write lock: nothing else to wait for.
+    expected<void> serialize(std::string_view, serial_lock) override { return {}; }
     [[nodiscard]] std::string_view blob_type() const override { return "BLOB"; }
 
     expected<void> configure();

@@ -1,4 +1,5 @@
-// SESSIOND_DATABASE: multi-user mode's SQLite file, and which file is used when it is unset.
+// SESSIOND_DATABASE: multi-user mode's SQLite file, and which file is used when it is unset; or a
+// PostgreSQL server, by libpq's connection string.
 
 #include "sessiond/config/settings.hpp"
 #include "sessiond/config/variable_schema.hpp"
@@ -104,6 +105,38 @@ TEST(database_setting, without_either_the_error_says_what_to_set_and_why_there_i
               "no database file: set SESSIOND_DATABASE to the absolute path of the SQLite file (no usable state "
               "directory (HOME: not set), where it would be sessiond.sqlite3 by default)");
     EXPECT_NE(database_file(service_options{}).error().message.find("set SESSIOND_DATABASE"), std::string::npos);
+}
+
+TEST(database_setting, a_postgresql_uri_or_key_value_string_names_a_server_not_a_file) {
+    for (const std::string value : {"postgresql://sessiond@db.internal:5432/sessiond?sslmode=verify-full",
+                                    "postgres://", "host=/run/postgresql dbname=sessiond",
+                                    "service=sessiond"}) {
+        config_sources sources;
+        sources.environment["SESSIOND_DATABASE"] = value;
+        const config_report report = load_settings(sources);
+        EXPECT_TRUE(database_problems(report).empty()) << value;
+        EXPECT_FALSE(report.values.service.database) << value;
+        EXPECT_EQ(report.values.service.database_server.reveal(), value);
+    }
+    for (const std::string file : {"/srv/a=b.sqlite3", "relative/users.sqlite3", "/srv/users.sqlite3"})
+        EXPECT_FALSE(names_a_database_server(file)) << file;
+}
+
+TEST(database_setting, a_connection_string_libpq_cannot_read_is_named_and_its_password_never_shown) {
+    config_sources sources;
+    sources.environment["SESSIOND_DATABASE"] = "host=db password=hunter2-secret nonsense";
+    const config_report report = load_settings(sources);
+    const auto problems = database_problems(report);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("is not a PostgreSQL connection string libpq can read"), std::string::npos) << problems[0];
+    EXPECT_EQ(problems[0].find("hunter2"), std::string::npos) << problems[0];
+    EXPECT_TRUE(report.values.service.database_server.empty());
+
+    // Without a password in it, libpq's own reason helps.
+    sources.environment["SESSIOND_DATABASE"] = "postgresql://db/sessiond?frobnicate=1";
+    const auto without = database_problems(load_settings(sources));
+    ASSERT_EQ(without.size(), 1u);
+    EXPECT_NE(without[0].find("frobnicate"), std::string::npos) << without[0];
 }
 
 }  // namespace

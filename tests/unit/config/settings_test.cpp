@@ -751,6 +751,34 @@ TEST_F(config_settings, multi_user_modes_report_names_the_users_tokens_as_the_ga
     EXPECT_EQ(text.find("gateway token"), std::string::npos) << text;
 }
 
+// check-config in multi-user mode names the database and the master key, not the single-user
+// environment, account and key (found running it beside a multi-user daemon: "account: " empty).
+TEST_F(config_settings, multi_user_modes_report_names_the_database_and_the_master_key_not_one_users_account) {
+    sources.environment = {{"ENABLE_MULTI_USER", "true"},
+                           {"SESSIOND_API_TOKEN", "an-admin-token-of-some-length"},
+                           {"SESSIOND_STATE_DIR", "/var/lib/ibkr-sessiond"},
+                           {"SESSIOND_MASTER_KEY_FILE", "/etc/ibkr-sessiond/master-key"}};
+    std::string text = format_config_report(load());
+    EXPECT_NE(text.find("  mode: multi-user (ENABLE_MULTI_USER=true)"), std::string::npos) << text;
+    EXPECT_NE(text.find("  database: the SQLite file /var/lib/ibkr-sessiond/sessiond.sqlite3 (default, in the state "
+                        "directory)\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("  master key: /etc/ibkr-sessiond/master-key (SESSIOND_MASTER_KEY_FILE)\n"), std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("account:"), std::string::npos) << text;
+    EXPECT_EQ(text.find("private key:"), std::string::npos) << text;
+
+    sources.environment["SESSIOND_DATABASE"] = "postgresql://sessiond:hunter2-pw@db.internal:5433/users";
+    text = format_config_report(load());
+    EXPECT_NE(text.find("  database: PostgreSQL sessiond@db.internal:5433/users (SESSIOND_DATABASE)\n"), std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+    sources.environment["SESSIOND_DATABASE"] = "dbname=users";
+    EXPECT_NE(format_config_report(load()).find("  database: PostgreSQL ?@?:?/users (SESSIOND_DATABASE)\n"),
+              std::string::npos);
+}
+
 TEST_F(config_settings, enable_multi_user_is_a_boolean) {
     EXPECT_EQ(problems_with("ENABLE_MULTI_USER", "maybe"),
               strings{"ENABLE_MULTI_USER: \"maybe\" is not a boolean (true or false)"});

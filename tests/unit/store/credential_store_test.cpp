@@ -1,4 +1,5 @@
-// The typed operations of the store, each on a real database file, awaited on the test's loop.
+// The typed operations of the store, each on a real database of every engine (a SQLite file, a
+// PostgreSQL database), awaited on the test's loop.
 
 #include "store_test_support.hpp"
 
@@ -10,7 +11,7 @@ namespace {
 
 using namespace store_test;
 
-class store_credentials : public store_fixture {
+class store_credentials : public each_engine {
 protected:
     void add_user(std::string id) {
         auto insert = [u = user(std::move(id))](store_tx& tx) { return tx.insert_user(u); };
@@ -48,7 +49,7 @@ protected:
     }
 };
 
-TEST_F(store_credentials, finds_a_credential_with_every_column_as_it_was_put) {
+TEST_P(store_credentials, finds_a_credential_with_every_column_as_it_was_put) {
     add_user("alice");
     auto c = credential_for("alice");
     c.scope = "trading";
@@ -74,7 +75,7 @@ TEST_F(store_credentials, finds_a_credential_with_every_column_as_it_was_put) {
     EXPECT_FALSE(credential("bob"));
 }
 
-TEST_F(store_credentials, put_replaces_the_users_credential) {
+TEST_P(store_credentials, put_replaces_the_users_credential) {
     add_user("alice");
     put(credential_for("alice"));
     auto changed = credential_for("alice");
@@ -87,12 +88,12 @@ TEST_F(store_credentials, put_replaces_the_users_credential) {
     EXPECT_EQ(found->etag, "etag-2");
 }
 
-TEST_F(store_credentials, a_credential_needs_its_user) {
+TEST_P(store_credentials, a_credential_needs_its_user) {
     auto write = [c = credential_for("nobody")](store_tx& tx) { return tx.put_credential(c); };
     EXPECT_FALSE(transact(std::move(write)));
 }
 
-TEST_F(store_credentials, an_error_names_the_operation_never_a_value) {
+TEST_P(store_credentials, an_error_names_the_operation_never_a_value) {
     add_user("alice");
     add_user("bob");
     auto a = credential_for("alice");
@@ -108,7 +109,7 @@ TEST_F(store_credentials, an_error_names_the_operation_never_a_value) {
     EXPECT_EQ(r.error().message.find("bob"), std::string::npos) << r.error().message;
 }
 
-TEST_F(store_credentials, a_transaction_that_fails_after_writing_leaves_neither_credential_nor_audit_entry) {
+TEST_P(store_credentials, a_transaction_that_fails_after_writing_leaves_neither_credential_nor_audit_entry) {
     add_user("alice");
     auto failing = [c = credential_for("alice"), a = audit(1, "admin", "alice")](store_tx& tx) -> expected<void> {
         if (auto r = tx.put_credential(c); !r) return r;
@@ -125,7 +126,7 @@ TEST_F(store_credentials, a_transaction_that_fails_after_writing_leaves_neither_
     EXPECT_FALSE(*last);
 }
 
-TEST_F(store_credentials, deleting_a_user_deletes_its_credential) {
+TEST_P(store_credentials, deleting_a_user_deletes_its_credential) {
     add_user("alice");
     put(credential_for("alice"));
     auto remove = [](store_tx& tx) { return tx.delete_user("alice"); };
@@ -137,7 +138,7 @@ TEST_F(store_credentials, deleting_a_user_deletes_its_credential) {
     EXPECT_EQ(transact(std::move(again)).value(), false);
 }
 
-TEST_F(store_credentials, delete_credential_keeps_the_user) {
+TEST_P(store_credentials, delete_credential_keeps_the_user) {
     add_user("alice");
     put(credential_for("alice"));
     auto remove = [](store_tx& tx) { return tx.delete_credential("alice"); };
@@ -147,7 +148,7 @@ TEST_F(store_credentials, delete_credential_keeps_the_user) {
     EXPECT_TRUE(transact(std::move(find)).value());
 }
 
-TEST_F(store_credentials, finds_a_user_by_its_token_hash_until_the_token_is_replaced) {
+TEST_P(store_credentials, finds_a_user_by_its_token_hash_until_the_token_is_replaced) {
     add_user("alice");
     add_user("bob");
     const byte_string first{1, 2, 3, 0};
@@ -181,7 +182,7 @@ TEST_F(store_credentials, finds_a_user_by_its_token_hash_until_the_token_is_repl
     EXPECT_EQ(transact(std::move(nobody)).value(), false);
 }
 
-TEST_F(store_credentials, list_users_pages_in_id_order) {
+TEST_P(store_credentials, list_users_pages_in_id_order) {
     for (const char* id : {"dave", "alice", "carol", "bob", "erin"}) add_user(id);
     std::vector<std::string> seen;
     std::string after;
@@ -196,7 +197,7 @@ TEST_F(store_credentials, list_users_pages_in_id_order) {
     EXPECT_EQ(seen, (std::vector<std::string>{"alice", "bob", "carol", "dave", "erin"}));
 }
 
-TEST_F(store_credentials, update_key_record_writes_only_if_the_credential_is_unchanged) {
+TEST_P(store_credentials, update_key_record_writes_only_if_the_credential_is_unchanged) {
     add_user("alice");
     put(credential_for("alice", 1));
     const byte_string resealed{7, 7, 7};
@@ -216,7 +217,7 @@ TEST_F(store_credentials, update_key_record_writes_only_if_the_credential_is_unc
     EXPECT_EQ(transact(std::move(gone)).value(), false);
 }
 
-TEST_F(store_credentials, counts_and_pages_credentials_by_key_version) {
+TEST_P(store_credentials, counts_and_pages_credentials_by_key_version) {
     for (const char* id : {"a", "b", "c", "d"}) {
         add_user(id);
         put(credential_for(id, std::string(id) == "c" ? 2 : 1));
@@ -240,7 +241,7 @@ TEST_F(store_credentials, counts_and_pages_credentials_by_key_version) {
     EXPECT_EQ(page2[0].user_id, "d");
 }
 
-TEST_F(store_credentials, append_audit_refuses_a_gap_and_a_repeat) {
+TEST_P(store_credentials, append_audit_refuses_a_gap_and_a_repeat) {
     EXPECT_FALSE(append(audit(2, "admin", "alice")));  // the first is 1
     ASSERT_TRUE(append(audit(1, "admin", "alice")));
     auto gap = append(audit(3, "admin", "alice"));
@@ -256,7 +257,7 @@ TEST_F(store_credentials, append_audit_refuses_a_gap_and_a_repeat) {
     EXPECT_EQ(last->mac, (byte_string{2, 0xaa}));
 }
 
-TEST_F(store_credentials, audit_pages_by_user_as_actor_or_target_and_all_in_order) {
+TEST_P(store_credentials, audit_pages_by_user_as_actor_or_target_and_all_in_order) {
     ASSERT_TRUE(append(audit(1, "admin", "alice")));
     ASSERT_TRUE(append(audit(2, "bob", "bob")));
     ASSERT_TRUE(append(audit(3, "alice", "alice")));
@@ -285,7 +286,7 @@ TEST_F(store_credentials, audit_pages_by_user_as_actor_or_target_and_all_in_orde
     EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 2, 3, 4}));
 }
 
-TEST_F(store_credentials, a_pacing_record_is_saved_and_loaded_per_username) {
+TEST_P(store_credentials, a_pacing_record_is_saved_and_loaded_per_username) {
     auto none = [](store_tx& tx) { return tx.load_pacing("ibkr-user"); };
     EXPECT_FALSE(transact(none).value());
     auto save = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "sessiond-pacing 1\n", 10); };
@@ -294,6 +295,8 @@ TEST_F(store_credentials, a_pacing_record_is_saved_and_loaded_per_username) {
     ASSERT_TRUE(transact(std::move(again)));
     EXPECT_EQ(transact(none).value(), std::optional<std::string>("sessiond-pacing 1\nvalidate 5\n"));
 }
+
+INSTANTIATE_TEST_SUITE_P(engines, store_credentials, each_engine::all, engine_name);
 
 }  // namespace
 }  // namespace sessiond

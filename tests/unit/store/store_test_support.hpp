@@ -1,7 +1,10 @@
 #pragma once
-// A store on a real file in a temporary directory, and its calls awaited on the test's own loop.
+// A store on a real database, and its calls awaited on the test's own loop: a SQLite file in a
+// temporary directory, or (each_engine) a fresh database of the binary's throwaway PostgreSQL 15
+// cluster as well.
 
 #include "sessiond/store/credential_store.hpp"
+#include "support/postgres_cluster.hpp"
 #include "support/temp_dir.hpp"
 
 #include <sqlite3.h>
@@ -42,12 +45,36 @@ inline std::unique_ptr<credential_store> open_store(asio::io_context& io, const 
     return std::move(*opened);
 }
 
+inline std::unique_ptr<credential_store> open_postgresql_store(asio::io_context& io, const std::string& conninfo) {
+    auto opened = await_on(io, credential_store::open(credential_store::postgresql_opener(secret(conninfo))));
+    if (!opened) {
+        ADD_FAILURE() << opened.error().message;
+        return nullptr;
+    }
+    return std::move(*opened);
+}
+
+enum class store_engine { sqlite, postgresql };
+
+inline std::string engine_name(const ::testing::TestParamInfo<store_engine>& info) {
+    return info.param == store_engine::sqlite ? "sqlite" : "postgresql";
+}
+// How GoogleTest prints the parameter (ctest's test names): the engine, not its bytes.
+inline void PrintTo(store_engine engine, std::ostream* os) { *os << (engine == store_engine::sqlite ? "sqlite" : "postgresql"); }
+
 class store_fixture : public ::testing::Test {
 protected:
     void SetUp() override {
-        store = open_store(io, file());
+        if (engine() == store_engine::postgresql) {
+            conninfo = testing::postgres_cluster::shared().create_database();
+            store = open_postgresql_store(io, conninfo);
+        } else {
+            store = open_store(io, file());
+        }
         ASSERT_NE(store, nullptr);
     }
+
+    [[nodiscard]] virtual store_engine engine() const { return store_engine::sqlite; }
 
     [[nodiscard]] std::filesystem::path file() const { return dir.path() / "sessiond.db"; }
 
@@ -70,8 +97,12 @@ protected:
         return rows ? *rows : std::vector<audit_row>{};
     }
 
-    // What someone with write access to the database file does behind the daemon's back.
+    // What someone with write access to the database does behind the daemon's back.
     void tamper(const std::string& sql) const {
+        if (engine() == store_engine::postgresql) {
+            testing::postgres_cluster::shared().execute(conninfo, sql);
+            return;
+        }
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
         char* message = nullptr;
@@ -81,8 +112,19 @@ protected:
     }
 
     testing::temp_dir dir;
+    std::string conninfo;  // the test's PostgreSQL database, when that is the engine
     asio::io_context io;
     std::unique_ptr<credential_store> store;  // destroyed before the loop, as it must be
+};
+
+// The same tests on every engine: TEST_P, and INSTANTIATE_TEST_SUITE_P(engines, suite,
+// each_engine::all, engine_name).
+class each_engine : public store_fixture, public ::testing::WithParamInterface<store_engine> {
+public:
+    inline static const auto all = ::testing::Values(store_engine::sqlite, store_engine::postgresql);
+
+protected:
+    [[nodiscard]] store_engine engine() const override { return GetParam(); }
 };
 
 inline credential_row credential_for(std::string user_id, std::int64_t key_version = 1) {

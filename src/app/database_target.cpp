@@ -1,0 +1,13 @@
+#include "sessiond/app/database_target.hpp"
+
+namespace sessiond {
+
+expected<database_target> database_target_of(const service_options& svc) {
+    if (!svc.database_server.empty())
+        return database_target{credential_store::postgresql_opener(svc.database_server), "PostgreSQL", std::nullopt};
+    auto file = database_file(svc);
+    if (!file) return file.error();
+    return database_target{credential_store::sqlite_opener(*file), "the SQLite file " + file->string(), *file};
+}
+
+}  // namespace sessiond

@@ -1,0 +1,293 @@
+#include "sessiond/store/postgresql_database.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include <libpq-fe.h>
+
+namespace sessiond {
+
+namespace {
+
+// Type OIDs of pg_type.dat: the ones the store's columns and aggregates have.
+constexpr Oid bool_oid = 16;
+constexpr Oid bytea_oid = 17;
+constexpr Oid int8_oid = 20;
+constexpr Oid int2_oid = 21;
+constexpr Oid int4_oid = 23;
+constexpr Oid text_oid = 25;
+constexpr Oid varchar_oid = 1043;
+constexpr Oid name_oid = 19;
+constexpr Oid void_oid = 2278;
+
+struct result_deleter {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+
+std::int64_t big_endian(const char* p, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+    // Sign-extend a 2- or 4-byte integer.
+    if (bytes < 8 && (v >> (bytes * 8 - 1)) != 0) v |= ~std::uint64_t{0} << (bytes * 8);
+    return static_cast<std::int64_t>(v);
+}
+
+std::array<char, 8> big_endian_bytes(std::int64_t value) {
+    std::array<char, 8> out{};
+    auto v = static_cast<std::uint64_t>(value);
+    for (int i = 7; i >= 0; --i) {
+        out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+        v >>= 8;
+    }
+    return out;
+}
+
+// "user@host:port/database": what a message may say about the server.
+std::string describe(PGconn* conn) {
+    const auto or_unknown = [](const char* s) { return s != nullptr && *s != '\0' ? std::string(s) : std::string("?"); };
+    return fmt::format("postgresql {}@{}:{}/{}", or_unknown(PQuser(conn)), or_unknown(PQhost(conn)),
+                       or_unknown(PQport(conn)), or_unknown(PQdb(conn)));
+}
+
+// libpq's messages end with a newline, sometimes several lines; the first line is the reason.
+std::string first_line(const char* message) {
+    std::string s = message != nullptr ? message : "";
+    if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+    return s.empty() ? std::string("no reason given") : s;
+}
+
+PGconn* connect(const std::string& conninfo) {
+    // Defaults first, then the operator's string: with expand_dbname, what it sets wins.
+    const std::array<const char*, 9> keywords{"connect_timeout",     "keepalives", "keepalives_idle", "keepalives_interval",
+                                              "keepalives_count",    "tcp_user_timeout", "application_name", "dbname",
+                                              nullptr};
+    const std::array<const char*, 9> values{"10", "1", "10", "5", "3", "30000", "ibkr-sessiond", conninfo.c_str(), nullptr};
+    return PQconnectdbParams(keywords.data(), values.data(), 1);
+}
+
+}  // namespace
+
+expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo) {
+    PGconn* conn = connect(conninfo);
+    if (conn == nullptr) return make_error("postgresql: cannot connect: out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        auto e = make_error(fmt::format("database {}: cannot connect: {}", describe(conn), first_line(PQerrorMessage(conn))));
+        PQfinish(conn);
+        return e;
+    }
+    // libpq prints the server's notices on stderr ("relation ... already exists, skipping" of the
+    // migrations' CREATE TABLE IF NOT EXISTS): nothing an operator needs, in the journal or after a
+    // command's output.
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    return std::unique_ptr<postgresql_database>(new postgresql_database(conninfo, describe(conn), conn));
+}
+
+postgresql_database::~postgresql_database() { PQfinish(conn_); }
+
+error postgresql_database::failure(std::string_view operation, std::string_view reason) const {
+    return make_error(fmt::format("database {}: {}: {}", where_, operation, reason));
+}
+
+error postgresql_database::failure(std::string_view operation, const PGresult* result) const {
+    // The primary message and the SQLSTATE; never the DETAIL, which can quote a row's values
+    // ("Key (username)=(...) already exists").
+    const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    return failure(operation, fmt::format("{} ({})", primary != nullptr ? std::string(primary) : first_line(PQerrorMessage(conn_)),
+                                          state != nullptr ? state : "no SQLSTATE"));
+}
+
+expected<void> postgresql_database::reconnect_if_broken() {
+    if (PQstatus(conn_) == CONNECTION_OK) return {};
+    PQreset(conn_);
+    statements_.clear();  // prepared statements belong to the connection that was lost
+    if (PQstatus(conn_) != CONNECTION_OK)
+        return failure("connect", fmt::format("the connection was lost and cannot be made again: {}",
+                                              first_line(PQerrorMessage(conn_))));
+    return {};
+}
+
+expected<const postgresql_database::statement*> postgresql_database::prepared(std::string_view operation,
+                                                                              std::string_view sql,
+                                                                              std::size_t param_count) {
+    const std::string key(sql);
+    if (auto found = statements_.find(key); found != statements_.end()) return &found->second;
+    statement made{fmt::format("s{}", statements_.size() + 1), {}};
+    result_ptr r(PQprepare(conn_, made.name.c_str(), key.c_str(), 0, nullptr));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failure(operation, r.get());
+    // The server inferred each parameter's type from the statement: values are encoded for it.
+    result_ptr described(PQdescribePrepared(conn_, made.name.c_str()));
+    if (PQresultStatus(described.get()) != PGRES_COMMAND_OK) return failure(operation, described.get());
+    // $1..$n each present, as SQLite's engine checks too.
+    if (static_cast<std::size_t>(PQnparams(described.get())) != param_count)
+        return failure(operation, fmt::format("the statement's parameters are not $1..${}", param_count));
+    for (int i = 0; i < PQnparams(described.get()); ++i) made.param_types.push_back(PQparamtype(described.get(), i));
+    return &statements_.emplace(key, std::move(made)).first->second;
+}
+
+namespace {
+
+// The rows of a result in binary format, each column read by its type.
+expected<std::vector<sql_row>> read_rows(const PGresult* r, std::string_view operation, const std::string& where) {
+    const int rows = PQntuples(r);
+    const int columns = PQnfields(r);
+    std::vector<sql_row> out;
+    out.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) {
+        sql_row row;
+        row.reserve(static_cast<std::size_t>(columns));
+        for (int c = 0; c < columns; ++c) {
+            if (PQgetisnull(r, i, c) != 0) {
+                row.emplace_back(nullptr);
+                continue;
+            }
+            const char* v = PQgetvalue(r, i, c);
+            const int n = PQgetlength(r, i, c);
+            const Oid type = PQftype(r, c);
+            switch (type) {
+            case int8_oid:
+            case int4_oid:
+            case int2_oid:
+            case bool_oid:
+                if (n != (type == int8_oid ? 8 : type == int4_oid ? 4 : type == int2_oid ? 2 : 1))
+                    return make_error(fmt::format("database {}: {}: column {} has {} bytes for its integer type",
+                                                  where, operation, c + 1, n));
+                row.emplace_back(big_endian(v, n));
+                break;
+            case bytea_oid:
+                row.emplace_back(byte_string(reinterpret_cast<const std::uint8_t*>(v),
+                                             reinterpret_cast<const std::uint8_t*>(v) + n));
+                break;
+            case text_oid:
+            case varchar_oid:
+            case name_oid:
+            case void_oid:  // SELECT pg_advisory_xact_lock(...) returns one
+                row.emplace_back(std::string(v, static_cast<std::size_t>(n)));
+                break;
+            default:
+                return make_error(fmt::format("database {}: {}: column {} has a type (oid {}) the store does not read",
+                                              where, operation, c + 1, type));
+            }
+        }
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
+}  // namespace
+
+expected<std::vector<sql_row>> postgresql_database::run(std::string_view operation, std::string_view sql,
+                                                        std::span<const sql_value> params, std::int64_t* changed) {
+    auto stmt = prepared(operation, sql, params.size());
+    if (!stmt) return stmt.error();
+    const auto& types = (*stmt)->param_types;
+
+    std::vector<std::string> encoded(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    std::vector<int> lengths(params.size(), 0);
+    std::vector<int> formats(params.size(), 0);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const Oid type = types[i];
+        const bool ok = std::visit(
+            [&](const auto& v) {
+                using V = std::decay_t<decltype(v)>;
+                if constexpr (std::is_same_v<V, std::nullptr_t>) {
+                    return true;
+                } else if constexpr (std::is_same_v<V, std::int64_t>) {
+                    const int width = type == int8_oid ? 8 : type == int4_oid ? 4 : type == int2_oid ? 2 : 0;
+                    if (width == 0) {
+                        encoded[i] = std::to_string(v);  // as text, for the server to read as its type
+                    } else {
+                        const auto bytes = big_endian_bytes(v);
+                        encoded[i].assign(bytes.data() + (8 - width), static_cast<std::size_t>(width));
+                        formats[i] = 1;
+                    }
+                    return true;
+                } else if constexpr (std::is_same_v<V, std::string>) {
+                    encoded[i] = v;
+                    return true;
+                } else {
+                    if (type != bytea_oid) return false;
+                    encoded[i].assign(reinterpret_cast<const char*>(v.data()), v.size());
+                    formats[i] = 1;
+                    return true;
+                }
+            },
+            params[i]);
+        if (!ok) return failure(operation, fmt::format("parameter ${} is bytes, but the statement wants type oid {}", i + 1, type));
+        if (!std::holds_alternative<std::nullptr_t>(params[i])) {
+            values[i] = encoded[i].data();
+            lengths[i] = static_cast<int>(encoded[i].size());
+        }
+    }
+    result_ptr r(PQexecPrepared(conn_, (*stmt)->name.c_str(), static_cast<int>(params.size()), values.data(),
+                                lengths.data(), formats.data(), 1));
+    const auto status = PQresultStatus(r.get());
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return failure(operation, r.get());
+    if (changed != nullptr) {
+        const char* count = PQcmdTuples(r.get());
+        *changed = count != nullptr && *count != '\0' ? std::strtoll(count, nullptr, 10) : 0;
+    }
+    return read_rows(r.get(), operation, where_);
+}
+
+expected<std::vector<sql_row>> postgresql_database::query(std::string_view operation, std::string_view sql,
+                                                          std::span<const sql_value> params) {
+    return run(operation, sql, params, nullptr);
+}
+
+expected<std::int64_t> postgresql_database::execute(std::string_view operation, std::string_view sql,
+                                                    std::span<const sql_value> params) {
+    std::int64_t changed = 0;
+    if (auto r = run(operation, sql, params, &changed); !r) return r.error();
+    return changed;
+}
+
+expected<void> postgresql_database::execute_script(std::string_view operation, std::string_view sql) {
+    const std::string text(sql);
+    result_ptr r(PQexec(conn_, text.c_str()));
+    const auto status = PQresultStatus(r.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failure(operation, r.get());
+    return {};
+}
+
+expected<void> postgresql_database::serialize(std::string_view operation, serial_lock lock) {
+    const std::array<sql_value, 1> key{static_cast<std::int64_t>(lock)};
+    if (auto r = query(operation, "SELECT pg_advisory_xact_lock($1)", key); !r) return r.error();
+    return {};
+}
+
+expected<void> postgresql_database::transaction(const transaction_body& body) {
+    if (auto connected = reconnect_if_broken(); !connected) return connected.error();
+    if (auto begun = execute_script("begin transaction", "BEGIN"); !begun) {
+        // A connection the server ended (a restart, pg_terminate_backend) is found broken only
+        // now. Nothing of this transaction ran yet: connect again and begin once more.
+        if (PQstatus(conn_) != CONNECTION_BAD) return begun.error();
+        if (auto connected = reconnect_if_broken(); !connected) return connected.error();
+        if (auto retried = execute_script("begin transaction", "BEGIN"); !retried) return retried.error();
+    }
+    // Whatever way the body leaves (an error, an exception), an open transaction is rolled back.
+    struct rollback_guard {
+        PGconn* conn;
+        bool done = false;
+        ~rollback_guard() {
+            if (!done && PQtransactionStatus(conn) != PQTRANS_IDLE) PQclear(PQexec(conn, "ROLLBACK"));
+        }
+    } guard{conn_};
+    if (auto done = body(*this); !done) return done.error();
+    // A COMMIT that fails (or whose answer is lost) leaves the outcome to the server: the caller
+    // is told it failed, and what it wrote may or may not be there.
+    result_ptr r(PQexec(conn_, "COMMIT"));
+    guard.done = true;
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failure("commit", r.get());
+    // COMMIT of a transaction in which a statement failed answers ROLLBACK, successfully.
+    if (std::string_view(PQcmdStatus(r.get())) != "COMMIT")
+        return failure("commit", "the server rolled the transaction back: a statement in it had failed");
+    return {};
+}
+
+}  // namespace sessiond
