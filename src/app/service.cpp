@@ -184,7 +184,7 @@ bool service::open_multi_user(const loaded_config& loaded) {
                    loaded.keys ? loaded.keys->error().message : std::string("not read"));
         return false;
     }
-    auto database = database_target_of(values.service);
+    auto database = database_target_of(values.service, true);
     if (!database) {
         log_.error({}, "cannot start: multi-user mode: {}", database.error().message);
         return false;

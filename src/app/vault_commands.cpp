@@ -313,7 +313,7 @@ int run_vault_command(const command_line& cli, config_report report, const keyri
 
     service_options& svc = report.values.service;
     if (!svc.database && svc.database_server.empty()) use_state_directory(report);  // the default is in it
-    auto target = database_target_of(svc);
+    auto target = database_target_of(svc, false);
     if (!target) {
         err << target.error().message << "\n";
         return exit_config;

@@ -71,7 +71,8 @@ PGconn* connect(const std::string& conninfo) {
 
 }  // namespace
 
-expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo) {
+expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo,
+                                                                          bool as_the_daemon) {
     PGconn* conn = connect(conninfo);
     if (conn == nullptr) return make_error("postgresql: cannot connect: out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -83,7 +84,10 @@ expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const s
     // migrations' CREATE TABLE IF NOT EXISTS): nothing an operator needs, in the journal or after a
     // command's output.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-    return std::unique_ptr<postgresql_database>(new postgresql_database(conninfo, describe(conn), conn));
+    std::unique_ptr<postgresql_database> out(new postgresql_database(conninfo, describe(conn), conn, as_the_daemon));
+    if (as_the_daemon)
+        if (auto locked = out->take_daemon_lock(); !locked) return locked.error();
+    return out;
 }
 
 postgresql_database::~postgresql_database() { PQfinish(conn_); }
@@ -101,13 +105,31 @@ error postgresql_database::failure(std::string_view operation, const PGresult* r
                                           state != nullptr ? state : "no SQLSTATE"));
 }
 
-expected<void> postgresql_database::reconnect_if_broken() {
-    if (PQstatus(conn_) == CONNECTION_OK) return {};
-    PQreset(conn_);
-    statements_.clear();  // prepared statements belong to the connection that was lost
-    if (PQstatus(conn_) != CONNECTION_OK)
-        return failure("connect", fmt::format("the connection was lost and cannot be made again: {}",
-                                              first_line(PQerrorMessage(conn_))));
+expected<void> postgresql_database::take_daemon_lock() {
+    const std::array<sql_value, 1> key{static_cast<std::int64_t>(serial_lock::one_daemon)};
+    auto taken = query("one-daemon lock", "SELECT pg_try_advisory_lock($1)", key);
+    if (!taken) return taken.error();
+    const auto* got = taken->size() == 1 && taken->front().size() == 1 ? std::get_if<std::int64_t>(&taken->front()[0]) : nullptr;
+    if (got == nullptr || *got != 1)
+        return failure("one-daemon lock",
+                       "another ibkr-sessiond serves this database (pg_stat_activity shows it as application_name "
+                       "ibkr-sessiond): one daemon per database, until replicas share one with leases");
+    holds_daemon_lock_ = true;
+    return {};
+}
+
+expected<void> postgresql_database::ready() {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+        PQreset(conn_);
+        statements_.clear();       // prepared statements belong to the connection that was lost
+        holds_daemon_lock_ = false;  // and so did the lock
+        if (PQstatus(conn_) != CONNECTION_OK)
+            return failure("connect", fmt::format("the connection was lost and cannot be made again: {}",
+                                                  first_line(PQerrorMessage(conn_))));
+    }
+    // Another daemon may have taken the lock while the connection was down: then this one writes
+    // nothing more, and every call says why (and tries again).
+    if (as_the_daemon_ && !holds_daemon_lock_) return take_daemon_lock();
     return {};
 }
 
@@ -262,12 +284,12 @@ expected<void> postgresql_database::serialize(std::string_view operation, serial
 }
 
 expected<void> postgresql_database::transaction(const transaction_body& body) {
-    if (auto connected = reconnect_if_broken(); !connected) return connected.error();
+    if (auto connected = ready(); !connected) return connected.error();
     if (auto begun = execute_script("begin transaction", "BEGIN"); !begun) {
         // A connection the server ended (a restart, pg_terminate_backend) is found broken only
         // now. Nothing of this transaction ran yet: connect again and begin once more.
         if (PQstatus(conn_) != CONNECTION_BAD) return begun.error();
-        if (auto connected = reconnect_if_broken(); !connected) return connected.error();
+        if (auto connected = ready(); !connected) return connected.error();
         if (auto retried = execute_script("begin transaction", "BEGIN"); !retried) return retried.error();
     }
     // Whatever way the body leaves (an error, an exception), an open transaction is rolled back.

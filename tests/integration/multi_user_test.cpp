@@ -430,6 +430,25 @@ TEST_F(multi_user, on_postgresql_users_credentials_and_the_audit_chain_outlive_a
     EXPECT_TRUE(status.out.find("seals 1 credential") != std::string::npos) << status.out;
 }
 
+// Until replicas share a database with leases, a second daemon on the same PostgreSQL database
+// would log every user in again, each daemon ending the other's sessions: it refuses to start.
+TEST_F(multi_user, on_postgresql_a_second_daemon_on_the_same_database_refuses_to_start) {
+    database_ = postgres_cluster::shared().create_database();
+    daemon_process& first = start_daemon(multi_user_options());
+    ASSERT_TRUE(first.wait_for_log("multi-user mode: 0 user(s)")) << first.output();
+
+    environment_overrides env = daemon_environment(sim(), dir_.write("key.pem", shared_rsa_key().pkcs8_pem));
+    env["HOME"] = dir_.path().string();
+    env["SESSIOND_API_TOKEN"] = canary_api_token();
+    for (auto& [name, value] : multi_user_options().environment) env[name] = value;
+    env["SESSIOND_STATE_DIR"] = (dir_.path() / "second-state").string();
+    env["SESSIOND_LISTEN"] = "127.0.0.1:0";
+    const command_result second = run_sessiond(env, {"run"});
+    EXPECT_EQ(second.exit_code, 78) << second.err;
+    EXPECT_NE(second.err.find("another ibkr-sessiond serves this database"), std::string::npos) << second.err;
+    EXPECT_TRUE(first.running());
+}
+
 TEST_F(multi_user, refuses_to_start_without_a_master_key_and_says_how_to_make_one) {
     environment_overrides env = daemon_environment(sim(), dir_.write("key.pem", shared_rsa_key().pkcs8_pem));
     env["HOME"] = dir_.path().string();

@@ -21,6 +21,8 @@ struct database_target {
 };
 
 // After use_state_directory(): the target, or what to set when there is none. Pure: opens nothing.
-expected<database_target> database_target_of(const service_options& svc);
+// as_the_daemon: a PostgreSQL server is opened holding its one-daemon lock (postgresql_database.hpp);
+// the operator's commands beside the daemon open it without.
+expected<database_target> database_target_of(const service_options& svc, bool as_the_daemon);
 
 }  // namespace sessiond

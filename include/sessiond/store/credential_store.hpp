@@ -146,9 +146,9 @@ public:
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open(database_opener opener);
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open_sqlite(std::filesystem::path file);
     // The two engines' openers: a SQLite file (sqlite_database.hpp), a PostgreSQL server by libpq's
-    // connection string (postgresql_database.hpp).
+    // connection string (postgresql_database.hpp; as_the_daemon: holding its one-daemon lock).
     static database_opener sqlite_opener(std::filesystem::path file);
-    static database_opener postgresql_opener(secret conninfo);
+    static database_opener postgresql_opener(secret conninfo, bool as_the_daemon = false);
 
     // Runs what was already queued, then closes the database. Destroy the store before the
     // io_context of its callers: the last results are posted there.

@@ -34,6 +34,9 @@ using sql_row = std::vector<sql_value>;
 enum class serial_lock : std::int64_t {
     schema = 0x5e55'10d0'0001,       // the migrations, when several daemons start together
     audit_chain = 0x5e55'10d0'0002,  // reading the chain's head and appending after it
+    // Not per transaction: held by the daemon's connection for as long as it lives (PostgreSQL's
+    // session-level advisory lock), so that a second daemon on the same database is refused.
+    one_daemon = 0x5e55'10d0'0003,
 };
 
 // What a transaction's body talks to. Handed out only inside database::transaction, so that every

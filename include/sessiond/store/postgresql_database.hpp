@@ -8,7 +8,8 @@
 //   connect_timeout=10             a server that does not answer fails the call, not the thread
 //   keepalives, tcp_user_timeout   a server that went away is noticed within about 30 s
 //   application_name=ibkr-sessiond what pg_stat_activity shows
-// A connection that broke is made again at the start of the next transaction.
+// A connection that broke is made again at the start of the next transaction (and the daemon's
+// takes its one-daemon lock again).
 //
 // Values travel as bound parameters of prepared statements (integers and byte strings in binary,
 // text as text); results come back in binary and are read by column type. Errors carry the
@@ -31,7 +32,12 @@ class postgresql_database final : public database, private sql_connection {
 public:
     // Connects with libpq's connection string or URI `conninfo` (the PG* environment variables
     // fill in what it leaves out). The error names the server (without a password) and libpq's reason.
-    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo);
+    //
+    // as_the_daemon: the connection also holds the database's one-daemon lock (serial_lock::one_daemon)
+    // while it lives, and opening fails when another daemon holds it. Until replicas share a database
+    // with leases (issue 13), two daemons on one would both log every user in, each ending the other's
+    // sessions. The operator's commands (keys, audit) open it beside the daemon, without the lock.
+    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, bool as_the_daemon = false);
 
     ~postgresql_database() override;
     postgresql_database(const postgresql_database&) = delete;
@@ -43,8 +49,8 @@ public:
     [[nodiscard]] std::string where() const override { return where_; }
 
 private:
-    postgresql_database(std::string conninfo, std::string where, pg_conn* conn)
-        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn) {}
+    postgresql_database(std::string conninfo, std::string where, pg_conn* conn, bool as_the_daemon)
+        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), as_the_daemon_(as_the_daemon) {}
 
     expected<std::vector<sql_row>> query(std::string_view operation, std::string_view sql,
                                          std::span<const sql_value> params) override;
@@ -59,7 +65,10 @@ private:
         std::vector<unsigned int> param_types;  // Oid of each $n, as the server inferred it
     };
 
-    expected<void> reconnect_if_broken();
+    // Connected (made again if the server ended it) and, for the daemon, holding the one-daemon lock.
+    expected<void> ready();
+    // Takes the one-daemon lock on this connection; an error when another daemon holds it.
+    expected<void> take_daemon_lock();
     expected<const statement*> prepared(std::string_view operation, std::string_view sql, std::size_t param_count);
     // changed: where to put the number of rows a statement without result changed.
     expected<std::vector<sql_row>> run(std::string_view operation, std::string_view sql,
@@ -70,6 +79,8 @@ private:
     std::string conninfo_;
     std::string where_;
     pg_conn* conn_;
+    bool as_the_daemon_;
+    bool holds_daemon_lock_ = false;
     // Statement text -> prepared statement, for this connection (cleared when it is made again).
     std::unordered_map<std::string, statement> statements_;
 };

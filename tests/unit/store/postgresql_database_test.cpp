@@ -193,6 +193,48 @@ TEST(store_postgresql_database, two_writers_append_to_one_audit_chain_without_a_
     EXPECT_EQ(*counted, (std::vector<sql_row>{{total, std::int64_t{1}, total}}));
 }
 
+TEST(store_postgresql_database, one_daemon_per_database_the_operators_commands_beside_it) {
+    const std::string conninfo = postgres_cluster::shared().create_database();
+    auto first = postgresql_database::open(conninfo, true);
+    ASSERT_TRUE(first) << first.error().message;
+    auto second = postgresql_database::open(conninfo, true);
+    ASSERT_FALSE(second);
+    EXPECT_NE(second.error().message.find("another ibkr-sessiond serves this database"), std::string::npos)
+        << second.error().message;
+    auto command = postgresql_database::open(conninfo);  // keys status, audit verify
+    EXPECT_TRUE(command) << command.error().message;
+
+    // The lock goes with the first daemon's connection; the next daemon may then start.
+    first->reset();
+    auto next = postgresql_database::open(conninfo, true);
+    EXPECT_TRUE(next) << next.error().message;
+}
+
+TEST(store_postgresql_database, a_daemon_whose_connection_was_ended_takes_its_lock_again_or_writes_nothing) {
+    auto& cluster = postgres_cluster::shared();
+    const std::string conninfo = cluster.create_database();
+    auto opened = postgresql_database::open(conninfo, true);
+    ASSERT_TRUE(opened) << opened.error().message;
+    auto& db = **opened;
+    const auto end_backends = [&] {
+        cluster.execute(conninfo, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                                  "'ibkr-sessiond' AND pid <> pg_backend_pid()");
+    };
+    // Ended, nobody else there: the next transaction connects again and holds the lock again.
+    end_backends();
+    ASSERT_TRUE(query_in_transaction(db, "SELECT 1::bigint"));
+    EXPECT_FALSE(postgresql_database::open(conninfo, true)) << "the lock was taken again";
+
+    // Ended, and another daemon started meanwhile: this one refuses every call, saying why.
+    end_backends();
+    auto other = postgresql_database::open(conninfo, true);
+    ASSERT_TRUE(other) << other.error().message;
+    auto refused = query_in_transaction(db, "SELECT 1::bigint");
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("another ibkr-sessiond serves this database"), std::string::npos)
+        << refused.error().message;
+}
+
 TEST(store_postgresql_database, a_connection_the_server_ended_is_made_again_when_the_next_transaction_begins) {
     const std::string conninfo = postgres_cluster::shared().create_database();
     auto db = connect_ok(conninfo);
