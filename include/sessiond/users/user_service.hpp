@@ -21,6 +21,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -103,9 +104,10 @@ private:
     // details), then the event's audit entry; the entry goes to the journal once committed.
     template <class R, class Change>
     boost::asio::awaitable<expected<R>> audited(audit_event ev, Change change);
-    // Appends `ev` on its own (no change goes with it); a failure is logged.
-    void append_later(audit_event ev);
-    boost::asio::awaitable<void> append_alone(audit_event ev);
+    // Appends `ev` on its own (no change goes with it), queued and written in batches by one
+    // writer; a failure is logged. from_a_client: a denied request, which the queue bounds.
+    void append_later(audit_event ev, bool from_a_client);
+    boost::asio::awaitable<void> write_pending_appends();
 
     boost::asio::any_io_executor executor_;
     credential_store& store_;
@@ -115,10 +117,18 @@ private:
     // SHA-256 of a token (as raw bytes in a string) → user id.
     std::unordered_map<std::string, std::string> token_index_;
     bool store_reachable_ = true;
-    // Entries appended on their own (denied requests, session events) waiting for the database, and
-    // those counted instead of written while that queue was full.
-    static constexpr std::size_t max_pending_appends = 1024;
-    std::size_t appends_pending_ = 0;
+    // Entries appended on their own (denied requests, session events) waiting for the database; of
+    // them, how many came from clients (bounded), and the clients' entries counted instead of
+    // written while that bound was reached.
+    struct pending_append {
+        audit_event event;
+        bool from_a_client = false;
+    };
+    static constexpr std::size_t max_pending_client_entries = 1024;
+    static constexpr std::size_t append_batch = 256;
+    std::deque<pending_append> pending_appends_;
+    bool writing_appends_ = false;
+    std::size_t client_entries_pending_ = 0;
     std::size_t unrecorded_ = 0;
 };
 
