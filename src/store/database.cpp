@@ -1,20 +1,28 @@
 #include "sessiond/store/database.hpp"
 
+#include <array>
+#include <utility>
+
 namespace sessiond {
 
-std::string engine_sql(std::string_view text, std::string_view blob_type) {
-    constexpr std::string_view placeholder = "{blob}";
+std::string engine_sql(std::string_view text, const engine_words& words) {
+    const std::array<std::pair<std::string_view, std::string_view>, 3> placeholders{
+        {{"{blob}", words.blob}, {"{now_ms}", words.now_ms}, {"{skip_locked}", words.skip_locked}}};
     std::string out;
     out.reserve(text.size());
-    for (std::size_t at = 0;;) {
-        const auto found = text.find(placeholder, at);
-        if (found == std::string_view::npos) {
-            out.append(text.substr(at));
-            return out;
-        }
-        out.append(text.substr(at, found - at)).append(blob_type);
-        at = found + placeholder.size();
+    for (std::size_t at = 0; at < text.size();) {
+        bool replaced = false;
+        if (text[at] == '{')
+            for (const auto& [name, word] : placeholders)
+                if (text.substr(at, name.size()) == name) {
+                    out.append(word);
+                    at += name.size();
+                    replaced = true;
+                    break;
+                }
+        if (!replaced) out.push_back(text[at++]);
     }
+    return out;
 }
 
 }  // namespace sessiond

@@ -66,9 +66,29 @@ constexpr std::string_view schema_v2 = R"sql(
 CREATE UNIQUE INDEX credentials_by_username ON credentials(username);
 )sql";
 
+// Replicas sharing one database (issue 13): each heartbeats, and each user with a credential has
+// one lease, held by at most one replica until expires_ms by the database's clock. fencing grows on
+// every take-over, so that a write on a user's behalf can be made conditional on it. An ordinary
+// (logged) table: an unlogged one would be emptied by a crash of PostgreSQL while old holders act.
+constexpr std::string_view schema_v3 = R"sql(
+CREATE TABLE replicas (
+    id TEXT PRIMARY KEY,
+    started_ms BIGINT NOT NULL,
+    heartbeat_ms BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    user_id TEXT PRIMARY KEY REFERENCES credentials(user_id) ON DELETE CASCADE,
+    holder TEXT,
+    expires_ms BIGINT NOT NULL,
+    fencing BIGINT NOT NULL
+);
+CREATE INDEX leases_by_holder ON leases(holder, user_id);
+)sql";
+
 constexpr std::array migrations{
     schema_migration{1, schema_v1},
     schema_migration{2, schema_v2},
+    schema_migration{3, schema_v3},
 };
 
 }  // namespace
@@ -100,7 +120,7 @@ expected<std::int64_t> apply_migrations(sql_connection& sql, std::span<const sch
     for (const auto& m : known) {
         if (recorded.contains(m.version)) continue;
         const auto operation = fmt::format("schema migration {}", m.version);
-        if (auto r = sql.execute_script(operation, engine_sql(m.sql, sql.blob_type())); !r) return r.error();
+        if (auto r = sql.execute_script(operation, engine_sql(m.sql, sql.words())); !r) return r.error();
         const std::array<sql_value, 2> stamp{m.version, applied_at_ms};
         if (auto r = sql.execute(operation, "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)", stamp);
             !r)

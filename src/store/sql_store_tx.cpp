@@ -328,6 +328,95 @@ expected<std::vector<audit_row>> sql_store_tx::audit_all(std::int64_t after_seq,
     return read_all<audit_row>(rows, "audit_all", read_audit);
 }
 
+// --- replicas and leases
+
+namespace {
+
+expected<lease_row> read_lease(const sql_row& row, std::string_view operation) {
+    row_reader r(row, operation);
+    lease_row l;
+    l.user_id = r.take<std::string>();
+    l.fencing = r.take<std::int64_t>();
+    l.expires_ms = r.take<std::int64_t>();
+    if (auto ok = r.finish(); !ok) return ok.error();
+    return l;
+}
+
+// RETURNING gives no order: the caller gets the leases by user id.
+expected<std::vector<lease_row>> leases_by_user(const expected<std::vector<sql_row>>& rows, std::string_view operation) {
+    auto out = read_all<lease_row>(rows, operation, read_lease);
+    if (out) std::sort(out->begin(), out->end(), [](const lease_row& a, const lease_row& b) { return a.user_id < b.user_id; });
+    return out;
+}
+
+}  // namespace
+
+expected<void> sql_store_tx::heartbeat(std::string_view replica_id) {
+    const std::array<sql_value, 1> p{text(replica_id)};
+    auto r = sql_.execute("heartbeat",
+                          engine("INSERT INTO replicas (id, started_ms, heartbeat_ms) VALUES ($1, {now_ms}, {now_ms}) "
+                                 "ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms"),
+                          p);
+    if (!r) return r.error();
+    return {};
+}
+
+expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms) {
+    const std::array<sql_value, 1> p{within_ms};
+    const auto rows =
+        sql_.query("live_replicas", engine("SELECT COUNT(*) FROM replicas WHERE heartbeat_ms > {now_ms} - $1"), p);
+    auto count = read_one<std::int64_t>(rows, "live_replicas", [](const sql_row& row, std::string_view operation) {
+        row_reader r(row, operation);
+        const auto n = r.take<std::int64_t>();
+        if (auto ok = r.finish(); !ok) return expected<std::int64_t>(ok.error());
+        return expected<std::int64_t>(n);
+    });
+    if (!count) return count.error();
+    return count->value_or(0);
+}
+
+expected<std::vector<lease_row>> sql_store_tx::claim_leases(std::string_view replica_id, std::size_t limit,
+                                                           std::int64_t ttl_ms) {
+    // Every credential has a lease row; a new credential's is made free here. (SQLite needs the
+    // SELECT's WHERE to tell the upsert's ON from a join's.)
+    auto made = sql_.execute("claim_leases",
+                             "INSERT INTO leases (user_id, holder, expires_ms, fencing) "
+                             "SELECT user_id, NULL, 0, 0 FROM credentials c "
+                             "WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.user_id = c.user_id) "
+                             "ON CONFLICT (user_id) DO NOTHING",
+                             {});
+    if (!made) return made.error();
+    const std::array<sql_value, 3> p{text(replica_id), ttl_ms, page_size(limit)};
+    const auto rows = sql_.query(
+        "claim_leases",
+        engine("UPDATE leases SET holder = $1, expires_ms = {now_ms} + $2, fencing = fencing + 1 "
+               "WHERE user_id IN (SELECT user_id FROM leases WHERE holder IS NULL OR expires_ms <= {now_ms} "
+               "ORDER BY user_id LIMIT $3 {skip_locked}) "
+               "RETURNING user_id, fencing, expires_ms"),
+        p);
+    return leases_by_user(rows, "claim_leases");
+}
+
+expected<std::vector<lease_row>> sql_store_tx::renew_leases(std::string_view replica_id, std::int64_t ttl_ms) {
+    const std::array<sql_value, 2> p{text(replica_id), ttl_ms};
+    const auto rows = sql_.query("renew_leases",
+                                 engine("UPDATE leases SET expires_ms = {now_ms} + $2 "
+                                        "WHERE holder = $1 AND expires_ms > {now_ms} "
+                                        "RETURNING user_id, fencing, expires_ms"),
+                                 p);
+    return leases_by_user(rows, "renew_leases");
+}
+
+expected<bool> sql_store_tx::release_lease(std::string_view replica_id, const lease_row& lease) {
+    const std::array<sql_value, 3> p{text(replica_id), text(lease.user_id), lease.fencing};
+    auto r = sql_.execute("release_lease",
+                          engine("UPDATE leases SET holder = NULL, expires_ms = {now_ms} "
+                                 "WHERE user_id = $2 AND holder = $1 AND fencing = $3"),
+                          p);
+    if (!r) return r.error();
+    return *r == 1;
+}
+
 // --- pacing
 
 expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view username) {

@@ -32,10 +32,20 @@ public:
     expected<std::vector<audit_row>> audit_page(std::string_view user, std::int64_t after_seq, std::size_t limit) override;
     expected<std::vector<audit_row>> audit_all(std::int64_t after_seq, std::size_t limit) override;
 
+    expected<void> heartbeat(std::string_view replica_id) override;
+    expected<std::int64_t> live_replicas(std::int64_t within_ms) override;
+    expected<std::vector<lease_row>> claim_leases(std::string_view replica_id, std::size_t limit,
+                                                 std::int64_t ttl_ms) override;
+    expected<std::vector<lease_row>> renew_leases(std::string_view replica_id, std::int64_t ttl_ms) override;
+    expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) override;
+
     expected<std::optional<std::string>> load_pacing(std::string_view username) override;
     expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) override;
 
 private:
+    // The statement with the engine's words in place of the placeholders (database.hpp).
+    [[nodiscard]] std::string engine(std::string_view sql) const { return engine_sql(sql, sql_.words()); }
+
     sql_connection& sql_;
 };
 

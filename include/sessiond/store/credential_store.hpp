@@ -79,6 +79,13 @@ struct audit_row {
     byte_string mac;               // chains this entry to the previous one (computed by the caller)
 };
 
+// A replica's hold on one user's session (issue 13).
+struct lease_row {
+    std::string user_id;
+    std::int64_t fencing = 0;     // grows on every take-over
+    std::int64_t expires_ms = 0;  // by the database's clock
+};
+
 struct audit_head {
     std::int64_t seq = 0;
     byte_string mac;
@@ -130,6 +137,22 @@ public:
                                                         std::size_t limit) = 0;
     // Every entry after `after_seq`, in seq order: what a verification of the chain reads, page by page.
     virtual expected<std::vector<audit_row>> audit_all(std::int64_t after_seq, std::size_t limit) = 0;
+
+    // Replicas sharing the database. Every time is the database's clock ({now_ms}), never the caller's.
+    // The replica says it is alive (its row is made on the first call).
+    virtual expected<void> heartbeat(std::string_view replica_id) = 0;
+    // How many replicas said so within the last `within_ms`.
+    virtual expected<std::int64_t> live_replicas(std::int64_t within_ms) = 0;
+    // Takes up to `limit` users whose lease is free or expired (every credential has one; the rows
+    // are made here), for `ttl_ms`, each with its fencing token raised. On PostgreSQL, rows another
+    // claimer has locked are skipped, not waited for. In user id order.
+    virtual expected<std::vector<lease_row>> claim_leases(std::string_view replica_id, std::size_t limit,
+                                                         std::int64_t ttl_ms) = 0;
+    // Extends the replica's leases that have not expired, by `ttl_ms` from now; the ones renewed. A
+    // lease it held that is missing from the answer is lost: expired, or taken over.
+    virtual expected<std::vector<lease_row>> renew_leases(std::string_view replica_id, std::int64_t ttl_ms) = 0;
+    // Gives a lease back (free at once) if the replica still holds it with that fencing token.
+    virtual expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) = 0;
 
     // The pacing record of an IBKR username, in pacing_file.hpp's text form.
     virtual expected<std::optional<std::string>> load_pacing(std::string_view username) = 0;

@@ -2,8 +2,10 @@
 // The database engine under the store of multi-user mode: SQLite (sqlite_database.hpp) or
 // PostgreSQL (postgresql_database.hpp), behind the same two classes. The store's SQL is written once, in the subset
 // both engines accept: $1, $2 ... placeholders, INTEGER/BIGINT/TEXT columns, ON CONFLICT upserts,
-// LIMIT with a bound value. The one type they name differently, a byte string (BLOB, BYTEA), is
-// written "{blob}" in schema text and substituted per engine (engine_sql).
+// LIMIT with a bound value, RETURNING. What they say differently is written as a placeholder and
+// substituted per engine (engine_sql): "{blob}" for the byte-string type (BLOB, BYTEA), "{now_ms}"
+// for the database's clock in unix milliseconds, "{skip_locked}" for FOR UPDATE SKIP LOCKED (nothing
+// on SQLite, whose one writer locks the whole database).
 //
 // Every call blocks: they run on the store's database thread (credential_store.hpp), never on the
 // event loop. Values only ever travel as bound parameters, never inside SQL text. Error messages
@@ -39,6 +41,13 @@ enum class serial_lock : std::int64_t {
     one_daemon = 0x5e55'10d0'0003,
 };
 
+// What the placeholders of the store's SQL become on one engine.
+struct engine_words {
+    std::string_view blob;         // "{blob}"
+    std::string_view now_ms;       // "{now_ms}": an expression, the database's clock in unix ms
+    std::string_view skip_locked;  // "{skip_locked}"
+};
+
 // What a transaction's body talks to. Handed out only inside database::transaction, so that every
 // statement of the store runs in one.
 class sql_connection {
@@ -56,9 +65,10 @@ public:
     virtual expected<void> execute_script(std::string_view operation, std::string_view sql) = 0;
     // Waits until no other transaction holds `lock`, and holds it until this one ends.
     virtual expected<void> serialize(std::string_view operation, serial_lock lock) = 0;
-    // "BLOB" or "BYTEA": what "{blob}" in schema text becomes.
-    [[nodiscard]] virtual std::string_view blob_type() const = 0;
+    // What the placeholders of the store's SQL become on this engine.
+    [[nodiscard]] virtual const engine_words& words() const = 0;
 };
+
 
 using transaction_body = std::function<expected<void>(sql_connection&)>;
 
@@ -75,7 +85,7 @@ public:
     [[nodiscard]] virtual std::string where() const = 0;
 };
 
-// Schema text for one engine: each "{blob}" replaced by its byte-string type. Pure.
-std::string engine_sql(std::string_view text, std::string_view blob_type);
+// SQL text for one engine: each placeholder replaced by the engine's words. Pure.
+std::string engine_sql(std::string_view text, const engine_words& words);
 
 }  // namespace sessiond

@@ -58,7 +58,12 @@ private:
                                    std::span<const sql_value> params) override;
     expected<void> execute_script(std::string_view operation, std::string_view sql) override;
     expected<void> serialize(std::string_view operation, serial_lock lock) override;
-    [[nodiscard]] std::string_view blob_type() const override { return "BYTEA"; }
+    // clock_timestamp(), not now(): a transaction's now() is its start, however long it ran.
+    [[nodiscard]] const engine_words& words() const override {
+        static constexpr engine_words postgresql{"BYTEA", "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+                                                 "FOR UPDATE SKIP LOCKED"};
+        return postgresql;
+    }
 
     struct statement {
         std::string name;

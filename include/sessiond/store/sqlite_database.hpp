@@ -52,7 +52,11 @@ private:
     expected<void> execute_script(std::string_view operation, std::string_view sql) override;
     // BEGIN IMMEDIATE already holds the one write lock: nothing else to wait for.
     expected<void> serialize(std::string_view, serial_lock) override { return {}; }
-    [[nodiscard]] std::string_view blob_type() const override { return "BLOB"; }
+    // The clock: julianday('now') has millisecond precision. No row locks to skip: one writer.
+    [[nodiscard]] const engine_words& words() const override {
+        static constexpr engine_words sqlite{"BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", ""};
+        return sqlite;
+    }
 
     expected<void> configure();
     expected<sqlite3_stmt*> prepared(std::string_view operation, std::string_view sql, std::size_t param_count);

@@ -44,7 +44,7 @@ TEST(store_postgresql_database, every_value_comes_back_as_it_was_bound) {
     auto db = connect_ok(postgres_cluster::shared().create_database());
     ASSERT_NE(db, nullptr);
     ASSERT_TRUE(db->transaction([](sql_connection& c) {
-        return c.execute_script("test", engine_sql("CREATE TABLE t (i INTEGER, b BIGINT, s TEXT, x {blob})", c.blob_type()));
+        return c.execute_script("test", engine_sql("CREATE TABLE t (i INTEGER, b BIGINT, s TEXT, x {blob})", c.words()));
     }));
     const std::vector<sql_row> rows{
         {std::int64_t{-7}, std::numeric_limits<std::int64_t>::min(), std::string("žluťoučký \"kůň\" ' ;"),

@@ -138,9 +138,11 @@ TEST(store_sqlite_database, a_statement_whose_parameters_are_not_numbered_in_ord
     EXPECT_NE(r.error().message.find("$1..$2"), std::string::npos) << r.error().message;
 }
 
-TEST(store_sqlite_database, substitutes_the_engines_byte_string_type_in_schema_text) {
-    EXPECT_EQ(engine_sql("a {blob}, b {blob} NOT NULL", "BYTEA"), "a BYTEA, b BYTEA NOT NULL");
-    EXPECT_EQ(engine_sql("no bytes", "BLOB"), "no bytes");
+TEST(store_sqlite_database, substitutes_the_engines_words_for_the_placeholders) {
+    const engine_words words{"BYTEA", "clock()", "FOR UPDATE"};
+    EXPECT_EQ(engine_sql("a {blob}, b {blob} NOT NULL", words), "a BYTEA, b BYTEA NOT NULL");
+    EXPECT_EQ(engine_sql("no bytes", words), "no bytes");
+    EXPECT_EQ(engine_sql("WHERE t <= {now_ms} {skip_locked} {other}", words), "WHERE t <= clock() FOR UPDATE {other}");
 }
 
 }  // namespace
