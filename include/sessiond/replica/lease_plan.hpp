@@ -1,0 +1,50 @@
+#pragma once
+// The rules a replica follows for its leases (issue 13), as pure functions: no clock, no database.
+// The replica's loop (not written yet) passes its own monotonic time and the database's answers.
+//
+// Self-fencing. IBKR cannot check a fencing token, so a replica stops itself: a lease is usable for
+// an IBKR call until (when its last renewal was *sent*) + ttl - margin, by the replica's monotonic
+// clock. Sent, not answered: the database may have stamped the expiry any time after the send. The
+// margin is longer than an HTTP call may take, so that a call started inside the window ends before
+// the database lets another replica claim the user.
+
+#include "sessiond/core/error.hpp"
+
+#include <chrono>
+#include <cstddef>
+
+namespace sessiond {
+
+struct lease_timing {
+    std::chrono::milliseconds ttl{30'000};          // how long a claim or renewal holds, by the database's clock
+    std::chrono::milliseconds renew_every{5'000};   // how often a replica renews all its leases
+    std::chrono::milliseconds claim_every{5'000};   // how often it looks for free or expired users
+    std::chrono::milliseconds margin{12'000};       // subtracted from ttl for self-fencing; > the HTTP timeout
+};
+
+// Whether the timing is safe with calls of at most `http_timeout`: the margin outlasts a call, and
+// a renewal comes before the usable window closes. The error names the setting and the numbers.
+expected<void> check_lease_timing(const lease_timing& t, std::chrono::milliseconds http_timeout);
+
+// The longest a crashed replica's users wait for another: its leases expire, the next claim
+// round finds them (then one login, which the caller adds).
+[[nodiscard]] std::chrono::milliseconds takeover_bound(const lease_timing& t) noexcept;
+
+// May the replica call IBKR for a user whose lease it last renewed (sent) at `renewal_sent`?
+[[nodiscard]] bool lease_usable(std::chrono::steady_clock::time_point renewal_sent,
+                                std::chrono::steady_clock::time_point now, const lease_timing& t) noexcept;
+
+// How many users a replica should hold: its fair share of those with credentials among the live
+// replicas (rounded up, so that every user has a holder). No live replica counted: all of them.
+[[nodiscard]] std::size_t fair_share(std::size_t users, std::size_t live_replicas) noexcept;
+
+// One claim round: how many to claim (at most `batch`), or how many to hand back (surplus when a
+// replica joined), never both.
+struct claim_round {
+    std::size_t claim = 0;
+    std::size_t hand_back = 0;
+};
+[[nodiscard]] claim_round plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas,
+                                           std::size_t batch) noexcept;
+
+}  // namespace sessiond

@@ -1,0 +1,61 @@
+// The replica's lease rules: when a lease may still be used for an IBKR call, how many users a
+// replica holds, and which timings are refused.
+
+#include "sessiond/replica/lease_plan.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sessiond {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+TEST(lease_plan, a_lease_is_usable_until_its_renewal_was_sent_plus_the_ttl_less_the_margin) {
+    const lease_timing t;  // ttl 30 s, margin 12 s
+    const steady::time_point sent{};
+    EXPECT_TRUE(lease_usable(sent, sent, t));
+    EXPECT_TRUE(lease_usable(sent, sent + 17999ms, t));
+    EXPECT_FALSE(lease_usable(sent, sent + 18s, t));
+    EXPECT_FALSE(lease_usable(sent, sent + 1h, t));
+}
+
+TEST(lease_plan, the_defaults_are_safe_with_the_default_http_timeout_and_take_over_within_45_s) {
+    const lease_timing t;
+    EXPECT_TRUE(check_lease_timing(t, 10s));
+    EXPECT_LE(takeover_bound(t) + 10s, 45s) << "with 10 s left for one login under the 45 s target";
+}
+
+TEST(lease_plan, a_margin_no_longer_than_a_call_or_a_window_shorter_than_a_renewal_is_refused) {
+    lease_timing t;
+    auto r = check_lease_timing(t, 12s);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("margin (12000 ms) must be longer than the HTTP timeout (12000 ms)"),
+              std::string::npos)
+        << r.error().message;
+    t.renew_every = 18s;
+    r = check_lease_timing(t, 10s);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("renewal period (18000 ms)"), std::string::npos) << r.error().message;
+}
+
+TEST(lease_plan, each_replica_holds_its_fair_share_rounded_up) {
+    EXPECT_EQ(fair_share(10000, 3), 3334u);
+    EXPECT_EQ(fair_share(9, 3), 3u);
+    EXPECT_EQ(fair_share(1, 3), 1u);
+    EXPECT_EQ(fair_share(0, 3), 0u);
+    EXPECT_EQ(fair_share(7, 0), 7u) << "alone (its own heartbeat not seen yet): all of them";
+}
+
+TEST(lease_plan, a_round_claims_up_to_the_share_in_batches_or_hands_the_surplus_back) {
+    EXPECT_EQ(plan_claim_round(0, 10000, 1, 500).claim, 500u);
+    EXPECT_EQ(plan_claim_round(9800, 10000, 1, 500).claim, 200u);
+    EXPECT_EQ(plan_claim_round(10000, 10000, 1, 500).claim, 0u);
+    // A second replica joined: half goes back, none claimed.
+    const claim_round joined = plan_claim_round(10000, 10000, 2, 500);
+    EXPECT_EQ(joined.claim, 0u);
+    EXPECT_EQ(joined.hand_back, 5000u);
+}
+
+}  // namespace
+}  // namespace sessiond
