@@ -27,6 +27,23 @@ multi_user_sessions::multi_user_sessions(asio::any_io_executor executor, session
         [this](std::string_view username, const session_snapshot& snapshot) { session_changed(username, snapshot); });
 }
 
+std::vector<session_audit_event> session_audit_events(std::uint64_t logins_before, lifecycle state_before,
+                                                      const session_snapshot& now) {
+    std::vector<session_audit_event> out;
+    if (now.counters.logins > logins_before)
+        // A user's key is kept sealed (user_service.cpp): a login is when it is decrypted, for the
+        // login's two signatures, and freed again.
+        out.push_back({"session.login", "ok",
+                       boost::json::object{{"logins", now.counters.logins}, {"key", "decrypted for the login's signatures"}}});
+    if (now.state == state_before) return out;
+    if (now.state == lifecycle::halted)
+        out.push_back({"session.halt", "halted", boost::json::object{{"reason", now.halt_reason}}});
+    else if (now.state == lifecycle::stopped)
+        out.push_back(now.counters.logins > 0 ? session_audit_event{"session.logout", "ok", {}}
+                                              : session_audit_event{"session.stop", "not logged in", {}});
+    return out;
+}
+
 void multi_user_sessions::session_changed(std::string_view username, const session_snapshot& snapshot) {
     auto it = seen_.find(username);
     if (it == seen_.end()) {
@@ -35,17 +52,9 @@ void multi_user_sessions::session_changed(std::string_view username, const sessi
         it = seen_.emplace(std::string(username), seen{std::string(user), 0, lifecycle::connecting}).first;
     }
     seen& s = it->second;
-    if (record_ && snapshot.counters.logins > s.logins)
-        // A user's key is kept sealed (user_service.cpp): a login is when it is decrypted, for the
-        // login's two signatures, and freed again.
-        record_(s.user_id, "session.login", "ok",
-                boost::json::object{{"logins", snapshot.counters.logins}, {"key", "decrypted for the login's signatures"}});
-    if (record_ && snapshot.state != s.state) {
-        if (snapshot.state == lifecycle::halted)
-            record_(s.user_id, "session.halt", "halted", boost::json::object{{"reason", snapshot.halt_reason}});
-        else if (snapshot.state == lifecycle::stopped)
-            record_(s.user_id, "session.logout", "ok", boost::json::object{});
-    }
+    if (record_)
+        for (auto& e : session_audit_events(s.logins, s.state, snapshot))
+            record_(s.user_id, std::move(e.action), std::move(e.outcome), std::move(e.details));
     s.logins = snapshot.counters.logins;
     s.state = snapshot.state;
     if (snapshot.state == lifecycle::stopped) seen_.erase(it);

@@ -22,8 +22,22 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sessiond {
+
+// One audit entry of a session's change.
+struct session_audit_event {
+    std::string action;
+    std::string outcome;
+    boost::json::object details;
+};
+
+// What the audit log records when a session goes from (logins_before, state_before) to `now`: a
+// login when its count of logins grew; then a halt, or its stop: a logout if it ever logged in, and
+// "session.stop", "not logged in" if it never did (there was no IBKR session to end). Pure.
+std::vector<session_audit_event> session_audit_events(std::uint64_t logins_before, lifecycle state_before,
+                                                      const session_snapshot& now);
 
 class multi_user_sessions final : public user_sessions {
 public:
