@@ -32,7 +32,7 @@ std::size_t fair_share(std::size_t users, std::size_t live_replicas) noexcept {
     return (users + live_replicas - 1) / live_replicas;
 }
 
-claim_round plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas, std::size_t batch) noexcept {
+claim_step plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas, std::size_t batch) noexcept {
     const std::size_t share = fair_share(users, live_replicas);
     if (held > share) return {0, held - share};
     return {std::min(share - held, batch), 0};

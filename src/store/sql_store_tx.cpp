@@ -361,18 +361,31 @@ expected<void> sql_store_tx::heartbeat(std::string_view replica_id) {
     return {};
 }
 
-expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms) {
-    const std::array<sql_value, 1> p{within_ms};
-    const auto rows =
-        sql_.query("live_replicas", engine("SELECT COUNT(*) FROM replicas WHERE heartbeat_ms > {now_ms} - $1"), p);
-    auto count = read_one<std::int64_t>(rows, "live_replicas", [](const sql_row& row, std::string_view operation) {
-        row_reader r(row, operation);
+namespace {
+
+// The one integer of a COUNT(*).
+expected<std::int64_t> read_count(const expected<std::vector<sql_row>>& rows, std::string_view operation) {
+    auto count = read_one<std::int64_t>(rows, operation, [](const sql_row& row, std::string_view op) {
+        row_reader r(row, op);
         const auto n = r.take<std::int64_t>();
         if (auto ok = r.finish(); !ok) return expected<std::int64_t>(ok.error());
         return expected<std::int64_t>(n);
     });
     if (!count) return count.error();
     return count->value_or(0);
+}
+
+}  // namespace
+
+expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms) {
+    const std::array<sql_value, 1> p{within_ms};
+    return read_count(
+        sql_.query("live_replicas", engine("SELECT COUNT(*) FROM replicas WHERE heartbeat_ms > {now_ms} - $1"), p),
+        "live_replicas");
+}
+
+expected<std::int64_t> sql_store_tx::count_credentials() {
+    return read_count(sql_.query("count_credentials", "SELECT COUNT(*) FROM credentials", {}), "count_credentials");
 }
 
 expected<std::vector<lease_row>> sql_store_tx::claim_leases(std::string_view replica_id, std::size_t limit,

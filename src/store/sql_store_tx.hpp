@@ -34,6 +34,7 @@ public:
 
     expected<void> heartbeat(std::string_view replica_id) override;
     expected<std::int64_t> live_replicas(std::int64_t within_ms) override;
+    expected<std::int64_t> count_credentials() override;
     expected<std::vector<lease_row>> claim_leases(std::string_view replica_id, std::size_t limit,
                                                  std::int64_t ttl_ms) override;
     expected<std::vector<lease_row>> renew_leases(std::string_view replica_id, std::int64_t ttl_ms) override;

@@ -40,11 +40,11 @@ expected<void> check_lease_timing(const lease_timing& t, std::chrono::millisecon
 
 // One claim round: how many to claim (at most `batch`), or how many to hand back (surplus when a
 // replica joined), never both.
-struct claim_round {
+struct claim_step {
     std::size_t claim = 0;
     std::size_t hand_back = 0;
 };
-[[nodiscard]] claim_round plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas,
+[[nodiscard]] claim_step plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas,
                                            std::size_t batch) noexcept;
 
 }  // namespace sessiond

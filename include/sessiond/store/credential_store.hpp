@@ -143,6 +143,8 @@ public:
     virtual expected<void> heartbeat(std::string_view replica_id) = 0;
     // How many replicas said so within the last `within_ms`.
     virtual expected<std::int64_t> live_replicas(std::int64_t within_ms) = 0;
+    // How many users have a credential: how many sessions the replicas share.
+    virtual expected<std::int64_t> count_credentials() = 0;
     // Takes up to `limit` users whose lease is free or expired (every credential has one; the rows
     // are made here), for `ttl_ms`, each with its fencing token raised. On PostgreSQL, rows another
     // claimer has locked are skipped, not waited for. In user id order.

@@ -52,7 +52,7 @@ TEST(lease_plan, a_round_claims_up_to_the_share_in_batches_or_hands_the_surplus_
     EXPECT_EQ(plan_claim_round(9800, 10000, 1, 500).claim, 200u);
     EXPECT_EQ(plan_claim_round(10000, 10000, 1, 500).claim, 0u);
     // A second replica joined: half goes back, none claimed.
-    const claim_round joined = plan_claim_round(10000, 10000, 2, 500);
+    const claim_step joined = plan_claim_round(10000, 10000, 2, 500);
     EXPECT_EQ(joined.claim, 0u);
     EXPECT_EQ(joined.hand_back, 5000u);
 }

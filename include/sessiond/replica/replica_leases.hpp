@@ -1,0 +1,68 @@
+#pragma once
+// One replica's leases (issue 13; on the branch, not wired into the daemon yet): which users'
+// sessions this daemon holds when several share one database, by the rules of lease_plan.hpp.
+//
+// Two rounds, each run by its own timer in the daemon and callable alone in tests:
+//   renew_round  heartbeat and renew every held lease in one transaction; a lease missing from the
+//                answer is lost. A lease whose usable window passed (self-fencing, by this
+//                replica's monotonic clock) is lost too, whether or not the database answered.
+//   claim_round  its fair share of the users among the live replicas: claims up to a batch of free
+//                or expired users, or hands its surplus back.
+// Lost: `lost(user)` (drop the session without a logout: another replica may hold it now). Handed
+// back: `hand_back(user)` (log out first), then the lease is released for the next claimer.
+//
+// may_call(user) is what every IBKR request on a user's behalf asks first.
+
+#include "sessiond/log/log.hpp"
+#include "sessiond/replica/lease_plan.hpp"
+#include "sessiond/store/credential_store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace sessiond {
+
+class replica_leases {
+public:
+    using clock = std::chrono::steady_clock;
+    struct hooks {
+        std::function<void(const std::string& user_id)> gained;
+        std::function<void(const std::string& user_id)> lost;
+        // Log the user's session out; the lease is released once this returns.
+        std::function<boost::asio::awaitable<void>(const std::string& user_id)> hand_back;
+    };
+
+    replica_leases(credential_store& store, std::string replica_id, lease_timing timing, hooks h, logger log,
+                   std::function<clock::time_point()> now = clock::now);
+
+    boost::asio::awaitable<void> renew_round();
+    boost::asio::awaitable<void> claim_round(std::size_t batch = 500);
+
+    [[nodiscard]] bool may_call(std::string_view user_id) const;
+    [[nodiscard]] std::size_t held() const noexcept { return leases_.size(); }
+    [[nodiscard]] const std::string& id() const noexcept { return id_; }
+    // The fencing token this replica holds the user's lease with; 0 when it holds none.
+    [[nodiscard]] std::int64_t fencing_of(std::string_view user_id) const;
+
+private:
+    struct held_lease {
+        std::int64_t fencing = 0;
+        clock::time_point renewal_sent;
+    };
+    void lose(const std::string& user_id, std::string_view why);
+
+    credential_store& store_;
+    std::string id_;
+    lease_timing timing_;
+    hooks hooks_;
+    logger log_;
+    std::function<clock::time_point()> now_;
+    std::map<std::string, held_lease, std::less<>> leases_;
+};
+
+}  // namespace sessiond
