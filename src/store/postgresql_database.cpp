@@ -72,7 +72,8 @@ PGconn* connect(const std::string& conninfo) {
 }  // namespace
 
 expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo,
-                                                                          bool as_the_daemon) {
+                                                                          bool as_the_daemon,
+                                                                          std::chrono::milliseconds lock_wait) {
     PGconn* conn = connect(conninfo);
     if (conn == nullptr) return make_error("postgresql: cannot connect: out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -84,7 +85,8 @@ expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const s
     // migrations' CREATE TABLE IF NOT EXISTS): nothing an operator needs, in the journal or after a
     // command's output.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
-    std::unique_ptr<postgresql_database> out(new postgresql_database(conninfo, describe(conn), conn, as_the_daemon));
+    std::unique_ptr<postgresql_database> out(
+        new postgresql_database(conninfo, describe(conn), conn, as_the_daemon, lock_wait));
     if (as_the_daemon)
         if (auto locked = out->take_daemon_lock(); !locked) return locked.error();
     return out;
@@ -106,14 +108,32 @@ error postgresql_database::failure(std::string_view operation, const PGresult* r
 }
 
 expected<void> postgresql_database::take_daemon_lock() {
-    const std::array<sql_value, 1> key{static_cast<std::int64_t>(serial_lock::one_daemon)};
-    auto taken = query("one-daemon lock", "SELECT pg_try_advisory_lock($1)", key);
-    if (!taken) return taken.error();
-    const auto* got = taken->size() == 1 && taken->front().size() == 1 ? std::get_if<std::int64_t>(&taken->front()[0]) : nullptr;
-    if (got == nullptr || *got != 1)
+    const auto key = static_cast<std::int64_t>(serial_lock::one_daemon);
+    const auto refused = [this] {
         return failure("one-daemon lock",
                        "another ibkr-sessiond serves this database (pg_stat_activity shows it as application_name "
                        "ibkr-sessiond): one daemon per database, until replicas share one with leases");
+    };
+    if (lock_wait_.count() <= 0) {
+        const std::array<sql_value, 1> p{key};
+        auto taken = query("one-daemon lock", "SELECT pg_try_advisory_lock($1)", p);
+        if (!taken) return taken.error();
+        const auto* got =
+            taken->size() == 1 && taken->front().size() == 1 ? std::get_if<std::int64_t>(&taken->front()[0]) : nullptr;
+        if (got == nullptr || *got != 1) return refused();
+    } else {
+        // The server waits for the holder to let go, up to lock_timeout (SQLSTATE 55P03 after it).
+        const std::string set = fmt::format("SET lock_timeout = {}", lock_wait_.count());
+        if (auto r = execute_script("one-daemon lock", set); !r) return r.error();
+        const std::string take = fmt::format("SELECT pg_advisory_lock({})", key);
+        result_ptr r(PQexec(conn_, take.c_str()));
+        (void)execute_script("one-daemon lock", "RESET lock_timeout");
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+            const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+            if (state != nullptr && std::string_view(state) == "55P03") return refused();
+            return failure("one-daemon lock", r.get());
+        }
+    }
     holds_daemon_lock_ = true;
     return {};
 }

@@ -18,6 +18,7 @@
 
 #include "sessiond/store/database.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -37,7 +38,10 @@ public:
     // while it lives, and opening fails when another daemon holds it. Until replicas share a database
     // with leases (issue 13), two daemons on one would both log every user in, each ending the other's
     // sessions. The operator's commands (keys, audit) open it beside the daemon, without the lock.
-    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, bool as_the_daemon = false);
+    // The lock is waited for up to `lock_wait` (a daemon restarted at once finds its predecessor's
+    // connection still closing on the server, and the lock with it); zero: not at all.
+    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, bool as_the_daemon = false,
+                                                               std::chrono::milliseconds lock_wait = std::chrono::seconds(10));
 
     ~postgresql_database() override;
     postgresql_database(const postgresql_database&) = delete;
@@ -49,8 +53,10 @@ public:
     [[nodiscard]] std::string where() const override { return where_; }
 
 private:
-    postgresql_database(std::string conninfo, std::string where, pg_conn* conn, bool as_the_daemon)
-        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), as_the_daemon_(as_the_daemon) {}
+    postgresql_database(std::string conninfo, std::string where, pg_conn* conn, bool as_the_daemon,
+                        std::chrono::milliseconds lock_wait)
+        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), as_the_daemon_(as_the_daemon),
+          lock_wait_(lock_wait) {}
 
     expected<std::vector<sql_row>> query(std::string_view operation, std::string_view sql,
                                          std::span<const sql_value> params) override;
@@ -85,6 +91,7 @@ private:
     std::string where_;
     pg_conn* conn_;
     bool as_the_daemon_;
+    std::chrono::milliseconds lock_wait_;
     bool holds_daemon_lock_ = false;
     // Statement text -> prepared statement, for this connection (cleared when it is made again).
     std::unordered_map<std::string, statement> statements_;

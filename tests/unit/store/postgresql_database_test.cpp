@@ -17,6 +17,7 @@ namespace {
 
 using namespace store_test;
 using testing::postgres_cluster;
+using namespace std::chrono_literals;
 
 std::unique_ptr<postgresql_database> connect_ok(const std::string& conninfo) {
     auto db = postgresql_database::open(conninfo);
@@ -197,14 +198,15 @@ TEST(store_postgresql_database, one_daemon_per_database_the_operators_commands_b
     const std::string conninfo = postgres_cluster::shared().create_database();
     auto first = postgresql_database::open(conninfo, true);
     ASSERT_TRUE(first) << first.error().message;
-    auto second = postgresql_database::open(conninfo, true);
+    auto second = postgresql_database::open(conninfo, true, 0ms);  // not waited for: refused at once
     ASSERT_FALSE(second);
     EXPECT_NE(second.error().message.find("another ibkr-sessiond serves this database"), std::string::npos)
         << second.error().message;
     auto command = postgresql_database::open(conninfo);  // keys status, audit verify
     EXPECT_TRUE(command) << command.error().message;
 
-    // The lock goes with the first daemon's connection; the next daemon may then start.
+    // The lock goes with the first daemon's connection; the next daemon, started at once, waits for
+    // the server to finish closing it (as systemctl restart does), then holds it.
     first->reset();
     auto next = postgresql_database::open(conninfo, true);
     EXPECT_TRUE(next) << next.error().message;
@@ -213,17 +215,19 @@ TEST(store_postgresql_database, one_daemon_per_database_the_operators_commands_b
 TEST(store_postgresql_database, a_daemon_whose_connection_was_ended_takes_its_lock_again_or_writes_nothing) {
     auto& cluster = postgres_cluster::shared();
     const std::string conninfo = cluster.create_database();
-    auto opened = postgresql_database::open(conninfo, true);
+    auto opened = postgresql_database::open(conninfo, true, 0ms);  // a refusal is not waited for
     ASSERT_TRUE(opened) << opened.error().message;
     auto& db = **opened;
     const auto end_backends = [&] {
-        cluster.execute(conninfo, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        // With a timeout, pg_terminate_backend waits until the backend has exited (and its
+        // session-level lock is gone); without, it only sends the signal (CI lost that race once).
+        cluster.execute(conninfo, "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = "
                                   "'ibkr-sessiond' AND pid <> pg_backend_pid()");
     };
     // Ended, nobody else there: the next transaction connects again and holds the lock again.
     end_backends();
     ASSERT_TRUE(query_in_transaction(db, "SELECT 1::bigint"));
-    EXPECT_FALSE(postgresql_database::open(conninfo, true)) << "the lock was taken again";
+    EXPECT_FALSE(postgresql_database::open(conninfo, true, 0ms)) << "the lock was taken again";
 
     // Ended, and another daemon started meanwhile: this one refuses every call, saying why.
     end_backends();
@@ -242,7 +246,8 @@ TEST(store_postgresql_database, a_connection_the_server_ended_is_made_again_when
     auto pid = query_in_transaction(*db, "SELECT pg_backend_pid()::bigint");
     ASSERT_TRUE(pid) << pid.error().message;
     const auto backend = std::get<std::int64_t>(pid->at(0).at(0));
-    postgres_cluster::shared().execute(conninfo, "SELECT pg_terminate_backend(" + std::to_string(backend) + ")");
+    // Waits until the backend has exited (the timeout's form), so the next call finds it gone.
+    postgres_cluster::shared().execute(conninfo, "SELECT pg_terminate_backend(" + std::to_string(backend) + ", 10000)");
 
     // The transaction finds the connection gone when it begins, before it did anything: it
     // connects again and goes on.
