@@ -8,6 +8,7 @@
 #include "integration/daemon_fixture.hpp"
 
 #include "sessiond/core/time_zone.hpp"
+#include "sessiond/ibkr/ibkr_calendar.hpp"
 
 #include <boost/json.hpp>
 
@@ -342,11 +343,29 @@ TEST_F(fault_matrix, an_expired_sso_session_means_one_new_login) {
     EXPECT_EQ(logins(), 2u);
 }
 
-// IBKR_RESET_TIME such that the daily reset window ends `left` from now in New York.
-std::string reset_time_ending_in(milliseconds left) {
-    auto ny = time_zone::load("America/New_York");
-    if (!ny) throw std::runtime_error(ny.error().message);
-    const auto local = ny->to_local(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+// A region whose weekly maintenance (Saturday 17:00 to Sunday 02:00, its local time) is not on for
+// the next minutes: the daily reset must be the only window. New York's covers Saturday 22:00 UTC
+// to Sunday 07:00, and a CI run then failed this test; Hong Kong's is over by Saturday 18:00 UTC.
+ibkr_region region_outside_weekly_maintenance() {
+    const auto now = std::chrono::system_clock::now();
+    for (const ibkr_region r : {ibkr_region::new_york, ibkr_region::hong_kong, ibkr_region::zug}) {
+        auto zone = time_zone::load(zone_name(r));
+        if (!zone) throw std::runtime_error(zone.error().message);
+        const ibkr_calendar calendar(r, std::move(*zone));
+        const auto weekly = [&](std::chrono::system_clock::time_point t) {
+            const auto w = calendar.window_at(t);
+            return w && w->kind == maintenance_window::kind_t::weekly_maintenance;
+        };
+        if (!weekly(now) && !weekly(now + std::chrono::minutes(5))) return r;
+    }
+    throw std::runtime_error("every region is in its weekly maintenance");
+}
+
+// IBKR_RESET_TIME such that the daily reset window ends `left` from now in the region's time zone.
+std::string reset_time_ending_in(milliseconds left, ibkr_region region) {
+    auto zone = time_zone::load(zone_name(region));
+    if (!zone) throw std::runtime_error(zone.error().message);
+    const auto local = zone->to_local(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
     auto time_of_day = local - std::chrono::floor<std::chrono::days>(local);
     const auto reset = (time_of_day - std::chrono::minutes(30) + std::chrono::duration_cast<std::chrono::seconds>(left) +
                         std::chrono::hours(24)) %
@@ -357,8 +376,9 @@ std::string reset_time_ending_in(milliseconds left) {
 
 TEST_F(fault_matrix, the_nightly_reset_is_ridden_out_calmly_and_the_session_rebuilt_when_it_ends) {
     daemon_options o = matrix_options();
-    o.environment["IBKR_REGION"] = "new_york";
-    o.environment["IBKR_RESET_TIME"] = reset_time_ending_in(std::chrono::seconds(12));
+    const ibkr_region region = region_outside_weekly_maintenance();
+    o.environment["IBKR_REGION"] = std::string(to_string(region));
+    o.environment["IBKR_RESET_TIME"] = reset_time_ending_in(std::chrono::seconds(12), region);
     start(o);
     // The reset: every session ends and IBKR answers 503 for a while. The next tickle learns that the
     // session is gone (401), and the login that follows meets the 503s.
