@@ -54,14 +54,16 @@ std::string describe_gateway(const settings& s) {
 // /var/lib/ibkr-sessiond/sessiond.sqlite3 (default, in the state directory)", or "PostgreSQL
 // sessiond@db.internal:5432/sessiond (SESSIOND_DATABASE)" without a password.
 std::string describe_database(const service_options& svc) {
-    if (!svc.database_server.empty()) return "PostgreSQL " + describe_database_server(svc.database_server) + " (SESSIOND_DATABASE)";
-    if (svc.database) return "the SQLite file " + svc.database->string() + " (SESSIOND_DATABASE)";
-    const std::optional<std::filesystem::path> dir =
-        svc.state_dir                       ? svc.state_dir
-        : svc.state_dirs.candidates.empty() ? std::nullopt
-                                            : std::optional(svc.state_dirs.candidates.front().path);
-    if (!dir) return "none: set SESSIOND_DATABASE (there is no state directory to hold the default)";
-    return "the SQLite file " + (*dir / default_database_name).string() + " (default, in the state directory)";
+    if (!svc.database_server.empty())
+        return "PostgreSQL " + describe_database_server(svc.database_server) + " (SESSIOND_DATABASE)";
+    constexpr std::string_view by_default = " (default, in the state directory)";
+    if (auto file = database_file(svc))
+        return "the SQLite file " + file->string() + (svc.database ? " (SESSIOND_DATABASE)" : std::string(by_default));
+    // check-config chooses no state directory (it creates none): the first candidate is where it would be.
+    if (!svc.state_dirs.candidates.empty())
+        return "the SQLite file " + (svc.state_dirs.candidates.front().path / default_database_name).string() +
+               std::string(by_default);
+    return "none: set SESSIOND_DATABASE (there is no state directory to hold the default)";
 }
 
 std::string describe_master_key(const settings& s) {

@@ -12,7 +12,8 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
-#include <map>
+#include <array>
+#include <utility>
 
 namespace sessiond {
 
@@ -402,15 +403,14 @@ std::string describe_database_server(const secret& conninfo) {
     PQconninfoOption* options = PQconninfoParse(text.c_str(), nullptr);
     wipe(text);
     if (options == nullptr) return "(a connection string libpq cannot read)";
-    std::map<std::string, std::string, std::less<>> set;
+    // Only these four are read; the password is never looked at.
+    std::array<std::pair<std::string_view, std::string>, 4> parts{
+        {{"user", "?"}, {"host", "?"}, {"port", "?"}, {"dbname", "?"}}};
     for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o)
-        if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) != "password") set[o->keyword] = o->val;
+        for (auto& [key, value] : parts)
+            if (o->keyword == key && o->val != nullptr && *o->val != '\0') value = o->val;
     PQconninfoFree(options);
-    const auto get = [&set](std::string_view key) {
-        const auto found = set.find(key);
-        return found != set.end() ? found->second : std::string("?");
-    };
-    return get("user") + "@" + get("host") + ":" + get("port") + "/" + get("dbname");
+    return parts[0].second + "@" + parts[1].second + ":" + parts[2].second + "/" + parts[3].second;
 }
 
 expected<std::filesystem::path> database_file(const service_options& svc) {
