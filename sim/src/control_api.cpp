@@ -165,6 +165,8 @@ control_api::control_api(ibkr_model& model, fault_injector& faults, request_jour
           {http::verb::get, "/control/orders", &control_api::order_bodies},
           {http::verb::get, "/control/ws", &control_api::list_websockets},
           {http::verb::post, "/control/ws/drop", &control_api::drop_websockets},
+          {http::verb::get, "/control/overlaps", &control_api::overlaps},
+          {http::verb::get, "/control/holders", &control_api::holders},
       } {}
 
 http_response control_api::handle(const http_request& req, wall_time now) {
@@ -210,6 +212,14 @@ http_response control_api::list_websockets(const http_request& /*req*/, wall_tim
 
 http_response control_api::drop_websockets(const http_request& /*req*/, wall_time /*now*/) {
     return ok({{"dropped", websockets_.drop_all()}});
+}
+
+http_response control_api::overlaps(const http_request& /*req*/, wall_time /*now*/) {
+    return json_response(http::status::ok, model_.overlaps().overlaps_json());
+}
+
+http_response control_api::holders(const http_request& /*req*/, wall_time /*now*/) {
+    return json_response(http::status::ok, model_.overlaps().holders_json());
 }
 
 http_response control_api::drop_brokerage(const http_request& req, wall_time /*now*/) {

@@ -86,6 +86,10 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
     const std::optional<fault> f = faults_.take(e.path);
     if (f) e.fault = std::string(to_string(f->action));
     const auto action = f ? std::optional(f->action) : std::nullopt;
+    // The model sees every request except those a fault answers in its place; the replica still made
+    // those, so they are checked for overlaps all the same.
+    const bool model_answers = !action || action == fault_action::content_type || action == fault_action::delay;
+    if (!model_answers) model_.note_request(req, wall_clock::now());
 
     if (action == fault_action::hang || action == fault_action::reset || action == fault_action::truncate) {
         connection_takeover takeover = [this, f = *f, e = std::move(e), began](server_stream& stream,
@@ -96,7 +100,7 @@ asio::awaitable<server_reply> https_server::respond(http_request req, const conn
     }
 
     http_response res;
-    if (!action || action == fault_action::content_type || action == fault_action::delay) {
+    if (model_answers) {
         const auto now = wall_clock::now();
         model_reply reply = model_.handle(req, now);
         // A logout, a new SSO session or an expiry ends the sockets of the session that ended.

@@ -34,6 +34,7 @@ constexpr std::string_view grant_type = "client_credentials";
 constexpr std::string_view assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 constexpr std::string_view token_audience = "/token";
 constexpr std::string_view token_path = "/oauth2/api/v1/token";
+constexpr std::string_view sso_sessions_path = "/gw/api/v1/sso-sessions";
 constexpr std::string_view websocket_path = "/v1/api/ws";
 // Where the simulator's clients really are: what an unattributed request's address stands for.
 constexpr std::string_view loopback_ip = "127.0.0.1";
@@ -61,7 +62,7 @@ enum class endpoint {
 // Tickle is POST in IBKR's spec, but IBKR's own samples and pacing table use GET and it works: both.
 const route_table<endpoint> routes{
     {http::verb::post, token_path, endpoint::token},
-    {http::verb::post, "/gw/api/v1/sso-sessions", endpoint::sso_sessions},
+    {http::verb::post, sso_sessions_path, endpoint::sso_sessions},
     {http::verb::get, "/v1/api/sso/validate", endpoint::validate},
     {http::verb::post, "/v1/api/iserver/auth/ssodh/init", endpoint::ssodh_init},
     {http::verb::get, "/v1/api/iserver/accounts", endpoint::accounts},
@@ -172,6 +173,17 @@ std::optional<std::string> websocket_bearer(const http_request& req) {
     return it->second;
 }
 
+// The bearer a request authenticates with: Authorization, else (on the WebSocket path only, as IBKR
+// reads it there) ?bearer_token=.
+std::optional<std::string> request_bearer(const http_request& req) {
+    if (const auto header = bearer_token(req)) return std::string(*header);
+    if (target_path(req.target()) == websocket_path) return websocket_bearer(req);
+    return std::nullopt;
+}
+
+// What tells the replicas apart; a request without the header is agent "" like any other.
+std::string_view user_agent(const http_request& req) { return req[http::field::user_agent]; }
+
 std::int64_t ms_between(wall_time from, wall_time to) {
     return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count());
 }
@@ -250,6 +262,8 @@ ibkr_model::ibkr_model(model_config config, std::vector<client_state> clients, r
 }
 
 model_reply ibkr_model::handle(const http_request& req, wall_time now) {
+    // Before pacing: a request that IBKR turns away (429, 503, 401) was still made for the user.
+    note_request(req, now);
     const pacing_subject who = subject_of(req);
     std::optional<model_reply> paced = pace(who, now);
     model_reply r = paced ? std::move(*paced) : serve(req, now);
@@ -279,21 +293,50 @@ ibkr_model::pacing_subject ibkr_model::subject_of_client(std::size_t client) {
 
 ibkr_model::pacing_subject ibkr_model::subject_of(const http_request& req) {
     const std::string_view path = target_path(req.target());
-    std::optional<std::string> bearer;
-    if (const auto header = bearer_token(req)) bearer = std::string(*header);
-    else if (path == websocket_path) bearer = websocket_bearer(req);
-    if (bearer) {
-        if (const auto it = sso_bearers_.find(*bearer); it != sso_bearers_.end()) return subject_of_user(it->second);
+    if (const auto bearer = request_bearer(req)) {
+        if (const auto user = user_of_bearer(*bearer)) return subject_of_user(*user);
         if (const auto it = oauth_tokens_.find(*bearer); it != oauth_tokens_.end())
             return subject_of_client(it->second.client);
-        const auto ended = std::find_if(ended_bearers_.begin(), ended_bearers_.end(),
-                                        [&](const ended_bearer& e) { return e.bearer == *bearer; });
-        if (ended != ended_bearers_.end()) return subject_of_user(ended->user);
     }
     if (path == token_path && req.method() == http::verb::post)
         if (const auto client = token_client(req.body())) return subject_of_client(*client);
     if (users_.size() == 1) return subject_of_user(0);
     return {anonymous_limit_ ? &*anonymous_limit_ : nullptr, &anonymous_ip_};
+}
+
+std::optional<std::size_t> ibkr_model::user_of_bearer(std::string_view bearer) const {
+    if (const auto it = sso_bearers_.find(bearer); it != sso_bearers_.end()) return it->second;
+    const auto ended = std::find_if(ended_bearers_.begin(), ended_bearers_.end(),
+                                    [&](const ended_bearer& e) { return e.bearer == bearer; });
+    if (ended != ended_bearers_.end()) return ended->user;
+    return std::nullopt;
+}
+
+std::optional<std::size_t> ibkr_model::user_of_session_cookie(std::string_view session_token) const {
+    // A scan of every user: only requests whose bearer names nobody get here, and session tokens
+    // are looked up nowhere else, so an index would cost more upkeep than it saves.
+    for (std::size_t u = 0; u < users_.size(); ++u)
+        if (users_[u].sso && users_[u].sso->session_token == session_token) return u;
+    const auto ended = std::find_if(ended_bearers_.begin(), ended_bearers_.end(),
+                                    [&](const ended_bearer& e) { return e.session_token == session_token; });
+    if (ended != ended_bearers_.end()) return ended->user;
+    return std::nullopt;
+}
+
+std::optional<std::size_t> ibkr_model::user_acted_for(const http_request& req) const {
+    const std::string_view path = target_path(req.target());
+    // Logins act for nobody: they are how a replica takes a username over (the SSO session's holder
+    // is set when it is created). Their bearer is the client's OAuth token anyway.
+    if (path == token_path || path == sso_sessions_path) return std::nullopt;
+    if (const auto bearer = request_bearer(req))
+        if (const auto user = user_of_bearer(*bearer)) return user;
+    if (const auto cookie = cookie_value(req, "api"); cookie && !cookie->empty()) return user_of_session_cookie(*cookie);
+    return std::nullopt;
+}
+
+void ibkr_model::note_request(const http_request& req, wall_time now) {
+    if (const auto user = user_acted_for(req))
+        overlaps_.acted(config_.users[*user].username, user_agent(req), target_path(req.target()), now);
 }
 
 std::optional<model_reply> ibkr_model::pace(const pacing_subject& who, wall_time now) {
@@ -481,6 +524,8 @@ model_reply ibkr_model::create_sso_session(const http_request& req, wall_time no
     std::string bearer = sso.bearer;
     sso_bearers_.emplace(bearer, named->second);
     user.sso = std::move(sso);
+    // The login that yields the SSO bearer is the takeover: its agent holds the user from now on.
+    overlaps_.session_opened(config_of(user).username, user_agent(req));
     user.brokerage = {};
     count(user, &user_counters::sso_sessions_created);
     return reply(json_response(http::status::ok,
@@ -509,7 +554,8 @@ checked<ibkr_model::user_state*> ibkr_model::authorize_sso_bearer(std::optional<
 void ibkr_model::end_sso_session(user_state& user, std::string_view why) {
     if (!user.sso) return;
     sso_bearers_.erase(user.sso->bearer);
-    ended_bearers_.push_back({std::move(user.sso->bearer), std::string(why), index_of(user)});
+    ended_bearers_.push_back(
+        {std::move(user.sso->bearer), std::string(why), index_of(user), std::move(user.sso->session_token)});
     if (ended_bearers_.size() > ended_bearer_limit_) ended_bearers_.pop_front();
     user.sso.reset();
     user.brokerage = {};

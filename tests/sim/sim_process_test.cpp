@@ -468,6 +468,40 @@ TEST(sim_process, refuses_an_invalid_fault_with_400) {
     EXPECT_NE(res->body.find("explode"), std::string::npos);
 }
 
+// ---------------------------------------------------------------- replica overlaps
+
+// Over the wire: the User-Agent header is what tells replicas apart, and a request an injected fault
+// answers in IBKR's place is still an overlap (the replica made it).
+TEST(sim_process, records_overlaps_by_user_agent_even_when_a_fault_answers) {
+    sim_process sim;
+    auto client = sim.https_client();
+    const std::string bearer = open_sso_session(*client);  // as the test client's own "sessiond-tests"
+    ASSERT_FALSE(bearer.empty());
+    auto as_replica_b = with_bearer(bearer);
+    as_replica_b.headers.emplace_back("User-Agent", "ibkr-sessiond/0.9.0 (replica b)");
+    EXPECT_EQ(client->post(tickle_path, "", with_bearer(bearer))->status, 200u);
+    sim.fault(json::object{{"path", tickle_path}, {"action", "status"}, {"status", 503}});
+    EXPECT_EQ(client->post(tickle_path, "", as_replica_b)->status, 503u);
+    EXPECT_EQ(client->get("/v1/api/sso/validate", as_replica_b)->status, 200u);
+
+    auto res = sim.control_client()->get("/control/overlaps");
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    ASSERT_EQ(res->status, 200u) << res->body;
+    const auto overlaps = res->json().as_object();
+    EXPECT_EQ(overlaps.at("count"), 2);
+    const auto& records = overlaps.at("overlaps").as_array();
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[0].at("user"), "simuser");
+    EXPECT_EQ(records[0].at("agent"), "ibkr-sessiond/0.9.0 (replica b)");
+    EXPECT_EQ(records[0].at("holder"), "sessiond-tests");
+    EXPECT_EQ(records[0].at("path"), "/v1/api/tickle");
+    EXPECT_GT(number(records[0].at("at_ms")), 1'600'000'000'000);
+    EXPECT_EQ(records[1].at("path"), "/v1/api/sso/validate");
+    res = sim.control_client()->get("/control/holders");
+    ASSERT_TRUE(res.has_value()) << res.error().message;
+    EXPECT_EQ(res->json(), (json::object{{"holders", json::object{{"simuser", "sessiond-tests"}}}}));
+}
+
 // ---------------------------------------------------------------- control API long poll
 
 TEST(sim_process, await_returns_once_the_awaited_request_is_recorded) {

@@ -42,6 +42,11 @@ expected<maintenance_switch> parse_maintenance_switch(std::string_view body);
 // /control/nightly-reset: an empty body, {} or {"duration_ms":N}: the maintenance after the reset (0 = none).
 expected<sim_duration> parse_nightly_reset(std::string_view body);
 
+// GET /control/overlaps: {"count":N,"overlaps":[{"user","agent","holder","path","at_ms"}]}, the
+// requests made for a username by another User-Agent than the one whose login opened its newest SSO
+// session (replica_overlaps): N counts all of them, the list keeps the first 100. GET /control/holders:
+// {"holders":{"<username>":"<User-Agent of its newest SSO session's login>"}}. reset-stats clears neither.
+
 // The HTTPS server's connections: open now, and refused so far for exceeding --max-connections.
 struct connection_stats {
     std::size_t open = 0;
@@ -84,6 +89,8 @@ private:
     http_response order_bodies(const http_request& req, wall_time now);
     http_response list_websockets(const http_request& req, wall_time now);
     http_response drop_websockets(const http_request& req, wall_time now);
+    http_response overlaps(const http_request& req, wall_time now);
+    http_response holders(const http_request& req, wall_time now);
     // The sockets of sessions that a control action ended close with them.
     void close_ended_websockets(wall_time now);
     // The "user" a control request names (POST body field or GET ?user=), checked to exist: nullopt

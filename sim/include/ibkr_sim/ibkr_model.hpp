@@ -10,6 +10,7 @@
 #include "ibkr_sim/http_types.hpp"
 #include "ibkr_sim/order_book.hpp"
 #include "ibkr_sim/rate_limiter.hpp"
+#include "ibkr_sim/replica_overlaps.hpp"
 #include "ibkr_sim/rsa_public_key.hpp"
 #include "ibkr_sim/sim_config.hpp"
 #include "ibkr_sim/sim_types.hpp"
@@ -85,6 +86,13 @@ public:
     static expected<ibkr_model> create(model_config config, random_source random = openssl_random_bytes);
 
     model_reply handle(const http_request& req, wall_time now);
+    // Checks a request's User-Agent against the replica holding the user it acts for, before it is
+    // served (replica_overlaps). It acts for a user when it carries one of the user's SSO bearers
+    // (Authorization, or a WebSocket upgrade's ?bearer_token=) or its `api` session cookie, live or
+    // recently ended; logins (token, sso-sessions) act for nobody. handle() calls it; the I/O layer
+    // calls it for the requests an injected fault answers in IBKR's place, so that no fault hides an
+    // overlap.
+    void note_request(const http_request& req, wall_time now);
 
     // What the control API can do to IBKR. `username` nullopt: every user; an unknown one: nothing
     // (check with find_user first).
@@ -133,6 +141,9 @@ public:
     static constexpr std::size_t max_issued_tokens = 1024;
     // Every body that reached the order endpoint.
     [[nodiscard]] const order_body_log& order_bodies() const noexcept { return order_bodies_; }
+    // Per username, the agent holding it and the requests other agents made for it. Not reset by
+    // reset_counters(): a test's reset must not hide an overlap that happened before it.
+    [[nodiscard]] const replica_overlaps& overlaps() const noexcept { return overlaps_; }
 
     // ---- one user: an index from 0 to user_count() - 1, in the order of the configuration ----
     [[nodiscard]] std::size_t user_count() const noexcept { return users_.size(); }
@@ -202,6 +213,7 @@ private:
         std::string bearer;
         std::string why;
         std::size_t user;
+        std::string session_token;  // its session's `api` cookie, which also names the user
     };
     // Whose request window and whose address a request counts in, decided before it is served.
     struct pacing_subject {
@@ -244,6 +256,12 @@ private:
     // /iserver/* beyond /iserver/accounts: a 400 "no bridge" without a brokerage session, a 500
     // "Please query /accounts first" before /iserver/accounts, or nothing.
     std::optional<model_reply> require_brokerage(const user_state& user) const;
+
+    // The user an SSO bearer or an `api` session cookie was issued for, live or among the ended_bearers_.
+    [[nodiscard]] std::optional<std::size_t> user_of_bearer(std::string_view bearer) const;
+    [[nodiscard]] std::optional<std::size_t> user_of_session_cookie(std::string_view session_token) const;
+    // The user whose session a request acts on (see note_request), or nobody.
+    [[nodiscard]] std::optional<std::size_t> user_acted_for(const http_request& req) const;
 
     // The user whose active SSO bearer the request carries, or the 401 IBKR answers.
     checked<user_state*> authorize_sso_bearer(std::optional<std::string_view> bearer, wall_time now);
@@ -292,6 +310,7 @@ private:
     std::int64_t next_order_id_ = first_order_id;
     std::size_t history_in_flight_ = 0;
     std::size_t history_max_in_flight_ = 0;
+    replica_overlaps overlaps_;
 };
 
 }  // namespace sessiond::sim
