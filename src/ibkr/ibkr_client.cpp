@@ -28,8 +28,13 @@ void ibkr_client::forget_session() noexcept {
     cookies_.clear();
 }
 
+namespace {
+constexpr const char* fenced_detail =
+    "not sent: this daemon's lease on the user is no longer usable (another replica may hold it)";
+}  // namespace
+
 bool ibkr_client::authorize(http_request& req) const {
-    if (sso_bearer_.empty()) return false;
+    if (sso_bearer_.empty() || !permitted()) return false;
     set_bearer(req, sso_bearer_);
     if (const secret cookie = cookies_.header(); !cookie.empty())
         req.set(boost::beast::http::field::cookie, cookie.reveal());
@@ -55,6 +60,7 @@ asio::awaitable<expected<http_request>> ibkr_client::prepare(step s, const reque
 
 asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, milliseconds timeout) {
     cancelled_ = false;
+    if (!permitted()) co_return failed_outcome(s, failure::cancelled, fenced_detail);
     if (s == step::oauth) forget_session();
     // This call's own references: a reload that reconfigures the client meanwhile frees nothing it uses.
     const std::shared_ptr<const ibkr_profile> profile = profile_;
@@ -88,6 +94,8 @@ asio::awaitable<step_outcome> ibkr_client::call(step s, bool compete, millisecon
         co_await wait_until(plan.send_at);
     }
     if (cancelled_) co_return failed_outcome(s, failure::cancelled, "cancelled before the request was sent");
+    // Checked last, right before the send: a signature or a login slot may have been waited for.
+    if (!permitted()) co_return failed_outcome(s, failure::cancelled, fenced_detail);
     if (!request) co_return failed_outcome(s, failure::bad_response, "cannot build the request: " + request.error().message);
     if (!is_login_step(s)) {
         if (const secret cookie = cookies_.header(); !cookie.empty())

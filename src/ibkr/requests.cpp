@@ -45,7 +45,19 @@ expected<void> sign_into_body(http_request& req, const request_context& ctx, con
 
 }  // namespace
 
-std::string_view user_agent() noexcept { return "ibkr-sessiond/" SESSIOND_VERSION; }
+namespace {
+// Set once at start, before any request is built (set_replica_agent): read-only afterwards.
+std::string& agent() {
+    static std::string value = "ibkr-sessiond/" SESSIOND_VERSION;
+    return value;
+}
+}  // namespace
+
+std::string_view user_agent() noexcept { return agent(); }
+
+void set_replica_agent(std::string_view replica_id) {
+    agent() = "ibkr-sessiond/" SESSIOND_VERSION " (replica " + std::string(replica_id) + ")";
+}
 
 void set_bearer(http_request& req, const secret& token) {
     std::string value = "Bearer ";

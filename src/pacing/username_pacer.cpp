@@ -120,9 +120,15 @@ wall_time username_pacer::login_ready_at(wall_time now) {
 void username_pacer::record_login(wall_time at) { logins_.record(at); }
 
 void username_pacer::restore(const std::optional<persisted_pacing>& record, wall_time now) {
-    if (std::exchange(restored_, true) || !record) return;
+    if (restored_) return;
+    restore_shared(record, now);
+}
+
+void username_pacer::restore_shared(const std::optional<persisted_pacing>& record, wall_time now) {
+    restored_ = true;
+    if (!record) return;
     const persisted_pacing& saved = *record;
-    logins_.merge(saved.logins);
+    logins_.merge_new(saved.logins);
     // Each time was stamped just before its request set out, and the process may have ended with that
     // request still on its way (connecting, handshaking, writing: up to http_timeout). The safe
     // reading: the newest login and validate reached IBKR as late as that after their stamps.

@@ -117,7 +117,10 @@ asio::awaitable<void> session_keeper::load_pacing() {
                          config_->service.state_dir ? config_->service.state_dir->string() : pacing_store_->where(),
                          config_->service.state_dir_rule.empty() ? "SESSIOND_STATE_DIR" : config_->service.state_dir_rule));
     username_pacer& pacer = *machine_.shared_pacer();
-    if (pacer.restored()) co_return;  // read when this username's first session started
+    // Read when this username's first session started; as one of several replicas, again at every
+    // start (another replica may have logged the username in since).
+    const bool shared = !config_->service.replica_id.empty();
+    if (pacer.restored() && !shared) co_return;
     auto loaded = co_await pacing_store_->load(pacer.logins().limits(), wall_clock::now());
     if (!loaded.note.empty()) log_.info({}, "pacing record: {}", loaded.note);
     const auto now = wall_clock::now();
@@ -130,7 +133,8 @@ asio::awaitable<void> session_keeper::load_pacing() {
         pacer.restore(assumed, now);
         co_return;
     }
-    pacer.restore(*loaded.record, now);
+    if (shared) pacer.restore_shared(*loaded.record, now);
+    else pacer.restore(*loaded.record, now);
     if (const auto& restored = *loaded.record) {
         log_.info({}, "pacing record: {} login(s) in the last hour{} (from {})", restored->logins.recent().size(),
                   restored->last_validate ? ", last validate " + iso8601_utc(*restored->last_validate) : std::string(),
@@ -312,6 +316,12 @@ asio::awaitable<void> session_keeper::wait(milliseconds delay) {
 }
 
 asio::awaitable<void> session_keeper::logout_before_exit() {
+    if (client_.has_sso_session() && !client_.permitted()) {
+        log_.warn({.state = "stopping", .step = "logout"},
+                  "logout skipped: this daemon's lease on the user is no longer usable; another replica may have "
+                  "logged in since, and a logout would end its session");
+        client_.forget_session();
+    }
     if (!client_.has_sso_session()) {
         client_.close();
         co_return;

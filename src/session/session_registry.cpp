@@ -106,10 +106,17 @@ void session_registry::reconcile_one(desired_session desired) {
     notify();
 }
 
-void session_registry::let_go_one(std::string_view username, const char* why) {
-    if (stopping_) return;
-    if (const auto it = slots_.find(username); it != slots_.end()) release(it, why);
-    notify();
+void session_registry::let_go_one(std::string_view username, const char* why, std::function<void()> ended) {
+    if (!stopping_)
+        if (const auto it = slots_.find(username); it != slots_.end()) release(it, why);
+    if (ended) {
+        // Still logging out (now, or since stop()): when that ends. Otherwise nothing runs.
+        if (const auto it = slots_.find(username); it != slots_.end() && it->second.retiring)
+            it->second.on_retired.push_back(std::move(ended));
+        else
+            asio::post(executor_, std::move(ended));
+    }
+    if (!stopping_) notify();
 }
 
 void session_registry::adopt(desired_session d, std::optional<username_lock> taken) {
@@ -200,6 +207,7 @@ void session_registry::start(const std::string& username, slot& s) {
     const std::string& log_name = s.desired->log_name.empty() ? config.profile.account_id : s.desired->log_name;
     s.active = std::make_unique<session_keeper>(executor_, s.desired->config, s.desired->tls, logger(log_.impl(), log_name),
                                          s.pacer, make_store_(config), blocking_, idle_connections_);
+    if (make_fence_) s.active->fence(make_fence_(*s.desired));
     s.pacer = s.active->pacer();  // the username's from now on, if this is its first keeper
     share_daemon_limits(config, *s.pacer);
     s.active->on_change([this, username, keeper = s.active.get()] {
@@ -247,6 +255,7 @@ void session_registry::on_retired(const std::string& username) {
     slot& s = it->second;
     s.retiring.reset();
     s.retiring_lock.reset();  // logged out: the username is free for another process
+    for (auto& waiter : std::exchange(s.on_retired, {})) asio::post(executor_, std::move(waiter));
     if (s.desired && !stopping_) {
         start(username, s);
     } else {

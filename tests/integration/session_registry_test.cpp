@@ -190,6 +190,43 @@ TEST_F(session_registry_test, one_user_added_or_let_go_alone_leaves_every_other_
     stop_all();
 }
 
+// A replica handing a user back waits for the logout before it releases the lease; one losing a
+// lease drops the session with a fence that says no: nothing more reaches IBKR, not even a logout.
+TEST_F(session_registry_test, let_go_one_tells_when_the_logout_ended_and_a_fenced_session_does_not_log_out) {
+    sim_process alice(sim_for("alice", "DU1111111"));
+    sim_process bob(sim_for("bob", "DU2222222"));
+    auto bob_may_call = std::make_shared<bool>(true);
+    registry_.fence_sessions([bob_may_call](const desired_session& d) -> ibkr_client::call_permit {
+        if (d.config->profile.credential != "bob") return {};
+        return [bob_may_call] { return *bob_may_call; };
+    });
+    std::vector<desired_session> both;
+    both.push_back(desired_for(alice));
+    both.push_back(desired_for(bob));
+    registry_.reconcile(std::move(both));
+    ASSERT_TRUE(run_until([&] { return all_connected(2); }));
+
+    std::uint64_t logouts_when_ended = 99;
+    bool ended = false;
+    registry_.let_go_one("alice", "handed back to another replica", [&] {
+        ended = true;
+        logouts_when_ended = static_cast<std::uint64_t>(alice.state().at("logouts").as_int64());
+    });
+    ASSERT_TRUE(run_until([&] { return ended; }));
+    EXPECT_EQ(logouts_when_ended, 1u) << "called once the logout had been answered";
+
+    *bob_may_call = false;  // bob's lease lapsed by this process's own clock
+    bool bob_ended = false;
+    registry_.let_go_one("bob", "this daemon's lease on the user ended", [&] { bob_ended = true; });
+    ASSERT_TRUE(run_until([&] { return bob_ended; }));
+    EXPECT_EQ(bob.state().at("logouts").as_int64(), 0) << "no logout: another replica may have logged in";
+
+    bool nobody = false;
+    registry_.let_go_one("nobody", "not there", [&] { nobody = true; });
+    ASSERT_TRUE(run_until([&] { return nobody; })) << "no session: told at once";
+    stop_all();
+}
+
 TEST_F(session_registry_test, usernames_logging_in_from_one_address_share_its_penalty_box_and_no_other) {
     sim_process alice(sim_for("alice", "DU1111111"));
     sim_process bob(sim_for("bob", "DU2222222"));

@@ -51,6 +51,13 @@ public:
     using login_gate = std::function<std::chrono::system_clock::time_point(step, std::chrono::system_clock::time_point)>;
     void gate_logins(login_gate gate) { login_gate_ = std::move(gate); }
 
+    // Several replicas (replica/): asked before every request goes on the wire and before the gateway
+    // authorizes one; false means this daemon may no longer act for the user (its lease is not usable
+    // by its own clock) and nothing is sent. Without one, every request may go.
+    using call_permit = std::function<bool()>;
+    void fence(call_permit permit) { permit_ = std::move(permit); }
+    [[nodiscard]] bool permitted() const { return !permit_ || permit_(); }
+
     [[nodiscard]] bool has_sso_session() const noexcept { return !sso_bearer_.empty(); }
     // A request the gateway forwards gets the SSO bearer and IBKR's cookies; false without an SSO session.
     bool authorize(http_request& req) const;
@@ -81,6 +88,7 @@ private:
     std::shared_ptr<const ibkr_profile> profile_;
     std::shared_ptr<const session_options> options_;
     login_gate login_gate_;
+    call_permit permit_;
     boost::asio::steady_timer* gate_wait_ = nullptr;  // while a signed token request waits its turn
     offload signer_;
     https_client http_;

@@ -32,7 +32,11 @@ std::string form_encode(std::string_view value);
 // "host:port" as the Host header wants it (IPv6 literals in brackets, default port omitted).
 std::string host_header(const base_url& endpoint);
 
+// "ibkr-sessiond/<version>", with " (replica <id>)" when several daemons share the users: what IBKR
+// (and ibkr-sim, which checks that no two replicas act on one username at once) tells them apart by.
 std::string_view user_agent() noexcept;
+// Called once at start, before the first request, by a daemon that is one of several replicas.
+void set_replica_agent(std::string_view replica_id);
 
 // A gateway client's request as it goes to IBKR: its method, target (path and query) and body
 // unchanged; of the client's headers only Content-Type and Accept (empty: not sent); the daemon's

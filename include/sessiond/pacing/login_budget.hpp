@@ -56,6 +56,13 @@ public:
     void merge(const login_budget& other) {
         for (const wall_time t : other.recent()) window_.insert(t);
     }
+    // Adds the attempts of a record this budget may already hold in part (several replicas share
+    // one record): an attempt at a time already counted is not counted twice.
+    void merge_new(const login_budget& other) {
+        for (const wall_time t : other.recent())
+            if (std::find(window_.recent().begin(), window_.recent().end(), t) == window_.recent().end())
+                window_.insert(t);
+    }
 
     // A login read back from a record (pacing_file.hpp), at `at` as of `now`: one an hour old or
     // older is forgotten, one ahead of `now` must be `now` already; the newest per_hour are kept.

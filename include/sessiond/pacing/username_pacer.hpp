@@ -149,6 +149,9 @@ public:
     // Empty: a first start, nothing to add. Only the first call counts: the sessions after it
     // continue from what the pacer holds.
     void restore(const std::optional<persisted_pacing>& saved, wall_time now);
+    // Several replicas share the record (in the database): what another replica added since is
+    // added again before each session starts, not only the first time. Attempts already held count once.
+    void restore_shared(const std::optional<persisted_pacing>& saved, wall_time now);
     [[nodiscard]] bool restored() const noexcept { return restored_; }
     // What a pacing_store keeps: the logins and the last validate.
     [[nodiscard]] persisted_pacing to_persist() const;

@@ -90,8 +90,8 @@ public:
     // ---- what the gateway asks of the session ----
     // Clients' calls are forwarded only while the brokerage session is connected: authenticated, not
     // competing, paper/live confirmed.
-    [[nodiscard]] bool serves_clients() const noexcept {
-        return machine_.snapshot().state == lifecycle::connected && client_.has_sso_session();
+    [[nodiscard]] bool serves_clients() const {
+        return machine_.snapshot().state == lifecycle::connected && client_.has_sso_session() && client_.permitted();
     }
     // Adds the SSO bearer and IBKR's cookies to a forwarded request (false without an SSO session).
     bool authorize(http_request& req) const { return client_.authorize(req); }
@@ -116,6 +116,11 @@ public:
     }
     // The TLS context and endpoint the session's calls use (the gateway's connections use the same).
     [[nodiscard]] const std::shared_ptr<boost::asio::ssl::context>& tls() const noexcept { return tls_; }
+
+    // Several replicas: whether this daemon may still call IBKR for the session's user (its lease),
+    // asked before every request. Once it says no, nothing more is sent, the logout included: a
+    // logout could end the session another replica has opened since.
+    void fence(ibkr_client::call_permit permit) { client_.fence(std::move(permit)); }
 
     // Logout at shutdown waits at most this long.
     static constexpr std::chrono::milliseconds logout_budget{5'000};

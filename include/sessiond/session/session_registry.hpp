@@ -72,6 +72,10 @@ public:
     using session_observer = std::function<void(std::string_view username, const session_snapshot& snapshot)>;
     void on_session_change(session_observer observer) { session_observer_ = std::move(observer); }
     void on_claim(claim_function claim) { claim_ = std::move(claim); }
+    // Several replicas: what each session asks before every request to IBKR (session_keeper::fence),
+    // made for its desired user when it starts. None: sessions are not fenced.
+    using fence_factory = std::function<ibkr_client::call_permit(const desired_session& desired)>;
+    void fence_sessions(fence_factory make) { make_fence_ = std::move(make); }
 
     // Step one of a change of configuration: every desired user's username lock, taken before
     // anything changes. An error naming the holder when another process keeps one of them: then
@@ -90,8 +94,9 @@ public:
     // One user's part of reconcile(), the other users left as they are: what multi-user mode does
     // when one user's credentials change (reconcile() walks every user: n additions cost n^2).
     void reconcile_one(desired_session desired);
-    // One username no longer desired (its session logs out), the others left as they are.
-    void let_go_one(std::string_view username, const char* why);
+    // One username no longer desired (its session logs out), the others left as they are. `ended`
+    // runs on the event loop once no session of the username runs any more (its logout done).
+    void let_go_one(std::string_view username, const char* why, std::function<void()> ended = {});
 
     // Every session logs out (bounded by the session's logout budget); done runs on the event loop
     // once all have ended.
@@ -147,6 +152,7 @@ private:
         std::vector<test_callback> pending_tests;               // asked while no session was active
         std::optional<username_lock> lock;          // for `desired` (or, with none desired, the last session's)
         std::optional<username_lock> retiring_lock;  // the retiring session's, when its name differs
+        std::vector<std::function<void()>> on_retired;  // let_go_one's waiters for the retiring session
     };
     [[nodiscard]] bool holds_lock(const std::string& name) const;
     void take_lock(slot& s, std::optional<username_lock> taken);
@@ -184,6 +190,7 @@ private:
     std::function<void()> observer_;
     session_observer session_observer_;
     claim_function claim_;
+    fence_factory make_fence_;
     store_factory make_store_;
     std::vector<std::function<void()>> stop_callbacks_;
     bool stopping_ = false;

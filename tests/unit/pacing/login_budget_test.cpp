@@ -226,3 +226,30 @@ TEST(login_budget, a_restored_login_an_hour_old_is_forgotten_and_one_from_the_fu
 
 }  // namespace
 }  // namespace sessiond
+
+namespace sessiond {
+namespace {
+
+// Replicas read the shared record before every session start: what this replica already counted
+// is not counted again, what another replica added is.
+TEST(login_budget, a_shared_record_read_again_adds_only_the_logins_not_yet_counted) {
+    using namespace std::chrono_literals;
+    const wall_time t0{std::chrono::hours(24 * 365 * 56)};
+    login_budget mine({});
+    mine.record(t0);
+    login_budget shared({});
+    shared.record(t0);
+    shared.record(t0 + 20s);  // another replica's login
+    mine.merge_new(shared);
+    mine.merge_new(shared);
+    ASSERT_EQ(mine.recent().size(), 2u);
+    EXPECT_EQ(mine.recent().front(), t0);
+    EXPECT_EQ(mine.recent().back(), t0 + 20s);
+    login_budget doubled({});
+    doubled.record(t0);
+    doubled.merge(shared);
+    EXPECT_EQ(doubled.recent().size(), 3u) << "merge() adds a replaced session's record as it is";
+}
+
+}  // namespace
+}  // namespace sessiond
