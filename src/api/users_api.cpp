@@ -24,6 +24,7 @@ namespace {
 
 constexpr std::string_view users_prefix = "/api/users";
 constexpr std::string_view audit_path = "/api/audit";
+constexpr std::string_view replicas_path = "/api/replicas";
 constexpr std::string_view user_id_rule =
     "a user id is 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'";
 
@@ -109,12 +110,14 @@ std::string_view users_api_area(std::string_view path) {
     if (path == users_prefix || (path.starts_with(users_prefix) && path.substr(users_prefix.size()).starts_with('/')))
         return users_prefix;
     if (path == audit_path) return audit_path;
+    if (path == replicas_path) return replicas_path;
     return {};
 }
 
 users_api_path parse_users_api_path(std::string_view path) {
     if (path == users_prefix) return {users_prefix, {}};
     if (path == audit_path) return {audit_path, {}};
+    if (path == replicas_path) return {replicas_path, {}};
     if (users_api_area(path) != users_prefix) return {};
     std::string_view rest = path.substr(users_prefix.size() + 1);
     const auto slash = rest.find('/');
@@ -223,6 +226,7 @@ users_api::users_api(user_directory& directory, const api_backend& backend, asio
           {http::verb::get, "/api/users/{id}/ibkr/status", {&users_api::session_status, false}},
           {http::verb::post, "/api/users/{id}/ibkr/test", {&users_api::connection_test, false}},
           {http::verb::get, "/api/audit", {&users_api::audit, true}},
+          {http::verb::get, "/api/replicas", {&users_api::replicas, true}},
       } {}
 
 std::optional<caller> users_api::identify(const server_request& req) const {
@@ -385,6 +389,11 @@ asio::awaitable<server_reply> users_api::audit(const users_request& r) {
         if (!entries.empty() && entries.size() >= limit) body["next_after"] = entries.back().seq;
         return json_response(r.http, http::status::ok, body);
     });
+}
+
+asio::awaitable<server_reply> users_api::replicas(const users_request& r) {
+    auto result = co_await directory_.replicas(r.by);
+    co_return answer(r.http, result, [&](const json::object& body) { return json_response(r.http, http::status::ok, body); });
 }
 
 server_reply users_api::own_status(const server_request& req, const std::string& user) const {

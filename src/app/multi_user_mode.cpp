@@ -1,5 +1,8 @@
 #include "sessiond/app/multi_user_mode.hpp"
 
+#include "sessiond/ibkr/requests.hpp"
+#include "sessiond/store/database_pacing_store.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -34,6 +37,37 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
                                                             std::move(with.signer), std::move(with.daemon));
     mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, mode->keyring_, *mode->sessions_,
                                                   with.log);
+    if (const service_options& svc = with.values.service; !svc.replica_id.empty()) {
+        const auto http_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(with.values.options.http_timeout);
+        const lease_timing timing = lease_timing_for(svc.lease_ttl, http_timeout);
+        if (auto safe = check_lease_timing(timing, http_timeout); !safe)
+            return make_error("SESSIOND_LEASE_TTL: " + safe.error().message);
+        set_replica_agent(svc.replica_id);
+        multi_user_sessions* sessions = mode->sessions_.get();
+        user_service* users = mode->users_.get();
+        replica_leases::hooks hooks{
+            .gained =
+                [users, executor = with.executor](const std::string& user) {
+                    asio::co_spawn(executor, users->refresh(user), [](std::exception_ptr e) {
+                        if (e) std::rethrow_exception(e);
+                    });
+                },
+            .lost = [sessions](const std::string& user) { sessions->lost(user); },
+            .hand_back = [sessions](const std::string& user) { return sessions->hand_back(user); },
+        };
+        users->serve_replicas(svc.replica_id, timing.ttl);
+        mode->replica_ = std::make_unique<replica_runner>(with.executor, *mode->store_, svc.replica_id, timing,
+                                                          std::move(hooks), with.log);
+        // The replicas share each username's pacing record (the login budget, the last validate):
+        // a replica taking a user over logs in within what the previous holder left.
+        with.registry.use_pacing_store([store = mode->store_.get()](const settings& config) {
+            return std::make_shared<database_pacing_store>(*store, config.profile.credential);
+        });
+        replica_leases& leases = mode->replica_->leases();
+        sessions->use_leases({.holds = [&leases](std::string_view user) { return leases.holds(user); },
+                              .may_call = [&leases](std::string_view user) { return leases.may_call(user); },
+                              .describe = [&leases](std::string_view user) { return leases.describe(user); }});
+    }
     mode->sessions_->on_session_event([users = mode->users_.get()](std::string user_id, std::string action,
                                                                    std::string outcome, boost::json::object details) {
         users->record_session_event(std::move(user_id), std::move(action), std::move(outcome), std::move(details));
@@ -48,7 +82,21 @@ asio::awaitable<void> multi_user_mode::load() {
                    kept.error().message);
         co_return;
     }
+    if (replica_) {
+        log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; this replica starts the sessions of those "
+                      "whose lease it takes, at the login rate", *kept);
+        replica_->start();
+        co_return;
+    }
     log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; their sessions start at the login rate", *kept);
+}
+
+void multi_user_mode::stopping() {
+    if (replica_) replica_->stop_claiming();
+}
+
+asio::awaitable<void> multi_user_mode::finish() {
+    if (replica_) co_await replica_->finish();
 }
 
 void multi_user_mode::use_keyring(master_keyring keyring) {

@@ -4,6 +4,7 @@
 #include "sessiond/ibkr/protocol.hpp"
 #include "sessiond/session/lifecycle_machine.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -141,12 +142,39 @@ void multi_user_sessions::keep(const std::string& user_id, ibkr_profile profile)
     const auto config = std::make_shared<const settings>(settings_for(std::move(profile)));
     users_.insert_or_assign(user_id, config);
     if (previous == config->profile.credential) previous.clear();
-    asio::post(executor_, [this, alive = alive_, previous = std::move(previous),
+    const bool here = runs_here(user_id);
+    asio::post(executor_, [this, alive = alive_, previous = std::move(previous), here,
                            desired = desired_session{config, tls_, user_id}]() mutable {
         if (!*alive) return;
         if (!previous.empty()) registry_.let_go_one(previous, removed);
-        registry_.reconcile_one(std::move(desired));
+        if (here) registry_.reconcile_one(std::move(desired));
     });
+}
+
+void multi_user_sessions::use_leases(lease_gate gate) {
+    leases_ = std::move(gate);
+    // Each session's fence, for the user it was made for (desired_session::log_name is the user id
+    // here, see keep()).
+    registry_.fence_sessions([may_call = leases_.may_call](const desired_session& d) -> ibkr_client::call_permit {
+        return [may_call, user = d.log_name] { return may_call(user); };
+    });
+}
+
+void multi_user_sessions::lost(const std::string& user_id) {
+    const auto username = username_of(user_id);
+    if (!username) return;
+    asio::post(executor_, [this, alive = alive_, username = std::string(*username)] {
+        if (*alive) registry_.let_go_one(username, "this daemon's lease on the user ended");
+    });
+}
+
+asio::awaitable<void> multi_user_sessions::hand_back(const std::string& user_id) {
+    const auto username = username_of(user_id);
+    if (!username) co_return;
+    // Waited for as an event: the timer never expires, the session's end cancels it.
+    auto ended = std::make_shared<asio::steady_timer>(executor_, asio::steady_timer::time_point::max());
+    registry_.let_go_one(*username, "handed back to another replica", [ended] { ended->cancel(); });
+    (void)co_await ended->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 void multi_user_sessions::drop(const std::string& user_id) {
@@ -178,7 +206,8 @@ void multi_user_sessions::reconcile_soon() {
         reconcile_posted_ = false;
         std::vector<desired_session> desired;
         desired.reserve(users_.size());
-        for (const auto& [id, config] : users_) desired.push_back({config, tls_, id});
+        for (const auto& [id, config] : users_)
+            if (runs_here(id)) desired.push_back({config, tls_, id});
         registry_.reconcile(std::move(desired));
     });
 }
@@ -201,6 +230,7 @@ std::optional<status_input> multi_user_sessions::status_input_of(std::string_vie
 std::string multi_user_sessions::state_line(std::string_view user_id) const {
     const auto in = status_input_of(user_id);
     if (!in) return "no credentials";
+    if (!runs_here(user_id)) return "held by another replica";
     if (in->users.empty()) return "starting";
     return status_line(*in);
 }
@@ -208,7 +238,9 @@ std::string multi_user_sessions::state_line(std::string_view user_id) const {
 std::optional<boost::json::object> multi_user_sessions::status(std::string_view user_id) const {
     const auto in = status_input_of(user_id);
     if (!in) return std::nullopt;
-    return status_json(*in);
+    boost::json::object out = status_json(*in);
+    if (leases_.describe) out["replica"] = leases_.describe(user_id);
+    return out;
 }
 
 bool multi_user_sessions::run_test(const std::string& user_id, std::function<void(const connection_test_report&)> done) {

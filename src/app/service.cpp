@@ -191,7 +191,7 @@ bool service::open_multi_user(const loaded_config& loaded) {
     }
     auto opened = multi_user_mode::open(
         {io_.get_executor(), sessions_, **loaded.tls, worker_.work(),
-         multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_},
+         multi_user_sessions::daemon_view{&config_, [this] { return stopping_; }, started_at_}, log_, values},
         **loaded.keys, std::move(*database));
     if (!opened) {
         log_.error({}, "cannot start: {}", opened.error().message);
@@ -202,6 +202,12 @@ bool service::open_multi_user(const loaded_config& loaded) {
     api_.serve_users(multi_user_->users());
     gateway_.resolve_users_with(
         [this](std::string_view token) { return multi_user_->username_for_token(token); });
+    if (replica_runner* replica = multi_user_->replica()) {
+        gateway_.held_elsewhere_with(replica->leases().id(), [this, replica](std::string_view username) {
+            const std::string_view user = multi_user_->sessions().user_of(username);
+            return !user.empty() && !replica->leases().holds(user);
+        });
+    }
     log_.info({}, "multi-user mode: users and their sealed IBKR credentials in {}", multi_user_->database_where());
     return true;
 }
@@ -305,8 +311,17 @@ void service::stop() {
     notifier_.stopping();
     publish_status();
     gateway_.stop();
-    // The API keeps answering (readiness 503) while the sessions log out.
-    sessions_.stop([this] { asio::post(io_, [this] { finish_stop(); }); });
+    if (multi_user_) multi_user_->stopping();
+    // The API keeps answering (readiness 503) while the sessions log out; then a replica's leases go.
+    sessions_.stop([this] {
+        asio::post(io_, [this] {
+            if (!multi_user_) return finish_stop();
+            asio::co_spawn(io_, multi_user_->finish(), [this](std::exception_ptr e) {
+                if (e) std::rethrow_exception(e);
+                finish_stop();
+            });
+        });
+    });
 }
 
 void service::finish_stop() {

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace sessiond {
@@ -241,10 +242,35 @@ private:
         wipe(text);
     }
 
+    // SESSIOND_REPLICA_ID and SESSIOND_LEASE_TTL: only with multi-user mode on PostgreSQL, where
+    // several daemons can share the users.
+    void load_replica() {
+        service_options& svc = report_.values.service;
+        if (const auto v = in_.optional("SESSIOND_REPLICA_ID")) {
+            const bool ok = !v->empty() && v->size() <= 64 && std::all_of(v->begin(), v->end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+            });
+            if (!ok)
+                service_problem("SESSIOND_REPLICA_ID", in_.shown("SESSIOND_REPLICA_ID", *v) +
+                                                           " is not a replica name: 1 to 64 letters, digits, '-', '_' or '.'");
+            else if (!report_.values.multi_user || svc.database_server.empty())
+                service_problem("SESSIOND_REPLICA_ID",
+                                "replicas share a PostgreSQL database in multi-user mode: set ENABLE_MULTI_USER=true "
+                                "and SESSIOND_DATABASE to a PostgreSQL connection string, or unset SESSIOND_REPLICA_ID");
+            else svc.replica_id = std::string(*v);
+        }
+        const value_bounds ttl = schema_row("SESSIOND_LEASE_TTL").bounds;
+        if (const auto v = in_.seconds("SESSIOND_LEASE_TTL")) {
+            if (!ttl.contains(*v)) service_problem("SESSIOND_LEASE_TTL", ttl.seconds_message());
+            else svc.lease_ttl = std::chrono::milliseconds(static_cast<std::int64_t>(*v * 1000));
+        }
+    }
+
     void load_service() {
         service_options& svc = report_.values.service;
         svc.state_dirs = resolve_state_directory(absolute_path("SESSIOND_STATE_DIR"), sources_.environment);
         load_database();
+        load_replica();
         if (const auto v = in_.optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);

@@ -108,6 +108,12 @@ constexpr variable_row schema[] = {
     {.name = "SESSIOND_DATABASE", .parser = file_path, .default_value = "see text",
      .doc = "multi-user mode's database: the absolute path of a SQLite file (unset: sessiond.sqlite3 in the state "
             "directory), or a PostgreSQL server as libpq's connection string (postgresql://... or host=... dbname=...)"},
+    {.name = "SESSIOND_REPLICA_ID", .parser = identifier, .default_value = "",
+     .doc = "several daemons share a PostgreSQL database and split the users: this one's name (letters, digits, "
+            "'-', '_', '.'; unique among them); unset: the only daemon on its database"},
+    {.name = "SESSIOND_LEASE_TTL", .parser = seconds, .bounds = {5, false, 600}, .default_value = "30",
+     .doc = "seconds a replica's claim on a user lasts unrenewed; renewed every sixth of it; a crashed "
+            "replica's users move within it plus a sixth, plus one login"},
     {.name = "SESSIOND_GATEWAY", .parser = boolean, .default_value = "on",
      .doc = "on: trading applications call IBKR's Web API through the daemon (/v1/api/...); off: no gateway"},
     {.name = "SESSIOND_GATEWAY_TOKEN", .secret = true, .parser = identifier, .default_value = "",

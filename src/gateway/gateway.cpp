@@ -412,6 +412,17 @@ gateway::user_state& gateway::user_for(std::string_view username, session_keeper
     return *slot;
 }
 
+std::optional<server_response> gateway::elsewhere(const server_request& req, std::string_view username) {
+    if (!held_elsewhere_ || !held_elsewhere_(username)) return std::nullopt;
+    ++stats_.local_503;
+    server_response res = retry_later(req, http::status::service_unavailable, std::chrono::seconds(1),
+                                      "replica " + replica_id_ +
+                                          " does not hold this user's IBKR session: another replica of the database "
+                                          "does; send the request to the next replica (nothing was sent to IBKR)");
+    res.set("X-Sessiond-Replica", replica_id_);
+    return res;
+}
+
 server_response gateway::session_unavailable(const server_request& req, std::string_view what,
                                              std::string_view username) {
     ++stats_.local_503;
@@ -438,6 +449,7 @@ asio::awaitable<server_reply> gateway::open_websocket(server_request req, const 
         res.set(http::field::upgrade, "websocket");
         co_return answer(req, cls, std::move(res));
     }
+    if (auto other = elsewhere(req, username)) co_return answer(req, cls, std::move(*other));
     if (!sessions_.gateway_target_for(username)) {
         ++stats_.local_503;
         co_return answer(req, cls,
@@ -477,6 +489,7 @@ asio::awaitable<server_reply> gateway::forward(server_request req, const connect
     const std::string path_logged = path_for_log(req.target());
     const std::string_view cls = route.endpoint_class;
 
+    if (auto other = elsewhere(req, username)) co_return answer(req, cls, std::move(*other));
     if (!sessions_.gateway_target_for(username)) {
         ++stats_.local_503;
         co_return answer(req, cls,

@@ -6,6 +6,15 @@
 
 namespace sessiond {
 
+lease_timing lease_timing_for(std::chrono::milliseconds ttl, std::chrono::milliseconds http_timeout) noexcept {
+    lease_timing t;
+    t.ttl = ttl;
+    t.renew_every = ttl / 6;
+    t.claim_every = ttl / 6;
+    t.margin = std::max(ttl * 2 / 5, http_timeout + std::chrono::seconds(1));
+    return t;
+}
+
 expected<void> check_lease_timing(const lease_timing& t, std::chrono::milliseconds http_timeout) {
     if (t.margin <= http_timeout)
         return make_error(fmt::format("the lease margin ({} ms) must be longer than the HTTP timeout ({} ms): a call "

@@ -1,5 +1,7 @@
 #include "sessiond/replica/replica_leases.hpp"
 
+#include "sessiond/core/time_format.hpp"
+
 #include <set>
 #include <utility>
 #include <vector>
@@ -23,6 +25,21 @@ std::int64_t replica_leases::fencing_of(std::string_view user_id) const {
     return it != leases_.end() ? it->second.fencing : 0;
 }
 
+boost::json::object replica_leases::describe(std::string_view user_id) const {
+    boost::json::object out{{"id", id_}, {"holds_lease", false}};
+    const auto it = leases_.find(user_id);
+    if (it == leases_.end()) return out;
+    const auto wall = [this](clock::time_point t) {
+        return iso8601_utc(std::chrono::system_clock::now() +
+                           std::chrono::duration_cast<std::chrono::system_clock::duration>(t - now_()));
+    };
+    out["holds_lease"] = true;
+    out["fencing_token"] = it->second.fencing;
+    out["lease_expires_at"] = wall(it->second.renewal_sent + timing_.ttl);
+    out["calls_ibkr_until"] = wall(it->second.renewal_sent + timing_.ttl - timing_.margin);
+    return out;
+}
+
 void replica_leases::lose(const std::string& user_id, std::string_view why) {
     log_.warn({}, "replica {}: lease of user {} lost ({}): its session is dropped without a logout", id_, user_id, why);
     leases_.erase(user_id);
@@ -36,13 +53,19 @@ asio::awaitable<void> replica_leases::renew_round() {
         return tx.renew_leases(id, ttl);
     };
     auto renewed = co_await store_.transact(std::move(renew));
+    std::vector<lease_row> orphans;
     if (renewed) {
         std::set<std::string, std::less<>> kept;
         for (const lease_row& l : *renewed) {
             auto it = leases_.find(l.user_id);
-            // Renewed with another token: not the lease this replica took. Never happens while only
-            // this replica renews its own; treated as lost.
-            if (it == leases_.end() || it->second.fencing != l.fencing) continue;
+            // Still ours in the database, no longer here: dropped when this replica fenced itself
+            // (the database was out of reach past the usable window, and came back before the
+            // lease expired there). Released below, or nobody could claim the user while this
+            // replica lives.
+            if (it == leases_.end() || it->second.fencing != l.fencing) {
+                orphans.push_back(l);
+                continue;
+            }
             it->second.renewal_sent = sent;
             kept.insert(l.user_id);
         }
@@ -50,6 +73,7 @@ asio::awaitable<void> replica_leases::renew_round() {
         for (const auto& [user, lease] : leases_)
             if (!kept.contains(user)) gone.push_back(user);
         for (const auto& user : gone) lose(user, "expired or taken over");
+        log_.debug({}, "replica {}: renewed {} lease(s)", id_, kept.size());
     } else {
         log_.error({}, "replica {}: renewing its {} lease(s) failed: {}", id_, leases_.size(), renewed.error().message);
     }
@@ -58,6 +82,11 @@ asio::awaitable<void> replica_leases::renew_round() {
     for (const auto& [user, lease] : leases_)
         if (!lease_usable(lease.renewal_sent, now_(), timing_)) stale.push_back(user);
     for (const auto& user : stale) lose(user, "not renewed in time");
+    if (orphans.empty()) co_return;
+    log_.info({}, "replica {}: releasing {} lease(s) it no longer uses (dropped while the database was out of reach)",
+              id_, orphans.size());
+    if (auto released = co_await release(std::move(orphans)); !released)
+        log_.error({}, "replica {}: releasing leases it no longer uses: {}", id_, released.error().message);
 }
 
 asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
@@ -85,9 +114,13 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
         std::vector<std::pair<std::string, held_lease>> surplus;
         for (auto it = leases_.rbegin(); it != leases_.rend() && surplus.size() < plan.hand_back; ++it)
             surplus.emplace_back(it->first, it->second);
+        log_.info({}, "replica {}: {} user(s) among {} replica(s): handing {} back for a replica with fewer", id_,
+                  seen->users, seen->replicas, surplus.size());
         for (auto& [user, lease] : surplus) {
-            leases_.erase(user);
+            log_.info({}, "replica {}: handing user {} back: its session logs out, then the lease is released", id_, user);
+            // Logged out while the lease is still held (and renewed): the logout is a call like any other.
             if (hooks_.hand_back) co_await hooks_.hand_back(user);
+            leases_.erase(user);
             auto release = [id = id_, row = lease_row{user, lease.fencing, 0}](store_tx& tx) {
                 return tx.release_lease(id, row);
             };
@@ -104,10 +137,36 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
         log_.error({}, "replica {}: claiming users: {}", id_, claimed.error().message);
         co_return;
     }
+    if (!claimed->empty())
+        log_.info({}, "replica {}: claimed {} user(s) (fair share {} of {} among {} replica(s))", id_, claimed->size(),
+                  fair_share(static_cast<std::size_t>(seen->users), static_cast<std::size_t>(seen->replicas)),
+                  seen->users, seen->replicas);
     for (const lease_row& l : *claimed) {
         leases_[l.user_id] = held_lease{l.fencing, sent};
         if (hooks_.gained) hooks_.gained(l.user_id);
     }
+}
+
+}  // namespace sessiond
+
+namespace sessiond {
+
+asio::awaitable<expected<void>> replica_leases::release(std::vector<lease_row> rows) {
+    auto job = [id = id_, rows = std::move(rows)](store_tx& tx) -> expected<void> {
+        for (const auto& row : rows)
+            if (auto released = tx.release_lease(id, row); !released) return released.error();
+        return {};
+    };
+    co_return co_await store_.transact(std::move(job));
+}
+
+asio::awaitable<void> replica_leases::release_all() {
+    std::vector<lease_row> rows;
+    for (const auto& [user, lease] : leases_) rows.push_back({user, lease.fencing, 0});
+    leases_.clear();
+    if (auto released = co_await release(std::move(rows)); !released)
+        log_.error({}, "replica {}: releasing its leases at stop: {}; they expire by themselves", id_,
+                   released.error().message);
 }
 
 }  // namespace sessiond

@@ -66,9 +66,9 @@ credential_store::database_opener credential_store::sqlite_opener(std::filesyste
     };
 }
 
-credential_store::database_opener credential_store::postgresql_opener(secret conninfo, bool as_the_daemon) {
-    return [conninfo = std::move(conninfo), as_the_daemon]() -> expected<std::unique_ptr<database>> {
-        auto db = postgresql_database::open(std::string(conninfo.reveal()), as_the_daemon);
+credential_store::database_opener credential_store::postgresql_opener(secret conninfo, daemon_lock lock) {
+    return [conninfo = std::move(conninfo), lock]() -> expected<std::unique_ptr<database>> {
+        auto db = postgresql_database::open(std::string(conninfo.reveal()), lock);
         if (!db) return db.error();
         return std::unique_ptr<database>(std::move(*db));
     };

@@ -72,7 +72,7 @@ PGconn* connect(const std::string& conninfo) {
 }  // namespace
 
 expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo,
-                                                                          bool as_the_daemon,
+                                                                          daemon_lock lock,
                                                                           std::chrono::milliseconds lock_wait) {
     PGconn* conn = connect(conninfo);
     if (conn == nullptr) return make_error("postgresql: cannot connect: out of memory");
@@ -86,8 +86,8 @@ expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const s
     // command's output.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     std::unique_ptr<postgresql_database> out(
-        new postgresql_database(conninfo, describe(conn), conn, as_the_daemon, lock_wait));
-    if (as_the_daemon)
+        new postgresql_database(conninfo, describe(conn), conn, lock, lock_wait));
+    if (lock != daemon_lock::none)
         if (auto locked = out->take_daemon_lock(); !locked) return locked.error();
     return out;
 }
@@ -109,14 +109,21 @@ error postgresql_database::failure(std::string_view operation, const PGresult* r
 
 expected<void> postgresql_database::take_daemon_lock() {
     const auto key = static_cast<std::int64_t>(serial_lock::one_daemon);
-    const auto refused = [this] {
+    const bool shared = lock_ == daemon_lock::replica;
+    const auto refused = [this, shared] {
         return failure("one-daemon lock",
-                       "another ibkr-sessiond serves this database (pg_stat_activity shows it as application_name "
-                       "ibkr-sessiond): one daemon per database, until replicas share one with leases");
+                       shared ? "an ibkr-sessiond without SESSIOND_REPLICA_ID serves this database (pg_stat_activity "
+                                "shows it as application_name ibkr-sessiond): replicas share a database only with "
+                                "each other; set SESSIOND_REPLICA_ID on every daemon of it"
+                              : "another ibkr-sessiond serves this database (pg_stat_activity shows it as "
+                                "application_name ibkr-sessiond): one daemon per database, or set "
+                                "SESSIOND_REPLICA_ID on each so that they share the users by leases");
     };
+    const std::string_view lock_function = shared ? "pg_advisory_lock_shared" : "pg_advisory_lock";
     if (lock_wait_.count() <= 0) {
         const std::array<sql_value, 1> p{key};
-        auto taken = query("one-daemon lock", "SELECT pg_try_advisory_lock($1)", p);
+        auto taken = query("one-daemon lock", shared ? "SELECT pg_try_advisory_lock_shared($1)"
+                                                      : "SELECT pg_try_advisory_lock($1)", p);
         if (!taken) return taken.error();
         const auto* got =
             taken->size() == 1 && taken->front().size() == 1 ? std::get_if<std::int64_t>(&taken->front()[0]) : nullptr;
@@ -125,7 +132,7 @@ expected<void> postgresql_database::take_daemon_lock() {
         // The server waits for the holder to let go, up to lock_timeout (SQLSTATE 55P03 after it).
         const std::string set = fmt::format("SET lock_timeout = {}", lock_wait_.count());
         if (auto r = execute_script("one-daemon lock", set); !r) return r.error();
-        const std::string take = fmt::format("SELECT pg_advisory_lock({})", key);
+        const std::string take = fmt::format("SELECT {}({})", lock_function, key);
         result_ptr r(PQexec(conn_, take.c_str()));
         (void)execute_script("one-daemon lock", "RESET lock_timeout");
         if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
@@ -149,7 +156,7 @@ expected<void> postgresql_database::ready() {
     }
     // Another daemon may have taken the lock while the connection was down: then this one writes
     // nothing more, and every call says why (and tries again).
-    if (as_the_daemon_ && !holds_daemon_lock_) return take_daemon_lock();
+    if (lock_ != daemon_lock::none && !holds_daemon_lock_) return take_daemon_lock();
     return {};
 }
 

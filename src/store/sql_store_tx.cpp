@@ -430,6 +430,43 @@ expected<bool> sql_store_tx::release_lease(std::string_view replica_id, const le
     return *r == 1;
 }
 
+expected<replica_census> sql_store_tx::census() {
+    replica_census out;
+    auto now = read_count(sql_.query("census", engine("SELECT {now_ms}"), {}), "census");
+    if (!now) return now.error();
+    out.now_ms = *now;
+    const auto replicas = sql_.query(
+        "census", engine("SELECT r.id, r.started_ms, r.heartbeat_ms, (SELECT COUNT(*) FROM leases l WHERE l.holder = "
+                         "r.id AND l.expires_ms > {now_ms}) FROM replicas r ORDER BY r.id"),
+        {});
+    auto rows = read_all<replica_row>(replicas, "census", [](const sql_row& row, std::string_view op) -> expected<replica_row> {
+        row_reader r(row, op);
+        replica_row out;
+        out.id = r.take<std::string>();
+        out.started_ms = r.take<std::int64_t>();
+        out.heartbeat_ms = r.take<std::int64_t>();
+        out.leases = r.take<std::int64_t>();
+        if (auto ok = r.finish(); !ok) return ok.error();
+        return out;
+    });
+    if (!rows) return rows.error();
+    out.replicas = std::move(*rows);
+    const auto leases = sql_.query("census", "SELECT user_id, holder, fencing, expires_ms FROM leases ORDER BY user_id", {});
+    auto held = read_all<lease_holder_row>(leases, "census", [](const sql_row& row, std::string_view op) -> expected<lease_holder_row> {
+        row_reader r(row, op);
+        lease_holder_row out;
+        out.user_id = r.take<std::string>();
+        out.holder = r.take_optional<std::string>().value_or("");
+        out.fencing = r.take<std::int64_t>();
+        out.expires_ms = r.take<std::int64_t>();
+        if (auto ok = r.finish(); !ok) return ok.error();
+        return out;
+    });
+    if (!held) return held.error();
+    out.leases = std::move(*held);
+    return out;
+}
+
 // --- pacing
 
 expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view username) {

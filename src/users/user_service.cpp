@@ -1,5 +1,6 @@
 #include "sessiond/users/user_service.hpp"
 
+#include "sessiond/core/time_format.hpp"
 #include "sessiond/users/api_token.hpp"
 #include "sessiond/users/sealed_key.hpp"
 #include "sessiond/vault/credential_record.hpp"
@@ -173,6 +174,32 @@ ibkr_profile profile_of(const credential_row& row, rsa_private_key key) {
     return p;
 }
 
+// A stored credential opened with the keyring, and its "key.decrypt" audit entry (appended in
+// `tx`, with the outcome): what the start-up read and a replica's take-over of a user both do.
+expected<std::pair<opened_credential, audit_row>> open_credential(store_tx& tx,
+                                                                  const std::shared_ptr<const master_keyring>& keyring,
+                                                                  const credential_row& c, std::int64_t at) {
+    opened_credential opened{c.user_id, std::nullopt, {}};
+    const std::string_view record(reinterpret_cast<const char*>(c.key_record.data()), c.key_record.size());
+    auto der = open_record(*keyring, key_record_binding(c), record);
+    std::string outcome = "ok";
+    if (!der) {
+        outcome = der.error().kind == record_failure::tampered ? "tampered" : "failed";
+        opened.why = der.error().message;
+    } else if (auto key = rsa_private_key::from_pkcs8_der(der->reveal()); !key) {
+        outcome = "failed";
+        opened.why = key.error().message;
+    } else {
+        opened.profile = profile_of(c, sealed_key_of(keyring, c, *key));
+    }
+    auto entry = append_audit_event(tx, *keyring,
+                                    {"daemon", "local", "key.decrypt", c.user_id, outcome,
+                                     json::object{{"key_fingerprint", c.key_fingerprint}, {"key_version", c.key_version}}},
+                                    at);
+    if (!entry) return entry.error();
+    return std::pair{std::move(opened), std::move(*entry)};
+}
+
 }  // namespace
 
 user_service::user_service(asio::any_io_executor executor, credential_store& store,
@@ -234,28 +261,10 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
                 auto row = tx.find_credential(u.id);
                 if (!row) return row.error();
                 if (!*row) continue;
-                const credential_row& c = **row;
-                opened_credential opened{c.user_id, std::nullopt, {}};
-                const std::string_view record(reinterpret_cast<const char*>(c.key_record.data()), c.key_record.size());
-                auto der = open_record(*keyring, key_record_binding(c), record);
-                std::string outcome = "ok";
-                if (!der) {
-                    outcome = der.error().kind == record_failure::tampered ? "tampered" : "failed";
-                    opened.why = der.error().message;
-                } else if (auto key = rsa_private_key::from_pkcs8_der(der->reveal()); !key) {
-                    outcome = "failed";
-                    opened.why = key.error().message;
-                } else {
-                    opened.profile = profile_of(c, sealed_key_of(keyring, c, *key));
-                }
-                auto entry = append_audit_event(
-                    tx, *keyring,
-                    {"daemon", "local", "key.decrypt", c.user_id, outcome,
-                     json::object{{"key_fingerprint", c.key_fingerprint}, {"key_version", c.key_version}}},
-                    at);
-                if (!entry) return entry.error();
-                out.audited.push_back(std::move(*entry));
-                out.credentials.push_back(std::move(opened));
+                auto opened = open_credential(tx, keyring, **row, at);
+                if (!opened) return opened.error();
+                out.audited.push_back(std::move(opened->second));
+                out.credentials.push_back(std::move(opened->first));
             }
             after = users->back().id;
         }
@@ -275,6 +284,39 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
         ++kept;
     }
     co_return kept;
+}
+
+asio::awaitable<void> user_service::refresh(std::string id) {
+    const std::shared_ptr<const master_keyring> keyring = keyring_;
+    struct read_state {
+        std::optional<opened_credential> credential;  // none: the user has none (any more)
+        std::optional<audit_row> audited;
+    };
+    auto read = [keyring, id](store_tx& tx) -> expected<read_state> {
+        auto row = tx.find_credential(id);
+        if (!row) return row.error();
+        if (!*row) return read_state{};
+        auto opened = open_credential(tx, keyring, **row, now_ms());
+        if (!opened) return opened.error();
+        return read_state{std::move(opened->first), std::move(opened->second)};
+    };
+    auto state = co_await transact(std::move(read));
+    if (!state) {
+        log_.error({}, "user {}: reading the IBKR credential failed: {}; no session for it until the next try", id,
+                   state.error().message);
+        co_return;
+    }
+    if (state->audited) journal(*state->audited);
+    if (!state->credential) {
+        sessions_.drop(id);
+        co_return;
+    }
+    if (!state->credential->profile) {
+        log_.error({}, "user {}: the stored IBKR credential does not open, no session for it: {}", id,
+                   state->credential->why);
+        co_return;
+    }
+    sessions_.keep(id, std::move(*state->credential->profile));
 }
 
 std::optional<std::string> user_service::user_for_token(std::string_view token) const {
@@ -567,6 +609,36 @@ asio::awaitable<user_result<std::vector<audit_entry_view>>> user_service::audit_
                        std::move(r.target), std::move(r.outcome), std::move(details), r.key_version});
     }
     co_return out;
+}
+
+asio::awaitable<user_result<json::object>> user_service::replicas(const caller& /*by*/) {
+    if (replica_id_.empty())
+        co_return make_problem(404, "not a replica",
+                               "this daemon is the only one of its database (SESSIOND_REPLICA_ID is not set)");
+    auto census = co_await transact([](store_tx& tx) { return tx.census(); });
+    if (!census) co_return store_failed("reading the replicas and leases", census.error());
+    const auto at = [](std::int64_t ms) {
+        return iso8601_utc(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+    };
+    json::array replicas;
+    for (const replica_row& r : census->replicas)
+        replicas.push_back(json::object{{"id", r.id},
+                                        {"started_at", at(r.started_ms)},
+                                        {"heartbeat_at", at(r.heartbeat_ms)},
+                                        {"live", r.heartbeat_ms > census->now_ms - live_within_.count()},
+                                        {"users", r.leases}});
+    json::array leases;
+    for (const lease_holder_row& l : census->leases) {
+        const bool held = !l.holder.empty() && l.expires_ms > census->now_ms;
+        leases.push_back(json::object{{"user", l.user_id},
+                                      {"holder", held ? json::value(l.holder) : json::value(nullptr)},
+                                      {"fencing_token", l.fencing},
+                                      {"expires_at", held ? json::value(at(l.expires_ms)) : json::value(nullptr)}});
+    }
+    co_return json::object{{"this_replica", replica_id_},
+                           {"database_time", at(census->now_ms)},
+                           {"replicas", std::move(replicas)},
+                           {"leases", std::move(leases)}};
 }
 
 void user_service::record_denied(std::string source, std::string actor, std::string path, unsigned status) {

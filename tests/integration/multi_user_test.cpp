@@ -3,7 +3,7 @@
 // Users are added, given credentials and deleted over the API as an operator would with curl; their
 // sessions reach IBKR (the simulator) and the gateway serves each user only their own account.
 
-#include "daemon_fixture.hpp"
+#include "multi_user_fixture.hpp"
 
 #include "sessiond/crypto/rsa_key.hpp"
 #include "sessiond/users/sealed_key.hpp"
@@ -42,13 +42,6 @@ http_request_options bearer_of(const std::string& token) {
     o.headers.emplace_back("Authorization", "Bearer " + token);
     return o;
 }
-
-struct sim_user {
-    std::string client_id;
-    std::string username;
-    std::string account;
-    const rsa_test_key* key;
-};
 
 // The private key's PKCS#8 DER: the bytes that must never reach the database in clear.
 std::string der_of(const std::string& pem) {
@@ -100,103 +93,6 @@ std::string file_bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
-
-class multi_user : public daemon_fixture {
-protected:
-    void SetUp() override {
-        users_ = {{"client-a", "ibkr-alice", "DU0000001", &shared_rsa_key()},
-                  {"client-b", "ibkr-bob", "DU0000002", &other_rsa_key()}};
-        json::array list;
-        for (const auto& u : users_)
-            list.push_back(json::object{{"client_id", u.client_id},
-                                        {"key_id", "main"},
-                                        {"public_key", u.key->public_pem},
-                                        {"username", u.username},
-                                        {"accounts", json::array{json::value(u.account)}},
-                                        {"environment", "paper"},
-                                        {"allowed_ip", "127.0.0.1"}});
-        sim_options o = fast_sim();
-        o.users_file = dir_.write("users.json", json::serialize(json::object{{"users", std::move(list)}})).string();
-        start_sim(std::move(o));
-
-        unsigned char key[32];
-        ASSERT_EQ(RAND_bytes(key, sizeof key), 1);
-        master_key_ = dir_.write("master-key", std::string_view(reinterpret_cast<const char*>(key), sizeof key));
-        fs::permissions(master_key_, fs::perms::owner_read);
-        state_dir_ = dir_.path() / "state";
-    }
-
-    daemon_options multi_user_options() {
-        daemon_options o;
-        o.environment["ENABLE_MULTI_USER"] = "true";
-        o.environment["SESSIOND_MASTER_KEY_FILE"] = master_key_.string();
-        o.environment["SESSIOND_STATE_DIR"] = state_dir_.string();
-        if (!database_.empty()) o.environment["SESSIOND_DATABASE"] = database_;
-        for (const char* name : {"IBKR_CLIENT_ID", "IBKR_CLIENT_KEY_ID", "IBKR_PRIVATE_KEY_FILE", "IBKR_CREDENTIAL",
-                                 "IBKR_ACCOUNT_ID", "IBKR_ALLOWED_IP", "IBKR_ENV"})
-            o.environment[name] = std::nullopt;
-        return o;
-    }
-
-    static http_request_options bearer(const std::string& token) {
-        http_request_options o;
-        o.headers.emplace_back("Authorization", "Bearer " + token);
-        return o;
-    }
-
-    static http_request_options json_bearer(const std::string& token) {
-        http_request_options o = bearer(token);
-        o.content_type = "application/json";
-        return o;
-    }
-
-    static std::string credential_body(const sim_user& u, const std::string& pem) {
-        return json::serialize(json::object{{"client_id", u.client_id},
-                                            {"client_key_id", "main"},
-                                            {"private_key", pem},
-                                            {"credential", u.username},
-                                            {"account_id", u.account},
-                                            {"allowed_ip", "127.0.0.1"},
-                                            {"environment", "paper"}});
-    }
-
-    // PUT /api/users/{id} as the admin: the user's token.
-    std::string add_user(daemon_process& d, const std::string& id) {
-        auto r = d.api().request(verb::put, "/api/users/" + id, {}, bearer(d.api_token()));
-        EXPECT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
-        if (!r || r->status != 201) return {};
-        EXPECT_EQ(r->header("Location"), "/api/users/" + id);
-        return std::string(r->json().at("token").as_string());
-    }
-
-    http_result put_credentials(daemon_process& d, const std::string& id, const std::string& token,
-                                const std::string& body) {
-        auto r = d.api().request(verb::put, "/api/users/" + id + "/ibkr-credentials", body, json_bearer(token));
-        EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
-        return r ? *r : http_result{};
-    }
-
-    // A daemon whose one user, alice, stored the credential `pem` over the API and is connected;
-    // alice's token.
-    struct started {
-        daemon_process& daemon;
-        std::string alice;
-    };
-    started start_with_alice_connected(const std::string& pem) {
-        daemon_process& d = start_daemon(multi_user_options());
-        EXPECT_TRUE(d.wait_for_log("multi-user mode: 0 user(s)")) << d.output();
-        std::string alice = add_user(d, "alice");
-        EXPECT_EQ(put_credentials(d, "alice", alice, credential_body(users_[0], pem)).status, 201u);
-        EXPECT_TRUE(d.wait_for_log("session connected")) << d.output();
-        return {d, std::move(alice)};
-    }
-
-    std::vector<sim_user> users_;
-    temp_dir dir_;
-    fs::path master_key_;
-    fs::path state_dir_;
-    std::string database_;  // SESSIOND_DATABASE when set; unset: SQLite in the state directory
-};
 
 TEST_F(multi_user, each_user_added_over_the_api_reaches_only_their_own_account_through_the_gateway) {
     daemon_process& d = start_daemon(multi_user_options());

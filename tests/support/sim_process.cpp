@@ -193,6 +193,8 @@ boost::json::array sim_process::order_bodies() {
     return orders != nullptr && orders->is_array() ? orders->as_array() : boost::json::array{};
 }
 
+boost::json::object sim_process::overlaps() { return control_get("/control/overlaps"); }
+
 boost::json::array sim_process::websockets() {
     const auto answer = control_get("/control/ws");
     const auto* sockets = answer.if_contains("websockets");

@@ -101,6 +101,9 @@ public:
     boost::json::array websockets();
     // Closes every open WebSocket abruptly; returns how many.
     std::uint64_t drop_websockets();
+    // Requests made on a username's session by another client (User-Agent) than the one that opened
+    // its newest SSO session: two replicas acting for one user at once. {"count","overlaps":[...]}.
+    boost::json::object overlaps();
     // Every token the simulator handed out: what the daemon must never print.
     std::vector<std::string> issued_tokens();
     // True once `count` requests to path (with that status, if given) were recorded; false at the timeout.

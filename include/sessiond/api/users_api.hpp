@@ -47,7 +47,7 @@ std::string_view users_api_area(std::string_view path);
 struct users_api_path {
     std::string_view route;
     std::string_view id;
-    [[nodiscard]] bool names_user() const noexcept { return !route.empty() && route != "/api/users" && route != "/api/audit"; }
+    [[nodiscard]] bool names_user() const noexcept { return route.starts_with("/api/users/"); }
 };
 users_api_path parse_users_api_path(std::string_view path);
 
@@ -130,6 +130,7 @@ private:
     boost::asio::awaitable<server_reply> session_status(const users_request& r);
     boost::asio::awaitable<server_reply> connection_test(const users_request& r);
     boost::asio::awaitable<server_reply> audit(const users_request& r);
+    boost::asio::awaitable<server_reply> replicas(const users_request& r);
 
     user_directory& directory_;
     const api_backend& backend_;

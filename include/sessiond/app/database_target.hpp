@@ -21,8 +21,9 @@ struct database_target {
 };
 
 // After use_state_directory(): the target, or what to set when there is none. Pure: opens nothing.
-// as_the_daemon: a PostgreSQL server is opened holding its one-daemon lock (postgresql_database.hpp);
-// the operator's commands beside the daemon open it without.
+// as_the_daemon: a PostgreSQL server is opened holding its one-daemon lock (postgresql_database.hpp),
+// shared when SESSIOND_REPLICA_ID makes the daemon one of several; the operator's commands beside
+// the daemon open it without.
 expected<database_target> database_target_of(const service_options& svc, bool as_the_daemon);
 
 }  // namespace sessiond

@@ -5,6 +5,7 @@
 
 #include "sessiond/app/database_target.hpp"
 #include "sessiond/app/multi_user_sessions.hpp"
+#include "sessiond/replica/replica_runner.hpp"
 #include "sessiond/store/credential_store.hpp"
 #include "sessiond/users/user_service.hpp"
 #include "sessiond/vault/master_keyring.hpp"
@@ -27,15 +28,25 @@ public:
         offload signer;
         multi_user_sessions::daemon_view daemon;
         logger log;
+        // The settings being started with (daemon's view reads the daemon's own once it runs).
+        const settings& values;
     };
 
     // With the master keys (read_keyring) and the database (database_target.hpp), opened (and
     // migrated) before the event loop runs. The error says what failed; the daemon then exits 78.
     static expected<std::unique_ptr<multi_user_mode>> open(parts with, master_keyring keys, database_target database);
 
-    // Reads the users and starts a session for each credential; what the log and readiness report
-    // when the database fails.
+    // Reads the users and starts a session for each credential (as one of several replicas: starts
+    // the lease rounds, and a session for each user whose lease this daemon takes); what the log and
+    // readiness report when the database fails.
     boost::asio::awaitable<void> load();
+    // The daemon begins to stop: a replica claims no more users (its renewals go on while the
+    // sessions log out).
+    void stopping();
+    // The sessions have logged out: a replica releases its leases for the others.
+    boost::asio::awaitable<void> finish();
+    // As one of several replicas; null for the only daemon of its database.
+    [[nodiscard]] replica_runner* replica() noexcept { return replica_.get(); }
 
     [[nodiscard]] user_service& users() noexcept { return *users_; }
     // The SQLite file, or the PostgreSQL server as "postgresql user@host:port/database".
@@ -63,6 +74,7 @@ private:
     std::unique_ptr<credential_store> store_;
     std::unique_ptr<multi_user_sessions> sessions_;
     std::unique_ptr<user_service> users_;
+    std::unique_ptr<replica_runner> replica_;
 };
 
 }  // namespace sessiond

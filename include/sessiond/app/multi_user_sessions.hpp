@@ -69,6 +69,21 @@ public:
     // The daemon's settings changed (a reload): every user's session gets them.
     void reconfigure();
 
+    // Several replicas (replica/replica_runner.hpp): a user's session runs here only while this
+    // daemon holds the user's lease, and asks `may_call` before every request to IBKR. keep() and
+    // drop() still record every user's credential (for the status and the gateway's answers).
+    struct lease_gate {
+        std::function<bool(std::string_view user_id)> holds;
+        std::function<bool(std::string_view user_id)> may_call;
+        std::function<boost::json::object(std::string_view user_id)> describe;  // the status's "replica"
+    };
+    void use_leases(lease_gate gate);
+    // The lease went (expired, taken over): the session goes without a logout (its fence says no).
+    void lost(const std::string& user_id);
+    // The lease goes back to be claimed by a replica with fewer users: the session logs out first;
+    // returns once it has.
+    boost::asio::awaitable<void> hand_back(const std::string& user_id);
+
     // What the audit log records of a user's session: its logins, its logout, a halt.
     using session_event = std::function<void(std::string user_id, std::string action, std::string outcome,
                                              boost::json::object details)>;
@@ -100,6 +115,8 @@ private:
     };
     std::map<std::string, seen, std::less<>> seen_;
     session_event record_;
+    lease_gate leases_;  // empty: the only daemon, every user's session runs here
+    [[nodiscard]] bool runs_here(std::string_view user_id) const { return !leases_.holds || leases_.holds(user_id); }
     bool reconcile_posted_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 

@@ -55,6 +55,11 @@ struct service_options {
     // SESSIOND_DATABASE as a PostgreSQL server instead: libpq's connection string (a postgresql://
     // URI, or key=value pairs). It may hold a password, so it is a secret, never shown.
     secret database_server;
+    // SESSIOND_REPLICA_ID: this daemon is one of several sharing the PostgreSQL database, under this
+    // name; each user's session is held by one replica at a time (replica/). Empty: the only daemon.
+    std::string replica_id;
+    // SESSIOND_LEASE_TTL: how long a replica's claim on a user lasts without renewal.
+    std::chrono::milliseconds lease_ttl{30'000};
 };
 
 // Whether a SESSIOND_DATABASE value names a PostgreSQL server rather than a SQLite file: a

@@ -90,6 +90,16 @@ public:
     using user_resolver = std::function<std::optional<std::string>(std::string_view token)>;
     void resolve_users_with(user_resolver resolve) { resolve_user_ = std::move(resolve); }
 
+    // Several replicas: whether another replica holds the session of this IBKR username. Such a
+    // request is answered 503 at once, with Retry-After: 1 and X-Sessiond-Replica naming this one,
+    // and sent nowhere: a load balancer in front of the replicas tries the next one (nginx:
+    // proxy_next_upstream http_503 non_idempotent), which is safe because nothing reached IBKR.
+    using elsewhere_check = std::function<bool(std::string_view username)>;
+    void held_elsewhere_with(std::string replica_id, elsewhere_check check) {
+        replica_id_ = std::move(replica_id);
+        held_elsewhere_ = std::move(check);
+    }
+
     // Whether the gateway serves this client: loopback, or with a gateway token, one bearing it (as
     // Authorization: Bearer, or for the WebSocket also as the cookie sessiond_gateway_token); in
     // multi-user mode, a user's token.
@@ -144,6 +154,10 @@ private:
     logger log_;
     gateway_options options_;
     user_resolver resolve_user_;
+    std::string replica_id_;
+    elsewhere_check held_elsewhere_;
+    // The answer to a request for a session another replica holds (none when this one serves it).
+    [[nodiscard]] std::optional<server_response> elsewhere(const server_request& req, std::string_view username);
     std::chrono::milliseconds http_timeout_{10'000};
     std::chrono::milliseconds rate_limit_penalty_{900'000};
     std::map<std::string, std::unique_ptr<user_state>, std::less<>> users_;  // by IBKR username

@@ -1,6 +1,6 @@
 #pragma once
 // The rules a replica follows for its leases (issue 13), as pure functions: no clock, no database.
-// The replica's loop (not written yet) passes its own monotonic time and the database's answers.
+// The replica's loop (replica_runner.hpp) passes its own monotonic time and the database's answers.
 //
 // Self-fencing. IBKR cannot check a fencing token, so a replica stops itself: a lease is usable for
 // an IBKR call until (when its last renewal was *sent*) + ttl - margin, by the replica's monotonic
@@ -21,6 +21,11 @@ struct lease_timing {
     std::chrono::milliseconds claim_every{5'000};   // how often it looks for free or expired users
     std::chrono::milliseconds margin{12'000};       // subtracted from ttl for self-fencing; > the HTTP timeout
 };
+
+// The timing of SESSIOND_LEASE_TTL: renewals and claim rounds every sixth of it, a margin of two
+// fifths of it, or of the HTTP timeout and a second when that is longer (check_lease_timing then
+// says when the TTL is too short for that timeout).
+[[nodiscard]] lease_timing lease_timing_for(std::chrono::milliseconds ttl, std::chrono::milliseconds http_timeout) noexcept;
 
 // Whether the timing is safe with calls of at most `http_timeout`: the margin outlasts a call, and
 // a renewal comes before the usable window closes. The error names the setting and the numbers.

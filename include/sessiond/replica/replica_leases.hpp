@@ -1,5 +1,5 @@
 #pragma once
-// One replica's leases (issue 13; on the branch, not wired into the daemon yet): which users'
+// One replica's leases: which users'
 // sessions this daemon holds when several share one database, by the rules of lease_plan.hpp.
 //
 // Two rounds, each run by its own timer in the daemon and callable alone in tests:
@@ -18,6 +18,7 @@
 #include "sessiond/store/credential_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <functional>
@@ -43,7 +44,15 @@ public:
     boost::asio::awaitable<void> renew_round();
     boost::asio::awaitable<void> claim_round(std::size_t batch = 500);
 
+    // At a graceful stop, once every session has logged out: every lease goes back at once, for the
+    // other replicas' next claim round (not after the TTL).
+    boost::asio::awaitable<void> release_all();
+
     [[nodiscard]] bool may_call(std::string_view user_id) const;
+    [[nodiscard]] bool holds(std::string_view user_id) const { return leases_.contains(user_id); }
+    // For the user's status: this replica, whether it holds the user's lease, with which fencing
+    // token, and until when by its own clock the lease ends (and it may call IBKR for the user).
+    [[nodiscard]] boost::json::object describe(std::string_view user_id) const;
     [[nodiscard]] std::size_t held() const noexcept { return leases_.size(); }
     [[nodiscard]] const std::string& id() const noexcept { return id_; }
     // The fencing token this replica holds the user's lease with; 0 when it holds none.
@@ -55,6 +64,8 @@ private:
         clock::time_point renewal_sent;
     };
     void lose(const std::string& user_id, std::string_view why);
+    // Gives the leases back in one transaction (each only with its fencing token).
+    boost::asio::awaitable<expected<void>> release(std::vector<lease_row> rows);
 
     credential_store& store_;
     std::string id_;

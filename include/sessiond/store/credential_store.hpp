@@ -86,6 +86,26 @@ struct lease_row {
     std::int64_t expires_ms = 0;  // by the database's clock
 };
 
+// The replicas the database knows, as the admin's summary shows them (GET /api/replicas).
+struct replica_row {
+    std::string id;
+    std::int64_t started_ms = 0;
+    std::int64_t heartbeat_ms = 0;
+    std::int64_t leases = 0;  // unexpired leases it holds
+};
+// Every user's lease: who holds it (empty: free), until when, with which token.
+struct lease_holder_row {
+    std::string user_id;
+    std::string holder;
+    std::int64_t fencing = 0;
+    std::int64_t expires_ms = 0;
+};
+struct replica_census {
+    std::int64_t now_ms = 0;  // the database's clock
+    std::vector<replica_row> replicas;
+    std::vector<lease_holder_row> leases;
+};
+
 struct audit_head {
     std::int64_t seq = 0;
     byte_string mac;
@@ -155,6 +175,8 @@ public:
     virtual expected<std::vector<lease_row>> renew_leases(std::string_view replica_id, std::int64_t ttl_ms) = 0;
     // Gives a lease back (free at once) if the replica still holds it with that fencing token.
     virtual expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) = 0;
+    // Every replica and every lease, by the database's clock.
+    virtual expected<replica_census> census() = 0;
 
     // The pacing record of an IBKR username, in pacing_file.hpp's text form.
     virtual expected<std::optional<std::string>> load_pacing(std::string_view username) = 0;
@@ -171,9 +193,9 @@ public:
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open(database_opener opener);
     static boost::asio::awaitable<expected<std::unique_ptr<credential_store>>> open_sqlite(std::filesystem::path file);
     // The two engines' openers: a SQLite file (sqlite_database.hpp), a PostgreSQL server by libpq's
-    // connection string (postgresql_database.hpp; as_the_daemon: holding its one-daemon lock).
+    // connection string (postgresql_database.hpp; `lock`: how it holds the one-daemon lock).
     static database_opener sqlite_opener(std::filesystem::path file);
-    static database_opener postgresql_opener(secret conninfo, bool as_the_daemon = false);
+    static database_opener postgresql_opener(secret conninfo, daemon_lock lock = daemon_lock::none);
 
     // Runs what was already queued, then closes the database. Destroy the store before the
     // io_context of its callers: the last results are posted there.

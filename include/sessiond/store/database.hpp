@@ -41,6 +41,12 @@ enum class serial_lock : std::int64_t {
     one_daemon = 0x5e55'10d0'0003,
 };
 
+// How a daemon's connection holds serial_lock::one_daemon: not at all (the operator's commands
+// beside the daemon), alone (exclusive: the only daemon of the database), or as one of several
+// replicas (shared: replicas coexist, and a daemon that would run alone is refused while they
+// run, and they while it runs).
+enum class daemon_lock { none, alone, replica };
+
 // What the placeholders of the store's SQL become on one engine.
 struct engine_words {
     std::string_view blob;         // "{blob}"

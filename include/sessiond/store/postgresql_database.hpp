@@ -34,13 +34,13 @@ public:
     // Connects with libpq's connection string or URI `conninfo` (the PG* environment variables
     // fill in what it leaves out). The error names the server (without a password) and libpq's reason.
     //
-    // as_the_daemon: the connection also holds the database's one-daemon lock (serial_lock::one_daemon)
-    // while it lives, and opening fails when another daemon holds it. Until replicas share a database
-    // with leases (issue 13), two daemons on one would both log every user in, each ending the other's
-    // sessions. The operator's commands (keys, audit) open it beside the daemon, without the lock.
+    // `lock`: the connection also holds the database's one-daemon lock (serial_lock::one_daemon, see
+    // daemon_lock) while it lives, and opening fails when a daemon holds it in a way that excludes this
+    // one. Two daemons that do not share the users by leases would both log every user in, each ending
+    // the other's sessions. The operator's commands (keys, audit) open it beside the daemon, without the lock.
     // The lock is waited for up to `lock_wait` (a daemon restarted at once finds its predecessor's
     // connection still closing on the server, and the lock with it); zero: not at all.
-    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, bool as_the_daemon = false,
+    static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, daemon_lock lock = daemon_lock::none,
                                                                std::chrono::milliseconds lock_wait = std::chrono::seconds(10));
 
     ~postgresql_database() override;
@@ -53,9 +53,9 @@ public:
     [[nodiscard]] std::string where() const override { return where_; }
 
 private:
-    postgresql_database(std::string conninfo, std::string where, pg_conn* conn, bool as_the_daemon,
+    postgresql_database(std::string conninfo, std::string where, pg_conn* conn, daemon_lock lock,
                         std::chrono::milliseconds lock_wait)
-        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), as_the_daemon_(as_the_daemon),
+        : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), lock_(lock),
           lock_wait_(lock_wait) {}
 
     expected<std::vector<sql_row>> query(std::string_view operation, std::string_view sql,
@@ -90,7 +90,7 @@ private:
     std::string conninfo_;
     std::string where_;
     pg_conn* conn_;
-    bool as_the_daemon_;
+    daemon_lock lock_;
     std::chrono::milliseconds lock_wait_;
     bool holds_daemon_lock_ = false;
     // Statement text -> prepared statement, for this connection (cleared when it is made again).

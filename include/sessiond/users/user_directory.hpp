@@ -156,6 +156,10 @@ public:
 
     // Whether the store answers: what /readyz reports in multi-user mode.
     [[nodiscard]] virtual bool store_reachable() const = 0;
+
+    // GET /api/replicas (the admin's): the replicas the database knows, their heartbeats and how many
+    // users each holds, and every user's lease. 404 for the only daemon of its database.
+    virtual boost::asio::awaitable<user_result<boost::json::object>> replicas(const caller& by) = 0;
 };
 
 }  // namespace sessiond

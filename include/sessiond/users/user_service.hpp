@@ -62,6 +62,10 @@ public:
     // The error is the store's: then the daemon cannot serve multi-user mode.
     boost::asio::awaitable<expected<std::size_t>> load();
 
+    // The user's credential as the database has it now (another replica may have written it): its
+    // session is kept with it, or dropped when there is none. A failure is logged.
+    boost::asio::awaitable<void> refresh(std::string id);
+
     [[nodiscard]] std::optional<std::string> user_for_token(std::string_view token) const override;
 
     boost::asio::awaitable<user_result<user_created>> create_user(const caller& by, std::string id) override;
@@ -86,6 +90,12 @@ public:
     void record_session_event(std::string user_id, std::string action, std::string outcome,
                               boost::json::object details);
     [[nodiscard]] bool store_reachable() const override { return store_reachable_; }
+    boost::asio::awaitable<user_result<boost::json::object>> replicas(const caller& by) override;
+    // As one of several replicas: this one's name, and how recent a heartbeat counts as live.
+    void serve_replicas(std::string this_replica, std::chrono::milliseconds live_within) {
+        replica_id_ = std::move(this_replica);
+        live_within_ = live_within;
+    }
 
 private:
     // The journal line of an appended entry (the audit log's copy for people reading journalctl).
@@ -130,6 +140,8 @@ private:
     bool writing_appends_ = false;
     std::size_t client_entries_pending_ = 0;
     std::size_t unrecorded_ = 0;
+    std::string replica_id_;  // empty: the only daemon of its database
+    std::chrono::milliseconds live_within_{0};
 };
 
 }  // namespace sessiond

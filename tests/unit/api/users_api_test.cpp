@@ -188,6 +188,9 @@ public:
     }
 
     bool store_reachable() const override { return true; }
+    asio::awaitable<user_result<json::object>> replicas(const caller& /*by*/) override {
+        co_return json::object{{"this_replica", "a"}};
+    }
 };
 
 // ---- The daemon's side: the admin token, the single-user session ----

@@ -141,3 +141,48 @@ TEST(database_setting, a_connection_string_libpq_cannot_read_is_named_and_its_pa
 
 }  // namespace
 }  // namespace sessiond
+
+namespace sessiond {
+namespace {
+
+std::vector<std::string> problems_of(const config_report& report, std::string_view variable) {
+    std::vector<std::string> out;
+    for (const config_problem& p : report.problems)
+        if (p.variable == variable) out.push_back(p.message);
+    return out;
+}
+
+// SESSIOND_REPLICA_ID: several daemons share a PostgreSQL database in multi-user mode, nothing else.
+TEST(replica_setting, a_replica_name_needs_multi_user_mode_on_postgresql_and_a_plain_name) {
+    config_sources sources;
+    sources.environment["ENABLE_MULTI_USER"] = "true";
+    sources.environment["SESSIOND_DATABASE"] = "host=/run/postgresql dbname=sessiond";
+    sources.environment["SESSIOND_REPLICA_ID"] = "host-a.1";
+    sources.environment["SESSIOND_LEASE_TTL"] = "20";
+    config_report report = load_settings(sources);
+    EXPECT_TRUE(problems_of(report, "SESSIOND_REPLICA_ID").empty());
+    EXPECT_EQ(report.values.service.replica_id, "host-a.1");
+    EXPECT_EQ(report.values.service.lease_ttl, std::chrono::seconds(20));
+
+    sources.environment["SESSIOND_DATABASE"] = "/srv/users.sqlite3";
+    report = load_settings(sources);
+    auto problems = problems_of(report, "SESSIOND_REPLICA_ID");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("replicas share a PostgreSQL database in multi-user mode"), std::string::npos)
+        << problems[0];
+    EXPECT_TRUE(report.values.service.replica_id.empty());
+
+    sources.environment["SESSIOND_DATABASE"] = "host=/run/postgresql dbname=sessiond";
+    sources.environment["SESSIOND_REPLICA_ID"] = "a/b";
+    problems = problems_of(load_settings(sources), "SESSIOND_REPLICA_ID");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("is not a replica name"), std::string::npos) << problems[0];
+
+    sources.environment["SESSIOND_REPLICA_ID"] = "a";
+    sources.environment["SESSIOND_LEASE_TTL"] = "2";
+    problems = problems_of(load_settings(sources), "SESSIOND_LEASE_TTL");
+    ASSERT_EQ(problems.size(), 1u) << "shorter than 5 s is refused";
+}
+
+}  // namespace
+}  // namespace sessiond

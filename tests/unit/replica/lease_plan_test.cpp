@@ -26,6 +26,25 @@ TEST(lease_plan, the_defaults_are_safe_with_the_default_http_timeout_and_take_ov
     EXPECT_LE(takeover_bound(t) + 10s, 45s) << "with 10 s left for one login under the 45 s target";
 }
 
+TEST(lease_plan, the_timing_of_a_ttl_renews_every_sixth_and_keeps_a_margin_longer_than_a_call) {
+    const lease_timing d = lease_timing_for(30s, 10s);  // SESSIOND_LEASE_TTL's default, IBKR_HTTP_TIMEOUT's
+    EXPECT_EQ(d.ttl, 30s);
+    EXPECT_EQ(d.renew_every, 5s);
+    EXPECT_EQ(d.claim_every, 5s);
+    EXPECT_EQ(d.margin, 12s) << "two fifths of the TTL, longer than a call";
+    EXPECT_TRUE(check_lease_timing(d, 10s));
+
+    const lease_timing tests = lease_timing_for(6s, 2s);  // the replica suites'
+    EXPECT_EQ(tests.margin, 3s) << "the HTTP timeout and a second, where two fifths would be shorter";
+    EXPECT_TRUE(check_lease_timing(tests, 2s));
+
+    // A TTL too short for the HTTP timeout: the margin would eat the whole lease; refused by name.
+    const auto refused = check_lease_timing(lease_timing_for(10s, 10s), 10s);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("must be longer than the renewal period"), std::string::npos)
+        << refused.error().message;
+}
+
 TEST(lease_plan, a_margin_no_longer_than_a_call_or_a_window_shorter_than_a_renewal_is_refused) {
     lease_timing t;
     auto r = check_lease_timing(t, 12s);

@@ -196,9 +196,9 @@ TEST(store_postgresql_database, two_writers_append_to_one_audit_chain_without_a_
 
 TEST(store_postgresql_database, one_daemon_per_database_the_operators_commands_beside_it) {
     const std::string conninfo = postgres_cluster::shared().create_database();
-    auto first = postgresql_database::open(conninfo, true);
+    auto first = postgresql_database::open(conninfo, daemon_lock::alone);
     ASSERT_TRUE(first) << first.error().message;
-    auto second = postgresql_database::open(conninfo, true, 0ms);  // not waited for: refused at once
+    auto second = postgresql_database::open(conninfo, daemon_lock::alone, 0ms);  // not waited for: refused at once
     ASSERT_FALSE(second);
     EXPECT_NE(second.error().message.find("another ibkr-sessiond serves this database"), std::string::npos)
         << second.error().message;
@@ -208,14 +208,14 @@ TEST(store_postgresql_database, one_daemon_per_database_the_operators_commands_b
     // The lock goes with the first daemon's connection; the next daemon, started at once, waits for
     // the server to finish closing it (as systemctl restart does), then holds it.
     first->reset();
-    auto next = postgresql_database::open(conninfo, true);
+    auto next = postgresql_database::open(conninfo, daemon_lock::alone);
     EXPECT_TRUE(next) << next.error().message;
 }
 
 TEST(store_postgresql_database, a_daemon_whose_connection_was_ended_takes_its_lock_again_or_writes_nothing) {
     auto& cluster = postgres_cluster::shared();
     const std::string conninfo = cluster.create_database();
-    auto opened = postgresql_database::open(conninfo, true, 0ms);  // a refusal is not waited for
+    auto opened = postgresql_database::open(conninfo, daemon_lock::alone, 0ms);  // a refusal is not waited for
     ASSERT_TRUE(opened) << opened.error().message;
     auto& db = **opened;
     const auto end_backends = [&] {
@@ -227,11 +227,11 @@ TEST(store_postgresql_database, a_daemon_whose_connection_was_ended_takes_its_lo
     // Ended, nobody else there: the next transaction connects again and holds the lock again.
     end_backends();
     ASSERT_TRUE(query_in_transaction(db, "SELECT 1::bigint"));
-    EXPECT_FALSE(postgresql_database::open(conninfo, true, 0ms)) << "the lock was taken again";
+    EXPECT_FALSE(postgresql_database::open(conninfo, daemon_lock::alone, 0ms)) << "the lock was taken again";
 
     // Ended, and another daemon started meanwhile: this one refuses every call, saying why.
     end_backends();
-    auto other = postgresql_database::open(conninfo, true);
+    auto other = postgresql_database::open(conninfo, daemon_lock::alone);
     ASSERT_TRUE(other) << other.error().message;
     auto refused = query_in_transaction(db, "SELECT 1::bigint");
     ASSERT_FALSE(refused);

@@ -1,0 +1,205 @@
+// Several daemons (replicas) sharing one PostgreSQL database in multi-user mode: each user's IBKR
+// session is held by one replica at a time, by lease. Real daemons, a real PostgreSQL 15 (the
+// suite's throwaway cluster) and one ibkr-sim, which records every request made on a username's
+// session by another replica than the one that opened its newest SSO session (an overlap). In every
+// case here that count stays zero.
+//
+// The leases are short (SESSIOND_LEASE_TTL=6: renewals and claim rounds every second, self-fenced
+// 3 s after a renewal was sent, with the tests' 2 s HTTP timeout) so that take-overs come quickly.
+
+#include "multi_user_fixture.hpp"
+
+#include "support/postgres_cluster.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace sessiond::testing {
+namespace {
+
+namespace json = boost::json;
+
+class replicas : public multi_user {
+protected:
+    void SetUp() override {
+        start_sim_with({{"client-a", "ibkr-alice", "DU0000001", &shared_rsa_key()},
+                        {"client-b", "ibkr-bob", "DU0000002", &other_rsa_key()},
+                        {"client-c", "ibkr-carol", "DU0000003", &shared_rsa_key()},
+                        {"client-d", "ibkr-dave", "DU0000004", &other_rsa_key()}});
+        database_ = postgres_cluster::shared().create_database();
+    }
+
+    daemon_process& start_replica(const std::string& id) {
+        daemon_options o = multi_user_options();
+        o.environment["SESSIOND_REPLICA_ID"] = id;
+        o.environment["SESSIOND_LEASE_TTL"] = "6";
+        o.environment["SESSIOND_STATE_DIR"] = (state_dir_ / id).string();
+        daemon_process& d = start_daemon(std::move(o));
+        EXPECT_TRUE(d.wait_for_log("replica " + id + ": sharing the users")) << d.output();
+        return d;
+    }
+
+    // Every sim user added over `d`'s API with their credential; their API tokens.
+    std::vector<std::string> add_every_user(daemon_process& d) {
+        std::vector<std::string> tokens;
+        for (const auto& u : users_) {
+            const std::string id = u.username.substr(5);  // "ibkr-alice" -> "alice"
+            tokens.push_back(add_user(d, id));
+            EXPECT_EQ(put_credentials(d, id, tokens.back(), credential_body(u, u.key->pkcs8_pem)).status, 201u);
+        }
+        return tokens;
+    }
+
+    std::int64_t overlaps() {
+        const auto answer = sim().overlaps();
+        const auto* n = answer.if_contains("count");
+        EXPECT_TRUE(n != nullptr && n->is_int64()) << json::serialize(answer);
+        return n != nullptr && n->is_int64() ? n->as_int64() : -1;
+    }
+
+    // SIGKILL: what it printed until then is still checked for secrets; the fixture then no longer
+    // stops it.
+    void kill(daemon_process& d) {
+        d.send_signal(SIGKILL);
+        EXPECT_TRUE(d.wait_exit(std::chrono::seconds(10)).has_value());
+        expect_no_secrets(d.output(), d.private_key_pem(), sim().issued_tokens(), "killed replica's output");
+        std::erase_if(daemons_, [&d](const auto& p) { return p.get() == &d; });
+    }
+};
+
+TEST_F(replicas, a_joining_replica_takes_its_share_and_a_killed_replicas_users_move_to_the_survivor) {
+    daemon_process& a = start_replica("a");
+    const std::vector<std::string> tokens = add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+
+    daemon_process& b = start_replica("b");
+    // Replica a hands two users back (logged out first); b claims and connects them.
+    EXPECT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+    EXPECT_TRUE(a.wait_for_log("replica a: handing user", 2)) << a.output();
+    EXPECT_EQ(overlaps(), 0);
+    auto listed = b.api().get("/api/users", bearer(b.api_token()));
+    ASSERT_TRUE(listed && listed->status == 200);
+    EXPECT_NE(listed->body.find("held by another replica"), std::string::npos) << listed->body;
+
+    // The admin's summary, on either replica: both live, two users each, every lease with its holder.
+    auto census = b.api().get("/api/replicas", bearer(b.api_token()));
+    ASSERT_TRUE(census && census->status == 200) << (census ? census->body : "");
+    const json::object summary = census->json().as_object();
+    EXPECT_EQ(summary.at("this_replica").as_string(), "b");
+    ASSERT_EQ(summary.at("replicas").as_array().size(), 2u) << census->body;
+    for (const auto& r : summary.at("replicas").as_array()) {
+        EXPECT_TRUE(r.as_object().at("live").as_bool()) << census->body;
+        EXPECT_EQ(r.as_object().at("users").as_int64(), 2) << census->body;
+    }
+    ASSERT_EQ(summary.at("leases").as_array().size(), 4u) << census->body;
+    // A user's status names the replica, its fencing token and the lease's end.
+    auto status = a.api().get("/api/users/alice/ibkr/status", bearer(a.api_token()));
+    ASSERT_TRUE(status && status->status == 200) << (status ? status->body : "");
+    const json::value body = status->json();
+    const json::object& replica = body.as_object().at("replica").as_object();
+    EXPECT_EQ(replica.at("id").as_string(), "a");
+    EXPECT_TRUE(replica.at("holds_lease").as_bool()) << "alice, first by id, stays on a";
+    EXPECT_GE(replica.at("fencing_token").as_int64(), 1);
+    EXPECT_TRUE(replica.contains("lease_expires_at"));
+
+    // Through the gateway, each user's call works on the replica holding the session; the other
+    // answers 503 at once and names itself, for a load balancer to try the next replica.
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        auto on_a = a.api().get("/v1/api/iserver/accounts", bearer(tokens[i]));
+        auto on_b = b.api().get("/v1/api/iserver/accounts", bearer(tokens[i]));
+        ASSERT_TRUE(on_a && on_b);
+        EXPECT_EQ((on_a->status == 200) + (on_b->status == 200), 1) << on_a->body << on_b->body;
+        const http_result& other = on_a->status == 200 ? *on_b : *on_a;
+        EXPECT_EQ(other.status, 503u) << other.body;
+        EXPECT_EQ(other.header("X-Sessiond-Replica"), on_a->status == 200 ? "b" : "a");
+        EXPECT_EQ(other.header("Retry-After"), "1");
+        EXPECT_NE(other.body.find("does not hold this user's IBKR session"), std::string::npos) << other.body;
+        const http_result& served = on_a->status == 200 ? *on_a : *on_b;
+        EXPECT_NE(served.body.find(users_[i].account), std::string::npos) << served.body;
+    }
+
+    kill(a);
+    // a's leases expire (6 s after its last renewal) and b claims them: all four connected on b.
+    EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(40))) << b.output();
+    EXPECT_EQ(overlaps(), 0);
+}
+
+TEST_F(replicas, a_stalled_replica_makes_no_call_for_the_users_taken_over_while_it_was_stopped) {
+    daemon_process& a = start_replica("a");
+    add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+    daemon_process& b = start_replica("b");
+    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+
+    a.send_signal(SIGSTOP);
+    // Longer than the lease: b takes a's two users over and connects them.
+    EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(40))) << b.output();
+    a.send_signal(SIGCONT);
+    // Its own clock tells a that the leases lapsed: both sessions dropped without a logout.
+    EXPECT_TRUE(a.wait_for_log("lease of user", 2)) << a.output();
+    EXPECT_TRUE(a.wait_for_log("logout skipped: this daemon's lease on the user is no longer usable", 2)) << a.output();
+    // A renewal round after the drop: everything a did after SIGCONT is in the simulator's record.
+    const std::size_t rounds = a.count_in_log("replica a: renewed");
+    EXPECT_TRUE(a.wait_for_log("replica a: renewed", rounds + 1)) << a.output();
+    EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
+}
+
+TEST_F(replicas, a_graceful_stop_logs_out_and_releases_so_the_other_replica_takes_over_at_once) {
+    daemon_process& a = start_replica("a");
+    add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+    daemon_process& b = start_replica("b");
+    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+
+    EXPECT_EQ(a.stop(), 0) << a.output();
+    EXPECT_TRUE(a.wait_for_log("every lease released")) << a.output();
+    EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(20))) << b.output();
+    EXPECT_EQ(overlaps(), 0);
+}
+
+// The database lost (no connection can be made, the open ones ended): every replica self-fences, its
+// sessions lapse without a logout, none competes; once the database is back, the users are claimed
+// anew and connected, each by one replica.
+TEST_F(replicas, without_the_database_every_replica_self_fences_and_the_users_are_claimed_again_after) {
+    daemon_process& a = start_replica("a");
+    add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+    daemon_process& b = start_replica("b");
+    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+    ASSERT_TRUE(a.wait_for_log("replica a: handing user", 2)) << a.output();
+
+    postgres_cluster& pg = postgres_cluster::shared();
+    const std::string name = database_.substr(database_.find("dbname=") + 7);
+    pg.execute(pg.conninfo("postgres"), "ALTER DATABASE " + name + " ALLOW_CONNECTIONS false");
+    pg.execute(pg.conninfo("postgres"),
+               "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '" + name + "'");
+    EXPECT_TRUE(a.wait_for_log("not renewed in time", 2, std::chrono::seconds(30))) << a.output();
+    EXPECT_TRUE(b.wait_for_log("not renewed in time", 2, std::chrono::seconds(30))) << b.output();
+    EXPECT_EQ(a.count_in_log("logout skipped: this daemon's lease"), 2u) << a.output();
+
+    pg.execute(pg.conninfo("postgres"), "ALTER DATABASE " + name + " ALLOW_CONNECTIONS true");
+    // Two each again (the fair share of four users between two live replicas).
+    EXPECT_TRUE(a.wait_for_log("session connected", 6, std::chrono::seconds(60))) << a.output();
+    EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(60))) << b.output();
+    EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
+}
+
+// A daemon without SESSIOND_REPLICA_ID would log every user in beside the replicas: refused.
+TEST_F(replicas, a_daemon_that_would_run_alone_is_refused_while_replicas_share_the_database) {
+    daemon_process& a = start_replica("a");
+    (void)a;
+    daemon_options alone = multi_user_options();
+    alone.environment["SESSIOND_STATE_DIR"] = (state_dir_ / "alone").string();
+    environment_overrides env = daemon_environment(sim(), dir_.write("key.pem", shared_rsa_key().pkcs8_pem));
+    env["HOME"] = dir_.path().string();
+    env["SESSIOND_API_TOKEN"] = canary_api_token();
+    for (auto& [name, value] : alone.environment) env[name] = value;
+    env["SESSIOND_LISTEN"] = "127.0.0.1:0";
+    const command_result run = run_sessiond(env, {"run"});
+    EXPECT_EQ(run.exit_code, 78) << run.err;
+    EXPECT_NE(run.err.find("set SESSIOND_REPLICA_ID on each"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace sessiond::testing
