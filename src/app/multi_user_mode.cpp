@@ -4,6 +4,7 @@
 #include "sessiond/store/database_pacing_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 
 namespace sessiond {
@@ -41,7 +42,11 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
         const auto http_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(with.values.options.http_timeout);
         const lease_timing timing = lease_timing_for(svc.lease_ttl, http_timeout);
         if (auto safe = check_lease_timing(timing, http_timeout); !safe)
-            return make_error("SESSIOND_LEASE_TTL: " + safe.error().message);
+            // The margin is the HTTP timeout and a second at least, and a renewal comes every sixth:
+            // a TTL under 1.2 times that margin leaves no usable window.
+            return make_error(fmt::format("SESSIOND_LEASE_TTL: {}; with IBKR_HTTP_TIMEOUT={} s it must be more than "
+                                          "{:.1f} s", safe.error().message, http_timeout.count() / 1000.0,
+                                          1.2 * (http_timeout.count() + 1000) / 1000.0));
         set_replica_agent(svc.replica_id);
         multi_user_sessions* sessions = mode->sessions_.get();
         user_service* users = mode->users_.get();

@@ -238,6 +238,11 @@ std::string multi_user_sessions::state_line(std::string_view user_id) const {
 std::optional<boost::json::object> multi_user_sessions::status(std::string_view user_id) const {
     const auto in = status_input_of(user_id);
     if (!in) return std::nullopt;
+    if (!runs_here(user_id))
+        // Not "not configured": the session runs, on the replica that holds the lease.
+        return boost::json::object{{"status", "elsewhere"},
+                                   {"message", "held by another replica (GET /api/replicas names it)"},
+                                   {"replica", leases_.describe(user_id)}};
     boost::json::object out = status_json(*in);
     if (leases_.describe) out["replica"] = leases_.describe(user_id);
     return out;

@@ -84,6 +84,11 @@ std::string format_config_report(const config_report& report) {
             out += "  mode: multi-user (ENABLE_MULTI_USER=true): each user's IBKR credentials are in the database\n";
             out += "  database: " + describe_database(s.service) + "\n";
             out += "  master key: " + describe_master_key(s) + "\n";
+            if (!s.service.replica_id.empty())
+                out += fmt::format("  replica: {} of the daemons sharing the database (SESSIOND_REPLICA_ID); each user's "
+                                   "lease lasts {} s (SESSIOND_LEASE_TTL), renewed every {:.1f} s\n",
+                                   s.service.replica_id, s.service.lease_ttl.count() / 1000.0,
+                                   s.service.lease_ttl.count() / 6000.0);
         } else {
             out += "  environment: " +
                    std::string(s.profile.environment ? to_string(*s.profile.environment) : "not set") + "\n";

@@ -51,6 +51,24 @@ protected:
         return tokens;
     }
 
+    // Replica a with every user connected, then b joining: two users each, connected, and the
+    // tokens of the users (in users_ order).
+    struct pair {
+        daemon_process& a;
+        daemon_process& b;
+        std::vector<std::string> tokens;
+    };
+    pair balanced_pair() {
+        daemon_process& a = start_replica("a");
+        std::vector<std::string> tokens = add_every_user(a);
+        EXPECT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+        daemon_process& b = start_replica("b");
+        // Replica a hands two users back (logged out first); b claims and connects them.
+        EXPECT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+        EXPECT_TRUE(a.wait_for_log("replica a: handing user", 2)) << a.output();
+        return {a, b, std::move(tokens)};
+    }
+
     std::int64_t overlaps() {
         const auto answer = sim().overlaps();
         const auto* n = answer.if_contains("count");
@@ -69,14 +87,8 @@ protected:
 };
 
 TEST_F(replicas, a_joining_replica_takes_its_share_and_a_killed_replicas_users_move_to_the_survivor) {
-    daemon_process& a = start_replica("a");
-    const std::vector<std::string> tokens = add_every_user(a);
-    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
-
-    daemon_process& b = start_replica("b");
-    // Replica a hands two users back (logged out first); b claims and connects them.
-    EXPECT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
-    EXPECT_TRUE(a.wait_for_log("replica a: handing user", 2)) << a.output();
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
     EXPECT_EQ(overlaps(), 0);
     auto listed = b.api().get("/api/users", bearer(b.api_token()));
     ASSERT_TRUE(listed && listed->status == 200);
@@ -102,6 +114,10 @@ TEST_F(replicas, a_joining_replica_takes_its_share_and_a_killed_replicas_users_m
     EXPECT_TRUE(replica.at("holds_lease").as_bool()) << "alice, first by id, stays on a";
     EXPECT_GE(replica.at("fencing_token").as_int64(), 1);
     EXPECT_TRUE(replica.contains("lease_expires_at"));
+    // On the other replica: where it is, not "not configured".
+    auto elsewhere = b.api().get("/api/users/alice/ibkr/status", bearer(b.api_token()));
+    ASSERT_TRUE(elsewhere && elsewhere->status == 200);
+    EXPECT_EQ(elsewhere->json().as_object().at("status").as_string(), "elsewhere") << elsewhere->body;
 
     // Through the gateway, each user's call works on the replica holding the session; the other
     // answers 503 at once and names itself, for a load balancer to try the next replica.
@@ -126,11 +142,8 @@ TEST_F(replicas, a_joining_replica_takes_its_share_and_a_killed_replicas_users_m
 }
 
 TEST_F(replicas, a_stalled_replica_makes_no_call_for_the_users_taken_over_while_it_was_stopped) {
-    daemon_process& a = start_replica("a");
-    add_every_user(a);
-    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
-    daemon_process& b = start_replica("b");
-    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
 
     a.send_signal(SIGSTOP);
     // Longer than the lease: b takes a's two users over and connects them.
@@ -146,11 +159,8 @@ TEST_F(replicas, a_stalled_replica_makes_no_call_for_the_users_taken_over_while_
 }
 
 TEST_F(replicas, a_graceful_stop_logs_out_and_releases_so_the_other_replica_takes_over_at_once) {
-    daemon_process& a = start_replica("a");
-    add_every_user(a);
-    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
-    daemon_process& b = start_replica("b");
-    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
 
     EXPECT_EQ(a.stop(), 0) << a.output();
     EXPECT_TRUE(a.wait_for_log("every lease released")) << a.output();
@@ -162,12 +172,8 @@ TEST_F(replicas, a_graceful_stop_logs_out_and_releases_so_the_other_replica_take
 // sessions lapse without a logout, none competes; once the database is back, the users are claimed
 // anew and connected, each by one replica.
 TEST_F(replicas, without_the_database_every_replica_self_fences_and_the_users_are_claimed_again_after) {
-    daemon_process& a = start_replica("a");
-    add_every_user(a);
-    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
-    daemon_process& b = start_replica("b");
-    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
-    ASSERT_TRUE(a.wait_for_log("replica a: handing user", 2)) << a.output();
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
 
     postgres_cluster& pg = postgres_cluster::shared();
     const std::string name = database_.substr(database_.find("dbname=") + 7);
