@@ -61,6 +61,8 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
             .hand_back = [sessions](const std::string& user) { return sessions->hand_back(user); },
         };
         users->serve_replicas(svc.replica_id, timing.ttl);
+        mode->database_server_ = svc.database_server;
+        mode->executor_ = with.executor;
         mode->replica_ = std::make_unique<replica_runner>(with.executor, *mode->store_, svc.replica_id, timing,
                                                           std::move(hooks), with.log);
         // The replicas share each username's pacing record (the login budget, the last validate):
@@ -91,6 +93,19 @@ asio::awaitable<void> multi_user_mode::load() {
         log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; this replica starts the sessions of those "
                       "whose lease it takes, at the login rate", *kept);
         replica_->start();
+        auto rethrow = [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        };
+        listener_ = std::make_unique<postgresql_listener>(
+            database_server_, "sessiond_users", executor_,
+            [users = users_.get(), executor = executor_, rethrow](std::string payload) {
+                asio::co_spawn(executor, users->heard_from_replica(std::move(payload)), rethrow);
+            },
+            [users = users_.get(), executor = executor_, rethrow] {
+                // Notifications sent while the connection was down are lost: every token again.
+                asio::co_spawn(executor, users->reload_tokens(), rethrow);
+            },
+            log_);
         co_return;
     }
     log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; their sessions start at the login rate", *kept);

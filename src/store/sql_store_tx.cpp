@@ -467,6 +467,15 @@ expected<replica_census> sql_store_tx::census() {
     return out;
 }
 
+expected<void> sql_store_tx::announce_user(std::string_view user_id) {
+    const std::string_view notify = sql_.words().notify_user;
+    if (notify.empty()) return {};
+    const std::array<sql_value, 1> p{text(user_id)};
+    auto r = sql_.query("announce_user", notify, p);
+    if (!r) return r.error();
+    return {};
+}
+
 // --- pacing
 
 expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view username) {

@@ -40,6 +40,7 @@ public:
     expected<std::vector<lease_row>> renew_leases(std::string_view replica_id, std::int64_t ttl_ms) override;
     expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) override;
     expected<replica_census> census() override;
+    expected<void> announce_user(std::string_view user_id) override;
 
     expected<std::optional<std::string>> load_pacing(std::string_view username) override;
     expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) override;

@@ -232,10 +232,14 @@ asio::awaitable<expected<R>> user_service::audited(audit_event ev, Change change
         R value;
         audit_row entry;
     };
-    auto job = [keyring = keyring_, ev = std::move(ev), change = std::move(change)](store_tx& tx) mutable
+    auto job = [keyring = keyring_, ev = std::move(ev), change = std::move(change), replica = replica_id_](store_tx& tx) mutable
         -> expected<result> {
         auto value = change(tx, ev);
         if (!value) return value.error();
+        // The other replicas learn of it when this commits (their API tokens, the lease holder's
+        // session): "<this replica>/<user id>".
+        if (!ev.target.empty() && !replica.empty())
+            if (auto told = tx.announce_user(replica + "/" + ev.target); !told) return told.error();
         auto entry = append_audit_event(tx, *keyring, ev, now_ms());
         if (!entry) return entry.error();
         return result{std::move(*value), std::move(*entry)};
@@ -284,6 +288,51 @@ asio::awaitable<expected<std::size_t>> user_service::load() {
         ++kept;
     }
     co_return kept;
+}
+
+asio::awaitable<void> user_service::heard_from_replica(std::string payload) {
+    const auto slash = payload.find('/');
+    if (slash == std::string::npos) co_return;
+    if (std::string_view(payload).substr(0, slash) == replica_id_) co_return;  // this replica's own change
+    std::string id = payload.substr(slash + 1);
+    log_.info({}, "user {} changed on replica {}: reading the user and the credential again", id,
+              std::string_view(payload).substr(0, slash));
+    co_await reload_tokens(id);
+    co_await refresh(std::move(id));
+}
+
+asio::awaitable<void> user_service::reload_tokens(std::string only) {
+    struct token {
+        std::string hash;
+        std::string id;
+    };
+    auto read = [only](store_tx& tx) -> expected<std::vector<token>> {
+        std::vector<token> out;
+        if (!only.empty()) {
+            auto user = tx.find_user(only);
+            if (!user) return user.error();
+            if (*user && (*user)->token_hash) out.push_back({hash_key(*(*user)->token_hash), only});
+            return out;
+        }
+        std::string after;
+        for (;;) {
+            auto users = tx.list_users(after, load_page);
+            if (!users) return users.error();
+            if (users->empty()) break;
+            for (const auto& u : *users)
+                if (u.token_hash) out.push_back({hash_key(*u.token_hash), u.id});
+            after = users->back().id;
+        }
+        return out;
+    };
+    auto tokens = co_await transact(std::move(read));
+    if (!tokens) {
+        log_.error({}, "reading the users' API tokens failed: {}", tokens.error().message);
+        co_return;
+    }
+    if (only.empty()) token_index_.clear();
+    else std::erase_if(token_index_, [&only](const auto& e) { return e.second == only; });
+    for (auto& t : *tokens) token_index_.insert_or_assign(std::move(t.hash), std::move(t.id));
 }
 
 asio::awaitable<void> user_service::refresh(std::string id) {

@@ -191,6 +191,25 @@ TEST_F(replicas, without_the_database_every_replica_self_fences_and_the_users_ar
     EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
 }
 
+// What one replica changes, the others hear at once (NOTIFY when the change commits): a token
+// replaced through a works on b, and the old one no longer does, without waiting for anything else.
+TEST_F(replicas, a_token_replaced_through_one_replica_is_the_one_the_other_accepts_at_once) {
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
+    auto replaced = a.api().request(boost::beast::http::verb::post, "/api/users/alice/token", {}, bearer(a.api_token()));
+    ASSERT_TRUE(replaced && replaced->status == 200) << (replaced ? replaced->body : "");
+    const std::string fresh(replaced->json().as_object().at("token").as_string());
+    ASSERT_TRUE(b.wait_for_log("user alice changed on replica a")) << b.output();
+    ASSERT_TRUE(b.wait_for_log("key.decrypt by daemon from local on alice", 2)) << "read again: " << b.output();
+    auto with_fresh = b.api().get("/api/users/alice/ibkr/status", bearer(fresh));
+    ASSERT_TRUE(with_fresh.has_value());
+    EXPECT_EQ(with_fresh->status, 200u) << with_fresh->body;
+    auto with_old = b.api().get("/api/users/alice/ibkr/status", bearer(tokens[0]));
+    ASSERT_TRUE(with_old.has_value());
+    EXPECT_EQ(with_old->status, 401u) << with_old->body;
+    EXPECT_EQ(a.count_in_log("changed on replica"), 0u) << "a's own change is not read again by a";
+}
+
 // A daemon without SESSIOND_REPLICA_ID would log every user in beside the replicas: refused.
 TEST_F(replicas, a_daemon_that_would_run_alone_is_refused_while_replicas_share_the_database) {
     daemon_process& a = start_replica("a");

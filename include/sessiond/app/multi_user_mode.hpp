@@ -6,6 +6,7 @@
 #include "sessiond/app/database_target.hpp"
 #include "sessiond/app/multi_user_sessions.hpp"
 #include "sessiond/replica/replica_runner.hpp"
+#include "sessiond/store/postgresql_listener.hpp"
 #include "sessiond/store/credential_store.hpp"
 #include "sessiond/users/user_service.hpp"
 #include "sessiond/vault/master_keyring.hpp"
@@ -75,6 +76,10 @@ private:
     std::unique_ptr<multi_user_sessions> sessions_;
     std::unique_ptr<user_service> users_;
     std::unique_ptr<replica_runner> replica_;
+    // As a replica: what the others change, heard at once (LISTEN sessiond_users). Destroyed first.
+    secret database_server_;
+    boost::asio::any_io_executor executor_;
+    std::unique_ptr<postgresql_listener> listener_;
 };
 
 }  // namespace sessiond

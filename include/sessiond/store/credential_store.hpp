@@ -177,6 +177,9 @@ public:
     virtual expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) = 0;
     // Every replica and every lease, by the database's clock.
     virtual expected<replica_census> census() = 0;
+    // Tells the other replicas, once this transaction commits, that the user (token, credential)
+    // changed (PostgreSQL's NOTIFY on channel sessiond_users; nothing on SQLite).
+    virtual expected<void> announce_user(std::string_view user_id) = 0;
 
     // The pacing record of an IBKR username, in pacing_file.hpp's text form.
     virtual expected<std::optional<std::string>> load_pacing(std::string_view username) = 0;

@@ -52,6 +52,9 @@ struct engine_words {
     std::string_view blob;         // "{blob}"
     std::string_view now_ms;       // "{now_ms}": an expression, the database's clock in unix ms
     std::string_view skip_locked;  // "{skip_locked}"
+    // The statement that tells the other replicas a user changed ($1: the user id), sent when the
+    // transaction commits; empty where nobody listens (SQLite: one daemon per file).
+    std::string_view notify_user;
 };
 
 // What a transaction's body talks to. Handed out only inside database::transaction, so that every

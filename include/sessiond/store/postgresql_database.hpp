@@ -67,7 +67,7 @@ private:
     // clock_timestamp(), not now(): a transaction's now() is its start, however long it ran.
     [[nodiscard]] const engine_words& words() const override {
         static constexpr engine_words postgresql{"BYTEA", "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
-                                                 "FOR UPDATE SKIP LOCKED"};
+                                                 "FOR UPDATE SKIP LOCKED", "SELECT pg_notify('sessiond_users', $1)"};
         return postgresql;
     }
 

@@ -65,6 +65,11 @@ public:
     // The user's credential as the database has it now (another replica may have written it): its
     // session is kept with it, or dropped when there is none. A failure is logged.
     boost::asio::awaitable<void> refresh(std::string id);
+    // A NOTIFY of another replica ("<replica>/<user id>", sent when its change committed): the
+    // user's token and credential are read again (nothing for this replica's own).
+    boost::asio::awaitable<void> heard_from_replica(std::string payload);
+    // Every user's API token read again (`only`: that user's), e.g. after notifications were missed.
+    boost::asio::awaitable<void> reload_tokens(std::string only = {});
 
     [[nodiscard]] std::optional<std::string> user_for_token(std::string_view token) const override;
 
