@@ -59,6 +59,7 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
                 },
             .lost = [sessions](const std::string& user) { sessions->lost(user); },
             .hand_back = [sessions](const std::string& user) { return sessions->hand_back(user); },
+            .unreachable = [sessions](const std::string& user) { return sessions->cut_off_from_ibkr(user); },
         };
         users->serve_replicas(svc.replica_id, timing.ttl);
         mode->database_server_ = svc.database_server;

@@ -160,6 +160,19 @@ void multi_user_sessions::use_leases(lease_gate gate) {
     });
 }
 
+bool unreachable_from_here(const session_snapshot& s) noexcept {
+    if (s.state == lifecycle::connected || s.consecutive_failures < 5 || !s.last_error || s.maintenance) return false;
+    const failure k = s.last_error->kind;
+    return k == failure::timeout || k == failure::transport || k == failure::tls;
+}
+
+bool multi_user_sessions::cut_off_from_ibkr(std::string_view user_id) const {
+    const auto username = username_of(user_id);
+    if (!username) return false;
+    const auto view = registry_.user(*username);
+    return view && view->running != nullptr && unreachable_from_here(view->running->snapshot());
+}
+
 void multi_user_sessions::lost(const std::string& user_id) {
     const auto username = username_of(user_id);
     if (!username) return;

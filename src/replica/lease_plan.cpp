@@ -41,6 +41,10 @@ std::size_t fair_share(std::size_t users, std::size_t live_replicas) noexcept {
     return (users + live_replicas - 1) / live_replicas;
 }
 
+bool give_back_unreachable(std::size_t other_live_replicas, double coin) noexcept {
+    return other_live_replicas > 0 && coin < 0.5;  // with nobody else to take it, keep trying
+}
+
 claim_step plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas, std::size_t batch) noexcept {
     const std::size_t share = fair_share(users, live_replicas);
     if (held > share) return {0, held - share};

@@ -46,10 +46,22 @@ void replica_leases::lose(const std::string& user_id, std::string_view why) {
     if (hooks_.lost) hooks_.lost(user_id);
 }
 
+bool replica_leases::cut_off(clock::time_point now) {
+    if (cut_off_since_ && now >= *cut_off_since_ + unreachable_rule{}.cut_off_for) {
+        log_.info({}, "replica {}: trying IBKR again after {} min cut off: claiming its share from now on", id_,
+                  std::chrono::duration_cast<std::chrono::minutes>(unreachable_rule{}.cut_off_for).count());
+        cut_off_since_.reset();
+    }
+    return cut_off_since_.has_value();
+}
+
 asio::awaitable<void> replica_leases::renew_round() {
     const clock::time_point sent = now_();
-    auto renew = [id = id_, ttl = timing_.ttl.count()](store_tx& tx) -> expected<std::vector<lease_row>> {
-        if (auto beat = tx.heartbeat(id); !beat) return beat.error();
+    // Cut off from IBKR: not counted alive, so that the others' shares cover this replica's users.
+    auto renew = [id = id_, ttl = timing_.ttl.count(), beat = !cut_off(sent)](store_tx& tx)
+        -> expected<std::vector<lease_row>> {
+        if (beat)
+            if (auto told = tx.heartbeat(id); !told) return told.error();
         return tx.renew_leases(id, ttl);
     };
     auto renewed = co_await store_.transact(std::move(renew));
@@ -92,15 +104,18 @@ asio::awaitable<void> replica_leases::renew_round() {
 asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
     struct census {
         std::int64_t users = 0;
-        std::int64_t replicas = 0;
+        std::int64_t replicas = 0;  // live, this one included unless cut off
+        std::int64_t others = 0;    // live, other than this one
     };
-    auto count = [id = id_, within = timing_.ttl.count()](store_tx& tx) -> expected<census> {
-        if (auto beat = tx.heartbeat(id); !beat) return beat.error();
+    const bool excluded = cut_off(now_());
+    auto count = [id = id_, within = timing_.ttl.count(), excluded](store_tx& tx) -> expected<census> {
+        if (!excluded)
+            if (auto beat = tx.heartbeat(id); !beat) return beat.error();
         auto users = tx.count_credentials();
         if (!users) return users.error();
-        auto replicas = tx.live_replicas(within);
-        if (!replicas) return replicas.error();
-        return census{*users, *replicas};
+        auto others = tx.live_replicas(within, id);
+        if (!others) return others.error();
+        return census{*users, *others + (excluded ? 0 : 1), *others};
     };
     auto seen = co_await store_.transact(std::move(count));
     if (!seen) {
@@ -116,20 +131,24 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
             surplus.emplace_back(it->first, it->second);
         log_.info({}, "replica {}: {} user(s) among {} replica(s): handing {} back for a replica with fewer", id_,
                   seen->users, seen->replicas, surplus.size());
-        for (auto& [user, lease] : surplus) {
-            log_.info({}, "replica {}: handing user {} back: its session logs out, then the lease is released", id_, user);
-            // Logged out while the lease is still held (and renewed): the logout is a call like any other.
-            if (hooks_.hand_back) co_await hooks_.hand_back(user);
-            leases_.erase(user);
-            auto release = [id = id_, row = lease_row{user, lease.fencing, 0}](store_tx& tx) {
-                return tx.release_lease(id, row);
-            };
-            if (auto released = co_await store_.transact(std::move(release)); !released)
-                log_.error({}, "replica {}: releasing user {}: {}", id_, user, released.error().message);
-        }
+        co_await give_back(std::move(surplus));
         co_return;
     }
-    if (plan.claim == 0) co_return;
+    if (const auto stuck = unreachable_to_give_back(static_cast<std::size_t>(seen->others))) {
+        if (!cut_off_since_) {
+            cut_off_since_ = now_();
+            log_.warn({}, "replica {}: IBKR cannot be reached from here: the users whose sessions fail go to the other "
+                          "replicas one a round, and this one claims none for {} min",
+                      id_, std::chrono::duration_cast<std::chrono::minutes>(unreachable_rule{}.cut_off_for).count());
+        }
+        log_.warn({}, "replica {}: user {}'s session fails to reach IBKR again and again: handing it to another replica",
+                  id_, *stuck);
+        std::vector<std::pair<std::string, held_lease>> one;
+        one.emplace_back(*stuck, leases_.at(*stuck));
+        co_await give_back(std::move(one));
+        co_return;
+    }
+    if (excluded || plan.claim == 0) co_return;
     const clock::time_point sent = now_();
     auto claim = [id = id_, n = plan.claim, ttl = timing_.ttl.count()](store_tx& tx) { return tx.claim_leases(id, n, ttl); };
     auto claimed = co_await store_.transact(std::move(claim));
@@ -150,6 +169,29 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
 }  // namespace sessiond
 
 namespace sessiond {
+
+std::optional<std::string> replica_leases::unreachable_to_give_back(std::size_t other_live_replicas) {
+    if (!hooks_.unreachable) return std::nullopt;
+    for (const auto& [user, lease] : leases_) {
+        if (!hooks_.unreachable(user)) continue;
+        std::uniform_real_distribution<double> coin(0.0, 1.0);
+        if (give_back_unreachable(other_live_replicas, coin(coin_))) return user;
+        return std::nullopt;  // one toss a round
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<void> replica_leases::give_back(std::vector<std::pair<std::string, held_lease>> users) {
+    for (auto& [user, lease] : users) {
+        log_.info({}, "replica {}: handing user {} back: its session logs out, then the lease is released", id_, user);
+        // Logged out while the lease is still held (and renewed): the logout is a call like any other.
+        if (hooks_.hand_back) co_await hooks_.hand_back(user);
+        leases_.erase(user);
+        std::vector<lease_row> row{lease_row{user, lease.fencing, 0}};
+        if (auto released = co_await release(std::move(row)); !released)
+            log_.error({}, "replica {}: releasing user {}: {}", id_, user, released.error().message);
+    }
+}
 
 asio::awaitable<expected<void>> replica_leases::release(std::vector<lease_row> rows) {
     auto job = [id = id_, rows = std::move(rows)](store_tx& tx) -> expected<void> {

@@ -377,11 +377,11 @@ expected<std::int64_t> read_count(const expected<std::vector<sql_row>>& rows, st
 
 }  // namespace
 
-expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms) {
-    const std::array<sql_value, 1> p{within_ms};
-    return read_count(
-        sql_.query("live_replicas", engine("SELECT COUNT(*) FROM replicas WHERE heartbeat_ms > {now_ms} - $1"), p),
-        "live_replicas");
+expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms, std::string_view except) {
+    const std::array<sql_value, 2> p{within_ms, text(except)};
+    return read_count(sql_.query("live_replicas",
+                                 engine("SELECT COUNT(*) FROM replicas WHERE heartbeat_ms > {now_ms} - $1 AND id <> $2"), p),
+                      "live_replicas");
 }
 
 expected<std::int64_t> sql_store_tx::count_credentials() {

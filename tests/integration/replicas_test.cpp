@@ -210,6 +210,27 @@ TEST_F(replicas, a_token_replaced_through_one_replica_is_the_one_the_other_accep
     EXPECT_EQ(a.count_in_log("changed on replica"), 0u) << "a's own change is not read again by a";
 }
 
+// A replica that reaches the database but not IBKR: its users' sessions fail to connect again and
+// again, so it gives them back one a round and stops counting itself alive; the replica that can
+// reach IBKR takes them all.
+TEST_F(replicas, a_replica_cut_off_from_ibkr_but_not_the_database_gives_its_users_to_one_that_is_not) {
+    daemon_process& a = start_replica("a");
+    add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+    daemon_options o = multi_user_options();
+    o.environment["SESSIOND_REPLICA_ID"] = "b";
+    o.environment["SESSIOND_LEASE_TTL"] = "6";
+    o.environment["SESSIOND_STATE_DIR"] = (state_dir_ / "b").string();
+    o.environment["IBKR_BASE_URL"] = "https://127.0.0.1:1";  // nothing listens: connection refused
+    daemon_process& b = start_daemon(std::move(o));
+    ASSERT_TRUE(b.wait_for_log("replica b: claimed 2 user(s)", 1, std::chrono::seconds(30))) << b.output();
+    EXPECT_TRUE(b.wait_for_log("IBKR cannot be reached from here", 1, std::chrono::seconds(40))) << b.output();
+    // a takes both back once b no longer counts itself alive: all four connected on a again.
+    EXPECT_TRUE(a.wait_for_log("session connected", 6, std::chrono::seconds(60))) << a.output();
+    EXPECT_EQ(b.count_in_log("session connected"), 0u);
+    EXPECT_EQ(overlaps(), 0);
+}
+
 // A daemon without SESSIOND_REPLICA_ID would log every user in beside the replicas: refused.
 TEST_F(replicas, a_daemon_that_would_run_alone_is_refused_while_replicas_share_the_database) {
     daemon_process& a = start_replica("a");

@@ -39,6 +39,12 @@ struct session_audit_event {
 std::vector<session_audit_event> session_audit_events(std::uint64_t logins_before, lifecycle state_before,
                                                       const session_snapshot& now);
 
+// Whether a session has failed to reach IBKR again and again from this host: five failures in a
+// row or more, the last one a connection that could not be made or finished (timeout, transport,
+// TLS), outside IBKR's maintenance windows. Not IBKR's refusals (401, 403, 429, 5xx): another
+// replica would hear the same. Pure.
+[[nodiscard]] bool unreachable_from_here(const session_snapshot& s) noexcept;
+
 class multi_user_sessions final : public user_sessions {
 public:
     // What a user's status is built with besides the session: the daemon's configuration (kept by
@@ -83,6 +89,8 @@ public:
     // The lease goes back to be claimed by a replica with fewer users: the session logs out first;
     // returns once it has.
     boost::asio::awaitable<void> hand_back(const std::string& user_id);
+    // unreachable_from_here() of the user's session here; false without one.
+    [[nodiscard]] bool cut_off_from_ibkr(std::string_view user_id) const;
 
     // What the audit log records of a user's session: its logins, its logout, a halt.
     using session_event = std::function<void(std::string user_id, std::string action, std::string outcome,

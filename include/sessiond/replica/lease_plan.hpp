@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 
 namespace sessiond {
 
@@ -51,5 +52,18 @@ struct claim_step {
 };
 [[nodiscard]] claim_step plan_claim_round(std::size_t held, std::size_t users, std::size_t live_replicas,
                                            std::size_t batch) noexcept;
+
+// A replica that reaches the database but not IBKR gives its users back so that replicas that can
+// reach IBKR take them. Once it has given one back it is "cut off" for `cut_off_for`: it neither
+// says it is alive (so the others' fair shares grow to cover its users) nor claims, and gives back,
+// one a claim round, each user whose session still cannot reach IBKR. Then it tries again. So a
+// host that lost IBKR costs each of its users one move (a login) per `cut_off_for` at most.
+struct unreachable_rule {
+    std::chrono::milliseconds cut_off_for{std::chrono::minutes(10)};
+};
+// Whether to give one such user back this round: only when another replica is live, and on a coin
+// toss (`coin` in [0, 1), below one half), so that replicas cut off together do not move their
+// users in step. Pure.
+[[nodiscard]] bool give_back_unreachable(std::size_t other_live_replicas, double coin) noexcept;
 
 }  // namespace sessiond

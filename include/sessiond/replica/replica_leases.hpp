@@ -23,6 +23,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <random>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -36,6 +38,9 @@ public:
         std::function<void(const std::string& user_id)> lost;
         // Log the user's session out; the lease is released once this returns.
         std::function<boost::asio::awaitable<void>(const std::string& user_id)> hand_back;
+        // Whether the user's session has failed to reach IBKR again and again (connect, TLS,
+        // timeout; not IBKR's refusals); such a user is given back (give_back_unreachable).
+        std::function<bool(const std::string& user_id)> unreachable;
     };
 
     replica_leases(credential_store& store, std::string replica_id, lease_timing timing, hooks h, logger log,
@@ -74,6 +79,13 @@ private:
     logger log_;
     std::function<clock::time_point()> now_;
     std::map<std::string, held_lease, std::less<>> leases_;
+    // Since when IBKR is out of reach from here (lease_plan.hpp's unreachable_rule); none: it is not.
+    std::optional<clock::time_point> cut_off_since_;
+    std::minstd_rand coin_{std::random_device{}()};
+    [[nodiscard]] bool cut_off(clock::time_point now);
+    // The user to give back for IBKR being out of reach from here, if any (at most one a round).
+    std::optional<std::string> unreachable_to_give_back(std::size_t other_live_replicas);
+    boost::asio::awaitable<void> give_back(std::vector<std::pair<std::string, held_lease>> users);
 };
 
 }  // namespace sessiond

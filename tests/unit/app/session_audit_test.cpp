@@ -51,3 +51,35 @@ TEST(session_audit, a_halt_is_recorded_with_its_reason_once) {
 
 }  // namespace
 }  // namespace sessiond
+
+namespace sessiond {
+namespace {
+
+// When a replica gives a user back for IBKR being out of reach from its host.
+TEST(unreachable_from_here, five_failed_connections_in_a_row_outside_maintenance_and_not_ibkrs_refusals) {
+    session_snapshot s;
+    s.state = lifecycle::reconnecting;
+    s.consecutive_failures = 5;
+    s.last_error = session_error{step::tickle, failure::timeout, 0, "connect timed out", {}};
+    EXPECT_TRUE(unreachable_from_here(s));
+    s.last_error->kind = failure::transport;
+    EXPECT_TRUE(unreachable_from_here(s));
+    s.last_error->kind = failure::tls;
+    EXPECT_TRUE(unreachable_from_here(s));
+    for (const failure refusal : {failure::unauthorized, failure::forbidden, failure::rate_limited, failure::server_error}) {
+        s.last_error->kind = refusal;
+        EXPECT_FALSE(unreachable_from_here(s)) << "another replica would hear the same from IBKR";
+    }
+    s.last_error->kind = failure::transport;
+    s.consecutive_failures = 4;
+    EXPECT_FALSE(unreachable_from_here(s));
+    s.consecutive_failures = 9;
+    s.maintenance = maintenance_window{};
+    EXPECT_FALSE(unreachable_from_here(s)) << "IBKR's maintenance: expected everywhere";
+    s.maintenance.reset();
+    s.state = lifecycle::connected;
+    EXPECT_FALSE(unreachable_from_here(s));
+}
+
+}  // namespace
+}  // namespace sessiond

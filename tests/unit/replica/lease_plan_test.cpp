@@ -78,3 +78,18 @@ TEST(lease_plan, a_round_claims_up_to_the_share_in_batches_or_hands_the_surplus_
 
 }  // namespace
 }  // namespace sessiond
+
+namespace sessiond {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(lease_plan, a_user_unreachable_from_here_goes_back_on_a_coin_toss_when_another_replica_is_live) {
+    EXPECT_TRUE(give_back_unreachable(1, 0.49));
+    EXPECT_FALSE(give_back_unreachable(1, 0.5)) << "the other half of the toss keeps it this round";
+    EXPECT_FALSE(give_back_unreachable(0, 0.0)) << "nobody else to take it";
+    EXPECT_TRUE(give_back_unreachable(3, 0.0));
+}
+
+}  // namespace
+}  // namespace sessiond
