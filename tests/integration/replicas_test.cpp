@@ -231,6 +231,43 @@ TEST_F(replicas, a_replica_cut_off_from_ibkr_but_not_the_database_gives_its_user
     EXPECT_EQ(overlaps(), 0);
 }
 
+// Every replica's database connection ended by the server (pg_terminate_backend): each makes it
+// again at its next round, well within the lease; no user changes hands, nobody logs in again.
+TEST_F(replicas, connections_ended_by_the_server_are_made_again_and_no_user_changes_hands) {
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
+    const auto logins = sim().state().at("tokens_issued").as_int64();
+    const std::size_t a_renewals = a.count_in_log("replica a: renewed 2 lease(s)");
+    const std::size_t b_renewals = b.count_in_log("replica b: renewed 2 lease(s)");
+    postgres_cluster& pg = postgres_cluster::shared();
+    const std::string name = database_.substr(database_.find("dbname=") + 7);
+    pg.execute(pg.conninfo("postgres"),
+               "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '" + name + "'");
+    // Three renewals each after it: the connections were made again (the first round may fail).
+    EXPECT_TRUE(a.wait_for_log("replica a: renewed 2 lease(s)", a_renewals + 3)) << a.output();
+    EXPECT_TRUE(b.wait_for_log("replica b: renewed 2 lease(s)", b_renewals + 3)) << b.output();
+    EXPECT_EQ(a.count_in_log("lease of user"), 0u) << a.output();
+    EXPECT_EQ(b.count_in_log("lease of user"), 0u) << b.output();
+    EXPECT_EQ(sim().state().at("tokens_issued").as_int64(), logins) << "nobody logged in again";
+    EXPECT_EQ(overlaps(), 0);
+}
+
+// A rolling restart: each replica stopped (its users handed over) and started again in turn; every
+// user connected at the end, never on two replicas at once.
+TEST_F(replicas, a_rolling_restart_of_every_replica_keeps_each_user_on_one_replica_at_a_time) {
+    auto [a, b, tokens] = balanced_pair();
+    ASSERT_FALSE(HasFailure());
+    EXPECT_EQ(a.stop(), 0);
+    ASSERT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(30))) << b.output();
+    daemon_process& a2 = start_replica("a");
+    ASSERT_TRUE(a2.wait_for_log("session connected", 2, std::chrono::seconds(30))) << a2.output();
+    EXPECT_EQ(b.stop(), 0);
+    ASSERT_TRUE(a2.wait_for_log("session connected", 4, std::chrono::seconds(30))) << a2.output();
+    daemon_process& b2 = start_replica("b");
+    ASSERT_TRUE(b2.wait_for_log("session connected", 2, std::chrono::seconds(30))) << b2.output();
+    EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
+}
+
 // A daemon without SESSIOND_REPLICA_ID would log every user in beside the replicas: refused.
 TEST_F(replicas, a_daemon_that_would_run_alone_is_refused_while_replicas_share_the_database) {
     daemon_process& a = start_replica("a");
