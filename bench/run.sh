@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The build's dependencies and the benchmark's own tools, only what is missing.
-bash deploy/install-deps.sh wrk nginx-light python3-jwt python3-cryptography python3-websocket linux-perf strace binutils systemd
+bash deploy/install-deps.sh wrk nginx-light python3-jwt python3-cryptography python3-websocket linux-perf strace binutils systemd postgresql-15
 
 # The release build, niced (the machine may be shared); its output only when it fails.
 build_log=$(mktemp /tmp/ibkr-sessiond-bench-build.XXXXXX)

@@ -30,8 +30,10 @@ protected:
         database_ = postgres_cluster::shared().create_database();
     }
 
-    daemon_process& start_replica(const std::string& id) {
+    // `database`: the connection string, when not the fixture's (another PostgreSQL role, say).
+    daemon_process& start_replica(const std::string& id, const std::string& database = {}) {
         daemon_options o = multi_user_options();
+        if (!database.empty()) o.environment["SESSIOND_DATABASE"] = database;
         o.environment["SESSIOND_REPLICA_ID"] = id;
         o.environment["SESSIOND_LEASE_TTL"] = "6";
         o.environment["SESSIOND_STATE_DIR"] = (state_dir_ / id).string();
@@ -265,6 +267,33 @@ TEST_F(replicas, a_rolling_restart_of_every_replica_keeps_each_user_on_one_repli
     ASSERT_TRUE(a2.wait_for_log("session connected", 4, std::chrono::seconds(30))) << a2.output();
     daemon_process& b2 = start_replica("b");
     ASSERT_TRUE(b2.wait_for_log("session connected", 2, std::chrono::seconds(30))) << b2.output();
+    EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
+}
+
+// One replica cut off from the database (its role may no longer log in, its connections ended) but
+// not from IBKR: it fences itself and drops its users without a logout; the other takes them over
+// once their leases expired, and neither acts for a user the other holds. Back, it takes its share.
+TEST_F(replicas, a_replica_cut_off_from_the_database_but_not_from_ibkr_gives_way_without_competing) {
+    postgres_cluster& pg = postgres_cluster::shared();
+    const std::string name = database_.substr(database_.find("dbname=") + 7);
+    pg.execute(pg.conninfo("postgres"), "CREATE ROLE replica_b SUPERUSER LOGIN");
+    std::string as_b = database_;
+    as_b.replace(as_b.find("user=") + 5, as_b.find(' ', as_b.find("user=")) - as_b.find("user=") - 5, "replica_b");
+    daemon_process& a = start_replica("a");
+    add_every_user(a);
+    ASSERT_TRUE(a.wait_for_log("session connected", 4, std::chrono::seconds(40))) << a.output();
+    daemon_process& b = start_replica("b", as_b);
+    ASSERT_TRUE(b.wait_for_log("session connected", 2, std::chrono::seconds(40))) << b.output();
+
+    pg.execute(pg.conninfo("postgres"), "ALTER ROLE replica_b NOLOGIN");
+    pg.execute(pg.conninfo("postgres"), "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE "
+                                        "usename = 'replica_b' AND datname = '" + name + "'");
+    EXPECT_TRUE(b.wait_for_log("not renewed in time", 2, std::chrono::seconds(30))) << b.output();
+    EXPECT_TRUE(a.wait_for_log("session connected", 6, std::chrono::seconds(40))) << a.output();
+    EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
+
+    pg.execute(pg.conninfo("postgres"), "ALTER ROLE replica_b LOGIN");
+    EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(40))) << b.output();
     EXPECT_EQ(overlaps(), 0) << json::serialize(sim().overlaps());
 }
 
