@@ -206,6 +206,10 @@ asio::awaitable<void> replica_leases::release_all() {
     std::vector<lease_row> rows;
     for (const auto& [user, lease] : leases_) rows.push_back({user, lease.fencing, 0});
     leases_.clear();
+    auto leave = [id = id_](store_tx& tx) { return tx.leave(id); };
+    if (auto left = co_await store_.transact(std::move(leave)); !left)
+        log_.error({}, "replica {}: saying it leaves: {}; the others count it alive until its heartbeat is old", id_,
+                   left.error().message);
     if (auto released = co_await release(std::move(rows)); !released)
         log_.error({}, "replica {}: releasing its leases at stop: {}; they expire by themselves", id_,
                    released.error().message);

@@ -377,6 +377,13 @@ expected<std::int64_t> read_count(const expected<std::vector<sql_row>>& rows, st
 
 }  // namespace
 
+expected<void> sql_store_tx::leave(std::string_view replica_id) {
+    const std::array<sql_value, 1> p{text(replica_id)};
+    auto r = sql_.execute("leave", "UPDATE replicas SET heartbeat_ms = 0 WHERE id = $1", p);
+    if (!r) return r.error();
+    return {};
+}
+
 expected<std::int64_t> sql_store_tx::live_replicas(std::int64_t within_ms, std::string_view except) {
     const std::array<sql_value, 2> p{within_ms, text(except)};
     return read_count(sql_.query("live_replicas",

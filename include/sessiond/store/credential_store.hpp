@@ -161,6 +161,9 @@ public:
     // Replicas sharing the database. Every time is the database's clock ({now_ms}), never the caller's.
     // The replica says it is alive (its row is made on the first call).
     virtual expected<void> heartbeat(std::string_view replica_id) = 0;
+    // The replica stops (gracefully): no longer counted alive from now on, not a TTL later, so that the
+    // others' fair shares grow at once. Its row stays, with when it started.
+    virtual expected<void> leave(std::string_view replica_id) = 0;
     // How many replicas said so within the last `within_ms` (other than `except`, when given).
     virtual expected<std::int64_t> live_replicas(std::int64_t within_ms, std::string_view except = {}) = 0;
     // How many users have a credential: how many sessions the replicas share.

@@ -123,6 +123,13 @@ TEST_P(store_leases, live_replicas_are_those_whose_heartbeat_is_recent_by_the_da
     EXPECT_EQ(transact(std::move(within_a_minute)).value(), 2);
     auto within_nothing = [](store_tx& tx) { return tx.live_replicas(0); };
     EXPECT_EQ(transact(std::move(within_nothing)).value(), 0);
+    auto others_than_a = [](store_tx& tx) { return tx.live_replicas(60000, "replica-a"); };
+    EXPECT_EQ(transact(std::move(others_than_a)).value(), 1);
+    // A replica stopping gracefully is not counted from then on.
+    auto b_leaves = [](store_tx& tx) { return tx.leave("replica-b"); };
+    ASSERT_TRUE(transact(std::move(b_leaves)));
+    auto after = [](store_tx& tx) { return tx.live_replicas(60000); };
+    EXPECT_EQ(transact(std::move(after)).value(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(engines, store_leases, each_engine::all, engine_name);
