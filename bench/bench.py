@@ -1324,32 +1324,40 @@ def settled_rss_kib(pid, seconds=5):
     return memory(pid).get("VmRSS", 0)
 
 
+def start_many_user_sim(b, prefix, users):
+    """ibkr-sim serving `users` users (as b.many_sim) and a master key; the number of OAuth clients they
+    share (ibkr-sim, as IBKR, allows a client 10 token and SSO requests a second), the private key's
+    PEM and the master key's file."""
+    clients = max(1, users // 100)
+    public_pem = subprocess.run(["openssl", "pkey", "-in", b.key, "-pubout"], check=True, capture_output=True,
+                                text=True).stdout
+    public_file = os.path.join(b.work, f"{prefix}-public.pem")
+    with open(public_file, "w") as f:
+        f.write(public_pem)
+    users_file = os.path.join(b.work, f"{prefix}-users.json")
+    with open(users_file, "w") as f:
+        json.dump({"users": [{"client_id": f"many-client-{i % clients}", "key_id": "main",
+                              "public_key_file": public_file, "username": f"many-user-{i}",
+                              "accounts": [many_account(i)], "environment": "paper", "allowed_ip": "127.0.0.1"}
+                             for i in range(users)]}, f)
+    b.many_sim = Sim(b, name=f"{prefix}-sim", ca_file=os.path.join(b.work, f"{prefix}-sim-ca.pem"),
+                     users_file=users_file)
+    with open(b.key) as f:
+        pem = f.read()
+    master_key = os.path.join(b.work, f"{prefix}-master-key")
+    with open(master_key, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(master_key, 0o400)
+    return clients, pem, master_key
+
+
 def fig_many_users(b):
     small, large = (100, 1000) if b.args.quick else (1000, b.args.many_users)
     interval = b.args.many_interval
     window = b.args.idle
     say(f"9. {large} users in one daemon: start-up at SESSIOND_DAEMON_LOGIN_INTERVAL={interval} s, memory per "
         f"session ({small} -> {large}), CPU and /livez p99 over a {window} s window of tickles every 60 s")
-    clients = max(1, large // 100)  # ibkr-sim, as IBKR, allows a client 10 token and SSO requests a second
-    public_pem = subprocess.run(["openssl", "pkey", "-in", b.key, "-pubout"], check=True, capture_output=True,
-                                text=True).stdout
-    public_file = os.path.join(b.work, "many-public.pem")
-    with open(public_file, "w") as f:
-        f.write(public_pem)
-    users_file = os.path.join(b.work, "many-users.json")
-    with open(users_file, "w") as f:
-        json.dump({"users": [{"client_id": f"many-client-{i % clients}", "key_id": "main",
-                              "public_key_file": public_file, "username": f"many-user-{i}",
-                              "accounts": [many_account(i)], "environment": "paper", "allowed_ip": "127.0.0.1"}
-                             for i in range(large)]}, f)
-    b.many_sim = Sim(b, name="many-sim", ca_file=os.path.join(b.work, "many-sim-ca.pem"),
-                     users_file=users_file)
-    with open(b.key) as f:
-        pem = f.read()
-    master_key = os.path.join(b.work, "many-master-key")
-    with open(master_key, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(master_key, 0o400)
+    clients, pem, master_key = start_many_user_sim(b, "many", large)
     state = tempfile.mkdtemp(prefix="many-state.", dir=b.work)
     token = "bench-admin-" + os.urandom(16).hex()
     fast = 0.01  # while the users are added: the measured starts use `interval`
@@ -1471,26 +1479,7 @@ def fig_replicas(b):
         f"database lost) over {runs} runs each, the claim of {users} users by three replicas, and what the "
         f"renewals cost the database")
     pg = Postgres(b)
-    clients = max(1, users // 100)
-    public_pem = subprocess.run(["openssl", "pkey", "-in", b.key, "-pubout"], check=True, capture_output=True,
-                                text=True).stdout
-    public_file = os.path.join(b.work, "replica-public.pem")
-    with open(public_file, "w") as f:
-        f.write(public_pem)
-    users_file = os.path.join(b.work, "replica-users.json")
-    with open(users_file, "w") as f:
-        json.dump({"users": [{"client_id": f"many-client-{i % clients}", "key_id": "main",
-                              "public_key_file": public_file, "username": f"many-user-{i}",
-                              "accounts": [many_account(i)], "environment": "paper", "allowed_ip": "127.0.0.1"}
-                             for i in range(users)]}, f)
-    b.many_sim = Sim(b, name="replica-sim", ca_file=os.path.join(b.work, "replica-sim-ca.pem"),
-                     users_file=users_file)
-    with open(b.key) as f:
-        pem = f.read()
-    master_key = os.path.join(b.work, "replica-master-key")
-    with open(master_key, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(master_key, 0o400)
+    clients, pem, master_key = start_many_user_sim(b, "replica", users)
     token = "bench-admin-" + os.urandom(16).hex()
     interval = 0.5  # SESSIOND_DAEMON_LOGIN_INTERVAL's default: a take-over's logins go at the default rate
 

@@ -210,7 +210,8 @@ TEST_F(systemd_reload, sighup_that_drops_the_simulator_switch_is_refused_and_kee
     write_env("DU1234567", {}, false);  // the test-speed pacing stays, the switch goes
     ASSERT_TRUE(reloaded(d, 1)) << d.output();
     ASSERT_TRUE(d.wait_for_log("reload refused: settings the daemon refuses to run with")) << d.output();
-    EXPECT_GE(d.count_in_log("IBKR_PACE_VALIDATE: 1 s is looser than IBKR's limit"), 1u) << d.log();
+    // The problems follow that line: awaited, not counted at once (under valgrind the reader lagged).
+    EXPECT_TRUE(d.wait_for_log("IBKR_PACE_VALIDATE: 1 s is looser than IBKR's limit")) << d.log();
 
     const auto tickles = sim_calls(tickle_path);
     ASSERT_TRUE(sim().await_calls(tickle_path, tickles + 2, 15s)) << "the old session keeps tickling";
@@ -225,7 +226,7 @@ TEST_F(systemd_reload, sighup_with_a_broken_config_keeps_the_running_session_and
     write_env("DU1234567", "IBKR_COMPETE=perhaps\n");
     ASSERT_TRUE(reloaded(d, 1)) << d.output();
     ASSERT_TRUE(d.wait_for_log("reload refused")) << d.output();
-    EXPECT_GE(d.count_in_log("IBKR_COMPETE"), 1u) << d.log();
+    EXPECT_TRUE(d.wait_for_log("configuration: IBKR_COMPETE")) << d.log();
 
     const auto tickles = sim_calls(tickle_path);
     ASSERT_TRUE(sim().await_calls(tickle_path, tickles + 2, 15s)) << "the old session keeps tickling";
