@@ -66,18 +66,29 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
         mode->executor_ = with.executor;
         mode->replica_ = std::make_unique<replica_runner>(with.executor, *mode->store_, svc.replica_id, timing,
                                                           std::move(hooks), with.log);
-        // The replicas share each username's pacing record (the login budget, the last validate):
-        // a replica taking a user over logs in within what the previous holder left.
-        with.registry.use_pacing_store([store = mode->store_.get()](const settings& config) {
-            return std::make_shared<database_pacing_store>(*store, config.profile.credential);
-        });
         replica_leases& leases = mode->replica_->leases();
+        // The replicas share each username's pacing record (the login budget, the last validate):
+        // a replica taking a user over logs in within what the previous holder left. It writes the
+        // record only under its lease on the user, with its fencing token.
+        with.registry.use_pacing_store([store = mode->store_.get(), sessions, &leases](const settings& config) {
+            auto fence = [sessions, &leases, username = config.profile.credential] {
+                return leases.fence_of(sessions->user_of(username));
+            };
+            return std::make_shared<database_pacing_store>(*store, config.profile.credential, std::move(fence));
+        });
         sessions->use_leases({.holds = [&leases](std::string_view user) { return leases.holds(user); },
                               .may_call = [&leases](std::string_view user) { return leases.may_call(user); },
                               .describe = [&leases](std::string_view user) { return leases.describe(user); }});
     }
-    mode->sessions_->on_session_event([users = mode->users_.get()](std::string user_id, std::string action,
-                                                                   std::string outcome, boost::json::object details) {
+    mode->sessions_->on_session_event([users = mode->users_.get(), replica = mode->replica_.get()](
+                                          std::string user_id, std::string action, std::string outcome,
+                                          boost::json::object details) {
+        // As one of several replicas: which one, under which lease (the audit chain has every
+        // replica's entries; a login's fencing token tells the holders of a user apart).
+        if (replica != nullptr) {
+            details["replica"] = replica->leases().id();
+            if (const auto fence = replica->leases().fence_of(user_id)) details["fencing_token"] = fence->lease.fencing;
+        }
         users->record_session_event(std::move(user_id), std::move(action), std::move(outcome), std::move(details));
     });
     return mode;
@@ -102,9 +113,14 @@ asio::awaitable<void> multi_user_mode::load() {
             [users = users_.get(), executor = executor_, rethrow](std::string payload) {
                 asio::co_spawn(executor, users->heard_from_replica(std::move(payload)), rethrow);
             },
-            [users = users_.get(), executor = executor_, rethrow] {
-                // Notifications sent while the connection was down are lost: every token again.
-                asio::co_spawn(executor, users->reload_tokens(), rethrow);
+            [users = users_.get(), leases = &replica_->leases(), executor = executor_, rethrow] {
+                // Notifications sent while the connection was down are lost: every token again,
+                // and the credential of every user whose session runs here.
+                auto again = [](user_service* users, std::vector<std::string> held) -> asio::awaitable<void> {
+                    co_await users->reload_tokens();
+                    for (auto& user : held) co_await users->refresh(std::move(user));
+                };
+                asio::co_spawn(executor, again(users, leases->held_users()), rethrow);
             },
             log_);
         co_return;

@@ -20,9 +20,17 @@ bool replica_leases::may_call(std::string_view user_id) const {
     return it != leases_.end() && lease_usable(it->second.renewal_sent, now_(), timing_);
 }
 
-std::int64_t replica_leases::fencing_of(std::string_view user_id) const {
+std::vector<std::string> replica_leases::held_users() const {
+    std::vector<std::string> out;
+    out.reserve(leases_.size());
+    for (const auto& [user, lease] : leases_) out.push_back(user);
+    return out;
+}
+
+std::optional<lease_fence> replica_leases::fence_of(std::string_view user_id) const {
     const auto it = leases_.find(user_id);
-    return it != leases_.end() ? it->second.fencing : 0;
+    if (it == leases_.end()) return std::nullopt;
+    return lease_fence{id_, {std::string(user_id), it->second.fencing, 0}};
 }
 
 boost::json::object replica_leases::describe(std::string_view user_id) const {
@@ -89,16 +97,20 @@ asio::awaitable<void> replica_leases::renew_round() {
     } else {
         log_.error({}, "replica {}: renewing its {} lease(s) failed: {}", id_, leases_.size(), renewed.error().message);
     }
-    // Self-fencing: whatever the database said, a lease past its usable window is not ours to use.
-    std::vector<std::string> stale;
-    for (const auto& [user, lease] : leases_)
-        if (!lease_usable(lease.renewal_sent, now_(), timing_)) stale.push_back(user);
-    for (const auto& user : stale) lose(user, "not renewed in time");
+    drop_unusable();
     if (orphans.empty()) co_return;
     log_.info({}, "replica {}: releasing {} lease(s) it no longer uses (dropped while the database was out of reach)",
               id_, orphans.size());
     if (auto released = co_await release(std::move(orphans)); !released)
         log_.error({}, "replica {}: releasing leases it no longer uses: {}", id_, released.error().message);
+}
+
+void replica_leases::drop_unusable() {
+    // Self-fencing: whatever the database said, a lease past its usable window is not ours to use.
+    std::vector<std::string> stale;
+    for (const auto& [user, lease] : leases_)
+        if (!lease_usable(lease.renewal_sent, now_(), timing_)) stale.push_back(user);
+    for (const auto& user : stale) lose(user, "not renewed in time");
 }
 
 asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {

@@ -16,7 +16,8 @@ replica_runner::replica_runner(asio::any_io_executor executor, credential_store&
       log_(log),
       leases_(store, std::move(replica_id), timing, std::move(hooks), std::move(log)),
       renew_timer_(executor),
-      claim_timer_(executor) {}
+      claim_timer_(executor),
+      fence_timer_(executor) {}
 
 replica_runner::~replica_runner() { *alive_ = false; }
 
@@ -27,6 +28,17 @@ void replica_runner::start() {
               leases_.id(), timing_.ttl.count() / 1000.0, timing_.renew_every.count() / 1000.0,
               timing_.margin.count() / 1000.0);
     asio::co_spawn(executor_, renew_loop(), asio::detached);
+    asio::co_spawn(executor_, fence_loop(), asio::detached);
+}
+
+asio::awaitable<void> replica_runner::fence_loop() {
+    const auto alive = alive_;
+    while (*alive && renewing_) {
+        fence_timer_.expires_after(timing_.renew_every);
+        (void)co_await fence_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!*alive || !renewing_) co_return;
+        leases_.drop_unusable();
+    }
 }
 
 asio::awaitable<void> replica_runner::renew_loop() {
@@ -69,6 +81,7 @@ asio::awaitable<void> replica_runner::finish() {
     stop_claiming();
     renewing_ = false;
     renew_timer_.cancel();
+    fence_timer_.cancel();
     co_await leases_.release_all();
     log_.info({}, "replica {}: every lease released for the other replicas", leases_.id());
 }

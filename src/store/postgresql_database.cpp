@@ -5,10 +5,12 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 namespace sessiond {
 
@@ -24,11 +26,6 @@ constexpr Oid text_oid = 25;
 constexpr Oid varchar_oid = 1043;
 constexpr Oid name_oid = 19;
 constexpr Oid void_oid = 2278;
-
-struct result_deleter {
-    void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-using result_ptr = std::unique_ptr<PGresult, result_deleter>;
 
 std::int64_t big_endian(const char* p, int bytes) {
     std::uint64_t v = 0;
@@ -52,11 +49,58 @@ using postgresql::connect;
 using postgresql::describe;
 using postgresql::first_line;
 
+bool is_error(const PGresult* r) {
+    const auto status = PQresultStatus(r);
+    return status == PGRES_BAD_RESPONSE || status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR;
+}
+
 }  // namespace
+
+void postgresql_database::result_deleter::operator()(PGresult* r) const noexcept { PQclear(r); }
+
+expected<postgresql_database::result_ptr> postgresql_database::answer(std::string_view operation, int sent,
+                                                                      std::chrono::milliseconds within) {
+    using clock = std::chrono::steady_clock;
+    const auto give_up = [&](std::string reason) {
+        gone_ = true;
+        return failure(operation, reason);
+    };
+    if (sent == 0) return give_up(first_line(PQerrorMessage(conn_)));
+    const auto deadline = clock::now() + within;
+    result_ptr kept;
+    for (;;) {
+        while (PQisBusy(conn_) != 0) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            if (left.count() <= 0)
+                return give_up(fmt::format("no answer within {} s: the server, or the network to it, stopped "
+                                           "answering; the connection is given up and made again",
+                                           std::chrono::duration<double>(within).count()));
+            pollfd fd{PQsocket(conn_), POLLIN, 0};
+            if (::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000))) < 0 && errno != EINTR)
+                return give_up(fmt::format("poll: {}", std::strerror(errno)));
+            if (PQconsumeInput(conn_) == 0) return give_up(first_line(PQerrorMessage(conn_)));
+        }
+        PGresult* r = PQgetResult(conn_);
+        if (r == nullptr) break;
+        if (!kept || !is_error(kept.get())) kept.reset(r);
+        else PQclear(r);
+    }
+    if (!kept) return give_up(first_line(PQerrorMessage(conn_)));
+    return kept;
+}
+
+expected<postgresql_database::result_ptr> postgresql_database::exec(std::string_view operation, const std::string& sql) {
+    auto r = answer(operation, PQsendQuery(conn_, sql.c_str()));
+    if (!r) return r;
+    const auto status = PQresultStatus(r->get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failure(operation, r->get());
+    return r;
+}
 
 expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const std::string& conninfo,
                                                                           daemon_lock lock,
-                                                                          std::chrono::milliseconds lock_wait) {
+                                                                          std::chrono::milliseconds lock_wait,
+                                                                          std::chrono::milliseconds answer_within) {
     PGconn* conn = connect(conninfo);
     if (conn == nullptr) return make_error("postgresql: cannot connect: out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -69,7 +113,7 @@ expected<std::unique_ptr<postgresql_database>> postgresql_database::open(const s
     // command's output.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     std::unique_ptr<postgresql_database> out(
-        new postgresql_database(conninfo, describe(conn), conn, lock, lock_wait));
+        new postgresql_database(conninfo, describe(conn), conn, lock, lock_wait, answer_within));
     if (lock != daemon_lock::none)
         if (auto locked = out->take_daemon_lock(); !locked) return locked.error();
     return out;
@@ -116,12 +160,13 @@ expected<void> postgresql_database::take_daemon_lock() {
         const std::string set = fmt::format("SET lock_timeout = {}", lock_wait_.count());
         if (auto r = execute_script("one-daemon lock", set); !r) return r.error();
         const std::string take = fmt::format("SELECT {}({})", lock_function, key);
-        result_ptr r(PQexec(conn_, take.c_str()));
+        auto r = answer("one-daemon lock", PQsendQuery(conn_, take.c_str()), lock_wait_ + answer_within_);
+        if (!r) return r.error();
         (void)execute_script("one-daemon lock", "RESET lock_timeout");
-        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-            const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+        if (PQresultStatus(r->get()) != PGRES_TUPLES_OK) {
+            const char* state = PQresultErrorField(r->get(), PG_DIAG_SQLSTATE);
             if (state != nullptr && std::string_view(state) == "55P03") return refused();
-            return failure("one-daemon lock", r.get());
+            return failure("one-daemon lock", r->get());
         }
     }
     holds_daemon_lock_ = true;
@@ -129,13 +174,23 @@ expected<void> postgresql_database::take_daemon_lock() {
 }
 
 expected<void> postgresql_database::ready() {
-    if (PQstatus(conn_) != CONNECTION_OK) {
+    if (gone_ || PQstatus(conn_) != CONNECTION_OK) {
+        // The transactions queued behind an attempt that failed fail at once, with its reason,
+        // instead of each waiting up to connect_timeout (a partition with thousands of sessions).
+        const auto now = std::chrono::steady_clock::now();
+        if (!connect_failure_.empty() && now - connect_failed_at_ < reconnect_every) return failure("connect", connect_failure_);
+        gone_ = false;
         PQreset(conn_);
         statements_.clear();       // prepared statements belong to the connection that was lost
         holds_daemon_lock_ = false;  // and so did the lock
-        if (PQstatus(conn_) != CONNECTION_OK)
-            return failure("connect", fmt::format("the connection was lost and cannot be made again: {}",
-                                                  first_line(PQerrorMessage(conn_))));
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            connect_failure_ = fmt::format("the connection was lost and cannot be made again: {} (tried again at "
+                                           "most every {} s)",
+                                           first_line(PQerrorMessage(conn_)), reconnect_every.count());
+            connect_failed_at_ = std::chrono::steady_clock::now();
+            return failure("connect", connect_failure_);
+        }
+        connect_failure_.clear();
     }
     // Another daemon may have taken the lock while the connection was down: then this one writes
     // nothing more, and every call says why (and tries again).
@@ -149,15 +204,18 @@ expected<const postgresql_database::statement*> postgresql_database::prepared(st
     const std::string key(sql);
     if (auto found = statements_.find(key); found != statements_.end()) return &found->second;
     statement made{fmt::format("s{}", statements_.size() + 1), {}};
-    result_ptr r(PQprepare(conn_, made.name.c_str(), key.c_str(), 0, nullptr));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failure(operation, r.get());
+    auto r = answer(operation, PQsendPrepare(conn_, made.name.c_str(), key.c_str(), 0, nullptr));
+    if (!r) return r.error();
+    if (PQresultStatus(r->get()) != PGRES_COMMAND_OK) return failure(operation, r->get());
     // The server inferred each parameter's type from the statement: values are encoded for it.
-    result_ptr described(PQdescribePrepared(conn_, made.name.c_str()));
-    if (PQresultStatus(described.get()) != PGRES_COMMAND_OK) return failure(operation, described.get());
+    auto answered = answer(operation, PQsendDescribePrepared(conn_, made.name.c_str()));
+    if (!answered) return answered.error();
+    const PGresult* described = answered->get();
+    if (PQresultStatus(described) != PGRES_COMMAND_OK) return failure(operation, described);
     // $1..$n each present, as SQLite's engine checks too.
-    if (static_cast<std::size_t>(PQnparams(described.get())) != param_count)
+    if (static_cast<std::size_t>(PQnparams(described)) != param_count)
         return failure(operation, fmt::format("the statement's parameters are not $1..${}", param_count));
-    for (int i = 0; i < PQnparams(described.get()); ++i) made.param_types.push_back(PQparamtype(described.get(), i));
+    for (int i = 0; i < PQnparams(described); ++i) made.param_types.push_back(PQparamtype(described, i));
     return &statements_.emplace(key, std::move(made)).first->second;
 }
 
@@ -256,15 +314,16 @@ expected<std::vector<sql_row>> postgresql_database::run(std::string_view operati
             lengths[i] = static_cast<int>(encoded[i].size());
         }
     }
-    result_ptr r(PQexecPrepared(conn_, (*stmt)->name.c_str(), static_cast<int>(params.size()), values.data(),
-                                lengths.data(), formats.data(), 1));
-    const auto status = PQresultStatus(r.get());
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return failure(operation, r.get());
+    auto r = answer(operation, PQsendQueryPrepared(conn_, (*stmt)->name.c_str(), static_cast<int>(params.size()),
+                                                   values.data(), lengths.data(), formats.data(), 1));
+    if (!r) return r.error();
+    const auto status = PQresultStatus(r->get());
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return failure(operation, r->get());
     if (changed != nullptr) {
-        const char* count = PQcmdTuples(r.get());
+        const char* count = PQcmdTuples(r->get());
         *changed = count != nullptr && *count != '\0' ? std::strtoll(count, nullptr, 10) : 0;
     }
-    return read_rows(r.get(), operation, where_);
+    return read_rows(r->get(), operation, where_);
 }
 
 expected<std::vector<sql_row>> postgresql_database::query(std::string_view operation, std::string_view sql,
@@ -280,10 +339,7 @@ expected<std::int64_t> postgresql_database::execute(std::string_view operation, 
 }
 
 expected<void> postgresql_database::execute_script(std::string_view operation, std::string_view sql) {
-    const std::string text(sql);
-    result_ptr r(PQexec(conn_, text.c_str()));
-    const auto status = PQresultStatus(r.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failure(operation, r.get());
+    if (auto r = exec(operation, std::string(sql)); !r) return r.error();
     return {};
 }
 
@@ -298,26 +354,31 @@ expected<void> postgresql_database::transaction(const transaction_body& body) {
     if (auto begun = execute_script("begin transaction", "BEGIN"); !begun) {
         // A connection the server ended (a restart, pg_terminate_backend) is found broken only
         // now. Nothing of this transaction ran yet: connect again and begin once more.
+        // (One given up for want of an answer, still open, is made again at the next transaction,
+        // not now: in a partition, connecting would only hold the thread until connect_timeout.)
         if (PQstatus(conn_) != CONNECTION_BAD) return begun.error();
         if (auto connected = ready(); !connected) return connected.error();
         if (auto retried = execute_script("begin transaction", "BEGIN"); !retried) return retried.error();
     }
-    // Whatever way the body leaves (an error, an exception), an open transaction is rolled back.
+    // Whatever way the body leaves (an error, an exception), an open transaction is rolled back;
+    // on a connection given up, the server rolls it back when the connection closes.
     struct rollback_guard {
-        PGconn* conn;
+        postgresql_database& db;
         bool done = false;
         ~rollback_guard() {
-            if (!done && PQtransactionStatus(conn) != PQTRANS_IDLE) PQclear(PQexec(conn, "ROLLBACK"));
+            if (!done && !db.gone_ && PQtransactionStatus(db.conn_) != PQTRANS_IDLE)
+                (void)db.exec("rollback", "ROLLBACK");
         }
-    } guard{conn_};
+    } guard{*this};
     if (auto done = body(*this); !done) return done.error();
     // A COMMIT that fails (or whose answer is lost) leaves the outcome to the server: the caller
     // is told it failed, and what it wrote may or may not be there.
-    result_ptr r(PQexec(conn_, "COMMIT"));
+    auto r = answer("commit", PQsendQuery(conn_, "COMMIT"));
     guard.done = true;
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failure("commit", r.get());
+    if (!r) return r.error();
+    if (PQresultStatus(r->get()) != PGRES_COMMAND_OK) return failure("commit", r->get());
     // COMMIT of a transaction in which a statement failed answers ROLLBACK, successfully.
-    if (std::string_view(PQcmdStatus(r.get())) != "COMMIT")
+    if (std::string_view(PQcmdStatus(r->get())) != "COMMIT")
         return failure("commit", "the server rolled the transaction back: a statement in it had failed");
     return {};
 }

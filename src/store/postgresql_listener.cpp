@@ -4,6 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <fmt/format.h>
+
 #include <chrono>
 
 #include <libpq-fe.h>
@@ -14,6 +16,9 @@ namespace sessiond {
 namespace {
 
 constexpr int poll_ms = 250;
+// A connection quiet this long is asked a question (SELECT 1), which must be answered within as long:
+// a partition behind a proxy closes nothing, and keepalives see nothing wrong.
+constexpr auto check_after = std::chrono::seconds(10);
 
 // Sleeps `ms` in poll-sized steps, or less when stopping.
 void pause(const std::atomic<bool>& stopping, int ms) {
@@ -64,18 +69,45 @@ void postgresql_listener::run() {
             boost::asio::post(executor_, [f = reconnected_] {
                 if (f) f();
             });
+        using clock = std::chrono::steady_clock;
+        auto heard_at = clock::now();
+        bool asking = false;  // the check sent, not answered yet
+        clock::time_point asked_at;
+        std::string lost;
         while (!stopping_) {
             pollfd fd{PQsocket(conn), POLLIN, 0};
             if (::poll(&fd, 1, poll_ms) < 0) continue;
-            if (PQconsumeInput(conn) == 0) break;  // the connection is gone: made again above
+            const auto now = clock::now();
+            if ((fd.revents & POLLIN) != 0) heard_at = now;
+            if (PQconsumeInput(conn) == 0) {  // the connection is gone: made again above
+                lost = postgresql::first_line(PQerrorMessage(conn));
+                break;
+            }
             while (PGnotify* n = PQnotifies(conn)) {
                 boost::asio::post(executor_, [f = heard_, payload = std::string(n->extra)] { f(payload); });
                 PQfreemem(n);
             }
+            while (asking && PQisBusy(conn) == 0) {
+                PGresult* r = PQgetResult(conn);
+                if (r == nullptr) asking = false;
+                PQclear(r);
+            }
+            if (asking && now - asked_at > check_after) {
+                lost = fmt::format("no answer to a check within {} s", check_after.count());
+                break;
+            }
+            if (!asking && now - heard_at > check_after) {
+                if (PQsendQuery(conn, "SELECT 1") == 0) {
+                    lost = postgresql::first_line(PQerrorMessage(conn));
+                    break;
+                }
+                asking = true;
+                asked_at = now;
+            }
         }
         if (!stopping_)
             log_.warn({}, "replicas: the listening connection to {} was lost: {}; making it again",
-                      postgresql::describe(conn), postgresql::first_line(PQerrorMessage(conn)));
+                      postgresql::describe(conn), lost);
         PQfinish(conn);
         if (!stopping_) pause(stopping_, 1000);
     }

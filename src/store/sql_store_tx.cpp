@@ -491,7 +491,22 @@ expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view 
     return read_one<std::string>(rows, "load_pacing", read_text);
 }
 
-expected<void> sql_store_tx::save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) {
+expected<void> sql_store_tx::save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms,
+                                         const std::optional<lease_fence>& fence) {
+    if (fence) {
+        // The lease row stays locked until the commit: a take-over (claim_leases' UPDATE) waits.
+        const std::array<sql_value, 3> f{text(fence->lease.user_id), text(fence->holder), fence->lease.fencing};
+        const auto held = sql_.query("save_pacing",
+                                     engine("SELECT fencing FROM leases WHERE user_id = $1 AND holder = $2 AND "
+                                            "fencing = $3 AND expires_ms > {now_ms} {for_share}"),
+                                     f);
+        if (!held) return held.error();
+        if (held->empty())
+            return make_error(fmt::format("save_pacing: refused: this replica no longer holds the user's lease with "
+                                          "fencing token {} (it expired or another replica took the user over); the "
+                                          "record is the holder's to write",
+                                          fence->lease.fencing));
+    }
     const std::array<sql_value, 3> p{text(username), text(record), at_ms};
     auto r = sql_.execute("save_pacing",
                           "INSERT INTO pacing (username, record, updated_ms) VALUES ($1, $2, $3) "

@@ -44,7 +44,8 @@ public:
     expected<void> announce_user(std::string_view user_id) override;
 
     expected<std::optional<std::string>> load_pacing(std::string_view username) override;
-    expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) override;
+    expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms,
+                               const std::optional<lease_fence>& fence) override;
 
 private:
     // The statement with the engine's words in place of the placeholders (database.hpp).

@@ -71,12 +71,23 @@ postgres_cluster::postgres_cluster() {
         ADD_FAILURE() << "initdb failed:\n" << initdb.all_output();
         throw std::runtime_error("initdb failed");
     }
+    server_argv_ = as_cluster_owner({(bin_dir / "postgres").string(), "-D", data.string(), "-k", dir_.path().string(),
+                                     "-p", port, "-c", "listen_addresses=", "-c", "fsync=off", "-c",
+                                     "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+                                    owner);
+    start();
+}
+
+void postgres_cluster::stop() {
+    server_->send_signal(SIGINT);
+    if (!server_->wait_exit(60s)) ADD_FAILURE() << "the test PostgreSQL did not stop:\n" << server_->all_output();
+}
+
+std::string postgres_cluster::socket_path() const { return (dir_.path() / (std::string(".s.PGSQL.") + port)).string(); }
+
+void postgres_cluster::start() {
     subprocess_options server_options;
-    server_options.argv = as_cluster_owner({(bin_dir / "postgres").string(), "-D", data.string(), "-k",
-                                            dir_.path().string(), "-p", port, "-c", "listen_addresses=", "-c",
-                                            "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                                            "-c", "max_connections=200"},
-                                           owner);
+    server_options.argv = server_argv_;
     server_ = std::make_unique<subprocess>(std::move(server_options));
     // The server says so on stderr once it accepts connections (a LOG line, printed by default).
     if (!server_->wait_for_line(output_stream::err, "ready to accept connections", 60s)) {

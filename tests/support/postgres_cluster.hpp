@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sessiond::testing {
 
@@ -34,11 +35,18 @@ public:
     void execute(const std::string& conninfo, const std::string& sql) const;
     // The server's process, for tests that stop or kill it.
     [[nodiscard]] subprocess& server() { return *server_; }
+    // PostgreSQL stopped as an operator stops it (fast shutdown: every session ended, then the
+    // server exits), and started again on the same data.
+    void stop();
+    void start();
+    // The server's Unix socket, for a proxy in front of it.
+    [[nodiscard]] std::string socket_path() const;
 
 private:
     postgres_cluster();
 
     temp_dir dir_;
+    std::vector<std::string> server_argv_;
     std::unique_ptr<subprocess> server_;
     int next_database_ = 0;
 };

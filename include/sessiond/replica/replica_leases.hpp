@@ -23,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <vector>
 #include <string>
@@ -48,6 +49,10 @@ public:
 
     boost::asio::awaitable<void> renew_round();
     boost::asio::awaitable<void> claim_round(std::size_t batch = 500);
+    // Drops (lost, "not renewed in time") every lease past its usable window by this replica's
+    // clock. After each renewal, and on a timer of its own: a renewal whose answer does not come
+    // (a partition) must not keep the sessions up until it fails.
+    void drop_unusable();
 
     // At a graceful stop, once every session has logged out: every lease goes back at once, for the
     // other replicas' next claim round (not after the TTL).
@@ -59,9 +64,12 @@ public:
     // token, and until when by its own clock the lease ends (and it may call IBKR for the user).
     [[nodiscard]] boost::json::object describe(std::string_view user_id) const;
     [[nodiscard]] std::size_t held() const noexcept { return leases_.size(); }
+    // The users whose lease this replica holds, in id order.
+    [[nodiscard]] std::vector<std::string> held_users() const;
     [[nodiscard]] const std::string& id() const noexcept { return id_; }
-    // The fencing token this replica holds the user's lease with; 0 when it holds none.
-    [[nodiscard]] std::int64_t fencing_of(std::string_view user_id) const;
+    // The lease this replica holds on the user (its id, the fencing token), which its writes on the
+    // user's behalf go under; none when it holds none.
+    [[nodiscard]] std::optional<lease_fence> fence_of(std::string_view user_id) const;
 
 private:
     struct held_lease {

@@ -35,6 +35,7 @@ public:
 private:
     boost::asio::awaitable<void> renew_loop();
     boost::asio::awaitable<void> claim_loop();
+    boost::asio::awaitable<void> fence_loop();
 
     boost::asio::any_io_executor executor_;
     lease_timing timing_;
@@ -42,6 +43,7 @@ private:
     replica_leases leases_;
     boost::asio::steady_timer renew_timer_;
     boost::asio::steady_timer claim_timer_;
+    boost::asio::steady_timer fence_timer_;
     bool renewing_ = false;
     bool claiming_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -86,6 +86,14 @@ struct lease_row {
     std::int64_t expires_ms = 0;  // by the database's clock
 };
 
+// What a replica writes on a user's behalf under: its lease on the user with this fencing token,
+// unexpired by the database's clock. A write under a lease that has gone is refused, so that a
+// replica that stalled past its lease cannot overwrite what the new holder wrote since.
+struct lease_fence {
+    std::string holder;  // the replica id
+    lease_row lease;     // user_id and fencing token
+};
+
 // The replicas the database knows, as the admin's summary shows them (GET /api/replicas).
 struct replica_row {
     std::string id;
@@ -186,7 +194,10 @@ public:
 
     // The pacing record of an IBKR username, in pacing_file.hpp's text form.
     virtual expected<std::optional<std::string>> load_pacing(std::string_view username) = 0;
-    virtual expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms) = 0;
+    // Written as one of several replicas only under `fence` (the lease row locked FOR SHARE, so no
+    // take-over commits in between); an error when the lease is no longer the replica's.
+    virtual expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms,
+                                       const std::optional<lease_fence>& fence) = 0;
 };
 
 class credential_store {

@@ -4,8 +4,8 @@
 // both engines accept: $1, $2 ... placeholders, INTEGER/BIGINT/TEXT columns, ON CONFLICT upserts,
 // LIMIT with a bound value, RETURNING. What they say differently is written as a placeholder and
 // substituted per engine (engine_sql): "{blob}" for the byte-string type (BLOB, BYTEA), "{now_ms}"
-// for the database's clock in unix milliseconds, "{skip_locked}" for FOR UPDATE SKIP LOCKED (nothing
-// on SQLite, whose one writer locks the whole database).
+// for the database's clock in unix milliseconds, "{skip_locked}" for FOR UPDATE SKIP LOCKED and
+// "{for_share}" for FOR SHARE (nothing on SQLite, whose one writer locks the whole database).
 //
 // Every call blocks: they run on the store's database thread (credential_store.hpp), never on the
 // event loop. Values only ever travel as bound parameters, never inside SQL text. Error messages
@@ -52,6 +52,7 @@ struct engine_words {
     std::string_view blob;         // "{blob}"
     std::string_view now_ms;       // "{now_ms}": an expression, the database's clock in unix ms
     std::string_view skip_locked;  // "{skip_locked}"
+    std::string_view for_share;    // "{for_share}"
     // The statement that tells the other replicas a user changed ($1: the user id), sent when the
     // transaction commits; empty where nobody listens (SQLite: one daemon per file).
     std::string_view notify_user;

@@ -8,8 +8,12 @@
 //   connect_timeout=10             a server that does not answer fails the call, not the thread
 //   keepalives, tcp_user_timeout   a server that went away is noticed within about 30 s
 //   application_name=ibkr-sessiond what pg_stat_activity shows
-// A connection that broke is made again at the start of the next transaction (and the daemon's
-// takes its one-daemon lock again).
+// Every statement is sent, then its answer awaited at most answer_within (poll() on libpq's socket):
+// a server, or a proxy in between, that stops answering without closing the connection (a network
+// partition behind a pooler; keepalives see nothing wrong) fails the call instead of holding the
+// database thread, and with it every later call, until the partition ends. A connection that broke
+// or was given up so is made again at the start of the next transaction (and the daemon's takes
+// its one-daemon lock again).
 //
 // Values travel as bound parameters of prepared statements (integers and byte strings in binary,
 // text as text); results come back in binary and are read by column type. Errors carry the
@@ -40,8 +44,10 @@ public:
     // the other's sessions. The operator's commands (keys, audit) open it beside the daemon, without the lock.
     // The lock is waited for up to `lock_wait` (a daemon restarted at once finds its predecessor's
     // connection still closing on the server, and the lock with it); zero: not at all.
+    // A statement's answer is awaited at most `answer_within` (the lock's wait comes on top).
     static expected<std::unique_ptr<postgresql_database>> open(const std::string& conninfo, daemon_lock lock = daemon_lock::none,
-                                                               std::chrono::milliseconds lock_wait = std::chrono::seconds(10));
+                                                               std::chrono::milliseconds lock_wait = std::chrono::seconds(10),
+                                                               std::chrono::milliseconds answer_within = std::chrono::seconds(15));
 
     ~postgresql_database() override;
     postgresql_database(const postgresql_database&) = delete;
@@ -54,9 +60,9 @@ public:
 
 private:
     postgresql_database(std::string conninfo, std::string where, pg_conn* conn, daemon_lock lock,
-                        std::chrono::milliseconds lock_wait)
+                        std::chrono::milliseconds lock_wait, std::chrono::milliseconds answer_within)
         : conninfo_(std::move(conninfo)), where_(std::move(where)), conn_(conn), lock_(lock),
-          lock_wait_(lock_wait) {}
+          lock_wait_(lock_wait), answer_within_(answer_within) {}
 
     expected<std::vector<sql_row>> query(std::string_view operation, std::string_view sql,
                                          std::span<const sql_value> params) override;
@@ -67,9 +73,24 @@ private:
     // clock_timestamp(), not now(): a transaction's now() is its start, however long it ran.
     [[nodiscard]] const engine_words& words() const override {
         static constexpr engine_words postgresql{"BYTEA", "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
-                                                 "FOR UPDATE SKIP LOCKED", "SELECT pg_notify('sessiond_users', $1)"};
+                                                 "FOR UPDATE SKIP LOCKED", "FOR SHARE", "SELECT pg_notify('sessiond_users', $1)"};
         return postgresql;
     }
+
+    struct result_deleter {
+        void operator()(pg_result* r) const noexcept;
+    };
+    using result_ptr = std::unique_ptr<pg_result, result_deleter>;
+
+    // The answer to what was just sent (`sent`: the PQsend* call's return), awaited at most
+    // `within`: the last result, or the first that is an error (as PQexec answers). When none comes
+    // in time or the connection broke: an error naming `operation`, and the connection is given up
+    // (made again at the next transaction).
+    expected<result_ptr> answer(std::string_view operation, int sent) { return answer(operation, sent, answer_within_); }
+    expected<result_ptr> answer(std::string_view operation, int sent, std::chrono::milliseconds within);
+    // A statement without parameters (several, separated by semicolons), answered in time and
+    // successfully.
+    expected<result_ptr> exec(std::string_view operation, const std::string& sql);
 
     struct statement {
         std::string name;
@@ -92,7 +113,13 @@ private:
     pg_conn* conn_;
     daemon_lock lock_;
     std::chrono::milliseconds lock_wait_;
+    std::chrono::milliseconds answer_within_;
     bool holds_daemon_lock_ = false;
+    bool gone_ = false;  // given up (no answer in time): closed and made again by ready()
+    // A connection that could not be made again is tried at most this often.
+    static constexpr std::chrono::seconds reconnect_every{2};
+    std::chrono::steady_clock::time_point connect_failed_at_;
+    std::string connect_failure_;  // why the last attempt failed; empty once one succeeded
     // Statement text -> prepared statement, for this connection (cleared when it is made again).
     std::unordered_map<std::string, statement> statements_;
 };

@@ -54,7 +54,7 @@ private:
     expected<void> serialize(std::string_view, serial_lock) override { return {}; }
     // The clock: julianday('now') has millisecond precision. No row locks to skip: one writer.
     [[nodiscard]] const engine_words& words() const override {
-        static constexpr engine_words sqlite{"BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "", ""};
+        static constexpr engine_words sqlite{"BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "", "", ""};
         return sqlite;
     }
 

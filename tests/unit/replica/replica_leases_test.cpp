@@ -66,7 +66,7 @@ TEST_F(replica_leases_test, alone_a_replica_holds_every_user_and_may_call_only_f
     EXPECT_EQ(a.gained.size(), 10u);
     EXPECT_TRUE(ra.may_call("u1003"));
     EXPECT_FALSE(ra.may_call("u9999"));
-    EXPECT_EQ(ra.fencing_of("u1003"), 1);
+    EXPECT_EQ(ra.fence_of("u1003").value().lease.fencing, 1);
 }
 
 TEST_F(replica_leases_test, a_replica_that_joins_gets_half_the_other_hands_its_surplus_back_and_nobody_holds_a_user_twice) {
@@ -85,7 +85,7 @@ TEST_F(replica_leases_test, a_replica_that_joins_gets_half_the_other_hands_its_s
     for (const auto& u : b.gained) {
         EXPECT_FALSE(ra.may_call(u)) << u;
         EXPECT_TRUE(rb.may_call(u)) << u;
-        EXPECT_EQ(rb.fencing_of(u), 2) << "taken over from a's released lease";
+        EXPECT_EQ(rb.fence_of(u).value().lease.fencing, 2) << "taken over from a's released lease";
     }
     EXPECT_TRUE(a.lost.empty() && b.lost.empty());
 }
@@ -118,6 +118,25 @@ TEST_F(replica_leases_test, a_replica_stops_calling_for_its_users_once_its_own_c
     EXPECT_FALSE(ra.may_call("u1000")) << "no call, though the database has not expired the lease yet";
     run(ra.renew_round());
     EXPECT_TRUE(ra.may_call("u1000")) << "renewed: usable again from the renewal's send";
+}
+
+// A renewal whose answer never comes (a partition) must not keep the sessions up: past the usable
+// window by the replica's own clock, drop_unusable (the runner's timer) loses every lease at once.
+TEST_F(replica_leases_test, leases_past_the_usable_window_are_dropped_without_waiting_for_a_renewals_answer) {
+    recorded a;
+    auto now = replica_leases::clock::now();
+    replica_leases ra(*store_a, "replica-a", {}, hooks_into(a), logger(), [&now] { return now; });
+    run(ra.claim_round());
+    ASSERT_EQ(ra.held(), 10u);
+    now += 17s;
+    ra.drop_unusable();
+    EXPECT_EQ(ra.held(), 10u) << "still usable";
+    EXPECT_TRUE(a.lost.empty());
+    now += 1s;
+    ra.drop_unusable();
+    EXPECT_EQ(ra.held(), 0u);
+    EXPECT_EQ(a.lost.size(), 10u) << "each session dropped (without a logout: the lost hook)";
+    EXPECT_FALSE(ra.fence_of("u1000")) << "nor is anything written under the lease any more";
 }
 
 }  // namespace

@@ -289,9 +289,9 @@ TEST_P(store_credentials, audit_pages_by_user_as_actor_or_target_and_all_in_orde
 TEST_P(store_credentials, a_pacing_record_is_saved_and_loaded_per_username) {
     auto none = [](store_tx& tx) { return tx.load_pacing("ibkr-user"); };
     EXPECT_FALSE(transact(none).value());
-    auto save = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "sessiond-pacing 1\n", 10); };
+    auto save = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "sessiond-pacing 1\n", 10, std::nullopt); };
     ASSERT_TRUE(transact(std::move(save)));
-    auto again = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "sessiond-pacing 1\nvalidate 5\n", 20); };
+    auto again = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "sessiond-pacing 1\nvalidate 5\n", 20, std::nullopt); };
     ASSERT_TRUE(transact(std::move(again)));
     EXPECT_EQ(transact(none).value(), std::optional<std::string>("sessiond-pacing 1\nvalidate 5\n"));
 }

@@ -47,11 +47,23 @@ TEST_F(store_pacing, names_the_database_never_the_username) {
 }
 
 TEST_F(store_pacing, a_malformed_record_is_an_error_not_a_guess) {
-    auto corrupt = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "not a pacing record\n", 1); };
+    auto corrupt = [](store_tx& tx) { return tx.save_pacing("ibkr-user", "not a pacing record\n", 1, std::nullopt); };
     ASSERT_TRUE(transact(std::move(corrupt)));
     database_pacing_store pacing(*store, "ibkr-user");
     auto loaded = await_on(io, pacing.load({}, std::chrono::system_clock::now()));
     EXPECT_FALSE(loaded.record);
+}
+
+TEST_F(store_pacing, a_replica_without_the_users_lease_writes_nothing_and_says_why) {
+    database_pacing_store pacing(*store, "ibkr-user", [] { return std::optional<lease_fence>{}; });
+    const wall_time now = std::chrono::system_clock::now();
+    auto saved = await_on(io, pacing.save(persisted_pacing{login_budget({}), now}));
+    ASSERT_FALSE(saved);
+    EXPECT_NE(saved.error().message.find("holds no lease on the user"), std::string::npos) << saved.error().message;
+    EXPECT_EQ(saved.error().message.find("ibkr-user"), std::string::npos) << "never the username";
+    auto loaded = await_on(io, pacing.load({}, now));
+    ASSERT_TRUE(loaded.record);
+    EXPECT_FALSE(*loaded.record) << "nothing written";
 }
 
 }  // namespace

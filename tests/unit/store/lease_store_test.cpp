@@ -132,6 +132,37 @@ TEST_P(store_leases, live_replicas_are_those_whose_heartbeat_is_recent_by_the_da
     EXPECT_EQ(transact(std::move(after)).value(), 1);
 }
 
+TEST_P(store_leases, a_pacing_record_is_written_under_a_lease_only_while_it_holds_with_that_fencing_token) {
+    add_users(1);
+    const std::string username = credential_for("u1000").username;
+    const auto save = [this, username](std::string holder, lease_row lease, std::string record) {
+        auto write = [username, holder, lease, record](store_tx& tx) {
+            return tx.save_pacing(username, record, 1, lease_fence{holder, lease});
+        };
+        return transact(std::move(write));
+    };
+    const auto load = [this, username] {
+        auto read = [username](store_tx& tx) { return tx.load_pacing(username); };
+        return transact(std::move(read)).value().value_or("");
+    };
+    const auto a = claim("replica-a", 1, 0);  // expires at once, by the database's clock
+    ASSERT_EQ(a.size(), 1u);
+    const auto expired = save("replica-a", a[0], "sessiond-pacing 1\nlogin 1\n");
+    ASSERT_FALSE(expired) << "an expired lease writes nothing";
+    EXPECT_NE(expired.error().message.find("no longer holds the user's lease with fencing token 1"), std::string::npos)
+        << expired.error().message;
+    EXPECT_EQ(load(), "");
+
+    const auto b = claim("replica-b", 1);
+    ASSERT_EQ(b.size(), 1u);
+    ASSERT_TRUE(save("replica-b", b[0], "sessiond-pacing 1\nlogin 2\n"));
+    EXPECT_FALSE(save("replica-a", b[0], "sessiond-pacing 1\nlogin 3\n")) << "another replica's lease";
+    lease_row stale = b[0];
+    stale.fencing = a[0].fencing;
+    EXPECT_FALSE(save("replica-b", stale, "sessiond-pacing 1\nlogin 4\n")) << "an older fencing token";
+    EXPECT_EQ(load(), "sessiond-pacing 1\nlogin 2\n") << "only the holder's write, with its token, is there";
+}
+
 INSTANTIATE_TEST_SUITE_P(engines, store_leases, each_engine::all, engine_name);
 
 // Several replicas claiming at once on PostgreSQL: rows another claimer holds locked are skipped,

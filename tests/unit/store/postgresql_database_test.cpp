@@ -8,6 +8,8 @@
 
 #include "store_test_support.hpp"
 
+#include "support/pausable_proxy.hpp"
+
 #include <array>
 #include <limits>
 #include <thread>
@@ -254,6 +256,33 @@ TEST(store_postgresql_database, a_connection_the_server_ended_is_made_again_when
     auto again = query_in_transaction(*db, "SELECT pg_backend_pid()::bigint");
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_NE(std::get<std::int64_t>(again->at(0).at(0)), backend);
+}
+
+// A partition behind a proxy: the connection stays open, and nothing comes back. The statement fails
+// once its answer is overdue (the database thread is not held until the partition ends), and the
+// connection is made again at the next transaction once the network is back.
+TEST(store_postgresql_database, a_statement_unanswered_in_time_fails_and_the_connection_is_made_again) {
+    postgres_cluster& pg = postgres_cluster::shared();
+    const std::string conninfo = pg.create_database();
+    testing::pausable_proxy proxy(pg.socket_path());
+    const std::string through_proxy = "host=127.0.0.1 port=" + std::to_string(proxy.port()) +
+                                      conninfo.substr(conninfo.find(" user="));
+    auto opened = postgresql_database::open(through_proxy, daemon_lock::none, 0ms, 1s);
+    ASSERT_TRUE(opened) << opened.error().message;
+    auto& db = **opened;
+    ASSERT_TRUE(query_in_transaction(db, "SELECT 1::bigint"));
+
+    proxy.pause();
+    auto lost = query_in_transaction(db, "SELECT 2::bigint");
+    ASSERT_FALSE(lost);
+    EXPECT_NE(lost.error().message.find("no answer within 1 s"), std::string::npos) << lost.error().message;
+    EXPECT_NE(lost.error().message.find("postgresql "), std::string::npos) << "names the server: " << lost.error().message;
+
+    proxy.resume();
+    auto back = query_in_transaction(db, "SELECT 3::bigint");
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(std::get<std::int64_t>(back->at(0).at(0)), 3);
+    EXPECT_EQ(proxy.accepted(), 2u) << "the connection given up was made again";
 }
 
 }  // namespace

@@ -139,10 +139,11 @@ TEST(store_sqlite_database, a_statement_whose_parameters_are_not_numbered_in_ord
 }
 
 TEST(store_sqlite_database, substitutes_the_engines_words_for_the_placeholders) {
-    const engine_words words{"BYTEA", "clock()", "FOR UPDATE"};
+    const engine_words words{"BYTEA", "clock()", "FOR UPDATE", "FOR SHARE", ""};
     EXPECT_EQ(engine_sql("a {blob}, b {blob} NOT NULL", words), "a BYTEA, b BYTEA NOT NULL");
     EXPECT_EQ(engine_sql("no bytes", words), "no bytes");
     EXPECT_EQ(engine_sql("WHERE t <= {now_ms} {skip_locked} {other}", words), "WHERE t <= clock() FOR UPDATE {other}");
+    EXPECT_EQ(engine_sql("WHERE t <= {now_ms} {for_share}", words), "WHERE t <= clock() FOR SHARE");
 }
 
 }  // namespace

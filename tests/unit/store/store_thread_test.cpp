@@ -56,7 +56,7 @@ TEST_F(store_thread, the_loop_runs_its_timers_while_a_transaction_holds_the_data
     // it: it can finish only if the loop is not waiting for it. The bound only turns a broken
     // store into a failure instead of a hung test.
     auto slow = [&](store_tx& tx) -> expected<void> {
-        if (auto r = tx.save_pacing("ibkr-user", "sessiond-pacing 1\n", 1); !r) return r;
+        if (auto r = tx.save_pacing("ibkr-user", "sessiond-pacing 1\n", 1, std::nullopt); !r) return r;
         asio::post(io, [&] {
             timer.expires_after(1ms);
             timer.async_wait([&](boost::system::error_code) { timer_fired.set_value(); });
@@ -69,7 +69,7 @@ TEST_F(store_thread, the_loop_runs_its_timers_while_a_transaction_holds_the_data
 }
 
 asio::awaitable<void> save_one(credential_store& store, int i, int& completed) {
-    auto save = [i](store_tx& tx) { return tx.save_pacing("user-" + std::to_string(i), "sessiond-pacing 1\n", i); };
+    auto save = [i](store_tx& tx) { return tx.save_pacing("user-" + std::to_string(i), "sessiond-pacing 1\n", i, std::nullopt); };
     auto r = co_await store.transact(std::move(save));
     EXPECT_TRUE(r);
     if (r) ++completed;
