@@ -3,7 +3,9 @@
 #include "sessiond/ibkr/requests.hpp"
 #include "sessiond/store/database_pacing_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 
@@ -22,18 +24,24 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
     std::unique_ptr<multi_user_mode> mode(new multi_user_mode());
     // The loop does not run yet: the store is opened on a loop of its own, and waited for.
     mode->opening_ = std::make_unique<asio::io_context>();
-    std::optional<expected<std::unique_ptr<credential_store>>> opened;
-    asio::co_spawn(*mode->opening_, credential_store::open(std::move(database.opener)),
-                   [&opened](std::exception_ptr e, expected<std::unique_ptr<credential_store>> r) {
-                       if (e) std::rethrow_exception(e);
-                       opened.emplace(std::move(r));
-                   });
-    mode->opening_->run();
-    if (!*opened) return make_error("the database (" + database.name + "): " + opened->error().message);
+    const auto open_store = [&mode](credential_store::database_opener opener) {
+        std::optional<expected<std::unique_ptr<credential_store>>> opened;
+        asio::co_spawn(*mode->opening_, credential_store::open(std::move(opener)),
+                       [&opened](std::exception_ptr e, expected<std::unique_ptr<credential_store>> r) {
+                           if (e) std::rethrow_exception(e);
+                           opened.emplace(std::move(r));
+                       });
+        mode->opening_->restart();
+        mode->opening_->run();
+        return std::move(*opened);
+    };
+    auto opened = open_store(std::move(database.opener));
+    if (!opened) return make_error("the database (" + database.name + "): " + opened.error().message);
 
     mode->log_ = with.log;
+    mode->executor_ = with.executor;
     mode->keyring_ = std::make_shared<const master_keyring>(std::move(keys));
-    mode->store_ = std::move(**opened);
+    mode->store_ = std::move(*opened);
     mode->sessions_ = std::make_unique<multi_user_sessions>(with.executor, with.registry, std::move(with.tls),
                                                             std::move(with.signer), std::move(with.daemon));
     mode->users_ = std::make_unique<user_service>(with.executor, *mode->store_, mode->keyring_, *mode->sessions_,
@@ -63,8 +71,16 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
         };
         users->serve_replicas(svc.replica_id, timing.ttl);
         mode->database_server_ = svc.database_server;
-        mode->executor_ = with.executor;
-        mode->replica_ = std::make_unique<replica_runner>(with.executor, *mode->store_, svc.replica_id, timing,
+        // The leases on a connection and a thread of their own: a backlog of the sessions' writes
+        // (thousands of users claimed at once each read their credential, log in, write their
+        // pacing record and audit entries) never delays a renewal past the lease's usable window.
+        auto lease_target = database_target_of(svc, false);
+        if (!lease_target) return lease_target.error();
+        auto lease_store = open_store(std::move(lease_target->opener));
+        if (!lease_store)
+            return make_error("the database (" + database.name + "), the leases' connection: " + lease_store.error().message);
+        mode->lease_store_ = std::move(*lease_store);
+        mode->replica_ = std::make_unique<replica_runner>(with.executor, *mode->lease_store_, svc.replica_id, timing,
                                                           std::move(hooks), with.log);
         replica_leases& leases = mode->replica_->leases();
         // The replicas share each username's pacing record (the login budget, the last validate):
@@ -95,12 +111,23 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
 }
 
 asio::awaitable<void> multi_user_mode::load() {
-    const auto kept = co_await users_->load();
-    if (!kept) {
-        log_.error({}, "multi-user mode: reading the users from the database failed: {}; no user's session runs",
-                   kept.error().message);
-        co_return;
+    // A database that fails at start (restarting, busy, out of reach) is tried again, 5 s after the
+    // first failure and up to a minute apart, until it answers or the daemon stops: a daemon that
+    // runs for months must not stay without sessions for one bad minute.
+    auto kept = co_await users_->load();
+    std::chrono::seconds wait{5};
+    while (!kept && !stopping_) {
+        log_.error({}, "multi-user mode: reading the users from the database failed: {}; no user's session runs "
+                       "until it succeeds; trying again in {} s",
+                   kept.error().message, wait.count());
+        retry_timer_ = std::make_unique<asio::steady_timer>(executor_);
+        retry_timer_->expires_after(wait);
+        (void)co_await retry_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+        if (stopping_) co_return;
+        wait = std::min(wait * 2, std::chrono::seconds(60));
+        kept = co_await users_->load();
     }
+    if (!kept) co_return;
     if (replica_) {
         log_.info({}, "multi-user mode: {} user(s) with IBKR credentials; this replica starts the sessions of those "
                       "whose lease it takes, at the login rate", *kept);
@@ -129,6 +156,8 @@ asio::awaitable<void> multi_user_mode::load() {
 }
 
 void multi_user_mode::stopping() {
+    stopping_ = true;
+    if (retry_timer_) retry_timer_->cancel();
     if (replica_) replica_->stop_claiming();
 }
 

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include <chrono>
+#include <iterator>
 #include <utility>
 #include <stdexcept>
 
@@ -26,6 +27,10 @@ namespace {
 constexpr std::chrono::seconds default_retry_after{60};
 // How many users one page of the start-up read holds.
 constexpr std::size_t load_page = 1000;
+// Users whose credentials the start-up read opens in one transaction. Each opening appends an audit
+// entry, which holds the audit chain's head (shared by every replica of a database) until the
+// commit: short transactions let the other replicas' entries through between them.
+constexpr std::size_t open_page = 100;
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -252,34 +257,43 @@ asio::awaitable<expected<R>> user_service::audited(audit_event ev, Change change
 
 asio::awaitable<expected<std::size_t>> user_service::load() {
     const std::shared_ptr<const master_keyring> keyring = keyring_;
-    auto read = [keyring](store_tx& tx) -> expected<loaded_state> {
-        loaded_state out;
-        std::string after;
-        const std::int64_t at = now_ms();
-        for (;;) {
-            auto users = tx.list_users(after, load_page);
+    // Page by page, each page its own transaction; nothing is applied before every page was read
+    // (one reconcile of the sessions, not one per page).
+    loaded_state state;
+    std::string after;
+    for (;;) {
+        auto read = [keyring, after](store_tx& tx) -> expected<std::pair<loaded_state, std::string>> {
+            std::pair<loaded_state, std::string> out;
+            auto& [page, last] = out;
+            auto users = tx.list_users(after, open_page);
             if (!users) return users.error();
-            if (users->empty()) break;
+            const std::int64_t at = now_ms();
             for (const auto& u : *users) {
-                if (u.token_hash) out.tokens.emplace_back(hash_key(*u.token_hash), u.id);
+                if (u.token_hash) page.tokens.emplace_back(hash_key(*u.token_hash), u.id);
                 auto row = tx.find_credential(u.id);
                 if (!row) return row.error();
                 if (!*row) continue;
                 auto opened = open_credential(tx, keyring, **row, at);
                 if (!opened) return opened.error();
-                out.audited.push_back(std::move(opened->second));
-                out.credentials.push_back(std::move(opened->first));
+                page.audited.push_back(std::move(opened->second));
+                page.credentials.push_back(std::move(opened->first));
             }
-            after = users->back().id;
-        }
-        return out;
-    };
-    auto state = co_await transact(std::move(read));
-    if (!state) co_return state.error();
-    journal(state->audited);
-    for (auto& [hash, id] : state->tokens) token_index_.emplace(std::move(hash), std::move(id));
+            if (!users->empty()) last = users->back().id;
+            return out;
+        };
+        auto page = co_await transact(std::move(read));
+        if (!page) co_return page.error();
+        auto& [read_now, last] = *page;
+        std::move(read_now.tokens.begin(), read_now.tokens.end(), std::back_inserter(state.tokens));
+        std::move(read_now.audited.begin(), read_now.audited.end(), std::back_inserter(state.audited));
+        std::move(read_now.credentials.begin(), read_now.credentials.end(), std::back_inserter(state.credentials));
+        if (last.empty()) break;
+        after = std::move(last);
+    }
+    journal(state.audited);
+    for (auto& [hash, id] : state.tokens) token_index_.emplace(std::move(hash), std::move(id));
     std::size_t kept = 0;
-    for (auto& c : state->credentials) {
+    for (auto& c : state.credentials) {
         if (!c.profile) {
             log_.error({}, "user {}: the stored IBKR credential does not open, no session for it: {}", c.user_id, c.why);
             continue;

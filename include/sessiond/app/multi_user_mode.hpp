@@ -12,6 +12,7 @@
 #include "sessiond/vault/master_keyring.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -73,12 +74,16 @@ private:
     // it was a local).
     std::unique_ptr<boost::asio::io_context> opening_;
     std::unique_ptr<credential_store> store_;
+    std::unique_ptr<credential_store> lease_store_;  // as a replica: the leases' own connection
     std::unique_ptr<multi_user_sessions> sessions_;
     std::unique_ptr<user_service> users_;
     std::unique_ptr<replica_runner> replica_;
     // As a replica: what the others change, heard at once (LISTEN sessiond_users). Destroyed first.
     secret database_server_;
     boost::asio::any_io_executor executor_;
+    // The wait before reading the users again after a failed start-up read; stopping ends it.
+    std::unique_ptr<boost::asio::steady_timer> retry_timer_;
+    bool stopping_ = false;
     std::unique_ptr<postgresql_listener> listener_;
 };
 
