@@ -241,7 +241,9 @@ ibkr_model::ibkr_model(model_config config, std::vector<client_state> clients, r
     : config_(std::move(config)),
       random_(std::move(random)),
       clients_(std::move(clients)),
-      oauth_token_limit_(std::max(max_oauth_tokens, 2 * clients_.size())),
+      // Each user's session holds its own token, two while it changes hands (the old holder's
+      // still live): a bound of the clients alone pushed live tokens out at 10,000 users.
+      oauth_token_limit_(std::max(max_oauth_tokens, 2 * (clients_.size() + config_.users.size()))),
       ended_bearer_limit_(std::max(max_ended_bearers, config_.users.size())),
       issued_token_limit_(std::max(max_issued_tokens, 2 * (clients_.size() + config_.users.size()))) {
     for (std::size_t c = 0; c < clients_.size(); ++c) {

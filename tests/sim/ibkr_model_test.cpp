@@ -176,6 +176,28 @@ TEST_F(ibkr_model_test, issues_access_token_for_valid_client_assertion) {
     EXPECT_EQ(model_->counters().tokens_issued, 1u);
 }
 
+// Many users on one client each keep a live OAuth token, two while a user changes hands between
+// replicas: past a thousand, none is pushed out by the others'.
+TEST_F(ibkr_model_test, every_user_of_a_shared_client_keeps_its_live_oauth_token_past_a_thousand_tokens) {
+    auto c = default_config();
+    for (int i = 1; i < 600; ++i) {
+        user_config u = c.users.front();
+        u.username = "simuser" + std::to_string(i);
+        u.accounts = {"DU" + std::to_string(2000000 + i)};
+        c.users.push_back(u);
+    }
+    c.max_requests_per_second = 0;  // the client's request pace is not what this is about
+    configure(c);
+    const std::string first = oauth_token();
+    const auto form = requests::token_form(id_, requests::sign(assertion_claims(), "main", shared_rsa_key()));
+    for (int i = 0; i < 1150; ++i) {
+        const auto r = request_token(form);
+        ASSERT_EQ(r.response.result_int(), 200u) << r.response.body();
+    }
+    const auto sso = request_sso(first, sso_claims());
+    EXPECT_EQ(sso.response.result_int(), 200u) << "the first token is still live: " << sso.response.body();
+}
+
 TEST_F(ibkr_model_test, issues_a_different_token_each_time) {
     EXPECT_NE(oauth_token(), oauth_token());
 }
