@@ -326,6 +326,25 @@ TEST_F(multi_user, on_postgresql_users_credentials_and_the_audit_chain_outlive_a
     EXPECT_TRUE(status.out.find("seals 1 credential") != std::string::npos) << status.out;
 }
 
+// The start-up read fails (here a column renamed by hand; in life a database restarting or busy):
+// the daemon says so and tries again until it succeeds, then starts the sessions. It never stays
+// up without them.
+TEST_F(multi_user, a_failed_start_up_read_of_the_users_is_tried_again_until_it_succeeds) {
+    database_ = postgres_cluster::shared().create_database();
+    {
+        daemon_process& d = start_with_alice_connected(users_[0].key->pkcs8_pem).daemon;
+        ASSERT_FALSE(HasFailure());
+        EXPECT_EQ(d.stop(), 0);
+    }
+    postgres_cluster& pg = postgres_cluster::shared();
+    pg.execute(database_, "ALTER TABLE credentials RENAME COLUMN username TO username_elsewhere");
+    daemon_process& again = start_daemon(multi_user_options());
+    EXPECT_TRUE(again.wait_for_log("no user's session runs until it succeeds; trying again in 5 s")) << again.output();
+    pg.execute(database_, "ALTER TABLE credentials RENAME COLUMN username_elsewhere TO username");
+    EXPECT_TRUE(again.wait_for_log("multi-user mode: 1 user(s)", 1, std::chrono::seconds(30))) << again.output();
+    EXPECT_TRUE(again.wait_for_log("session connected", 1, std::chrono::seconds(30))) << again.output();
+}
+
 // Until replicas share a database with leases, a second daemon on the same PostgreSQL database
 // would log every user in again, each daemon ending the other's sessions: it refuses to start.
 TEST_F(multi_user, on_postgresql_a_second_daemon_on_the_same_database_refuses_to_start) {
