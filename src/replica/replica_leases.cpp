@@ -66,13 +66,14 @@ bool replica_leases::cut_off(clock::time_point now) {
 asio::awaitable<void> replica_leases::renew_round() {
     const clock::time_point sent = now_();
     // Cut off from IBKR: not counted alive, so that the others' shares cover this replica's users.
-    auto renew = [id = id_, ttl = timing_.ttl.count(), beat = !cut_off(sent)](store_tx& tx)
+    auto renew = [id = id_, ttl = timing_.ttl.count(), beat = !cut_off(sent), starting = !beaten_](store_tx& tx)
         -> expected<std::vector<lease_row>> {
         if (beat)
-            if (auto told = tx.heartbeat(id); !told) return told.error();
+            if (auto told = tx.heartbeat(id, starting); !told) return told.error();
         return tx.renew_leases(id, ttl);
     };
     auto renewed = co_await store_.transact(std::move(renew));
+    if (renewed && !cut_off(sent)) beaten_ = true;
     std::vector<lease_row> orphans;
     if (renewed) {
         std::set<std::string, std::less<>> kept;
@@ -120,9 +121,9 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
         std::int64_t others = 0;    // live, other than this one
     };
     const bool excluded = cut_off(now_());
-    auto count = [id = id_, within = timing_.ttl.count(), excluded](store_tx& tx) -> expected<census> {
+    auto count = [id = id_, within = timing_.ttl.count(), excluded, starting = !beaten_](store_tx& tx) -> expected<census> {
         if (!excluded)
-            if (auto beat = tx.heartbeat(id); !beat) return beat.error();
+            if (auto beat = tx.heartbeat(id, starting); !beat) return beat.error();
         auto users = tx.count_credentials();
         if (!users) return users.error();
         auto others = tx.live_replicas(within, id);
@@ -134,6 +135,7 @@ asio::awaitable<void> replica_leases::claim_round(std::size_t batch) {
         log_.error({}, "replica {}: claim round: {}", id_, seen.error().message);
         co_return;
     }
+    if (!excluded) beaten_ = true;
     const claim_step plan = plan_claim_round(leases_.size(), static_cast<std::size_t>(seen->users),
                                               static_cast<std::size_t>(seen->replicas), batch);
     if (plan.hand_back > 0) {

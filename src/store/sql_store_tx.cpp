@@ -351,11 +351,12 @@ expected<std::vector<lease_row>> leases_by_user(const expected<std::vector<sql_r
 
 }  // namespace
 
-expected<void> sql_store_tx::heartbeat(std::string_view replica_id) {
-    const std::array<sql_value, 1> p{text(replica_id)};
+expected<void> sql_store_tx::heartbeat(std::string_view replica_id, bool starting) {
+    const std::array<sql_value, 2> p{text(replica_id), std::int64_t{starting ? 1 : 0}};
     auto r = sql_.execute("heartbeat",
                           engine("INSERT INTO replicas (id, started_ms, heartbeat_ms) VALUES ($1, {now_ms}, {now_ms}) "
-                                 "ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms"),
+                                 "ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, started_ms = "
+                                 "CASE WHEN $2 = 1 THEN excluded.started_ms ELSE replicas.started_ms END"),
                           p);
     if (!r) return r.error();
     return {};

@@ -32,7 +32,7 @@ public:
     expected<std::vector<audit_row>> audit_page(std::string_view user, std::int64_t after_seq, std::size_t limit) override;
     expected<std::vector<audit_row>> audit_all(std::int64_t after_seq, std::size_t limit) override;
 
-    expected<void> heartbeat(std::string_view replica_id) override;
+    expected<void> heartbeat(std::string_view replica_id, bool starting) override;
     expected<void> leave(std::string_view replica_id) override;
     expected<std::int64_t> live_replicas(std::int64_t within_ms, std::string_view except = {}) override;
     expected<std::int64_t> count_credentials() override;

@@ -82,6 +82,7 @@ private:
 
     credential_store& store_;
     std::string id_;
+    bool beaten_ = false;  // a heartbeat of this process was written (its started time with it)
     lease_timing timing_;
     hooks hooks_;
     logger log_;

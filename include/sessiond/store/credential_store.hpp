@@ -167,8 +167,9 @@ public:
     virtual expected<std::vector<audit_row>> audit_all(std::int64_t after_seq, std::size_t limit) = 0;
 
     // Replicas sharing the database. Every time is the database's clock ({now_ms}), never the caller's.
-    // The replica says it is alive (its row is made on the first call).
-    virtual expected<void> heartbeat(std::string_view replica_id) = 0;
+    // The replica says it is alive (its row is made on the first call); `starting`: the first time
+    // since this process started (the row's started time is now).
+    virtual expected<void> heartbeat(std::string_view replica_id, bool starting) = 0;
     // The replica stops (gracefully): no longer counted alive from now on, not a TTL later, so that the
     // others' fair shares grow at once. Its row stays, with when it started.
     virtual expected<void> leave(std::string_view replica_id) = 0;

@@ -116,7 +116,7 @@ TEST_P(store_leases, a_deleted_credential_takes_its_lease_with_it_and_a_new_one_
 
 TEST_P(store_leases, live_replicas_are_those_whose_heartbeat_is_recent_by_the_databases_clock) {
     for (const char* replica : {"replica-a", "replica-b", "replica-a"}) {
-        auto beat = [replica](store_tx& tx) { return tx.heartbeat(replica); };
+        auto beat = [replica](store_tx& tx) { return tx.heartbeat(replica, false); };
         ASSERT_TRUE(transact(std::move(beat)));
     }
     auto within_a_minute = [](store_tx& tx) { return tx.live_replicas(60000); };
@@ -161,6 +161,31 @@ TEST_P(store_leases, a_pacing_record_is_written_under_a_lease_only_while_it_hold
     stale.fencing = a[0].fencing;
     EXPECT_FALSE(save("replica-b", stale, "sessiond-pacing 1\nlogin 4\n")) << "an older fencing token";
     EXPECT_EQ(load(), "sessiond-pacing 1\nlogin 2\n") << "only the holder's write, with its token, is there";
+}
+
+TEST_P(store_leases, a_replicas_started_time_is_its_latest_processs_first_heartbeat) {
+    const auto started = [this] {
+        auto read = [](store_tx& tx) { return tx.census(); };
+        const auto census = transact(std::move(read)).value();
+        return census.replicas.at(0).started_ms;
+    };
+    const auto beat = [this](bool starting) {
+        auto write = [starting](store_tx& tx) { return tx.heartbeat("replica-a", starting); };
+        ASSERT_TRUE(transact(std::move(write)));
+    };
+    beat(true);
+    const auto first = started();
+    // The database's clock moves on (milliseconds): wait for it, not for a duration.
+    auto later = [first](store_tx& tx) -> expected<bool> {
+        auto now = tx.census();
+        if (!now) return now.error();
+        return now->now_ms > first;
+    };
+    while (!transact(later).value()) std::this_thread::yield();
+    beat(false);
+    EXPECT_EQ(started(), first) << "a heartbeat of the same process";
+    beat(true);
+    EXPECT_GT(started(), first) << "the process started again";
 }
 
 INSTANTIATE_TEST_SUITE_P(engines, store_leases, each_engine::all, engine_name);
