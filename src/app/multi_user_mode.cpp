@@ -137,7 +137,16 @@ asio::awaitable<void> multi_user_mode::load() {
         };
         listener_ = std::make_unique<postgresql_listener>(
             database_server_, "sessiond_users", executor_,
-            [users = users_.get(), executor = executor_, rethrow](std::string payload) {
+            [users = users_.get(), runner = replica_.get(), executor = executor_, rethrow, log = log_](std::string payload) {
+                // "<replica>/": leases given back there (a stop, a hand-back): claim now.
+                if (!payload.empty() && payload.back() == '/') {
+                    if (payload != runner->leases().id() + "/") {
+                        log.info({}, "replica {}: replica {} gave leases back; claiming now", runner->leases().id(),
+                                 std::string_view(payload).substr(0, payload.size() - 1));
+                        runner->claim_now();
+                    }
+                    return;
+                }
                 asio::co_spawn(executor, users->heard_from_replica(std::move(payload)), rethrow);
             },
             [users = users_.get(), leases = &replica_->leases(), executor = executor_, rethrow] {

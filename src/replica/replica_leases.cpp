@@ -209,8 +209,14 @@ asio::awaitable<void> replica_leases::give_back(std::vector<std::pair<std::strin
 
 asio::awaitable<expected<void>> replica_leases::release(std::vector<lease_row> rows) {
     auto job = [id = id_, rows = std::move(rows)](store_tx& tx) -> expected<void> {
-        for (const auto& row : rows)
-            if (auto released = tx.release_lease(id, row); !released) return released.error();
+        bool any = false;
+        for (const auto& row : rows) {
+            auto released = tx.release_lease(id, row);
+            if (!released) return released.error();
+            any = any || *released;
+        }
+        // The others claim at once when this commits, not at their next round.
+        if (any) return tx.announce_released(id);
         return {};
     };
     co_return co_await store_.transact(std::move(job));

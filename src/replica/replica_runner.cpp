@@ -72,6 +72,10 @@ asio::awaitable<void> replica_runner::claim_loop() {
     }
 }
 
+void replica_runner::claim_now() {
+    if (claiming_) claim_timer_.cancel();
+}
+
 void replica_runner::stop_claiming() {
     claiming_ = false;
     claim_timer_.cancel();

@@ -484,6 +484,10 @@ expected<void> sql_store_tx::announce_user(std::string_view user_id) {
     return {};
 }
 
+expected<void> sql_store_tx::announce_released(std::string_view replica_id) {
+    return announce_user(std::string(replica_id) + "/");
+}
+
 // --- pacing
 
 expected<std::optional<std::string>> sql_store_tx::load_pacing(std::string_view username) {

@@ -42,6 +42,7 @@ public:
     expected<bool> release_lease(std::string_view replica_id, const lease_row& lease) override;
     expected<replica_census> census() override;
     expected<void> announce_user(std::string_view user_id) override;
+    expected<void> announce_released(std::string_view replica_id) override;
 
     expected<std::optional<std::string>> load_pacing(std::string_view username) override;
     expected<void> save_pacing(std::string_view username, std::string_view record, std::int64_t at_ms,

@@ -167,6 +167,8 @@ TEST_F(replicas, a_graceful_stop_logs_out_and_releases_so_the_other_replica_take
 
     EXPECT_EQ(a.stop(), 0) << a.output();
     EXPECT_TRUE(a.wait_for_log("every lease released")) << a.output();
+    // Told when a's release committed (NOTIFY), b claims at once rather than at its next round.
+    EXPECT_TRUE(b.wait_for_log("replica b: replica a gave leases back; claiming now")) << b.output();
     EXPECT_TRUE(b.wait_for_log("session connected", 4, std::chrono::seconds(20))) << b.output();
     EXPECT_EQ(overlaps(), 0);
 }

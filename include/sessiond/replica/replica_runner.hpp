@@ -27,6 +27,8 @@ public:
 
     void start();
     void stop_claiming();
+    // Another replica gave leases back (NOTIFY "<replica>/"): a claim round now, unless one runs.
+    void claim_now();
     boost::asio::awaitable<void> finish();
 
     [[nodiscard]] replica_leases& leases() noexcept { return leases_; }

@@ -192,6 +192,9 @@ public:
     // Tells the other replicas, once this transaction commits, that the user (token, credential)
     // changed (PostgreSQL's NOTIFY on channel sessiond_users; nothing on SQLite).
     virtual expected<void> announce_user(std::string_view user_id) = 0;
+    // Tells the other replicas, once this transaction commits, that this replica gave leases back
+    // (payload "<replica>/", no user): they claim at once rather than at their next round.
+    virtual expected<void> announce_released(std::string_view replica_id) = 0;
 
     // The pacing record of an IBKR username, in pacing_file.hpp's text form.
     virtual expected<std::optional<std::string>> load_pacing(std::string_view username) = 0;
