@@ -5,6 +5,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +20,26 @@ expected<master_keyring> multi_user_mode::read_keyring(const std::optional<std::
     where.master_key_file = master_key_file ? std::optional<std::string>(master_key_file->string()) : std::nullopt;
     return load_master_keyring_from_environment(where);
 }
+
+namespace {
+
+// A user whose lease this replica took: the credential read again, the session started with it. A
+// read that fails (the database busy, or its connection being made again after a partition) is
+// tried again, 1 s then doubling up to 30 s, while the lease is held: a replica holding a user's
+// lease without running the session would leave the user with none anywhere.
+asio::awaitable<void> take_over(user_service* users, multi_user_mode* mode, std::string user) {
+    std::chrono::seconds wait{1};
+    for (;;) {
+        const bool read = co_await users->refresh(user);
+        if (read) co_return;
+        asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+        (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (mode->replica() == nullptr || !mode->replica()->leases().holds(user)) co_return;
+        wait = std::min(wait * 2, std::chrono::seconds(30));
+    }
+}
+
+}  // namespace
 
 expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, master_keyring keys,
                                                                  database_target database) {
@@ -60,8 +82,8 @@ expected<std::unique_ptr<multi_user_mode>> multi_user_mode::open(parts with, mas
         user_service* users = mode->users_.get();
         replica_leases::hooks hooks{
             .gained =
-                [users, executor = with.executor](const std::string& user) {
-                    asio::co_spawn(executor, users->refresh(user), [](std::exception_ptr e) {
+                [users, self = mode.get(), executor = with.executor](const std::string& user) {
+                    asio::co_spawn(executor, take_over(users, self, user), [](std::exception_ptr e) {
                         if (e) std::rethrow_exception(e);
                     });
                 },
@@ -154,7 +176,7 @@ asio::awaitable<void> multi_user_mode::load() {
                 // and the credential of every user whose session runs here.
                 auto again = [](user_service* users, std::vector<std::string> held) -> asio::awaitable<void> {
                     co_await users->reload_tokens();
-                    for (auto& user : held) co_await users->refresh(std::move(user));
+                    for (auto& user : held) (void)co_await users->refresh(std::move(user));
                 };
                 asio::co_spawn(executor, again(users, leases->held_users()), rethrow);
             },

@@ -312,7 +312,7 @@ asio::awaitable<void> user_service::heard_from_replica(std::string payload) {
     log_.info({}, "user {} changed on replica {}: reading the user and the credential again", id,
               std::string_view(payload).substr(0, slash));
     co_await reload_tokens(id);
-    co_await refresh(std::move(id));
+    (void)co_await refresh(std::move(id));
 }
 
 asio::awaitable<void> user_service::reload_tokens(std::string only) {
@@ -349,7 +349,7 @@ asio::awaitable<void> user_service::reload_tokens(std::string only) {
     for (auto& t : *tokens) token_index_.insert_or_assign(std::move(t.hash), std::move(t.id));
 }
 
-asio::awaitable<void> user_service::refresh(std::string id) {
+asio::awaitable<bool> user_service::refresh(std::string id) {
     const std::shared_ptr<const master_keyring> keyring = keyring_;
     struct read_state {
         std::optional<opened_credential> credential;  // none: the user has none (any more)
@@ -367,19 +367,20 @@ asio::awaitable<void> user_service::refresh(std::string id) {
     if (!state) {
         log_.error({}, "user {}: reading the IBKR credential failed: {}; no session for it until the next try", id,
                    state.error().message);
-        co_return;
+        co_return false;
     }
     if (state->audited) journal(*state->audited);
     if (!state->credential) {
         sessions_.drop(id);
-        co_return;
+        co_return true;
     }
     if (!state->credential->profile) {
         log_.error({}, "user {}: the stored IBKR credential does not open, no session for it: {}", id,
                    state->credential->why);
-        co_return;
+        co_return true;
     }
     sessions_.keep(id, std::move(*state->credential->profile));
+    co_return true;
 }
 
 std::optional<std::string> user_service::user_for_token(std::string_view token) const {

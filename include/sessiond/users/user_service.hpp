@@ -63,8 +63,10 @@ public:
     boost::asio::awaitable<expected<std::size_t>> load();
 
     // The user's credential as the database has it now (another replica may have written it): its
-    // session is kept with it, or dropped when there is none. A failure is logged.
-    boost::asio::awaitable<void> refresh(std::string id);
+    // session is kept with it, or dropped when there is none. A failure is logged; false when the
+    // database could not be read (the session is as it was; a credential that does not open was
+    // read: true).
+    boost::asio::awaitable<bool> refresh(std::string id);
     // A NOTIFY of another replica ("<replica>/<user id>", sent when its change committed): the
     // user's token and credential are read again (nothing for this replica's own).
     boost::asio::awaitable<void> heard_from_replica(std::string payload);
