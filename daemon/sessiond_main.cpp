@@ -132,9 +132,13 @@ int main(int argc, char** argv) {
                                      keyring_environment_from_process(), std::cout, std::cerr);
         default: break;
     }
+    // SESSIOND_MODE=development: debug unless --log-level says otherwise.
+    spdlog::level::level_enum level = cli->log_level;
+    if (!cli->log_level_given && load_settings(sources_from_process(cli->env_file)).values.service.development)
+        level = spdlog::level::debug;
     // Native journal entries (with IBKR_STATE=... fields) when stderr is the journal, else lines.
-    const logger log(cli->what == command::run ? make_daemon_logger("ibkr-sessiond", cli->log_level)
-                                               : make_stderr_logger("ibkr-sessiond", cli->log_level),
+    const logger log(cli->what == command::run ? make_daemon_logger("ibkr-sessiond", level)
+                                               : make_stderr_logger("ibkr-sessiond", level),
                      {});
     if (cli->what == command::test_connection) return test_connection(*cli, log);
     return run(*cli, log);

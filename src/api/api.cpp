@@ -46,6 +46,13 @@ server_response method_not_allowed(const server_request& req, std::string_view a
     return res;
 }
 
+// 401 with the challenge that names the scheme.
+server_response unauthorized(const server_request& req, std::string_view message) {
+    server_response res = error_response(req, http::status::unauthorized, message);
+    res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond\"");
+    return res;
+}
+
 bool has_query_flag(std::string_view query, std::string_view flag) { return !query_values(query, flag).empty(); }
 
 }  // namespace
@@ -68,9 +75,12 @@ api::api(api_backend& backend, asio::any_io_executor executor, gateway* gw, user
           {http::verb::get, "/healthz", {&api::liveness}},
           {http::verb::get, "/readyz", {&api::readiness}},
           {http::verb::get, "/metrics", {&api::metrics}},
+          {http::verb::get, "/api/whoami", {&api::whoami}},
+          {http::verb::get, "/api/ibkr/events", {nullptr, &api::events}},
       },
       // Answering at all is the proof: this runs on the event loop that does everything else.
-      alive_(prebuilt_json(R"({"status":"ok"})")) {
+      alive_(prebuilt_json(R"({"status":"ok"})")),
+      events_(executor_) {
     if (users != nullptr) serve_users(*users);
 }
 
@@ -92,8 +102,13 @@ asio::awaitable<server_reply> api::handle(server_request request, const connecti
             reply.emplace(co_await users_->handle(request, path, query, context));
         else
             reply.emplace(multi_user_off(request));
-    } else if (m.target == nullptr)
-        reply.emplace(missing(request, m, path));
+    } else if (m.target == nullptr) {
+        const bool read = request.method() == http::verb::get || request.method() == http::verb::head;
+        if (auto page = read && !m.known_path ? pages_.find(request, path) : nullptr)
+            reply.emplace(std::move(page));
+        else
+            reply.emplace(missing(request, m, path));
+    }
     else if (m.target->answer != nullptr)
         reply.emplace((this->*(m.target->answer))(request, query));
     else
@@ -121,15 +136,42 @@ server_reply api::status(const server_request& req, std::string_view /*query*/) 
     if (users_) {
         if (const std::optional<std::string> user = users_->token_user(req)) return users_->own_status(req, *user);
     }
+    status_text();
+    return status_body_.response;
+}
+
+const std::string& api::status_text() const {
     const std::uint64_t generation = backend_.status_generation();
     const std::int64_t second =
         std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now().time_since_epoch()).count();
     if (!status_body_.response || status_body_.second != second || status_body_.generation != generation) {
-        status_body_.response = prebuilt_json(json::serialize(status_json(backend_.status_now())));
+        status_body_.json = json::serialize(status_json(backend_.status_now()));
+        status_body_.response = prebuilt_json(status_body_.json);
         status_body_.generation = generation;
         status_body_.second = second;
     }
-    return status_body_.response;
+    return status_body_.json;
+}
+
+asio::awaitable<server_reply> api::events(const server_request& req, const connection_context& /*context*/) {
+    if (events_.full())
+        co_return error_response(req, http::status::service_unavailable,
+                                 "too many event streams are open (at most " + std::to_string(status_events::max_streams) +
+                                     "); poll GET /api/ibkr/status instead");
+    const auto& admin = backend_.api_token();
+    if (users_ && bearer_token(req) && !(admin && bearer_matches(req, *admin))) {
+        if (!users_->token_user(req))
+            co_return unauthorized(req, "unknown token: send Authorization: Bearer <a user's or the admin's token>");
+        // The token is asked again at each event: a user removed, or given a new token, is not streamed to.
+        server_request header{req.method(), req.target(), req.version()};
+        header.set(http::field::authorization, req[http::field::authorization]);
+        co_return events_.stream([this, header = std::move(header)]() -> std::optional<std::string> {
+            const std::optional<std::string> user = users_->token_user(header);
+            if (!user) return std::nullopt;
+            return users_->own_status_text(*user);
+        });
+    }
+    co_return events_.stream([this]() -> std::optional<std::string> { return status_text(); });
 }
 
 server_reply api::liveness(const server_request& /*req*/, std::string_view /*query*/) const { return alive_; }
@@ -157,6 +199,16 @@ server_reply api::metrics(const server_request& req, std::string_view /*query*/)
     return respond(req, http::status::ok, backend_.metrics_text(), prometheus_content_type);
 }
 
+server_reply api::whoami(const server_request& req, std::string_view /*query*/) const {
+    if (users_) {
+        if (const std::optional<std::string> user = users_->token_user(req))
+            return json_response(req, http::status::ok, json::object{{"role", "user"}, {"id", *user}});
+    }
+    if (const auto& token = backend_.api_token(); token && bearer_matches(req, *token))
+        return json_response(req, http::status::ok, json::object{{"role", "admin"}});
+    return unauthorized(req, "missing or unknown token: send Authorization: Bearer <token>");
+}
+
 asio::awaitable<server_reply> api::connection_test(const server_request& req, const connection_context& context) {
     if (users_) {
         if (std::optional<std::string> user = users_->token_user(req))
@@ -171,10 +223,7 @@ asio::awaitable<server_reply> api::connection_test(const server_request& req, co
     }
     if (!bearer_matches(req, *token)) {
         if (users_) users_->record_denied(context, "/api/ibkr/test", 401);
-        server_response res = error_response(req, http::status::unauthorized,
-                                             "missing or wrong API token: send Authorization: Bearer <token>");
-        res.set(http::field::www_authenticate, "Bearer realm=\"ibkr-sessiond\"");
-        co_return res;
+        co_return unauthorized(req, "missing or wrong API token: send Authorization: Bearer <token>");
     }
     const status_input now = backend_.status_now();
     if (now.stopping) co_return error_response(req, http::status::service_unavailable, "the daemon is stopping");
@@ -197,7 +246,7 @@ asio::awaitable<server_reply> api::connection_test(const server_request& req, co
         co_return error_response(req, http::status::gateway_timeout,
                                  "the connection test is still running; see GET /api/ibkr/status");
     }
-    json::object body = to_json(*test.report);
+    json::object body = to_json(*test.report, backend_.status_now().config.values.service.development);
     body["status"] = overall_status(backend_.status_now());
     co_return json_response(req, http::status::ok, body);
 }

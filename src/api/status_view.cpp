@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace sessiond {
@@ -288,6 +289,54 @@ json::object multi_user_json(const status_input& in) {
                         {"database", *in.store_reachable ? "reachable" : "unreachable"}};
 }
 
+// The guide's client id: its first characters, never the whole id.
+json::value masked_client_id(const std::string& id) {
+    if (id.empty()) return nullptr;
+    return json::value(id.substr(0, std::min<std::size_t>(3, id.size() / 2)) + "***");
+}
+
+// The guide's diagnostics: each login step's last HTTP status (0: none), message and success. Its
+// init is the daemon's init and accounts together: a failed accounts call after init is init's.
+json::object diagnostics_json(const session_snapshot* s, bool development) {
+    const auto record_of = [&](step which) -> const std::optional<step_record>& {
+        static const std::optional<step_record> none;
+        return s != nullptr ? s->last_outcomes[static_cast<std::size_t>(which)] : none;
+    };
+    json::object out;
+    for (const step which : {step::oauth, step::sso, step::validate, step::init}) {
+        std::optional<step_record> r = record_of(which);
+        if (which == step::init) {
+            const auto& accounts = record_of(step::accounts);
+            if (accounts && !accounts->ok && (!r || accounts->when >= r->when)) r = accounts;
+        }
+        if (!r) {
+            out[to_string(which)] = json::object{{"status", 0}, {"success", false}, {"message", "not run yet"}, {"at", nullptr}};
+            continue;
+        }
+        std::string message = r->ok ? "ok" : r->message;
+        if (!r->ok && !development && r->http_status != 0) message = fmt::format("HTTP {}", r->http_status);
+        out[to_string(which)] = json::object{
+            {"status", r->http_status}, {"success", r->ok}, {"message", std::move(message)}, {"at", iso8601_utc(r->when)}};
+    }
+    return out;
+}
+
+// The fields the guide's own application reads, beside the daemon's.
+void add_guide_fields(json::object& out, const status_input& in) {
+    // The admin's view of multi-user mode is no one user's: no account, client id or steps.
+    const bool admin_view = multi_user_view(in);
+    const user_in first = primary(in);
+    const std::string_view overall = overall_status(in);
+    out["configured"] = overall != "not_configured";
+    out["connected"] = overall == "connected";
+    if (!out.contains("environment")) out["environment"] = nullptr;
+    out["accountId"] = admin_view ? json::value(nullptr) : text_or_null(first.config.profile.account_id);
+    out["clientId"] = admin_view ? json::value(nullptr) : masked_client_id(first.config.profile.client_id);
+    out["multiUserMode"] = in.config.values.multi_user;
+    out["mode"] = in.config.values.service.development ? "development" : "production";
+    out["diagnostics"] = diagnostics_json(admin_view ? nullptr : first.snapshot, in.config.values.service.development);
+}
+
 }  // namespace
 
 std::string_view overall_status(const status_input& in) noexcept {
@@ -352,6 +401,7 @@ json::object status_json(const status_input& in) {
                                  {"uptime_seconds", seconds_of(until(in.now, in.started_at))},
                                  {"stopping", in.stopping}};
     out["gateway"] = in.gateway;
+    add_guide_fields(out, in);
     return out;
 }
 

@@ -401,6 +401,22 @@ server_reply users_api::own_status(const server_request& req, const std::string&
     return answer(req, result, [&](const json::object& status) { return json_response(req, http::status::ok, status); });
 }
 
+std::string users_api::own_status_text(const std::string& user) const {
+    auto result = directory_.user_status(user);
+    if (auto* status = std::get_if<json::object>(&result)) return json::serialize(*status);
+    const user_problem& p = std::get<user_problem>(result);
+    return json::serialize(json::object{
+        {"status", "not_configured"},
+        {"configured", false},
+        {"connected", false},
+        {"multiUserMode", true},
+        {"mode", backend_.status_now().config.values.service.development ? "development" : "production"},
+        {"message", p.detail},
+        {"problems", json::array{json::object{{"variable", "IBKR credentials"},
+                                              {"message", "not stored yet: enter them in the form (PUT /api/users/" +
+                                                              user + "/ibkr-credentials)"}}}}});
+}
+
 asio::awaitable<server_reply> users_api::own_test(const server_request& req, std::string user,
                                                   const connection_context& context) {
     // A user deleted a moment ago has no session either: theirs is the 404 of an unknown user.
@@ -423,7 +439,7 @@ asio::awaitable<server_reply> users_api::own_test(const server_request& req, std
                                                 "the connection test is still running; see GET /api/users/" + user +
                                                     "/ibkr/status"));
     }
-    json::object body = to_json(*test.report);
+    json::object body = to_json(*test.report, backend_.status_now().config.values.service.development);
     if (auto status = directory_.user_status(user); const auto* now = std::get_if<json::object>(&status))
         if (const auto it = now->find("status"); it != now->end()) body["status"] = it->value();
     co_return json_response(req, http::status::ok, body);

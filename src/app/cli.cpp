@@ -66,6 +66,7 @@ expected<command_line> parse_command_line(std::span<const std::string_view> args
             const auto level = parse_level(*v);
             if (!level) return make_error("--log-level: \"" + std::string(*v) + "\" is not one of trace, debug, info, warn, error");
             out.log_level = *level;
+            out.log_level_given = true;
             continue;
         }
         if (a == "--allow-core-dumps") {
@@ -127,7 +128,7 @@ std::string usage_text() {
            "\n"
            "Options:\n"
            "  --env-file PATH   read settings from PATH (.env format); the real environment wins\n"
-           "  --log-level LVL   trace, debug, info (default), warn or error\n"
+           "  --log-level LVL   trace, debug, info (default; debug with SESSIOND_MODE=development), warn or error\n"
            "  --allow-core-dumps  let the process dump core (it holds the private key: off by default)\n"
            "  --allow-unverifiable  audit verify: accept entries under a retired master key version\n"
            "                    (reported, not verified) instead of failing\n"

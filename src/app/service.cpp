@@ -267,6 +267,7 @@ void service::publish_status_soon() {
 
 void service::publish_status() {
     ++status_generation_;
+    api_.status_changed();
     const std::string line = status_line(status_now());
     if (line == published_status_) return;
     published_status_ = line;
@@ -325,6 +326,11 @@ void service::stop() {
 }
 
 void service::finish_stop() {
+    // The pages' event streams send their last status ("stopping") before the listeners close.
+    api_.stop_events([this] { close_listeners(); });
+}
+
+void service::close_listeners() {
     server_.stop();
     if (https_server_) https_server_->stop();
     if (watchdog_) watchdog_->stop();

@@ -271,6 +271,10 @@ private:
         svc.state_dirs = resolve_state_directory(absolute_path("SESSIOND_STATE_DIR"), sources_.environment);
         load_database();
         load_replica();
+        if (const auto v = in_.optional("SESSIOND_MODE")) {
+            if (*v == "development" || *v == "production") svc.development = *v == "development";
+            else service_problem("SESSIOND_MODE", in_.shown("SESSIOND_MODE", *v) + " is not production or development");
+        }
         if (const auto v = in_.optional("SESSIOND_LISTEN")) {
             if (auto a = parse_listen_address(*v)) svc.listen = std::move(*a);
             else service_problem("SESSIOND_LISTEN", in_.shown("SESSIOND_LISTEN", *v) + " " + a.error().message);

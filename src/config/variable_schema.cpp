@@ -101,6 +101,9 @@ constexpr variable_row schema[] = {
     {.name = "SESSIOND_RATE_LIMIT_PENALTY", .parser = seconds, .bounds = {0, true, 86400},
      .seconds = &session_options::rate_limit_penalty, .limit = penalty_box, .default_value = "900",
      .doc = "seconds without any call after a 429 that has no Retry-After"},
+    {.name = "SESSIOND_MODE", .parser = identifier, .default_value = "production",
+     .doc = "production: API errors are a stable code and one line; development: they carry IBKR's own text and "
+            "the failing call, the log level defaults to debug and the pages show a banner"},
     {.name = "SESSIOND_SIMULATOR_LIMITS", .parser = boolean, .default_value = "false",
      .doc = "allows pacing looser than IBKR's documented limits; for ibkr-sim only, never against IBKR"},
     {.name = "SESSIOND_STATE_DIR", .parser = file_path, .default_value = "see text",

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <boost/beast/http/verb.hpp>
+
 #include <algorithm>
+#include <array>
 
 namespace sessiond {
 
@@ -39,9 +42,18 @@ test_step_report step_report(std::string name, const step_outcome& o) {
     r.http_status = o.http_status;
     r.duration = o.duration;
     if (!o.ok()) {
+        const endpoint call = endpoint_of(o.which);
+        const bool ibkr_answered = o.http_status != 0;
+        r.kind = std::string(to_string(o.kind));
         r.detail = o.detail;
-        if (const auto hint = troubleshooting_hint(o.which, o.kind, o.http_status); !hint.empty())
+        if (ibkr_answered)
+            r.detail = fmt::format("{} {} answered HTTP {}: {}", std::string_view(boost::beast::http::to_string(call.method)),
+                                   call.path, o.http_status, o.detail);
+        r.summary = ibkr_answered ? fmt::format("HTTP {} ({})", o.http_status, r.kind) : r.kind;
+        if (const auto hint = troubleshooting_hint(o.which, o.kind, o.http_status); !hint.empty()) {
             r.detail += "; " + std::string(hint);
+            r.summary += "; " + std::string(hint);
+        }
     }
     return r;
 }
@@ -60,24 +72,63 @@ std::string format_test_report(const connection_test_report& report) {
     return out;
 }
 
-boost::json::object to_json(const connection_test_report& report) {
-    boost::json::array steps;
+namespace {
+
+// The guide's four steps; its init is the daemon's init and then accounts.
+constexpr std::array<std::string_view, 4> guide_steps{"oauth", "sso", "validate", "init"};
+
+boost::json::object guide_step(const connection_test_report& report, std::string_view name, bool development) {
+    const test_step_report* found = nullptr;
     for (const auto& s : report.steps) {
+        const bool mine = s.name == name || (name == "init" && s.name == "accounts");
+        if (mine && (found == nullptr || found->result == result_t::passed)) found = &s;
+    }
+    if (found == nullptr) return {{"status", 0}, {"success", false}, {"message", "not run"}};
+    std::string message = found->result == result_t::passed    ? "ok"
+                          : found->result == result_t::skipped ? "skipped: " + found->detail
+                          : development                        ? found->detail
+                                                               : found->summary;
+    if (message == "skipped: ") message = "skipped";
+    return {{"status", found->http_status}, {"success", found->result == result_t::passed}, {"message", std::move(message)}};
+}
+
+}  // namespace
+
+boost::json::object to_json(const connection_test_report& report, bool development) {
+    boost::json::array results;
+    for (const auto& s : report.steps) {
+        const bool failed = s.result == result_t::failed;
         boost::json::object o{{"step", s.name},
                               {"outcome", to_string(s.result)},
                               {"duration_ms", s.duration.count()},
-                              {"detail", s.detail}};
+                              {"detail", failed && !development ? s.summary : s.detail}};
         o["http_status"] = s.http_status != 0 ? boost::json::value(s.http_status) : boost::json::value(nullptr);
-        steps.push_back(std::move(o));
+        results.push_back(std::move(o));
     }
-    boost::json::object out{{"passed", report.passed()}, {"steps", std::move(steps)}};
-    out["failed_step"] = report.passed() ? boost::json::value(nullptr) : boost::json::value(report.failed_step());
+    boost::json::object steps;
+    for (const std::string_view name : guide_steps) steps[name] = guide_step(report, name, development);
+    const bool passed = report.passed();
+    const std::string failed = report.failed_step();
+    boost::json::object out{{"success", passed}, {"passed", passed}, {"steps", std::move(steps)}, {"step_results", std::move(results)}};
+    out["failed_step"] = passed ? boost::json::value(nullptr) : boost::json::value(failed);
+    out["error_code"] = nullptr;
+    std::string message = passed ? "connection test passed: OAuth, SSO, validate and init all succeeded" : "connection test failed";
+    if (!passed) {
+        for (const auto& s : report.steps) {
+            if (s.result != result_t::failed) continue;
+            out["error_code"] = s.name + "." + s.kind;
+            message += " at " + s.name + ": " + (development ? s.detail : s.summary);
+            break;
+        }
+        if (failed.empty() && !report.not_now.empty()) message += ": " + report.not_now;
+    }
+    out["message"] = std::move(message);
     return out;
 }
 
 expected<connection_test_report> report_from_json(const boost::json::value& v) {
-    const auto* steps = v.is_object() ? v.as_object().if_contains("steps") : nullptr;
-    if (steps == nullptr || !steps->is_array()) return make_error("no \"steps\" array");
+    const auto* steps = v.is_object() ? v.as_object().if_contains("step_results") : nullptr;
+    if (steps == nullptr || !steps->is_array()) return make_error("no \"step_results\" array");
     connection_test_report report;
     for (const auto& item : steps->as_array()) {
         const std::string where = "step " + std::to_string(report.steps.size() + 1);
@@ -113,7 +164,7 @@ expected<connection_test_report> report_from_json(const boost::json::value& v) {
             s.detail = std::string(detail->as_string());
         report.steps.push_back(std::move(s));
     }
-    if (report.steps.empty()) return make_error("the \"steps\" array is empty");
+    if (report.steps.empty()) return make_error("the \"step_results\" array is empty");
     return report;
 }
 

@@ -255,7 +255,7 @@ TEST_F(service_api, connection_test_verifies_a_healthy_session_without_logging_i
     EXPECT_TRUE(body.at("passed").as_bool()) << r.body;
     EXPECT_EQ(text(body, "status"), "connected");
     std::vector<std::string> steps;
-    for (const auto& s : body.at("steps").as_array()) steps.push_back(text(s.as_object(), "step"));
+    for (const auto& s : body.at("step_results").as_array()) steps.push_back(text(s.as_object(), "step"));
     EXPECT_EQ(steps, (std::vector<std::string>{"oauth", "sso", "validate", "init"}));
     EXPECT_EQ(sim_calls(token_path), logins) << "a healthy session is verified, not torn down";
 }

@@ -1,5 +1,6 @@
 #include "support/raw_socket.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -14,20 +15,6 @@ namespace sessiond::testing {
 
 namespace {
 
-class fd_guard {
-public:
-    explicit fd_guard(int fd) : fd_(fd) {}
-    ~fd_guard() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
-
 void set_timeout(int fd, int option, std::chrono::milliseconds t) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(t.count() / 1000);
@@ -37,35 +24,55 @@ void set_timeout(int fd, int option, std::chrono::milliseconds t) {
 
 }  // namespace
 
-raw_reply raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout) {
-    const fd_guard fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    set_timeout(fd.get(), SO_RCVTIMEO, timeout);
-    set_timeout(fd.get(), SO_SNDTIMEO, timeout);
+raw_connection::raw_connection(std::uint16_t port, std::chrono::milliseconds timeout)
+    : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    set_timeout(fd_, SO_RCVTIMEO, timeout);
+    set_timeout(fd_, SO_SNDTIMEO, timeout);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        const std::string why = std::strerror(errno);
+        ::close(fd_);
+        throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + ": " + why);
+    }
+}
 
+raw_connection::~raw_connection() { ::close(fd_); }
+
+void raw_connection::send(std::string_view bytes) {
     for (std::size_t sent = 0; sent < bytes.size();) {
-        const ssize_t n = ::send(fd.get(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
         if (n <= 0) break;  // the server stopped reading (it may have answered already)
         sent += static_cast<std::size_t>(n);
     }
-    raw_reply reply;
+}
+
+bool raw_connection::read_some(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    set_timeout(fd_, SO_RCVTIMEO, std::max(left, std::chrono::milliseconds(1)));
     char buffer[4096];
-    for (;;) {
-        const ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
-        if (n > 0) {
-            reply.bytes.append(buffer, static_cast<std::size_t>(n));
-            continue;
-        }
-        reply.closed_by_server = n == 0 || errno == ECONNRESET;
-        break;
+    const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (n > 0) {
+        received_.append(buffer, static_cast<std::size_t>(n));
+        return true;
     }
-    return reply;
+    closed_ = n == 0 || errno == ECONNRESET;
+    return false;
+}
+
+raw_reply raw_exchange(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout) {
+    raw_connection c(port, timeout);
+    c.send(bytes);
+    // Until the server closes, or nothing more comes within the timeout.
+    while (!c.closed_by_server()) {
+        const std::size_t before = c.received().size();
+        c.read_until([before](std::string_view r) { return r.size() > before; }, timeout);
+        if (c.received().size() == before) break;
+    }
+    return {c.received(), c.closed_by_server()};
 }
 
 unsigned first_status(std::string_view bytes) {

@@ -6,11 +6,16 @@
 //   GET  /livez, /healthz   200 while the event loop turns (independent of IBKR)
 //   GET  /readyz[?verbose]  200 only when the brokerage session is authenticated and not competing
 //   GET  /metrics           Prometheus text format 0.0.4
+//   GET  /api/ibkr/events   the status as server-sent events (status_events.hpp)
+//   GET  /api/whoami        who the bearer token is: {"role":"admin"} or {"role":"user","id":...}
+//   GET  /, /app.js, ...    the web pages (pages.hpp)
 //   /api/users..., /api/audit  multi-user mode's users API (users_api.hpp); 404 in single-user mode
 //
 // Unknown paths get 404, wrong methods 405 (with Allow), all errors as JSON.
 
 #include "sessiond/api/metrics_view.hpp"
+#include "sessiond/api/pages.hpp"
+#include "sessiond/api/status_events.hpp"
 #include "sessiond/api/status_view.hpp"
 #include "sessiond/api/users_api.hpp"
 #include "sessiond/core/secret.hpp"
@@ -62,9 +67,9 @@ private:
     served_counts counts_;
 };
 
-inline constexpr std::array<std::string_view, 8> api_paths{"/api/ibkr/status", "/api/ibkr/test", "/livez",
-                                                           "/healthz",         "/readyz",        "/metrics",
-                                                           "/api/users",       "/api/audit"};
+inline constexpr std::array<std::string_view, 10> api_paths{
+    "/api/ibkr/status", "/api/ibkr/test", "/api/ibkr/events", "/livez",      "/healthz",
+    "/readyz",          "/metrics",       "/api/users",       "/api/audit", "/api/whoami"};
 
 class api {
 public:
@@ -75,6 +80,10 @@ public:
 
     // Multi-user mode, known once the daemon has opened its database (before the API listens).
     void serve_users(user_directory& users);
+    // The status changed: the event streams send it. stop_events(): they send the last status and
+    // end (the daemon is stopping); `then` runs when they have, or after status_events::stop_bound.
+    void status_changed() { events_.changed(); }
+    void stop_events(std::function<void()> then) { events_.stop(std::move(then)); }
 
     boost::asio::awaitable<server_reply> handle(server_request request, const connection_context& context);
     // The body limit of a request (the server's hook): the gateway's for the calls it forwards from the
@@ -100,6 +109,10 @@ private:
     server_reply readiness(const server_request& request, std::string_view query) const;
     server_reply liveness(const server_request& request, std::string_view query) const;
     server_reply metrics(const server_request& request, std::string_view query) const;
+    server_reply whoami(const server_request& request, std::string_view query) const;
+    boost::asio::awaitable<server_reply> events(const server_request& request, const connection_context& context);
+    // The status JSON of GET /api/ibkr/status without a user's token (cached: status_body_).
+    const std::string& status_text() const;
 
     api_backend& backend_;
     boost::asio::any_io_executor executor_;
@@ -107,6 +120,7 @@ private:
     std::optional<users_api> users_;
     served_requests served_;
     const route_table<endpoint> routes_;
+    const pages pages_;
     // GET /livez and /healthz: the same bytes every time.
     const std::shared_ptr<const prebuilt_response> alive_;
     // GET /api/ibkr/status, serialised once per change of state and at most once a second for the
@@ -114,9 +128,11 @@ private:
     struct status_body {
         std::uint64_t generation = 0;
         std::int64_t second = -1;
+        std::string json;
         std::shared_ptr<const prebuilt_response> response;
     };
     mutable status_body status_body_;
+    status_events events_;
 };
 
 }  // namespace sessiond

@@ -91,6 +91,9 @@ public:
     // one. What makes GET /api/ibkr/status and POST /api/ibkr/test the caller's own.
     [[nodiscard]] std::optional<std::string> token_user(const server_request& req) const;
     [[nodiscard]] server_reply own_status(const server_request& req, const std::string& user) const;
+    // The user's status JSON for the event stream; before their credentials are stored, the guide's
+    // "not configured" with what to do.
+    [[nodiscard]] std::string own_status_text(const std::string& user) const;
     boost::asio::awaitable<server_reply> own_test(const server_request& req, std::string user,
                                                   const connection_context& context);
 

@@ -39,6 +39,7 @@ struct command_line {
     command what = command::run;
     std::optional<std::filesystem::path> env_file;
     spdlog::level::level_enum log_level = spdlog::level::info;
+    bool log_level_given = false;  // --log-level; without it, SESSIOND_MODE=development means debug
     // The process holds the private key: it refuses core dumps (and ptrace by other users) unless
     // told otherwise, for debugging.
     bool allow_core_dumps = false;

@@ -88,6 +88,7 @@ private:
     // logging why, when it cannot be started.
     bool start_https_listener();
     void finish_stop();
+    void close_listeners();
     [[nodiscard]] bool healthy() const;
 
     // The host-wide lock for the username `config` logs in as (the registry's claim function): an

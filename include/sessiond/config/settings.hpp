@@ -60,6 +60,10 @@ struct service_options {
     std::string replica_id;
     // SESSIOND_LEASE_TTL: how long a replica's claim on a user lasts without renewal.
     std::chrono::milliseconds lease_ttl{30'000};
+    // SESSIOND_MODE=development: API errors carry IBKR's own text and the call that failed, the log
+    // defaults to debug, the pages show a banner. production (the default): a stable error code and
+    // one line, everything else in the log only.
+    bool development = false;
 };
 
 // Whether a SESSIOND_DATABASE value names a PostgreSQL server rather than a SQLite file: a

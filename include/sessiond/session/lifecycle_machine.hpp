@@ -116,6 +116,14 @@ struct session_error {
     wall_time when{};
 };
 
+// The last outcome of one step (the guide's diagnostics: each login step's last HTTP status).
+struct step_record {
+    int http_status = 0;  // 0: no HTTP answer (a transport failure)
+    bool ok = false;
+    std::string message;  // the failure, safe for the status page; empty on success
+    wall_time when{};
+};
+
 struct session_counters {
     std::uint64_t login_attempts = 0;  // oauth calls
     std::uint64_t logins = 0;          // SSO sessions obtained
@@ -145,6 +153,8 @@ struct session_snapshot {
     std::optional<wall_time> connected_since;
     std::optional<wall_time> last_tickle_at;  // last tickle that found the session healthy
     std::optional<session_error> last_error;
+    // Each step's last outcome (by step's value), none until the step was first answered.
+    std::array<std::optional<step_record>, all_steps.size()> last_outcomes{};
     int consecutive_failures = 0;
     bool rate_limited = false;  // waiting out a 429
     // The IBKR maintenance window the last failure fell in: failures there are expected, not alarms.

@@ -280,5 +280,50 @@ TEST_F(status_test, status_line_is_one_bounded_line) {
     EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST_F(status_test, the_guides_fields_sit_beside_the_daemons_own) {
+    config.values.profile.client_id = "abcdef-client";
+    connect();
+    auto j = json_of(&snap());
+    EXPECT_EQ(j.at("configured"), true);
+    EXPECT_EQ(j.at("connected"), true);
+    EXPECT_EQ(j.at("environment"), "paper");
+    EXPECT_EQ(j.at("accountId"), "DU1234567");
+    EXPECT_EQ(j.at("clientId"), "abc***") << "the first characters, never the whole id";
+    EXPECT_EQ(j.at("multiUserMode"), false);
+    EXPECT_EQ(j.at("mode"), "production");
+    for (const char* step : {"oauth", "sso", "validate", "init"}) {
+        EXPECT_EQ(j.at("diagnostics").at(step).at("success"), true) << step;
+        EXPECT_EQ(j.at("diagnostics").at(step).at("message"), "ok") << step;
+    }
+    config.values.profile.client_id = "ab";
+    EXPECT_EQ(json_of(&snap()).at("clientId"), "a***");
+}
+
+TEST_F(status_test, the_guides_init_is_init_and_accounts_and_a_failure_shows_ibkrs_text_only_in_development) {
+    run_until(step::accounts);
+    feed(failed(step::accounts, failure::server_error, 503));
+    auto j = json_of(&snap());
+    EXPECT_EQ(j.at("connected"), false);
+    const auto& init = j.at("diagnostics").at("init");
+    EXPECT_EQ(init.at("status"), 503) << "the accounts call that failed after init is init's";
+    EXPECT_EQ(init.at("success"), false);
+    EXPECT_EQ(init.at("message"), "HTTP 503") << "production: no IBKR text";
+    EXPECT_EQ(j.at("diagnostics").at("oauth").at("success"), true);
+    config.values.service.development = true;
+    j = json_of(&snap());
+    EXPECT_EQ(j.at("mode"), "development");
+    EXPECT_EQ(j.at("diagnostics").at("init").at("message"), "injected");
+}
+
+TEST_F(status_test, before_any_call_each_step_says_not_run_with_status_0) {
+    config.problems = {{"IBKR_CLIENT_ID", "missing", false}};
+    const auto j = json_of(nullptr);
+    EXPECT_EQ(j.at("configured"), false);
+    EXPECT_EQ(j.at("connected"), false);
+    EXPECT_TRUE(j.at("clientId").is_null());
+    EXPECT_EQ(j.at("diagnostics").at("oauth").at("status"), 0);
+    EXPECT_EQ(j.at("diagnostics").at("oauth").at("success"), false);
+}
+
 }  // namespace
 }  // namespace sessiond

@@ -217,7 +217,7 @@ public:
 
 connection_test_report passed_report() {
     connection_test_report r;
-    r.steps.push_back({"oauth", test_step_report::result_t::passed, 200, 12ms, ""});
+    r.steps.push_back({"oauth", test_step_report::result_t::passed, 200, 12ms, "", "", ""});
     return r;
 }
 
@@ -595,7 +595,7 @@ TEST_F(users_api_test, a_users_test_waits_for_their_sessions_report) {
     const answer a = read(*out);
     EXPECT_EQ(a.status, 200u) << a.body;
     EXPECT_EQ(a.json().at("status"), "connected");
-    EXPECT_EQ(a.json().at("steps").as_array().size(), 1u);
+    EXPECT_EQ(a.json().at("step_results").as_array().size(), 1u);
     EXPECT_EQ(backend.admin_tests, 0);
 }
 

@@ -16,13 +16,13 @@ using result_t = test_step_report::result_t;
 
 connection_test_report sample_report(bool passed) {
     connection_test_report r;
-    r.steps.push_back({"oauth", result_t::passed, 200, milliseconds(12), ""});
-    r.steps.push_back({"sso", result_t::passed, 200, milliseconds(30), ""});
-    r.steps.push_back({"validate", result_t::passed, 200, milliseconds(8), "paper login"});
+    r.steps.push_back({"oauth", result_t::passed, 200, milliseconds(12), "", "", ""});
+    r.steps.push_back({"sso", result_t::passed, 200, milliseconds(30), "", "", ""});
+    r.steps.push_back({"validate", result_t::passed, 200, milliseconds(8), "paper login", "", ""});
     if (passed)
-        r.steps.push_back({"init", result_t::passed, 200, milliseconds(15), "account DU1234567 listed"});
+        r.steps.push_back({"init", result_t::passed, 200, milliseconds(15), "account DU1234567 listed", "", ""});
     else
-        r.steps.push_back({"init", result_t::failed, 500, milliseconds(15), "HTTP 500"});
+        r.steps.push_back({"init", result_t::failed, 500, milliseconds(15), "HTTP 500", "", ""});
     return r;
 }
 
@@ -44,18 +44,45 @@ TEST(report_from_json, reads_back_what_to_json_wrote) {
     }
 }
 
+TEST(test_report_json, has_the_guides_shape_and_tells_ibkrs_text_only_in_development) {
+    connection_test_report r;
+    r.steps.push_back(step_report("oauth", failed_outcome(step::oauth, failure::unauthorized, "invalid_client: no such key", 401)));
+    for (const bool development : {false, true}) {
+        const auto j = to_json(r, development);
+        EXPECT_EQ(j.at("success"), false);
+        EXPECT_EQ(j.at("error_code"), "oauth.unauthorized");
+        const auto& oauth = j.at("steps").at("oauth");
+        EXPECT_EQ(oauth.at("status"), 401);
+        EXPECT_EQ(oauth.at("success"), false);
+        EXPECT_EQ(j.at("steps").at("sso").at("message"), "not run");
+        const std::string all = boost::json::serialize(j);
+        EXPECT_EQ(all.find("invalid_client: no such key") != std::string::npos, development) << all;
+        EXPECT_EQ(all.find("POST /oauth2/api/v1/token") != std::string::npos, development) << all;
+        EXPECT_NE(std::string(j.at("message").as_string()).find("HTTP 401"), std::string::npos) << j.at("message");
+        ASSERT_EQ(j.at("step_results").as_array().size(), 1u);
+    }
+    // The guide's init is init, then accounts: a failed accounts call is init's failure.
+    connection_test_report later;
+    later.steps.push_back({"init", result_t::passed, 200, milliseconds(15), "", "", ""});
+    later.steps.push_back({"accounts", result_t::failed, 503, milliseconds(3), "down", "HTTP 503 (server_error)", "server_error"});
+    const auto j = to_json(later, false);
+    EXPECT_EQ(j.at("steps").at("init").at("status"), 503);
+    EXPECT_EQ(j.at("steps").at("init").at("success"), false);
+    EXPECT_EQ(j.at("steps").at("init").at("message"), "HTTP 503 (server_error)");
+}
+
 TEST(report_from_json, names_what_is_wrong) {
     auto error_of = [](std::string_view text) {
         const auto r = report_from_json(boost::json::parse(text));
         return r ? std::string("(accepted)") : r.error().message;
     };
-    EXPECT_EQ(error_of(R"({"passed":true})"), "no \"steps\" array");
-    EXPECT_EQ(error_of(R"({"steps":[]})"), "the \"steps\" array is empty");
-    EXPECT_EQ(error_of(R"({"steps":[{"step":"oauth","outcome":"great"}]})"),
+    EXPECT_EQ(error_of(R"({"passed":true})"), "no \"step_results\" array");
+    EXPECT_EQ(error_of(R"({"step_results":[]})"), "the \"step_results\" array is empty");
+    EXPECT_EQ(error_of(R"({"step_results":[{"step":"oauth","outcome":"great"}]})"),
               "step 1: outcome is not passed, failed or skipped");
-    EXPECT_EQ(error_of(R"({"steps":[{"step":"oauth","outcome":"passed","http_status":"x"}]})"),
+    EXPECT_EQ(error_of(R"({"step_results":[{"step":"oauth","outcome":"passed","http_status":"x"}]})"),
               "step 1: http_status is not an HTTP status");
-    EXPECT_EQ(error_of(R"({"steps":[7]})"), "step 1 is not an object");
+    EXPECT_EQ(error_of(R"({"step_results":[7]})"), "step 1 is not an object");
 }
 
 TEST(interpret_daemon_answer, prints_the_daemons_report_in_the_clis_format_and_exits_0_when_it_passed) {
@@ -86,7 +113,7 @@ TEST(interpret_daemon_answer, a_refused_token_says_to_ask_with_the_daemons_token
 
 TEST(interpret_daemon_answer, an_answer_without_a_verdict_is_no_verdict) {
     EXPECT_EQ(interpret_daemon_answer(daemon, daemon.api, 200, "not json").exit_code, exit_tempfail);
-    EXPECT_EQ(interpret_daemon_answer(daemon, daemon.api, 200, R"({"steps":"x"})").exit_code, exit_tempfail);
+    EXPECT_EQ(interpret_daemon_answer(daemon, daemon.api, 200, R"({"step_results":"x"})").exit_code, exit_tempfail);
     const auto busy = interpret_daemon_answer(daemon, daemon.api, 504, R"({"error":"still running\u001b[2J"})");
     EXPECT_EQ(busy.exit_code, exit_tempfail);
     EXPECT_NE(busy.output.find("HTTP 504: still running[2J"), std::string::npos) << "control characters dropped: "
