@@ -2,7 +2,21 @@
 # Installs what ibkr-sessiond needs to build and test, from Debian 12's archive only, and only what
 # is missing. Safe to run again. Extra package names as arguments are installed the same way (the
 # fuzzers' clang, the benchmarks' tools).
+#   --browser   also what the browser tests (tests/browser) need: Debian's chromium, and Node.js with
+#               npm when no `node` is on the PATH (Debian 12's nodejs is 18: the pinned playwright-core
+#               1.61 still supports it; a newer node already installed is kept). The npm packages
+#               themselves come from tests/browser/package-lock.json (`npm ci`, tests/run.sh).
 set -euo pipefail
+
+extra=()
+for arg in "$@"; do
+  if [[ $arg == --browser ]]; then
+    extra+=(chromium fonts-liberation)
+    command -v node >/dev/null 2>&1 || extra+=(nodejs npm)
+  else
+    extra+=("$arg")
+  fi
+done
 
 packages=(
   g++ cmake ninja-build make pkg-config
@@ -15,7 +29,7 @@ packages=(
   python3 procps tzdata valgrind
   # the tests' independent reading of the vault's formats (tests/vault/decrypt_record.py)
   python3-cryptography
-  "$@"
+  "${extra[@]}"
 )
 
 missing=()

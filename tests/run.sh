@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs what is missing, then
-#   1. builds build/test and runs all suites (unit, sim, integration, then the serial stress suite);
+#   1. builds build/test and runs all suites (unit, sim, integration, then the serial stress suite,
+#      and the web UI in headless Chromium: tests/browser, label browser);
 #   2. builds build/asan (AddressSanitizer + UndefinedBehaviorSanitizer) and runs them all again;
 #   3. builds build/tsan (ThreadSanitizer) with what runs more than one thread: the integration
 #      suite (the real daemon, its worker and database threads) and the unit tests that start
@@ -13,7 +14,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql-15: the store's tests start a throwaway cluster of their own (tests/support/postgres_cluster).
-bash deploy/install-deps.sh postgresql-15
+# chromium, node: the browser tests (tests/browser), in the plain build only.
+bash deploy/install-deps.sh postgresql-15 --browser
+
+# The browser tests' npm packages (playwright-core, axe-core; no browser download: they drive Debian's
+# chromium), pinned by tests/browser/package-lock.json: installed again when the lock changed.
+browser_lock=tests/browser/package-lock.json
+browser_stamp=tests/browser/node_modules/.package-lock.sha256
+if [[ ! -f $browser_stamp ]] || [[ $(sha256sum "$browser_lock" | cut -d' ' -f1) != $(cat "$browser_stamp") ]]; then
+  echo "== npm ci (tests/browser)" >&2
+  npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund
+  sha256sum "$browser_lock" | cut -d' ' -f1 >"$browser_stamp"
+fi
 
 run_suites() {
   local flavour=$1
@@ -31,11 +43,12 @@ if [[ ${1:-} != --quick ]]; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   # The 1,000-user start is the test build's (the issue's figure is for it): under the sanitizers it
   # would only measure them.
-  run_suites asan -E '^many_users[.]'
+  # The browser tests (label browser) check the pages, not the daemon's memory: plain build only.
+  run_suites asan -E '^many_users[.]' -LE browser
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
   # Races, not protocol: the 30 status-fault variants and the minute-long production pacing wait
   # add nothing the other integration tests do not already run through the worker thread.
-  run_suites tsan -E '^(every_endpoint/status_fault[.]|production_pacing[.]|many_users[.])'
+  run_suites tsan -E '^(every_endpoint/status_fault[.]|production_pacing[.]|many_users[.])' -LE browser
   echo "== valgrind (the daemon in build/test)" >&2
   bash tests/valgrind.sh
   echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)" >&2
