@@ -98,7 +98,14 @@ api_port=
 while IFS= read -r -t 30 line <&4; do
   echo "    $line"
   [[ $line =~ "API listening on http://127.0.0.1:"([0-9]+) ]] && api_port=${BASH_REMATCH[1]}
-  [[ $line == *"session connected"* ]] && connected=1
+  if [[ $line == *"session connected"* ]] && ((connected == 0)); then
+    connected=1
+    if ((follow)); then
+      umask 077
+      printf '%s\n' "$SESSIOND_API_TOKEN" >"$work/api-token"
+      say "the page: http://127.0.0.1:$api_port/ (open it and watch the session; Test Connection asks for the API token, which is in $work/api-token); Ctrl-C stops the demo"
+    fi
+  fi
   if ((connected)) && [[ $line == *"tickle: HTTP 200"* ]]; then
     tickles=$((tickles + 1))
     ((follow == 0 && tickles >= 3)) && break
@@ -141,3 +148,5 @@ daemon_pid=
 echo "    exit code $status"
 
 say "demo done: the session was connected and kept alive with tickles, then logged out"
+echo "    the daemon's page was at http://127.0.0.1:$api_port/ while it ran;"
+echo "    bash deploy/demo.sh --follow keeps it running: open that URL and watch the session there"

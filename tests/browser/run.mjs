@@ -3,14 +3,13 @@
 // no downloaded browser), against the real ibkr-sessiond and ibkr-sim from a build directory.
 //
 //   node tests/browser/run.mjs --bin build/test/daemon --scenario states [--artifacts DIR]
-//                              [--docs-screenshot docs/settings.png] [--keep] [--web-dir web]
+//                              [--docs-screenshot docs/settings.png] [--keep]
 //
 // --scenario: one of the names below, or "all". Each scenario starts its own simulator, daemon(s) and
 // browser, and stops exactly those (by PID) when it ends, fails, or the runner gets SIGINT/SIGTERM.
 // Screenshots of every state go to <artifacts>/<scenario>/; on failure also failure.png, the daemon's
 // and the simulator's logs (always written there) and the axe results. Exit 0 passed, 1 failed, 64 usage.
-// --keep keeps the scenario's work directory (keys, env files, state: removed otherwise, failed or not); --web-dir serves the pages from a
-// folder in front of the daemon (lib/web_dir_proxy.mjs), to try pages without rebuilding.
+// --keep keeps the scenario's work directory (keys, env files, state: removed otherwise, failed or not).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +26,7 @@ const { launch, Artifacts } = await import('./lib/browser.mjs');
 const { scenarios } = await import('./scenarios/index.mjs');
 
 function usage(msg) {
-  console.error(`run.mjs: ${msg}\nusage: node run.mjs --bin DIR --scenario ${Object.keys(scenarios).join('|')}|all [--artifacts DIR] [--docs-screenshot PNG] [--keep] [--web-dir DIR]`);
+  console.error(`run.mjs: ${msg}\nusage: node run.mjs --bin DIR --scenario ${Object.keys(scenarios).join('|')}|all [--artifacts DIR] [--docs-screenshot PNG] [--keep]`);
   process.exit(64);
 }
 
@@ -41,7 +40,6 @@ function parseArgs(argv) {
     else if (a === '--artifacts') o.artifacts = path.resolve(value());
     else if (a === '--docs-screenshot') o.docsScreenshot = path.resolve(value());
     else if (a === '--keep') o.keep = true;
-    else if (a === '--web-dir') o.webDir = path.resolve(value());
     else usage(`unknown argument ${a}`);
   }
   if (!o.bin) usage('--bin is required (the directory holding ibkr-sessiond and ibkr-sim)');
@@ -70,7 +68,7 @@ async function runScenario(name, opts) {
   const art = new Artifacts(opts.artifacts, name);
   const dir = makeWorkDir();
   currentDir = dir;
-  const ctx = { name, bin: opts.bin, dir, art, axe: [], pages: [], docsScreenshot: opts.docsScreenshot, daemons: [], webDir: opts.webDir, cleanups: [] };
+  const ctx = { name, bin: opts.bin, dir, art, axe: [], pages: [], docsScreenshot: opts.docsScreenshot, daemons: [], cleanups: [] };
   const t0 = Date.now();
   let browser;
   let failure = null;

@@ -5,15 +5,6 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { startSim, startDaemon, daemonEnv, generateKey, randomToken } from '../lib/processes.mjs';
 import { NetLog, VIEWPORT, expectDom } from '../lib/browser.mjs';
-import { startWebDirProxy } from '../lib/web_dir_proxy.mjs';
-
-async function webDirProxy(ctx, d) {
-  if (!d.proxy) {
-    d.proxy = await startWebDirProxy(ctx.webDir, d.port);
-    ctx.cleanups.push(() => d.proxy.close());
-  }
-  return d.proxy;
-}
 
 export function check(cond, message) {
   if (!cond) throw new Error(message);
@@ -42,7 +33,7 @@ export async function openPage(ctx, d, { bypassCSP = false, path: p = '/' } = {}
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   ctx.pages.push(page);
-  const base = ctx.webDir ? (await webDirProxy(ctx, d)).base : d.base;
+  const base = d.base;
   const response = await page.goto(base + p, { waitUntil: 'load', timeout: 15000 });
   check(response && response.status() === 200,
     `GET ${p} on the daemon: expected 200 text/html, got ${response ? response.status() : 'no response'}` +
