@@ -74,6 +74,7 @@ class Cpus:
 
 
 CPUS = Cpus()
+ALL_CPUS = set(os.sched_getaffinity(0))  # before the driver pins itself (figure 11 pins its own children)
 
 
 BOOST = {"nice": 0}  # --boost: what is measured runs at nice -10 (it then takes CPU from others)
@@ -1601,6 +1602,43 @@ def fig_replicas(b):
     stop(b.many_sim.proc)
     pg.stop()
 
+def fig_page(b):
+    """Figure 11: the web UI's page weight and first render, in headless Chromium (bench/page.mjs, which
+    starts its own ibkr-sim, daemon and static-server reference, pins them itself and stops them)."""
+    say("11. the web UI: page weight and first render (bench/page.mjs, headless Chromium)")
+    node = shutil.which("node")
+    if not node:
+        raise BenchError("node is missing (bash deploy/install-deps.sh --browser; bench/run.sh does it)")
+    loads = 5 if b.args.quick else 20
+    out = os.path.join(b.work, "page.json")
+    # Started with every CPU allowed (the driver runs on one): page.mjs pins the daemon and the static
+    # server to the first CPU and itself, ibkr-sim and Chromium to the second, as this driver does.
+    p = spawn([node, os.path.join(ROOT, "bench", "page.mjs"), "--bin", BIN, "--loads", str(loads), "--json", out],
+              preexec_fn=lambda: os.sched_setaffinity(0, ALL_CPUS))
+    try:
+        rc = p.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        stop(p)
+        raise BenchError("bench/page.mjs did not finish within 600 s")
+    if rc != 0 or not os.path.exists(out):
+        raise BenchError(f"bench/page.mjs exited {rc}")
+    with open(out) as f:
+        r = json.load(f)
+    d, ref = r["results"]["daemon"], r["results"]["reference"]
+    by = d["bytes"]
+    kib = by["total"] / 1024
+    b.row("11 page weight: HTML + CSS + JS, uncompressed",
+          f"{kib:.1f} KiB (HTML {by['html'] / 1024:.1f}, CSS {by['css'] / 1024:.1f}, JS {by['js'] / 1024:.1f})",
+          f"static server: {ref['bytes']['total'] / 1024:.1f} KiB (the same files)", f"< {r['budget_kib']} KiB",
+          yes_no(kib < r["budget_kib"]))
+    for key, what in (("fcp_ms", "first contentful paint"), ("first_status_ms", "first status rendered")):
+        dm, rm = d[key], ref[key]
+        b.row(f"11 {what} (median of {d['loads']} loads)", f"median {dm['median']:.1f} ms, max {dm['max']:.1f} ms",
+              f"static server + stub status: median {rm['median']:.1f} ms, max {rm['max']:.1f} ms",
+              f"< {r['target_ms']} ms; x{dm['median'] / rm['median']:.2f} of the reference",
+              yes_no(dm["median"] < r["target_ms"]))
+
+
 def table(b):
     lines = ["| figure | daemon | reference | ratio / target | met? |", "|---|---|---|---|---|"]
     for r in b.rows:
@@ -1612,8 +1650,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short points, fewer starts (a smoke run)")
     parser.add_argument("--long", action="store_true", help="idle figures over the full ten minutes")
-    parser.add_argument("--only", default="6,3,1,2,4,5,7,8,9",
-                        help="figures to run, in order (default 6,3,1,2,4,5,7,8,9)")
+    parser.add_argument("--only", default="6,3,1,2,4,5,7,8,9,11",
+                        help="figures to run, in order (default 6,3,1,2,4,5,7,8,9,11)")
     parser.add_argument("--many-users", type=int, default=10000, help="figure 9: users in the daemon (default 10000)")
     parser.add_argument("--replica-users", type=int, default=20,
                         help="figure 10: users shared by the replicas (default 20)")
@@ -1657,7 +1695,7 @@ def main():
               f"load average {os.getloadavg()[0]:.2f}")
         figures = {"1": fig_throughput, "2": fig_stress, "3": fig_time_to_connected, "4": fig_recovery,
                    "5": fig_idle, "6": fig_startup, "7": fig_gateway, "8": fig_websocket, "9": fig_many_users,
-                   "10": fig_replicas}
+                   "10": fig_replicas, "11": fig_page}
         for f in args.only.split(","):
             figures[f.strip()](b)
         say(f"results ({time.monotonic() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")

@@ -17,15 +17,8 @@ cd "$(dirname "$0")/.."
 # chromium, node: the browser tests (tests/browser), in the plain build only.
 bash deploy/install-deps.sh postgresql-15 --browser
 
-# The browser tests' npm packages (playwright-core, axe-core; no browser download: they drive Debian's
-# chromium), pinned by tests/browser/package-lock.json: installed again when the lock changed.
-browser_lock=tests/browser/package-lock.json
-browser_stamp=tests/browser/node_modules/.package-lock.sha256
-if [[ ! -f $browser_stamp ]] || [[ $(sha256sum "$browser_lock" | cut -d' ' -f1) != $(cat "$browser_stamp") ]]; then
-  echo "== npm ci (tests/browser)" >&2
-  npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund
-  sha256sum "$browser_lock" | cut -d' ' -f1 >"$browser_stamp"
-fi
+# The browser tests' npm packages, pinned (tests/browser/install.sh).
+bash tests/browser/install.sh
 
 run_suites() {
   local flavour=$1

@@ -125,9 +125,15 @@ function span(sec) {
   if (h) return h + 'h ' + m + 'm';
   return m + 'm ' + s + 's';
 }
+// Local time as 14:05:09, with the date (2026-12-06 14:05:09) when not today. By hand: the first
+// toLocale*String() call loads the locale data, 30 ms of the page's first render.
 function clock(t) {
   const d = new Date(t);
-  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+  const two = (n) => String(n).padStart(2, '0');
+  const time = two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
+  const now = new Date();
+  const today = d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+  return today ? time : d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()) + ' ' + time;
 }
 function announce(text) { $('announcer').textContent = text; }
 
@@ -403,7 +409,19 @@ async function poll() {
   const r = await api('api/ibkr/status');
   if (r.ok) applyStatus(r.body);
   else if (r.status === 401 && ui.token) tokenRejected();
+  else if (r.status === 0) showUnreachable();
   else if (!ui.status) setText('status-message', r.error);
+}
+
+// The daemon itself does not answer: whatever the page showed last is no longer known to be true.
+function showUnreachable() {
+  const cs = $('connection-state');
+  setText('connection-state', 'Daemon Not Reachable');
+  cs.dataset.state = 'unreachable';
+  if (ui.lastState !== 'unreachable') announce('The daemon does not answer');
+  ui.lastState = 'unreachable';
+  setText('status-message', 'The daemon does not answer' + (ui.receivedAt ? '; what is shown below is as of ' +
+    clock(ui.receivedAt) : '') + '. Retrying: is ibkr-sessiond running (systemctl status ibkr-sessiond)?');
 }
 
 function startPolling() {

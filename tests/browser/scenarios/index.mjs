@@ -165,6 +165,15 @@ async function liveUpdate(ctx) {
   await expectConnectionState(page, 'connected', 20000);
   check(net.navigations === navigations, 'the page was reloaded while the session came back');
   await ctx.art.screenshot(page, 'session-back');
+
+  // The daemon dies (SIGKILL): the page must not go on saying "Connected".
+  process.kill(d.proc.pid, 'SIGKILL');
+  await d.proc.exitPromise;
+  await expectDom(page, '#connection-state data-state="unreachable" once the daemon is gone',
+    () => document.querySelector('#connection-state')?.getAttribute('data-state') === 'unreachable',
+    { timeout: 15000, show: ['#connection-state', '#status-message', '#live-indicator'] });
+  await ctx.art.screenshot(page, 'daemon-gone');
+  await axeCheck(page, 'daemon gone', ctx.axe);
 }
 
 // ---- (4) multi-user: a user enters credentials -----------------------------------------------------
