@@ -5,6 +5,7 @@ import { daemonEnv, randomToken } from '../lib/processes.mjs';
 import {
   expectDom, expectConnectionState, expectStepOutcomes, signIn, axeCheck, describe, STATE_WORDS,
 } from '../lib/browser.mjs';
+import { startPrefixProxy } from '../lib/prefix_proxy.mjs';
 import {
   check, singleUser, daemon, openPage, multiUser, addUser, credentialBody, submitCredentials, SIM_USERS,
   firstStatusEvent,
@@ -404,6 +405,30 @@ async function harness(ctx) {
   console.log(`harness: sim https ${sim.httpsPort} control ${sim.controlPort}, daemon ${d.base}, status connected`);
 }
 
+// ---- behind a reverse proxy with a path prefix ------------------------------------------------------
+// The README's setting: the daemon under /ibkr/ on another server. The page, its stream and its
+// Test Connection work through it, and the page asks for nothing outside the prefix.
+async function pathPrefix(ctx) {
+  const { keyFile, sim } = await singleUser(ctx);
+  const adminToken = randomToken('admin-token');
+  const d = await daemon(ctx, daemonEnv(sim, ctx.dir, { keyFile, apiToken: adminToken }));
+  await d.proc.waitFor('stderr', 'session connected', 20000, '"session connected"');
+  const proxy = await startPrefixProxy('/ibkr', d.port);
+  ctx.cleanups.push(() => proxy.close());
+  const { page, net } = await openPage(ctx, { base: proxy.base });
+  await expectConnectionState(page, 'connected');
+  await expectDom(page, '#live-indicator data-live="stream" through the proxy',
+    () => document.querySelector('#live-indicator')?.getAttribute('data-live') === 'stream', { show: ['#live-indicator'] });
+  await signIn(page, adminToken);
+  await page.click('#test-connection');
+  await expectDom(page, '[data-test-step="init"] passed through the proxy',
+    () => document.querySelector('#test-results [data-test-step="init"]')?.getAttribute('data-outcome') === 'passed',
+    { timeout: 30000, show: ['#test-results [data-test-step]', '#test-summary'] });
+  const outside = net.requests((e) => !new URL(e.url).pathname.startsWith('/ibkr/'));
+  check(outside.length === 0, `the page asked for paths outside the prefix: ${outside.map((e) => e.url).join(', ')}`);
+  await ctx.art.screenshot(page, 'behind-a-prefix');
+}
+
 export const scenarios = {
   harness,
   states,
@@ -413,6 +438,7 @@ export const scenarios = {
   admin,
   'no-secrets': noSecrets,
   'csp-mode': cspAndMode,
+  'path-prefix': pathPrefix,
 };
 // describe/STATE_WORDS re-exported for ad-hoc debugging from a REPL.
 export { describe, STATE_WORDS };
