@@ -80,6 +80,11 @@ const TROUBLE = {
     'Verify all environment variables are set (the ones named in step 2).',
     "Check the .env file is loaded properly (the daemon's --env-file or its environment).",
   ]],
+  // Multi-user mode: a user's settings are their stored credentials, not the daemon's environment.
+  user_not_configured: ['"Not Configured" status', [
+    'Enter your IBKR credentials in the form below (Your IBKR credentials).',
+    'Each field that was refused says why beside it.',
+  ]],
   configured_not_connected: ['"Configured but Not Connected"', [
     'Test connection using the Test Connection button.',
     'Check IP whitelist in IBKR Client Portal (IBKR_ALLOWED_IP).',
@@ -271,7 +276,8 @@ function renderTrouble(s, state) {
   const box = $('troubleshooting');
   const failed = failedStep(s, state);
   const keys = [];
-  if (state !== 'connected') keys.push(state);
+  if (state === 'not_configured' && ui.role === 'user') keys.push('user_not_configured');
+  else if (state !== 'connected') keys.push(state);
   if (failed) keys.push(failed);
   box.replaceChildren();
   if (!keys.length) { box.hidden = true; $('status-section').append(box); return; }
@@ -285,7 +291,8 @@ function renderTrouble(s, state) {
     for (const item of items) ul.append(el('li', null, item));
     box.append(ul);
   }
-  if (state === 'not_configured' || failed) box.append(el('p', null, 'See step 2 below for what each variable must contain.'));
+  if ((state === 'not_configured' && ui.role !== 'user') || failed)
+    box.append(el('p', null, 'See step 2 below for what each variable must contain.'));
   // Next to the failed step when one failed, else after the list.
   const anchor = failed ? document.querySelector('[data-step-indicator="' + failed + '"]') : $('step-indicators');
   if (failed) { if (box.parentElement !== anchor) anchor.append(box); }
