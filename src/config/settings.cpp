@@ -333,7 +333,9 @@ private:
         if (gw.tls_cert.has_value() != gw.tls_key.has_value())
             service_problem(gw.tls_cert ? "SESSIOND_GATEWAY_TLS_KEY" : "SESSIOND_GATEWAY_TLS_CERT",
                             "missing: SESSIOND_GATEWAY_TLS_CERT and SESSIOND_GATEWAY_TLS_KEY go together");
-        if (!gw.enabled || gw.token) return;
+        // In multi-user mode every gateway request must bear a user's API token (its own session's):
+        // there the gateway token has no part, and listening beyond loopback needs none.
+        if (!gw.enabled || gw.token || report_.values.multi_user) return;
         // The gateway can place orders: beyond loopback, only with a token.
         const auto beyond_loopback = [&](std::string_view variable, const listen_address& where) {
             if (is_loopback(where)) return;

@@ -1129,6 +1129,17 @@ TEST_F(config_settings, the_gateway_refuses_to_listen_beyond_loopback_without_it
     EXPECT_EQ(report.problems.front().variable, "SESSIOND_GATEWAY_HTTPS_LISTEN");
 }
 
+// Multi-user mode's gateway serves only requests bearing a user's API token: a pod listening on
+// 0.0.0.0 needs no gateway token (which that mode ignores) to start.
+TEST_F(config_settings, in_multi_user_mode_the_gateway_beyond_loopback_needs_no_gateway_token) {
+    sources.environment["ENABLE_MULTI_USER"] = "true";
+    sources.environment["SESSIOND_LISTEN"] = "0.0.0.0:4257";
+    sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123456789abcdef";
+    const auto report = load();
+    for (const auto& p : report.problems) EXPECT_NE(p.variable, "SESSIOND_LISTEN") << p.message;
+    EXPECT_TRUE(report.can_start());
+}
+
 TEST_F(config_settings, refuses_gateway_settings_a_client_could_not_live_with) {
     EXPECT_EQ(problems_with("SESSIOND_GATEWAY_MAX_WAIT", "12"),
               strings{"SESSIOND_GATEWAY_MAX_WAIT: must be between 0 and 9 seconds: a client's usual timeout is 10 s, "

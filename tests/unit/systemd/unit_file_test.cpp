@@ -31,7 +31,7 @@ using testing::subprocess;
 using testing::subprocess_options;
 
 constexpr auto patience = 120s;  // systemd-analyze security --offline loads a lot; a bound, not an assertion
-constexpr std::string_view installed_exec_start = "ExecStart=/usr/local/bin/ibkr-sessiond ";
+constexpr std::string_view installed_exec_start = "ExecStart=/usr/bin/ibkr-sessiond ";
 
 // From the source tree, not __FILE__: a compiler launcher (ccache's base_dir) may make that relative.
 std::filesystem::path source_unit() {
@@ -93,7 +93,7 @@ protected:
         text_ = read_text(source_unit());
         ASSERT_FALSE(text_.empty()) << "cannot read " << source_unit();
         const auto at = text_.find(installed_exec_start);
-        ASSERT_NE(at, std::string::npos) << "the unit must start /usr/local/bin/ibkr-sessiond";
+        ASSERT_NE(at, std::string::npos) << "the unit must start /usr/bin/ibkr-sessiond";
         std::string local = text_;
         local.replace(at, installed_exec_start.size(), "ExecStart=" + std::string(IBKR_SESSIOND_PATH) + " ");
         unit_ = dir_.write("ibkr-sessiond.service", local);
@@ -182,7 +182,7 @@ TEST_F(unit_file, declares_what_the_daemon_relies_on) {
     // setpriority and sched_setscheduler back from @resources: the worker thread lowers its own priority (core/background_worker).
     EXPECT_EQ(values("SystemCallFilter"),
               (std::vector<std::string>{"@system-service", "~@privileged @resources", "setpriority sched_setscheduler"}));
-    EXPECT_NE(text_.find("ExecStart=/usr/local/bin/ibkr-sessiond run --env-file /etc/ibkr-sessiond/ibkr-sessiond.env"),
+    EXPECT_NE(text_.find("ExecStart=/usr/bin/ibkr-sessiond run --env-file /etc/ibkr-sessiond/ibkr-sessiond.env"),
               std::string::npos);
 }
 
