@@ -17,8 +17,10 @@ cd "$(dirname "$0")/.."
 # chromium, node: the browser tests (tests/browser), in the plain build only.
 bash deploy/install-deps.sh postgresql-15 --browser
 
-# The browser tests' npm packages, pinned (tests/browser/install.sh).
+# The browser tests' npm packages, pinned (tests/browser/install.sh), and the Kubernetes manifests'
+# offline validator's (deploy/kubernetes/install.sh).
 bash tests/browser/install.sh
+bash deploy/kubernetes/install.sh
 
 run_suites() {
   local flavour=$1
@@ -46,5 +48,19 @@ if [[ ${1:-} != --quick ]]; then
   bash tests/valgrind.sh
   echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)" >&2
   bash fuzz/run.sh "${FUZZ_SECONDS:-10}"
+  # Issue 15: the artifacts as users install them. The Debian packages (a release build, lintian
+  # clean), installed under a booted systemd (exit 77: this machine cannot boot a container, and
+  # says why); the image from the packaged binaries (no second build), run by podman.
+  echo "== the Debian packages, under a booted systemd (tests/system)" >&2
+  bash deploy/package.sh
+  rc=0
+  bash tests/system/booted_systemd.sh || rc=$?
+  ((rc == 0 || rc == 77)) || exit "$rc"
+  echo "== the container image, under podman (tests/image)" >&2
+  unpacked=$(mktemp -d)
+  trap 'rm -rf "$unpacked"' EXIT
+  for deb in build/package/ibkr-sessiond_*.deb build/package/ibkr-sim_*.deb; do dpkg-deb -x "$deb" "$unpacked"; done
+  bash deploy/image.sh --bin "$unpacked/usr/bin/ibkr-sessiond"
+  bash tests/image/run.sh --sim "$unpacked/usr/bin/ibkr-sim"
 fi
 echo "== all tests passed in $((SECONDS - start)) s" >&2
