@@ -29,7 +29,7 @@ const VARIABLES = {
   },
   IBKR_PRIVATE_KEY: {
     field: 'private_key', label: 'Private key',
-    contains: 'The RSA private key in PEM format, with its -----BEGIN PRIVATE KEY----- (PKCS#8) or -----BEGIN RSA PRIVATE KEY----- (PKCS#1) and END lines; at least 2048 bits, not encrypted. Set IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE or the systemd credential ibkr-private-key.',
+    contains: 'The RSA private key in PEM format, the whole file, from its BEGIN line (PKCS#8 or PKCS#1 RSA) to its END line; at least 2048 bits, not encrypted. Set IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE or the systemd credential ibkr-private-key.',
     source: 'You generate it (e.g. openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048) and register its public key with the OAuth application. Store it securely: it cannot be recovered if lost.',
   },
   IBKR_PRIVATE_KEY_FILE: {

@@ -296,27 +296,28 @@ json::value masked_client_id(const std::string& id) {
 }
 
 // The guide's diagnostics: each login step's last HTTP status (0: none), message and success. Its
-// init is the daemon's init and accounts together: a failed accounts call after init is init's.
+// init is the daemon's init and accounts together (guide_step_of): a failed accounts call after
+// init is init's.
 json::object diagnostics_json(const session_snapshot* s, bool development) {
-    const auto record_of = [&](step which) -> const std::optional<step_record>& {
-        static const std::optional<step_record> none;
-        return s != nullptr ? s->last_outcomes[static_cast<std::size_t>(which)] : none;
-    };
     json::object out;
-    for (const step which : {step::oauth, step::sso, step::validate, step::init}) {
-        std::optional<step_record> r = record_of(which);
-        if (which == step::init) {
-            const auto& accounts = record_of(step::accounts);
-            if (accounts && !accounts->ok && (!r || accounts->when >= r->when)) r = accounts;
+    for (const step which : guide_steps) {
+        const step_record* r = nullptr;
+        step from = which;
+        for (const step candidate : all_steps) {
+            if (s == nullptr || guide_step_of(candidate) != which) continue;
+            const auto& c = s->last_outcomes[static_cast<std::size_t>(candidate)];
+            if (c && (r == nullptr || (!c->ok && c->when >= r->when))) {
+                r = &*c;
+                from = candidate;
+            }
         }
-        if (!r) {
+        if (r == nullptr) {
             out[to_string(which)] = json::object{{"status", 0}, {"success", false}, {"message", "not run yet"}, {"at", nullptr}};
             continue;
         }
-        std::string message = r->ok ? "ok" : r->message;
-        if (!r->ok && !development && r->http_status != 0) message = fmt::format("HTTP {}", r->http_status);
+        const std::string message = r->ok ? "ok" : development ? r->message : public_failure(from, r->kind, r->http_status);
         out[to_string(which)] = json::object{
-            {"status", r->http_status}, {"success", r->ok}, {"message", std::move(message)}, {"at", iso8601_utc(r->when)}};
+            {"status", r->http_status}, {"success", r->ok}, {"message", message}, {"at", iso8601_utc(r->when)}};
     }
     return out;
 }

@@ -141,4 +141,11 @@ std::string_view troubleshooting_hint(step s, failure kind, int http_status) noe
     return {};
 }
 
+std::string public_failure(step s, failure kind, int http_status) {
+    std::string out = http_status != 0 ? "HTTP " + std::to_string(http_status) + " (" + std::string(to_string(kind)) + ")"
+                                       : std::string(to_string(kind));
+    if (const auto hint = troubleshooting_hint(s, kind, http_status); !hint.empty()) out += "; " + std::string(hint);
+    return out;
+}
+
 }  // namespace sessiond

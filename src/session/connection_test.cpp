@@ -7,7 +7,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <algorithm>
-#include <array>
+#include <optional>
 
 namespace sessiond {
 
@@ -49,11 +49,9 @@ test_step_report step_report(std::string name, const step_outcome& o) {
         if (ibkr_answered)
             r.detail = fmt::format("{} {} answered HTTP {}: {}", std::string_view(boost::beast::http::to_string(call.method)),
                                    call.path, o.http_status, o.detail);
-        r.summary = ibkr_answered ? fmt::format("HTTP {} ({})", o.http_status, r.kind) : r.kind;
-        if (const auto hint = troubleshooting_hint(o.which, o.kind, o.http_status); !hint.empty()) {
+        r.summary = public_failure(o.which, o.kind, o.http_status);
+        if (const auto hint = troubleshooting_hint(o.which, o.kind, o.http_status); !hint.empty())
             r.detail += "; " + std::string(hint);
-            r.summary += "; " + std::string(hint);
-        }
     }
     return r;
 }
@@ -74,13 +72,17 @@ std::string format_test_report(const connection_test_report& report) {
 
 namespace {
 
-// The guide's four steps; its init is the daemon's init and then accounts.
-constexpr std::array<std::string_view, 4> guide_steps{"oauth", "sso", "validate", "init"};
+// The step a report line names ("accounts" is step::accounts), as the guide counts it.
+std::optional<step> guide_step_named(std::string_view name) {
+    for (const step s : all_steps)
+        if (to_string(s) == name) return guide_step_of(s);
+    return std::nullopt;
+}
 
-boost::json::object guide_step(const connection_test_report& report, std::string_view name, bool development) {
+boost::json::object guide_step(const connection_test_report& report, step which, bool development) {
     const test_step_report* found = nullptr;
     for (const auto& s : report.steps) {
-        const bool mine = s.name == name || (name == "init" && s.name == "accounts");
+        const bool mine = guide_step_named(s.name) == which;
         if (mine && (found == nullptr || found->result == result_t::passed)) found = &s;
     }
     if (found == nullptr) return {{"status", 0}, {"success", false}, {"message", "not run"}};
@@ -106,7 +108,7 @@ boost::json::object to_json(const connection_test_report& report, bool developme
         results.push_back(std::move(o));
     }
     boost::json::object steps;
-    for (const std::string_view name : guide_steps) steps[name] = guide_step(report, name, development);
+    for (const step which : guide_steps) steps[to_string(which)] = guide_step(report, which, development);
     const bool passed = report.passed();
     const std::string failed = report.failed_step();
     boost::json::object out{{"success", passed}, {"passed", passed}, {"steps", std::move(steps)}, {"step_results", std::move(results)}};

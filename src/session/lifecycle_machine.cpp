@@ -107,7 +107,7 @@ void lifecycle_machine::on_call_started(wall_time now) {
 
 directive lifecycle_machine::on_outcome(const step_outcome& o, wall_time now) {
     if (o.kind == failure::cancelled) return idle(now);
-    snap_.last_outcomes[static_cast<std::size_t>(o.which)] = step_record{o.http_status, o.ok(), o.ok() ? std::string() : o.detail, now};
+    snap_.last_outcomes[static_cast<std::size_t>(o.which)] = step_record{o.http_status, o.kind, o.ok(), o.ok() ? std::string() : o.detail, now};
     return o.ok() ? on_success(o, now) : on_failure(o, now);
 }
 

@@ -165,11 +165,7 @@ http_client daemon_process::api() {
     client.on_response([log = responses_](const http_result& r) {
         std::string entry = std::to_string(r.status) + "\n";
         for (const auto& [name, value] : r.headers) entry.append(name).append(": ").append(value).append("\n");
-        // The pages are the binary's own bytes, the same for everyone (their PEM format hint would
-        // read as a PEM block): only their headers are kept.
-        const std::string type = r.header("Content-Type");
-        const bool page = type.starts_with("text/html") || type.starts_with("text/javascript") || type.starts_with("text/css");
-        if (!page) entry.append(r.body).append("\n");
+        entry.append(r.body).append("\n");
         std::lock_guard guard(log->lock);
         log->text += entry;
     });

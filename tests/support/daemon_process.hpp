@@ -62,7 +62,7 @@ public:
     // listen on 127.0.0.1:0); nullopt when that line did not come within the timeout.
     std::optional<std::uint16_t> api_port(std::chrono::milliseconds timeout = std::chrono::seconds(20));
     // A client of its API (throws when api_port() has nothing). Every response it receives is kept
-    // in responses(), which the fixture checks for secrets (of the pages, the headers only).
+    // in responses(), which the fixture checks for secrets.
     http_client api();
     [[nodiscard]] std::string responses() const;
     // SESSIOND_API_TOKEN as the daemon got it; empty when it has none.

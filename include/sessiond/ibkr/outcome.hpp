@@ -65,4 +65,8 @@ failure to_failure(transport_error e) noexcept;
 // The guide's troubleshooting advice that fits a failure, or empty.
 std::string_view troubleshooting_hint(step s, failure kind, int http_status) noexcept;
 
+// A failure as production mode tells an API client: "HTTP 401 (unauthorized); <the guide's hint>",
+// or the kind of failure when IBKR did not answer; never IBKR's text or the daemon's internals.
+std::string public_failure(step s, failure kind, int http_status);
+
 }  // namespace sessiond

@@ -55,6 +55,11 @@ constexpr std::string_view to_string(step s) noexcept {
     return "unknown";
 }
 
+// The user's guide's four steps (its diagnostics and Test Connection). Its init is the daemon's init
+// and then accounts: the brokerage session is initialised once the accounts are listed.
+inline constexpr std::array guide_steps{step::oauth, step::sso, step::validate, step::init};
+constexpr step guide_step_of(step s) noexcept { return s == step::accounts ? step::init : s; }
+
 // Steps 1 and 2 make a new login; the others ride on the SSO bearer it produced.
 constexpr bool is_login_step(step s) noexcept { return s == step::oauth || s == step::sso; }
 

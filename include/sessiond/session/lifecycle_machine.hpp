@@ -119,6 +119,7 @@ struct session_error {
 // The last outcome of one step (the guide's diagnostics: each login step's last HTTP status).
 struct step_record {
     int http_status = 0;  // 0: no HTTP answer (a transport failure)
+    failure kind = failure::none;
     bool ok = false;
     std::string message;  // the failure, safe for the status page; empty on success
     wall_time when{};

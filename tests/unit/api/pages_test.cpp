@@ -38,6 +38,13 @@ TEST(embedded_web_files, hold_the_page_its_script_and_style_each_with_a_quoted_t
         EXPECT_NE(std::find(paths.begin(), paths.end(), needed), paths.end()) << needed;
 }
 
+TEST(embedded_web_files, hold_nothing_shaped_like_a_private_key) {
+    for (const auto& f : embedded_web_files()) {
+        EXPECT_EQ(f.body.find("PRIVATE KEY-----"), std::string_view::npos) << f.path;
+        EXPECT_EQ(f.body.find("-----BEGIN"), std::string_view::npos) << f.path;
+    }
+}
+
 TEST(embedded_web_files, stay_within_the_page_weight_budget) {
     std::size_t bytes = 0;
     for (const auto& f : embedded_web_files())

@@ -307,7 +307,9 @@ TEST_F(status_test, the_guides_init_is_init_and_accounts_and_a_failure_shows_ibk
     const auto& init = j.at("diagnostics").at("init");
     EXPECT_EQ(init.at("status"), 503) << "the accounts call that failed after init is init's";
     EXPECT_EQ(init.at("success"), false);
-    EXPECT_EQ(init.at("message"), "HTTP 503") << "production: no IBKR text";
+    EXPECT_EQ(init.at("message"), boost::json::value(public_failure(step::accounts, failure::server_error, 503)))
+        << "production: the same one line as the test's, no IBKR text";
+    EXPECT_EQ(std::string_view(init.at("message").as_string()).find("injected"), std::string_view::npos);
     EXPECT_EQ(j.at("diagnostics").at("oauth").at("success"), true);
     config.values.service.development = true;
     j = json_of(&snap());
