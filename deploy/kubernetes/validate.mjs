@@ -268,6 +268,8 @@ function policyProblems(file, docs, all) {
         });
       for (const [i, v] of (pod.volumes ?? []).entries()) {
         if (v.secret && !named('Secret', v.secret.secretName)) at(`/spec/template/spec/volumes/${i}/secret/secretName`, `no Secret "${v.secret.secretName}" in ${relative(here, dir)}/`);
+        for (const [j, source] of (v.projected?.sources ?? []).entries())
+          if (source.secret && !named('Secret', source.secret.name)) at(`/spec/template/spec/volumes/${i}/projected/sources/${j}/secret/name`, `no Secret "${source.secret.name}" in ${relative(here, dir)}/`);
         if (v.persistentVolumeClaim && !named('PersistentVolumeClaim', v.persistentVolumeClaim.claimName))
           at(`/spec/template/spec/volumes/${i}/persistentVolumeClaim/claimName`, `no PersistentVolumeClaim "${v.persistentVolumeClaim.claimName}" in ${relative(here, dir)}/`);
       }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@ namespace {
 
 // Group and other bits, and the owner's write and execute bits: a key file is read, never written.
 constexpr unsigned forbidden_mode_bits = 0377;
+// The same for a root-owned key whose group is the daemon's: its group may read too.
+constexpr unsigned forbidden_mode_bits_for_group_key = 0337;
 
 // Digits only, as systemd and the directory name them; no sign, no spaces, within uint32.
 std::optional<std::uint32_t> parse_version(std::string_view text) {
@@ -43,8 +46,15 @@ std::string where(const key_source& source) {
 
 std::string mode_refusal(const std::string& path, unsigned mode) {
     return fmt::format("master key file {} has mode {:04o}: it must be readable by its owner only and writable by "
-                       "nobody (run: chmod 0400 {})",
+                       "nobody (run: chmod 0400 {}), or, owned by root, by root and the daemon's group only "
+                       "(mode 0440)",
                        path, mode & 07777, path);
+}
+
+// Root's file in the daemon's own group, readable by the two and nothing else (the header says why).
+bool readable_by_root_and_the_daemons_group(const key_file_entry& file, std::uint32_t reader_gid) {
+    return (file.mode & forbidden_mode_bits_for_group_key) == 0 && file.owner_uid == 0 && reader_gid != 0 &&
+           file.group_gid == reader_gid;
 }
 
 // With an ACL, the mode's group bits are the ACL's mask: who may read is in the entries.
@@ -72,7 +82,7 @@ expected<void> check_acl(const std::string& path, const key_file_entry& file, st
     return {};
 }
 
-expected<void> check_key_file(const key_file_entry& file, std::uint32_t reader_uid) {
+expected<void> check_key_file(const key_file_entry& file, std::uint32_t reader_uid, std::uint32_t reader_gid) {
     const std::string path = file.path.string();
     switch (file.type) {
         case key_file_type::regular: break;
@@ -84,7 +94,7 @@ expected<void> check_key_file(const key_file_entry& file, std::uint32_t reader_u
     }
     if (!file.acl.empty()) {
         if (auto checked = check_acl(path, file, reader_uid); !checked) return checked;
-    } else if ((file.mode & forbidden_mode_bits) != 0) {
+    } else if ((file.mode & forbidden_mode_bits) != 0 && !readable_by_root_and_the_daemons_group(file, reader_gid)) {
         return make_error(mode_refusal(path, file.mode));
     }
     if (file.size != master_key_size) {
@@ -206,7 +216,7 @@ expected<master_keyring> load_master_keyring(const key_source& source, const key
         const auto version = key_version_from_name(source.kind, file.path);
         if (!version) return version.error();
         if (!*version) continue;
-        if (auto checked = check_key_file(file, source.reader_uid); !checked) return checked.error();
+        if (auto checked = check_key_file(file, source.reader_uid, source.reader_gid); !checked) return checked.error();
         const auto [at, inserted] = chosen.emplace(**version, &file);
         if (!inserted)
             return make_error(fmt::format("master key files {} and {} both give version {}: keep one",
@@ -245,6 +255,10 @@ key_file_entry stat_key_file(const fs::path& path) {
     // status() follows symlinks, as systemd does when it loads a credential.
     const fs::file_status status = fs::status(path, ec);
     key_file_entry entry{path, key_file_type::other, static_cast<unsigned>(status.permissions()) & 07777, 0, {}};
+    if (struct stat st {}; ::stat(path.c_str(), &st) == 0) {
+        entry.owner_uid = st.st_uid;
+        entry.group_gid = st.st_gid;
+    }
     if (status.type() == fs::file_type::not_found) entry.type = key_file_type::missing;
     else if (status.type() == fs::file_type::directory) entry.type = key_file_type::directory;
     else if (status.type() == fs::file_type::regular) {
@@ -257,7 +271,7 @@ key_file_entry stat_key_file(const fs::path& path) {
 }
 
 expected<key_source> list_directory(key_source_kind kind, const fs::path& dir) {
-    key_source source{kind, dir, {}, ::geteuid()};
+    key_source source{kind, dir, {}, ::geteuid(), ::getegid()};
     std::error_code ec;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
         source.files.push_back(stat_key_file(it->path()));
@@ -295,7 +309,7 @@ expected<master_keyring> load_master_keyring_from_environment(const keyring_envi
             if (!source) return source.error();
             return load_master_keyring(*source, read_key_file);
         }
-        return load_master_keyring(key_source{key_source_kind::key_file, path, {entry}, ::geteuid()}, read_key_file);
+        return load_master_keyring(key_source{key_source_kind::key_file, path, {entry}, ::geteuid(), ::getegid()}, read_key_file);
     }
     return make_error("no master key is configured (neither a sessiond-master-key credential nor "
                       "SESSIOND_MASTER_KEY_FILE): " +

@@ -13,6 +13,10 @@
 #     secret is in its environment, and the pacing record was written to the state volume;
 #   - `podman stop` (the image's SIGTERM) logs out ("logout: HTTP 200") and exits 0 before the
 #     stop timeout (not killed).
+#   - multi-user mode with its secrets laid out as Kubernetes projects a Secret for a non-root pod
+#     (deploy/kubernetes/multi-user-postgresql: root's files in group 65532, mode 0440, through
+#     ..data symlinks): the master key loads and /readyz answers 200; the same key in another group
+#     is refused (exit 78, the file and its mode named).
 # Every wait is bounded; it removes only the container, secrets and processes it started.
 # If podman cannot run any container on this machine, it says why and skips (exit 0; exit 1 with
 # --require). The image must exist: bash deploy/image.sh.
@@ -226,4 +230,64 @@ timeout 60 podman rm -v "$name" >/dev/null || fail "podman rm failed"
 created=0
 say "the container's log (podman logs):"
 sed 's/^/    /' "$work/daemon.log" >&2
+
+# ---- multi-user: the master key as Kubernetes mounts a Secret for a non-root pod ---------------
+# deploy/kubernetes/multi-user-postgresql projects the tokens' and the master key's Secrets into
+# /run/secrets. With fsGroup 65532, Kubernetes writes them as root's files in group 65532, mode
+# 0440, each name a symlink through ..data into a timestamped directory. The same tree, bind-mounted
+# read-only: the daemon (as 65532) takes that master key and is ready (SQLite in the state volume
+# here; the manifests use PostgreSQL). Then the key's group changed to another: 0440 is too wide
+# for it, and the daemon refuses to start (exit 78) naming the file and its mode.
+k8s_secrets() { # k8s_secrets DIR GROUP_OF_THE_KEY
+  local dir=$1 stamped=..2026_12_06_12_00_00.000000001
+  install -d -m 0750 -o 0 -g 65532 "$dir" "$dir/$stamped"
+  install -m 0440 -o 0 -g 65532 "$work/api-token" "$dir/$stamped/sessiond-api-token"
+  head -c 32 /dev/urandom >"$dir/$stamped/sessiond-master-key_1"
+  chown "0:$2" "$dir/$stamped/sessiond-master-key_1"
+  chmod 0440 "$dir/$stamped/sessiond-master-key_1"
+  ln -s "$stamped" "$dir/..data"
+  ln -s ..data/sessiond-api-token "$dir/sessiond-api-token"
+  ln -s ..data/sessiond-master-key_1 "$dir/sessiond-master-key_1"
+}
+multi_user_run() { # multi_user_run SECRETS_DIR: the container's exit code, or "running" once /readyz is 200
+  local port= deadline=$((SECONDS + 60))
+  timeout 120 podman "${global[@]}" run --name "$name" --detach \
+    --network=host --read-only --user 65532:65532 --cap-drop=ALL --security-opt no-new-privileges \
+    "${limits[@]}" --volume "$1:/run/secrets:ro" --stop-timeout 20 \
+    -e ENABLE_MULTI_USER=true -e SESSIOND_LISTEN=127.0.0.1:0 -e SESSIOND_GATEWAY=off \
+    "$image" >/dev/null || fail "podman run (multi-user) failed"
+  while ((SECONDS < deadline)); do
+    [[ $(podman inspect --format '{{.State.Status}}' "$name") == running ]] || break
+    port=$(podman logs "$name" 2>&1 | sed -nE 's|.*API listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' | tail -n1)
+    [[ -n $port ]] && api_port=$port && [[ $(probe /readyz) == "200 "* ]] && { echo running; return; }
+    sleep 0.2
+  done
+  timeout 30 podman wait "$name" >/dev/null 2>&1 || true
+  podman inspect --format '{{.State.ExitCode}}' "$name"
+}
+k8s_secrets "$work/k8s-good" 65532
+created=1 # (set here: multi_user_run runs in a subshell)
+outcome=$(multi_user_run "$work/k8s-good")
+podman logs "$name" >"$work/multi-user.log" 2>&1 || true
+if [[ $outcome != running ]]; then
+  sed 's/^/    /' "$work/multi-user.log" >&2
+  fail "multi-user with the master key as Kubernetes mounts it (root:65532, 0440): not ready, exit $outcome"
+fi
+timeout 60 podman stop -t 20 "$name" >/dev/null || fail "podman stop (multi-user) failed"
+timeout 60 podman rm -v "$name" >/dev/null
+created=0
+say "multi-user: the master key projected as Kubernetes does (root:65532 0440 through ..data) loaded; /readyz 200"
+
+k8s_secrets "$work/k8s-other-group" 65533
+created=1
+outcome=$(multi_user_run "$work/k8s-other-group")
+podman logs "$name" >"$work/multi-user-refused.log" 2>&1 || true
+timeout 60 podman rm -f -v -t 0 "$name" >/dev/null 2>&1
+created=0
+refusal=$(grep -m1 -o 'master key file /run/secrets/sessiond-master-key_1 has mode 0440[^(]*' "$work/multi-user-refused.log" || true)
+if [[ $outcome != 78 || -z $refusal ]]; then
+  sed 's/^/    /' "$work/multi-user-refused.log" >&2
+  fail "a master key of another group (root:65533, 0440) was not refused with exit 78: $outcome"
+fi
+say "multi-user: the same key in group 65533 refused, exit 78: \"$refusal\""
 say "passed in $((SECONDS - start)) s"

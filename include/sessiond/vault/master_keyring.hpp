@@ -12,6 +12,11 @@
 //      version (`1`, `2`, ...).
 // Each key file: a regular file (a symlink is followed), exactly 32 raw bytes, no permission bit
 // of 0377 set (mode 0400 or tighter). Errors name the file and what is wrong, never its content.
+// Group read is allowed in one shape, PostgreSQL's rule for its TLS key: the file belongs to root,
+// its group is the daemon's own (effective) group, which is not root's, and nothing but reading by
+// the owner and that group is allowed (mode 0440). That is what Kubernetes makes of a Secret volume
+// for a non-root pod (root:<fsGroup>, 0440), and what `chgrp <daemon's group>; chmod 0440` gives
+// on a host where root owns the keys.
 // One exception, because systemd makes it: a file with a POSIX ACL. systemd writes a credential
 // 0400 and grants the service's user read access with an ACL entry (user:UID:r--), and stat() then
 // shows the ACL's mask in the group bits (mode 0440) although no group can read the file. So with an
@@ -88,6 +93,8 @@ struct key_file_entry {
     unsigned mode = 0;  // permission bits, e.g. 0400
     std::uintmax_t size = 0;
     std::vector<acl_entry> acl;  // empty when the file has no ACL beyond its mode
+    std::uint32_t owner_uid = 0;
+    std::uint32_t group_gid = 0;
 };
 
 struct key_source {
@@ -95,6 +102,7 @@ struct key_source {
     std::filesystem::path location;     // the directory, or the key file itself
     std::vector<key_file_entry> files;  // a credentials directory: all its files, the others ignored
     std::uint32_t reader_uid = 0;       // the user the daemon runs as: the one an ACL may grant reading
+    std::uint32_t reader_gid = 0;       // its effective group: the one group that may read a root-owned key
 };
 
 // The version a file's name gives in a source: nullopt when the file is not a master key (another

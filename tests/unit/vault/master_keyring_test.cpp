@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -225,6 +227,85 @@ TEST_F(vault_master_keyring, an_acl_that_lets_another_user_or_a_group_read_is_re
                                                "(run: setfacl -b " + path.string() + "; chmod 0400 " + path.string() + ")");
         fs::remove(path);
     }
+}
+
+// Root's key in the daemon's own group, readable by the two (0440): what Kubernetes makes of a
+// Secret for a pod with fsGroup. Any other owner, group, reader or bit is refused, as before.
+TEST_F(vault_master_keyring, a_root_owned_key_readable_by_the_daemons_group_alone_loads) {
+    constexpr std::uint32_t daemon = 65532;
+    const auto source_with = [&](unsigned mode, std::uint32_t owner, std::uint32_t group, std::uint32_t reader_gid) {
+        key_file_entry file{"/run/secrets/sessiond-master-key", key_file_type::regular, mode, 32, {}, owner, group};
+        return key_source{key_source_kind::credentials_directory, "/run/secrets", {file}, daemon, reader_gid};
+    };
+    const auto reader = [&](const fs::path&) -> expected<secret> { return secret(random_bytes(master_key_size)); };
+    EXPECT_TRUE(load_master_keyring(source_with(0440, 0, daemon, daemon), reader));
+    EXPECT_TRUE(load_master_keyring(source_with(0040, 0, daemon, daemon), reader));
+
+    struct refused_case {
+        const char* why;
+        key_source source;
+    };
+    for (const auto& [why, source] : {
+             refused_case{"another group", source_with(0440, 0, daemon + 1, daemon)},
+             refused_case{"not root's file", source_with(0440, 1000, daemon, daemon)},
+             refused_case{"root's group, a root daemon", source_with(0440, 0, 0, 0)},
+             refused_case{"group may write", source_with(0460, 0, daemon, daemon)},
+             refused_case{"owner may write", source_with(0640, 0, daemon, daemon)},
+             refused_case{"others may read", source_with(0444, 0, daemon, daemon)},
+             refused_case{"group may execute", source_with(0450, 0, daemon, daemon)},
+         }) {
+        const auto keyring = load_master_keyring(source, reader);
+        ASSERT_FALSE(keyring) << why;
+        EXPECT_NE(keyring.error().message.find("chmod 0400 /run/secrets/sessiond-master-key"), std::string::npos)
+            << why << ": " << keyring.error().message;
+        EXPECT_NE(keyring.error().message.find("owned by root, by root and the daemon's group only (mode 0440)"),
+                  std::string::npos)
+            << keyring.error().message;
+    }
+}
+
+// The same on real files, laid out as a Kubernetes Secret volume is (each name a symlink through
+// ..data to a timestamped directory), read by a process that is not root: a child that drops to
+// the pod's user and group. Needs root to make root's files and to change user.
+TEST_F(vault_master_keyring, a_kubernetes_secret_volume_for_a_non_root_pod_loads_as_that_pods_user) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: the files are root's and the reader drops to another user";
+    constexpr uid_t pod = 65532;
+    const fs::path volume = dir_.path() / "secrets";
+    const fs::path stamped = volume / "..2026_12_06_11_00_00.000000001";
+    fs::create_directories(stamped);
+    const std::string key = random_bytes(master_key_size);
+    written_.push_back(key);
+    const fs::path file = dir_.write("secrets/..2026_12_06_11_00_00.000000001/sessiond-master-key", key);
+    fs::create_directory_symlink(stamped.filename(), volume / "..data");
+    fs::create_symlink(fs::path("..data") / "sessiond-master-key", volume / "sessiond-master-key");
+    for (const fs::path& dir : {dir_.path(), volume, stamped}) {
+        ASSERT_EQ(::chown(dir.c_str(), 0, pod), 0);
+        fs::permissions(dir, fs::perms(0750), fs::perm_options::replace);
+    }
+    ASSERT_EQ(::chown(file.c_str(), 0, pod), 0);
+    fs::permissions(file, fs::perms(0440), fs::perm_options::replace);
+
+    // What the pod's process loads, and the same files for another group (0440 is then too wide).
+    const auto load_as = [&](uid_t uid, gid_t gid) -> int {
+        const pid_t child = ::fork();
+        if (child == 0) {
+            if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 || ::setresuid(uid, uid, uid) != 0)
+                ::_exit(3);
+            keyring_environment env;
+            env.credentials_directory = volume.string();
+            const auto keyring = load_master_keyring_from_environment(env);
+            if (!keyring) ::_exit(keyring.error().message.find("mode 0440") != std::string::npos ? 1 : 2);
+            const secret* loaded = keyring->key(1);
+            ::_exit(loaded && loaded->reveal() == key ? 0 : 4);
+        }
+        int status = 0;
+        if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+        return WEXITSTATUS(status);
+    };
+    EXPECT_EQ(load_as(pod, pod), 0) << "0 loaded, 1 refused for its mode, 2 another error, 3 no drop, 4 wrong key";
+    ASSERT_EQ(::chown(file.c_str(), 0, pod + 1), 0);
+    for (const fs::path& dir : {dir_.path(), volume, stamped}) fs::permissions(dir, fs::perms(0755), fs::perm_options::replace);
+    EXPECT_EQ(load_as(pod, pod), 1) << "a key in another group is refused by its mode";
 }
 
 TEST_F(vault_master_keyring, posix_acl_attributes_parse_in_the_kernels_format) {
