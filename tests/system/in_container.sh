@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the booted container (systemd as PID 1), started by sessiond-test.service; see
-# tests/system/booted_systemd.sh. Issue 15's steps 1-10 against the installed package.
-#   /srv/in   (read-only)  ibkr-sessiond.deb, private-key.pem, api-token, sim-ca.pem, daemon.env,
+# tests/system/booted_systemd.sh. Issue 15's steps 1-11 against the installed package.
+#   /srv/in   (read-only)  ibkr-sessiond.deb, ibkr-sessiond-next.deb (the same, newer: step 8's
+#                          upgrade), private-key.pem, api-token, sim-ca.pem, daemon.env,
 #                          sim.ports (SIM_HTTPS_PORT, SIM_CONTROL_PORT of ibkr-sim on the host)
 #   /srv/out  (writable)   results (one line per step: "N ok|fail name: details"), journals
 # Every wait has a bound; nothing waits by sleeping a fixed time: polls of an observable state
@@ -65,7 +66,7 @@ cursor() { journalctl -u $unit -b -q -n1 --show-cursor --no-pager -o cat | sed -
 since() { journalctl -u $unit -b --no-pager -o cat ${1:+--after-cursor="$1"}; }
 logged_since() { since "$1" | grep -qE "$2"; }
 
-# What the root holds before the package: step 10 compares. Runtime and bookkeeping trees are left
+# What the root holds before the package: step 11 compares. Runtime and bookkeeping trees are left
 # out (the journal, apt's and dpkg's own records, systemd's runtime state).
 snapshot() {
   find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /srv \
@@ -116,7 +117,7 @@ install -m 0600 "$in/private-key.pem" /etc/ibkr-sessiond/private-key.pem
 install -m 0600 "$in/api-token" /etc/ibkr-sessiond/api-token
 install -m 0644 "$in/sim-ca.pem" /etc/ibkr-sessiond/sim-ca.pem
 install -m 0644 "$in/daemon.env" /etc/ibkr-sessiond/ibkr-sessiond.env
-# The test's only change to the unit (step 7 would otherwise wait 30 s); removed before step 9.
+# The test's only change to the unit (step 7 would otherwise wait 30 s); removed before step 10.
 mkdir -p /etc/systemd/system/$unit.service.d
 printf '[Service]\nWatchdogSec=%ss\n' "$watchdog_sec" >/etc/systemd/system/$unit.service.d/test-watchdog.conf
 systemctl daemon-reload
@@ -142,7 +143,7 @@ else
   result 3 fail "systemctl $verb" "$(systemctl is-active $unit); $(journalctl -u $unit -b --no-pager -o cat -n5 | tr '\n' ' ')"
 fi
 
-# Steps 4-8 need the running daemon; without it they fail at once, saying so (9 and 10 still run).
+# Steps 4-9 need the running daemon; without it they fail at once, saying so (10 and 11 still run).
 running() {
   [[ $(systemctl is-active $unit) == active && $(prop $unit MainPID) != 0 ]] && return 0
   result "$1" fail "$2" "the service is not running: $(systemctl is-active $unit), \"$(status_text)\""
@@ -230,35 +231,102 @@ else
   result 7 fail "watchdog restart" "NRestarts still $restarts $((SECONDS - t)) s after SIGSTOP; $(systemctl is-active $unit)"
 fi
 
-# --- 8. systemctl stop logs out -------------------------------------------------------------------
+# --- 8. upgrade: restarted once, the settings and the pacing record kept --------------------------
+# A newer version of the same package (booted_systemd.sh repacks it: the same files), installed the
+# way step 1 installs. The old prerm leaves the daemon running on "upgrade"; the new postinst's
+# try-restart (dh_installsystemd --restart-after-upgrade) restarts it once the new files are in:
+# one logout, one login, no storm. The operator changed the conffile (step 2), the package did not:
+# dpkg keeps it without asking, and no --force-conf* option decides that here (a prompt would read
+# stdin, /dev/null, and fail, not hang). The pacing record in StateDirectory= survives, so the new
+# process counts this hour's logins of steps 3 and 7 and its own: 3.
+next=$in/ibkr-sessiond-next.deb
+conf=/etc/ibkr-sessiond/ibkr-sessiond.env
+new_version=$(dpkg-deb -f "$next" Version)
+old_version=$(dpkg-query -W -f='${Version}' ibkr-sessiond)
+conf_sum=$(sha256sum <"$conf")
+pid=$(prop $unit MainPID)
+logins=$(sim_counter sso_sessions_created)
 logouts=$(sim_counter logouts)
 c8=$(cursor)
-if ! running 8 "stop logs out"; then
+# What ran the restart: dpkg runs a --post-invoke hook after each of apt's dpkg calls (the unpack,
+# then the configure), which records the daemon's MainPID then. The old MainPID after the unpack:
+# the old prerm did not stop it, the new postinst restarted it.
+hook_log=$out/upgrade-hooks.txt
+: >"$hook_log"
+upgraded() { [[ $(dpkg-query -W -f='${Status} ${Version}' ibkr-sessiond 2>/dev/null) == "install ok installed $new_version" ]]; }
+t=$SECONDS
+if ! running 8 "upgrade"; then
+  :
+elif ! DEBIAN_FRONTEND=noninteractive timeout 120 apt-get install -y -q --no-install-recommends \
+  -o Acquire::http::Proxy=http://127.0.0.1:9 -o Acquire::https::Proxy=http://127.0.0.1:9 \
+  -o DPkg::Options::="--post-invoke=echo \"\$DPKG_HOOK_ACTION MainPID=\$(systemctl show -p MainPID --value $unit)\" >>$hook_log" \
+  "$next" </dev/null >"$out/apt-upgrade.log" 2>&1; then
+  result 8 fail "upgrade" "apt-get failed: $(tail -n3 "$out/apt-upgrade.log" | tr '\n' ' ')"
+elif ! wait_until 10 upgraded; then
+  result 8 fail "upgrade" "dpkg: \"$(dpkg-query -W -f='${Status} ${Version}' ibkr-sessiond 2>&1)\", not $new_version installed"
+else
+  apt_s=$((SECONDS - t))
+  # new_and_connected (step 7): a MainPID other than $pid, and connected. Not at once: the new
+  # process reads the pacing record and waits for the login budget, which after a restart counts the
+  # newest login as up to an HTTP timeout (10 s) late, plus the 10 s between logins: about 20 s
+  # after step 7's login.
+  if wait_until 45 new_and_connected; then connected="connected $((SECONDS - t)) s after apt-get began"; else connected="not connected after 45 s: \"$(status_text)\""; fi
+  throttled=$(since "$c8" | grep -m1 '^throttled' || true)
+  after_logins=$(sim_counter sso_sessions_created)
+  after_logouts=$(sim_counter logouts)
+  new_pid=$(prop $unit MainPID)
+  conf_now=$(sha256sum <"$conf")
+  conf_beside=$(ls -d "$conf".dpkg-* "$conf".ucf-* 2>/dev/null | tr '\n' ' ')
+  # The old process's own lines: only its logout on stop is new since step 7 started it.
+  logout_line=$(journalctl -b --no-pager -o cat _PID="$pid" | grep -m1 -iE 'logout|logged out' || true)
+  starts=$(since "$c8" | grep -c '^Started ibkr-sessiond\.service' || true)
+  unpacked_pid=$(sed -nE 's/^unpack MainPID=//p' "$hook_log" | head -n1)
+  port=$(api_port "$c8")
+  budget=$(http_get "$port" /api/ibkr/status | grep -oE '"login_budget":\{[^}]*\}' | head -n1)
+  files_now=$(dpkg -L ibkr-sessiond | sort)
+  details="$old_version -> $new_version in $apt_s s ($(grep -m1 -oE '[0-9]+ upgraded.*' "$out/apt-upgrade.log")); MainPID $pid -> $new_pid (still $unpacked_pid after the unpack), $starts start, ${throttled:+\"$throttled\", }$connected; ibkr-sim logins $logins -> $after_logins, logouts $logouts -> $after_logouts; old process: \"$logout_line\"; conffile sha256 $([[ $conf_now == "$conf_sum" ]] && echo unchanged || echo CHANGED)${conf_beside:+, beside it: $conf_beside}; $budget"
+  if [[ $connected == connected* && $new_pid != "$pid" && $unpacked_pid == "$pid" && $starts == 1 &&
+    $after_logins == $((logins + 1)) && $after_logouts == $((logouts + 1)) && -n $logout_line &&
+    $conf_now == "$conf_sum" && -z $conf_beside && $files_now == "$files" &&
+    $budget == *'"persisted":true'* && $budget == *'"logins_last_hour":3'* ]]; then
+    result 8 ok "upgrade" "$details"
+  else
+    [[ $files_now == "$files" ]] || details="$details; dpkg -L differs from step 1's: $(diff <(printf '%s\n' "$files") <(printf '%s\n' "$files_now") | grep '^[<>]' | tr '\n' ' ')"
+    result 8 fail "upgrade" "$details"
+  fi
+  # Step 11 checks that purge leaves none of the installed version's paths.
+  files=$files_now
+fi
+
+# --- 9. systemctl stop logs out -------------------------------------------------------------------
+logouts=$(sim_counter logouts)
+c9=$(cursor)
+if ! running 9 "stop logs out"; then
   :
 elif timeout 30 systemctl stop $unit; then
   after=$(sim_counter logouts)
   res="Result=$(prop $unit Result) ExecMainStatus=$(prop $unit ExecMainStatus)"
   if [[ $after == $((logouts + 1)) && $(systemctl is-active $unit) == inactive && $res == "Result=success ExecMainStatus=0" ]]; then
-    result 8 ok "stop logs out" "ibkr-sim logouts $logouts -> $after; $res; \"$(since "$c8" | grep -m1 -i 'logout\|logged out')\""
+    result 9 ok "stop logs out" "ibkr-sim logouts $logouts -> $after; $res; \"$(since "$c9" | grep -m1 -i 'logout\|logged out')\""
   else
-    result 8 fail "stop logs out" "ibkr-sim logouts $logouts -> $after; $(systemctl is-active $unit); $res"
+    result 9 fail "stop logs out" "ibkr-sim logouts $logouts -> $after; $(systemctl is-active $unit); $res"
   fi
 else
-  result 8 fail "stop logs out" "systemctl stop failed or took more than 30 s"
+  result 9 fail "stop logs out" "systemctl stop failed or took more than 30 s"
 fi
 
-# --- 9. systemd-analyze security on the unit as shipped -----------------------------------------
+# --- 10. systemd-analyze security on the unit as shipped -----------------------------------------
 rm -rf /etc/systemd/system/$unit.service.d
 systemctl daemon-reload
 systemd-analyze security --no-pager $unit >"$out/security.txt" 2>&1
 score=$(sed -nE 's/.*Overall exposure level for [^:]*: ([0-9]+\.[0-9]+).*/\1/p' "$out/security.txt")
 if [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }'; then
-  result 9 ok "systemd-analyze security" "$(grep 'Overall exposure' "$out/security.txt" | sed 's/^→ //')"
+  result 10 ok "systemd-analyze security" "$(grep 'Overall exposure' "$out/security.txt" | sed 's/^→ //')"
 else
-  result 9 fail "systemd-analyze security" "${score:-no score}: $(tail -n1 "$out/security.txt")"
+  result 10 fail "systemd-analyze security" "${score:-no score}: $(tail -n1 "$out/security.txt")"
 fi
 
-# --- 10. apt remove, then purge: nothing left ---------------------------------------------------
+# --- 11. apt remove, then purge: nothing left ---------------------------------------------------
 journalctl -u $unit -b --no-pager -o short-precise >"$out/journal-ibkr-sessiond.txt"
 state_dir=$(ls -d /var/lib/private/ibkr-sessiond /var/lib/ibkr-sessiond 2>/dev/null | tr '\n' ' ')
 apt-get remove -y -q ibkr-sessiond >"$out/apt-remove.log" 2>&1
@@ -286,10 +354,10 @@ remove_kept=1
 [[ -z $state_dir || $kept_after_remove == */var/lib/private/ibkr-sessiond* ]] || remove_kept=0
 ((remove_kept)) || details="$details; remove did not keep the settings and the state"
 if ((rc_remove == 0 && rc_purge == 0 && remove_kept && ${#left[@]} == 0 && ${#extra[@]} == 0)) && [[ -z $bin_after_remove ]]; then
-  result 10 ok "remove and purge" "$details; nothing left behind"
+  result 11 ok "remove and purge" "$details; nothing left behind"
 else
   mapfile -t left < <(printf '%s\n' "${left[@]}" "${extra[@]}" | grep -v '^$' | sort -u)
-  result 10 fail "remove and purge" "$details; left behind: ${left[*]:-none}"
+  result 11 fail "remove and purge" "$details; left behind: ${left[*]:-none}"
 fi
 
 journalctl -b --no-pager -o short-precise >"$out/journal-boot.txt"
