@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (Debian 12's clang-14) and runs each for a while on a copy of
 # its seed corpus, so that fuzz/corpus is never written to. Usage: bash fuzz/run.sh [seconds-per-target]
-# (default 30). JOBS (default 2) sets the build's parallelism; FUZZ_TARGETS="a b" runs only those.
+# (default 30). JOBS (default 2): the build's parallelism, and how many targets fuzz at once; FUZZ_TARGETS="a b" runs only those.
 # Exits non-zero when a target found a crash, naming the file that reproduces it.
 set -euo pipefail
 
@@ -64,13 +64,12 @@ seed() {  # seed TARGET DIR: the repository's seeds plus the generated ones
   esac
 }
 
-failed=0
-rows=()
-for t in "${targets[@]}"; do
-  dir=$work/$t
+# One target: fuzz it, then write its row of the table to $dir/row.
+fuzz_one() {
+  local t=$1 dir=$work/$1 status execs cov crash result
   mkdir -p "$dir/corpus" "$dir/crashes"
   seed "$t" "$dir/corpus"
-  dict=()
+  local dict=()
   [[ -f $root/fuzz/dict/$t.dict ]] && dict=(-dict="$root/fuzz/dict/$t.dict")
   echo "fuzz: $t for ${seconds}s" >&2
   set +e
@@ -85,14 +84,31 @@ for t in "${targets[@]}"; do
   if ((status == 0)); then
     result=ok
   else
-    failed=1
     result="FAILED (exit $status)${crash:+: $crash}"
     echo "fuzz: $t failed; log: $dir/log" >&2
     grep -m5 -E 'invariant broken|ERROR: |runtime error|SUMMARY' "$dir/log" >&2 || true
   fi
-  rows+=("$(printf '%-16s %12s %8s  %s' "$t" "${execs:-?}" "${cov:-?}" "$result")")
-done
+  printf '%-16s %12s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "$result" >"$dir/row"
+}
 
+# JOBS targets at a time (each libFuzzer process is one thread): the same seconds per target, the
+# run's wall time divided by JOBS.
+jobs=${JOBS:-2}
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
+
+failed=0
 printf '%-16s %12s %8s  %s\n' target executions cov result
-printf '%s\n' "${rows[@]}"
+for t in "${targets[@]}"; do
+  if [[ -f $work/$t/row ]]; then cat "$work/$t/row"; else printf '%-16s  no result\n' "$t"; fi
+  grep -q '  ok$' "$work/$t/row" 2>/dev/null || failed=1
+done
 exit $failed

@@ -8,7 +8,9 @@
 #      threads (tests/CMakeLists.txt), and runs them but for the status-fault variants and the
 #      production pacing wait (TSan's job is races; the same threads run in the other tests);
 #   4. runs the real daemon under valgrind --leak-check=full through a set of integration tests;
-#   5. builds the libFuzzer targets with clang and runs each for a short while (fuzz/run.sh).
+#   5. builds the libFuzzer targets with clang and runs each for a short while (fuzz/run.sh);
+#   6. builds the Debian packages and tests them under a booted systemd (tests/system);
+#   7. builds the container image from the packaged binary and runs it with podman (tests/image).
 #   --quick   only step 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,16 +24,19 @@ bash deploy/install-deps.sh postgresql-15 --browser
 bash tests/browser/install.sh
 bash deploy/kubernetes/install.sh
 
+start=$SECONDS
+# A phase's heading, with the seconds since the run began (the figures of a CI run's note).
+phase() { echo "== $* (at $((SECONDS - start)) s)" >&2; }
+
 run_suites() {
   local flavour=$1
   shift
-  echo "== building ($flavour)" >&2
+  phase "building ($flavour)"
   bash deploy/build.sh "$flavour"
-  echo "== testing ($flavour)" >&2
+  phase "testing ($flavour)"
   (cd "build/$flavour" && ctest -j "${JOBS:-2}" --output-on-failure --timeout 300 --no-tests=error "$@")
 }
 
-start=$SECONDS
 run_suites test
 if [[ ${1:-} != --quick ]]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
@@ -44,19 +49,19 @@ if [[ ${1:-} != --quick ]]; then
   # Races, not protocol: the 30 status-fault variants and the minute-long production pacing wait
   # add nothing the other integration tests do not already run through the worker thread.
   run_suites tsan -E '^(every_endpoint/status_fault[.]|production_pacing[.]|many_users[.])' -LE browser
-  echo "== valgrind (the daemon in build/test)" >&2
+  phase "valgrind (the daemon in build/test)"
   bash tests/valgrind.sh
-  echo "== fuzzing (${FUZZ_SECONDS:-10} s per target)" >&2
+  phase "fuzzing (${FUZZ_SECONDS:-10} s per target)"
   bash fuzz/run.sh "${FUZZ_SECONDS:-10}"
   # Issue 15: the artifacts as users install them. The Debian packages (a release build, lintian
   # clean), installed under a booted systemd (exit 77: this machine cannot boot a container, and
   # says why); the image from the packaged binaries (no second build), run by podman.
-  echo "== the Debian packages, under a booted systemd (tests/system)" >&2
+  phase "the Debian packages, under a booted systemd (tests/system)"
   bash deploy/package.sh
   rc=0
   bash tests/system/booted_systemd.sh || rc=$?
   ((rc == 0 || rc == 77)) || exit "$rc"
-  echo "== the container image, under podman (tests/image)" >&2
+  phase "the container image, under podman (tests/image)"
   unpacked=$(mktemp -d)
   trap 'rm -rf "$unpacked"' EXIT
   for deb in build/package/ibkr-sessiond_*.deb build/package/ibkr-sim_*.deb; do dpkg-deb -x "$deb" "$unpacked"; done

@@ -56,21 +56,18 @@ protected:
         return {std::make_shared<const settings>(report.values), tls ? *tls : nullptr, {}};
     }
 
-    // Runs the loop until `done` holds after a change the registry reports, or the timeout.
+    // Runs the loop until `done` holds, or the timeout. It is asked after every handler, not only
+    // after a change the registry reports: a let_go_one() callback is no change of the registry's
+    // (waiting for one made a test sit out its 30 s timeout twice).
     bool run_until(const std::function<bool()>& done, std::chrono::seconds timeout = 30s) {
-        auto timed_out = std::make_shared<bool>(false);
+        bool timed_out = false;
         boost::asio::steady_timer deadline(io_, timeout);
-        deadline.async_wait([this, timed_out](const boost::system::error_code& ec) {
-            if (ec) return;
-            *timed_out = true;
-            io_.stop();
-        });
-        registry_.on_change([&] {
-            if (done()) io_.stop();
+        deadline.async_wait([&timed_out](const boost::system::error_code& ec) {
+            if (!ec) timed_out = true;
         });
         io_.restart();
-        if (!done()) io_.run();
-        registry_.on_change({});
+        while (!done() && !timed_out && io_.run_one() > 0) {
+        }
         return done();
     }
 
