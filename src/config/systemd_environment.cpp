@@ -46,8 +46,15 @@ std::optional<std::filesystem::path> find_credential(const std::optional<std::fi
     if (!directory) return std::nullopt;
     auto path = *directory / name;
     std::error_code ec;
-    if (std::filesystem::exists(path, ec) || ec) return path;
-    return std::nullopt;
+    if (!std::filesystem::exists(path, ec) && !ec) return std::nullopt;
+    // "\n" or "\r\n" at most; anything longer, or unreadable, is the caller's to read and judge.
+    constexpr std::size_t blank_at_most = 2;
+    if (const auto size = std::filesystem::file_size(path, ec); !ec && size <= blank_at_most) {
+        if (const auto file = read_private_file(path, blank_at_most);
+            file && file->content.reveal().find_first_not_of("\r\n") == std::string_view::npos)
+            return std::nullopt;
+    }
+    return path;
 }
 
 std::set<std::string> environment_copied_from_env_file(const config_sources& sources) {

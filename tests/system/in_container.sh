@@ -98,10 +98,18 @@ if apt-get install -y -q --no-install-recommends -o Acquire::http::Proxy=http://
     exit 0
   elif ((conffile != 1)); then
     result 1 fail "apt install" "/etc/ibkr-sessiond/ibkr-sessiond.env is not a conffile; $after"
-  elif [[ $(systemctl is-active $unit) == active && $(status_text) != *"not configured"* ]]; then
-    result 1 fail "apt install" "the unconfigured service runs but does not say \"not configured\"; $after"
+  elif [[ $(systemctl is-enabled $unit) != enabled || $(systemctl is-active $unit) != inactive ]]; then
+    result 1 fail "apt install" "the package must leave the service enabled and not started (README); $after"
   else
-    result 1 ok "apt install" "$(grep -m1 -oE '(Need to get|[0-9]+ upgraded).*' "$out/apt-install.log"); $(wc -l <<<"$files") paths; $after"
+    # Started before the operator added the key (the README says it stays up and says why): the
+    # unit's SetCredential= fallbacks stand in for the missing files, the daemon runs unconfigured.
+    systemctl start $unit 2>"$out/start-unconfigured.err"
+    unconfigured() { [[ $(systemctl is-active $unit) == active && $(status_text) == *"not configured"* ]]; }
+    if wait_until 15 unconfigured; then
+      result 1 ok "apt install" "$(grep -m1 -oE '(Need to get|[0-9]+ upgraded).*' "$out/apt-install.log"); $(wc -l <<<"$files") paths; $after; started without a key: active, \"$(status_text)\""
+    else
+      result 1 fail "apt install" "started without a key: $(systemctl is-active $unit), \"$(status_text)\" (not \"not configured\" within 15 s); $(tr '\n' ' ' <"$out/start-unconfigured.err")"
+    fi
   fi
 else
   result 1 fail "apt install" "apt-get failed: $(tail -n3 "$out/apt-install.log" | tr '\n' ' ')"
@@ -123,9 +131,15 @@ printf '[Service]\nWatchdogSec=%ss\n' "$watchdog_sec" >/etc/systemd/system/$unit
 systemctl daemon-reload
 # (systemctl show prints LoadCredential= as "[unprintable]" in systemd 252: the unit as loaded.)
 creds=$(systemctl cat $unit | grep -E '^LoadCredential=' | tr '\n' ' ')
-if [[ $creds == *ibkr-private-key:/etc/ibkr-sessiond/private-key.pem* && $creds == *sessiond-api-token:/etc/ibkr-sessiond/api-token* ]] &&
+# The check the README and the post-install message give, as they give it.
+check_rc=0
+IBKR_PRIVATE_KEY_FILE=/etc/ibkr-sessiond/private-key.pem ibkr-sessiond check-config \
+  --env-file /etc/ibkr-sessiond/ibkr-sessiond.env >"$out/check-config.txt" 2>&1 || check_rc=$?
+if ((check_rc != 0)); then
+  result 2 fail "credentials" "the README's check-config exits $check_rc: $(tr '\n' ' ' <"$out/check-config.txt")"
+elif [[ $creds == *ibkr-private-key:/etc/ibkr-sessiond/private-key.pem* && $creds == *sessiond-api-token:/etc/ibkr-sessiond/api-token* ]] &&
   systemctl cat $unit | grep -qx "WatchdogSec=${watchdog_sec}s"; then
-  result 2 ok "credentials" "key and API token in /etc/ibkr-sessiond (0600), settings pointing at ibkr-sim on 127.0.0.1:$SIM_HTTPS_PORT; drop-in WatchdogSec=${watchdog_sec}s"
+  result 2 ok "credentials" "key and API token in /etc/ibkr-sessiond (0600), settings pointing at ibkr-sim on 127.0.0.1:$SIM_HTTPS_PORT; the README's check-config: exit 0; drop-in WatchdogSec=${watchdog_sec}s"
 else
   result 2 fail "credentials" "the unit's LoadCredential= lines: \"$creds\"; drop-in: $(systemctl show -p DropInPaths --value $unit)"
 fi

@@ -21,7 +21,9 @@ inline constexpr std::string_view gateway_token_credential = "sessiond-gateway-t
 config_sources sources_from_process(std::optional<std::filesystem::path> env_file);
 
 // The path of credential `name` when the directory holds it. One we may not even stat is still
-// there: reading it reports why it fails.
+// there: reading it reports why it fails. A blank one (empty, or only a line break) is not there:
+// it is what the unit's SetCredential= fallback gives when the operator has not added the file yet
+// (systemd 252 has no optional LoadCredential=, and SetCredential= refuses an empty value).
 std::optional<std::filesystem::path> find_credential(const std::optional<std::filesystem::path>& directory,
                                                      std::string_view name);
 

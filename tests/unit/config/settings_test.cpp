@@ -1058,6 +1058,40 @@ TEST_F(config_settings, reads_the_api_token_from_the_environment_or_the_credenti
     EXPECT_EQ(report.values.service.api_token_source, "systemd credential sessiond-api-token");
 }
 
+// The unit's SetCredential= fallbacks (a lone line break) while the operator has not added the key
+// and the token files: neither is set, the key is reported missing, and a key or token given
+// another way is not "set in more than one place".
+TEST_F(config_settings, a_blank_credential_is_one_not_set) {
+    sources.credentials_directory = dir.path() / "credentials";
+    for (const std::string_view blank : {"\n", "", "\r\n"}) {
+        dir.write("credentials/sessiond-api-token", blank);
+        dir.write("credentials/sessiond-gateway-token", blank);
+        dir.write("credentials/ibkr-private-key", blank);
+        auto report = load();
+        EXPECT_FALSE(report.values.service.api_token);
+        EXPECT_FALSE(report.values.gateway.token);
+        EXPECT_TRUE(report.ok()) << (problems_of(report).empty() ? "" : problems_of(report).front());
+
+        const std::string key = sources.environment["IBKR_PRIVATE_KEY"];
+        sources.environment.erase("IBKR_PRIVATE_KEY");
+        report = load();
+        EXPECT_EQ(problems_of(report), strings{"IBKR_PRIVATE_KEY: missing (set IBKR_PRIVATE_KEY, IBKR_PRIVATE_KEY_FILE "
+                                               "or the systemd credential ibkr-private-key)"});
+        EXPECT_TRUE(report.can_start()) << "up and not configured, as a fresh install started before its key";
+        sources.environment["IBKR_PRIVATE_KEY"] = key;
+
+        sources.environment["SESSIOND_API_TOKEN"] = "0123456789abcdef0123";
+        report = load();
+        ASSERT_TRUE(report.values.service.api_token);
+        EXPECT_EQ(report.values.service.api_token_source, "SESSIOND_API_TOKEN");
+        sources.environment.erase("SESSIOND_API_TOKEN");
+    }
+    dir.write("credentials/sessiond-api-token", " \n");
+    EXPECT_EQ(problems_of(load()),
+              strings{"SESSIOND_API_TOKEN: must not contain spaces or control characters"})
+        << "blank means no character but line breaks";
+}
+
 TEST_F(config_settings, refuses_a_short_or_blank_or_doubly_set_api_token_without_quoting_it) {
     EXPECT_EQ(problems_with("SESSIOND_API_TOKEN", "short-token"),
               strings{"SESSIOND_API_TOKEN: is too short (11 characters); use at least 16 random characters, e.g. "

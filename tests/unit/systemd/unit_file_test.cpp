@@ -164,6 +164,7 @@ TEST_F(unit_file, declares_what_the_daemon_relies_on) {
     EXPECT_EQ(value("NotifyAccess"), "main");
     EXPECT_EQ(value("WatchdogSec"), "30s");
     EXPECT_EQ(value("Restart"), "on-failure");
+    EXPECT_EQ(value("RestartPreventExitStatus"), "78") << "a refused configuration is not restarted in a loop";
     EXPECT_EQ(value("ExecReload"), "/bin/kill -HUP $MAINPID");
     EXPECT_EQ(value("TimeoutStopSec"), "10s");  // above the 5 s logout budget
     EXPECT_EQ(values("LoadCredential"),
