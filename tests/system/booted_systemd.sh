@@ -35,6 +35,9 @@ sim=$(realpath "$sim")
 results_dir=${IBKR_SYSTEM_TEST_OUT:-$repo/build/system-test}
 
 [[ $(id -u) -eq 0 ]] || skip "needs root (systemd-nspawn, mounts)"
+# A fresh machine has neither: installed here (only what is missing), so that the test runs there
+# rather than skipping for want of a package.
+bash "$repo/deploy/install-deps.sh" systemd-container debootstrap
 command -v systemd-nspawn >/dev/null || skip "no systemd-nspawn (apt install systemd-container)"
 command -v debootstrap >/dev/null || skip "no debootstrap (apt install debootstrap)"
 command -v openssl >/dev/null || skip "no openssl"
