@@ -9,6 +9,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <system_error>
 
@@ -251,20 +253,20 @@ std::vector<acl_entry> read_access_acl(const fs::path& path) {
 }
 
 key_file_entry stat_key_file(const fs::path& path) {
-    std::error_code ec;
-    // status() follows symlinks, as systemd does when it loads a credential.
-    const fs::file_status status = fs::status(path, ec);
-    key_file_entry entry{path, key_file_type::other, static_cast<unsigned>(status.permissions()) & 07777, 0, {}};
-    if (struct stat st {}; ::stat(path.c_str(), &st) == 0) {
-        entry.owner_uid = st.st_uid;
-        entry.group_gid = st.st_gid;
+    key_file_entry entry{path, key_file_type::other, 0, 0, {}};
+    // One stat() for all of it; it follows symlinks, as systemd does when it loads a credential.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) entry.type = key_file_type::missing;
+        return entry;
     }
-    if (status.type() == fs::file_type::not_found) entry.type = key_file_type::missing;
-    else if (status.type() == fs::file_type::directory) entry.type = key_file_type::directory;
-    else if (status.type() == fs::file_type::regular) {
+    entry.mode = static_cast<unsigned>(st.st_mode) & 07777;
+    entry.owner_uid = st.st_uid;
+    entry.group_gid = st.st_gid;
+    if (S_ISDIR(st.st_mode)) entry.type = key_file_type::directory;
+    else if (S_ISREG(st.st_mode)) {
         entry.type = key_file_type::regular;
-        entry.size = fs::file_size(path, ec);
-        if (ec) entry.size = 0;
+        entry.size = static_cast<std::uintmax_t>(std::max<off_t>(st.st_size, 0));
         entry.acl = read_access_acl(path);
     }
     return entry;

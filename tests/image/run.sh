@@ -126,15 +126,15 @@ done
 cat /etc/ssl/certs/ca-certificates.crt "$work/sim-ca.pem" >"$work/trust.pem"
 
 # ---- run ----------------------------------------------------------------------------------------
+# How every container of this test runs: confined as the manifests run it, on the host's network.
+confined=(--network=host --read-only --user 65532:65532 --cap-drop=ALL --security-opt no-new-privileges
+  "${limits[@]}" --stop-timeout 20)
 run_args=(
-  --name "$name" --detach
-  --network=host --read-only --user 65532:65532 --cap-drop=ALL --security-opt no-new-privileges
-  "${limits[@]}"
+  --name "$name" --detach "${confined[@]}"
   # podman 4.3 mounts an empty read-only /run/secrets over the --read-only root and cannot place a
   # secret file in it (containers/podman#15541): a tmpfs there takes them
   --tmpfs "/run/secrets:size=64k,mode=0755" "${secret_args[@]}"
   --volume "$work/trust.pem:/etc/ssl/certs/ca-certificates.crt:ro"
-  --stop-timeout 20
   -e IBKR_CLIENT_ID=sim-client -e IBKR_CLIENT_KEY_ID=main -e "IBKR_CREDENTIAL=$username"
   -e IBKR_ACCOUNT_ID=DU1234567 -e IBKR_ALLOWED_IP=127.0.0.1 -e IBKR_ENV=paper
   -e "IBKR_BASE_URL=https://127.0.0.1:$sim_port"
@@ -252,8 +252,7 @@ k8s_secrets() { # k8s_secrets DIR GROUP_OF_THE_KEY
 multi_user_run() { # multi_user_run SECRETS_DIR: the container's exit code, or "running" once /readyz is 200
   local port= deadline=$((SECONDS + 60))
   timeout 120 podman "${global[@]}" run --name "$name" --detach \
-    --network=host --read-only --user 65532:65532 --cap-drop=ALL --security-opt no-new-privileges \
-    "${limits[@]}" --volume "$1:/run/secrets:ro" --stop-timeout 20 \
+    "${confined[@]}" --volume "$1:/run/secrets:ro" \
     -e ENABLE_MULTI_USER=true -e SESSIOND_LISTEN=127.0.0.1:0 -e SESSIOND_GATEWAY=off \
     "$image" >/dev/null || fail "podman run (multi-user) failed"
   while ((SECONDS < deadline)); do
